@@ -1,0 +1,89 @@
+package loader
+
+import "github.com/vireo-ai/vireo/runtime/tokenizer"
+
+// DType is a tensor element type as stored in a checkpoint file.
+type DType int
+
+const (
+	F32  DType = iota // 4-byte IEEE float
+	F16               // IEEE half
+	BF16              // bfloat16
+	Q8_0              // GGML blocks of 32: one f16 scale + 32 int8 (34 bytes)
+)
+
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "F32"
+	case F16:
+		return "F16"
+	case BF16:
+		return "BF16"
+	case Q8_0:
+		return "Q8_0"
+	}
+	return "unknown"
+}
+
+// RopeStyle is how RoPE pairs the dimensions of a head.
+type RopeStyle int
+
+const (
+	RopePairs      RopeStyle = iota // (2i, 2i+1): llama2.c and GGUF files
+	RopeRotateHalf                  // (i, i+d/2): HF checkpoints with permuted q/k rows
+)
+
+// Config holds the hyper-parameters of a Llama-family model.
+type Config struct {
+	Arch           string  // "llama"
+	Dim            int     // model width
+	HiddenDim      int     // FFN width
+	Layers         int     // transformer blocks
+	Heads          int     // query heads
+	KVHeads        int     // key/value heads (GQA when < Heads)
+	HeadDim        int     // per-head width (Dim/Heads unless the checkpoint says otherwise)
+	VocabSize      int     // rows of the embedding and classifier
+	MaxSeqLen      int     // maximum context the model was trained for
+	RopeTheta      float32 // RoPE base frequency
+	RopeStyle      RopeStyle
+	NormEps        float32 // RMSNorm epsilon
+	TiedEmbeddings bool    // classifier shares token_embd.weight
+}
+
+// Tensor is one named tensor of a checkpoint; Data aliases the memory-mapped file.
+// Shape is row-major, outermost first: a linear layer is [out][in].
+type Tensor struct {
+	Name  string
+	Type  DType
+	Shape []int
+	Data  []byte
+}
+
+// Checkpoint is an opened model file: configuration, tensors under canonical (GGUF)
+// names, and the vocabulary. Close unmaps the file; tensors are invalid afterwards.
+//
+// Canonical names: token_embd.weight [vocab][dim]; blk.N.attn_norm.weight [dim];
+// blk.N.attn_q.weight [heads*head_dim][dim]; blk.N.attn_k.weight, blk.N.attn_v.weight
+// [kv_heads*head_dim][dim]; blk.N.attn_output.weight [dim][heads*head_dim];
+// blk.N.ffn_norm.weight [dim]; blk.N.ffn_gate.weight, blk.N.ffn_up.weight [hidden][dim];
+// blk.N.ffn_down.weight [dim][hidden]; output_norm.weight [dim]; output.weight
+// [vocab][dim] (absent when tied).
+type Checkpoint struct {
+	Path    string
+	Format  string // "gguf" or "llama2c"
+	Config  Config
+	Tensors map[string]*Tensor
+	Vocab   *tokenizer.Vocab
+	close   func() error
+}
+
+// Close releases the file mapping.
+func (c *Checkpoint) Close() error {
+	if c.close == nil {
+		return nil
+	}
+	err := c.close()
+	c.close = nil
+	return err
+}
