@@ -1,0 +1,202 @@
+package tokenizer
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Encode turns text into ids with llama2.c's semantics: a dummy " " is prepended to
+// non-empty text (when the vocabulary asks for it), each UTF-8 character becomes its
+// piece or, when the vocabulary lacks it, its bytes' <0xXX> pieces (invalid UTF-8 bytes
+// too), then the adjacent pair whose concatenation is the best-scoring piece is merged,
+// leftmost first on ties, until no pair merges. A priority queue over a linked list of
+// symbols (as SentencePiece does) keeps this O(n log n) instead of llama2.c's O(n²)
+// rescans; the result is the same.
+//
+// With ParseSpecial, special-token text splits the input: each special becomes its id
+// and the pieces between are encoded separately; the dummy prefix goes on the first
+// piece of text only, so "<s>Hello" encodes like "Hello" with AddBOS.
+func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int {
+	ids := make([]int, 0, len(text)/3+2)
+	if opt.AddBOS && t.bos >= 0 {
+		ids = append(ids, t.bos)
+	}
+	var e encoder
+	prefix := t.addSpacePrefix
+	if !opt.ParseSpecial || len(t.special) == 0 {
+		if text != "" {
+			ids = e.encode(t, ids, text, prefix)
+		}
+		return ids
+	}
+	for text != "" {
+		i, sp := t.findSpecial(text)
+		if i > 0 {
+			ids = e.encode(t, ids, text[:i], prefix)
+			prefix = false
+		}
+		if sp < 0 {
+			break
+		}
+		ids = append(ids, t.special[sp].id)
+		text = text[i+len(t.special[sp].text):]
+	}
+	return ids
+}
+
+// findSpecial returns the offset of the first special-token text in s and its index in
+// t.special (longest match at that offset), or len(s), -1.
+func (t *Tokenizer) findSpecial(s string) (int, int) {
+	for i := 0; i < len(s); i++ {
+		for k, sp := range t.special {
+			if s[i] == sp.text[0] && strings.HasPrefix(s[i:], sp.text) {
+				return i, k
+			}
+		}
+	}
+	return len(s), -1
+}
+
+// symbol is one node of the merge list; id -1 marks a node merged into its left
+// neighbour.
+type symbol struct {
+	id         int32
+	prev, next int32
+}
+
+// candidate is a possible merge of symbols left and right (adjacent when pushed) into
+// id. lid and rid record what the two held, so a stale candidate is recognised on pop.
+type candidate struct {
+	score       float32
+	left, right int32
+	lid, rid    int32
+	id          int32
+}
+
+// before orders the queue: best score first, then leftmost. Symbols keep their original
+// index, so index order is text order.
+func (a *candidate) before(b *candidate) bool {
+	return a.score > b.score || (a.score == b.score && a.left < b.left)
+}
+
+// encoder holds scratch buffers for one Encode call.
+type encoder struct {
+	syms []symbol
+	heap []candidate
+	buf  []byte
+}
+
+func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
+	e.syms = e.syms[:0]
+	e.heap = e.heap[:0]
+	if prefix {
+		e.split(t, " ")
+	}
+	e.split(t, s)
+	for i := range e.syms {
+		e.push(t, int32(i))
+	}
+	for len(e.heap) > 0 {
+		c := e.pop()
+		l, r := &e.syms[c.left], &e.syms[c.right]
+		if l.id != c.lid || l.next != c.right || r.id != c.rid {
+			continue // a neighbour merged since this candidate was pushed
+		}
+		l.id = c.id
+		l.next = r.next
+		if r.next >= 0 {
+			e.syms[r.next].prev = c.left
+		}
+		r.id = -1
+		if l.prev >= 0 {
+			e.push(t, l.prev)
+		}
+		e.push(t, c.left)
+	}
+	for i := int32(0); len(e.syms) > 0 && i >= 0; i = e.syms[i].next {
+		dst = append(dst, int(e.syms[i].id))
+	}
+	return dst
+}
+
+// split appends one symbol per UTF-8 character of s, or per byte where the vocabulary
+// lacks the character or the bytes are not valid UTF-8.
+func (e *encoder) split(t *Tokenizer, s string) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || size > 1 {
+			if id, ok := t.pieceID[s[i:i+size]]; ok {
+				e.add(id)
+				i += size
+				continue
+			}
+		}
+		for j := i; j < i+size; j++ {
+			id := t.byteID[s[j]]
+			if id < 0 {
+				id = int32(t.unk)
+			}
+			if id >= 0 {
+				e.add(id)
+			}
+		}
+		i += size
+	}
+}
+
+func (e *encoder) add(id int32) {
+	n := int32(len(e.syms))
+	e.syms = append(e.syms, symbol{id: id, prev: n - 1, next: -1})
+	if n > 0 {
+		e.syms[n-1].next = n
+	}
+}
+
+// push queues the merge of symbol l with its right neighbour if the concatenation is a
+// piece.
+func (e *encoder) push(t *Tokenizer, l int32) {
+	r := e.syms[l].next
+	if r < 0 {
+		return
+	}
+	lid, rid := e.syms[l].id, e.syms[r].id
+	e.buf = append(append(e.buf[:0], t.pieces[lid]...), t.pieces[rid]...)
+	id, ok := t.pieceID[string(e.buf)]
+	if !ok {
+		return
+	}
+	e.heap = append(e.heap, candidate{score: t.scores[id], left: l, right: r, lid: lid, rid: rid, id: id})
+	h := e.heap
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(&h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (e *encoder) pop() candidate {
+	h := e.heap
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(h) {
+			break
+		}
+		if c+1 < len(h) && h[c+1].before(&h[c]) {
+			c++
+		}
+		if !h[c].before(&h[i]) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	e.heap = h
+	return top
+}

@@ -1,0 +1,252 @@
+package tokenizer
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// spaceMarker is SentencePiece's stand-in for a space inside pieces (U+2581).
+const spaceMarker = "▁"
+
+// Tokenizer encodes and decodes with one vocabulary. It is immutable after New and safe
+// for concurrent use.
+type Tokenizer struct {
+	pieces  []string    // piece text with " " for space, whatever the vocab's convention
+	text    []string    // what each id decodes to: raw byte for byte pieces, "" for control
+	scores  []float32   // merge priority
+	types   []TokenType // never nil
+	pieceID map[string]int32
+	byteID  [256]int32 // id of the <0xXX> piece for each byte, -1 when missing
+	special []special  // control/user-defined/unknown texts, longest first
+	bos     int
+	eos     int
+	unk     int
+
+	addBOS         bool
+	addSpacePrefix bool
+}
+
+type special struct {
+	text string
+	id   int
+}
+
+// EncodeOptions controls one Encode call.
+type EncodeOptions struct {
+	AddBOS bool // prepend BOS (when the vocabulary has one)
+	// ParseSpecial maps the text of control, user-defined and unknown tokens ("<s>",
+	// "</s>", "<unk>") in the input to their ids. When false such text is ordinary text,
+	// so untrusted input cannot inject an end-of-sequence.
+	ParseSpecial bool
+}
+
+// New validates v and builds a Tokenizer. Only Model "llama" (SentencePiece-style BPE)
+// is supported. Pieces may use "▁" (GGUF, SentencePiece) or " " (llama2.c) for space: if
+// any piece contains "▁" the vocabulary is taken to use that convention and "▁" is
+// mapped to " "; both give identical ids.
+func New(v *Vocab) (*Tokenizer, error) {
+	if v == nil {
+		return nil, fmt.Errorf("tokenizer: nil vocab")
+	}
+	if v.Model != "llama" {
+		return nil, fmt.Errorf("tokenizer: unsupported model %q (only \"llama\", SentencePiece-style BPE)", v.Model)
+	}
+	n := len(v.Tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("tokenizer: empty vocab")
+	}
+	if n > math.MaxInt32 {
+		return nil, fmt.Errorf("tokenizer: vocab size %d too large", n)
+	}
+	if len(v.Scores) != n {
+		return nil, fmt.Errorf("tokenizer: %d tokens but %d scores", n, len(v.Scores))
+	}
+	if v.Types != nil && len(v.Types) != n {
+		return nil, fmt.Errorf("tokenizer: %d tokens but %d token types", n, len(v.Types))
+	}
+	for _, sp := range []struct {
+		name string
+		id   int
+	}{{"BOS", v.BOS}, {"EOS", v.EOS}, {"UNK", v.UNK}} {
+		if sp.id < -1 || sp.id >= n {
+			return nil, fmt.Errorf("tokenizer: %s id %d out of range [-1, %d)", sp.name, sp.id, n)
+		}
+	}
+	for i, s := range v.Scores {
+		if math.IsNaN(float64(s)) {
+			return nil, fmt.Errorf("tokenizer: token %d (%q) has NaN score", i, v.Tokens[i])
+		}
+	}
+
+	t := &Tokenizer{
+		pieces:         make([]string, n),
+		text:           make([]string, n),
+		scores:         v.Scores,
+		types:          make([]TokenType, n),
+		pieceID:        make(map[string]int32, n),
+		bos:            v.BOS,
+		eos:            v.EOS,
+		unk:            v.UNK,
+		addBOS:         v.AddBOS,
+		addSpacePrefix: v.AddSpacePrefix,
+	}
+	for i := range t.byteID {
+		t.byteID[i] = -1
+	}
+	marker := false
+	for _, p := range v.Tokens {
+		if strings.Contains(p, spaceMarker) {
+			marker = true
+			break
+		}
+	}
+	for i, p := range v.Tokens {
+		if marker {
+			p = strings.ReplaceAll(p, spaceMarker, " ")
+		}
+		t.pieces[i] = p
+		typ := TypeNormal
+		if v.Types != nil {
+			typ = v.Types[i]
+		} else {
+			typ = deriveType(i, p, v)
+		}
+		t.types[i] = typ
+		switch typ {
+		case TypeNormal, TypeUserDefined:
+			// Only these take part in lookups and merges, as in SentencePiece: text can
+			// never merge into "<s>" or "<0x0A>".
+			if _, dup := t.pieceID[p]; !dup {
+				t.pieceID[p] = int32(i)
+			}
+			t.text[i] = p
+		case TypeByte:
+			b, ok := parseBytePiece(p)
+			if !ok {
+				return nil, fmt.Errorf("tokenizer: token %d %q has type byte but is not <0xXX>", i, p)
+			}
+			if t.byteID[b] < 0 {
+				t.byteID[b] = int32(i)
+			}
+			t.text[i] = string([]byte{b})
+		case TypeControl:
+			t.text[i] = ""
+		default:
+			t.text[i] = p
+		}
+		if typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown {
+			if s := strings.Trim(p, "\n"); s != "" {
+				t.special = append(t.special, special{s, i})
+			}
+		}
+	}
+	// Longest match wins; among equal texts the lowest id.
+	sort.SliceStable(t.special, func(a, b int) bool { return len(t.special[a].text) > len(t.special[b].text) })
+	return t, nil
+}
+
+// deriveType classifies a piece when the vocabulary carries no types (llama2.c files).
+func deriveType(id int, p string, v *Vocab) TokenType {
+	switch {
+	case id == v.UNK:
+		return TypeUnknown
+	case id == v.BOS || id == v.EOS:
+		return TypeControl
+	}
+	if _, ok := parseBytePiece(p); ok {
+		return TypeByte
+	}
+	switch p {
+	case "<unk>":
+		return TypeUnknown
+	case "<s>", "</s>", "\n<s>\n", "\n</s>\n":
+		return TypeControl
+	}
+	return TypeNormal
+}
+
+// parseBytePiece parses "<0xXX>" (hex digits either case), llama2.c's byte piece form.
+func parseBytePiece(p string) (byte, bool) {
+	if len(p) != 6 || p[:3] != "<0x" || p[5] != '>' {
+		return 0, false
+	}
+	hi, ok1 := hexVal(p[3])
+	lo, ok2 := hexVal(p[4])
+	return hi<<4 | lo, ok1 && ok2
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// BOS returns the beginning-of-sequence id, -1 when the vocabulary has none.
+func (t *Tokenizer) BOS() int { return t.bos }
+
+// EOS returns the end-of-sequence id, -1 when the vocabulary has none.
+func (t *Tokenizer) EOS() int { return t.eos }
+
+// UNK returns the unknown-token id, -1 when the vocabulary has none.
+func (t *Tokenizer) UNK() int { return t.unk }
+
+// VocabSize returns the number of ids.
+func (t *Tokenizer) VocabSize() int { return len(t.pieces) }
+
+// Valid reports whether id is in the vocabulary.
+func (t *Tokenizer) Valid(id int) bool { return id >= 0 && id < len(t.pieces) }
+
+// IsControl reports whether id is a control token (BOS, EOS and the like).
+func (t *Tokenizer) IsControl(id int) bool { return t.Valid(id) && t.types[id] == TypeControl }
+
+// Type returns id's token type, TypeUndefined when id is out of range.
+func (t *Tokenizer) Type(id int) TokenType {
+	if !t.Valid(id) {
+		return TypeUndefined
+	}
+	return t.types[id]
+}
+
+// Score returns id's merge score, 0 when id is out of range.
+func (t *Tokenizer) Score(id int) float32 {
+	if !t.Valid(id) {
+		return 0
+	}
+	return t.scores[id]
+}
+
+// DefaultOptions returns the options the vocabulary asks for (AddBOS from the file).
+func (t *Tokenizer) DefaultOptions() EncodeOptions { return EncodeOptions{AddBOS: t.addBOS} }
+
+// Piece returns the text id decodes to on its own: byte pieces as their raw byte, "▁"
+// as a space, control tokens as "". Out-of-range ids give "".
+func (t *Tokenizer) Piece(id int) string {
+	if !t.Valid(id) {
+		return ""
+	}
+	return t.text[id]
+}
+
+// Decode concatenates the pieces of ids. As in llama2.c, the token right after BOS loses
+// one leading space: that space is the dummy prefix Encode added.
+func (t *Tokenizer) Decode(ids []int) string {
+	var b strings.Builder
+	prev := -1
+	for _, id := range ids {
+		s := t.Piece(id)
+		if prev >= 0 && prev == t.bos && len(s) > 0 && s[0] == ' ' {
+			s = s[1:]
+		}
+		b.WriteString(s)
+		prev = id
+	}
+	return b.String()
+}
