@@ -58,6 +58,10 @@ type Tensor struct {
 	Type  DType
 	Shape []int
 	Data  []byte
+	// GGMLType is the GGML type id as stored in a GGUF file (the reader sets it). WriteGGUF
+	// writes it in place of Type's id when it is non-zero, so tests can build files with
+	// types the loader does not read (Data is then written as given).
+	GGMLType uint32
 }
 
 // Checkpoint is an opened model file: configuration, tensors under canonical (GGUF)
@@ -75,7 +79,12 @@ type Checkpoint struct {
 	Config  Config
 	Tensors map[string]*Tensor
 	Vocab   *tokenizer.Vocab
-	close   func() error
+	// ChatTemplate is tokenizer.chat_template from a GGUF file ("" when absent).
+	ChatTemplate string
+	// GGUF is the parsed GGUF header (metadata, tensor list) for GGUF checkpoints; nil
+	// for llama2.c files.
+	GGUF  *GGUFFile
+	close func() error
 }
 
 // Close releases the file mapping.

@@ -1,0 +1,138 @@
+package loader
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Options control Open.
+type Options struct {
+	// TokenizerPath is the llama2.c tokenizer.bin for a llama2.c checkpoint. Empty: look
+	// for tok<vocab>.bin, then tokenizer.bin, beside the model. Ignored for GGUF.
+	TokenizerPath string
+}
+
+// Open maps the checkpoint at path read-only and loads it: GGUF when the file starts
+// with the "GGUF" magic, otherwise a legacy llama2.c .bin. Errors name the file.
+func Open(path string, opt Options) (*Checkpoint, error) {
+	data, release, err := mapFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	ck, err := load(path, data, opt)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	ck.Path = path
+	ck.close = release
+	return ck, nil
+}
+
+func load(path string, data []byte, opt Options) (*Checkpoint, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte("GGUF")):
+		return LoadGGUF(data)
+	case strings.EqualFold(filepath.Ext(path), ".gguf"):
+		if len(data) < 4 {
+			return nil, fmt.Errorf("gguf: truncated: %d bytes, too short for the magic", len(data))
+		}
+		return nil, fmt.Errorf("gguf: wrong magic %q (want \"GGUF\")", data[:4])
+	}
+	cfg, tensors, err := parseLlama2C(data)
+	if err != nil {
+		return nil, err
+	}
+	tokPath, err := findTokenizer(path, opt.TokenizerPath, cfg.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := readLlama2CVocab(tokPath, cfg.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Checkpoint{Format: "llama2c", Config: cfg, Tensors: tensors, Vocab: vocab}, nil
+}
+
+// ErrNoTokenizer is wrapped by Open's error when a llama2.c checkpoint has no
+// tokenizer file.
+var ErrNoTokenizer = errors.New("no tokenizer file")
+
+// canonical returns the expected shape of every tensor a config implies, in a fixed
+// order; output.weight is included only when untied.
+func canonical(c Config) (names []string, shapes map[string][]int) {
+	shapes = map[string][]int{}
+	add := func(name string, shape ...int) {
+		names = append(names, name)
+		shapes[name] = shape
+	}
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	add("token_embd.weight", c.VocabSize, c.Dim)
+	for l := 0; l < c.Layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		add(p+"attn_norm.weight", c.Dim)
+		add(p+"attn_q.weight", q, c.Dim)
+		add(p+"attn_k.weight", kv, c.Dim)
+		add(p+"attn_v.weight", kv, c.Dim)
+		add(p+"attn_output.weight", c.Dim, q)
+		add(p+"ffn_norm.weight", c.Dim)
+		add(p+"ffn_gate.weight", c.HiddenDim, c.Dim)
+		add(p+"ffn_up.weight", c.HiddenDim, c.Dim)
+		add(p+"ffn_down.weight", c.Dim, c.HiddenDim)
+	}
+	add("output_norm.weight", c.Dim)
+	if !c.TiedEmbeddings {
+		add("output.weight", c.VocabSize, c.Dim)
+	}
+	return names, shapes
+}
+
+// maxConfigValue bounds every Config size so products of two stay far from overflow.
+const maxConfigValue = 1 << 31
+
+// validate checks that the hyper-parameters are plausible.
+func (c Config) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"dim", c.Dim}, {"hidden_dim", c.HiddenDim}, {"n_layers", c.Layers}, {"n_heads", c.Heads},
+		{"n_kv_heads", c.KVHeads}, {"head_dim", c.HeadDim}, {"vocab_size", c.VocabSize}, {"seq_len", c.MaxSeqLen},
+	} {
+		if f.v <= 0 {
+			return fmt.Errorf("implausible config: %s is %d (must be positive)", f.name, f.v)
+		}
+		if f.v >= maxConfigValue {
+			return fmt.Errorf("implausible config: %s is %d (too large)", f.name, f.v)
+		}
+	}
+	if c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
+		return fmt.Errorf("implausible config: n_kv_heads %d does not divide n_heads %d", c.KVHeads, c.Heads)
+	}
+	if c.NormEps <= 0 || c.NormEps != c.NormEps {
+		return fmt.Errorf("implausible config: RMS norm epsilon %g", c.NormEps)
+	}
+	if !(c.RopeTheta > 0) {
+		return fmt.Errorf("implausible config: rope theta %g", c.RopeTheta)
+	}
+	return nil
+}
+
+// checkTensors verifies that every tensor the config implies is present with its shape.
+func checkTensors(c Config, tensors map[string]*Tensor) error {
+	names, shapes := canonical(c)
+	for _, name := range names {
+		t, ok := tensors[name]
+		if !ok {
+			return fmt.Errorf("missing tensor %q", name)
+		}
+		if !slices.Equal(t.Shape, shapes[name]) {
+			return fmt.Errorf("tensor %q has shape %v, expected %v from the config", name, t.Shape, shapes[name])
+		}
+	}
+	return nil
+}

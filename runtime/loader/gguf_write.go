@@ -1,0 +1,220 @@
+package loader
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+)
+
+// KV is one GGUF metadata entry for WriteGGUF. Value is uint8, int8, uint16, int16,
+// uint32, int32, uint64, int64, float32, float64, bool or string, a slice of one of
+// those (a GGUF array), or []any whose elements are all such slices (an array of
+// arrays). Go int is refused: pick the width.
+type KV struct {
+	Key   string
+	Value any
+}
+
+// WriteGGUF writes a GGUF v3 file: meta in order, then the tensors, each at an offset
+// aligned to general.alignment (from meta, default 32). A tensor's GGML type id is
+// GGMLType when non-zero, else Type's; its Data is written as given (Data of a known
+// type must have the size its shape implies).
+func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
+	align := uint64(ggufDefaultAlignment)
+	for _, kv := range meta {
+		if kv.Key == "general.alignment" {
+			a, ok := asInt(kv.Value)
+			if !ok || a <= 0 || a&(a-1) != 0 {
+				return fmt.Errorf("gguf write: general.alignment %v is not a positive power of two", kv.Value)
+			}
+			align = uint64(a)
+		}
+	}
+	bw := bufio.NewWriter(w)
+	ww := &ggufWriter{w: bw}
+	ww.u32(ggufMagic)
+	ww.u32(3)
+	ww.u64(uint64(len(tensors)))
+	ww.u64(uint64(len(meta)))
+	for _, kv := range meta {
+		ww.str(kv.Key)
+		typ, err := ggufValueType(kv.Value)
+		if err != nil {
+			return fmt.Errorf("gguf write: metadata %q: %w", kv.Key, err)
+		}
+		ww.u32(typ)
+		ww.value(kv.Value)
+	}
+	offsets := make([]uint64, len(tensors))
+	var off uint64
+	for i, t := range tensors {
+		typ := t.GGMLType
+		if typ == 0 {
+			id, err := ggmlID(t.Type)
+			if err != nil {
+				return fmt.Errorf("gguf write: tensor %q: %w", t.Name, err)
+			}
+			typ = id
+			if err := t.checkSize(); err != nil {
+				return fmt.Errorf("gguf write: %w", err)
+			}
+		}
+		ww.str(t.Name)
+		ww.u32(uint32(len(t.Shape)))
+		for j := len(t.Shape) - 1; j >= 0; j-- {
+			ww.u64(uint64(t.Shape[j]))
+		}
+		ww.u32(typ)
+		off = (off + align - 1) / align * align
+		offsets[i] = off
+		ww.u64(off)
+		off += uint64(len(t.Data))
+	}
+	ww.pad(align)
+	var pos uint64
+	for i, t := range tensors {
+		ww.zeros(offsets[i] - pos)
+		ww.bytes(t.Data)
+		pos = offsets[i] + uint64(len(t.Data))
+	}
+	if ww.err != nil {
+		return ww.err
+	}
+	return bw.Flush()
+}
+
+type ggufWriter struct {
+	w   *bufio.Writer
+	n   uint64
+	err error
+	buf [8]byte
+}
+
+func (w *ggufWriter) bytes(b []byte) {
+	if w.err != nil {
+		return
+	}
+	_, w.err = w.w.Write(b)
+	w.n += uint64(len(b))
+}
+func (w *ggufWriter) u8(v uint8)   { w.bytes([]byte{v}) }
+func (w *ggufWriter) u16(v uint16) { binary.LittleEndian.PutUint16(w.buf[:], v); w.bytes(w.buf[:2]) }
+func (w *ggufWriter) u32(v uint32) { binary.LittleEndian.PutUint32(w.buf[:], v); w.bytes(w.buf[:4]) }
+func (w *ggufWriter) u64(v uint64) { binary.LittleEndian.PutUint64(w.buf[:], v); w.bytes(w.buf[:8]) }
+func (w *ggufWriter) str(s string) { w.u64(uint64(len(s))); w.bytes([]byte(s)) }
+func (w *ggufWriter) zeros(n uint64) {
+	for ; n > 0; n-- {
+		w.u8(0)
+	}
+}
+func (w *ggufWriter) pad(align uint64) { w.zeros((align - w.n%align) % align) }
+
+func ggufValueType(v any) (uint32, error) {
+	switch v.(type) {
+	case uint8:
+		return ggufUint8, nil
+	case int8:
+		return ggufInt8, nil
+	case uint16:
+		return ggufUint16, nil
+	case int16:
+		return ggufInt16, nil
+	case uint32:
+		return ggufUint32, nil
+	case int32:
+		return ggufInt32, nil
+	case uint64:
+		return ggufUint64, nil
+	case int64:
+		return ggufInt64, nil
+	case float32:
+		return ggufFloat32, nil
+	case float64:
+		return ggufFloat64, nil
+	case bool:
+		return ggufBool, nil
+	case string:
+		return ggufString, nil
+	case []uint8, []int8, []uint16, []int16, []uint32, []int32, []uint64, []int64,
+		[]float32, []float64, []bool, []string:
+		return ggufArray, nil
+	case []any:
+		for _, e := range v.([]any) {
+			if t, err := ggufValueType(e); err != nil || t != ggufArray {
+				return 0, fmt.Errorf("array of arrays holds a %T", e)
+			}
+		}
+		return ggufArray, nil
+	}
+	return 0, fmt.Errorf("cannot write a %T", v)
+}
+
+func writeArray[T any](w *ggufWriter, et uint32, xs []T) {
+	w.u32(et)
+	w.u64(uint64(len(xs)))
+	for _, x := range xs {
+		w.value(x)
+	}
+}
+
+// value writes v, whose type ggufValueType accepted.
+func (w *ggufWriter) value(v any) {
+	switch v := v.(type) {
+	case uint8:
+		w.u8(v)
+	case int8:
+		w.u8(uint8(v))
+	case uint16:
+		w.u16(v)
+	case int16:
+		w.u16(uint16(v))
+	case uint32:
+		w.u32(v)
+	case int32:
+		w.u32(uint32(v))
+	case uint64:
+		w.u64(v)
+	case int64:
+		w.u64(uint64(v))
+	case float32:
+		w.u32(math.Float32bits(v))
+	case float64:
+		w.u64(math.Float64bits(v))
+	case bool:
+		if v {
+			w.u8(1)
+		} else {
+			w.u8(0)
+		}
+	case string:
+		w.str(v)
+	case []uint8:
+		writeArray(w, ggufUint8, v)
+	case []int8:
+		writeArray(w, ggufInt8, v)
+	case []uint16:
+		writeArray(w, ggufUint16, v)
+	case []int16:
+		writeArray(w, ggufInt16, v)
+	case []uint32:
+		writeArray(w, ggufUint32, v)
+	case []int32:
+		writeArray(w, ggufInt32, v)
+	case []uint64:
+		writeArray(w, ggufUint64, v)
+	case []int64:
+		writeArray(w, ggufInt64, v)
+	case []float32:
+		writeArray(w, ggufFloat32, v)
+	case []float64:
+		writeArray(w, ggufFloat64, v)
+	case []bool:
+		writeArray(w, ggufBool, v)
+	case []string:
+		writeArray(w, ggufString, v)
+	case []any:
+		writeArray(w, ggufArray, v)
+	}
+}

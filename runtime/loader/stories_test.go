@@ -1,0 +1,124 @@
+package loader
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/internal/shared"
+)
+
+func TestStories260KBinMatchesGGUF(t *testing.T) {
+	binPath := shared.Path(t, "models", "stories260K", "stories260K.bin")
+	ggufPath := shared.Path(t, "models", "stories260K", "stories260K.gguf")
+
+	b, err := Open(binPath, Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	g, err := Open(ggufPath, Options{})
+	require.NoError(t, err)
+	defer g.Close()
+
+	assert.Equal(t, "llama2c", b.Format)
+	assert.Equal(t, "gguf", g.Format)
+	want := Config{
+		Arch: "llama", Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8,
+		VocabSize: 512, MaxSeqLen: 512, RopeTheta: 10000, RopeStyle: RopePairs, NormEps: 1e-5,
+		TiedEmbeddings: true,
+	}
+	assert.Equal(t, want, b.Config)
+
+	// The GGUF (made by llama.cpp's llama2.c converter) differs in two fields only: it
+	// records context_length 2048 rather than the trained 512, and it stores the
+	// classifier as its own output.weight (a copy of the embedding), so it is untied.
+	gc := g.Config
+	assert.Equal(t, 2048, gc.MaxSeqLen)
+	assert.False(t, gc.TiedEmbeddings)
+	gc.MaxSeqLen, gc.TiedEmbeddings = want.MaxSeqLen, want.TiedEmbeddings
+	assert.Equal(t, want, gc)
+
+	names, _ := canonical(b.Config)
+	require.Len(t, b.Tensors, len(names))
+	for _, name := range names {
+		bt, gt := b.Tensors[name], g.Tensors[name]
+		require.NotNil(t, gt, name)
+		assert.Equal(t, bt.Shape, gt.Shape, name)
+		bf, err := bt.Float32()
+		require.NoError(t, err)
+		gf, err := gt.Float32()
+		require.NoError(t, err)
+		// F32 tensors of both files alias the mapping.
+		assert.Equal(t, unsafe.Pointer(&bt.Data[0]), unsafe.Pointer(&bf[0]), name)
+		assert.Equal(t, unsafe.Pointer(&gt.Data[0]), unsafe.Pointer(&gf[0]), name)
+		assert.True(t, bitsEqual(bf, gf), "tensor %s differs between .bin and .gguf", name)
+	}
+	ef, err := b.Tensors["token_embd.weight"].Float32()
+	require.NoError(t, err)
+	of, err := g.Tensors["output.weight"].Float32()
+	require.NoError(t, err)
+	assert.True(t, bitsEqual(ef, of), "gguf output.weight is not the embedding")
+
+	bv, gv := b.Vocab, g.Vocab
+	require.Len(t, bv.Tokens, 512)
+	require.Len(t, gv.Tokens, 512)
+	for i := range bv.Tokens {
+		bt := bv.Tokens[i]
+		if bv.Types[i] == 3 { // llama2.c's export writes <s> as "\n<s>\n"
+			bt = strings.TrimSpace(bt)
+		}
+		assert.Equal(t, strings.ReplaceAll(gv.Tokens[i], "▁", " "), bt, "token %d", i)
+	}
+	assert.True(t, bitsEqual(bv.Scores, gv.Scores))
+	assert.Equal(t, gv.Types, bv.Types)
+	assert.Equal(t, []int{1, 2, 0}, []int{bv.BOS, bv.EOS, bv.UNK})
+	assert.Equal(t, []int{1, 2, 0}, []int{gv.BOS, gv.EOS, gv.UNK})
+	assert.True(t, bv.AddBOS && gv.AddBOS && bv.AddSpacePrefix && gv.AddSpacePrefix)
+	assert.Equal(t, "llama", gv.Model)
+	assert.Equal(t, "llama", bv.Model)
+	assert.Equal(t, "", g.ChatTemplate)
+
+	// The lower-level reader sees the same file.
+	gf, err := OpenGGUF(ggufPath)
+	require.NoError(t, err)
+	defer gf.Close()
+	assert.EqualValues(t, 3, gf.Version)
+	assert.Len(t, gf.Tensors, 48)
+	arch, _ := gf.String("general.architecture")
+	assert.Equal(t, "llama", arch)
+	n, ok := gf.Int("llama.block_count")
+	assert.True(t, ok)
+	assert.EqualValues(t, 5, n)
+
+	require.NoError(t, b.Close())
+	require.NoError(t, b.Close()) // idempotent
+}
+
+func TestStories260KExplicitTokenizer(t *testing.T) {
+	binPath := shared.Path(t, "models", "stories260K", "stories260K.bin")
+	tok := shared.Path(t, "models", "stories260K", "tok512.bin")
+	ck, err := Open(binPath, Options{TokenizerPath: tok})
+	require.NoError(t, err)
+	defer ck.Close()
+	assert.Len(t, ck.Vocab.Tokens, 512)
+
+	_, err = Open(binPath, Options{TokenizerPath: tok + ".missing"})
+	require.ErrorIs(t, err, ErrNoTokenizer)
+	assert.ErrorContains(t, err, "stories260K.bin")
+	assert.ErrorContains(t, err, "tok512.bin.missing")
+}
+
+func bitsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
