@@ -1,0 +1,18 @@
+//go:build !amd64
+
+package kern
+
+// Portable code only off amd64.
+
+var level = levelGeneric
+
+func availableLevels() []int { return []int{levelGeneric} }
+
+func levelName(l int) string { return "go" }
+
+func dotImpl(x, w []float32) float32                                 { return dotGeneric(x, w) }
+func dotQ8Impl(x []float32, w []int8) float32                        { return dotQ8Generic(x, w) }
+func dot4Impl(out *[4]float32, x []float32, ldx, n int, w []float32) { dot4Generic(out, x, ldx, n, w) }
+func dot4Q8Impl(out *[4]float32, x []float32, ldx, n int, w []int8) {
+	dot4Q8Generic(out, x, ldx, n, w)
+}
