@@ -86,7 +86,26 @@ type encoder struct {
 	buf  []byte
 }
 
+// encode appends the ids of s, with the dummy prefix if asked. When the vocabulary
+// allows (t.wordSplit), s is cut before each space that follows a non-space and the
+// chunks are merged independently: no piece spans such a cut, so no merge could cross
+// it, and each chunk's merges happen in the same relative order as in one global queue.
+// Small queues keep the work in cache; the ids are the same.
 func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
+	if !t.wordSplit {
+		return e.encodeChunk(t, dst, s, prefix)
+	}
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if s[i] == ' ' && s[i-1] != ' ' {
+			dst = e.encodeChunk(t, dst, s[start:i], prefix && start == 0)
+			start = i
+		}
+	}
+	return e.encodeChunk(t, dst, s[start:], prefix && start == 0)
+}
+
+func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []int {
 	e.syms = e.syms[:0]
 	e.heap = e.heap[:0]
 	if prefix {

@@ -20,9 +20,12 @@ type Tokenizer struct {
 	pieceID map[string]int32
 	byteID  [256]int32 // id of the <0xXX> piece for each byte, -1 when missing
 	special []special  // control/user-defined/unknown texts, longest first
-	bos     int
-	eos     int
-	unk     int
+	// wordSplit: no mergeable piece has a space after another character, so encoding
+	// may cut the text before such spaces (see encoder.encode).
+	wordSplit bool
+	bos       int
+	eos       int
+	unk       int
 
 	addBOS         bool
 	addSpacePrefix bool
@@ -140,6 +143,13 @@ func New(v *Vocab) (*Tokenizer, error) {
 			if s := strings.Trim(p, "\n"); s != "" {
 				t.special = append(t.special, special{s, i})
 			}
+		}
+	}
+	t.wordSplit = true
+	for p := range t.pieceID {
+		if strings.Contains(strings.TrimLeft(p, " "), " ") { // a space after a non-space
+			t.wordSplit = false
+			break
 		}
 	}
 	// Longest match wins; among equal texts the lowest id.
