@@ -85,11 +85,7 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 	if c.VocabSize, ok, err = m.int(vocabKey, false); err != nil {
 		return nil, err
 	} else if !ok {
-		if toks, isStr := g.Metadata["tokenizer.ggml.tokens"].([]string); isStr {
-			c.VocabSize = len(toks)
-		} else {
-			c.VocabSize = emb.Shape[0]
-		}
+		c.VocabSize = emb.Shape[0] // the tokenizer is checked against the model below
 	}
 	c.TiedEmbeddings = g.Tensor("output.weight") == nil
 	if err := c.validate(); err != nil {

@@ -221,65 +221,29 @@ func readLlama2CVocab(path string, vocab int) (*tokenizer.Vocab, error) {
 	return v, nil
 }
 
-// parseLlama2CVocab parses a llama2.c tokenizer.bin: int32 max_token_length, then per
-// token float32 score, int32 length, bytes. The file does not store the token count, so
-// every entry is read and the count compared with the model's vocabulary size.
+// parseLlama2CVocab parses a llama2.c tokenizer.bin with tokenizer.ParseLlama2C. The
+// file does not store its token count, so the entries (float32 score, int32 length,
+// bytes, after an int32 max_token_length) are counted first and the count compared
+// with the model's vocabulary size, which names a mismatch as such.
 func parseLlama2CVocab(data []byte, want int) (*tokenizer.Vocab, error) {
 	if len(data) < 4 {
 		return nil, fmt.Errorf("tokenizer.bin truncated: %d bytes", len(data))
 	}
-	maxLen := int32(binary.LittleEndian.Uint32(data))
-	if maxLen <= 0 {
-		return nil, fmt.Errorf("tokenizer.bin: implausible max_token_length %d", maxLen)
-	}
-	v := &tokenizer.Vocab{Model: "llama", BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true}
-	off := 4
+	n, off := 0, 4
 	for off < len(data) {
 		if len(data)-off < 8 {
-			return nil, fmt.Errorf("tokenizer.bin truncated in token %d at byte %d", len(v.Tokens), off)
+			return nil, fmt.Errorf("tokenizer.bin truncated in token %d at byte %d", n, off)
 		}
-		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))
-		n := int32(binary.LittleEndian.Uint32(data[off+4:]))
+		l := int32(binary.LittleEndian.Uint32(data[off+4:]))
 		off += 8
-		if n < 0 || int64(n) > int64(len(data)-off) {
-			return nil, fmt.Errorf("tokenizer.bin: token %d has length %d but %d bytes remain", len(v.Tokens), n, len(data)-off)
+		if l < 0 || int64(l) > int64(len(data)-off) {
+			return nil, fmt.Errorf("tokenizer.bin: token %d has length %d but %d bytes remain", n, l, len(data)-off)
 		}
-		v.Tokens = append(v.Tokens, string(data[off:off+int(n)]))
-		v.Scores = append(v.Scores, score)
-		off += int(n)
+		off += int(l)
+		n++
 	}
-	if len(v.Tokens) != want {
-		return nil, fmt.Errorf("vocabulary has %d tokens but the model expects %d", len(v.Tokens), want)
+	if n != want {
+		return nil, fmt.Errorf("vocabulary has %d tokens but the model expects %d", n, want)
 	}
-	// llama2.c fixes <unk>=0, <s>=1, </s>=2; its export writes <s> and </s> as
-	// "\n<s>\n" and "\n</s>\n", so the types are set here rather than derived from text.
-	v.Types = make([]tokenizer.TokenType, len(v.Tokens))
-	for i, s := range v.Tokens {
-		switch {
-		case i == 0:
-			v.Types[i] = tokenizer.TypeUnknown
-		case i == 1 || i == 2:
-			v.Types[i] = tokenizer.TypeControl
-		case isBytePiece(s):
-			v.Types[i] = tokenizer.TypeByte
-		default:
-			v.Types[i] = tokenizer.TypeNormal
-		}
-	}
-	if want < 3 {
-		return nil, fmt.Errorf("vocabulary has %d tokens, fewer than llama2.c's <unk> <s> </s>", len(v.Tokens))
-	}
-	return v, nil
-}
-
-func isBytePiece(s string) bool {
-	if len(s) != 6 || s[:3] != "<0x" || s[5] != '>' {
-		return false
-	}
-	for _, c := range s[3:5] {
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	return tokenizer.ParseLlama2C(data, want)
 }

@@ -66,14 +66,13 @@ func TestStories260KBinMatchesGGUF(t *testing.T) {
 	require.Len(t, bv.Tokens, 512)
 	require.Len(t, gv.Tokens, 512)
 	for i := range bv.Tokens {
-		bt := bv.Tokens[i]
-		if bv.Types[i] == 3 { // llama2.c's export writes <s> as "\n<s>\n"
-			bt = strings.TrimSpace(bt)
-		}
-		assert.Equal(t, strings.ReplaceAll(gv.Tokens[i], "▁", " "), bt, "token %d", i)
+		// tok512.bin stores <s> and </s> as "\n<s>\n" and "\n</s>\n";
+		// tokenizer.ParseLlama2C normalizes them.
+		assert.Equal(t, strings.ReplaceAll(gv.Tokens[i], "▁", " "), bv.Tokens[i], "token %d", i)
 	}
 	assert.True(t, bitsEqual(bv.Scores, gv.Scores))
-	assert.Equal(t, gv.Types, bv.Types)
+	assert.Nil(t, bv.Types) // derived by the tokenizer from the pieces
+	assert.Len(t, gv.Types, 512)
 	assert.Equal(t, []int{1, 2, 0}, []int{bv.BOS, bv.EOS, bv.UNK})
 	assert.Equal(t, []int{1, 2, 0}, []int{gv.BOS, gv.EOS, gv.UNK})
 	assert.True(t, bv.AddBOS && gv.AddBOS && bv.AddSpacePrefix && gv.AddSpacePrefix)
