@@ -231,7 +231,7 @@ func (r *ggufReader) count(minSize int, what string) (int, error) {
 		return 0, err
 	}
 	if n > uint64(r.remaining()/minSize) {
-		return 0, fmt.Errorf("gguf: %s %d is absurd: only %d bytes remain at byte %d", what, n, r.remaining(), r.off)
+		return 0, fmt.Errorf("gguf: %s %d is absurd or the file is truncated: only %d bytes remain at byte %d", what, n, r.remaining(), r.off)
 	}
 	return int(n), nil
 }

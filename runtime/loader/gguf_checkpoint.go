@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"math"
+	"reflect"
 
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
@@ -125,7 +126,7 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 	if s, ok := m.g.Metadata["tokenizer.ggml.scores"]; ok {
 		sc, ok := s.([]float32)
 		if !ok || len(sc) != len(toks) {
-			return nil, fmt.Errorf("metadata %q must be %d float32, got %s", "tokenizer.ggml.scores", len(toks), describe(s))
+			return nil, fmt.Errorf("metadata %q must be %d float32, got %s", "tokenizer.ggml.scores", len(toks), describeArray(s))
 		}
 		v.Scores = sc
 	} else {
@@ -134,7 +135,7 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 	if s, ok := m.g.Metadata["tokenizer.ggml.token_type"]; ok {
 		tt, ok := s.([]int32)
 		if !ok || len(tt) != len(toks) {
-			return nil, fmt.Errorf("metadata %q must be %d int32, got %s", "tokenizer.ggml.token_type", len(toks), describe(s))
+			return nil, fmt.Errorf("metadata %q must be %d int32, got %s", "tokenizer.ggml.token_type", len(toks), describeArray(s))
 		}
 		v.Types = make([]tokenizer.TokenType, len(tt))
 		for i, t := range tt {
@@ -182,6 +183,14 @@ func describe(v any) string {
 		return "missing"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// describeArray names the type and, for a slice, the length of v.
+func describeArray(v any) string {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return fmt.Sprintf("%d %s", rv.Len(), rv.Type().Elem())
+	}
+	return describe(v)
 }
 
 func (m meta) str(key string, required bool) (string, error) {

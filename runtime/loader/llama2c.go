@@ -236,8 +236,11 @@ func parseLlama2CVocab(data []byte, want int) (*tokenizer.Vocab, error) {
 		}
 		l := int32(binary.LittleEndian.Uint32(data[off+4:]))
 		off += 8
-		if l < 0 || int64(l) > int64(len(data)-off) {
-			return nil, fmt.Errorf("tokenizer.bin: token %d has length %d but %d bytes remain", n, l, len(data)-off)
+		if l < 0 {
+			return nil, fmt.Errorf("tokenizer.bin: token %d has negative length %d", n, l)
+		}
+		if int64(l) > int64(len(data)-off) {
+			return nil, fmt.Errorf("tokenizer.bin truncated: token %d has length %d but %d bytes remain", n, l, len(data)-off)
 		}
 		off += int(l)
 		n++
