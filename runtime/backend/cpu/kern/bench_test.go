@@ -1,0 +1,178 @@
+package kern
+
+import (
+	"fmt"
+	"testing"
+	"unsafe"
+)
+
+// Benchmarks for one goroutine. Matvec: a rows x cols weight matrix times one activation
+// vector (Dot per row) or four (Dot4 per row); reports GB/s of weight bytes streamed.
+// "l3" reuses one matrix (46 MB fp32 / 11.5 MB int8: on this host it stays in the 480 MB
+// L3 between iterations); "dram" walks a 1 GiB arena of matrices so every pass streams
+// from memory. Small: in-cache dot of length n, GFLOP/s. Every benchmark runs once per
+// implementation level ("go" = portable) so ratios come from one run.
+
+const (
+	mvRows = 5632
+	mvCols = 2048
+	arenaB = 1 << 30
+)
+
+var arena []byte
+
+// weightArena returns 1 GiB of finite fp32 values (read as int8 it is arbitrary bytes).
+func weightArena() []byte {
+	if arena == nil {
+		arena = make([]byte, arenaB)
+		f := unsafe.Slice((*float32)(unsafe.Pointer(&arena[0])), arenaB/4)
+		for i := range f {
+			f[i] = float32(i%17-8) * 0.01
+		}
+	}
+	return arena
+}
+
+func f32s(b []byte) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4) }
+func i8s(b []byte) []int8     { return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b)) }
+
+func forEachLevelB(b *testing.B, f func(b *testing.B)) {
+	for _, l := range availableLevels() {
+		b.Run(levelName(l), func(b *testing.B) {
+			setLevel(b, l)
+			f(b)
+		})
+	}
+}
+
+func reportGBs(b *testing.B, bytesPerOp int) {
+	b.ReportMetric(float64(bytesPerOp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+func reportGFlops(b *testing.B, flopsPerOp int) {
+	b.ReportMetric(float64(flopsPerOp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkCopy is the reference: copy() of 256 MiB; GB/s counts bytes copied (each
+// is read once and written once, so the memory traffic is twice that or more).
+func BenchmarkCopy(b *testing.B) {
+	src := weightArena()[:256<<20]
+	dst := make([]byte, len(src))
+	copy(dst, src) // fault the pages in
+	b.ResetTimer()
+	for b.Loop() {
+		copy(dst, src)
+	}
+	reportGBs(b, len(src))
+}
+
+func BenchmarkDotMatvec(b *testing.B) {
+	all := weightArena()
+	x := make([]float32, 4*mvCols)
+	for i := range x {
+		x[i] = float32(i%13-6) * 0.1
+	}
+	y := make([]float32, mvRows)
+	y4 := make([][4]float32, mvRows)
+	for _, kind := range []string{"f32", "q8"} {
+		esize := 4
+		if kind == "q8" {
+			esize = 1
+		}
+		mat := mvRows * mvCols * esize
+		for _, where := range []string{"l3", "dram"} {
+			nmat := 1
+			if where == "dram" {
+				nmat = len(all) / mat
+			}
+			for _, rows := range []int{1, 4} {
+				b.Run(fmt.Sprintf("%s/%s/x%d", kind, where, rows), func(b *testing.B) {
+					forEachLevelB(b, func(b *testing.B) {
+						k := 0
+						for b.Loop() {
+							m := all[k*mat : (k+1)*mat]
+							if k++; k == nmat {
+								k = 0
+							}
+							switch {
+							case kind == "f32" && rows == 1:
+								w := f32s(m)
+								for r := range y {
+									y[r] = Dot(x[:mvCols], w[r*mvCols:])
+								}
+							case kind == "f32":
+								w := f32s(m)
+								for r := range y4 {
+									Dot4(&y4[r], x, mvCols, mvCols, w[r*mvCols:])
+								}
+							case rows == 1:
+								w := i8s(m)
+								for r := range y {
+									y[r] = DotQ8(x[:mvCols], w[r*mvCols:])
+								}
+							default:
+								w := i8s(m)
+								for r := range y4 {
+									Dot4Q8(&y4[r], x, mvCols, mvCols, w[r*mvCols:])
+								}
+							}
+						}
+						reportGBs(b, mat)
+						reportGFlops(b, 2*rows*mvRows*mvCols)
+					})
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDotSmall: in-cache dots (x, w in L1/L2), GFLOP/s.
+func BenchmarkDotSmall(b *testing.B) {
+	for _, n := range []int{64, 2048} {
+		x := make([]float32, 4*n)
+		w := make([]float32, n)
+		wq := make([]int8, n)
+		for i := range x {
+			x[i] = float32(i%13-6) * 0.1
+		}
+		for i := range w {
+			w[i] = float32(i%7-3) * 0.1
+			wq[i] = int8(i%255 - 127)
+		}
+		var sink float32
+		var o [4]float32
+		b.Run(fmt.Sprintf("Dot/n=%d", n), func(b *testing.B) {
+			forEachLevelB(b, func(b *testing.B) {
+				for b.Loop() {
+					sink += Dot(x[:n], w)
+				}
+				reportGFlops(b, 2*n)
+			})
+		})
+		b.Run(fmt.Sprintf("DotQ8/n=%d", n), func(b *testing.B) {
+			forEachLevelB(b, func(b *testing.B) {
+				for b.Loop() {
+					sink += DotQ8(x[:n], wq)
+				}
+				reportGFlops(b, 2*n)
+			})
+		})
+		b.Run(fmt.Sprintf("Dot4/n=%d", n), func(b *testing.B) {
+			forEachLevelB(b, func(b *testing.B) {
+				for b.Loop() {
+					Dot4(&o, x, n, n, w)
+				}
+				reportGFlops(b, 8*n)
+			})
+		})
+		b.Run(fmt.Sprintf("Dot4Q8/n=%d", n), func(b *testing.B) {
+			forEachLevelB(b, func(b *testing.B) {
+				for b.Loop() {
+					Dot4Q8(&o, x, n, n, wq)
+				}
+				reportGFlops(b, 8*n)
+			})
+		})
+		_ = sink
+	}
+}
