@@ -174,6 +174,12 @@ func TestBadInput(t *testing.T) {
 		{"bos out of range", "m.gguf", gguf(withMeta(meta, "tokenizer.ggml.bos_token_id", uint32(99)), ts), nil,
 			[]string{`"tokenizer.ggml.bos_token_id": token id 99 is outside the vocabulary of 8`}},
 		{"gpt2 tokenizer", "m.gguf", gguf(gpt2, ts), nil, []string{`tokenizer model "gpt2" not supported yet`}},
+		{"rope scaling", "m.gguf", gguf(withMeta(meta, "llama.rope.scaling.type", "yarn"), ts), nil,
+			[]string{`llama.rope.scaling.type "yarn" not supported`}},
+		{"odd head dim", "m.gguf", gguf(withMeta(meta, "llama.attention.key_length", uint32(7)), ts), nil,
+			[]string{"head_dim 7 is odd"}},
+		{"key_length disagrees with tensors", "m.gguf", gguf(withMeta(meta, "llama.attention.key_length", uint32(16)), ts), nil,
+			[]string{`tensor "blk.0.attn_q.weight" has shape [32 32], expected [64 32]`}},
 		{"no tokenizer", "m.gguf", gguf(withMeta(meta, "tokenizer.ggml.model", nil), ts), nil,
 			[]string{`missing metadata "tokenizer.ggml.model"`}},
 

@@ -113,6 +113,9 @@ func (c Config) validate() error {
 	if c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
 		return fmt.Errorf("implausible config: n_kv_heads %d does not divide n_heads %d", c.KVHeads, c.Heads)
 	}
+	if c.HeadDim%2 != 0 {
+		return fmt.Errorf("implausible config: head_dim %d is odd (RoPE rotates pairs)", c.HeadDim)
+	}
 	if c.NormEps <= 0 || c.NormEps != c.NormEps {
 		return fmt.Errorf("implausible config: RMS norm epsilon %g", c.NormEps)
 	}

@@ -69,6 +69,17 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 		theta = 10000
 	}
 	c.RopeTheta = float32(theta)
+	// Config has no RoPE scaling yet: refuse files that need it rather than run them wrong.
+	if st, err := m.str(p+"rope.scaling.type", false); err != nil {
+		return nil, err
+	} else if st != "" && st != "none" {
+		return nil, fmt.Errorf("%srope.scaling.type %q not supported", p, st)
+	}
+	if f, ok, err := m.float(p+"rope.scale_linear", false); err != nil {
+		return nil, err
+	} else if ok && f != 1 {
+		return nil, fmt.Errorf("%srope.scale_linear %g not supported", p, f)
+	}
 	eps, ok, err := m.float(p+"attention.layer_norm_rms_epsilon", false)
 	if err != nil {
 		return nil, err

@@ -119,6 +119,18 @@ func TestUntiedAndVersion2(t *testing.T) {
 	assert.EqualValues(t, 2, ck.GGUF.Version)
 }
 
+// TestKeyLength: attention.key_length sets HeadDim even when heads*head_dim != dim.
+func TestKeyLength(t *testing.T) {
+	c := smallConfig
+	c.HeadDim = 16
+	ts, _ := smallTensors(t, c, 4)
+	ck, err := LoadGGUF(encodeGGUF(t, append(smallMeta(c, smallTokens), KV{"llama.attention.key_length", uint32(16)},
+		KV{"llama.attention.value_length", uint32(16)}), ts))
+	require.NoError(t, err)
+	assert.Equal(t, c, ck.Config)
+	assert.Equal(t, []int{64, 32}, ck.Tensors["blk.0.attn_q.weight"].Shape)
+}
+
 func TestHalfConversions(t *testing.T) {
 	cases := []struct {
 		f float32
