@@ -139,7 +139,8 @@ func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []
 }
 
 // split appends one symbol per UTF-8 character of s, or per byte where the vocabulary
-// lacks the character or the bytes are not valid UTF-8.
+// lacks the character or the bytes are not valid UTF-8. A vocabulary without the byte
+// pieces gives <unk> for the character instead (nothing if it has no <unk> either).
 func (e *encoder) split(t *Tokenizer, s string) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -150,14 +151,17 @@ func (e *encoder) split(t *Tokenizer, s string) {
 				continue
 			}
 		}
+		missing := false
 		for j := i; j < i+size; j++ {
-			id := t.byteID[s[j]]
-			if id < 0 {
-				id = int32(t.unk)
+			missing = missing || t.byteID[s[j]] < 0
+		}
+		switch {
+		case !missing:
+			for j := i; j < i+size; j++ {
+				e.add(t.byteID[s[j]])
 			}
-			if id >= 0 {
-				e.add(id)
-			}
+		case t.unk >= 0:
+			e.add(int32(t.unk)) // one <unk> per character, as SentencePiece without byte fallback
 		}
 		i += size
 	}

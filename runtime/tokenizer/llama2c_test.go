@@ -128,3 +128,12 @@ func TestNewWithoutSpecials(t *testing.T) {
 	assert.Equal(t, -1, tok.BOS())
 	assert.Equal(t, "ab", tok.Decode([]int{-1, 2}))
 }
+
+func TestUnknownWithoutBytePieces(t *testing.T) {
+	tok, err := New(&Vocab{Model: "llama", Tokens: []string{"<unk>", "<s>", "</s>", "<0xC3>", "a"},
+		Scores: make([]float32, 5), UNK: 0, BOS: 1, EOS: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []int{4, 0, 4}, tok.Encode("aéa", EncodeOptions{}), "é lacks <0xA9>: one <unk>, not half its bytes")
+	assert.Equal(t, []int{3, 4}, tok.Encode("\xc3a", EncodeOptions{}), "a lone invalid byte that has its piece")
+	assert.Equal(t, "<unk>", tok.Piece(0))
+}
