@@ -1,0 +1,348 @@
+package sampling
+
+import (
+	"math"
+	"slices"
+)
+
+// Sampler picks the next token from a logit vector. It owns scratch buffers sized to
+// the largest vocabulary seen, so after the first call (or Reserve) Sample does not
+// allocate. A Sampler is not safe for concurrent use; use one per goroutine.
+// The zero value is ready to use.
+type Sampler struct {
+	x      []float32    // penalized logits
+	e      []float32    // softmax weights exp((x-xmax)/T) of the whole vocabulary
+	w      []float32    // weights of the candidates in keys, same order
+	counts []int32      // history counts; all zero between calls
+	keys   []uint64     // candidate sort keys, see sortKey
+	hist   [256]float64 // weight mass per float32 exponent
+}
+
+// topPPruneMargin is the extra probability mass the top-p pre-filter gathers beyond
+// top_p so that float32 rounding of the exact prefix walk rarely exceeds the
+// candidate set (which is then detected and handled by a full sort). Tests lower it
+// to force that fallback.
+var topPPruneMargin = 1e-3
+
+// Reserve sizes the scratch buffers for a vocabulary of vocab tokens so that even the
+// first Sample call does not allocate.
+func (s *Sampler) Reserve(vocab int) {
+	if cap(s.x) < vocab {
+		s.x = make([]float32, vocab)
+		s.e = make([]float32, vocab)
+		s.w = make([]float32, vocab)
+		s.counts = make([]int32, vocab)
+		s.keys = make([]uint64, vocab)
+	}
+}
+
+// Sample returns the id of the next token. logits holds one value per vocabulary
+// entry and is not modified; history holds the token ids the penalties look at (the
+// generated tokens and, if the caller wants, the prompt); ids outside
+// [0, len(logits)) are ignored. tokenIndex numbers the draws of a request (0 for the
+// first generated token, then 1, 2, …) and selects the random number, so a request
+// with a fixed seed is reproducible and each position gets an independent draw.
+//
+// p should have passed Validate; Sample does not check it (Temperature <= 0 or NaN
+// is greedy, TopP outside (0, 1) and MinP <= 0 disable those filters, a
+// RepetitionPenalty <= 0 disables it). The algorithm is specified in the package
+// documentation; every step is float32 arithmetic unless said otherwise.
+func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history []int32) int {
+	n := len(logits)
+	if n == 0 {
+		return 0
+	}
+	s.Reserve(n)
+	x := s.prepare(logits, p, history)
+	best := argmax(x)
+	T := p.Temperature
+	if !(T > 0) || x[best] == float32(math.Inf(-1)) {
+		return best
+	}
+	cand, w := s.kept(x, best, p)
+	u := Uniform(p.Seed, tokenIndex, StreamToken)
+	if cand == nil { // no filter: the whole vocabulary in ascending id order
+		return draw(nil, s.e[:n], u)
+	}
+	return draw(cand, w, u)
+}
+
+// prepare copies logits into s.x, maps NaN to -Inf and -0 to +0, and applies the
+// penalties.
+func (s *Sampler) prepare(logits []float32, p *Params, history []int32) []float32 {
+	n := len(logits)
+	x := s.x[:n]
+	negInf := float32(math.Inf(-1))
+	for i, v := range logits {
+		if v != v {
+			v = negInf
+		} else if v == 0 {
+			v = 0 // canonical +0, so that sort keys order ±0 as equal
+		}
+		x[i] = v
+	}
+	rep, pres, freq := p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty
+	useRep := rep > 0 && rep != 1
+	if len(history) == 0 || (!useRep && pres == 0 && freq == 0) {
+		return x
+	}
+	counts := s.counts[:n]
+	for _, t := range history {
+		if t >= 0 && int(t) < n {
+			counts[t]++
+		}
+	}
+	for _, t := range history {
+		if t < 0 || int(t) >= n || counts[t] == 0 {
+			continue
+		}
+		c := counts[t]
+		counts[t] = 0 // each distinct token once; leaves counts all zero
+		v := x[t]
+		if useRep {
+			if v > 0 {
+				v /= rep
+			} else {
+				v *= rep
+			}
+		}
+		v -= pres
+		v -= float32(freq * float32(c)) // explicit conversion: no FMA fusion
+		if v != v {
+			v = negInf
+		} else if v == 0 {
+			v = 0
+		}
+		x[t] = v
+	}
+	return x
+}
+
+// argmax returns the index of the largest value, the lowest index on ties, and 0 if
+// every value is -Inf.
+func argmax(x []float32) int {
+	best, bv := 0, x[0]
+	for i, v := range x {
+		if v > bv {
+			best, bv = i, v
+		}
+	}
+	return best
+}
+
+// weight is the unnormalized softmax weight of a logit v given the maximum logit
+// xmax and temperature T: float32(exp(float64((v - xmax) / T))), where the
+// subtraction and division are float32. When xmax is +Inf the weight is 1 for +Inf
+// logits and 0 otherwise. The maximum always gets weight exactly 1.
+func weight(v, xmax, T float32) float32 {
+	if xmax > math.MaxFloat32 {
+		if v == xmax {
+			return 1
+		}
+		return 0
+	}
+	return float32(math.Exp(float64((v - xmax) / T)))
+}
+
+// sortKey orders tokens by logit descending, then id ascending, when compared as
+// unsigned integers ascending.
+func sortKey(v float32, id int) uint64 {
+	b := math.Float32bits(v)
+	if b>>31 != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 31
+	}
+	return uint64(^b)<<32 | uint64(uint32(id))
+}
+
+func keyID(k uint64) int { return int(uint32(k)) }
+
+// kept returns the kept candidates as sort keys in canonical order together with
+// their weights, or (nil, nil) when no filter is active; then s.e holds the weights
+// of the whole vocabulary.
+func (s *Sampler) kept(x []float32, best int, p *Params) ([]uint64, []float32) {
+	n := len(x)
+	T, xmax := p.Temperature, x[best]
+	k := p.TopK
+	if k <= 0 || k >= n {
+		k = 0
+	}
+	topP := p.TopP
+	useP := topP > 0 && topP < 1
+	minP := p.MinP
+	useM := minP > 0
+	if minP > 1 {
+		minP = 1
+	}
+
+	// Whole-vocabulary weights: needed for the total Z (top-p), for the threshold
+	// pre-filter (no top-k) and for the unfiltered draw.
+	var Z float32
+	if k == 0 || useP {
+		e := s.e[:n]
+		clear(s.hist[:])
+		for i, v := range x {
+			wi := weight(v, xmax, T)
+			e[i] = wi
+			Z += wi
+			s.hist[math.Float32bits(wi)>>23] += float64(wi)
+		}
+	}
+	if k == 0 && !useP && !useM {
+		return nil, nil
+	}
+
+	if k > 0 {
+		cand := s.topK(x, k)
+		L, _ := s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
+		return cand[:L], s.w[:L]
+	}
+
+	// No top-k: pre-filter with a weight threshold t so that only the tokens that
+	// can be kept are sorted. t is the largest power of two such that the tokens
+	// with weight >= t hold at least top_p (+margin) of the mass (read off a
+	// histogram of the float32 exponents of the weights), raised to min_p.
+	t := float32(0)
+	if useP {
+		margin := min(topPPruneMargin, (1-float64(topP))/2)
+		var z64 float64
+		for _, m := range s.hist {
+			z64 += m
+		}
+		target := (float64(topP) + margin) * z64
+		var cum float64
+		for b := 127; b >= 1; b-- {
+			cum += s.hist[b]
+			if cum >= target {
+				t = math.Float32frombits(uint32(b) << 23)
+				break
+			}
+		}
+	}
+	if useM && minP > t {
+		t = minP
+	}
+	// Extend {i : e_i >= t} to the prefix of the canonical order that contains it:
+	// every token whose logit is >= the smallest logit in the set.
+	e := s.e[:n]
+	xmin := xmax
+	for i, v := range x {
+		if e[i] >= t && v < xmin {
+			xmin = v
+		}
+	}
+	cand := s.keys[:0]
+	for i, v := range x {
+		if v >= xmin {
+			cand = append(cand, sortKey(v, i))
+		}
+	}
+	slices.Sort(cand)
+	L, exhausted := s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
+	// If the walk ran off the end of the candidates without a stop, the answer is
+	// certain only if the candidates are the whole vocabulary or the next token (whose
+	// weight is < t) would have been cut by min_p (t <= min_p).
+	if exhausted && len(cand) < n && !(useM && t <= minP) {
+		cand = s.keys[:0]
+		for i, v := range x {
+			cand = append(cand, sortKey(v, i))
+		}
+		slices.Sort(cand)
+		L, _ = s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
+	}
+	return cand[:L], s.w[:L]
+}
+
+// topK returns the k best tokens in canonical order (logit descending, id
+// ascending), selected with a bounded max-heap of sort keys: O(V + k log k · hits).
+func (s *Sampler) topK(x []float32, k int) []uint64 {
+	h := s.keys[:0]
+	for i := 0; i < k; i++ {
+		h = append(h, sortKey(x[i], i))
+	}
+	// heapify (max-heap on keys: the root is the worst kept token)
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	worst := x[keyID(h[0])]
+	for i := k; i < len(x); i++ {
+		// A later id with an equal logit is worse, so only strictly larger logits
+		// can enter.
+		if v := x[i]; v > worst {
+			h[0] = sortKey(v, i)
+			siftDown(h, 0)
+			worst = x[keyID(h[0])]
+		}
+	}
+	slices.Sort(h)
+	return h
+}
+
+func siftDown(h []uint64, i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && h[r] > h[l] {
+			c = r
+		}
+		if h[i] >= h[c] {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// prefix walks the candidates (a prefix of the canonical order) and returns how many
+// are kept by min_p and top_p, storing their weights in s.w. exhausted reports that
+// neither filter stopped the walk.
+func (s *Sampler) prefix(cand []uint64, x []float32, xmax, T, Z float32, useP bool, topP float32, useM bool, minP float32) (L int, exhausted bool) {
+	w := s.w[:len(cand)]
+	var cum float32
+	for j, key := range cand {
+		wj := weight(x[keyID(key)], xmax, T)
+		if useM && wj < minP && j > 0 {
+			return j, false
+		}
+		w[j] = wj
+		if useP {
+			cum += wj / Z
+			if cum >= topP {
+				return j + 1, false
+			}
+		}
+	}
+	return len(cand), true
+}
+
+// draw walks the candidates accumulating weights and returns the first whose running
+// sum exceeds u times the total; if rounding leaves none, the last candidate with a
+// non-zero weight. cand == nil means ids 0, 1, … len(w)-1.
+func draw(cand []uint64, w []float32, u float32) int {
+	var total float32
+	for _, wj := range w {
+		total += wj
+	}
+	target := u * total
+	var cum float32
+	last := 0
+	for j, wj := range w {
+		id := j
+		if cand != nil {
+			id = keyID(cand[j])
+		}
+		cum += wj
+		if cum > target {
+			return id
+		}
+		if wj > 0 {
+			last = id
+		}
+	}
+	return last
+}
