@@ -1,0 +1,218 @@
+// Package backend defines the small interface the model is written against: layer-sized
+// operations over backend-owned tensors, issued on streams. The CPU backend
+// (backend/cpu) is the reference; the CUDA backend implements the same ops with our
+// kernels. Abilities only some backends have are optional interfaces found by type
+// assertion.
+//
+// Index-like inputs (token ids, positions, KV slots, block tables) travel as host
+// slices: the CPU uses them in place and a device backend uploads them with the step.
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// DType is an element type of a backend tensor.
+type DType uint8
+
+const (
+	F32 DType = iota
+	F16
+	BF16
+	I8
+	I32
+)
+
+// Size is the element size in bytes.
+func (d DType) Size() int {
+	switch d {
+	case F32, I32:
+		return 4
+	case F16, BF16:
+		return 2
+	case I8:
+		return 1
+	}
+	return 0
+}
+
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "f32"
+	case F16:
+		return "f16"
+	case BF16:
+		return "bf16"
+	case I8:
+		return "i8"
+	case I32:
+		return "i32"
+	}
+	return fmt.Sprintf("dtype(%d)", uint8(d))
+}
+
+// Buffer is storage owned by a backend; only that backend looks inside.
+type Buffer interface {
+	Len() int // elements
+}
+
+// Tensor is a row-major 2-D view [Rows][Cols] of a Buffer starting at element Off.
+// It is a value: slicing rows allocates nothing.
+type Tensor struct {
+	DType      DType
+	Rows, Cols int
+	Off        int
+	Buf        Buffer
+}
+
+// Len is Rows*Cols.
+func (t Tensor) Len() int { return t.Rows * t.Cols }
+
+// SliceRows returns rows [r0, r1) of t.
+func (t Tensor) SliceRows(r0, r1 int) Tensor {
+	if r0 < 0 || r1 < r0 || r1 > t.Rows {
+		panic(fmt.Sprintf("backend: SliceRows(%d, %d) of %d rows", r0, r1, t.Rows))
+	}
+	t.Off += r0 * t.Cols
+	t.Rows = r1 - r0
+	return t
+}
+
+func (t Tensor) String() string { return fmt.Sprintf("%s[%d][%d]", t.DType, t.Rows, t.Cols) }
+
+// Weight is a linear layer's matrix [Out][In] (row j produces output j): int8 with one
+// fp32 scale per row, or float.
+type Weight struct {
+	Name    string
+	Out, In int
+	W       Tensor // [Out][In]
+	Scales  Tensor // [Out] f32; only for I8
+}
+
+// HostWeight is a weight in host memory, handed to Backend.LoadWeight. The CPU backend
+// keeps the slices it is given (they may alias a memory-mapped file); a device backend
+// copies them.
+type HostWeight struct {
+	Name    string
+	Out, In int
+	F32     []float32 // [Out*In], or nil
+	I8      []int8    // [Out*In], or nil
+	Scales  []float32 // [Out] for I8
+}
+
+// Validate checks that exactly one payload is present and the sizes agree.
+func (h *HostWeight) Validate() error {
+	n := h.Out * h.In
+	switch {
+	case h.Out <= 0 || h.In <= 0:
+		return fmt.Errorf("weight %q: bad shape [%d][%d]", h.Name, h.Out, h.In)
+	case (h.F32 == nil) == (h.I8 == nil):
+		return fmt.Errorf("weight %q: need exactly one of f32 or i8 data", h.Name)
+	case h.F32 != nil && len(h.F32) < n:
+		return fmt.Errorf("weight %q: %d floats for shape [%d][%d]", h.Name, len(h.F32), h.Out, h.In)
+	case h.I8 != nil && (len(h.I8) < n || len(h.Scales) < h.Out):
+		return fmt.Errorf("weight %q: %d int8 values and %d scales for shape [%d][%d]", h.Name, len(h.I8), len(h.Scales), h.Out, h.In)
+	}
+	return nil
+}
+
+// Epilogue is fused into MatMul.
+type Epilogue struct {
+	Accumulate bool // out += x·Wᵀ (the residual add) instead of out = x·Wᵀ
+}
+
+// RopeStyle selects how RoPE pairs a head's dimensions.
+type RopeStyle int
+
+const (
+	RopePairs      RopeStyle = iota // (2i, 2i+1): llama2.c, GGUF
+	RopeRotateHalf                  // (i, i+d/2): HF checkpoints
+)
+
+// RoPE describes the rotary embedding. InvFreq holds one inverse frequency per pair,
+// with any scaling (Llama 3) already applied.
+type RoPE struct {
+	Style   RopeStyle
+	HeadDim int
+	InvFreq []float32 // [HeadDim/2]
+}
+
+// KVCache is the paged cache: per layer, K and V pools of
+// [Blocks][KVHeads][BlockSize][HeadDim], each a Tensor of
+// Rows=Blocks*KVHeads*BlockSize, Cols=HeadDim.
+type KVCache struct {
+	Layers, Blocks, BlockSize, KVHeads, HeadDim int
+	K, V                                        []Tensor // [Layers]
+}
+
+// Slot is the cache slot of position pos for a sequence whose block table is blocks.
+func Slot(blocks []int32, blockSize, pos int) int32 {
+	return blocks[pos/blockSize]*int32(blockSize) + int32(pos%blockSize)
+}
+
+// AttnSeq is one sequence of an attention batch: query rows [Q0, Q0+NQ) of q hold the
+// tokens at positions Pos..Pos+NQ-1; the context is positions 0..Pos+NQ-1, found
+// through Blocks.
+type AttnSeq struct {
+	Q0, NQ int
+	Pos    int
+	Blocks []int32
+}
+
+// AttnBatch is the attention work of one forward pass: prefill chunks and decode tokens
+// mixed, causal within each sequence.
+type AttnBatch struct {
+	Seqs    []AttnSeq
+	Heads   int
+	KVHeads int
+	HeadDim int
+	Scale   float32 // usually 1/sqrt(HeadDim)
+}
+
+// Stream is an ordered queue of work: a CUDA stream, or a goroutine lane on the CPU.
+type Stream interface{ ID() int }
+
+// Event marks a point in a stream's work.
+type Event interface{ Done() bool }
+
+// Backend runs the model's operations.
+type Backend interface {
+	Name() string
+	Alloc(dt DType, rows, cols int) (Tensor, error)
+	Upload(dst Tensor, src []byte) error
+	Download(dst []byte, src Tensor) error
+	LoadWeight(h *HostWeight) (*Weight, error)
+	AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*KVCache, error)
+	NewStream() (Stream, error)
+
+	// Embed writes table row ids[i] into out row i. out [len(ids)][dim].
+	Embed(s Stream, out Tensor, table *Weight, ids []int32) error
+	// RMSNorm: out[i] = x[i] / rms(x[i]) * w. out, x [n][dim]; w [1][dim].
+	RMSNorm(s Stream, out, x, w Tensor, eps float32) error
+	// MatMul: out[i][j] (+)= scale[j] * Σ_k x[i][k]·W[j][k]. out [n][Out]; x [n][In].
+	MatMul(s Stream, out, x Tensor, w *Weight, epi Epilogue) error
+	// RoPE rotates each head of x [n][heads*HeadDim]; row i is at position pos[i].
+	RoPE(s Stream, x Tensor, pos []int32, r *RoPE) error
+	// WriteKV stores k, v [n][kvHeads*headDim] at cache slots[i] of layer.
+	WriteKV(s Stream, kv *KVCache, layer int, k, v Tensor, slots []int32) error
+	// Attention: out, q [n][heads*headDim].
+	Attention(s Stream, out, q Tensor, kv *KVCache, layer int, b *AttnBatch) error
+	// SiLUMul: out = silu(gate) * up, all [n][hidden].
+	SiLUMul(s Stream, out, gate, up Tensor) error
+	// GatherRows copies x row rows[i] to out row i.
+	GatherRows(s Stream, out, x Tensor, rows []int32) error
+
+	Record(s Stream) (Event, error)
+	Wait(s Stream, e Event) error
+	Sync(s Stream) error
+}
+
+// ErrShape reports operands whose shapes do not fit an op.
+var ErrShape = errors.New("shape mismatch")
+
+// ShapeError names the op and the offending shapes.
+func ShapeError(op string, format string, args ...any) error {
+	return fmt.Errorf("%s: %w: %s", op, ErrShape, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,5 @@
+package cpu
+
+import "github.com/vireo-ai/vireo/runtime/backend"
+
+var _ backend.Backend = (*Backend)(nil)

@@ -1,0 +1,216 @@
+// Package cpu is the pure-Go backend: the reference every other backend is checked
+// against, and a fast fallback. Ops run synchronously on the calling goroutine (a
+// stream is a lane); large ops split their output rows across the cores. Every output
+// element is computed by the same sequence of float operations whatever the batch or
+// the split, so results are batch-invariant and comparable by exact equality.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// buf is CPU storage; exactly one slice is set.
+type buf struct {
+	f32 []float32
+	i8  []int8
+	i32 []int32
+}
+
+func (b *buf) Len() int {
+	switch {
+	case b.f32 != nil:
+		return len(b.f32)
+	case b.i8 != nil:
+		return len(b.i8)
+	}
+	return len(b.i32)
+}
+
+// Backend is the CPU backend. The zero value is not usable; call New.
+type Backend struct {
+	threads int
+	streams atomic.Int32
+}
+
+// Options configure the CPU backend.
+type Options struct {
+	Threads int // worker goroutines per op; 0 means GOMAXPROCS
+}
+
+// New returns a CPU backend.
+func New(o Options) *Backend {
+	t := o.Threads
+	if t <= 0 {
+		t = runtime.GOMAXPROCS(0)
+	}
+	return &Backend{threads: t}
+}
+
+// Threads is the number of workers an op may use.
+func (c *Backend) Threads() int { return c.threads }
+
+func (c *Backend) Name() string { return "cpu" }
+
+// F32 wraps a host slice as a tensor without copying.
+func F32(data []float32, rows, cols int) backend.Tensor {
+	return backend.Tensor{DType: backend.F32, Rows: rows, Cols: cols, Buf: &buf{f32: data}}
+}
+
+// Float32s returns the float view of a CPU tensor (aliasing its storage).
+func Float32s(t backend.Tensor) []float32 {
+	b := t.Buf.(*buf)
+	return b.f32[t.Off : t.Off+t.Rows*t.Cols]
+}
+
+func (c *Backend) Alloc(dt backend.DType, rows, cols int) (backend.Tensor, error) {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > (1<<40)/cols) {
+		return backend.Tensor{}, fmt.Errorf("cpu alloc: bad shape [%d][%d]", rows, cols)
+	}
+	n := rows * cols
+	b := &buf{}
+	switch dt {
+	case backend.F32:
+		b.f32 = make([]float32, n)
+	case backend.I8:
+		b.i8 = make([]int8, n)
+	case backend.I32:
+		b.i32 = make([]int32, n)
+	default:
+		return backend.Tensor{}, fmt.Errorf("cpu alloc: dtype %s not supported", dt)
+	}
+	return backend.Tensor{DType: dt, Rows: rows, Cols: cols, Buf: b}, nil
+}
+
+func rawBytes(t backend.Tensor) ([]byte, error) {
+	b, ok := t.Buf.(*buf)
+	if !ok {
+		return nil, fmt.Errorf("cpu: tensor %s is not a CPU tensor", t)
+	}
+	n := t.Rows * t.Cols
+	switch t.DType {
+	case backend.F32:
+		s := b.f32[t.Off : t.Off+n]
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*n), nil
+	case backend.I8:
+		s := b.i8[t.Off : t.Off+n]
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), n), nil
+	case backend.I32:
+		s := b.i32[t.Off : t.Off+n]
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*n), nil
+	}
+	return nil, fmt.Errorf("cpu: dtype %s not supported", t.DType)
+}
+
+func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
+	d, err := rawBytes(dst)
+	if err != nil {
+		return err
+	}
+	if len(src) != len(d) {
+		return fmt.Errorf("cpu upload to %s: %d bytes for %d", dst, len(src), len(d))
+	}
+	copy(d, src)
+	return nil
+}
+
+func (c *Backend) Download(dst []byte, src backend.Tensor) error {
+	s, err := rawBytes(src)
+	if err != nil {
+		return err
+	}
+	if len(s) != len(dst) {
+		return fmt.Errorf("cpu download from %s: %d bytes for %d", src, len(dst), len(s))
+	}
+	copy(dst, s)
+	return nil
+}
+
+// LoadWeight keeps the host slices as they are: no copy.
+func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
+	n := h.Out * h.In
+	if h.F32 != nil {
+		w.W = backend.Tensor{DType: backend.F32, Rows: h.Out, Cols: h.In, Buf: &buf{f32: h.F32[:n]}}
+	} else {
+		w.W = backend.Tensor{DType: backend.I8, Rows: h.Out, Cols: h.In, Buf: &buf{i8: h.I8[:n]}}
+		w.Scales = backend.Tensor{DType: backend.F32, Rows: 1, Cols: h.Out, Buf: &buf{f32: h.Scales[:h.Out]}}
+	}
+	return w, nil
+}
+
+func (c *Backend) AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*backend.KVCache, error) {
+	if layers <= 0 || blocks <= 0 || blockSize <= 0 || kvHeads <= 0 || headDim <= 0 {
+		return nil, fmt.Errorf("cpu kv cache: bad shape layers=%d blocks=%d block=%d kv_heads=%d head_dim=%d", layers, blocks, blockSize, kvHeads, headDim)
+	}
+	kv := &backend.KVCache{Layers: layers, Blocks: blocks, BlockSize: blockSize, KVHeads: kvHeads, HeadDim: headDim}
+	rows := blocks * kvHeads * blockSize
+	for l := 0; l < layers; l++ {
+		k, err := c.Alloc(backend.F32, rows, headDim)
+		if err != nil {
+			return nil, err
+		}
+		v, err := c.Alloc(backend.F32, rows, headDim)
+		if err != nil {
+			return nil, err
+		}
+		kv.K = append(kv.K, k)
+		kv.V = append(kv.V, v)
+	}
+	return kv, nil
+}
+
+type stream int
+
+func (s stream) ID() int { return int(s) }
+
+// NewStream returns a lane: ops on it run on the calling goroutine.
+func (c *Backend) NewStream() (backend.Stream, error) {
+	return stream(c.streams.Add(1) - 1), nil
+}
+
+type doneEvent struct{}
+
+func (doneEvent) Done() bool { return true }
+
+// Record returns an event that is already complete: CPU ops finish before returning.
+func (c *Backend) Record(backend.Stream) (backend.Event, error) { return doneEvent{}, nil }
+func (c *Backend) Wait(backend.Stream, backend.Event) error     { return nil }
+func (c *Backend) Sync(backend.Stream) error                    { return nil }
+
+// parallel runs fn over [0,n) in up to c.threads contiguous chunks when the op's work
+// (in multiply-adds) is large enough to pay for the goroutines; small ops run inline.
+func (c *Backend) parallel(n int, work int, fn func(lo, hi int)) {
+	const minWork = 1 << 15
+	chunks := c.threads
+	if w := work / minWork; w < chunks {
+		chunks = w
+	}
+	if chunks > n {
+		chunks = n
+	}
+	if chunks <= 1 {
+		fn(0, n)
+		return
+	}
+	per := (n + chunks - 1) / chunks
+	var wg sync.WaitGroup
+	for lo := per; lo < n; lo += per {
+		hi := min(lo+per, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	fn(0, min(per, n))
+	wg.Wait()
+}

@@ -1,0 +1,312 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu/kern"
+)
+
+func f32s(op string, t backend.Tensor) ([]float32, error) {
+	b, ok := t.Buf.(*buf)
+	if !ok || t.DType != backend.F32 || b.f32 == nil {
+		return nil, fmt.Errorf("%s: operand %s is not a CPU f32 tensor", op, t)
+	}
+	return b.f32[t.Off : t.Off+t.Rows*t.Cols], nil
+}
+
+// weightRows returns the weight's storage: f32 rows, or int8 rows and scales.
+func weightRows(op string, w *backend.Weight) (f []float32, q []int8, scales []float32, err error) {
+	b, ok := w.W.Buf.(*buf)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%s: weight %q is not on the CPU", op, w.Name)
+	}
+	n := w.Out * w.In
+	switch w.W.DType {
+	case backend.F32:
+		return b.f32[w.W.Off : w.W.Off+n], nil, nil, nil
+	case backend.I8:
+		s, err := f32s(op, w.Scales)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return nil, b.i8[w.W.Off : w.W.Off+n], s, nil
+	}
+	return nil, nil, nil, fmt.Errorf("%s: weight %q has dtype %s; the CPU backend takes f32 or i8", op, w.Name, w.W.DType)
+}
+
+func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+	o, err := f32s("embed", out)
+	if err != nil {
+		return err
+	}
+	if out.Rows != len(ids) || out.Cols != table.In {
+		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
+	}
+	f, q, sc, err := weightRows("embed", table)
+	if err != nil {
+		return err
+	}
+	d := table.In
+	for i, id := range ids {
+		if id < 0 || int(id) >= table.Out {
+			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
+		}
+		dst := o[i*d : (i+1)*d]
+		if f != nil {
+			copy(dst, f[int(id)*d:])
+			continue
+		}
+		s := sc[id]
+		for k, v := range q[int(id)*d : int(id+1)*d] {
+			dst[k] = float32(v) * s
+		}
+	}
+	return nil
+}
+
+func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float32) error {
+	o, err := f32s("rmsnorm", out)
+	if err != nil {
+		return err
+	}
+	xs, err := f32s("rmsnorm", x)
+	if err != nil {
+		return err
+	}
+	ws, err := f32s("rmsnorm", w)
+	if err != nil {
+		return err
+	}
+	d := x.Cols
+	if out.Rows != x.Rows || out.Cols != d || len(ws) != d {
+		return backend.ShapeError("rmsnorm", "out %s, x %s, w %s", out, x, w)
+	}
+	for i := 0; i < x.Rows; i++ {
+		row := xs[i*d : (i+1)*d]
+		ss := kern.Dot(row, row)/float32(d) + eps
+		inv := float32(1 / math.Sqrt(float64(ss)))
+		dst := o[i*d : (i+1)*d]
+		for k, v := range row {
+			dst[k] = ws[k] * (inv * v)
+		}
+	}
+	return nil
+}
+
+// matmulRowBlock is how many activation rows share one pass over a weight row block,
+// keeping those rows in cache while the weights stream past.
+const matmulRowBlock = 64
+
+func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	o, err := f32s("matmul", out)
+	if err != nil {
+		return err
+	}
+	xs, err := f32s("matmul", x)
+	if err != nil {
+		return err
+	}
+	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
+		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
+	}
+	f, q, sc, err := weightRows("matmul", w)
+	if err != nil {
+		return err
+	}
+	n, in, nout := x.Rows, w.In, w.Out
+	acc := epi.Accumulate
+	c.parallel(nout, n*nout*in, func(j0, j1 int) {
+		var r4 [4]float32
+		for i0 := 0; i0 < n; i0 += matmulRowBlock {
+			i1 := min(i0+matmulRowBlock, n)
+			for j := j0; j < j1; j++ {
+				scale := float32(1)
+				if q != nil {
+					scale = sc[j]
+				}
+				i := i0
+				for ; i+4 <= i1; i += 4 {
+					if f != nil {
+						kern.Dot4(&r4, xs[i*in:], in, in, f[j*in:(j+1)*in])
+					} else {
+						kern.Dot4Q8(&r4, xs[i*in:], in, in, q[j*in:(j+1)*in])
+					}
+					for r := 0; r < 4; r++ {
+						v := r4[r]
+						if q != nil {
+							v *= scale
+						}
+						if acc {
+							o[(i+r)*nout+j] += v
+						} else {
+							o[(i+r)*nout+j] = v
+						}
+					}
+				}
+				for ; i < i1; i++ {
+					var v float32
+					if f != nil {
+						v = kern.Dot(xs[i*in:(i+1)*in], f[j*in:(j+1)*in])
+					} else {
+						v = kern.DotQ8(xs[i*in:(i+1)*in], q[j*in:(j+1)*in]) * scale
+					}
+					if acc {
+						o[i*nout+j] += v
+					} else {
+						o[i*nout+j] = v
+					}
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func (c *Backend) RoPE(_ backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+	xs, err := f32s("rope", x)
+	if err != nil {
+		return err
+	}
+	hd := r.HeadDim
+	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(pos) != x.Rows || len(r.InvFreq) != hd/2 {
+		return backend.ShapeError("rope", "x %s, %d positions, head dim %d, %d frequencies", x, len(pos), hd, len(r.InvFreq))
+	}
+	half := hd / 2
+	var cs [2 * 256]float32
+	var cosSin []float32
+	if hd <= 256 {
+		cosSin = cs[:hd]
+	} else {
+		cosSin = make([]float32, hd)
+	}
+	for i := 0; i < x.Rows; i++ {
+		p := float64(pos[i])
+		for k := 0; k < half; k++ {
+			s, c := math.Sincos(p * float64(r.InvFreq[k]))
+			cosSin[2*k], cosSin[2*k+1] = float32(c), float32(s)
+		}
+		row := xs[i*x.Cols : (i+1)*x.Cols]
+		for h := 0; h < x.Cols; h += hd {
+			head := row[h : h+hd]
+			for k := 0; k < half; k++ {
+				c, s := cosSin[2*k], cosSin[2*k+1]
+				a, b := 2*k, 2*k+1
+				if r.Style == backend.RopeRotateHalf {
+					a, b = k, k+half
+				}
+				v0, v1 := head[a], head[b]
+				head[a] = v0*c - v1*s
+				head[b] = v0*s + v1*c
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Backend) WriteKV(_ backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+	if layer < 0 || layer >= kv.Layers {
+		return fmt.Errorf("write kv: layer %d of %d", layer, kv.Layers)
+	}
+	ks, err := f32s("write kv", k)
+	if err != nil {
+		return err
+	}
+	vs, err := f32s("write kv", v)
+	if err != nil {
+		return err
+	}
+	kc, err := f32s("write kv", kv.K[layer])
+	if err != nil {
+		return err
+	}
+	vc, err := f32s("write kv", kv.V[layer])
+	if err != nil {
+		return err
+	}
+	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
+	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
+		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
+	}
+	for i, slot := range slots {
+		if slot < 0 || int(slot) >= kv.Blocks*bs {
+			return fmt.Errorf("write kv: slot %d outside the cache (%d blocks of %d)", slot, kv.Blocks, bs)
+		}
+		blk, off := int(slot)/bs, int(slot)%bs
+		for g := 0; g < nkv; g++ {
+			dst := ((blk*nkv+g)*bs + off) * hd
+			copy(kc[dst:dst+hd], ks[i*k.Cols+g*hd:])
+			copy(vc[dst:dst+hd], vs[i*v.Cols+g*hd:])
+		}
+	}
+	return nil
+}
+
+func (c *Backend) SiLUMul(_ backend.Stream, out, gate, up backend.Tensor) error {
+	o, err := f32s("silu mul", out)
+	if err != nil {
+		return err
+	}
+	g, err := f32s("silu mul", gate)
+	if err != nil {
+		return err
+	}
+	u, err := f32s("silu mul", up)
+	if err != nil {
+		return err
+	}
+	if len(o) != len(g) || len(g) != len(u) || out.Cols != gate.Cols || gate.Cols != up.Cols {
+		return backend.ShapeError("silu mul", "out %s, gate %s, up %s", out, gate, up)
+	}
+	for i, gv := range g {
+		o[i] = gv / (1 + expf(-gv)) * u[i]
+	}
+	return nil
+}
+
+func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int32) error {
+	o, err := f32s("gather rows", out)
+	if err != nil {
+		return err
+	}
+	xs, err := f32s("gather rows", x)
+	if err != nil {
+		return err
+	}
+	if out.Rows != len(rows) || out.Cols != x.Cols {
+		return backend.ShapeError("gather rows", "out %s, x %s, %d rows", out, x, len(rows))
+	}
+	d := x.Cols
+	for i, r := range rows {
+		if r < 0 || int(r) >= x.Rows {
+			return fmt.Errorf("gather rows: row %d of %d", r, x.Rows)
+		}
+		copy(o[i*d:(i+1)*d], xs[int(r)*d:])
+	}
+	return nil
+}
+
+// expf is e^x in float32 to about 1 ulp (Cephes' polynomial after splitting off a
+// power of two); the softmaxes call it once per attention score.
+func expf(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > 88.72283:
+		return float32(math.Inf(1))
+	case x < -87.33654:
+		return 0
+	}
+	n := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	r := x - n*0.693359375
+	r -= n * -2.12194440e-4
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	p = p*r*r + r + 1
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}

@@ -1,0 +1,202 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// LogitsMode says which of a sequence's rows produce logits.
+type LogitsMode uint8
+
+const (
+	LogitsNone LogitsMode = iota // a prefill chunk that does not end the prompt
+	LogitsLast                   // the next-token distribution
+	LogitsAll                    // every row (teacher forcing, perplexity)
+)
+
+// Seq is one sequence's part of a forward pass.
+type Seq struct {
+	Tokens []int32    // the tokens computed in this pass
+	Pos    int        // position of Tokens[0]; earlier positions are in the cache
+	Blocks []int32    // block table covering positions [0, Pos+len(Tokens))
+	Logits LogitsMode // which rows produce logits
+}
+
+// Workspace holds one lane's activations for batches of up to MaxTokens tokens. A
+// workspace serves one forward pass at a time; concurrent lanes each need their own.
+type Workspace struct {
+	MaxTokens, MaxLogitRows int
+	stream                  backend.Stream
+
+	x, xb, q, k, v, att backend.Tensor // [MaxTokens][D | H*d | K*d]
+	gate, up, hb        backend.Tensor // [MaxTokens][F]
+	xl, logits          backend.Tensor // [MaxLogitRows][D | V]
+	host                []float32      // [MaxLogitRows*V] logits copied back
+
+	ids, pos, slots, rows []int32
+	attn                  backend.AttnBatch
+}
+
+// NewWorkspace allocates activations for up to maxTokens tokens per pass, of which up to
+// maxLogitRows produce logits, on a new stream of the model's backend.
+func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
+	if maxTokens <= 0 || maxLogitRows <= 0 {
+		return nil, fmt.Errorf("workspace: need positive sizes, got %d tokens and %d logit rows", maxTokens, maxLogitRows)
+	}
+	c := &m.Config
+	s, err := m.be.NewStream()
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{MaxTokens: maxTokens, MaxLogitRows: maxLogitRows, stream: s}
+	qd, kd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	for _, a := range []struct {
+		t          *backend.Tensor
+		rows, cols int
+	}{
+		{&w.x, maxTokens, c.Dim}, {&w.xb, maxTokens, c.Dim}, {&w.q, maxTokens, qd},
+		{&w.k, maxTokens, kd}, {&w.v, maxTokens, kd}, {&w.att, maxTokens, qd},
+		{&w.gate, maxTokens, c.HiddenDim}, {&w.up, maxTokens, c.HiddenDim}, {&w.hb, maxTokens, c.HiddenDim},
+		{&w.xl, maxLogitRows, c.Dim}, {&w.logits, maxLogitRows, c.VocabSize},
+	} {
+		if *a.t, err = m.be.Alloc(backend.F32, a.rows, a.cols); err != nil {
+			return nil, fmt.Errorf("workspace: %w", err)
+		}
+	}
+	w.host = make([]float32, maxLogitRows*c.VocabSize)
+	w.attn = backend.AttnBatch{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
+	return w, nil
+}
+
+// NewKVCache allocates a paged cache of blocks × blockSize token slots on the backend.
+func (m *Model) NewKVCache(blocks, blockSize int) (*backend.KVCache, error) {
+	return m.be.AllocKV(m.Config.Layers, blocks, blockSize, m.Config.KVHeads, m.Config.HeadDim)
+}
+
+// Forward runs one pass over seqs, writing their K/V into kv, and returns the logits
+// rows the sequences asked for, in order ([rows][vocab], valid until the next pass on
+// this workspace).
+func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float32, error) {
+	c := &m.Config
+	ws.ids, ws.pos, ws.slots, ws.rows = ws.ids[:0], ws.pos[:0], ws.slots[:0], ws.rows[:0]
+	ws.attn.Seqs = ws.attn.Seqs[:0]
+	for i := range seqs {
+		s := &seqs[i]
+		n := len(s.Tokens)
+		end := s.Pos + n
+		switch {
+		case n == 0:
+			return nil, fmt.Errorf("forward: sequence %d has no tokens", i)
+		case s.Pos < 0 || end > c.MaxSeqLen:
+			return nil, fmt.Errorf("forward: sequence %d: positions %d..%d exceed the context of %d", i, s.Pos, end-1, c.MaxSeqLen)
+		case (end+kv.BlockSize-1)/kv.BlockSize > len(s.Blocks):
+			return nil, fmt.Errorf("forward: sequence %d: %d blocks of %d cannot hold %d positions", i, len(s.Blocks), kv.BlockSize, end)
+		}
+		q0 := len(ws.ids)
+		if q0+n > ws.MaxTokens {
+			return nil, fmt.Errorf("forward: batch of more than %d tokens for a workspace of %d", q0+n, ws.MaxTokens)
+		}
+		ws.attn.Seqs = append(ws.attn.Seqs, backend.AttnSeq{Q0: q0, NQ: n, Pos: s.Pos, Blocks: s.Blocks})
+		for j, t := range s.Tokens {
+			p := s.Pos + j
+			ws.ids = append(ws.ids, t)
+			ws.pos = append(ws.pos, int32(p))
+			ws.slots = append(ws.slots, backend.Slot(s.Blocks, kv.BlockSize, p))
+		}
+		switch s.Logits {
+		case LogitsLast:
+			ws.rows = append(ws.rows, int32(q0+n-1))
+		case LogitsAll:
+			for j := 0; j < n; j++ {
+				ws.rows = append(ws.rows, int32(q0+j))
+			}
+		}
+	}
+	if len(ws.rows) > ws.MaxLogitRows {
+		return nil, fmt.Errorf("forward: %d logit rows for a workspace of %d", len(ws.rows), ws.MaxLogitRows)
+	}
+	n := len(ws.ids)
+	if n == 0 {
+		return nil, nil
+	}
+	be, st := m.be, ws.stream
+	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
+	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
+	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
+	try := func(err error, op string, l int) error {
+		if err != nil {
+			return fmt.Errorf("forward: layer %d: %s: %w", l, op, err)
+		}
+		return nil
+	}
+	if err := be.Embed(st, x, m.embed, ws.ids); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	for l := range m.layers {
+		ly := &m.layers[l]
+		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
+		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
+			return nil, err
+		}
+		for _, mm := range [...]struct {
+			out backend.Tensor
+			w   *backend.Weight
+		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
+			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
+				return nil, err
+			}
+		}
+		if err := try(be.RoPE(st, q, ws.pos, &m.rope), "rope q", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.RoPE(st, k, ws.pos, &m.rope), "rope k", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.WriteKV(st, kv, l, k, v, ws.slots), "write kv", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.Attention(st, att, q, kv, l, &ws.attn), "attention", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
+			return nil, err
+		}
+		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
+		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
+			return nil, err
+		}
+		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
+			return nil, err
+		}
+	}
+	r := len(ws.rows)
+	if r == 0 {
+		return nil, nil
+	}
+	xl, logits := ws.xl.SliceRows(0, r), ws.logits.SliceRows(0, r)
+	if err := be.GatherRows(st, xl, x, ws.rows); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	if err := be.RMSNorm(st, xl, xl, m.outNorm, c.NormEps); err != nil {
+		return nil, fmt.Errorf("forward: output norm: %w", err)
+	}
+	if err := be.MatMul(st, logits, xl, m.output, backend.Epilogue{}); err != nil {
+		return nil, fmt.Errorf("forward: classifier: %w", err)
+	}
+	out := ws.host[:r*c.VocabSize]
+	if err := be.Download(f32Bytes(out), logits); err != nil {
+		return nil, fmt.Errorf("forward: logits: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,226 @@
+// Package model is the Llama-family transformer, written once against backend.Backend:
+// weights, the forward pass over a batch of sequences at different positions (prefill
+// chunks and decode tokens mixed), and the paged KV cache it reads and writes.
+//
+// Read top to bottom: Config and weights (this file), Forward (forward.go), synthetic
+// checkpoints of named shapes (synthetic.go).
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/loader"
+	"github.com/vireo-ai/vireo/runtime/quant"
+)
+
+// Config is a Llama-family configuration (see loader.Config).
+type Config = loader.Config
+
+// WeightType is how the linear layers are stored for the backend.
+type WeightType int
+
+const (
+	WeightsF32  WeightType = iota // float weights as loaded
+	WeightsInt8                   // symmetric int8, one scale per output row
+)
+
+func (w WeightType) String() string {
+	if w == WeightsInt8 {
+		return "int8"
+	}
+	return "f32"
+}
+
+// Options choose how weights are laid out.
+type Options struct {
+	Weights WeightType
+	// Int8Embedding also quantizes the token embedding and the classifier (the tied
+	// matrix, or output.weight) when Weights is WeightsInt8.
+	Int8Embedding bool
+}
+
+// layer holds one transformer block's weights. Shapes: D=dim, H=heads, K=kv heads,
+// d=head dim, F=hidden (FFN) dim.
+type layer struct {
+	attnNorm backend.Tensor  // [1][D]
+	wq       *backend.Weight // [H*d][D]
+	wk       *backend.Weight // [K*d][D]
+	wv       *backend.Weight // [K*d][D]
+	wo       *backend.Weight // [D][H*d]
+	ffnNorm  backend.Tensor  // [1][D]
+	gate     *backend.Weight // [F][D]  (w1)
+	up       *backend.Weight // [F][D]  (w3)
+	down     *backend.Weight // [D][F]  (w2)
+}
+
+// Model is a loaded model bound to a backend.
+type Model struct {
+	Config  Config
+	Options Options
+	be      backend.Backend
+	embed   *backend.Weight // [V][D]
+	layers  []layer
+	outNorm backend.Tensor  // [1][D]
+	output  *backend.Weight // [V][D]; == embed when tied and stored alike
+	rope    backend.RoPE
+	// WeightBytes is the size of the weights the backend reads per token.
+	WeightBytes int64
+}
+
+// Backend is the backend the model runs on.
+func (m *Model) Backend() backend.Backend { return m.be }
+
+// Validate checks a configuration for shapes a forward pass cannot run.
+func Validate(c *Config) error {
+	switch {
+	case c.Dim <= 0 || c.HiddenDim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.VocabSize <= 0:
+		return fmt.Errorf("config: non-positive size (dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d)", c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.VocabSize)
+	case c.Heads%c.KVHeads != 0:
+		return fmt.Errorf("config: %d heads is not a multiple of %d kv heads", c.Heads, c.KVHeads)
+	case c.HeadDim <= 0 || c.HeadDim%2 != 0:
+		return fmt.Errorf("config: head dim %d must be positive and even", c.HeadDim)
+	case c.MaxSeqLen <= 0:
+		return fmt.Errorf("config: maximum context %d", c.MaxSeqLen)
+	case !(c.RopeTheta > 0) || !(c.NormEps > 0):
+		return fmt.Errorf("config: rope theta %g and norm eps %g must be positive", c.RopeTheta, c.NormEps)
+	}
+	return nil
+}
+
+func ropeFor(c *Config) backend.RoPE {
+	r := backend.RoPE{Style: backend.RopeStyle(c.RopeStyle), HeadDim: c.HeadDim, InvFreq: make([]float32, c.HeadDim/2)}
+	for i := range r.InvFreq {
+		r.InvFreq[i] = float32(math.Pow(float64(c.RopeTheta), -float64(2*i)/float64(c.HeadDim)))
+	}
+	return r
+}
+
+// builder turns host tensors into backend weights, quantizing where asked.
+type builder struct {
+	be    backend.Backend
+	opt   Options
+	bytes int64
+}
+
+func (b *builder) linear(name string, out, in int, f []float32, int8 bool) (*backend.Weight, error) {
+	h := &backend.HostWeight{Name: name, Out: out, In: in}
+	if int8 {
+		h.I8, h.Scales = quant.QuantizeRows(f, out, in)
+		b.bytes += int64(out*in) + int64(4*out)
+	} else {
+		h.F32 = f
+		b.bytes += int64(4 * out * in)
+	}
+	w, err := b.be.LoadWeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("weight %s: %w", name, err)
+	}
+	return w, nil
+}
+
+func (b *builder) vector(name string, f []float32) (backend.Tensor, error) {
+	t, err := b.be.Alloc(backend.F32, 1, len(f))
+	if err != nil {
+		return t, fmt.Errorf("weight %s: %w", name, err)
+	}
+	return t, b.be.Upload(t, f32Bytes(f))
+}
+
+// Load binds a checkpoint's tensors to a backend. With float weights on the CPU the
+// model reads the memory-mapped file in place; int8 weights are quantized once at load.
+func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error) {
+	c := ck.Config
+	if err := Validate(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", ck.Path, err)
+	}
+	m := &Model{Config: c, Options: opt, be: be, rope: ropeFor(&c)}
+	b := &builder{be: be, opt: opt}
+	get := func(name string, shape ...int) ([]float32, error) {
+		t, ok := ck.Tensors[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: tensor %q missing", ck.Path, name)
+		}
+		if len(t.Shape) != len(shape) {
+			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v", ck.Path, name, t.Shape, shape)
+		}
+		for i := range shape {
+			if t.Shape[i] != shape[i] {
+				return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v", ck.Path, name, t.Shape, shape)
+			}
+		}
+		f, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", ck.Path, name, err)
+		}
+		return f, nil
+	}
+	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
+	qd, kd := c.Heads*hd, c.KVHeads*hd
+	int8 := opt.Weights == WeightsInt8
+	embInt8 := int8 && opt.Int8Embedding
+	emb, err := get("token_embd.weight", V, D)
+	if err != nil {
+		return nil, err
+	}
+	if m.embed, err = b.linear("token_embd.weight", V, D, emb, embInt8); err != nil {
+		return nil, err
+	}
+	for l := 0; l < c.Layers; l++ {
+		var ly layer
+		p := fmt.Sprintf("blk.%d.", l)
+		for _, s := range []struct {
+			dst     **backend.Weight
+			name    string
+			out, in int
+		}{
+			{&ly.wq, "attn_q.weight", qd, D}, {&ly.wk, "attn_k.weight", kd, D}, {&ly.wv, "attn_v.weight", kd, D},
+			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
+			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
+		} {
+			f, err := get(p+s.name, s.out, s.in)
+			if err != nil {
+				return nil, err
+			}
+			if *s.dst, err = b.linear(p+s.name, s.out, s.in, f, int8); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range []struct {
+			dst  *backend.Tensor
+			name string
+		}{{&ly.attnNorm, "attn_norm.weight"}, {&ly.ffnNorm, "ffn_norm.weight"}} {
+			f, err := get(p+s.name, D)
+			if err != nil {
+				return nil, err
+			}
+			if *s.dst, err = b.vector(p+s.name, f); err != nil {
+				return nil, err
+			}
+		}
+		m.layers = append(m.layers, ly)
+	}
+	on, err := get("output_norm.weight", D)
+	if err != nil {
+		return nil, err
+	}
+	if m.outNorm, err = b.vector("output_norm.weight", on); err != nil {
+		return nil, err
+	}
+	if _, ok := ck.Tensors["output.weight"]; ok && !c.TiedEmbeddings {
+		f, err := get("output.weight", V, D)
+		if err != nil {
+			return nil, err
+		}
+		if m.output, err = b.linear("output.weight", V, D, f, embInt8); err != nil {
+			return nil, err
+		}
+	} else {
+		m.output = m.embed
+		b.bytes += int64(V * D * m.embed.W.DType.Size())
+	}
+	b.bytes -= int64(V * D * m.embed.W.DType.Size()) // the embedding is gathered, not streamed
+	m.WeightBytes = b.bytes
+	return m, nil
+}

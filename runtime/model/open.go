@@ -1,0 +1,65 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/loader"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+)
+
+// Loaded is a model with its tokenizer and the checkpoint it reads from.
+type Loaded struct {
+	*Model
+	Tokenizer *tokenizer.Tokenizer
+	Path      string
+	Synthetic bool
+	ck        *loader.Checkpoint
+}
+
+// Close releases the checkpoint's memory mapping; the model is unusable afterwards.
+func (l *Loaded) Close() error {
+	if l.ck == nil {
+		return nil
+	}
+	return l.ck.Close()
+}
+
+// Open loads a model by path — a GGUF file, a llama2.c .bin (tokenizer beside it or at
+// tokenizerPath), or "synthetic:<shape>" — onto a backend.
+func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded, error) {
+	if IsSynthetic(path) {
+		m, vocab, err := Synthetic(path, be, opt)
+		if err != nil {
+			return nil, err
+		}
+		tok, err := tokenizer.New(vocab)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return &Loaded{Model: m, Tokenizer: tok, Path: path, Synthetic: true}, nil
+	}
+	ck, err := loader.Open(path, loader.Options{TokenizerPath: tokenizerPath})
+	if err != nil {
+		return nil, err
+	}
+	if ck.Vocab == nil {
+		ck.Close()
+		return nil, fmt.Errorf("%s: the checkpoint has no vocabulary", path)
+	}
+	if len(ck.Vocab.Tokens) != ck.Config.VocabSize {
+		ck.Close()
+		return nil, fmt.Errorf("%s: vocabulary has %d tokens but the model expects %d", path, len(ck.Vocab.Tokens), ck.Config.VocabSize)
+	}
+	tok, err := tokenizer.New(ck.Vocab)
+	if err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := Load(ck, be, opt)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return &Loaded{Model: m, Tokenizer: tok, Path: path, ck: ck}, nil
+}

@@ -1,0 +1,82 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// DefaultBlockSize is the KV block size in tokens.
+const DefaultBlockSize = 16
+
+// Session runs a single sequence with a private KV cache: the one-shot CLI and tests use
+// it; serving goes through the engine, which shares one cache among many sequences.
+type Session struct {
+	m      *Model
+	ws     *Workspace
+	kv     *backend.KVCache
+	blocks []int32
+	pos    int
+	chunk  int
+}
+
+// NewSession prepares a sequence of up to maxLen tokens (0: the model's context),
+// prefilling prompts in chunks of up to chunk tokens.
+func (m *Model) NewSession(maxLen, chunk int) (*Session, error) {
+	if maxLen <= 0 || maxLen > m.Config.MaxSeqLen {
+		maxLen = m.Config.MaxSeqLen
+	}
+	if chunk <= 0 {
+		chunk = 512
+	}
+	chunk = min(chunk, maxLen)
+	nb := (maxLen + DefaultBlockSize - 1) / DefaultBlockSize
+	kv, err := m.NewKVCache(nb, DefaultBlockSize)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := m.NewWorkspace(chunk, 1)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{m: m, ws: ws, kv: kv, chunk: chunk, blocks: make([]int32, nb)}
+	for i := range s.blocks {
+		s.blocks[i] = int32(i)
+	}
+	return s, nil
+}
+
+// Pos is the number of tokens in the cache.
+func (s *Session) Pos() int { return s.pos }
+
+// Capacity is the most tokens the session holds.
+func (s *Session) Capacity() int { return len(s.blocks) * DefaultBlockSize }
+
+// Feed appends tokens to the sequence and returns the logits after the last one
+// (valid until the next call).
+func (s *Session) Feed(tokens []int32) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("session: nothing to feed")
+	}
+	if s.pos+len(tokens) > s.Capacity() {
+		return nil, fmt.Errorf("session: %d tokens after %d exceed the context of %d", len(tokens), s.pos, s.Capacity())
+	}
+	var logits []float32
+	for i := 0; i < len(tokens); i += s.chunk {
+		part := tokens[i:min(i+s.chunk, len(tokens))]
+		mode := LogitsNone
+		if i+len(part) == len(tokens) {
+			mode = LogitsLast
+		}
+		out, err := s.m.Forward(s.ws, s.kv, []Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode}})
+		if err != nil {
+			return nil, err
+		}
+		s.pos += len(part)
+		logits = out
+	}
+	return logits, nil
+}
+
+// Reset empties the sequence.
+func (s *Session) Reset() { s.pos = 0 }

@@ -1,0 +1,216 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+)
+
+// SyntheticPrefix names generated models: "synthetic:<shape>".
+const SyntheticPrefix = "synthetic:"
+
+// syntheticShapes are real model shapes with random weights, for benchmarks and for a
+// machine that has no model file. "tiny" is the default model.
+var syntheticShapes = map[string]Config{
+	"tiny": {Arch: "llama", Dim: 256, HiddenDim: 768, Layers: 4, Heads: 8, KVHeads: 4, HeadDim: 32,
+		VocabSize: 259, MaxSeqLen: 2048, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true},
+	"tinyllama-1.1b": {Arch: "llama", Dim: 2048, HiddenDim: 5632, Layers: 22, Heads: 32, KVHeads: 4, HeadDim: 64,
+		VocabSize: 32000, MaxSeqLen: 2048, RopeTheta: 10000, NormEps: 1e-5},
+	"llama3-8b": {Arch: "llama", Dim: 4096, HiddenDim: 14336, Layers: 32, Heads: 32, KVHeads: 8, HeadDim: 128,
+		VocabSize: 128256, MaxSeqLen: 8192, RopeTheta: 500000, NormEps: 1e-5},
+}
+
+// SyntheticNames lists the shapes Synthetic knows.
+func SyntheticNames() []string {
+	var s []string
+	for k := range syntheticShapes {
+		s = append(s, SyntheticPrefix+k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// IsSynthetic reports whether a model path names a synthetic model.
+func IsSynthetic(path string) bool { return strings.HasPrefix(path, SyntheticPrefix) }
+
+// SyntheticConfig returns the configuration of a named synthetic shape.
+func SyntheticConfig(name string) (Config, error) {
+	c, ok := syntheticShapes[strings.TrimPrefix(name, SyntheticPrefix)]
+	if !ok {
+		return Config{}, fmt.Errorf("unknown synthetic model %q (known: %s)", name, strings.Join(SyntheticNames(), ", "))
+	}
+	return c, nil
+}
+
+// Synthetic builds a model of a named shape with random weights from a fixed seed,
+// generated in memory (never a file), and a byte-level vocabulary: <unk>, <s>, </s>,
+// the 256 byte tokens, then filler pieces "t<id>" up to the vocabulary size. Int8
+// weights are drawn as int8 directly, so an 8B shape fits in memory.
+func Synthetic(name string, be backend.Backend, opt Options) (*Model, *tokenizer.Vocab, error) {
+	c, err := SyntheticConfig(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Validate(&c); err != nil {
+		return nil, nil, err
+	}
+	m := &Model{Config: c, Options: opt, be: be, rope: ropeFor(&c)}
+	b := &builder{be: be, opt: opt}
+	int8 := opt.Weights == WeightsInt8
+	seed := uint64(0x5eed)
+	gen := func(name string, out, in int, q bool) (*backend.Weight, error) {
+		seed++
+		h := &backend.HostWeight{Name: name, Out: out, In: in}
+		a := math.Sqrt(3 / float64(in)) // uniform(-a, a) has variance 1/in
+		if q {
+			h.I8, h.Scales = randInt8(seed, out, in), make([]float32, out)
+			for i := range h.Scales {
+				h.Scales[i] = float32(a / 127)
+			}
+			b.bytes += int64(out*in + 4*out)
+		} else {
+			h.F32 = randF32(seed, out*in, float32(a))
+			b.bytes += int64(4 * out * in)
+		}
+		w, err := be.LoadWeight(h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
+		}
+		return w, nil
+	}
+	ones := make([]float32, c.Dim)
+	for i := range ones {
+		ones[i] = 1
+	}
+	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
+	if m.embed, err = gen("token_embd.weight", V, D, int8 && opt.Int8Embedding); err != nil {
+		return nil, nil, err
+	}
+	for l := 0; l < c.Layers; l++ {
+		var ly layer
+		for _, s := range []struct {
+			dst     **backend.Weight
+			name    string
+			out, in int
+		}{
+			{&ly.wq, "attn_q", c.Heads * hd, D}, {&ly.wk, "attn_k", c.KVHeads * hd, D}, {&ly.wv, "attn_v", c.KVHeads * hd, D},
+			{&ly.wo, "attn_output", D, c.Heads * hd}, {&ly.gate, "ffn_gate", F, D}, {&ly.up, "ffn_up", F, D}, {&ly.down, "ffn_down", D, F},
+		} {
+			if *s.dst, err = gen(fmt.Sprintf("blk.%d.%s.weight", l, s.name), s.out, s.in, int8); err != nil {
+				return nil, nil, err
+			}
+		}
+		if ly.attnNorm, err = b.vector("attn_norm", ones); err != nil {
+			return nil, nil, err
+		}
+		if ly.ffnNorm, err = b.vector("ffn_norm", ones); err != nil {
+			return nil, nil, err
+		}
+		m.layers = append(m.layers, ly)
+	}
+	if m.outNorm, err = b.vector("output_norm", ones); err != nil {
+		return nil, nil, err
+	}
+	if c.TiedEmbeddings {
+		m.output = m.embed
+	} else if m.output, err = gen("output.weight", V, D, int8 && opt.Int8Embedding); err != nil {
+		return nil, nil, err
+	}
+	m.WeightBytes = b.bytes
+	if c.TiedEmbeddings {
+		m.WeightBytes += int64(V * D * m.embed.W.DType.Size())
+	}
+	m.WeightBytes -= int64(V * D * m.embed.W.DType.Size())
+	return m, syntheticVocab(V), nil
+}
+
+func syntheticVocab(n int) *tokenizer.Vocab {
+	v := &tokenizer.Vocab{Model: "llama", BOS: 1, EOS: 2, UNK: 0, AddBOS: true}
+	add := func(s string, t tokenizer.TokenType) {
+		v.Tokens = append(v.Tokens, s)
+		v.Scores = append(v.Scores, 0)
+		v.Types = append(v.Types, t)
+	}
+	add("<unk>", tokenizer.TypeUnknown)
+	add("<s>", tokenizer.TypeControl)
+	add("</s>", tokenizer.TypeControl)
+	for i := 0; i < 256; i++ {
+		add(fmt.Sprintf("<0x%02X>", i), tokenizer.TypeByte)
+	}
+	for i := len(v.Tokens); i < n; i++ {
+		add(fmt.Sprintf("t%d", i), tokenizer.TypeNormal)
+	}
+	return v
+}
+
+// splitmix64 is the generator behind the synthetic weights: fast, and seeded per chunk
+// so the values do not depend on how many goroutines made them.
+func splitmix64(x *uint64) uint64 {
+	*x += 0x9e3779b97f4a7c15
+	z := *x
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+const randChunk = 1 << 16
+
+func fillParallel(n int, fn func(lo, hi int)) {
+	chunks := (n + randChunk - 1) / randChunk
+	workers := min(runtime.GOMAXPROCS(0), chunks)
+	var wg sync.WaitGroup
+	var next sync.Mutex
+	c := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				i := c
+				c++
+				next.Unlock()
+				if i >= chunks {
+					return
+				}
+				fn(i*randChunk, min((i+1)*randChunk, n))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func randF32(seed uint64, n int, a float32) []float32 {
+	out := make([]float32, n)
+	fillParallel(n, func(lo, hi int) {
+		s := seed*0x100000001b3 + uint64(lo)
+		for i := lo; i < hi; i++ {
+			u := float32(splitmix64(&s)>>40) / (1 << 24) // [0,1)
+			out[i] = (2*u - 1) * a
+		}
+	})
+	return out
+}
+
+func randInt8(seed uint64, rows, cols int) []int8 {
+	n := rows * cols
+	out := make([]int8, n)
+	fillParallel(n, func(lo, hi int) {
+		s := seed*0x100000001b3 + uint64(lo)
+		i := lo
+		for i < hi {
+			r := splitmix64(&s)
+			for k := 0; k < 8 && i < hi; k++ {
+				out[i] = int8(int(uint8(r>>(8*k)))%255 - 127)
+				i++
+			}
+		}
+	})
+	return out
+}
