@@ -81,9 +81,10 @@ func (a *candidate) before(b *candidate) bool {
 
 // encoder holds scratch buffers for one Encode call.
 type encoder struct {
-	syms []symbol
-	heap []candidate
-	buf  []byte
+	syms  []symbol
+	heap  []candidate
+	buf   []byte
+	cache map[string][]int // chunk -> ids, for long texts (see cacheMinLen)
 }
 
 // encode appends the ids of s, with the dummy prefix if asked. When the vocabulary
@@ -95,15 +96,39 @@ func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
 	if !t.wordSplit {
 		return e.encodeChunk(t, dst, s, prefix)
 	}
-	start := 0
-	for i := 1; i < len(s); i++ {
-		if s[i] == ' ' && s[i-1] != ' ' {
-			dst = e.encodeChunk(t, dst, s[start:i], prefix && start == 0)
-			start = i
-		}
+	if len(s) >= cacheMinLen && e.cache == nil {
+		e.cache = make(map[string][]int)
 	}
-	return e.encodeChunk(t, dst, s[start:], prefix && start == 0)
+	start := 0
+	for i := 1; i <= len(s); i++ {
+		if i < len(s) && (s[i] != ' ' || s[i-1] == ' ') {
+			continue
+		}
+		chunk := s[start:i]
+		switch {
+		case prefix && start == 0:
+			dst = e.encodeChunk(t, dst, chunk, true)
+		case e.cache != nil:
+			ids, ok := e.cache[chunk]
+			if !ok {
+				n := len(dst)
+				dst = e.encodeChunk(t, dst, chunk, false)
+				ids = append([]int(nil), dst[n:]...)
+				e.cache[chunk] = ids
+			} else {
+				dst = append(dst, ids...)
+			}
+		default:
+			dst = e.encodeChunk(t, dst, chunk, false)
+		}
+		start = i
+	}
+	return dst
 }
+
+// cacheMinLen is the text length from which encode memoizes chunks: long texts repeat
+// words, short prompts would only pay for the map.
+const cacheMinLen = 4096
 
 func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []int {
 	e.syms = e.syms[:0]
