@@ -61,41 +61,63 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 	}
 	group := nh / nkv
 	scale := b.Scale
-	c.parallel(q.Rows*nh, work, func(t0, t1 int) {
-		att := make([]float32, maxCtx)
+	// One task per (query row, kv head): the group's query heads share each K/V row read.
+	c.parallel(q.Rows*nkv, work, func(t0, t1 int) {
+		att := make([]float32, group*maxCtx)
 		for t := t0; t < t1; t++ {
-			row, h := t/nh, t%nh
+			row, g := t/nkv, t%nkv
 			si := rowSeq[row]
-			dst := o[row*q.Cols+h*hd : row*q.Cols+(h+1)*hd]
+			rowOut := o[row*q.Cols : (row+1)*q.Cols]
 			if si < 0 { // a row no sequence claims stays zero
-				clear(dst)
+				clear(rowOut[g*group*hd : (g+1)*group*hd])
 				continue
 			}
 			s := &b.Seqs[si]
 			ctx := s.Pos + (row - s.Q0) + 1
-			g := h / group
-			qh := qs[row*q.Cols+h*hd : row*q.Cols+(h+1)*hd]
-			mx := float32(-3.4e38)
-			for p := 0; p < ctx; p++ {
-				off := ((int(s.Blocks[p/bs])*nkv+g)*bs + p%bs) * hd
-				v := kern.Dot(qh, kc[off:off+hd]) * scale
-				att[p] = v
-				mx = max(mx, v)
-			}
-			var sum float32
-			for p := 0; p < ctx; p++ {
-				e := expf(att[p] - mx)
-				att[p] = e
-				sum += e
-			}
-			inv := 1 / sum
-			clear(dst)
-			for p := 0; p < ctx; p++ {
-				a := att[p] * inv
-				off := ((int(s.Blocks[p/bs])*nkv+g)*bs + p%bs) * hd
-				for d, v := range vc[off : off+hd] {
-					dst[d] += a * v
+			rowQ := qs[row*q.Cols : (row+1)*q.Cols]
+			// Scores, block by block.
+			for p, bi := 0, 0; p < ctx; bi++ {
+				base := (int(s.Blocks[bi])*nkv + g) * bs * hd
+				n := min(bs, ctx-p)
+				for j := 0; j < n; j++ {
+					krow := kc[base+j*hd : base+(j+1)*hd]
+					for h := 0; h < group; h++ {
+						qh := rowQ[(g*group+h)*hd : (g*group+h+1)*hd]
+						att[h*maxCtx+p+j] = kern.Dot(qh, krow) * scale
+					}
 				}
+				p += n
+			}
+			// Softmax per head, in ascending position order.
+			for h := 0; h < group; h++ {
+				a := att[h*maxCtx : h*maxCtx+ctx]
+				mx := a[0]
+				for _, v := range a[1:] {
+					mx = max(mx, v)
+				}
+				var sum float32
+				for p, v := range a {
+					e := expf(v - mx)
+					a[p] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for p := range a {
+					a[p] *= inv
+				}
+				clear(rowOut[(g*group+h)*hd : (g*group+h+1)*hd])
+			}
+			// Weighted values, block by block.
+			for p, bi := 0, 0; p < ctx; bi++ {
+				base := (int(s.Blocks[bi])*nkv + g) * bs * hd
+				n := min(bs, ctx-p)
+				for j := 0; j < n; j++ {
+					vrow := vc[base+j*hd : base+(j+1)*hd]
+					for h := 0; h < group; h++ {
+						kern.Axpy(rowOut[(g*group+h)*hd:(g*group+h+1)*hd], att[h*maxCtx+p+j], vrow)
+					}
+				}
+				p += n
 			}
 		}
 	})
