@@ -25,11 +25,11 @@ import (
 
 type options struct {
 	model, tokenizer, prompt, weights, device string
-	maxTokens, threads, chunk                  int
-	temperature, topP, minP, repPenalty        float64
-	topK                                       int
-	seed                                       uint64
-	ignoreEOS, int8Embedding, quiet            bool
+	maxTokens, threads, chunk                 int
+	temperature, topP, minP, repPenalty       float64
+	topK                                      int
+	seed                                      uint64
+	ignoreEOS, int8Embedding, quiet           bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -184,4 +184,3 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
