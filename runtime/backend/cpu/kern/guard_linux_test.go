@@ -62,3 +62,30 @@ func TestGuardPage(t *testing.T) {
 		}
 	})
 }
+
+func TestGuardPageAxpy(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		for _, n := range testSizes() {
+			d, x := guardedF32(t, n), guardedF32(t, n)
+			for i := range x {
+				d[i], x[i] = 1, float32(i)
+			}
+			Axpy(d, 2, x)
+			for i := range d {
+				require.Equal(t, float32(1+2*i), d[i])
+			}
+		}
+	})
+}
+
+func TestGuardPageDotI8(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, n := range append(testSizes(), 300, 1000) {
+			gx, gw := guardedI8(t, n), guardedI8(t, n)
+			copy(gx, randI8(r, n))
+			copy(gw, randI8(r, n))
+			require.Equal(t, dotI8Generic(gx, gw), DotI8(gx, gw), "n=%d", n)
+		}
+	})
+}

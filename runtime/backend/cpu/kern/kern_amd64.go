@@ -111,3 +111,36 @@ func dot4Q8Impl(out *[4]float32, x []float32, ldx, n int, w []int8) {
 		dot4Q8Generic(out, x, ldx, n, w)
 	}
 }
+
+//go:noescape
+func axpyAVX512(dst *float32, a float32, x *float32, n int)
+
+//go:noescape
+func axpyAVX2(dst *float32, a float32, x *float32, n int)
+
+//go:noescape
+func dotI8VNNI(x, w *int8, n int) int32
+
+//go:noescape
+func dotI8AVX2(x, w *int8, n int) int32
+
+func axpyImpl(dst []float32, a float32, x []float32) {
+	switch level {
+	case levelAVX512:
+		axpyAVX512(unsafe.SliceData(dst), a, unsafe.SliceData(x), len(dst))
+	case levelAVX2:
+		axpyAVX2(unsafe.SliceData(dst), a, unsafe.SliceData(x), len(dst))
+	default:
+		axpyGeneric(dst, a, x)
+	}
+}
+
+func dotI8Impl(x, w []int8) int32 {
+	switch {
+	case level == levelAVX512 && Features.VNNI:
+		return dotI8VNNI(unsafe.SliceData(x), unsafe.SliceData(w), len(x))
+	case level >= levelAVX2:
+		return dotI8AVX2(unsafe.SliceData(x), unsafe.SliceData(w), len(x))
+	}
+	return dotI8Generic(x, w)
+}

@@ -16,3 +16,6 @@ func dot4Impl(out *[4]float32, x []float32, ldx, n int, w []float32) { dot4Gener
 func dot4Q8Impl(out *[4]float32, x []float32, ldx, n int, w []int8) {
 	dot4Q8Generic(out, x, ldx, n, w)
 }
+
+func axpyImpl(dst []float32, a float32, x []float32) { axpyGeneric(dst, a, x) }
+func dotI8Impl(x, w []int8) int32                    { return dotI8Generic(x, w) }
