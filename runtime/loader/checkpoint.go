@@ -91,8 +91,9 @@ func canonical(c Config) (names []string, shapes map[string][]int) {
 	return names, shapes
 }
 
-// maxConfigValue bounds every Config size so products of two stay far from overflow.
-const maxConfigValue = 1 << 31
+// maxConfigValue bounds every Config size so products of two stay far from overflow
+// (and the constant fits a 32-bit int).
+const maxConfigValue = 1 << 30
 
 // validate checks that the hyper-parameters are plausible.
 func (c Config) validate() error {

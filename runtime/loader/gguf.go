@@ -386,7 +386,7 @@ func ParseGGUF(data []byte) (*GGUFFile, error) {
 	case version == 2 || version == 3:
 	case version == 1:
 		return nil, fmt.Errorf("gguf: version 1 is not supported (only 2 and 3)")
-	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
+	case version != 0 && version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
 		return nil, fmt.Errorf("gguf: big-endian GGUF (version %d) is not supported", bits.ReverseBytes32(version))
 	default:
 		return nil, fmt.Errorf("gguf: unsupported version %d (only 2 and 3)", version)
@@ -467,7 +467,7 @@ func ParseGGUF(data []byte) (*GGUFFile, error) {
 				return nil, fmt.Errorf("gguf: tensor %q has dimension %d", name, d)
 			}
 			hi, lo := bits.Mul64(n, d)
-			if hi != 0 || lo > math.MaxInt64/64 {
+			if hi != 0 || lo > uint64(math.MaxInt)/64 {
 				return nil, fmt.Errorf("gguf: tensor %q: element count overflows", name)
 			}
 			n = lo

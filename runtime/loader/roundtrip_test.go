@@ -57,7 +57,7 @@ func TestRoundTripGGUF(t *testing.T) {
 	f, _ := ck.GGUF.Float("test.f64")
 	assert.Equal(t, 1.5, f)
 	u, _ := ck.GGUF.Int("test.u64")
-	assert.EqualValues(t, 1<<40, u)
+	assert.Equal(t, int64(1<<40), u)
 	assert.Zero(t, ck.GGUF.DataOffset%64)
 	for _, tt := range ck.GGUF.Tensors { // the mapping is page-aligned
 		assert.Zero(t, uintptr(unsafe.Pointer(&tt.Data[0]))%64, tt.Name)
