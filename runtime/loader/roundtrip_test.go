@@ -210,3 +210,29 @@ func TestLlama2CInMemory(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "model.bin"), ck.Path)
 	require.NoError(t, ck.Close())
 }
+
+// TestVocabDefaults: absent tokenizer keys take llama.cpp's SentencePiece defaults;
+// 0xFFFFFFFF means "no such token".
+func TestVocabDefaults(t *testing.T) {
+	meta := smallMeta(tinyConfig, smallTokens)
+	for _, k := range []string{"tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id",
+		"tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_space_prefix",
+		"tokenizer.chat_template", "llama.rope.freq_base", "llama.attention.layer_norm_rms_epsilon",
+		"llama.attention.head_count_kv"} {
+		meta = withMeta(meta, k, nil)
+	}
+	meta = withMeta(meta, "tokenizer.ggml.eos_token_id", uint32(0xFFFFFFFF))
+	c := tinyConfig
+	c.KVHeads = c.Heads // head_count_kv defaults to head_count
+	ts, _ := smallTensors(t, c, 2)
+	ck, err := LoadGGUF(encodeGGUF(t, meta, ts))
+	require.NoError(t, err)
+	assert.Equal(t, c, ck.Config)
+	v := ck.Vocab
+	assert.Equal(t, make([]float32, len(smallTokens)), v.Scores)
+	assert.Nil(t, v.Types)
+	assert.Equal(t, []int{1, -1, 0}, []int{v.BOS, v.EOS, v.UNK})
+	assert.True(t, v.AddBOS)
+	assert.True(t, v.AddSpacePrefix)
+	assert.Equal(t, "", ck.ChatTemplate)
+}
