@@ -8,6 +8,7 @@ import (
 
 // Benchmarks for one goroutine. Matvec: a rows x cols weight matrix times one activation
 // vector (Dot per row) or four (Dot4 per row); reports GB/s of weight bytes streamed.
+// Kinds: f32 (Dot/Dot4), q8 (DotQ8/Dot4Q8), i8 (DotI8: int8 activations, exact int32).
 // "l3" reuses one matrix (46 MB fp32 / 11.5 MB int8: on this host it stays in the 480 MB
 // L3 between iterations); "dram" walks a 1 GiB arena of matrices so every pass streams
 // from memory. Small: in-cache dot of length n, GFLOP/s. Every benchmark runs once per
@@ -74,9 +75,13 @@ func BenchmarkDotMatvec(b *testing.B) {
 	}
 	y := make([]float32, mvRows)
 	y4 := make([][4]float32, mvRows)
-	for _, kind := range []string{"f32", "q8"} {
+	xq := make([]int8, mvCols)
+	for i := range xq {
+		xq[i] = int8(i%13 - 6)
+	}
+	for _, kind := range []string{"f32", "q8", "i8"} {
 		esize := 4
-		if kind == "q8" {
+		if kind != "f32" {
 			esize = 1
 		}
 		mat := mvRows * mvCols * esize
@@ -86,6 +91,9 @@ func BenchmarkDotMatvec(b *testing.B) {
 				nmat = len(all) / mat
 			}
 			for _, rows := range []int{1, 4} {
+				if kind == "i8" && rows == 4 {
+					continue // no 4-row DotI8
+				}
 				b.Run(fmt.Sprintf("%s/%s/x%d", kind, where, rows), func(b *testing.B) {
 					forEachLevelB(b, func(b *testing.B) {
 						k := 0
@@ -104,6 +112,11 @@ func BenchmarkDotMatvec(b *testing.B) {
 								w := f32s(m)
 								for r := range y4 {
 									Dot4(&y4[r], x, mvCols, mvCols, w[r*mvCols:])
+								}
+							case kind == "i8":
+								w := i8s(m)
+								for r := range y {
+									y[r] = float32(DotI8(xq, w[r*mvCols:]))
 								}
 							case rows == 1:
 								w := i8s(m)

@@ -57,7 +57,7 @@ func Dot4Q8(out *[4]float32, x []float32, ldx, n int, w []int8) {
 
 // checkRows panics unless rows x[r*ldx : r*ldx+n], r < 4, all lie inside x.
 func checkRows(n, ldx, lenx int) {
-	if n < 0 || ldx < 0 || (n > 0 && 3*ldx+n > lenx) {
+	if n < 0 || ldx < 0 || (n > 0 && (ldx > lenx || 3*ldx+n > lenx)) {
 		panic("kern: Dot4 rows out of range")
 	}
 }
