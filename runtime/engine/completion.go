@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/sampling"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+	"github.com/vireo-ai/vireo/scheduler"
+)
+
+// completion is one of a request's N sequences as the engine tracks it.
+type completion struct {
+	req     *Request
+	ctx     context.Context
+	out     *outbox
+	index   int
+	id      string // scheduler id
+	sreq    *scheduler.Request
+	seed    uint64
+	stream  *tokenizer.Stream
+	pending string // decoded text held back: it may start a stop string
+	history []int32
+	made    int // tokens generated (delivered or held)
+	done    bool
+}
+
+// maskLogits applies what the request forbids before sampling: EOS and stop tokens
+// before MinTokens.
+func (c *completion) maskLogits(logits []float32, eos int) {
+	if c.made >= c.req.MinTokens {
+		return
+	}
+	inf := float32(math.Inf(-1))
+	if eos >= 0 && !c.req.IgnoreEOS {
+		logits[eos] = inf
+	}
+	for _, id := range c.req.StopTokenIDs {
+		logits[id] = inf
+	}
+}
+
+// accept takes a sampled token: it produces the token's event and says whether the
+// completion is finished (and why). logits are the raw model logits for logprobs.
+func (e *Engine) accept(c *completion, tok int32, logits []float32, lp *lane, now time.Time) (ev Event, fin FinishReason) {
+	c.made++
+	c.history = append(c.history, tok)
+	ev = Event{Index: c.index, Token: tok, HasToken: true, Time: now}
+	if c.req.Logprobs || c.req.TopLogprobs > 0 {
+		ev.Logprob, ev.TopLogprobs = lp.logprobs(logits, tok, c.req.TopLogprobs)
+	}
+	eos := int32(e.tok.EOS())
+	stopTok := !c.req.IgnoreEOS && tok == eos && eos >= 0
+	for _, id := range c.req.StopTokenIDs {
+		stopTok = stopTok || tok == id
+	}
+	if stopTok {
+		ev.Text = c.pending + c.stream.Flush()
+		c.pending = ""
+		return ev, FinishStop
+	}
+	c.pending += c.stream.Add(int(tok))
+	if len(c.req.Stop) > 0 {
+		if i, _ := firstStop(c.pending, c.req.Stop); i >= 0 {
+			ev.Text = c.pending[:i]
+			c.pending = ""
+			return ev, FinishStop
+		}
+	}
+	if c.made >= c.req.MaxTokens {
+		ev.Text = c.pending + c.stream.Flush()
+		c.pending = ""
+		return ev, FinishLength
+	}
+	hold := stopPrefixLen(c.pending, c.req.Stop)
+	ev.Text = c.pending[:len(c.pending)-hold]
+	c.pending = c.pending[len(c.pending)-hold:]
+	return ev, ""
+}
+
+// firstStop returns the earliest match of any stop string in s.
+func firstStop(s string, stops []string) (int, string) {
+	best, which := -1, ""
+	for _, st := range stops {
+		if i := strings.Index(s, st); i >= 0 && (best < 0 || i < best) {
+			best, which = i, st
+		}
+	}
+	return best, which
+}
+
+// stopPrefixLen is the length of the longest suffix of s that begins a stop string:
+// that text must wait for the next token.
+func stopPrefixLen(s string, stops []string) int {
+	hold := 0
+	for _, st := range stops {
+		for n := min(len(st)-1, len(s)); n > hold; n-- {
+			if strings.HasSuffix(s, st[:n]) {
+				hold = n
+				break
+			}
+		}
+	}
+	return hold
+}
+
+// lane is one forward-pass worker: a workspace on its own stream and sampling scratch.
+type lane struct {
+	ws      *model.Workspace
+	sampler sampling.Sampler
+	lsm     []float32
+	top     []sampling.TokenLogprob
+}
+
+func (l *lane) logprobs(logits []float32, tok int32, k int) (float32, []sampling.TokenLogprob) {
+	if cap(l.lsm) < len(logits) {
+		l.lsm = make([]float32, len(logits))
+	}
+	l.lsm = l.lsm[:len(logits)]
+	sampling.LogSoftmax(l.lsm, logits)
+	var top []sampling.TokenLogprob
+	if k > 0 {
+		top = sampling.TopLogprobs(logits, k, make([]sampling.TokenLogprob, 0, k))
+	}
+	return l.lsm[tok], top
+}

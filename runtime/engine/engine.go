@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+	"github.com/vireo-ai/vireo/scheduler"
+)
+
+// Options size the engine. Zero fields take the defaults noted.
+type Options struct {
+	MaxNumSeqs          int   // sequences per step (default 256)
+	MaxNumBatchedTokens int   // tokens per step (default 2048)
+	MaxModelLen         int   // prompt + output cap (default: the model's context)
+	BlockSize           int   // KV block size in tokens (default 16)
+	NumBlocks           int   // KV blocks; 0 sizes the cache from KVCacheBytes
+	KVCacheBytes        int64 // KV memory when NumBlocks is 0 (default 1 GiB)
+	PrefillStreams      int   // prefill lanes; 1 = chunked prefill on one lane (default 1)
+	PrefillChunk        int   // most tokens of one prompt per step (default MaxNumBatchedTokens)
+	MaxLongPrefills     int   // long prompts prefilling at once (0: no cap)
+	DecodeSteps         int   // K decode steps per round trip when nothing needs scheduling (default 1)
+	EnablePrefixCache   bool  // share full prompt blocks between requests
+	MaxWaiting          int   // queued requests before Submit says ErrQueueFull (0: unbounded)
+	Logger              *zap.Logger
+}
+
+// Stats is a snapshot of the engine's state, for metrics.
+type Stats struct {
+	Waiting, Running int
+	KVUsage          float64 // fraction of KV blocks in use
+	NumBlocks        int
+	FreeBlocks       int // blocks free or cached (evictable)
+	Scheduler        scheduler.Stats
+}
+
+// Engine runs requests on one model. Its methods are safe for concurrent use.
+type Engine struct {
+	m     *model.Model
+	tok   *tokenizer.Tokenizer
+	opt   Options
+	log   *zap.Logger
+	kv    *backend.KVCache
+	sched *scheduler.Scheduler
+
+	decode *lane
+	lanes  []*lane
+
+	submit   chan *submission
+	quit     chan struct{}
+	done     chan struct{}
+	closed   atomic.Bool
+	queued   atomic.Int64 // submitted, not yet finished
+	nextID   atomic.Uint64
+	mu       sync.Mutex // guards stats
+	stats    Stats
+	closeErr error
+
+	// loop state (owned by the loop goroutine)
+	live    map[string]*completion
+	reqs    map[*outbox][]*completion
+	results []scheduler.Result
+	ended   []*scheduler.Request
+}
+
+type submission struct {
+	ctx   context.Context
+	req   *Request
+	out   *outbox
+	reply chan error
+}
+
+// New builds an engine on a loaded model and starts its step loop.
+func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
+	c := &m.Config
+	if opt.MaxNumSeqs <= 0 {
+		opt.MaxNumSeqs = 256
+		if opt.MaxNumBatchedTokens > 0 {
+			opt.MaxNumSeqs = min(opt.MaxNumSeqs, opt.MaxNumBatchedTokens)
+		}
+	}
+	if opt.MaxNumBatchedTokens <= 0 {
+		opt.MaxNumBatchedTokens = max(2048, opt.MaxNumSeqs)
+	}
+	if opt.MaxModelLen <= 0 || opt.MaxModelLen > c.MaxSeqLen {
+		opt.MaxModelLen = c.MaxSeqLen
+	}
+	if opt.BlockSize <= 0 {
+		opt.BlockSize = model.DefaultBlockSize
+	}
+	if opt.PrefillStreams <= 0 {
+		opt.PrefillStreams = 1
+	}
+	if opt.DecodeSteps <= 0 {
+		opt.DecodeSteps = 1
+	}
+	if opt.KVCacheBytes <= 0 {
+		opt.KVCacheBytes = 1 << 30
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.NumBlocks <= 0 {
+		perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
+		opt.NumBlocks = int(opt.KVCacheBytes / perBlock)
+		// No more than every sequence at full length needs.
+		opt.NumBlocks = min(opt.NumBlocks, opt.MaxNumSeqs*((opt.MaxModelLen+opt.BlockSize-1)/opt.BlockSize))
+	}
+	if opt.NumBlocks < 2 {
+		return nil, fmt.Errorf("engine: a KV cache of %d blocks is too small", opt.NumBlocks)
+	}
+	sched, err := scheduler.New(scheduler.Config{
+		MaxNumBatchedTokens: opt.MaxNumBatchedTokens, MaxNumSeqs: opt.MaxNumSeqs, BlockSize: opt.BlockSize,
+		NumBlocks: opt.NumBlocks, MaxLongPrefills: opt.MaxLongPrefills, PrefillChunk: opt.PrefillChunk,
+		EnablePrefixCache: opt.EnablePrefixCache, DecodeSteps: opt.DecodeSteps, PrefillLanes: opt.PrefillStreams,
+		MaxModelLen: opt.MaxModelLen,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	kv, err := m.NewKVCache(opt.NumBlocks, opt.BlockSize)
+	if err != nil {
+		return nil, fmt.Errorf("engine: kv cache: %w", err)
+	}
+	e := &Engine{m: m, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
+		submit: make(chan *submission), quit: make(chan struct{}), done: make(chan struct{}),
+		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
+	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
+		return nil, err
+	}
+	for i := 0; i < opt.PrefillStreams; i++ {
+		l, err := e.newLane(opt.MaxNumBatchedTokens)
+		if err != nil {
+			return nil, err
+		}
+		e.lanes = append(e.lanes, l)
+	}
+	e.publishStats()
+	go e.loop()
+	return e, nil
+}
+
+func (e *Engine) newLane(tokens int) (*lane, error) {
+	ws, err := e.m.NewWorkspace(tokens, min(tokens, e.opt.MaxNumSeqs))
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return &lane{ws: ws}, nil
+}
+
+// Options returns the effective options (defaults filled in).
+func (e *Engine) Options() Options { return e.opt }
+
+// Tokenizer is the model's tokenizer.
+func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Model is the model the engine runs.
+func (e *Engine) Model() *model.Model { return e.m }
+
+// Stats returns the state after the last step.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Submit queues a request and returns its events: tokens as they are generated, each
+// completion ending with an event whose Finish is set; the channel closes after the
+// last. Cancelling ctx aborts the request. Invalid requests fail here (ErrInvalid,
+// naming the problem); so does a full queue (ErrQueueFull) or a closed engine.
+func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := r.validate(e.m.Config.VocabSize, e.opt.MaxModelLen); err != nil {
+		return nil, err
+	}
+	rc := *r
+	if rc.N == 0 {
+		rc.N = 1
+	}
+	if rc.ID == "" {
+		rc.ID = fmt.Sprintf("req-%d", e.nextID.Add(1))
+	}
+	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N), reply: make(chan error, 1)}
+	select {
+	case e.submit <- s:
+	case <-e.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := <-s.reply; err != nil {
+		return nil, err
+	}
+	return s.out.out, nil
+}
+
+// Close aborts every request and stops the loop.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		<-e.done
+		return e.closeErr
+	}
+	close(e.quit)
+	<-e.done
+	return e.closeErr
+}
+
+func randomSeed() uint64 {
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return uint64(time.Now().UnixNano())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// admit hands a submission's completions to the scheduler (loop goroutine).
+func (e *Engine) admit(s *submission) error {
+	r := s.req
+	if e.opt.MaxWaiting > 0 && e.sched.NumWaiting()+r.N > e.opt.MaxWaiting {
+		return ErrQueueFull
+	}
+	seed := randomSeed()
+	if r.Seed != nil {
+		seed = *r.Seed
+	}
+	var cs []*completion
+	for i := 0; i < r.N; i++ {
+		id := r.ID
+		if r.N > 1 {
+			id = fmt.Sprintf("%s/%d", r.ID, i)
+		}
+		if _, dup := e.live[id]; dup {
+			e.abortAll(cs, FinishAbort, nil)
+			return fmt.Errorf("%w: request id %q is already running", ErrInvalid, id)
+		}
+		sr, err := e.sched.Add(scheduler.NewRequest{ID: id, Prompt: r.Prompt, MaxNewTokens: r.MaxTokens, Deadline: r.Deadline})
+		if err != nil {
+			e.abortAll(cs, FinishAbort, nil)
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id, sreq: sr,
+			seed: seed + uint64(i)*0x9e3779b97f4a7c15, stream: e.tok.NewStream(false),
+			history: append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...)}
+		e.live[id] = c
+		cs = append(cs, c)
+	}
+	e.reqs[s.out] = cs
+	e.queued.Add(1)
+	return nil
+}
+
+// finish delivers a completion's last event and forgets it.
+func (e *Engine) finish(c *completion, ev Event, why FinishReason, err error) {
+	if c.done {
+		return
+	}
+	c.done = true
+	ev.Index, ev.Finish, ev.Err = c.index, why, err
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.Text += c.pending
+	c.pending = ""
+	ev.Usage = &Usage{PromptTokens: len(c.req.Prompt), CompletionTokens: c.made}
+	c.out.push(ev)
+	delete(e.live, c.id)
+	cs := e.reqs[c.out]
+	for _, o := range cs {
+		if !o.done {
+			return
+		}
+	}
+	delete(e.reqs, c.out)
+	e.queued.Add(-1)
+}
+
+func (e *Engine) abortAll(cs []*completion, why FinishReason, err error) {
+	for _, c := range cs {
+		if !c.done {
+			e.sched.Cancel(c.id)
+			e.finish(c, Event{}, why, err)
+		}
+	}
+}
+
+func (e *Engine) publishStats() {
+	pool := e.sched.Pool()
+	st := Stats{Waiting: e.sched.NumWaiting(), Running: e.sched.NumRunning(), KVUsage: e.sched.Usage(),
+		NumBlocks: pool.NumBlocks(), FreeBlocks: pool.NumAvailable(), Scheduler: e.sched.Stats()}
+	e.mu.Lock()
+	e.stats = st
+	e.mu.Unlock()
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vireo-ai/vireo/runtime/sampling"
+)
+
+// Request is one prompt to complete, N times.
+type Request struct {
+	ID           string          // optional; the engine assigns one when empty
+	Prompt       []int32         // token ids, BOS included if the model wants one
+	MaxTokens    int             // most tokens to generate per completion (>= 1)
+	MinTokens    int             // EOS and stop token ids are suppressed before this many
+	Sampling     sampling.Params // zero Temperature is greedy
+	Seed         *uint64         // nil: a random seed per request
+	Stop         []string        // stop strings: the text ends before the first match
+	StopTokenIDs []int32         // tokens that end a completion (besides EOS)
+	IgnoreEOS    bool            // keep generating past EOS
+	N            int             // completions (default 1); they share the prompt's blocks via the prefix cache
+	Logprobs     bool            // report each token's log-probability
+	TopLogprobs  int             // and the top alternatives (0..20)
+	Deadline     time.Time       // zero: none
+}
+
+// FinishReason says why a completion ended (OpenAI's names where they exist).
+type FinishReason string
+
+const (
+	FinishStop     FinishReason = "stop"     // EOS, a stop token or a stop string
+	FinishLength   FinishReason = "length"   // max tokens or the context
+	FinishAbort    FinishReason = "abort"    // cancelled
+	FinishDeadline FinishReason = "deadline" // the request's deadline passed
+	FinishError    FinishReason = "error"    // the backend failed; Event.Err says why
+)
+
+// Usage counts a completion's tokens.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Event is one step of one completion: a token with its text delta, and on the last
+// event the finish reason and usage. Text may be empty while it is held back (an
+// incomplete UTF-8 character, or a possible start of a stop string).
+type Event struct {
+	Index       int   // which of the request's N completions
+	Token       int32 // valid when HasToken
+	HasToken    bool
+	Text        string
+	Logprob     float32                 // when Request.Logprobs
+	TopLogprobs []sampling.TokenLogprob // when Request.TopLogprobs > 0
+	Finish      FinishReason            // "" until the completion's last event
+	Usage       *Usage                  // on the last event
+	Err         error                   // with FinishError
+	Time        time.Time               // when the engine produced it
+}
+
+// Errors Submit returns.
+var (
+	ErrClosed    = errors.New("engine: closed")
+	ErrQueueFull = errors.New("engine: waiting queue full")
+	ErrInvalid   = errors.New("engine: invalid request")
+)
+
+// MaxTopLogprobs bounds Request.TopLogprobs.
+const MaxTopLogprobs = 20
+
+func (r *Request) validate(vocab, maxModelLen int) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case len(r.Prompt) == 0:
+		return bad("empty prompt")
+	case len(r.Prompt) >= maxModelLen:
+		return bad("prompt of %d tokens does not fit the maximum model length of %d (one token must be left to generate)", len(r.Prompt), maxModelLen)
+	case r.MaxTokens < 1:
+		return bad("max_tokens must be at least 1, got %d", r.MaxTokens)
+	case r.MinTokens < 0 || r.MinTokens > r.MaxTokens:
+		return bad("min_tokens %d must be in [0, max_tokens=%d]", r.MinTokens, r.MaxTokens)
+	case r.N < 0 || r.N > 128:
+		return bad("n must be in [1, 128], got %d", r.N)
+	case r.TopLogprobs < 0 || r.TopLogprobs > MaxTopLogprobs:
+		return bad("top_logprobs must be in [0, %d], got %d", MaxTopLogprobs, r.TopLogprobs)
+	}
+	for _, id := range r.Prompt {
+		if id < 0 || int(id) >= vocab {
+			return bad("prompt token id %d outside the vocabulary of %d", id, vocab)
+		}
+	}
+	for _, id := range r.StopTokenIDs {
+		if id < 0 || int(id) >= vocab {
+			return bad("stop token id %d outside the vocabulary of %d", id, vocab)
+		}
+	}
+	for _, s := range r.Stop {
+		if s == "" {
+			return bad("empty stop string")
+		}
+	}
+	if err := r.Sampling.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}

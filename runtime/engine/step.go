@@ -1,0 +1,328 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/scheduler"
+)
+
+// loop is the engine's only goroutine that touches the scheduler: take submissions,
+// drop cancelled requests, plan a step, run it, commit, deliver.
+func (e *Engine) loop() {
+	defer close(e.done)
+	idleWait := time.NewTimer(time.Hour)
+	defer idleWait.Stop()
+	for {
+		// Intake: block only when there is nothing to do.
+		idle := e.sched.NumWaiting()+e.sched.NumRunning() == 0
+		if idle {
+			select {
+			case s := <-e.submit:
+				s.reply <- e.admit(s)
+			case <-e.quit:
+				e.shutdown()
+				return
+			}
+		}
+	drain:
+		for {
+			select {
+			case s := <-e.submit:
+				s.reply <- e.admit(s)
+			case <-e.quit:
+				e.shutdown()
+				return
+			default:
+				break drain
+			}
+		}
+		for _, c := range e.live {
+			if c.ctx.Err() != nil {
+				e.sched.Cancel(c.id)
+				e.finish(c, Event{}, FinishAbort, nil)
+			}
+		}
+		plan, err := e.sched.Step(time.Now())
+		if err != nil {
+			e.fail(fmt.Errorf("engine: schedule: %w", err))
+			return
+		}
+		e.ended = e.sched.TakeFinished(e.ended[:0])
+		e.deliverEnded() // deadlines, and cancellations seen by the scheduler
+		if plan.Empty() {
+			if err := e.sched.Commit(plan, nil); err != nil {
+				e.fail(fmt.Errorf("engine: commit: %w", err))
+				return
+			}
+			e.publishStats()
+			if e.sched.NumWaiting()+e.sched.NumRunning() > 0 {
+				// Requests wait for blocks held until an in-flight step completes.
+				idleWait.Reset(time.Millisecond)
+				select {
+				case s := <-e.submit:
+					s.reply <- e.admit(s)
+				case <-idleWait.C:
+				case <-e.quit:
+					e.shutdown()
+					return
+				}
+			}
+			continue
+		}
+		results, err := e.run(plan)
+		if err != nil {
+			// A backend failure: every request in the plan ends with the error.
+			e.log.Error("step failed", zap.Error(err))
+			for _, c := range e.planned(plan) {
+				e.sched.Cancel(c.id)
+				e.finish(c, Event{}, FinishError, err)
+			}
+			results = nil
+		}
+		if err := e.sched.Commit(plan, results); err != nil {
+			e.fail(fmt.Errorf("engine: commit: %w", err))
+			return
+		}
+		e.ended = e.sched.TakeFinished(e.ended[:0])
+		e.deliverEnded()
+		e.publishStats()
+	}
+}
+
+// deliverEnded gives a last event to completions the scheduler ended on its own
+// (length cap, deadline).
+func (e *Engine) deliverEnded() {
+	for _, r := range e.ended {
+		c, ok := e.live[r.ID()]
+		if !ok {
+			continue
+		}
+		why := FinishAbort
+		switch r.Finish() {
+		case scheduler.FinishedLength:
+			why = FinishLength
+		case scheduler.FinishedStop:
+			why = FinishStop
+		case scheduler.Deadline:
+			why = FinishDeadline
+		}
+		e.finish(c, Event{Text: c.stream.Flush()}, why, nil)
+	}
+}
+
+func (e *Engine) planned(p *scheduler.Plan) []*completion {
+	var cs []*completion
+	for _, it := range p.Decode {
+		if c, ok := e.live[it.Req.ID()]; ok {
+			cs = append(cs, c)
+		}
+	}
+	for _, g := range p.Prefill {
+		for _, it := range g.Items {
+			if c, ok := e.live[it.Req.ID()]; ok {
+				cs = append(cs, c)
+			}
+		}
+	}
+	return cs
+}
+
+// fail ends everything after an internal error the loop cannot recover from.
+func (e *Engine) fail(err error) {
+	e.log.Error("engine stopped", zap.Error(err))
+	e.closeErr = err
+	e.closed.Store(true)
+	for _, c := range e.live {
+		e.finish(c, Event{}, FinishError, err)
+	}
+	e.failPending(err)
+}
+
+func (e *Engine) shutdown() {
+	for _, c := range e.live {
+		e.sched.Cancel(c.id)
+		e.finish(c, Event{}, FinishAbort, nil)
+	}
+	e.failPending(ErrClosed)
+}
+
+// failPending answers submissions that race with the loop's exit.
+func (e *Engine) failPending(err error) {
+	go func() {
+		for s := range e.submit {
+			s.reply <- err
+		}
+	}()
+}
+
+// itemOut is what running one plan item produced, merged on the loop goroutine.
+type itemOut struct {
+	c      *completion
+	tokens []int32
+	finish FinishReason
+	events []Event
+}
+
+// run executes a plan: the decode group on its lane and each prefill group on its
+// own, concurrently; then returns the scheduler results.
+func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
+	var wg sync.WaitGroup
+	outs := make([][]itemOut, 1+len(p.Prefill))
+	errs := make([]error, 1+len(p.Prefill))
+	if len(p.Decode) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[0], errs[0] = e.runDecode(e.decode, p.Decode)
+		}()
+	}
+	for gi, g := range p.Prefill {
+		if len(g.Items) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[1+gi], errs[1+gi] = e.runPrefill(e.lanes[g.Lane%len(e.lanes)], g.Items)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	e.results = e.results[:0]
+	for _, group := range outs {
+		for _, o := range group {
+			for _, ev := range o.events {
+				o.c.out.push(ev)
+			}
+			fin := scheduler.NotFinished
+			if o.finish != "" {
+				fin = scheduler.FinishedStop
+				if o.finish == FinishLength {
+					fin = scheduler.FinishedLength
+				}
+				e.finish(o.c, Event{Time: time.Now()}, o.finish, nil)
+			}
+			if len(o.tokens) > 0 || fin != scheduler.NotFinished {
+				e.results = append(e.results, scheduler.Result{Req: o.c.sreq, Tokens: o.tokens, Finish: fin})
+			}
+		}
+	}
+	return e.results, nil
+}
+
+// runPrefill computes one prefill group in one forward pass and samples the first
+// token of every sequence whose prompt it completes.
+func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, error) {
+	seqs := make([]model.Seq, len(items))
+	for i, it := range items {
+		mode := model.LogitsNone
+		if it.Complete() {
+			mode = model.LogitsLast
+		}
+		seqs[i] = model.Seq{Tokens: it.Req.Tokens()[it.Start:it.End], Pos: it.Start, Blocks: it.BlockTable, Logits: mode}
+	}
+	logits, err := e.m.Forward(l.ws, e.kv, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("prefill: %w", err)
+	}
+	V := e.m.Config.VocabSize
+	var outs []itemOut
+	row := 0
+	now := time.Now()
+	for _, it := range items {
+		if !it.Complete() {
+			continue
+		}
+		lg := logits[row*V : (row+1)*V]
+		row++
+		c := e.live[it.Req.ID()]
+		if c == nil {
+			continue
+		}
+		tok, ev, fin := e.sampleOne(l, c, lg, now)
+		outs = append(outs, itemOut{c: c, tokens: []int32{tok}, finish: fin, events: []Event{ev}})
+	}
+	return outs, nil
+}
+
+// runDecode runs the decode group for its NumSteps steps, sampling after each, and
+// stops each sequence at its own end (later tokens of a K-step round are dropped).
+func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
+	outs := make([]itemOut, len(items))
+	active := make([]int, 0, len(items))
+	steps := 0
+	for i, it := range items {
+		outs[i].c = e.live[it.Req.ID()]
+		if outs[i].c != nil {
+			active = append(active, i)
+			steps = max(steps, it.NumSteps)
+		}
+	}
+	V := e.m.Config.VocabSize
+	seqs := make([]model.Seq, 0, len(items))
+	for step := 0; step < steps && len(active) > 0; step++ {
+		seqs = seqs[:0]
+		for _, i := range active {
+			it := &items[i]
+			tok := it.Req.Tokens()[it.Pos]
+			if step > 0 {
+				tok = outs[i].tokens[step-1]
+			}
+			seqs = append(seqs, model.Seq{Tokens: []int32{tok}, Pos: it.Pos + step, Blocks: it.BlockTable, Logits: model.LogitsLast})
+		}
+		logits, err := e.m.Forward(l.ws, e.kv, seqs)
+		if err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		now := time.Now()
+		next := active[:0]
+		for r, i := range active {
+			o := &outs[i]
+			tok, ev, fin := e.sampleOne(l, o.c, logits[r*V:(r+1)*V], now)
+			o.tokens = append(o.tokens, tok)
+			o.events = append(o.events, ev)
+			if fin != "" {
+				o.finish = fin
+				continue
+			}
+			if len(o.tokens) < items[i].NumSteps {
+				next = append(next, i)
+			}
+		}
+		active = next
+	}
+	res := outs[:0]
+	for _, o := range outs {
+		if o.c != nil {
+			res = append(res, o)
+		}
+	}
+	return res, nil
+}
+
+// sampleOne samples a completion's next token from its logits (modified in place by
+// the request's masks) and turns it into an event.
+func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Time) (int32, Event, FinishReason) {
+	var raw []float32
+	if c.req.Logprobs || c.req.TopLogprobs > 0 {
+		raw = append([]float32(nil), logits...)
+	}
+	c.maskLogits(logits, e.tok.EOS())
+	p := c.req.Sampling
+	p.Seed = c.seed
+	tok := int32(l.sampler.Sample(logits, &p, uint64(c.made), c.history))
+	if raw == nil {
+		raw = logits
+	}
+	ev, fin := e.accept(c, tok, raw, l, now)
+	return tok, ev, fin
+}
