@@ -304,4 +304,3 @@ func TestCloseAbortsAndRefuses(t *testing.T) {
 	_, err = e.Submit(context.Background(), &Request{Prompt: []int32{1}, MaxTokens: 1})
 	require.ErrorIs(t, err, ErrClosed)
 }
-
