@@ -186,17 +186,17 @@ func (c *Backend) Record(backend.Stream) (backend.Event, error) { return doneEve
 func (c *Backend) Wait(backend.Stream, backend.Event) error     { return nil }
 func (c *Backend) Sync(backend.Stream) error                    { return nil }
 
+// chunks is how many pieces an op over n rows with the given work (multiply-adds)
+// splits into: one per core, but none smaller than minWork.
+func (c *Backend) chunks(n, work int) int {
+	const minWork = 1 << 15
+	return max(1, min(c.threads, work/minWork, n))
+}
+
 // parallel runs fn over [0,n) in up to c.threads contiguous chunks when the op's work
 // (in multiply-adds) is large enough to pay for the goroutines; small ops run inline.
 func (c *Backend) parallel(n int, work int, fn func(lo, hi int)) {
-	const minWork = 1 << 15
-	chunks := c.threads
-	if w := work / minWork; w < chunks {
-		chunks = w
-	}
-	if chunks > n {
-		chunks = n
-	}
+	chunks := c.chunks(n, work)
 	if chunks <= 1 {
 		fn(0, n)
 		return

@@ -115,53 +115,68 @@ func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if err != nil {
 		return err
 	}
-	n, in, nout := x.Rows, w.In, w.Out
-	acc := epi.Accumulate
-	c.parallel(nout, n*nout*in, func(j0, j1 int) {
-		var r4 [4]float32
-		for i0 := 0; i0 < n; i0 += matmulRowBlock {
-			i1 := min(i0+matmulRowBlock, n)
-			for j := j0; j < j1; j++ {
-				scale := float32(1)
-				if q != nil {
-					scale = sc[j]
+	a := matmulArgs{o: o, xs: xs, f: f, q: q, sc: sc, n: x.Rows, in: w.In, nout: w.Out, acc: epi.Accumulate}
+	if c.chunks(a.nout, a.n*a.nout*a.in) <= 1 {
+		a.run(0, a.nout)
+		return nil
+	}
+	pa := a // only the parallel path pays for a heap copy
+	c.parallel(a.nout, a.n*a.nout*a.in, pa.run)
+	return nil
+}
+
+type matmulArgs struct {
+	o, xs, f, sc []float32
+	q            []int8
+	n, in, nout  int
+	acc          bool
+}
+
+// run computes output columns [j0, j1) for every row.
+func (a *matmulArgs) run(j0, j1 int) {
+	o, xs, f, q, sc, n, in, nout, acc := a.o, a.xs, a.f, a.q, a.sc, a.n, a.in, a.nout, a.acc
+	var r4 [4]float32
+	for i0 := 0; i0 < n; i0 += matmulRowBlock {
+		i1 := min(i0+matmulRowBlock, n)
+		for j := j0; j < j1; j++ {
+			scale := float32(1)
+			if q != nil {
+				scale = sc[j]
+			}
+			i := i0
+			for ; i+4 <= i1; i += 4 {
+				if f != nil {
+					kern.Dot4(&r4, xs[i*in:], in, in, f[j*in:(j+1)*in])
+				} else {
+					kern.Dot4Q8(&r4, xs[i*in:], in, in, q[j*in:(j+1)*in])
 				}
-				i := i0
-				for ; i+4 <= i1; i += 4 {
-					if f != nil {
-						kern.Dot4(&r4, xs[i*in:], in, in, f[j*in:(j+1)*in])
-					} else {
-						kern.Dot4Q8(&r4, xs[i*in:], in, in, q[j*in:(j+1)*in])
-					}
-					for r := 0; r < 4; r++ {
-						v := r4[r]
-						if q != nil {
-							v *= scale
-						}
-						if acc {
-							o[(i+r)*nout+j] += v
-						} else {
-							o[(i+r)*nout+j] = v
-						}
-					}
-				}
-				for ; i < i1; i++ {
-					var v float32
-					if f != nil {
-						v = kern.Dot(xs[i*in:(i+1)*in], f[j*in:(j+1)*in])
-					} else {
-						v = kern.DotQ8(xs[i*in:(i+1)*in], q[j*in:(j+1)*in]) * scale
+				for r := 0; r < 4; r++ {
+					v := r4[r]
+					if q != nil {
+						v *= scale
 					}
 					if acc {
-						o[i*nout+j] += v
+						o[(i+r)*nout+j] += v
 					} else {
-						o[i*nout+j] = v
+						o[(i+r)*nout+j] = v
 					}
 				}
 			}
+			for ; i < i1; i++ {
+				var v float32
+				if f != nil {
+					v = kern.Dot(xs[i*in:(i+1)*in], f[j*in:(j+1)*in])
+				} else {
+					v = kern.DotQ8(xs[i*in:(i+1)*in], q[j*in:(j+1)*in]) * scale
+				}
+				if acc {
+					o[i*nout+j] += v
+				} else {
+					o[i*nout+j] = v
+				}
+			}
 		}
-	})
-	return nil
+	}
 }
 
 func (c *Backend) RoPE(_ backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
@@ -287,6 +302,35 @@ func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int
 	return nil
 }
 
+// expShift replaces each w[i] by e^(w[i]-mx) (w[i] <= mx) and returns their sum, in
+// index order. It is expf unrolled over a slice: the softmax's inner loop.
+func expShift(w []float32, mx float32) float32 {
+	var sum float32
+	for i, v := range w {
+		x := v - mx
+		if x < -87.33654 || x != x {
+			w[i] = 0
+			continue
+		}
+		t := x*1.44269504088896341 - 0.5 // x <= 0: truncating t rounds x·log2(e) to nearest
+		ni := int32(t)
+		n := float32(ni)
+		r := x - n*0.693359375
+		r -= n * -2.12194440e-4
+		p := float32(1.9875691500e-4)
+		p = p*r + 1.3981999507e-3
+		p = p*r + 8.3334519073e-3
+		p = p*r + 4.1665795894e-2
+		p = p*r + 1.6666665459e-1
+		p = p*r + 5.0000001201e-1
+		p = p*r*r + r + 1
+		e := p * math.Float32frombits(uint32(ni+127)<<23)
+		w[i] = e
+		sum += e
+	}
+	return sum
+}
+
 // expf is e^x in float32 to about 1 ulp (Cephes' polynomial after splitting off a
 // power of two); the softmaxes call it once per attention score.
 func expf(x float32) float32 {
@@ -298,7 +342,12 @@ func expf(x float32) float32 {
 	case x < -87.33654:
 		return 0
 	}
-	n := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	t := x*1.44269504088896341 + 0.5
+	ni := int32(t) // floor(t): truncation, corrected for negative t
+	if float32(ni) > t {
+		ni--
+	}
+	n := float32(ni)
 	r := x - n*0.693359375
 	r -= n * -2.12194440e-4
 	p := float32(1.9875691500e-4)
@@ -308,5 +357,5 @@ func expf(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	return p * math.Float32frombits(uint32(ni+127)<<23)
 }
