@@ -98,6 +98,7 @@ type renderer struct {
 	now      time.Time
 	hasNow   bool
 	globals  *scope
+	caller   *callable // pending caller for the macro being called by a {% call %} block
 }
 
 func (r *renderer) errf(pos Pos, format string, args ...any) error {
@@ -187,9 +188,7 @@ func (r *renderer) exec(n node, sc *scope, out *strings.Builder) error {
 		return nil
 	case *callBlockNode:
 		caller := r.makeMacro("caller", n.params, n.defaults, n.body, sc, nil)
-		inner := newScope(sc)
-		inner.vars["caller"] = caller
-		v, err := r.eval(n.call, inner)
+		v, err := r.evalCallWith(n.call, sc, caller)
 		if err != nil {
 			return err
 		}
@@ -385,6 +384,10 @@ func (r *renderer) makeMacro(name string, params []string, defaults []expr, body
 		r.depth++
 		defer func() { r.depth-- }()
 		sc := newScope(def)
+		if r.caller != nil {
+			sc.vars["caller"] = r.caller
+			r.caller = nil
+		}
 		var varargs []any
 		for i, a := range args {
 			if i < len(params) {
@@ -1014,6 +1017,12 @@ func getItem(obj, key any) any {
 }
 
 func (r *renderer) evalCall(e *callExpr, sc *scope) (any, error) {
+	return r.evalCallWith(e, sc, nil)
+}
+
+// evalCallWith evaluates a call; caller, when set, is passed to the called
+// macro as its "caller" variable (a {% call %} block).
+func (r *renderer) evalCallWith(e *callExpr, sc *scope, caller *callable) (any, error) {
 	fn, err := r.eval(e.fn, sc)
 	if err != nil {
 		return nil, err
@@ -1038,7 +1047,9 @@ func (r *renderer) evalCall(e *callExpr, sc *scope) (any, error) {
 		}
 		return nil, r.errf(e.pos, "'%s' object is not callable", typeName(fn))
 	}
+	r.caller = caller
 	v, err := c.fn(r, args, kw)
+	r.caller = nil
 	if err != nil {
 		var re *RaiseError
 		if errors.As(err, &re) && re.Pos == (Pos{}) {
