@@ -121,6 +121,9 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 	if n == 0 {
 		return nil, nil
 	}
+	if m.fake != nil {
+		return m.fake.forward(m, ws, seqs)
+	}
 	be, st := m.be, ws.stream
 	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
 	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)

@@ -67,6 +67,7 @@ type Model struct {
 	rope    backend.RoPE
 	// WeightBytes is the size of the weights the backend reads per token.
 	WeightBytes int64
+	fake        *fakeForward // set by Fake: no arithmetic
 }
 
 // Backend is the backend the model runs on.

@@ -1,0 +1,27 @@
+package model
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+)
+
+func TestFakeForward(t *testing.T) {
+	m, err := Fake("synthetic:tinyllama-1.1b", cpu.New(cpu.Options{}), time.Millisecond)
+	require.NoError(t, err)
+	ws, err := m.NewWorkspace(8, 4)
+	require.NoError(t, err)
+	kv, err := m.NewKVCache(4, 16)
+	require.NoError(t, err)
+	start := time.Now()
+	logits, err := m.Forward(ws, kv, []Seq{{Tokens: []int32{1, 5, 6}, Blocks: []int32{0}, Logits: LogitsLast}, {Tokens: []int32{9}, Pos: 4, Blocks: []int32{1}, Logits: LogitsLast}})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), time.Millisecond)
+	V := m.Config.VocabSize
+	require.Len(t, logits, 2*V)
+	require.Equal(t, float32(10), logits[3*7+3], "sequence 0 continues at position 3")
+	require.Equal(t, float32(10), logits[V+5*7+3], "sequence 1 continues at position 5")
+}
