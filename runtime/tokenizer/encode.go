@@ -1,61 +1,76 @@
 package tokenizer
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
-// Encode turns text into ids with llama2.c's semantics: a dummy " " is prepended to
-// non-empty text (when the vocabulary asks for it), each UTF-8 character becomes its
-// piece or, when the vocabulary lacks it, its bytes' <0xXX> pieces (invalid UTF-8 bytes
-// too), then the adjacent pair whose concatenation is the best-scoring piece is merged,
-// leftmost first on ties, until no pair merges. A priority queue over a linked list of
-// symbols (as SentencePiece does) keeps this O(n log n) instead of llama2.c's O(n²)
-// rescans; the result is the same.
+// Encode turns text into ids. For SentencePiece-style vocabularies (Model "llama") it
+// follows llama2.c: a dummy " " is prepended to non-empty text (when the vocabulary asks
+// for it), each UTF-8 character becomes its piece or, when the vocabulary lacks it, its
+// bytes' <0xXX> pieces (invalid UTF-8 bytes too), then the adjacent pair whose
+// concatenation is the best-scoring piece is merged, leftmost first on ties, until no
+// pair merges. A priority queue over a linked list of symbols (as SentencePiece does)
+// keeps this O(n log n) instead of llama2.c's O(n²) rescans; the result is the same.
+// Vocabularies read from a tokenizer.json rank pairs by their merge list instead of by
+// piece score. Byte-level vocabularies (Model "gpt2") pre-tokenize and merge by rank;
+// see byteBPE.
 //
 // With ParseSpecial, special-token text splits the input: each special becomes its id
 // and the pieces between are encoded separately; the dummy prefix goes on the first
-// piece of text only, so "<s>Hello" encodes like "Hello" with AddBOS.
+// piece of text only (unless the vocabulary came from a tokenizer.json whose
+// normalizer prepends it to every piece, as the HF library then does), so "<s>Hello"
+// encodes like "Hello" with AddBOS.
 func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int {
 	ids := make([]int, 0, len(text)/3+2)
 	if opt.AddBOS && t.bos >= 0 {
 		ids = append(ids, t.bos)
 	}
 	var e encoder
-	prefix := t.addSpacePrefix
 	if !opt.ParseSpecial || len(t.special) == 0 {
 		if text != "" {
-			ids = e.encode(t, ids, text, prefix)
+			ids = e.encodeSegment(t, ids, text, true, true)
 		}
 		return ids
 	}
+	first, atStart := true, true
 	for text != "" {
-		i, sp := t.findSpecial(text)
-		if i > 0 {
-			ids = e.encode(t, ids, text[:i], prefix)
-			prefix = false
+		m := t.findSpecial(text)
+		if m.start > 0 {
+			ids = e.encodeSegment(t, ids, text[:m.start], first, atStart)
+			first = false
 		}
-		if sp < 0 {
+		atStart = false
+		if m.index < 0 {
 			break
 		}
-		ids = append(ids, t.special[sp].id)
-		text = text[i+len(t.special[sp].text):]
+		ids = append(ids, t.special[m.index].id)
+		text = text[m.end:]
 	}
 	return ids
 }
 
-// findSpecial returns the offset of the first special-token text in s and its index in
-// t.special (longest match at that offset), or len(s), -1.
-func (t *Tokenizer) findSpecial(s string) (int, int) {
-	for i := 0; i < len(s); i++ {
-		for k, sp := range t.special {
-			if s[i] == sp.text[0] && strings.HasPrefix(s[i:], sp.text) {
-				return i, k
-			}
-		}
+// encodeSegment encodes text that holds no special token; first says whether it is the
+// first such text, atStart whether it opens the input.
+func (e *encoder) encodeSegment(t *Tokenizer, dst []int, s string, first, atStart bool) []int {
+	if t.bpe != nil {
+		return e.encodeBPE(t, dst, s, first)
 	}
-	return len(s), -1
+	prefix := t.addSpacePrefix
+	switch t.prefixRule {
+	case prefixFirstText:
+		prefix = prefix && first
+	case prefixAtStart:
+		prefix = prefix && atStart
+	}
+	return e.encode(t, dst, s, prefix)
 }
+
+// prefixRule says which texts between special tokens get the dummy prefix.
+type prefixRule uint8
+
+const (
+	prefixFirstText prefixRule = iota // the first text (llama.cpp, llama2.c)
+	prefixEachText                    // every text (HF Prepend normalizer, Metaspace "always")
+	prefixAtStart                     // only text at offset 0 of the input (HF Metaspace "first")
+)
 
 // symbol is one node of the merge list; id -1 marks a node merged into its left
 // neighbour.
@@ -137,6 +152,11 @@ func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []
 		e.split(t, " ")
 	}
 	e.split(t, s)
+	return e.mergeQueued(t, dst)
+}
+
+// mergeQueued merges e.syms best candidate first and appends the resulting ids.
+func (e *encoder) mergeQueued(t *Tokenizer, dst []int) []int {
 	for i := range e.syms {
 		e.push(t, int32(i))
 	}
@@ -208,12 +228,30 @@ func (e *encoder) push(t *Tokenizer, l int32) {
 		return
 	}
 	lid, rid := e.syms[l].id, e.syms[r].id
-	e.buf = append(append(e.buf[:0], t.pieces[lid]...), t.pieces[rid]...)
-	id, ok := t.pieceID[string(e.buf)]
-	if !ok {
-		return
+	var c candidate
+	switch {
+	case t.bpe != nil:
+		m, ok := t.bpe.merges[pairKey(lid, rid)]
+		if !ok {
+			return
+		}
+		c = candidate{score: rankScore(m.rank), id: m.id}
+	case t.pairRank != nil:
+		m, ok := t.pairRank[pairKey(lid, rid)]
+		if !ok {
+			return
+		}
+		c = candidate{score: rankScore(m.rank), id: m.id}
+	default:
+		e.buf = append(append(e.buf[:0], t.pieces[lid]...), t.pieces[rid]...)
+		id, ok := t.pieceID[string(e.buf)]
+		if !ok {
+			return
+		}
+		c = candidate{score: t.scores[id], id: id}
 	}
-	e.heap = append(e.heap, candidate{score: t.scores[id], left: l, right: r, lid: lid, rid: rid, id: id})
+	c.left, c.right, c.lid, c.rid = l, r, lid, rid
+	e.heap = append(e.heap, c)
 	h := e.heap
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2

@@ -93,7 +93,7 @@ func TestNewErrors(t *testing.T) {
 		want string
 	}{
 		{"nil", func(*Vocab) *Vocab { return nil }, "nil vocab"},
-		{"unknown model", func(v *Vocab) *Vocab { v.Model = "gpt2"; return v }, `unsupported model "gpt2"`},
+		{"unknown model", func(v *Vocab) *Vocab { v.Model = "bert"; return v }, `unsupported model "bert"`},
 		{"empty model", func(v *Vocab) *Vocab { v.Model = ""; return v }, `unsupported model ""`},
 		{"empty vocab", func(v *Vocab) *Vocab { v.Tokens, v.Scores = nil, nil; return v }, "empty vocab"},
 		{"scores length", func(v *Vocab) *Vocab { v.Scores = v.Scores[:5]; return v }, "8 tokens but 5 scores"},

@@ -14,10 +14,11 @@ type Stream struct {
 }
 
 // NewStream starts a stream. skipLeadingSpace makes the stream behave as if it followed
-// BOS: the first token's leading space (the encoder's dummy prefix) is dropped, so a
-// stream fed ids equals Decode of BOS followed by them.
+// BOS: for SentencePiece vocabularies the first token's leading space (the encoder's
+// dummy prefix) is dropped, so a stream fed ids equals Decode of BOS followed by them;
+// byte-level vocabularies drop nothing after BOS, so it has no effect there.
 func (t *Tokenizer) NewStream(skipLeadingSpace bool) *Stream {
-	return &Stream{t: t, stripNext: skipLeadingSpace}
+	return &Stream{t: t, stripNext: skipLeadingSpace && t.stripAfterBOS}
 }
 
 // Add consumes one id and returns the text it completes, possibly "".
@@ -26,7 +27,7 @@ func (s *Stream) Add(id int) string {
 	if s.stripNext && len(p) > 0 && p[0] == ' ' {
 		p = p[1:]
 	}
-	s.stripNext = s.t.bos >= 0 && id == s.t.bos
+	s.stripNext = s.t.stripAfterBOS && s.t.bos >= 0 && id == s.t.bos
 	if len(s.pending) == 0 && utf8.ValidString(p) {
 		return p
 	}

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 )
 
@@ -14,90 +13,171 @@ const spaceMarker = "▁"
 // for concurrent use.
 type Tokenizer struct {
 	pieces  []string    // piece text with " " for space, whatever the vocab's convention
-	text    []string    // what each id decodes to: raw byte for byte pieces, "" for control
+	text    []string    // what each id decodes to: raw bytes for byte pieces, "" for control
+	raw     []string    // each token as the vocabulary spells it, for TokenID
 	scores  []float32   // merge priority
 	types   []TokenType // never nil
 	pieceID map[string]int32
 	byteID  [256]int32 // id of the <0xXX> piece for each byte, -1 when missing
 	special []special  // control/user-defined/unknown texts, longest first
+	// specialFirst indexes special by the first byte of the text.
+	specialFirst [256][]int32
 	// wordSplit: no mergeable piece has a space after another character, so encoding
 	// may cut the text before such spaces (see encoder.encode).
 	wordSplit bool
 	bos       int
 	eos       int
 	unk       int
+	eosIDs    []int
 
 	addBOS         bool
 	addSpacePrefix bool
-}
+	parseSpecial   bool // DefaultOptions().ParseSpecial
 
-type special struct {
-	text string
-	id   int
+	// pairRank, when set, ranks SentencePiece merges by a tokenizer.json merge list
+	// instead of by piece score.
+	pairRank map[uint64]merge
+	// prefixRule says which texts between special tokens get the dummy prefix.
+	prefixRule prefixRule
+	// stripAfterBOS: the token after BOS loses a leading space when decoding (the
+	// dummy prefix of SentencePiece vocabularies).
+	stripAfterBOS bool
+
+	bpe *byteBPE // non-nil for byte-level BPE vocabularies
 }
 
 // EncodeOptions controls one Encode call.
 type EncodeOptions struct {
 	AddBOS bool // prepend BOS (when the vocabulary has one)
 	// ParseSpecial maps the text of control, user-defined and unknown tokens ("<s>",
-	// "</s>", "<unk>") in the input to their ids. When false such text is ordinary text,
-	// so untrusted input cannot inject an end-of-sequence.
+	// "</s>", "<unk>", "<|eot_id|>") in the input to their ids. When false such text
+	// is ordinary text, so untrusted input cannot inject an end-of-sequence.
 	ParseSpecial bool
 }
 
-// New validates v and builds a Tokenizer. Only Model "llama" (SentencePiece-style BPE)
-// is supported. Pieces may use "▁" (GGUF, SentencePiece) or " " (llama2.c) for space: if
-// any piece contains "▁" the vocabulary is taken to use that convention and "▁" is
-// mapped to " "; both give identical ids.
+// New validates v and builds a Tokenizer. Model "llama" is SentencePiece-style BPE;
+// pieces may use "▁" (GGUF, SentencePiece) or " " (llama2.c) for space: if any piece
+// contains "▁" the vocabulary is taken to use that convention and "▁" is mapped to " ";
+// both give identical ids. Model "gpt2" is byte-level BPE (GGUF's name for it): Tokens
+// in the byte-level spelling, Merges as "left right" and Pre naming the pre-tokenizer.
 func New(v *Vocab) (*Tokenizer, error) {
 	if v == nil {
 		return nil, fmt.Errorf("tokenizer: nil vocab")
 	}
-	if v.Model != "llama" {
-		return nil, fmt.Errorf("tokenizer: unsupported model %q (only \"llama\", SentencePiece-style BPE)", v.Model)
+	switch v.Model {
+	case "llama":
+		return newSentencePiece(v)
+	case "gpt2":
+		pre, ignoreMerges, err := preTokenizerForGGUF(v.Pre)
+		if err != nil {
+			return nil, err
+		}
+		merges, err := splitMerges(v.Merges)
+		if err != nil {
+			return nil, err
+		}
+		return newByteLevel(v, merges, byteLevelOptions{pre: pre, ignoreMerges: ignoreMerges})
 	}
+	return nil, fmt.Errorf("tokenizer: unsupported model %q (supported: \"llama\", SentencePiece-style BPE; \"gpt2\", byte-level BPE)", v.Model)
+}
+
+// validate checks what every model needs of a Vocab.
+func validate(v *Vocab) error {
 	n := len(v.Tokens)
 	if n == 0 {
-		return nil, fmt.Errorf("tokenizer: empty vocab")
+		return fmt.Errorf("tokenizer: empty vocab")
 	}
 	if n > math.MaxInt32 {
-		return nil, fmt.Errorf("tokenizer: vocab size %d too large", n)
+		return fmt.Errorf("tokenizer: vocab size %d too large", n)
 	}
-	if len(v.Scores) != n {
-		return nil, fmt.Errorf("tokenizer: %d tokens but %d scores", n, len(v.Scores))
+	if len(v.Scores) != n && (v.Model != "gpt2" || v.Scores != nil) {
+		return fmt.Errorf("tokenizer: %d tokens but %d scores", n, len(v.Scores))
 	}
 	if v.Types != nil && len(v.Types) != n {
-		return nil, fmt.Errorf("tokenizer: %d tokens but %d token types", n, len(v.Types))
+		return fmt.Errorf("tokenizer: %d tokens but %d token types", n, len(v.Types))
 	}
 	for _, sp := range []struct {
 		name string
 		id   int
 	}{{"BOS", v.BOS}, {"EOS", v.EOS}, {"UNK", v.UNK}} {
 		if sp.id < -1 || sp.id >= n {
-			return nil, fmt.Errorf("tokenizer: %s id %d out of range [-1, %d)", sp.name, sp.id, n)
+			return fmt.Errorf("tokenizer: %s id %d out of range [-1, %d)", sp.name, sp.id, n)
+		}
+	}
+	for _, id := range v.EOSIDs {
+		if id < 0 || id >= n {
+			return fmt.Errorf("tokenizer: end-of-sequence id %d out of range [0, %d)", id, n)
 		}
 	}
 	for i, s := range v.Scores {
 		if math.IsNaN(float64(s)) {
-			return nil, fmt.Errorf("tokenizer: token %d (%q) has NaN score", i, v.Tokens[i])
+			return fmt.Errorf("tokenizer: token %d (%q) has NaN score", i, v.Tokens[i])
 		}
 	}
+	return nil
+}
 
+// newCommon fills what all models share.
+func newCommon(v *Vocab) *Tokenizer {
+	n := len(v.Tokens)
 	t := &Tokenizer{
-		pieces:         make([]string, n),
-		text:           make([]string, n),
-		scores:         v.Scores,
-		types:          make([]TokenType, n),
-		pieceID:        make(map[string]int32, n),
-		bos:            v.BOS,
-		eos:            v.EOS,
-		unk:            v.UNK,
-		addBOS:         v.AddBOS,
-		addSpacePrefix: v.AddSpacePrefix,
+		pieces:  make([]string, n),
+		text:    make([]string, n),
+		raw:     v.Tokens,
+		scores:  v.Scores,
+		types:   make([]TokenType, n),
+		pieceID: make(map[string]int32, n),
+		bos:     v.BOS,
+		eos:     v.EOS,
+		unk:     v.UNK,
+		addBOS:  v.AddBOS,
+	}
+	if t.scores == nil {
+		t.scores = make([]float32, n)
 	}
 	for i := range t.byteID {
 		t.byteID[i] = -1
 	}
+	return t
+}
+
+// finish indexes the specials and gathers the end-of-sequence ids.
+func (t *Tokenizer) finish(extraEOS []int) {
+	t.indexSpecials()
+	seen := map[int]bool{}
+	add := func(id int) {
+		if id >= 0 && !seen[id] {
+			seen[id] = true
+			t.eosIDs = append(t.eosIDs, id)
+		}
+	}
+	add(t.eos)
+	for _, id := range extraEOS {
+		add(id)
+	}
+	// Chat checkpoints end a turn with a token other than EOS; llama.cpp stops on these
+	// too. They count only as control tokens, never as text that happens to match.
+	for i, p := range t.raw {
+		if endOfTurn[p] && t.types[i] == TypeControl {
+			add(i)
+		}
+	}
+}
+
+// endOfTurn lists the texts of control tokens that end generation besides EOS.
+var endOfTurn = map[string]bool{
+	"<|end_of_text|>": true, "<|eot_id|>": true, "<|eom_id|>": true, "<|endoftext|>": true,
+	"<|im_end|>": true, "<|end|>": true, "<end_of_turn>": true, "</s>": true,
+}
+
+// newSentencePiece builds a Model "llama" tokenizer.
+func newSentencePiece(v *Vocab) (*Tokenizer, error) {
+	if err := validate(v); err != nil {
+		return nil, err
+	}
+	t := newCommon(v)
+	t.addSpacePrefix = v.AddSpacePrefix
+	t.stripAfterBOS = true
 	marker := false
 	for _, p := range v.Tokens {
 		if strings.Contains(p, spaceMarker) {
@@ -141,7 +221,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 		}
 		if typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown {
 			if s := strings.Trim(p, "\n"); s != "" {
-				t.special = append(t.special, special{s, i})
+				t.special = append(t.special, special{text: s, id: i})
 			}
 		}
 	}
@@ -152,8 +232,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 			break
 		}
 	}
-	// Longest match wins; among equal texts the lowest id.
-	sort.SliceStable(t.special, func(a, b int) bool { return len(t.special[a].text) > len(t.special[b].text) })
+	t.finish(v.EOSIDs)
 	return t, nil
 }
 
@@ -233,8 +312,44 @@ func (t *Tokenizer) Score(id int) float32 {
 	return t.scores[id]
 }
 
-// DefaultOptions returns the options the vocabulary asks for (AddBOS from the file).
-func (t *Tokenizer) DefaultOptions() EncodeOptions { return EncodeOptions{AddBOS: t.addBOS} }
+// DefaultOptions returns the options the vocabulary asks for: AddBOS from the file, and
+// ParseSpecial for tokenizers read from a tokenizer.json (transformers parses special
+// tokens by default) but not for the others.
+func (t *Tokenizer) DefaultOptions() EncodeOptions {
+	return EncodeOptions{AddBOS: t.addBOS, ParseSpecial: t.parseSpecial}
+}
+
+// EOSIDs returns every id that ends generation: EOS first, then the vocabulary's other
+// end tokens (Vocab.EOSIDs, and control tokens such as Llama 3's <|eot_id|>). It is
+// empty when there are none; the caller must not modify it.
+func (t *Tokenizer) EOSIDs() []int { return t.eosIDs }
+
+// IsEOS reports whether id is one of EOSIDs.
+func (t *Tokenizer) IsEOS(id int) bool {
+	for _, e := range t.eosIDs {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenID returns the id of the token the vocabulary spells text ("<|eot_id|>", "</s>",
+// "▁the", "Ġthe"), for looking up special tokens by name. Among duplicates the lowest
+// id wins.
+func (t *Tokenizer) TokenID(text string) (int, bool) {
+	for _, sp := range t.special {
+		if sp.text == text && t.raw[sp.id] == text {
+			return sp.id, true
+		}
+	}
+	for i, p := range t.raw {
+		if p == text {
+			return i, true
+		}
+	}
+	return -1, false
+}
 
 // Piece returns the text id decodes to on its own: byte pieces as their raw byte, "▁"
 // as a space, control tokens as "". Out-of-range ids give "".
@@ -245,14 +360,15 @@ func (t *Tokenizer) Piece(id int) string {
 	return t.text[id]
 }
 
-// Decode concatenates the pieces of ids. As in llama2.c, the token right after BOS loses
-// one leading space: that space is the dummy prefix Encode added.
+// Decode concatenates the pieces of ids. For SentencePiece vocabularies, as in llama2.c,
+// the token right after BOS loses one leading space: that space is the dummy prefix
+// Encode added. Byte-level vocabularies give back exactly the bytes encoded.
 func (t *Tokenizer) Decode(ids []int) string {
 	var b strings.Builder
 	prev := -1
 	for _, id := range ids {
 		s := t.Piece(id)
-		if prev >= 0 && prev == t.bos && len(s) > 0 && s[0] == ' ' {
+		if t.stripAfterBOS && prev >= 0 && prev == t.bos && len(s) > 0 && s[0] == ' ' {
 			s = s[1:]
 		}
 		b.WriteString(s)
