@@ -312,7 +312,7 @@ func (l *lexer) raw(start int, trimNext *bool) error {
 
 // inside lexes the expression tokens of a {{ }} or {% %} tag up to its closer.
 func (l *lexer) inside(start int, closer string, closeKind tokKind, trimNext *bool) error {
-	depth := 0 // open brackets; a closer inside brackets is not a closer
+	depth := 0 // open '{' of dict literals: "}}" inside one is not a closer
 	for {
 		for l.pos < len(l.src) {
 			r, n := utf8.DecodeRuneInString(l.src[l.pos:])
@@ -410,9 +410,9 @@ func (l *lexer) inside(start int, closer string, closeKind tokKind, trimNext *bo
 				return l.errf(l.pos, "unexpected character %q inside tag", r)
 			}
 			switch op {
-			case "(", "[", "{":
+			case "{":
 				depth++
-			case ")", "]", "}":
+			case "}":
 				if depth > 0 {
 					depth--
 				}

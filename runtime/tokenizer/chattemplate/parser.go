@@ -882,7 +882,7 @@ func (p *parser) parsePostfix(e expr) (expr, error) {
 			if err != nil {
 				return nil, err
 			}
-			e = &callExpr{pos: t.pos, fn: e, args: args, kwName: kwn, kwVals: kwv}
+			e = &callExpr{pos: e.position(), fn: e, args: args, kwName: kwn, kwVals: kwv}
 		default:
 			return e, nil
 		}
