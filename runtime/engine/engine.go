@@ -55,11 +55,13 @@ type Engine struct {
 	decode *lane
 	lanes  []*lane
 
-	submit   chan *submission
+	inMu     sync.Mutex    // guards inbox
+	inbox    []*submission // submitted, not yet seen by the loop
+	pending  atomic.Int64  // completions in inbox
+	wake     chan struct{} // capacity 1: the inbox has work
 	quit     chan struct{}
 	done     chan struct{}
 	closed   atomic.Bool
-	queued   atomic.Int64 // submitted, not yet finished
 	nextID   atomic.Uint64
 	mu       sync.Mutex // guards stats
 	stats    Stats
@@ -73,10 +75,9 @@ type Engine struct {
 }
 
 type submission struct {
-	ctx   context.Context
-	req   *Request
-	out   *outbox
-	reply chan error
+	ctx context.Context
+	req *Request
+	out *outbox
 }
 
 // New builds an engine on a loaded model and starts its step loop.
@@ -132,7 +133,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 		return nil, fmt.Errorf("engine: kv cache: %w", err)
 	}
 	e := &Engine{m: m, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
-		submit: make(chan *submission), quit: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
 		return nil, err
@@ -173,10 +174,11 @@ func (e *Engine) Stats() Stats {
 	return e.stats
 }
 
-// Submit queues a request and returns its events: tokens as they are generated, each
-// completion ending with an event whose Finish is set; the channel closes after the
-// last. Cancelling ctx aborts the request. Invalid requests fail here (ErrInvalid,
-// naming the problem); so does a full queue (ErrQueueFull) or a closed engine.
+// Submit queues a request and returns its events at once: tokens as they are
+// generated, each completion ending with an event whose Finish is set; the channel
+// closes after the last. Cancelling ctx aborts the request. Invalid requests fail here
+// (ErrInvalid, naming the problem); so does a full queue (ErrQueueFull) or a closed
+// engine. Submit never waits for the step in flight.
 func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
@@ -188,19 +190,27 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	if rc.N == 0 {
 		rc.N = 1
 	}
+	if first := min(len(rc.Prompt), e.sched.Config().PrefillChunk); (first+e.opt.BlockSize-1)/e.opt.BlockSize > e.opt.NumBlocks {
+		return nil, fmt.Errorf("%w: the first %d prompt tokens need more KV blocks than the cache's %d", ErrInvalid, first, e.opt.NumBlocks)
+	}
+	if e.opt.MaxWaiting > 0 && int(e.pending.Load())+e.Stats().Waiting+rc.N > e.opt.MaxWaiting {
+		return nil, ErrQueueFull
+	}
 	if rc.ID == "" {
 		rc.ID = fmt.Sprintf("req-%d", e.nextID.Add(1))
 	}
-	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N), reply: make(chan error, 1)}
-	select {
-	case e.submit <- s:
-	case <-e.quit:
+	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N)}
+	e.inMu.Lock()
+	if e.closed.Load() {
+		e.inMu.Unlock()
 		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
-	if err := <-s.reply; err != nil {
-		return nil, err
+	e.inbox = append(e.inbox, s)
+	e.pending.Add(int64(rc.N))
+	e.inMu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
 	}
 	return s.out.out, nil
 }
@@ -224,12 +234,25 @@ func randomSeed() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// admit hands a submission's completions to the scheduler (loop goroutine).
+// intake admits everything submitted since the last call (loop goroutine).
+func (e *Engine) intake() {
+	e.inMu.Lock()
+	in := e.inbox
+	e.inbox = nil
+	e.pending.Store(0)
+	e.inMu.Unlock()
+	for _, s := range in {
+		if err := e.admit(s); err != nil {
+			for i := 0; i < s.req.N; i++ {
+				s.out.push(Event{Index: i, Finish: FinishError, Err: err, Time: time.Now()})
+			}
+		}
+	}
+}
+
+// admit hands a submission's completions to the scheduler.
 func (e *Engine) admit(s *submission) error {
 	r := s.req
-	if e.opt.MaxWaiting > 0 && e.sched.NumWaiting()+r.N > e.opt.MaxWaiting {
-		return ErrQueueFull
-	}
 	seed := randomSeed()
 	if r.Seed != nil {
 		seed = *r.Seed
@@ -256,7 +279,6 @@ func (e *Engine) admit(s *submission) error {
 		cs = append(cs, c)
 	}
 	e.reqs[s.out] = cs
-	e.queued.Add(1)
 	return nil
 }
 
@@ -282,7 +304,6 @@ func (e *Engine) finish(c *completion, ev Event, why FinishReason, err error) {
 		}
 	}
 	delete(e.reqs, c.out)
-	e.queued.Add(-1)
 }
 
 func (e *Engine) abortAll(cs []*completion, why FinishReason, err error) {

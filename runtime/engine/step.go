@@ -19,28 +19,21 @@ func (e *Engine) loop() {
 	defer idleWait.Stop()
 	for {
 		// Intake: block only when there is nothing to do.
-		idle := e.sched.NumWaiting()+e.sched.NumRunning() == 0
-		if idle {
+		if e.sched.NumWaiting()+e.sched.NumRunning() == 0 {
 			select {
-			case s := <-e.submit:
-				s.reply <- e.admit(s)
+			case <-e.wake:
 			case <-e.quit:
 				e.shutdown()
 				return
 			}
 		}
-	drain:
-		for {
-			select {
-			case s := <-e.submit:
-				s.reply <- e.admit(s)
-			case <-e.quit:
-				e.shutdown()
-				return
-			default:
-				break drain
-			}
+		select {
+		case <-e.quit:
+			e.shutdown()
+			return
+		default:
 		}
+		e.intake()
 		for _, c := range e.live {
 			if c.ctx.Err() != nil {
 				e.sched.Cancel(c.id)
@@ -64,8 +57,7 @@ func (e *Engine) loop() {
 				// Requests wait for blocks held until an in-flight step completes.
 				idleWait.Reset(time.Millisecond)
 				select {
-				case s := <-e.submit:
-					s.reply <- e.admit(s)
+				case <-e.wake:
 				case <-idleWait.C:
 				case <-e.quit:
 					e.shutdown()
@@ -151,13 +143,19 @@ func (e *Engine) shutdown() {
 	e.failPending(ErrClosed)
 }
 
-// failPending answers submissions that race with the loop's exit.
+// failPending ends submissions the loop will never admit. Submit refuses new ones
+// once closed is set, under the inbox lock.
 func (e *Engine) failPending(err error) {
-	go func() {
-		for s := range e.submit {
-			s.reply <- err
+	e.closed.Store(true)
+	e.inMu.Lock()
+	in := e.inbox
+	e.inbox = nil
+	e.inMu.Unlock()
+	for _, s := range in {
+		for i := 0; i < s.req.N; i++ {
+			s.out.push(Event{Index: i, Finish: FinishAbort, Err: err, Time: time.Now()})
 		}
-	}()
+	}
 }
 
 // itemOut is what running one plan item produced, merged on the loop goroutine.
