@@ -225,6 +225,9 @@ func init() {
 			if n > maxRange {
 				return nil, &LimitError{Msg: fmt.Sprintf("range() of %.0f items exceeds the limit of %d", math.Ceil(n), maxRange)}
 			}
+			if err := r.stepN(int(max(n, 0))); err != nil {
+				return nil, err
+			}
 			out := []any{}
 			for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {
 				out = append(out, i)

@@ -205,7 +205,7 @@ func TestRenderErrors(t *testing.T) {
 		{"not-iterable", "{% for a in 5 %}{% endfor %}", Options{}, "'int' object is not iterable", false},
 		{"filter-error", "{{ 5|items }}", Options{}, "filter 'items'", false},
 		{"runaway-loop", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", small, "exceeded 100000 steps", true},
-		{"runaway-output", "{% for i in range(100000) %}xxxxxxxxxx{% endfor %}", small, "output exceeded 65536 bytes", true},
+		{"runaway-output", "{% for i in range(20000) %}xxxxxxxxxx{% endfor %}", small, "output exceeded 65536 bytes", true},
 		{"runaway-recursion", "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", Options{}, "nested deeper than 100", true},
 		{"runaway-string", "{% set s = namespace(v='ab') %}{% for i in range(40) %}{% set s.v = s.v ~ s.v %}{% endfor %}", small, "larger than the 65536 byte output limit", true},
 		{"huge-repeat", "{{ 'a' * 10000000000 }}", small, "output limit", true},
@@ -360,4 +360,25 @@ func TestConcurrentRender(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestBigInputsAreBounded checks that filters over long sequences are charged
+// per item, so they hit the step limit instead of running unbounded.
+func TestBigInputsAreBounded(t *testing.T) {
+	opts := Options{MaxSteps: 200_000, MaxOutput: 1 << 16}
+	for _, src := range []string{
+		"{{ range(1000000)|unique|length }}",
+		"{% for i in range(100) %}{{ range(100000)|sort|length }}{% endfor %}",
+		"{% for i in range(1000) %}{% if 99999 in range(100000) %}{% endif %}{% endfor %}",
+		"{{ ([1] * 100000 * 100)|length }}",
+	} {
+		start := time.Now()
+		_, err := render(t, src, opts, nil)
+		var le *LimitError
+		require.True(t, errors.As(err, &le), "%s: %v", src, err)
+		require.Less(t, time.Since(start), 5*time.Second, src)
+	}
+	got, err := render(t, "{{ (range(50000) + range(50000))|unique|length }}", Options{}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "50000", got)
 }

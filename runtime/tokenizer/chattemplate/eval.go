@@ -114,6 +114,19 @@ func (r *renderer) step() error {
 	return nil
 }
 
+// stepN charges n units of work at once (filters over long sequences, range,
+// list repetition), so big inputs cannot make one step do unbounded work.
+func (r *renderer) stepN(n int) error {
+	if n < 0 || n > r.opts.MaxSteps {
+		n = r.opts.MaxSteps
+	}
+	r.steps += n
+	if r.steps > r.opts.MaxSteps {
+		return &LimitError{Msg: fmt.Sprintf("render exceeded %d steps (runaway loop or recursion?)", r.opts.MaxSteps)}
+	}
+	return nil
+}
+
 // grow charges n bytes of produced text.
 func (r *renderer) grow(n int) error {
 	r.outBytes += n
@@ -560,6 +573,11 @@ func (r *renderer) eval(e expr, sc *scope) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if l, ok := rv.([]any); ok {
+				if err := r.stepN(len(l)); err != nil {
+					return nil, err
+				}
+			}
 			ok, err := compareOp(op, l, rv)
 			if err != nil {
 				return nil, r.errf(e.pos, "%v", err)
@@ -838,7 +856,7 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 			return nil, fmt.Errorf("can only concatenate str (not \"%s\") to str", typeName(rv))
 		case []any:
 			if y, ok := rv.([]any); ok {
-				if err := r.checkLen(len(x) + len(y)); err != nil {
+				if err := r.stepN(len(x) + len(y)); err != nil {
 					return nil, err
 				}
 				return append(append(make([]any, 0, len(x)+len(y)), x...), y...), nil
@@ -865,6 +883,9 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 		case []any:
 			if int64(len(x))*n > int64(r.opts.MaxOutput) || (len(x) > 0 && n > int64(r.opts.MaxOutput)) {
 				return nil, r.checkLen(r.opts.MaxOutput + 1)
+			}
+			if err := r.stepN(len(x) * int(n)); err != nil {
+				return nil, err
 			}
 			out := make([]any, 0, len(x)*int(n))
 			for k := int64(0); k < n; k++ {

@@ -58,6 +58,17 @@ func (r *renderer) applyFilter(f *filterExpr, v any, sc *scope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch x := v.(type) {
+	case []any:
+		err = r.stepN(len(x))
+	case *Dict:
+		err = r.stepN(x.Len())
+	case string:
+		err = r.stepN(len(x) / 16)
+	}
+	if err != nil {
+		return nil, err
+	}
 	out, err := filters[f.name](r, v, args, kw)
 	if err != nil {
 		var le *LimitError
@@ -405,6 +416,21 @@ func method(v any, name string) *callable {
 	return nil
 }
 
+// hashKey maps scalars that compare equal in Python (1, 1.0, True) to the
+// same string.
+func hashKey(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return "s" + x, true
+	case nil:
+		return "n", true
+	case bool, int64, float64:
+		f, _ := toNumber(x)
+		return "f" + strconv.FormatFloat(f, 'g', -1, 64), true
+	}
+	return "", false
+}
+
 func isCase(s string, upper bool) bool {
 	cased := false
 	for _, r := range s {
@@ -740,8 +766,15 @@ func init() {
 			if len(args) < 2 {
 				return nil, errors.New("needs old and new strings")
 			}
-			s := pyReplace(toStr(v), toStr(args[0]), toStr(args[1]), arg(args, kw, 2, "count", nil))
-			return s, r.checkLen(len(s))
+			src, old, new := toStr(v), toStr(args[0]), toStr(args[1])
+			n := len(src) + 1
+			if old != "" {
+				n = strings.Count(src, old)
+			}
+			if err := r.checkLen(len(src) + n*len(new)); err != nil {
+				return nil, err
+			}
+			return pyReplace(src, old, new, arg(args, kw, 2, "count", nil)), nil
 		},
 		"length": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) { return length(v) },
 		"first": func(_ *renderer, v any, _ []any, _ *Dict) (any, error) {
@@ -934,7 +967,8 @@ func init() {
 			}
 			cs := argBool(args, kw, 0, "case_sensitive")
 			attrName, hasAttr := attrArg(arg(args, kw, 1, "attribute", nil))
-			var seen []any
+			var seen []any                // keys that cannot go in the map
+			seenKeys := map[string]bool{} // hashable keys, by a type-normalised string
 			out := []any{}
 		next:
 			for _, it := range items {
@@ -943,6 +977,17 @@ func init() {
 					k = attrPath(it, attrName)
 				}
 				k = sortKey(k, cs)
+				if hk, ok := hashKey(k); ok {
+					if seenKeys[hk] {
+						continue
+					}
+					seenKeys[hk] = true
+					out = append(out, it)
+					continue
+				}
+				if len(seen) > 10000 {
+					return nil, errors.New("too many unhashable items")
+				}
 				for _, s := range seen {
 					if equal(s, k) {
 						continue next
