@@ -34,21 +34,35 @@ const (
 	RopeRotateHalf                  // (i, i+d/2): HF checkpoints with permuted q/k rows
 )
 
+// RopeScaling is HF's rope_scaling. Type "" means none; "llama3" scales low
+// frequencies by 1/Factor, keeps high ones, and blends in between.
+type RopeScaling struct {
+	Type           string
+	Factor         float32
+	LowFreqFactor  float32
+	HighFreqFactor float32
+	OriginalMaxPos int // original_max_position_embeddings
+}
+
 // Config holds the hyper-parameters of a Llama-family model.
 type Config struct {
-	Arch           string  // "llama"
-	Dim            int     // model width
-	HiddenDim      int     // FFN width
-	Layers         int     // transformer blocks
-	Heads          int     // query heads
-	KVHeads        int     // key/value heads (GQA when < Heads)
-	HeadDim        int     // per-head width (Dim/Heads unless the checkpoint says otherwise)
-	VocabSize      int     // rows of the embedding and classifier
-	MaxSeqLen      int     // maximum context the model was trained for
-	RopeTheta      float32 // RoPE base frequency
-	RopeStyle      RopeStyle
-	NormEps        float32 // RMSNorm epsilon
-	TiedEmbeddings bool    // classifier shares token_embd.weight
+	Arch        string  // "llama"
+	Dim         int     // model width
+	HiddenDim   int     // FFN width
+	Layers      int     // transformer blocks
+	Heads       int     // query heads
+	KVHeads     int     // key/value heads (GQA when < Heads)
+	HeadDim     int     // per-head width (Dim/Heads unless the checkpoint says otherwise)
+	VocabSize   int     // rows of the embedding and classifier
+	MaxSeqLen   int     // maximum context the model was trained for
+	RopeTheta   float32 // RoPE base frequency
+	RopeStyle   RopeStyle
+	RopeScaling RopeScaling // frequency scaling for long context (Llama 3)
+	// RopeFreqFactors, when set, divide the per-pair frequencies (GGUF's rope_freqs
+	// tensor: llama.cpp's encoding of Llama 3 scaling). [HeadDim/2]
+	RopeFreqFactors []float32
+	NormEps         float32 // RMSNorm epsilon
+	TiedEmbeddings  bool    // classifier shares token_embd.weight
 }
 
 // Tensor is one named tensor of a checkpoint; Data aliases the memory-mapped file.

@@ -18,6 +18,9 @@ import (
 // Config is a Llama-family configuration (see loader.Config).
 type Config = loader.Config
 
+// RopeScaling is loader.RopeScaling.
+type RopeScaling = loader.RopeScaling
+
 // WeightType is how the linear layers are stored for the backend.
 type WeightType int
 
@@ -86,14 +89,50 @@ func Validate(c *Config) error {
 		return fmt.Errorf("config: maximum context %d", c.MaxSeqLen)
 	case !(c.RopeTheta > 0) || !(c.NormEps > 0):
 		return fmt.Errorf("config: rope theta %g and norm eps %g must be positive", c.RopeTheta, c.NormEps)
+	case c.RopeFreqFactors != nil && len(c.RopeFreqFactors) != c.HeadDim/2:
+		return fmt.Errorf("config: %d rope frequency factors for head dim %d (want %d)", len(c.RopeFreqFactors), c.HeadDim, c.HeadDim/2)
+	}
+	switch s := c.RopeScaling; s.Type {
+	case "":
+	case "llama3":
+		if !(s.Factor >= 1) || !(s.LowFreqFactor > 0) || !(s.HighFreqFactor > s.LowFreqFactor) || s.OriginalMaxPos <= 0 {
+			return fmt.Errorf("config: llama3 rope scaling needs factor >= 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0 (got %+v)", s)
+		}
+	default:
+		return fmt.Errorf("config: rope scaling type %q is not supported (only llama3)", s.Type)
+	}
+	for _, f := range c.RopeFreqFactors {
+		if !(f > 0) {
+			return fmt.Errorf("config: rope frequency factor %g must be positive", f)
+		}
 	}
 	return nil
 }
 
+// ropeFor computes the per-pair inverse frequencies theta^(-2i/d), with Llama 3
+// scaling (HF's rope_scaling, or GGUF's rope_freqs factors) applied.
 func ropeFor(c *Config) backend.RoPE {
 	r := backend.RoPE{Style: backend.RopeStyle(c.RopeStyle), HeadDim: c.HeadDim, InvFreq: make([]float32, c.HeadDim/2)}
+	sc := c.RopeScaling
 	for i := range r.InvFreq {
-		r.InvFreq[i] = float32(math.Pow(float64(c.RopeTheta), -float64(2*i)/float64(c.HeadDim)))
+		f := math.Pow(float64(c.RopeTheta), -float64(2*i)/float64(c.HeadDim))
+		switch {
+		case len(c.RopeFreqFactors) == len(r.InvFreq):
+			f /= float64(c.RopeFreqFactors[i])
+		case sc.Type == "llama3":
+			old := float64(sc.OriginalMaxPos)
+			lowWavelen, highWavelen := old/float64(sc.LowFreqFactor), old/float64(sc.HighFreqFactor)
+			wavelen := 2 * math.Pi / f
+			switch {
+			case wavelen < highWavelen:
+			case wavelen > lowWavelen:
+				f /= float64(sc.Factor)
+			default:
+				smooth := (old/wavelen - float64(sc.LowFreqFactor)) / float64(sc.HighFreqFactor-sc.LowFreqFactor)
+				f = (1-smooth)*f/float64(sc.Factor) + smooth*f
+			}
+		}
+		r.InvFreq[i] = float32(f)
 	}
 	return r
 }
