@@ -80,7 +80,7 @@
 // Where that engine departs from Python Jinja2 this package follows Python, so
 // the differential test avoids these cases: printing booleans and none (JS
 // prints "true" and nothing), printing lists and dicts (JS prints JSON), ==
-// between different types (JS uses loose equality, so ” == false and Llama 2
+// between different types (JS uses loose equality, so "" == false and Llama 2
 // drops an empty system prompt there), string ordering comparisons and string
 // repetition (unsupported in JS), unique and capitalize (JS is case-sensitive
 // and does not lowercase), the d alias and reject/select filters (missing in

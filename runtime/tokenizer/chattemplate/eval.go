@@ -197,10 +197,10 @@ func (r *renderer) exec(n node, sc *scope, out *strings.Builder) error {
 	case *setNode:
 		return r.execSet(n, sc)
 	case *macroNode:
-		sc.vars[n.name] = r.makeMacro(n.name, n.params, n.defaults, n.body, sc, nil)
+		sc.vars[n.name] = r.makeMacro(n.name, n.params, n.defaults, n.body, sc)
 		return nil
 	case *callBlockNode:
-		caller := r.makeMacro("caller", n.params, n.defaults, n.body, sc, nil)
+		caller := r.makeMacro("caller", n.params, n.defaults, n.body, sc)
 		v, err := r.evalCallWith(n.call, sc, caller)
 		if err != nil {
 			return err
@@ -389,7 +389,7 @@ func (r *renderer) execFor(n *forNode, sc *scope, out *strings.Builder) error {
 }
 
 // makeMacro builds the callable for a macro or a call block's caller.
-func (r *renderer) makeMacro(name string, params []string, defaults []expr, body []node, def *scope, _ any) *callable {
+func (r *renderer) makeMacro(name string, params []string, defaults []expr, body []node, def *scope) *callable {
 	return &callable{name: name, fn: func(r *renderer, args []any, kw *Dict) (any, error) {
 		if r.depth >= maxCallDepth {
 			return nil, &LimitError{Msg: fmt.Sprintf("macro calls nested deeper than %d (runaway recursion?)", maxCallDepth)}

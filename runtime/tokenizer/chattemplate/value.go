@@ -287,11 +287,7 @@ func pyFloat(f float64) string {
 	e := strconv.FormatFloat(f, 'e', -1, 64)
 	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
 	if exp < -4 || exp >= 16 {
-		mant, ex, _ := strings.Cut(e, "e")
-		if len(ex) == 3 { // e+05 style: Python uses at least two exponent digits
-			return mant + "e" + ex
-		}
-		return mant + "e" + ex
+		return e // Go's shortest 'e' form matches Python's repr: 1e+16, 1.5e-05
 	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)
 	if !strings.ContainsAny(s, ".") {
@@ -373,7 +369,7 @@ func pyRepr(s string) string {
 	return b.String()
 }
 
-// toFloat returns the numeric value of an int, float or bool.
+// toNumber returns the numeric value of an int, float or bool.
 func toNumber(v any) (float64, bool) {
 	switch x := v.(type) {
 	case int64:
@@ -498,7 +494,8 @@ func compare(a, b any) (int, error) {
 }
 
 // iterate returns the items a for loop or filter walks over: list items,
-// dict keys, string characters; undefined and none... none fails like Python.
+// dict keys, string characters; undefined is empty, anything else fails like
+// Python's iter().
 func iterate(v any) ([]any, error) {
 	switch x := v.(type) {
 	case []any:
