@@ -384,13 +384,11 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 				i++ // let shorter prompts behind it go first
 				continue
 			}
-			hits, evictable := s.prefixHits(r)
-			hitTok := len(hits) * s.bs
-			first := min(s.cfg.PrefillChunk, budget, len(r.tokens)-hitTok)
-			need := s.blocksFor(hitTok+first) - len(hits)
-			if s.pool.NumAvailable()-evictable-need < s.cfg.WatermarkBlocks {
+			hits, first, ok := s.fit(r, budget)
+			if !ok {
 				break // strict FIFO on blocks: no overtaking the head
 			}
+			hitTok := len(hits) * s.bs
 			s.pool.Share(hits)
 			r.blocks = append(r.blocks, hits...)
 			r.numReg = len(hits)
@@ -537,6 +535,30 @@ func (s *Scheduler) prefixHits(r *Request) (hits []int32, evictable int) {
 	return s.hitBuf, evictable
 }
 
+// fit decides how waiting request r would be admitted with `budget` tokens
+// left: the prefix hits it shares and the size of its first chunk, such that the
+// blocks of the first chunk, plus the hits it revives from the evictable cache,
+// leave WatermarkBlocks available. It prefers the most hits and falls back to
+// fewer (down to none): sharing hits makes the first chunk's block table longer,
+// and without the fallback a prompt with many hits could never fit where the
+// same prompt without them would.
+func (s *Scheduler) fit(r *Request, budget int) (hits []int32, first int, ok bool) {
+	hits, evictable := s.prefixHits(r)
+	avail := s.pool.NumAvailable()
+	for h := len(hits); h >= 0; h-- {
+		if h < len(hits) && s.pool.RefCount(hits[h]) == 0 {
+			evictable--
+		}
+		hitTok := h * s.bs
+		first = min(s.cfg.PrefillChunk, budget, len(r.tokens)-hitTok)
+		need := s.blocksFor(hitTok+first) - h
+		if avail-evictable-need >= s.cfg.WatermarkBlocks {
+			return hits[:h], first, true
+		}
+	}
+	return nil, 0, false
+}
+
 // noteHeadRoom counts, for the head of the waiting queue, a step in which it
 // had room (see the package doc: bounded waiting) but was not admitted.
 func (s *Scheduler) noteHeadRoom() {
@@ -547,10 +569,7 @@ func (s *Scheduler) noteHeadRoom() {
 	if s.longCapped(r, s.numLongPrefills()) {
 		return
 	}
-	hits, evictable := s.prefixHits(r)
-	hitTok := len(hits) * s.bs
-	need := s.blocksFor(hitTok+min(s.cfg.PrefillChunk, len(r.tokens)-hitTok)) - len(hits)
-	if s.pool.NumAvailable()-evictable-need >= s.cfg.WatermarkBlocks {
+	if _, _, ok := s.fit(r, s.cfg.PrefillChunk); ok {
 		r.roomWaits++
 	}
 }
