@@ -42,6 +42,7 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 	for i := range rowSeq {
 		rowSeq[i] = -1
 	}
+	blocks := sc.blocks[:0]
 	maxCtx, work := 0, 0
 	for si, s := range b.Seqs {
 		ctx := s.Pos + s.NQ
@@ -59,13 +60,23 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 			}
 			rowSeq[r] = int32(si)
 		}
+		for r := s.Q0; r < s.Q0+s.NQ; r += rowBlock {
+			blocks = append(blocks, rowSpan{seq: int32(si), row: int32(r), n: int32(min(rowBlock, s.Q0+s.NQ-r))})
+		}
 		maxCtx = max(maxCtx, ctx)
 		work += s.NQ * ctx * nh * hd * 2
 	}
-	a := attnArgs{o: o, qs: qs, kc: kc, vc: vc, b: b, rowSeq: rowSeq, nkv: nkv, hd: hd, bs: bs,
+	sc.blocks = blocks
+	for r, si := range rowSeq {
+		if si < 0 { // a row no sequence claims is zero
+			clear(o[r*q.Cols : (r+1)*q.Cols])
+		}
+	}
+	a := attnArgs{o: o, qs: qs, kc: kc, vc: vc, b: b, spans: blocks, nkv: nkv, hd: hd, bs: bs,
 		group: nh / nkv, cols: q.Cols, maxCtx: maxCtx}
-	// One task per (query row, kv head): the group's query heads share each K/V row read.
-	tasks := q.Rows * nkv
+	// One task per (block of up to 4 query rows of a sequence, kv head): the rows share
+	// each K row read, and so do the group's query heads.
+	tasks := len(blocks) * nkv
 	if c.chunks(tasks, work) <= 1 {
 		a.run(0, tasks)
 		return nil
@@ -78,13 +89,20 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 type attnArgs struct {
 	o, qs, kc, vc            []float32
 	b                        *backend.AttnBatch
-	rowSeq                   []int32
+	spans                    []rowSpan
 	nkv, hd, bs, group, cols int
 	maxCtx                   int
 }
 
+// rowBlock is how many query rows of one sequence share a pass over its keys.
+const rowBlock = 4
+
+// rowSpan is up to rowBlock consecutive query rows of one sequence.
+type rowSpan struct{ seq, row, n int32 }
+
 type attnScratch struct {
 	rowSeq []int32
+	blocks []rowSpan
 	att    []float32
 }
 
@@ -98,52 +116,75 @@ func grow[T any](s *[]T, n int) []T {
 	return *s
 }
 
-// run computes tasks [t0, t1): task t is query row t/nkv, kv head t%nkv.
+// run computes tasks [t0, t1): task t is row span t/nkv, kv head t%nkv. Each row's
+// scores are the same float operations whether it is scored alone or in a span of
+// four (kern.Dot4 is bit-identical to kern.Dot), so chunking never changes results.
 func (a *attnArgs) run(t0, t1 int) {
 	o, qs, kc, vc, b := a.o, a.qs, a.kc, a.vc, a.b
-	nkv, hd, bs, group, maxCtx := a.nkv, a.hd, a.bs, a.group, a.maxCtx
+	nkv, hd, bs, group, maxCtx, cols := a.nkv, a.hd, a.bs, a.group, a.maxCtx, a.cols
 	sc := scratchPool.Get().(*attnScratch)
 	defer scratchPool.Put(sc)
-	att := grow(&sc.att, group*maxCtx)
+	att := grow(&sc.att, rowBlock*maxCtx)
 	scale := b.Scale
+	var r4 [4]float32
 	for t := t0; t < t1; t++ {
-		row, g := t/nkv, t%nkv
-		si := a.rowSeq[row]
-		rowOut := o[row*a.cols : (row+1)*a.cols]
-		if si < 0 { // a row no sequence claims stays zero
-			clear(rowOut[g*group*hd : (g+1)*group*hd])
-			continue
-		}
-		s := &b.Seqs[si]
-		ctx := s.Pos + (row - s.Q0) + 1
-		rowQ := qs[row*a.cols : (row+1)*a.cols]
-		// Scores, head by head and block by block.
-		for h := 0; h < group; h++ {
-			qh := rowQ[(g*group+h)*hd : (g*group+h+1)*hd]
-			w := att[h*maxCtx : h*maxCtx+ctx]
-			for p, bi := 0, 0; p < ctx; bi++ {
+		sp, g := a.spans[t/nkv], t%nkv
+		s := &b.Seqs[sp.seq]
+		row0, nr := int(sp.row), int(sp.n)
+		ctx0 := s.Pos + (row0 - s.Q0) + 1 // context of the span's first row
+		ctxN := ctx0 + nr - 1             // ... and of its last
+		for h := g * group; h < (g+1)*group; h++ {
+			hoff := h * hd
+			// Scores: row r sees positions < ctx0+r.
+			for p, bi := 0, 0; p < ctxN; bi++ {
 				base := (int(s.Blocks[bi])*nkv + g) * bs * hd
-				n := min(bs, ctx-p)
-				scoreRows(w[p:p+n], qh, kc[base:base+n*hd], scale)
+				n := min(bs, ctxN-p)
+				if nr == rowBlock && hd >= smallHead {
+					for j := 0; j < n; j++ {
+						pos := p + j
+						krow := kc[base+j*hd : base+(j+1)*hd]
+						if pos < ctx0 {
+							kern.Dot4(&r4, qs[row0*cols+hoff:], cols, hd, krow)
+							for r := 0; r < rowBlock; r++ {
+								att[r*maxCtx+pos] = r4[r] * scale
+							}
+							continue
+						}
+						for r := pos - ctx0 + 1; r < nr; r++ {
+							att[r*maxCtx+pos] = kern.Dot(qs[(row0+r)*cols+hoff:(row0+r)*cols+hoff+hd], krow) * scale
+						}
+					}
+				} else {
+					for r := 0; r < nr; r++ {
+						if m := min(n, ctx0+r-p); m > 0 {
+							q := qs[(row0+r)*cols+hoff : (row0+r)*cols+hoff+hd]
+							scoreRows(att[r*maxCtx+p:r*maxCtx+p+m], q, kc[base:base+m*hd], scale)
+						}
+					}
+				}
 				p += n
 			}
-			// Softmax in ascending position order.
-			mx := w[0]
-			for _, v := range w[1:] {
-				mx = max(mx, v)
-			}
-			inv := 1 / expShift(w, mx)
-			// Weighted values, block by block, normalized once at the end.
-			out := rowOut[(g*group+h)*hd : (g*group+h+1)*hd]
-			clear(out)
-			for p, bi := 0, 0; p < ctx; bi++ {
-				base := (int(s.Blocks[bi])*nkv + g) * bs * hd
-				n := min(bs, ctx-p)
-				weighRows(out, w[p:p+n], vc[base:base+n*hd])
-				p += n
-			}
-			for d := range out {
-				out[d] *= inv
+			for r := 0; r < nr; r++ {
+				ctx := ctx0 + r
+				w := att[r*maxCtx : r*maxCtx+ctx]
+				// Softmax in ascending position order.
+				mx := w[0]
+				for _, v := range w[1:] {
+					mx = max(mx, v)
+				}
+				inv := 1 / expShift(w, mx)
+				// Weighted values, block by block, normalized once at the end.
+				out := o[(row0+r)*cols+hoff : (row0+r)*cols+hoff+hd]
+				clear(out)
+				for p, bi := 0, 0; p < ctx; bi++ {
+					base := (int(s.Blocks[bi])*nkv + g) * bs * hd
+					n := min(bs, ctx-p)
+					weighRows(out, w[p:p+n], vc[base:base+n*hd])
+					p += n
+				}
+				for d := range out {
+					out[d] *= inv
+				}
 			}
 		}
 	}
