@@ -172,7 +172,7 @@ func (a *attnArgs) run(t0, t1 int) {
 				for _, v := range w[1:] {
 					mx = max(mx, v)
 				}
-				inv := 1 / expShift(w, mx)
+				inv := 1 / kern.ExpShift(w, mx)
 				// Weighted values, block by block, normalized once at the end.
 				out := o[(row0+r)*cols+hoff : (row0+r)*cols+hoff+hd]
 				clear(out)

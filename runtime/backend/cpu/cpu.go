@@ -36,6 +36,7 @@ func (b *buf) Len() int {
 type Backend struct {
 	threads int
 	streams atomic.Int32
+	pool    *pool // threads-1 workers
 }
 
 // Options configure the CPU backend.
@@ -49,7 +50,7 @@ func New(o Options) *Backend {
 	if t <= 0 {
 		t = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: t}
+	return &Backend{threads: t, pool: newPool(t - 1)}
 }
 
 // Threads is the number of workers an op may use.
@@ -189,7 +190,7 @@ func (c *Backend) Sync(backend.Stream) error                    { return nil }
 // chunks is how many pieces an op over n rows with the given work (multiply-adds)
 // splits into: one per core, but none smaller than minWork.
 func (c *Backend) chunks(n, work int) int {
-	const minWork = 1 << 15
+	const minWork = 1 << 12
 	return max(1, min(c.threads, work/minWork, n))
 }
 
@@ -201,6 +202,10 @@ func (c *Backend) parallel(n int, work int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	if c.pool.run(n, chunks, fn) {
+		return
+	}
+	// Another lane holds the pool: split over fresh goroutines.
 	per := (n + chunks - 1) / chunks
 	var wg sync.WaitGroup
 	for lo := per; lo < n; lo += per {

@@ -302,35 +302,6 @@ func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int
 	return nil
 }
 
-// expShift replaces each w[i] by e^(w[i]-mx) (w[i] <= mx) and returns their sum, in
-// index order. It is expf unrolled over a slice: the softmax's inner loop.
-func expShift(w []float32, mx float32) float32 {
-	var sum float32
-	for i, v := range w {
-		x := v - mx
-		if x < -87.33654 || x != x {
-			w[i] = 0
-			continue
-		}
-		t := x*1.44269504088896341 - 0.5 // x <= 0: truncating t rounds x·log2(e) to nearest
-		ni := int32(t)
-		n := float32(ni)
-		r := x - n*0.693359375
-		r -= n * -2.12194440e-4
-		p := float32(1.9875691500e-4)
-		p = p*r + 1.3981999507e-3
-		p = p*r + 8.3334519073e-3
-		p = p*r + 4.1665795894e-2
-		p = p*r + 1.6666665459e-1
-		p = p*r + 5.0000001201e-1
-		p = p*r*r + r + 1
-		e := p * math.Float32frombits(uint32(ni+127)<<23)
-		w[i] = e
-		sum += e
-	}
-	return sum
-}
-
 // expf is e^x in float32 to about 1 ulp (Cephes' polynomial after splitting off a
 // power of two); the softmaxes call it once per attention score.
 func expf(x float32) float32 {

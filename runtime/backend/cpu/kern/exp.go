@@ -1,0 +1,60 @@
+package kern
+
+import "math"
+
+// ExpShift replaces each w[i] by e^(w[i]-mx) and returns their sum: the exponentials
+// of a softmax. mx must be >= every w[i] (the row maximum), so every argument is <= 0;
+// arguments below -87.3 (or NaN) give 0. Accuracy about 2 ulp (Cephes' polynomial
+// after splitting off a power of two). The sum's order is fixed for each
+// implementation level: the result depends only on the values.
+func ExpShift(w []float32, mx float32) float32 {
+	if len(w) == 0 {
+		return 0
+	}
+	return expShiftImpl(w, mx)
+}
+
+// expShiftGeneric is the portable version; the assembly follows the same steps
+// 16 lanes at a time.
+func expShiftGeneric(w []float32, mx float32) float32 {
+	var sum float32
+	for i, v := range w {
+		e := expNeg(v - mx)
+		w[i] = e
+		sum += e
+	}
+	return sum
+}
+
+// expNeg is e^x for x <= 0.
+func expNeg(x float32) float32 {
+	if !(x >= expMin) {
+		return 0
+	}
+	t := x*log2e - 0.5 // x <= 0: truncating t rounds x·log2(e) to nearest
+	ni := int32(t)
+	n := float32(ni)
+	r := x - n*ln2Hi
+	r -= n * ln2Lo
+	p := float32(expC0)
+	p = p*r + expC1
+	p = p*r + expC2
+	p = p*r + expC3
+	p = p*r + expC4
+	p = p*r + expC5
+	p = p*r*r + r + 1
+	return p * math.Float32frombits(uint32(ni+127)<<23)
+}
+
+const (
+	expMin = -87.33654
+	log2e  = 1.44269504088896341
+	ln2Hi  = 0.693359375
+	ln2Lo  = -2.12194440e-4
+	expC0  = 1.9875691500e-4
+	expC1  = 1.3981999507e-3
+	expC2  = 8.3334519073e-3
+	expC3  = 4.1665795894e-2
+	expC4  = 1.6666665459e-1
+	expC5  = 5.0000001201e-1
+)

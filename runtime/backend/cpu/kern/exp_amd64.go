@@ -1,0 +1,13 @@
+package kern
+
+import "unsafe"
+
+//go:noescape
+func expShiftAVX512(w *float32, n int, mx float32) float32
+
+func expShiftImpl(w []float32, mx float32) float32 {
+	if level == levelAVX512 {
+		return expShiftAVX512(unsafe.SliceData(w), len(w), mx)
+	}
+	return expShiftGeneric(w, mx)
+}

@@ -1,0 +1,84 @@
+package kern
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExpShift(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for _, n := range append(seq(0, 70), 127, 128, 129, 1000, 2048) {
+			w := make([]float32, n)
+			for i := range w {
+				w[i] = float32(rng.NormFloat64() * 30)
+			}
+			if n > 3 {
+				w[1] = -200 // underflows to zero
+				w[2] = float32(math.NaN())
+			}
+			mx := float32(-math.MaxFloat32)
+			for _, v := range w {
+				if v == v {
+					mx = max(mx, v)
+				}
+			}
+			orig := append([]float32(nil), w...)
+			sum := ExpShift(w, mx)
+			var want float64
+			for i, v := range orig {
+				x := float64(v - mx) // the kernel subtracts in float32
+				e := math.Exp(x)
+				if v != v || x < -87.33654 {
+					require.Equal(t, float32(0), w[i], "n=%d i=%d x=%g", n, i, x)
+					continue
+				}
+				want += e
+				require.InEpsilon(t, e, float64(w[i]), 3e-7, "n=%d i=%d x=%g", n, i, x)
+			}
+			if n > 0 {
+				require.InEpsilon(t, want, float64(sum), 1e-5, "n=%d", n)
+			}
+		}
+	})
+}
+
+func TestExpShiftDeterministic(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		w := []float32{-1, -2, -3, 0, -0.5, -7, -9, -11, -13, -1, -2, -3, 0, -0.5, -7, -9, -11}
+		a := append([]float32(nil), w...)
+		b := append([]float32(nil), w...)
+		require.Equal(t, math.Float32bits(ExpShift(a, 0)), math.Float32bits(ExpShift(b, 0)))
+		require.Equal(t, a, b)
+	})
+}
+
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i <= hi; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func BenchmarkExpShift(b *testing.B) {
+	w := make([]float32, 2048)
+	for i := range w {
+		w[i] = -float32(i%50) * 0.37
+	}
+	for _, l := range availableLevels() {
+		b.Run(levelName(l), func(b *testing.B) {
+			defer func(old int) { level = old }(level)
+			level = l
+			buf := make([]float32, len(w))
+			for i := 0; i < b.N; i++ {
+				copy(buf, w)
+				ExpShift(buf, 0)
+			}
+			b.ReportMetric(float64(b.N*len(w))/b.Elapsed().Seconds()/1e9, "Gexp/s")
+		})
+	}
+}
