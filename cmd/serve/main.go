@@ -1,0 +1,387 @@
+// Command serve runs Vireo's OpenAI-compatible HTTP server on one model:
+//
+//	serve --model ../shared/models/stories260K/stories260K.bin --port 8000
+//
+// Flags follow vLLM's names where vLLM has one. With no --model it serves the built-in
+// synthetic model (random weights: its text is noise) and says so in the log. SIGTERM
+// or SIGINT stops intake, lets in-flight requests finish within --shutdown-timeout,
+// aborts the rest, and exits 0. The HTTP API itself lives in package server.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	model, tokenizer, weights, device string
+	servedNames                       listFlag
+	threads                           int
+
+	maxModelLen, maxNumSeqs, maxNumBatchedTokens int
+	kvCacheMemory                                byteSize
+	prefixCaching                                bool
+	prefillStreams, decodeSteps, maxWaiting      int
+
+	host                      string
+	port                      int
+	apiKeys                   listFlag
+	apiKeyFile                string
+	maxBodyBytes              byteSize
+	requestTimeout            time.Duration
+	readTimeout, writeTimeout time.Duration
+	shutdownTimeout           time.Duration
+	pprofAddr, logLevel       string
+}
+
+// flagGroups orders --help: each group with a line on what it is for.
+var flagGroups = []struct {
+	title string
+	names []string
+}{
+	{"Model", []string{"model", "tokenizer", "served-model-name", "weights", "device", "threads"}},
+	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
+		"enable-prefix-caching", "num-prefill-streams", "decode-steps"}},
+	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
+	{"Limits and shutdown", []string{"max-waiting", "request-timeout", "shutdown-timeout"}},
+	{"Observability", []string{"log-level", "pprof-addr"}},
+}
+
+var flagAliases = map[string]string{"prefill-streams": "num-prefill-streams"}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{kvCacheMemory: 1 << 30, maxBodyBytes: 8 << 20}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.model, "model", "", "a GGUF file, a llama2.c .bin, or synthetic:<shape> (default: synthetic:tiny, random weights)")
+	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
+	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: the --model value)")
+	fs.StringVar(&o.weights, "weights", "int8", "weight format: int8 (per-row scales) or f32")
+	fs.StringVar(&o.device, "device", "cpu", "backend: cpu (cuda needs the CUDA build)")
+	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
+
+	fs.IntVar(&o.maxModelLen, "max-model-len", 0, "prompt + completion cap in tokens (default: the model's context)")
+	fs.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "sequences batched per step (default 256)")
+	fs.IntVar(&o.maxNumBatchedTokens, "max-num-batched-tokens", 0, "tokens per step, prefill chunks included (default 2048)")
+	fs.Var(&o.kvCacheMemory, "kv-cache-memory", "KV cache `size`: bytes, or with a unit: 512MiB, 2GiB (default 1GiB)")
+	fs.BoolVar(&o.prefixCaching, "enable-prefix-caching", false, "share KV blocks of identical prompt prefixes between requests")
+	fs.IntVar(&o.prefillStreams, "num-prefill-streams", 1, "prefill lanes run concurrently (alias --prefill-streams)")
+	fs.IntVar(&o.prefillStreams, "prefill-streams", 1, "alias of --num-prefill-streams")
+	fs.IntVar(&o.decodeSteps, "decode-steps", 1, "decode steps per scheduler round trip when nothing else needs scheduling")
+
+	fs.StringVar(&o.host, "host", "0.0.0.0", "address to listen on")
+	fs.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port, logged at start)")
+	fs.Var(&o.apiKeys, "api-key", "require \"Authorization: Bearer <`key`>\" on /v1/*; repeat for several keys")
+	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file with one API key per line (blank lines and # comments skipped)")
+	fs.Var(&o.maxBodyBytes, "max-body-bytes", "largest request body accepted, a `size` such as 8MiB (default 8MiB)")
+	fs.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "time to read a request, headers and body")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "time for each response write (streams extend it per chunk)")
+
+	fs.IntVar(&o.maxWaiting, "max-waiting", 256, "requests queued before new ones get 429 with Retry-After (0: unbounded)")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "longest a generation request may take, queueing included (0: none)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are aborted")
+
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs are JSON on stderr)")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof on this separate address, e.g. localhost:6060 (default: off)")
+	fs.Usage = func() { usage(fs, stderr) }
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only; the model goes in --model)", fs.Arg(0))
+	}
+	switch {
+	case o.weights != "int8" && o.weights != "f32":
+		return nil, fmt.Errorf("--weights must be int8 or f32, got %q", o.weights)
+	case o.device == "cuda":
+		return nil, errors.New("--device cuda: this binary was built without CUDA; only --device cpu is available")
+	case o.device != "cpu":
+		return nil, fmt.Errorf("--device %q: unknown device; only cpu is available", o.device)
+	case o.port < 0 || o.port > 65535:
+		return nil, fmt.Errorf("--port %d is out of range", o.port)
+	case o.maxWaiting < 0:
+		return nil, fmt.Errorf("--max-waiting must be >= 0, got %d", o.maxWaiting)
+	case o.prefillStreams < 1 || o.decodeSteps < 1:
+		return nil, errors.New("--num-prefill-streams and --decode-steps must be at least 1")
+	case o.maxModelLen < 0 || o.maxNumSeqs < 0 || o.maxNumBatchedTokens < 0 || o.threads < 0:
+		return nil, errors.New("--max-model-len, --max-num-seqs, --max-num-batched-tokens and --threads must be >= 0")
+	case o.kvCacheMemory <= 0 || o.maxBodyBytes <= 0:
+		return nil, errors.New("--kv-cache-memory and --max-body-bytes must be positive")
+	}
+	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	if o.apiKeyFile != "" {
+		keys, err := readKeyFile(o.apiKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		o.apiKeys = append(o.apiKeys, keys...)
+	}
+	return o, nil
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `Usage: serve [flags]
+
+Serve a model over an OpenAI-compatible HTTP API:
+  POST /v1/completions, POST /v1/chat/completions (stream with "stream": true),
+  GET /v1/models, GET /health, GET /ready, GET /metrics (Prometheus).
+
+`)
+	for _, g := range flagGroups {
+		fmt.Fprintf(w, "%s:\n", g.title)
+		for _, name := range g.names {
+			f := fs.Lookup(name)
+			typ, help := flag.UnquoteUsage(f)
+			head := "  --" + name
+			if typ != "" {
+				head += " " + typ
+			}
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" && !strings.Contains(help, "(default") {
+				help += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(w, "%-34s %s\n", head, help)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, `Examples:
+  serve --model ../shared/models/stories260K/stories260K.bin --weights f32
+  serve --model model.gguf --served-model-name llama --max-num-seqs 64 --kv-cache-memory 4GiB --api-key-file keys.txt
+`)
+	fmt.Fprintf(w, "\nSynthetic models (random weights, for trying the server out): %s\n", strings.Join(model.SyntheticNames(), ", "))
+}
+
+func readKeyFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--api-key-file: %w", err)
+	}
+	defer f.Close()
+	var keys []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--api-key-file %s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("--api-key-file %s holds no keys", path)
+	}
+	return keys, nil
+}
+
+func newLogger(level string, stderr io.Writer) *zap.Logger {
+	lvl, _ := zapcore.ParseLevel(level)
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey, enc.EncodeTime = "time", zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), lvl)
+	return zap.New(core)
+}
+
+// run serves until ctx is cancelled (a signal), then drains and returns nil.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o.logLevel, stderr)
+	defer log.Sync()
+
+	path := o.model
+	if path == "" {
+		path = model.SyntheticPrefix + "tiny"
+		log.Warn("no --model given: serving the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise", zap.String("model", path))
+	}
+	mopt := model.Options{Weights: model.WeightsF32}
+	if o.weights == "int8" {
+		mopt.Weights = model.WeightsInt8
+	}
+	be := cpu.New(cpu.Options{Threads: o.threads})
+	start := time.Now()
+	m, err := model.Open(path, o.tokenizer, be, mopt)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{
+		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxNumBatchedTokens, MaxModelLen: o.maxModelLen,
+		KVCacheBytes: int64(o.kvCacheMemory), PrefillStreams: o.prefillStreams, DecodeSteps: o.decodeSteps,
+		EnablePrefixCache: o.prefixCaching, MaxWaiting: o.maxWaiting, Logger: log.Named("engine"),
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	names := []string(o.servedNames)
+	if len(names) == 0 {
+		names = []string{path}
+	}
+	srv, err := server.New(server.Config{
+		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
+		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
+	}, eng, m.Tokenizer, log.Named("http"))
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
+	if err != nil {
+		return err
+	}
+	if o.pprofAddr != "" {
+		if err := servePprof(o.pprofAddr, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	eo := eng.Options()
+	c := m.Config
+	st := eng.Stats()
+	log.Info("config",
+		zap.String("model", path), zap.Strings("served_model_name", names), zap.Bool("synthetic", m.Synthetic),
+		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.Int("threads", be.Threads()),
+		zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)),
+		zap.Int("layers", c.Layers), zap.Int("dim", c.Dim), zap.Int("vocab", c.VocabSize), zap.Int("context", c.MaxSeqLen),
+		zap.Int("max_model_len", eo.MaxModelLen), zap.Int("max_num_seqs", eo.MaxNumSeqs),
+		zap.Int("max_num_batched_tokens", eo.MaxNumBatchedTokens), zap.Int("kv_blocks", st.NumBlocks),
+		zap.Int("kv_block_size", eo.BlockSize), zap.Int64("kv_cache_bytes", eo.KVCacheBytes),
+		zap.Bool("prefix_caching", eo.EnablePrefixCache), zap.Int("prefill_streams", eo.PrefillStreams),
+		zap.Int("decode_steps", eo.DecodeSteps), zap.Int("max_waiting", eo.MaxWaiting),
+		zap.Duration("request_timeout", o.requestTimeout), zap.Duration("shutdown_timeout", o.shutdownTimeout),
+		zap.Int64("max_body_bytes", int64(o.maxBodyBytes)), zap.Int("api_keys", len(o.apiKeys)),
+		zap.String("pprof_addr", o.pprofAddr), zap.Duration("load", time.Since(start)))
+
+	hs := srv.NewHTTPServer(ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("signal received: draining", zap.Duration("shutdown_timeout", o.shutdownTimeout), zap.Int("in_flight", srv.InFlight()))
+	dctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Drain(dctx); err != nil {
+		log.Warn("drain incomplete", zap.Error(err))
+	}
+	sctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+		hs.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// servePprof serves /debug/pprof on its own listener, never on the API port.
+func servePprof(addr string, log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
+	go http.Serve(ln, mux)
+	return nil
+}
+
+// listFlag is a repeatable string flag; each value may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// byteSize is a size flag: a byte count, or a number with a unit (KiB, MiB, GiB, TiB,
+// binary; KB, MB, GB, decimal; K, M, G are binary).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	n, err := parseBytes(v)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func parseBytes(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], strings.TrimSpace(s[i:])
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size (e.g. 1073741824, 512MiB, 2GiB)", v)
+	}
+	mult := map[string]float64{"": 1, "B": 1,
+		"K": 1 << 10, "KiB": 1 << 10, "KB": 1e3,
+		"M": 1 << 20, "MiB": 1 << 20, "MB": 1e6,
+		"G": 1 << 30, "GiB": 1 << 30, "GB": 1e9,
+		"T": 1 << 40, "TiB": 1 << 40, "TB": 1e12}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit %q (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", v, unit)
+	}
+	return int64(f * mult), nil
+}

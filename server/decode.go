@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+)
+
+// decodeJSON reads body as exactly one JSON object into v, rejecting fields v does not
+// declare, and turns encoding/json's errors into messages that name the field.
+func decodeJSON(body []byte, v any) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badParam("", "the request body is empty: send a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return badParam("", "malformed JSON: unexpected data after the request object")
+	}
+	return nil
+}
+
+func jsonError(err error) *apiError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return badParam("", "malformed JSON at byte offset %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badParam("", "malformed JSON: the body ends inside the request object")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badParam("", "the request body must be a JSON object, got %s", describeValue(typ.Value))
+		}
+		return badParam(typ.Field, "%q must be %s, got %s", typ.Field, describeType(typ.Type), describeValue(typ.Value))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badParam(name, "unknown field %q: this server rejects fields it does not know instead of ignoring them (check the spelling, or see the server documentation for what is supported)", name)
+	}
+	return badParam("", "malformed JSON: %v", err)
+}
+
+// describeType names the JSON kind a Go field type takes.
+func describeType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
+// describeValue renders UnmarshalTypeError.Value ("string", "number 1.5", ...).
+func describeValue(v string) string {
+	switch {
+	case v == "string":
+		return "a string"
+	case v == "bool":
+		return "a boolean"
+	case v == "array":
+		return "an array"
+	case v == "object":
+		return "an object"
+	case v == "number":
+		return "a number"
+	case strings.HasPrefix(v, "number "):
+		return strings.TrimPrefix(v, "number ") + " (out of range or not an integer)"
+	}
+	return v
+}
+
+// isNull reports whether a raw field is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// firstByte is the first non-space byte of raw (0 if none).
+func firstByte(raw json.RawMessage) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+// kindOf names the JSON kind of raw, for messages.
+func kindOf(raw json.RawMessage) string {
+	switch firstByte(raw) {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case '{':
+		return "an object"
+	case 't', 'f':
+		return "a boolean"
+	case 'n', 0:
+		return "null"
+	}
+	return "a number"
+}
+
+// parseStop reads "stop": a string or a list of strings.
+func parseStop(raw json.RawMessage) ([]string, *apiError) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var stops []string
+	switch firstByte(raw) {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badParam("stop", "\"stop\" must be a string or an array of strings: %v", err)
+		}
+		stops = []string{s}
+	case '[':
+		if err := json.Unmarshal(raw, &stops); err != nil {
+			return nil, badParam("stop", "\"stop\" must be a string or an array of strings")
+		}
+	default:
+		return nil, badParam("stop", "\"stop\" must be a string or an array of strings, got %s", kindOf(raw))
+	}
+	if len(stops) > maxStops {
+		return nil, badParam("stop", "at most %d stop strings are allowed, got %d", maxStops, len(stops))
+	}
+	for i, s := range stops {
+		if s == "" {
+			return nil, badParam("stop", "stop string %d is empty", i)
+		}
+		if len(s) > maxStopBytes {
+			return nil, badParam("stop", "stop string %d is %d bytes; the limit is %d", i, len(s), maxStopBytes)
+		}
+	}
+	return stops, nil
+}
+
+// promptInput is a completion prompt: text, or token ids given by the client.
+type promptInput struct {
+	text  string
+	ids   []int32
+	isIDs bool
+}
+
+// parsePrompt reads "prompt": a string, a list of token ids, or a one-element list of
+// either. Lists of several prompts (a batch) are refused: send one request per prompt.
+func parsePrompt(raw json.RawMessage, vocab int) (promptInput, *apiError) {
+	const shape = "\"prompt\" must be a string, an array of token ids, or an array holding one of those"
+	switch firstByte(raw) {
+	case 0, 'n':
+		return promptInput{}, badParam("prompt", "\"prompt\" is required")
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return promptInput{}, badParam("prompt", "%s: %v", shape, err)
+		}
+		return promptInput{text: s}, nil
+	case '[':
+	default:
+		return promptInput{}, badParam("prompt", "%s, got %s", shape, kindOf(raw))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return promptInput{}, badParam("prompt", "%s", shape)
+	}
+	if len(items) == 0 {
+		return promptInput{}, badParam("prompt", "\"prompt\" is an empty array")
+	}
+	switch firstByte(items[0]) {
+	case '"', '[':
+		if len(items) > 1 {
+			return promptInput{}, unsupported("prompt", fmt.Sprintf("a batch of %d prompts in one request; send one request per prompt", len(items)))
+		}
+		if firstByte(items[0]) == '"' {
+			return parsePrompt(items[0], vocab)
+		}
+		return parseIDs(items[0], vocab)
+	}
+	return parseIDs(raw, vocab)
+}
+
+func parseIDs(raw json.RawMessage, vocab int) (promptInput, *apiError) {
+	var ids []int64
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return promptInput{}, badParam("prompt", "a token-id prompt must be an array of integers")
+	}
+	if len(ids) == 0 {
+		return promptInput{}, badParam("prompt", "\"prompt\" is an empty array of token ids")
+	}
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		if id < 0 || id >= int64(vocab) {
+			return promptInput{}, badParam("prompt", "prompt token id %d at position %d is outside the vocabulary of %d tokens", id, i, vocab)
+		}
+		out[i] = int32(id)
+	}
+	return promptInput{ids: out, isIDs: true}, nil
+}

@@ -1,0 +1,506 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/sampling"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
+)
+
+// Request limits beyond what the engine checks.
+const (
+	maxN                   = 128 // completions per request (the engine's bound)
+	maxStops               = 16  // stop strings per request
+	maxStopBytes           = 256 // bytes per stop string
+	defaultCompletionToken = 16  // /v1/completions max_tokens when unset, as OpenAI
+)
+
+// commonBody holds the fields both endpoints share: OpenAI's sampling parameters and
+// vLLM's extensions (top_k, min_p, repetition_penalty, min_tokens, ignore_eos,
+// stop_token_ids).
+type commonBody struct {
+	Model             *string         `json:"model"`
+	Temperature       *float64        `json:"temperature"`
+	TopP              *float64        `json:"top_p"`
+	N                 *int            `json:"n"`
+	Stream            *bool           `json:"stream"`
+	StreamOptions     *streamOptions  `json:"stream_options"`
+	Stop              json.RawMessage `json:"stop"`
+	PresencePenalty   *float64        `json:"presence_penalty"`
+	FrequencyPenalty  *float64        `json:"frequency_penalty"`
+	Seed              *int64          `json:"seed"`
+	User              *string         `json:"user"` // accepted, ignored: it only tags the request
+	LogitBias         json.RawMessage `json:"logit_bias"`
+	TopK              *int            `json:"top_k"`
+	MinP              *float64        `json:"min_p"`
+	RepetitionPenalty *float64        `json:"repetition_penalty"`
+	MinTokens         *int            `json:"min_tokens"`
+	IgnoreEOS         *bool           `json:"ignore_eos"`
+	StopTokenIDs      []int64         `json:"stop_token_ids"`
+}
+
+type streamOptions struct {
+	IncludeUsage *bool `json:"include_usage"`
+}
+
+// completionBody is POST /v1/completions.
+type completionBody struct {
+	commonBody
+	Prompt    json.RawMessage `json:"prompt"`
+	MaxTokens *int            `json:"max_tokens"`
+	Logprobs  *int            `json:"logprobs"`
+	Echo      *bool           `json:"echo"`
+	BestOf    *int            `json:"best_of"`
+	Suffix    *string         `json:"suffix"`
+}
+
+// chatBody is POST /v1/chat/completions.
+type chatBody struct {
+	commonBody
+	Messages            json.RawMessage `json:"messages"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	Metadata            json.RawMessage `json:"metadata"`     // accepted, ignored: tags only
+	ServiceTier         *string         `json:"service_tier"` // accepted, ignored: one tier here
+	Store               *bool           `json:"store"`
+	ResponseFormat      json.RawMessage `json:"response_format"`
+	Modalities          []string        `json:"modalities"`
+
+	// Refused when present (not null): features this server does not have.
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	Functions         json.RawMessage `json:"functions"`
+	FunctionCall      json.RawMessage `json:"function_call"`
+	ParallelToolCalls json.RawMessage `json:"parallel_tool_calls"`
+	Audio             json.RawMessage `json:"audio"`
+	Prediction        json.RawMessage `json:"prediction"`
+	ReasoningEffort   json.RawMessage `json:"reasoning_effort"`
+	WebSearchOptions  json.RawMessage `json:"web_search_options"`
+}
+
+type chatMessage struct {
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"`
+	Name         *string         `json:"name"`    // accepted; the plain chat format has no place for it
+	Refusal      *string         `json:"refusal"` // accepted on assistant turns, ignored
+	ToolCalls    json.RawMessage `json:"tool_calls"`
+	ToolCallID   json.RawMessage `json:"tool_call_id"`
+	FunctionCall json.RawMessage `json:"function_call"`
+	Audio        json.RawMessage `json:"audio"`
+}
+
+type endpoint int
+
+const (
+	epCompletion endpoint = iota
+	epChat
+)
+
+// genRequest is a decoded, validated generation request, ready for the engine.
+type genRequest struct {
+	ep           endpoint
+	model        string
+	eng          engine.Request
+	stream       bool
+	includeUsage bool
+	logprobs     bool // report logprobs (completions: "logprobs" given; chat: logprobs=true)
+	topLogprobs  int
+}
+
+// decoder turns request bodies into genRequests. It needs the tokenizer and the
+// model's limits; it holds no per-request state.
+type decoder struct {
+	tok         *tokenizer.Tokenizer
+	vocab       int
+	maxModelLen int
+	models      []string // served names; models[0] is the default
+}
+
+func (d *decoder) resolveModel(m *string) (string, *apiError) {
+	if m == nil || *m == "" {
+		return d.models[0], nil
+	}
+	for _, name := range d.models {
+		if *m == name {
+			return name, nil
+		}
+	}
+	return "", &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found",
+		Message: fmt.Sprintf("the model %q does not exist; this server serves %s", *m, quoteList(d.models))}
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// decodeCompletion reads and validates a /v1/completions body.
+func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
+	var b completionBody
+	if err := decodeJSON(body, &b); err != nil {
+		return nil, err
+	}
+	g := &genRequest{ep: epCompletion}
+	var e *apiError
+	if g.model, e = d.resolveModel(b.Model); e != nil {
+		return nil, e
+	}
+	switch {
+	case b.Echo != nil && *b.Echo:
+		return nil, unsupported("echo", "the prompt is not echoed back")
+	case b.Suffix != nil && *b.Suffix != "":
+		return nil, unsupported("suffix", "insertion (fill-in-the-middle) is not implemented")
+	}
+	p, e := parsePrompt(b.Prompt, d.vocab)
+	if e != nil {
+		return nil, e
+	}
+	if p.isIDs {
+		g.eng.Prompt = p.ids
+	} else {
+		g.eng.Prompt = d.encode(p.text, d.tok.DefaultOptions())
+	}
+	if e := d.common(&b.commonBody, g); e != nil {
+		return nil, e
+	}
+	if b.BestOf != nil && *b.BestOf != g.eng.N {
+		return nil, unsupported("best_of", fmt.Sprintf("best_of=%d with n=%d: only best_of equal to n is implemented", *b.BestOf, g.eng.N))
+	}
+	if b.Logprobs != nil {
+		k := *b.Logprobs
+		if k < 0 || k > engine.MaxTopLogprobs {
+			return nil, badParam("logprobs", "\"logprobs\" must be in [0, %d], got %d", engine.MaxTopLogprobs, k)
+		}
+		g.logprobs, g.topLogprobs = true, k
+	}
+	if e := d.lengths(g, "prompt", "max_tokens", b.MaxTokens, defaultCompletionToken, b.MinTokens); e != nil {
+		return nil, e
+	}
+	g.fillEngine()
+	return g, nil
+}
+
+// decodeChat reads and validates a /v1/chat/completions body.
+func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
+	var b chatBody
+	if err := decodeJSON(body, &b); err != nil {
+		return nil, err
+	}
+	g := &genRequest{ep: epChat}
+	var e *apiError
+	if g.model, e = d.resolveModel(b.Model); e != nil {
+		return nil, e
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		why  string
+	}{
+		{"tools", b.Tools, "tool calling is not implemented"},
+		{"tool_choice", b.ToolChoice, "tool calling is not implemented"},
+		{"functions", b.Functions, "function calling is not implemented"},
+		{"function_call", b.FunctionCall, "function calling is not implemented"},
+		{"parallel_tool_calls", b.ParallelToolCalls, "tool calling is not implemented"},
+		{"audio", b.Audio, "audio output is not implemented"},
+		{"prediction", b.Prediction, "predicted outputs are not implemented"},
+		{"reasoning_effort", b.ReasoningEffort, "this is not a reasoning model"},
+		{"web_search_options", b.WebSearchOptions, "web search is not implemented"},
+	} {
+		if !isNull(f.raw) {
+			return nil, unsupported(f.name, f.why)
+		}
+	}
+	if !isNull(b.ResponseFormat) {
+		var rf struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(b.ResponseFormat, &rf) != nil || rf.Type != "text" {
+			return nil, unsupported("response_format", "structured output (json_object, json_schema) is not implemented; only {\"type\": \"text\"} is accepted")
+		}
+	}
+	for _, m := range b.Modalities {
+		if m != "text" {
+			return nil, unsupported("modalities", fmt.Sprintf("output modality %q; only \"text\" is available", m))
+		}
+	}
+	if b.Store != nil && *b.Store {
+		return nil, unsupported("store", "completions are not stored")
+	}
+	msgs, e := parseMessages(b.Messages)
+	if e != nil {
+		return nil, e
+	}
+	// TODO(chat templates): render the model's own template (GGUF
+	// tokenizer.chat_template via chattemplate.RenderChat) once model.Loaded exposes it;
+	// until then every model gets the plain "role: content" format.
+	text := chattemplate.Plain(msgs, true)
+	g.eng.Prompt = d.encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
+	if e := d.common(&b.commonBody, g); e != nil {
+		return nil, e
+	}
+	if b.Logprobs != nil && *b.Logprobs {
+		g.logprobs = true
+	}
+	if b.TopLogprobs != nil {
+		k := *b.TopLogprobs
+		if k < 0 || k > engine.MaxTopLogprobs {
+			return nil, badParam("top_logprobs", "\"top_logprobs\" must be in [0, %d], got %d", engine.MaxTopLogprobs, k)
+		}
+		if k > 0 && !g.logprobs {
+			return nil, badParam("top_logprobs", "\"top_logprobs\" needs \"logprobs\": true")
+		}
+		g.topLogprobs = k
+	}
+	maxTok, param := b.MaxCompletionTokens, "max_completion_tokens"
+	if maxTok == nil {
+		maxTok, param = b.MaxTokens, "max_tokens"
+	}
+	if e := d.lengths(g, "messages", param, maxTok, 0, b.MinTokens); e != nil {
+		return nil, e
+	}
+	g.fillEngine()
+	return g, nil
+}
+
+func (d *decoder) encode(text string, opt tokenizer.EncodeOptions) []int32 {
+	ids := d.tok.Encode(text, opt)
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}
+
+// parseMessages reads the chat messages: text content only (a string, null, or a list
+// of text parts); no tool turns.
+func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
+	if isNull(raw) {
+		return nil, badParam("messages", "\"messages\" is required")
+	}
+	var list []chatMessage
+	if firstByte(raw) != '[' {
+		return nil, badParam("messages", "\"messages\" must be an array of messages, got %s", kindOf(raw))
+	}
+	if err := strictUnmarshal(raw, &list); err != nil {
+		e := jsonError(err)
+		if e.Param != "" && !strings.HasPrefix(e.Param, "messages") {
+			e.Param = "messages." + e.Param
+		}
+		return nil, e
+	}
+	if len(list) == 0 {
+		return nil, badParam("messages", "\"messages\" must hold at least one message")
+	}
+	out := make([]chattemplate.Message, len(list))
+	for i, m := range list {
+		at := fmt.Sprintf("messages[%d]", i)
+		switch m.Role {
+		case "system", "developer", "user", "assistant":
+		case "tool", "function":
+			return nil, unsupported(at+".role", fmt.Sprintf("%q messages need tool calling, which is not implemented", m.Role))
+		case "":
+			return nil, badParam(at+".role", "%s has no \"role\"", at)
+		default:
+			return nil, badParam(at+".role", "%s.role must be one of system, developer, user, assistant; got %q", at, m.Role)
+		}
+		switch {
+		case !isNull(m.ToolCalls) && strings.TrimSpace(string(m.ToolCalls)) != "[]":
+			return nil, unsupported(at+".tool_calls", "tool calling is not implemented")
+		case !isNull(m.ToolCallID):
+			return nil, unsupported(at+".tool_call_id", "tool calling is not implemented")
+		case !isNull(m.FunctionCall):
+			return nil, unsupported(at+".function_call", "function calling is not implemented")
+		case !isNull(m.Audio):
+			return nil, unsupported(at+".audio", "audio is not implemented")
+		}
+		text, e := messageText(m.Content, at)
+		if e != nil {
+			return nil, e
+		}
+		out[i] = chattemplate.Message{Role: m.Role, Content: text}
+	}
+	return out, nil
+}
+
+func strictUnmarshal(raw json.RawMessage, v any) error {
+	d := json.NewDecoder(strings.NewReader(string(raw)))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// messageText flattens a message's content: a string, null, or text parts joined.
+func messageText(raw json.RawMessage, at string) (string, *apiError) {
+	switch firstByte(raw) {
+	case 0, 'n':
+		return "", nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", badParam(at+".content", "%s.content: %v", at, err)
+		}
+		return s, nil
+	case '[':
+	default:
+		return "", badParam(at+".content", "%s.content must be a string or an array of content parts, got %s", at, kindOf(raw))
+	}
+	var parts []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", badParam(at+".content", "%s.content must be a string or an array of content-part objects", at)
+	}
+	var b strings.Builder
+	for j, p := range parts {
+		pat := fmt.Sprintf("%s.content[%d]", at, j)
+		var typ string
+		if json.Unmarshal(p["type"], &typ) != nil || typ == "" {
+			return "", badParam(pat+".type", "%s has no string \"type\"", pat)
+		}
+		if typ != "text" {
+			return "", unsupported(pat+".type", fmt.Sprintf("content parts of type %q; only \"text\" parts are accepted (this model reads text only)", typ))
+		}
+		for k := range p {
+			if k != "type" && k != "text" {
+				return "", badParam(pat+"."+k, "unknown field %q in %s", k, pat)
+			}
+		}
+		var text string
+		if err := json.Unmarshal(p["text"], &text); err != nil {
+			return "", badParam(pat+".text", "%s.text must be a string", pat)
+		}
+		b.WriteString(text)
+	}
+	return b.String(), nil
+}
+
+// common validates the sampling fields and fills g (all but the lengths).
+func (d *decoder) common(b *commonBody, g *genRequest) *apiError {
+	p := sampling.DefaultParams()
+	f32 := func(name string, v *float64, lo, hi float64, loOpen bool, dst *float32) *apiError {
+		if v == nil {
+			return nil
+		}
+		x := *v
+		if math.IsNaN(x) || math.IsInf(x, 0) || x > hi || x < lo || (loOpen && x == lo) {
+			open := "["
+			if loOpen {
+				open = "("
+			}
+			hiS := fmt.Sprint(hi)
+			if math.IsInf(hi, 1) {
+				hiS = "inf)"
+			} else {
+				hiS += "]"
+			}
+			return badParam(name, "%q must be in %s%v, %s, got %v", name, open, lo, hiS, x)
+		}
+		*dst = float32(x)
+		return nil
+	}
+	for _, e := range []*apiError{
+		f32("temperature", b.Temperature, 0, 2, false, &p.Temperature),
+		f32("top_p", b.TopP, 0, 1, true, &p.TopP),
+		f32("min_p", b.MinP, 0, 1, false, &p.MinP),
+		f32("presence_penalty", b.PresencePenalty, -2, 2, false, &p.PresencePenalty),
+		f32("frequency_penalty", b.FrequencyPenalty, -2, 2, false, &p.FrequencyPenalty),
+		f32("repetition_penalty", b.RepetitionPenalty, 0, math.Inf(1), true, &p.RepetitionPenalty),
+	} {
+		if e != nil {
+			return e
+		}
+	}
+	if b.TopK != nil {
+		switch k := *b.TopK; {
+		case k == -1: // vLLM's "disabled"
+		case k < 0:
+			return badParam("top_k", "\"top_k\" must be >= 0 (0 or -1 disables it), got %d", k)
+		default:
+			p.TopK = k
+		}
+	}
+	g.eng.Sampling = p
+	if b.Seed != nil {
+		s := uint64(*b.Seed)
+		g.eng.Seed = &s
+	}
+	g.eng.N = 1
+	if b.N != nil {
+		if *b.N < 1 || *b.N > maxN {
+			return badParam("n", "\"n\" must be in [1, %d], got %d", maxN, *b.N)
+		}
+		g.eng.N = *b.N
+	}
+	stops, e := parseStop(b.Stop)
+	if e != nil {
+		return e
+	}
+	g.eng.Stop = stops
+	for _, id := range b.StopTokenIDs {
+		if id < 0 || id >= int64(d.vocab) {
+			return badParam("stop_token_ids", "stop token id %d is outside the vocabulary of %d tokens", id, d.vocab)
+		}
+		g.eng.StopTokenIDs = append(g.eng.StopTokenIDs, int32(id))
+	}
+	g.eng.IgnoreEOS = b.IgnoreEOS != nil && *b.IgnoreEOS
+	if !isNull(b.LogitBias) && strings.ReplaceAll(string(b.LogitBias), " ", "") != "{}" {
+		return unsupported("logit_bias", "per-token logit biases are not implemented")
+	}
+	g.stream = b.Stream != nil && *b.Stream
+	if b.StreamOptions != nil {
+		if !g.stream {
+			return badParam("stream_options", "\"stream_options\" is only allowed with \"stream\": true")
+		}
+		g.includeUsage = b.StreamOptions.IncludeUsage != nil && *b.StreamOptions.IncludeUsage
+	}
+	return nil
+}
+
+// lengths checks the prompt against the context and settles max_tokens: an explicit
+// value must fit beside the prompt; a default is clamped to what is left (0 means
+// "the rest of the context").
+func (d *decoder) lengths(g *genRequest, promptParam, maxParam string, maxTokens *int, def int, minTokens *int) *apiError {
+	n := len(g.eng.Prompt)
+	if n == 0 {
+		return badParam(promptParam, "the prompt is empty (and this tokenizer adds no BOS token)")
+	}
+	if n >= d.maxModelLen {
+		return badParam(promptParam, "the prompt is %d tokens, but this model's maximum context length is %d tokens (at least one must be left for the completion)", n, d.maxModelLen)
+	}
+	left := d.maxModelLen - n
+	switch {
+	case maxTokens != nil:
+		m := *maxTokens
+		if m < 1 {
+			return badParam(maxParam, "%q must be at least 1, got %d", maxParam, m)
+		}
+		if m > left {
+			return badParam(maxParam, "this model's maximum context length is %d tokens, but %d were requested (%d in the prompt, %d for the completion): reduce the prompt or %q", d.maxModelLen, n+m, n, m, maxParam)
+		}
+		g.eng.MaxTokens = m
+	case def > 0:
+		g.eng.MaxTokens = min(def, left)
+	default:
+		g.eng.MaxTokens = left
+	}
+	if minTokens != nil {
+		if *minTokens < 0 || *minTokens > g.eng.MaxTokens {
+			return badParam("min_tokens", "\"min_tokens\" must be in [0, max tokens=%d], got %d", g.eng.MaxTokens, *minTokens)
+		}
+		g.eng.MinTokens = *minTokens
+	}
+	return nil
+}
+
+// fillEngine copies the reporting options into the engine request.
+func (g *genRequest) fillEngine() {
+	g.eng.Logprobs = g.logprobs
+	g.eng.TopLogprobs = g.topLogprobs
+}

@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+)
+
+// Config is what the server needs beyond the engine. Zero fields take the defaults
+// noted.
+type Config struct {
+	// ModelNames are the names clients may put in "model"; the first is the one
+	// responses report and metrics label. Required.
+	ModelNames []string
+	// APIKeys, when any are set, are required as "Authorization: Bearer <key>" on
+	// /v1/*. /health, /ready and /metrics stay open.
+	APIKeys []string
+	// MaxBodyBytes caps a request body (default 8 MiB); larger bodies get 413.
+	MaxBodyBytes int64
+	// RequestTimeout bounds a generation request from arrival to its last token,
+	// queueing included (0: none). A request that runs out gets 504 (or an error
+	// event on a stream).
+	RequestTimeout time.Duration
+	// HTTP server timeouts (NewHTTPServer). WriteTimeout bounds each write: streams
+	// extend it per chunk, so a long stream is never cut by it.
+	ReadHeaderTimeout time.Duration // default 10s
+	ReadTimeout       time.Duration // whole request, body included (default 60s)
+	WriteTimeout      time.Duration // each response write (default 60s)
+	IdleTimeout       time.Duration // keep-alive (default 120s)
+	// RetryAfter is the Retry-After a 429 (queue full) carries (default 1s).
+	RetryAfter time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 8 << 20
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = time.Second
+	}
+}
+
+// Why a request's context was cancelled by the server (context.Cause).
+var (
+	errShuttingDown = errors.New("the server is shutting down")
+	errTimedOut     = errors.New("request timeout")
+	errClientGone   = errors.New("client went away")
+)
+
+// Server is the OpenAI-compatible HTTP front of one engine. It is an http.Handler;
+// Drain stops intake and waits for in-flight requests.
+type Server struct {
+	cfg     Config
+	eng     *engine.Engine
+	log     *zap.Logger
+	dec     decoder
+	metrics *metrics
+	promh   http.Handler
+	keys    [][32]byte // SHA-256 of each API key
+	created int64
+
+	mu       sync.Mutex
+	calls    map[*call]struct{}
+	draining bool
+	idle     chan struct{} // closed when draining and no call is left
+	idleShut bool
+}
+
+// call is one in-flight request, cancellable by Drain.
+type call struct {
+	cancel context.CancelCauseFunc
+}
+
+// New builds a server on a running engine and its tokenizer.
+func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logger) (*Server, error) {
+	if len(cfg.ModelNames) == 0 || cfg.ModelNames[0] == "" {
+		return nil, errors.New("server: Config.ModelNames needs at least one name")
+	}
+	if eng == nil || tok == nil {
+		return nil, errors.New("server: nil engine or tokenizer")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix()}
+	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eng.Options().MaxModelLen, models: cfg.ModelNames}
+	s.metrics = newMetrics(cfg.ModelNames[0], eng)
+	s.promh = promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	for _, k := range cfg.APIKeys {
+		if k == "" {
+			return nil, errors.New("server: empty API key")
+		}
+		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
+	return s, nil
+}
+
+// NewHTTPServer returns an http.Server for h with the configured timeouts.
+func (s *Server) NewHTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/v1/") && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vireo"`)
+		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key",
+			Message: "missing or invalid API key: send \"Authorization: Bearer <key>\""})
+		return
+	}
+	switch path {
+	case "/v1/completions":
+		if s.method(w, r, http.MethodPost) {
+			s.serveGenerate(w, r, epCompletion)
+		}
+	case "/v1/chat/completions":
+		if s.method(w, r, http.MethodPost) {
+			s.serveGenerate(w, r, epChat)
+		}
+	case "/v1/models":
+		if s.method(w, r, http.MethodGet) {
+			s.serveModels(w, "")
+		}
+	case "/health":
+		if s.method(w, r, http.MethodGet) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}
+	case "/ready":
+		if s.method(w, r, http.MethodGet) {
+			s.serveReady(w)
+		}
+	case "/metrics":
+		if s.method(w, r, http.MethodGet) {
+			s.promh.ServeHTTP(w, r)
+		}
+	default:
+		if name, ok := strings.CutPrefix(path, "/v1/models/"); ok && name != "" {
+			if s.method(w, r, http.MethodGet) {
+				s.serveModels(w, name)
+			}
+			return
+		}
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "unknown_url",
+			Message: fmt.Sprintf("no route for %s %s; the API is POST /v1/completions, POST /v1/chat/completions, GET /v1/models", r.Method, path)})
+	}
+}
+
+// method answers 405 unless r uses want (GET also admits HEAD).
+func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) bool {
+	if r.Method == want || (want == http.MethodGet && r.Method == http.MethodHead) {
+		return true
+	}
+	w.Header().Set("Allow", want)
+	writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalid, Code: "method_not_allowed",
+		Message: fmt.Sprintf("%s %s is not allowed; use %s", r.Method, r.URL.Path, want)})
+	return false
+}
+
+// authorized checks the Bearer key in constant time against every configured key.
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.keys) == 0 {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	match := 0
+	for i := range s.keys {
+		match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+	}
+	return match == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, &apiError{Status: 500, Type: typeServer, Message: "encoding the response failed"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+type modelCard struct {
+	ID          string `json:"id"`
+	Object      string `json:"object"`
+	Created     int64  `json:"created"`
+	OwnedBy     string `json:"owned_by"`
+	Root        string `json:"root"`
+	MaxModelLen int    `json:"max_model_len"`
+}
+
+func (s *Server) serveModels(w http.ResponseWriter, one string) {
+	var cards []modelCard
+	for _, n := range s.cfg.ModelNames {
+		if one == "" || one == n {
+			cards = append(cards, modelCard{ID: n, Object: "model", Created: s.created, OwnedBy: "vireo",
+				Root: s.cfg.ModelNames[0], MaxModelLen: s.dec.maxModelLen})
+		}
+	}
+	if one != "" {
+		if len(cards) == 0 {
+			_, e := s.dec.resolveModel(&one)
+			writeError(w, e)
+			return
+		}
+		writeJSON(w, http.StatusOK, cards[0])
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": cards})
+}
+
+func (s *Server) serveReady(w http.ResponseWriter) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		w.Header().Set("Connection", "close")
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "draining",
+			Message: "the server is draining: it finishes in-flight requests and takes no new ones"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "model": s.cfg.ModelNames[0]})
+}
+
+// begin registers an in-flight request; false while draining.
+func (s *Server) begin(cancel context.CancelCauseFunc) (*call, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, false
+	}
+	c := &call{cancel: cancel}
+	s.calls[c] = struct{}{}
+	return c, true
+}
+
+func (s *Server) end(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.calls, c)
+	s.signalIdle()
+}
+
+// signalIdle closes idle once draining has started and nothing is in flight (mu held).
+func (s *Server) signalIdle() {
+	if s.idle != nil && !s.idleShut && len(s.calls) == 0 {
+		close(s.idle)
+		s.idleShut = true
+	}
+}
+
+// InFlight is the number of requests being served.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Drain stops intake — new requests and /ready get 503 from now on — and waits for
+// the requests in flight to finish. When ctx ends first, it aborts the remaining
+// requests (each ends with an error saying the server is shutting down; their KV
+// blocks are freed), waits briefly for their handlers to return, and returns an error
+// saying how many it aborted. Drain does not close the engine or any listener.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.draining {
+		s.draining = true
+		s.idle = make(chan struct{})
+		s.signalIdle()
+		s.log.Info("draining: refusing new requests", zap.Int("in_flight", len(s.calls)))
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.calls)
+	for c := range s.calls {
+		c.cancel(errShuttingDown)
+	}
+	s.mu.Unlock()
+	s.log.Warn("drain timed out: aborting the requests still in flight", zap.Int("aborted", n))
+	select {
+	case <-idle:
+	case <-time.After(5 * time.Second):
+	}
+	return fmt.Errorf("server: drain: aborted %d in-flight requests: %w", n, ctx.Err())
+}
+
+// readBody reads the request body within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeInvalid, Code: "unsupported_media_type",
+				Message: fmt.Sprintf("Content-Type must be application/json, got %q", ct)}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalid, Code: "request_too_large",
+				Message: fmt.Sprintf("the request body exceeds the limit of %d bytes", mb.Limit)}
+		}
+		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: fmt.Sprintf("reading the request body: %v", err)}
+	}
+	return body, nil
+}
+
+// newID returns prefix plus 24 random hex digits.
+func newID(prefix string) string {
+	var b [12]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
