@@ -173,7 +173,7 @@ func TestBadInput(t *testing.T) {
 			[]string{`"tokenizer.ggml.scores" must be 8 float32`}},
 		{"bos out of range", "m.gguf", gguf(withMeta(meta, "tokenizer.ggml.bos_token_id", uint32(99)), ts), nil,
 			[]string{`"tokenizer.ggml.bos_token_id": token id 99 is outside the vocabulary of 8`}},
-		{"gpt2 tokenizer", "m.gguf", gguf(gpt2, ts), nil, []string{`tokenizer model "gpt2" not supported yet`}},
+		{"gpt2 tokenizer", "m.gguf", gguf(gpt2, ts), nil, []string{`metadata "tokenizer.ggml.merges" is missing`}},
 		{"rope scaling", "m.gguf", gguf(withMeta(meta, "llama.rope.scaling.type", "yarn"), ts), nil,
 			[]string{`llama.rope.scaling.type "yarn" not supported`}},
 		{"odd head dim", "m.gguf", gguf(withMeta(meta, "llama.attention.key_length", uint32(7)), ts), nil,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,13 +13,23 @@ import (
 // Options control Open.
 type Options struct {
 	// TokenizerPath is the llama2.c tokenizer.bin for a llama2.c checkpoint. Empty: look
-	// for tok<vocab>.bin, then tokenizer.bin, beside the model. Ignored for GGUF.
+	// for tok<vocab>.bin, then tokenizer.bin, beside the model. Ignored for GGUF files and
+	// HF directories, which carry their tokenizer.
 	TokenizerPath string
 }
 
-// Open maps the checkpoint at path read-only and loads it: GGUF when the file starts
-// with the "GGUF" magic, otherwise a legacy llama2.c .bin. Errors name the file.
+// Open maps the checkpoint at path read-only and loads it: a Hugging Face model
+// directory (config.json, safetensors weights, tokenizer.json) when path is a directory,
+// GGUF when the file starts with the "GGUF" magic, otherwise a legacy llama2.c .bin.
+// Errors name the file.
 func Open(path string, opt Options) (*Checkpoint, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		ck, err := openHFDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("loader: %s: %w", path, err)
+		}
+		return ck, nil
+	}
 	data, release, err := mapFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", path, err)

@@ -69,16 +69,8 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 		theta = 10000
 	}
 	c.RopeTheta = float32(theta)
-	// Config has no RoPE scaling yet: refuse files that need it rather than run them wrong.
-	if st, err := m.str(p+"rope.scaling.type", false); err != nil {
+	if err := ggufRopeScaling(m, p); err != nil {
 		return nil, err
-	} else if st != "" && st != "none" {
-		return nil, fmt.Errorf("%srope.scaling.type %q not supported", p, st)
-	}
-	if f, ok, err := m.float(p+"rope.scale_linear", false); err != nil {
-		return nil, err
-	} else if ok && f != 1 {
-		return nil, fmt.Errorf("%srope.scale_linear %g not supported", p, f)
 	}
 	eps, ok, err := m.float(p+"attention.layer_norm_rms_epsilon", false)
 	if err != nil {
@@ -106,6 +98,12 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 	if err := checkTensors(c, g.byName); err != nil {
 		return nil, err
 	}
+	if c.RopeFreqFactors, err = ggufRopeFreqs(g, c.HeadDim); err != nil {
+		return nil, err
+	}
+	if st, _ := m.str(p+"rope.scaling.type", false); st == "llama3" && c.RopeFreqFactors == nil {
+		return nil, fmt.Errorf("%srope.scaling.type \"llama3\" without a %s tensor: the file does not carry the scaled frequencies", p, ropeFreqsTensor)
+	}
 	v, err := ggufVocab(m, c.VocabSize)
 	if err != nil {
 		return nil, err
@@ -117,15 +115,76 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 	return &Checkpoint{Format: "gguf", Config: c, Tensors: g.byName, Vocab: v, ChatTemplate: tmpl, GGUF: g}, nil
 }
 
-// ggufVocab reads the tokenizer.ggml.* keys into a Vocab of the model's size.
+// ropeFreqsTensor is llama.cpp's encoding of Llama 3 RoPE scaling: one factor per
+// rotated pair, dividing its frequency.
+const ropeFreqsTensor = "rope_freqs.weight"
+
+// ggufRopeScaling accepts the RoPE scaling keys that mean "none" (type "none", a linear
+// factor of 1) and Llama 3 scaling (carried by the rope_freqs tensor, checked by the
+// caller), and refuses the others by name: linear scaling by another factor, YaRN,
+// LongRoPE.
+func ggufRopeScaling(m meta, p string) error {
+	st, err := m.str(p+"rope.scaling.type", false)
+	if err != nil {
+		return err
+	}
+	factor, hasFactor, err := m.float(p+"rope.scaling.factor", false)
+	if err != nil {
+		return err
+	}
+	if lin, ok, err := m.float(p+"rope.scale_linear", false); err != nil {
+		return err
+	} else if ok && lin != 1 {
+		return fmt.Errorf("%srope.scale_linear %g: linear RoPE scaling not supported", p, lin)
+	}
+	switch st {
+	case "", "none", "llama3":
+	case "linear":
+		if hasFactor && factor != 1 {
+			return fmt.Errorf("%srope.scaling.type \"linear\" with factor %g: linear RoPE scaling not supported", p, factor)
+		}
+	default:
+		return fmt.Errorf("%srope.scaling.type %q not supported (only Llama 3 scaling, via %s)", p, st, ropeFreqsTensor)
+	}
+	return nil
+}
+
+// ggufRopeFreqs reads the rope_freqs tensor (nil when absent): headDim/2 positive,
+// finite factors.
+func ggufRopeFreqs(g *GGUFFile, headDim int) ([]float32, error) {
+	t := g.Tensor(ropeFreqsTensor)
+	if t == nil {
+		return nil, nil
+	}
+	if t.NumElements() != headDim/2 || len(t.Shape) != 1 {
+		return nil, fmt.Errorf("tensor %q has shape %v, expected [%d] (head_dim/2)", ropeFreqsTensor, t.Shape, headDim/2)
+	}
+	f, err := t.Float32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(f))
+	for i, x := range f {
+		if !(x > 0) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("tensor %q: factor %d is %g (must be positive and finite)", ropeFreqsTensor, i, x)
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+// ggufVocab reads the tokenizer.ggml.* keys into a Vocab of the model's size: model
+// "llama" (SentencePiece-style BPE) or "gpt2" (byte-level BPE with tokenizer.ggml.merges
+// and tokenizer.ggml.pre).
 func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 	model, err := m.str("tokenizer.ggml.model", true)
 	if err != nil {
 		return nil, err
 	}
-	if model != "llama" {
-		return nil, fmt.Errorf("tokenizer model %q not supported yet (only \"llama\")", model)
+	if model != "llama" && model != "gpt2" {
+		return nil, fmt.Errorf("tokenizer model %q not supported (only \"llama\", SentencePiece-style BPE, and \"gpt2\", byte-level BPE)", model)
 	}
+	gpt2 := model == "gpt2"
 	toks, ok := m.g.Metadata["tokenizer.ggml.tokens"].([]string)
 	if !ok {
 		return nil, fmt.Errorf("metadata %q is missing or not an array of strings", "tokenizer.ggml.tokens")
@@ -140,8 +199,18 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 			return nil, fmt.Errorf("metadata %q must be %d float32, got %s", "tokenizer.ggml.scores", len(toks), describeArray(s))
 		}
 		v.Scores = sc
-	} else {
+	} else if !gpt2 {
 		v.Scores = make([]float32, len(toks))
+	}
+	if gpt2 {
+		merges, ok := m.g.Metadata["tokenizer.ggml.merges"].([]string)
+		if !ok {
+			return nil, fmt.Errorf("metadata %q is %s, want an array of strings (a \"gpt2\" vocabulary needs its merges)", "tokenizer.ggml.merges", describeArray(m.g.Metadata["tokenizer.ggml.merges"]))
+		}
+		v.Merges = merges
+		if v.Pre, err = m.str("tokenizer.ggml.pre", false); err != nil {
+			return nil, err
+		}
 	}
 	if s, ok := m.g.Metadata["tokenizer.ggml.token_type"]; ok {
 		tt, ok := s.([]int32)
@@ -158,11 +227,13 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 		key string
 		dst *int
 		def int
-	}{{"bos_token_id", &v.BOS, 1}, {"eos_token_id", &v.EOS, 2}, {"unknown_token_id", &v.UNK, 0}} {
+	}{{"bos_token_id", &v.BOS, 1}, {"eos_token_id", &v.EOS, 2}, {"unknown_token_id", &v.UNK, 0}, {"eot_token_id", nil, -1}, {"eom_token_id", nil, -1}} {
 		key := "tokenizer.ggml." + f.key
 		raw, present := m.g.Metadata[key]
 		id, isInt := asInt(raw)
 		switch {
+		case !present && (gpt2 || f.def < 0):
+			id = -1 // byte-level vocabularies have no conventional ids
 		case !present:
 			id = int64(f.def)
 			if id >= int64(len(toks)) {
@@ -175,12 +246,21 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 		case id < 0 || id >= int64(len(toks)):
 			return nil, fmt.Errorf("metadata %q: token id %d is outside the vocabulary of %d", key, id, len(toks))
 		}
+		if f.dst == nil { // end of turn, end of message: also end generation
+			if id >= 0 {
+				v.EOSIDs = append(v.EOSIDs, int(id))
+			}
+			continue
+		}
 		*f.dst = int(id)
 	}
-	if v.AddBOS, err = m.boolean("tokenizer.ggml.add_bos_token", true); err != nil {
+	// llama.cpp's defaults: SentencePiece vocabularies add BOS and the dummy prefix;
+	// byte-level ones neither, except Llama 3's, which adds BOS.
+	addBOS := !gpt2 || v.Pre == "llama-bpe" || v.Pre == "llama3" || v.Pre == "llama-v3"
+	if v.AddBOS, err = m.boolean("tokenizer.ggml.add_bos_token", addBOS); err != nil {
 		return nil, err
 	}
-	if v.AddSpacePrefix, err = m.boolean("tokenizer.ggml.add_space_prefix", true); err != nil {
+	if v.AddSpacePrefix, err = m.boolean("tokenizer.ggml.add_space_prefix", !gpt2); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -35,7 +35,7 @@ func TestRoundTripGGUF(t *testing.T) {
 		KV{"test.f64", float64(1.5)}, KV{"test.i8", int8(-3)}, KV{"test.u64", uint64(1 << 40)},
 		KV{"test.empty", []float64{}},
 	)
-	// The extra tensor is kept as-is.
+	// rope_freqs fills Config.RopeFreqFactors and is kept as a tensor too.
 	extra, err := NewTensor("rope_freqs.weight", F32, []int{4}, []float32{1, 2, 3, 4})
 	require.NoError(t, err)
 	ts = append(ts, extra)
@@ -45,7 +45,9 @@ func TestRoundTripGGUF(t *testing.T) {
 	require.NoError(t, err)
 	defer ck.Close()
 
-	assert.Equal(t, smallConfig, ck.Config)
+	want := smallConfig
+	want.RopeFreqFactors = []float32{1, 2, 3, 4}
+	assert.Equal(t, want, ck.Config)
 	assert.Equal(t, "{{ messages }}", ck.ChatTemplate)
 	assert.Equal(t, smallTokens, ck.Vocab.Tokens)
 	assert.False(t, ck.Vocab.AddSpacePrefix)

@@ -89,16 +89,38 @@ type Tensor struct {
 // [vocab][dim] (absent when tied).
 type Checkpoint struct {
 	Path    string
-	Format  string // "gguf" or "llama2c"
+	Format  string // "gguf", "llama2c" or "hf" (a Hugging Face model directory)
 	Config  Config
 	Tensors map[string]*Tensor
-	Vocab   *tokenizer.Vocab
-	// ChatTemplate is tokenizer.chat_template from a GGUF file ("" when absent).
+	// Vocab is the vocabulary for tokenizer.New; nil when Tokenizer is set instead.
+	Vocab *tokenizer.Vocab
+	// Tokenizer is a ready tokenizer for formats that describe one completely (an HF
+	// directory's tokenizer.json); nil otherwise, and then Vocab is set.
+	Tokenizer *tokenizer.Tokenizer
+	// ChatTemplate is tokenizer.chat_template from a GGUF file, or an HF directory's
+	// tokenizer_config.json chat_template ("" when absent).
 	ChatTemplate string
+	// EOSIDs are the ids that end generation according to the checkpoint's own
+	// generation settings (an HF directory's generation_config.json eos_token_id, int or
+	// list, else config.json's); nil when it says nothing.
+	EOSIDs []int
+	// GenerationDefaults are the sampling defaults generation_config.json suggests.
+	GenerationDefaults GenerationDefaults
 	// GGUF is the parsed GGUF header (metadata, tensor list) for GGUF checkpoints; nil
-	// for llama2.c files.
+	// for other formats.
 	GGUF  *GGUFFile
 	close func() error
+}
+
+// GenerationDefaults are a checkpoint's suggested sampling settings; nil fields were
+// not given.
+type GenerationDefaults struct {
+	DoSample    *bool
+	Temperature *float64
+	TopP        *float64
+	TopK        *int
+	// MaxNewTokens is max_new_tokens (or max_length) when given.
+	MaxNewTokens *int
 }
 
 // Close releases the file mapping.

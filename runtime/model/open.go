@@ -26,7 +26,7 @@ func (l *Loaded) Close() error {
 }
 
 // Open loads a model by path — a GGUF file, a llama2.c .bin (tokenizer beside it or at
-// tokenizerPath), or "synthetic:<shape>" — onto a backend.
+// tokenizerPath), a Hugging Face model directory, or "synthetic:<shape>" — onto a backend.
 func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded, error) {
 	if IsSynthetic(path) {
 		m, vocab, err := Synthetic(path, be, opt)
@@ -43,18 +43,20 @@ func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded,
 	if err != nil {
 		return nil, err
 	}
-	if ck.Vocab == nil {
-		ck.Close()
-		return nil, fmt.Errorf("%s: the checkpoint has no vocabulary", path)
+	tok := ck.Tokenizer // formats such as HF directories come with a ready tokenizer
+	if tok == nil {
+		if ck.Vocab == nil {
+			ck.Close()
+			return nil, fmt.Errorf("%s: the checkpoint has no vocabulary", path)
+		}
+		if tok, err = tokenizer.New(ck.Vocab); err != nil {
+			ck.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	if len(ck.Vocab.Tokens) != ck.Config.VocabSize {
+	if tok.VocabSize() != ck.Config.VocabSize {
 		ck.Close()
-		return nil, fmt.Errorf("%s: vocabulary has %d tokens but the model expects %d", path, len(ck.Vocab.Tokens), ck.Config.VocabSize)
-	}
-	tok, err := tokenizer.New(ck.Vocab)
-	if err != nil {
-		ck.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: vocabulary has %d tokens but the model expects %d", path, tok.VocabSize(), ck.Config.VocabSize)
 	}
 	m, err := Load(ck, be, opt)
 	if err != nil {
