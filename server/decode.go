@@ -39,7 +39,8 @@ func jsonError(err error) *apiError {
 		if typ.Field == "" {
 			return badParam("", "the request body must be a JSON object, got %s", describeValue(typ.Value))
 		}
-		return badParam(typ.Field, "%q must be %s, got %s", typ.Field, describeType(typ.Type), describeValue(typ.Value))
+		field := strings.ReplaceAll(typ.Field, "commonBody.", "") // the embedded struct is not part of the API
+		return badParam(field, "%q must be %s, got %s", field, describeType(typ.Type), describeValue(typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return badParam(name, "unknown field %q: this server rejects fields it does not know instead of ignoring them (check the spelling, or see the server documentation for what is supported)", name)

@@ -198,6 +198,20 @@ func (r *genRun) observe(ev *engine.Event) *choice {
 	return c
 }
 
+// settle runs once the event channel has closed: a choice with no final event was cut
+// off by a cancelled context (the engine's last events are dropped then), so it is
+// recorded as aborted.
+func (r *genRun) settle() {
+	r.countTokens()
+	for i := range r.choices {
+		if r.choices[i].finish == "" {
+			r.choices[i].finish = engine.FinishAbort
+			r.s.metrics.finished(engine.FinishAbort)
+			r.l.finish = append(r.l.finish, string(engine.FinishAbort))
+		}
+	}
+}
+
 func (r *genRun) countTokens() {
 	if r.newToks > 0 {
 		r.s.metrics.genTok.Add(float64(r.newToks))
@@ -213,9 +227,6 @@ func (r *genRun) outcome() *apiError {
 		f := r.choices[i].finish
 		if f == engine.FinishStop || f == engine.FinishLength {
 			continue
-		}
-		if f == "" {
-			f = engine.FinishAbort // the stream closed early: the context was cancelled
 		}
 		if worst == "" || f == engine.FinishError {
 			worst = f
@@ -304,7 +315,7 @@ func (r *genRun) collect(w http.ResponseWriter, rc *http.ResponseController, eve
 		c.text.WriteString(ev.Text)
 		r.addLogprobs(c, &ev)
 	}
-	r.countTokens()
+	r.settle()
 	w.Header().Set("X-Request-Id", r.l.id)
 	if e := r.outcome(); e != nil {
 		r.l.status, r.l.err = e.Status, e.Message
@@ -391,7 +402,7 @@ func (r *genRun) stream(w http.ResponseWriter, rc *http.ResponseController, even
 			r.cancel(errClientGone) // aborts the request; the channel closes soon
 		}
 	}
-	r.countTokens()
+	r.settle()
 	if sw.dead {
 		r.l.status, r.l.err = 499, "client went away mid-stream"
 		return
