@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/model"
@@ -90,15 +91,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logCfg := zap.NewDevelopmentConfig()
+	level := zapcore.InfoLevel
 	if o.quiet {
-		logCfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
+		level = zapcore.WarnLevel
 	}
-	logCfg.OutputPaths, logCfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	log, err := logCfg.Build()
-	if err != nil {
-		return err
-	}
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(stderr), level))
 	defer log.Sync()
 
 	path := o.model
