@@ -56,6 +56,11 @@ func checkpointFromGGUF(g *GGUFFile) (*Checkpoint, error) {
 		}
 		c.HeadDim = c.Dim / c.Heads
 	}
+	if rd, ok, err := m.int(p+"rope.dimension_count", false); err != nil {
+		return nil, err
+	} else if ok && rd != c.HeadDim {
+		return nil, fmt.Errorf("%srope.dimension_count %d differs from the head dimension %d: partial RoPE not supported", p, rd, c.HeadDim)
+	}
 	if vl, ok, err := m.int(p+"attention.value_length", false); err != nil {
 		return nil, err
 	} else if ok && vl != c.HeadDim {

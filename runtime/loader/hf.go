@@ -366,12 +366,15 @@ func parseHFConfig(o jsonObject) (Config, error) {
 			return c, o.errorf("%s is true: biases are not supported", key)
 		}
 	}
-	if o.has("sliding_window") {
+	// transformers' MistralConfig defaults sliding_window to 4096 when the key is absent;
+	// Mistral v0.2 and later write null.
+	_, present := o.m["sliding_window"]
+	if o.has("sliding_window") || (mt == "mistral" && !present) {
 		use, err := o.boolean("use_sliding_window", true)
 		if err != nil {
 			return c, err
 		}
-		w, err := o.int("sliding_window", true, 0)
+		w, err := o.int("sliding_window", false, 4096)
 		if err != nil {
 			return c, err
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/internal/shared"
 )
 
 // tinyTokenizerJSON is a SentencePiece-style BPE tokenizer.json of 8 pieces.
@@ -289,6 +291,8 @@ func TestHFBadInput(t *testing.T) {
 			[]string{`architectures ["LlamaForSequenceClassification"] not supported`}},
 		{"sliding window", edit("model_type", "mistral", "sliding_window", 16), ts, nil,
 			[]string{"config.json: sliding_window 16 is smaller than the context of 64: sliding-window attention not supported"}},
+		{"mistral default window", edit("model_type", "mistral", "max_position_embeddings", 32768, "sliding_window", nil), ts, nil,
+			[]string{"config.json: sliding_window 4096 is smaller than the context of 32768"}},
 		{"activation", edit("hidden_act", "gelu"), ts, nil, []string{`config.json: hidden_act "gelu" not supported`}},
 		{"attention bias", edit("attention_bias", true), ts, nil, []string{"config.json: attention_bias is true: biases are not supported"}},
 		{"mlp bias", edit("mlp_bias", true), ts, nil, []string{"config.json: mlp_bias is true"}},
@@ -413,6 +417,7 @@ func TestGGUFRopeFreqs(t *testing.T) {
 			`llama.rope.scaling.type "linear" with factor 4: linear RoPE scaling not supported`},
 		{"scale_linear", withMeta(meta, "llama.rope.scale_linear", float32(2)), ts, "llama.rope.scale_linear 2: linear RoPE scaling not supported"},
 		{"yarn", withMeta(meta, "llama.rope.scaling.type", "yarn"), ts, `llama.rope.scaling.type "yarn" not supported (only Llama 3 scaling, via rope_freqs.weight)`},
+		{"partial rope", withMeta(meta, "llama.rope.dimension_count", uint32(4)), ts, "llama.rope.dimension_count 4 differs from the head dimension 8: partial RoPE not supported"},
 		{"llama3 without factors", withMeta(meta, "llama.rope.scaling.type", "llama3"), ts, `without a rope_freqs.weight tensor`},
 	} {
 		_, err := open(tc.meta, tc.ts)
@@ -450,4 +455,30 @@ func TestGGUFByteLevelVocab(t *testing.T) {
 	assert.False(t, v.AddSpacePrefix)
 	assert.Equal(t, []int{5}, v.EOSIDs)
 	assert.Nil(t, v.Scores)
+}
+
+// TestHFSentencePieceModel: a directory with only tokenizer.model (no tokenizer.json)
+// yields a Vocab for tokenizer.New; files may be symlinks, as in the Hugging Face cache.
+func TestHFSentencePieceModel(t *testing.T) {
+	sp, err := os.ReadFile(shared.Path(t, "models", "llama2-tokenizer", "tokenizer.model"))
+	require.NoError(t, err)
+	c := hfSmall
+	c.VocabSize, c.TiedEmbeddings = 32000, true
+	ts, vals := hfSmallTensors(t, c, BF16)
+	blobs := t.TempDir()
+	writeFile(t, blobs, "weights", encodeSafetensors(t, ts))
+	writeFile(t, blobs, "sp", sp)
+	dir := hfDir(t, hfConfigMap(c), nil, map[string][]byte{"model.safetensors": nil, "tokenizer.json": nil, "tokenizer_config.json": nil})
+	require.NoError(t, os.Symlink(filepath.Join(blobs, "weights"), filepath.Join(dir, "model.safetensors")))
+	require.NoError(t, os.Symlink(filepath.Join(blobs, "sp"), filepath.Join(dir, "tokenizer.model")))
+	ck, err := Open(dir, Options{})
+	require.NoError(t, err)
+	defer ck.Close()
+	assert.Nil(t, ck.Tokenizer)
+	require.NotNil(t, ck.Vocab)
+	assert.Len(t, ck.Vocab.Tokens, 32000)
+	assert.Equal(t, "llama", ck.Vocab.Model)
+	assert.Equal(t, 1, ck.Vocab.BOS)
+	assert.Equal(t, "", ck.ChatTemplate)
+	assert.Len(t, ck.Tensors, len(vals))
 }
