@@ -9,6 +9,8 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
+	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/loader"
@@ -177,34 +179,50 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	}
 	m := &Model{Config: c, Options: opt, be: be, rope: ropeFor(&c)}
 	b := &builder{be: be, opt: opt}
-	get := func(name string, shape ...int) ([]float32, error) {
+	get := func(name string, shape ...int) (*loader.Tensor, []float32, error) {
 		t, ok := ck.Tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("%s: tensor %q missing", ck.Path, name)
+			return nil, nil, fmt.Errorf("%s: tensor %q missing", ck.Path, name)
 		}
-		if len(t.Shape) != len(shape) {
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v", ck.Path, name, t.Shape, shape)
-		}
-		for i := range shape {
-			if t.Shape[i] != shape[i] {
-				return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v", ck.Path, name, t.Shape, shape)
-			}
+		if !slices.Equal(t.Shape, shape) {
+			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v, want %v", ck.Path, name, t.Shape, shape)
 		}
 		f, err := t.Float32()
 		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %q: %w", ck.Path, name, err)
+			return nil, nil, fmt.Errorf("%s: tensor %q: %w", ck.Path, name, err)
 		}
-		return f, nil
+		return t, f, nil
+	}
+	// linear hands a matrix to the backend. The file's pages then leave the resident
+	// set if the backend does not read them: the floats were converted (F16, BF16,
+	// Q8_0) or quantized to int8.
+	linear := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
+		t, f, err := get(name, out, in)
+		if err != nil {
+			return nil, err
+		}
+		w, err := b.linear(name, out, in, f, quantize)
+		if err != nil {
+			return nil, err
+		}
+		if quantize || unsafe.Pointer(unsafe.SliceData(f)) != unsafe.Pointer(unsafe.SliceData(t.Data)) {
+			dropPages(t.Data)
+		}
+		return w, nil
+	}
+	vector := func(name string, n int) (backend.Tensor, error) {
+		_, f, err := get(name, n)
+		if err != nil {
+			return backend.Tensor{}, err
+		}
+		return b.vector(name, f)
 	}
 	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
 	qd, kd := c.Heads*hd, c.KVHeads*hd
 	int8 := opt.Weights == WeightsInt8
 	embInt8 := int8 && opt.Int8Embedding
-	emb, err := get("token_embd.weight", V, D)
-	if err != nil {
-		return nil, err
-	}
-	if m.embed, err = b.linear("token_embd.weight", V, D, emb, embInt8); err != nil {
+	var err error
+	if m.embed, err = linear("token_embd.weight", V, D, embInt8); err != nil {
 		return nil, err
 	}
 	for l := 0; l < c.Layers; l++ {
@@ -219,11 +237,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
 			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
 		} {
-			f, err := get(p+s.name, s.out, s.in)
-			if err != nil {
-				return nil, err
-			}
-			if *s.dst, err = b.linear(p+s.name, s.out, s.in, f, int8); err != nil {
+			if *s.dst, err = linear(p+s.name, s.out, s.in, int8); err != nil {
 				return nil, err
 			}
 		}
@@ -231,29 +245,17 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			dst  *backend.Tensor
 			name string
 		}{{&ly.attnNorm, "attn_norm.weight"}, {&ly.ffnNorm, "ffn_norm.weight"}} {
-			f, err := get(p+s.name, D)
-			if err != nil {
-				return nil, err
-			}
-			if *s.dst, err = b.vector(p+s.name, f); err != nil {
+			if *s.dst, err = vector(p+s.name, D); err != nil {
 				return nil, err
 			}
 		}
 		m.layers = append(m.layers, ly)
 	}
-	on, err := get("output_norm.weight", D)
-	if err != nil {
-		return nil, err
-	}
-	if m.outNorm, err = b.vector("output_norm.weight", on); err != nil {
+	if m.outNorm, err = vector("output_norm.weight", D); err != nil {
 		return nil, err
 	}
 	if _, ok := ck.Tensors["output.weight"]; ok && !c.TiedEmbeddings {
-		f, err := get("output.weight", V, D)
-		if err != nil {
-			return nil, err
-		}
-		if m.output, err = b.linear("output.weight", V, D, f, embInt8); err != nil {
+		if m.output, err = linear("output.weight", V, D, embInt8); err != nil {
 			return nil, err
 		}
 	} else {
