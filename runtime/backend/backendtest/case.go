@@ -1,0 +1,298 @@
+package backendtest
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// Llama-3-8B's shapes, the real-shape cases' source.
+const (
+	Llama3Dim       = 4096
+	Llama3FFN       = 14336
+	Llama3Vocab     = 128256
+	Llama3Heads     = 32
+	Llama3KVHeads   = 8
+	Llama3HeadDim   = 128
+	Llama3Theta     = 500000
+	Llama3MaxPos    = 8192 // original_max_position_embeddings of the rope scaling
+	DefaultBlockLen = 16
+)
+
+// SeqSpec is one sequence of an attention case: Past cached tokens, then NQ new query
+// rows. Extra appends that many unused block ids to its table (they must never be read);
+// Shared makes its first Shared blocks those of the previous sequence (a shared prefix).
+type SeqSpec struct {
+	Past, NQ int
+	Extra    int `json:",omitempty"`
+	Shared   int `json:",omitempty"`
+}
+
+// Case is one op on one shape and dtype. Fields an op does not use are zero.
+type Case struct {
+	Op    string        // one of the Op* constants
+	Name  string        // unique: op/parameters/dtype
+	DType backend.DType // activation dtype on the backend under test: F32, F16 or BF16
+	Large bool          // real shape too slow for the default CPU run; Options.Large adds it
+	Seed  uint64        // inputs are drawn from this (the same for every dtype variant)
+
+	N   int // rows: tokens for embed, rmsnorm, matmul, rope, silu_mul; slots for write_kv; gathered rows
+	Dim int // row width (embed, rmsnorm, silu_mul, gather_rows)
+
+	Vocab int // embed: table rows; gather_rows: source rows
+
+	In, Out    int  // matmul weight [Out][In]
+	Int8       bool // embed, matmul: int8 weights with one scale per row (else f32)
+	Accumulate bool // matmul epilogue: out += x·Wᵀ
+
+	Eps float32 // rmsnorm
+
+	Heads   int               // rope (heads of the rotated tensor), attention (query heads)
+	HeadDim int               // rope, write_kv, attention
+	Style   backend.RopeStyle // rope
+	Theta   float64           // rope base
+	Llama3  bool              // rope: Llama-3 frequency scaling (factor 8, low 1, high 4, 8192)
+	MaxPos  int               // rope: positions drawn from [0, MaxPos)
+
+	KVHeads   int       // write_kv, attention
+	BlockSize int       // write_kv, attention
+	Blocks    int       // write_kv: blocks in the cache (attention derives its own)
+	Seqs      []SeqSpec // attention
+}
+
+// Options select the cases a Run checks.
+type Options struct {
+	Large  bool            // also the large real-shape cases
+	Ops    []string        // only these ops; nil for all
+	Match  string          // only cases whose name contains this
+	DTypes []backend.DType // activation dtypes; nil for F32, F16 and BF16
+	Seed   uint64          // mixed into every case's seed
+}
+
+// Cases returns the cases opt selects, in a fixed order.
+func Cases(opt Options) []Case {
+	dts := opt.DTypes
+	if dts == nil {
+		dts = []backend.DType{backend.F32, backend.F16, backend.BF16}
+	}
+	var out []Case
+	for _, op := range Ops {
+		if opt.Ops != nil && !slices.Contains(opt.Ops, op) {
+			continue
+		}
+		for _, c := range generators[op]() {
+			c.Op = op
+			if c.Large && !opt.Large {
+				continue
+			}
+			base := c.Name
+			for _, dt := range dts {
+				c.DType = dt
+				c.Name = op + "/" + base + "/" + dt.String()
+				if opt.Match != "" && !strings.Contains(c.Name, opt.Match) {
+					continue
+				}
+				h := fnv.New64a()
+				h.Write([]byte(op + "/" + base))
+				c.Seed = h.Sum64() ^ opt.Seed
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+var generators = map[string]func() []Case{
+	OpEmbed:      embedCases,
+	OpRMSNorm:    rmsnormCases,
+	OpMatMul:     matmulCases,
+	OpRoPE:       ropeCases,
+	OpWriteKV:    writeKVCases,
+	OpAttention:  attentionCases,
+	OpSiLUMul:    siluCases,
+	OpGatherRows: gatherCases,
+}
+
+func wname(int8 bool) string {
+	if int8 {
+		return "i8"
+	}
+	return "f32"
+}
+
+func embedCases() []Case {
+	var cs []Case
+	for _, s := range []struct{ n, vocab, dim int }{
+		{1, 1, 1}, {5, 7, 5}, {7, 13, 11}, {17, 257, 64}, {3, 256, Llama3Dim},
+	} {
+		for _, q := range []bool{false, true} {
+			cs = append(cs, Case{Name: fmt.Sprintf("w=%s,n=%d,vocab=%d,dim=%d", wname(q), s.n, s.vocab, s.dim),
+				N: s.n, Vocab: s.vocab, Dim: s.dim, Int8: q})
+		}
+	}
+	// The Llama-3 table, int8 (half a gigabyte; f32 would be two).
+	cs = append(cs, Case{Name: fmt.Sprintf("w=i8,n=7,vocab=%d,dim=%d", Llama3Vocab, Llama3Dim),
+		N: 7, Vocab: Llama3Vocab, Dim: Llama3Dim, Int8: true, Large: true})
+	return cs
+}
+
+func rmsnormCases() []Case {
+	var cs []Case
+	for _, s := range []struct {
+		n, dim int
+		eps    float32
+	}{
+		{1, 1, 1e-5}, {5, 5, 1e-5}, {3, 7, 1e-6}, {7, 13, 1e-5}, {2, 17, 1e-6}, {13, 64, 1e-5},
+		{5, Llama3Dim, 1e-5}, // real shape, cheap
+	} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,dim=%d,eps=%g", s.n, s.dim, s.eps), N: s.n, Dim: s.dim, Eps: s.eps})
+	}
+	cs = append(cs, Case{Name: fmt.Sprintf("n=67,dim=%d,eps=1e-05", Llama3Dim), N: 67, Dim: Llama3Dim, Eps: 1e-5, Large: true})
+	return cs
+}
+
+func matmulCases() []Case {
+	var cs []Case
+	add := func(n, in, out int, q, acc, large bool) {
+		name := fmt.Sprintf("w=%s,n=%d,in=%d,out=%d", wname(q), n, in, out)
+		if acc {
+			name += ",acc"
+		}
+		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, Accumulate: acc, Large: large})
+	}
+	// Odd shapes; 9 and 17 rows cross a device's decode/prefill regime switch (8 rows),
+	// 65 the CPU's 64-row block.
+	for _, s := range [][3]int{{1, 1, 1}, {1, 5, 7}, {5, 7, 11}, {7, 13, 5}, {9, 17, 11}, {17, 64, 33}, {65, 32, 9}, {3, 256, 129}} {
+		for _, q := range []bool{false, true} {
+			for _, acc := range []bool{false, true} {
+				add(s[0], s[1], s[2], q, acc, false)
+			}
+		}
+	}
+	// Real shapes: one decode row of a 4096×4096 int8 projection runs by default.
+	add(1, Llama3Dim, Llama3Dim, true, true, false)
+	add(5, Llama3Dim, Llama3Dim, false, false, true)           // f32 attention projection
+	add(17, Llama3Dim, Llama3FFN, true, false, true)           // gate/up, prefill rows
+	add(3, Llama3FFN, Llama3Dim, true, true, true)             // down, residual accumulate
+	add(2, Llama3Dim, Llama3Vocab, true, false, true)          // classifier
+	add(64, Llama3Dim, 2*Llama3KVHeads*128, true, false, true) // k/v projection, a prefill chunk
+	return cs
+}
+
+func ropeCases() []Case {
+	var cs []Case
+	for _, st := range []backend.RopeStyle{backend.RopePairs, backend.RopeRotateHalf} {
+		for _, s := range []struct {
+			n, heads, hd int
+			theta        float64
+			llama3       bool
+			maxPos       int
+		}{
+			{1, 1, 2, 10000, false, 1},
+			{5, 3, 8, 10000, false, 37},
+			{7, 5, 12, 10000, false, 1024},
+			{11, 2, 64, Llama3Theta, true, 8192},
+			{3, Llama3Heads, Llama3HeadDim, Llama3Theta, true, 8192},    // q, real shape
+			{13, Llama3KVHeads, Llama3HeadDim, Llama3Theta, true, 8192}, // k, real shape
+		} {
+			style := "pairs"
+			if st == backend.RopeRotateHalf {
+				style = "half"
+			}
+			freq := fmt.Sprintf("theta=%g", s.theta)
+			if s.llama3 {
+				freq += ",llama3"
+			}
+			cs = append(cs, Case{Name: fmt.Sprintf("%s,n=%d,heads=%d,hd=%d,%s,pos<%d", style, s.n, s.heads, s.hd, freq, s.maxPos),
+				N: s.n, Heads: s.heads, HeadDim: s.hd, Style: st, Theta: s.theta, Llama3: s.llama3, MaxPos: s.maxPos})
+		}
+	}
+	return cs
+}
+
+func writeKVCases() []Case {
+	var cs []Case
+	for _, s := range []struct{ n, blocks, bs, kvh, hd int }{
+		{1, 1, 1, 1, 1}, {3, 4, 1, 1, 8}, {5, 5, 16, 1, 8}, {13, 7, 5, 3, 12}, {17, 9, 16, 2, 64},
+		{37, 12, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim}, // real shape: a chunk plus decodes
+	} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,blocks=%d,bs=%d,kvh=%d,hd=%d", s.n, s.blocks, s.bs, s.kvh, s.hd),
+			N: s.n, Blocks: s.blocks, BlockSize: s.bs, KVHeads: s.kvh, HeadDim: s.hd})
+	}
+	return cs
+}
+
+func attentionCases() []Case {
+	var cs []Case
+	add := func(heads, kvh, hd, bs int, large bool, seqs ...SeqSpec) {
+		var parts []string
+		for _, s := range seqs {
+			p := fmt.Sprintf("%d+%d", s.Past, s.NQ)
+			if s.Shared > 0 {
+				p += fmt.Sprintf("s%d", s.Shared)
+			}
+			parts = append(parts, p)
+		}
+		cs = append(cs, Case{Name: fmt.Sprintf("h=%d,kvh=%d,hd=%d,bs=%d,seqs=%s", heads, kvh, hd, bs, strings.Join(parts, ";")),
+			Heads: heads, KVHeads: kvh, HeadDim: hd, BlockSize: bs, Seqs: seqs, Large: large})
+	}
+	add(1, 1, 8, 16, false, SeqSpec{Past: 0, NQ: 1})
+	add(4, 2, 8, 4, false, SeqSpec{Past: 0, NQ: 5}, SeqSpec{Past: 9, NQ: 1, Extra: 2}, SeqSpec{Past: 6, NQ: 3})
+	add(6, 2, 12, 5, false, SeqSpec{Past: 13, NQ: 1, Extra: 1}, SeqSpec{Past: 2, NQ: 7}, SeqSpec{Past: 0, NQ: 1}, SeqSpec{Past: 24, NQ: 2})
+	add(3, 3, 16, 16, false, SeqSpec{Past: 0, NQ: 17}, SeqSpec{Past: 33, NQ: 1, Extra: 1})
+	add(8, 1, 32, 16, false, SeqSpec{Past: 13, NQ: 11}, SeqSpec{Past: 40, NQ: 1}, SeqSpec{Past: 5, NQ: 1}, SeqSpec{Past: 16, NQ: 4})
+	add(4, 2, 64, 1, false, SeqSpec{Past: 3, NQ: 2}, SeqSpec{Past: 7, NQ: 1})
+	add(4, 2, 16, 4, false, SeqSpec{Past: 8, NQ: 2}, SeqSpec{Past: 9, NQ: 1, Shared: 2})
+	// Real shapes: a cheap mixed batch by default; long contexts and a 64-token chunk large.
+	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, false,
+		SeqSpec{Past: 99, NQ: 1, Extra: 1}, SeqSpec{Past: 36, NQ: 1}, SeqSpec{Past: 0, NQ: 1}, SeqSpec{Past: 20, NQ: 5})
+	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, true,
+		SeqSpec{Past: 1022, NQ: 1}, SeqSpec{Past: 500, NQ: 1, Shared: 20}, SeqSpec{Past: 448, NQ: 64, Extra: 2},
+		SeqSpec{Past: 2046, NQ: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 16})
+	return cs
+}
+
+func siluCases() []Case {
+	var cs []Case
+	for _, s := range [][2]int{{1, 1}, {1, 5}, {5, 7}, {7, 13}, {3, 51}, {2, Llama3FFN}} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,dim=%d", s[0], s[1]), N: s[0], Dim: s[1]})
+	}
+	cs = append(cs, Case{Name: fmt.Sprintf("n=64,dim=%d", Llama3FFN), N: 64, Dim: Llama3FFN, Large: true})
+	return cs
+}
+
+func gatherCases() []Case {
+	var cs []Case
+	for _, s := range [][3]int{{1, 1, 1}, {5, 7, 5}, {7, 13, 11}, {3, 33, 17}, {4, 29, Llama3Dim}} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,src=%d,dim=%d", s[0], s[1], s[2]), N: s[0], Vocab: s[1], Dim: s[2]})
+	}
+	return cs
+}
+
+// Llama3InvFreq returns RoPE's inverse frequencies θ^(-2i/d) for i < headDim/2, scaled
+// the Llama-3 way when llama3 is set (factor 8, low-frequency factor 1, high-frequency
+// factor 4, original context 8192).
+func Llama3InvFreq(headDim int, theta float64, llama3 bool) []float32 {
+	const factor, lowFF, highFF, orig = 8.0, 1.0, 4.0, float64(Llama3MaxPos)
+	f := make([]float32, headDim/2)
+	for i := range f {
+		v := 1 / math.Pow(theta, float64(2*i)/float64(headDim))
+		if llama3 {
+			wavelen := 2 * math.Pi / v
+			switch {
+			case wavelen < orig/highFF:
+			case wavelen > orig/lowFF:
+				v /= factor
+			default:
+				smooth := (orig/wavelen - lowFF) / (highFF - lowFF)
+				v = (1-smooth)*v/factor + smooth*v
+			}
+		}
+		f[i] = float32(v)
+	}
+	return f
+}

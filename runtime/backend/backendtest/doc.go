@@ -1,0 +1,52 @@
+// Package backendtest checks a backend's ops against a reference backend (the CPU one)
+// on random inputs: ggml's test-backend-ops idea, for the ops of backend.Backend. It is
+// an ordinary package so that both tests and a command (the GPU check, which writes the
+// report into gpu-check.json) can run it:
+//
+//	rep := backendtest.Run(t, cpu.New(cpu.Options{}), dev, backendtest.Options{Large: true})
+//	rep.WriteJSON(w)
+//	if rep.Failed() { ... }
+//
+// # Cases
+//
+// Cases generates, per op, odd shapes (1, 5, 7, 11, 13, 17 ...) and Llama-3-8B ones
+// (dim 4096, FFN 14336, vocab 128256, 32 heads / 8 KV heads of 128, blocks of 16),
+// with f32 and int8 weights, the accumulate epilogue, both RoPE styles with plain and
+// Llama-3-scaled frequencies, KV slots scattered over the cache, and attention batches
+// mixing prefill chunks and decode tokens over shuffled, non-contiguous block tables
+// with unused blocks, table entries past the context and a shared prefix. Every case
+// comes in three activation dtypes, f32, f16 and bf16; the CPU backend is f32-only and
+// reports the others as not supported. Cases marked Large (real shapes that take seconds
+// on a CPU: the 128256-row int8 table and classifier, the FFN projections, attention
+// over 2k-token contexts) run only with Options.Large; the default set has a few cheap
+// real-shape cases (a 4096-wide RMSNorm, one decode row of a 4096×4096 int8 matmul,
+// RoPE and KV writes of Llama-3 heads, a short mixed attention batch).
+//
+// # Checks
+//
+// Inputs are drawn from a per-case seed and rounded to the dtypes the backend under test
+// allocates, so both backends see identical values. Each case then runs on both
+// backends and fails on any of:
+//
+//   - nmse = mse(ref, b) / mse(ref, 0) above the op's tolerance (see Tolerance: fixed in
+//     code, per op, for the f32, f16 and bf16 precision classes; a run's class is the
+//     least precise float dtype the backend used for any operand);
+//   - an output element left unwritten or non-finite: outputs start as NaN;
+//   - a stray write: every tensor view sits in the middle of a larger allocation, whose
+//     guard elements must come back unchanged; in a KV cache, only the addressed slots
+//     of the addressed layer may change;
+//   - a modified input, including the cache for Attention;
+//   - a stray read: input guards, unused cache blocks, slots past each sequence's
+//     context and the other layer hold NaN, which would reach the output;
+//   - an error from the backend, or a panic.
+//
+// An error wrapping ErrNotSupported, or whose text says "not supported", makes the case a
+// SKIP with the backend's reason, never a pass.
+//
+// A device backend may implement Freer, WeightFreer and KVFreer; Run then frees each
+// case's memory when the case is done.
+//
+// TODO: CompareGreedy, the end-to-end check for the GPU run (the same synthetic model
+// decoded greedily on the CPU and the device, tokens and top logits compared), belongs
+// beside the model package; it needs runtime/model and lands with the GPU check command.
+package backendtest

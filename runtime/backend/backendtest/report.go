@@ -1,0 +1,188 @@
+package backendtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Status is a case's outcome.
+type Status string
+
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP" // the backend said "not supported"; never counted as a pass
+)
+
+// Num is a float64 that survives JSON when it is NaN or ±Inf (written as a string).
+type Num float64
+
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return json.Marshal(strconv.FormatFloat(f, 'g', -1, 64))
+	}
+	return json.Marshal(f)
+}
+
+func (n *Num) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		*n = Num(f)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	*n = Num(f)
+	return err
+}
+
+// Result is one case's outcome.
+type Result struct {
+	Op       string `json:"op"`
+	Name     string `json:"name"`
+	DType    string `json:"dtype"`              // the activation dtype asked for
+	Class    string `json:"class,omitempty"`    // precision class the tolerance came from
+	Operands string `json:"operands,omitempty"` // dtypes the backend used, e.g. "kv=f16 out=f16 q=f16"
+	Status   Status `json:"status"`
+	NMSE     Num    `json:"nmse"`
+	Tol      Num    `json:"tol"`
+	Detail   string `json:"detail,omitempty"` // why it failed or was skipped
+}
+
+// fromErr sets a failure, or a skip when err says "not supported".
+func (r *Result) fromErr(what string, err error) {
+	r.Status = Fail
+	if IsNotSupported(err) {
+		r.Status = Skip
+	}
+	if what != "" {
+		r.Detail = what + ": " + err.Error()
+	} else {
+		r.Detail = err.Error()
+	}
+}
+
+// Line is the result as one line of text.
+func (r Result) Line() string {
+	switch r.Status {
+	case Skip:
+		return fmt.Sprintf("SKIP %s (%s)", r.Name, r.Detail)
+	case Pass:
+		return fmt.Sprintf("PASS %s nmse=%.3g tol=%.3g [%s]", r.Name, float64(r.NMSE), float64(r.Tol), r.Operands)
+	}
+	s := fmt.Sprintf("FAIL %s nmse=%.3g tol=%.3g", r.Name, float64(r.NMSE), float64(r.Tol))
+	if r.Operands != "" {
+		s += " [" + r.Operands + "]"
+	}
+	return s + ": " + r.Detail
+}
+
+// Counts tallies outcomes.
+type Counts struct {
+	Pass int `json:"pass"`
+	Fail int `json:"fail"`
+	Skip int `json:"skip"`
+}
+
+func (c *Counts) add(s Status) {
+	switch s {
+	case Pass:
+		c.Pass++
+	case Fail:
+		c.Fail++
+	default:
+		c.Skip++
+	}
+}
+
+// Report is a Run's outcome.
+type Report struct {
+	Ref     string            `json:"ref"`
+	Backend string            `json:"backend"`
+	Large   bool              `json:"large"`
+	Seed    uint64            `json:"seed"`
+	Seconds float64           `json:"seconds"`
+	Total   Counts            `json:"total"`
+	ByOp    map[string]Counts `json:"by_op"`
+	Tols    map[string]Tol    `json:"tolerances"`
+	Results []Result          `json:"results"`
+}
+
+func (r *Report) summarize() {
+	r.Total = Counts{}
+	r.ByOp = map[string]Counts{}
+	for _, x := range r.Results {
+		r.Total.add(x.Status)
+		c := r.ByOp[x.Op]
+		c.add(x.Status)
+		r.ByOp[x.Op] = c
+	}
+	r.Tols = Tolerances()
+}
+
+// Failed reports whether any case failed.
+func (r Report) Failed() bool { return r.Total.Fail > 0 }
+
+// Failures returns the failed results.
+func (r Report) Failures() []Result {
+	var out []Result
+	for _, x := range r.Results {
+		if x.Status == Fail {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Summary is one line: counts overall and per op.
+func (r Report) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s vs %s: %d pass, %d fail, %d skip (", r.Backend, r.Ref, r.Total.Pass, r.Total.Fail, r.Total.Skip)
+	first := true
+	for _, op := range Ops {
+		c, ok := r.ByOp[op]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		fmt.Fprintf(&b, "%s %d/%d/%d", op, c.Pass, c.Fail, c.Skip)
+	}
+	b.WriteString(" pass/fail/skip)")
+	return b.String()
+}
+
+// WriteText writes one line per case, then the summary.
+func (r Report) WriteText(w io.Writer) error {
+	for _, x := range r.Results {
+		if _, err := fmt.Fprintln(w, x.Line()); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
+}
+
+// Text is WriteText's output.
+func (r Report) Text() string {
+	var b strings.Builder
+	r.WriteText(&b)
+	return b.String()
+}
+
+// WriteJSON writes the report as indented JSON (the form gpu-check.json embeds).
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}

@@ -1,0 +1,879 @@
+package backendtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// ErrNotSupported is what a backend wraps (or names: any error whose text contains "not
+// supported" counts) when it lacks an op, dtype or shape. Such a case is a SKIP with the
+// backend's reason, never a pass.
+var ErrNotSupported = errors.New("not supported")
+
+// IsNotSupported reports whether err says an op, dtype or shape is not supported.
+func IsNotSupported(err error) bool {
+	return err != nil && (errors.Is(err, ErrNotSupported) || strings.Contains(strings.ToLower(err.Error()), "not supported"))
+}
+
+// Logger takes one line per finished case; testing.TB satisfies it.
+type Logger interface {
+	Logf(format string, args ...any)
+}
+
+// Freer, WeightFreer and KVFreer are optional abilities: when the backend under test
+// (or the reference) has them, Run frees each case's memory once the case is done.
+type Freer interface {
+	Free(t backend.Tensor) error
+}
+
+// WeightFreer: see Freer.
+type WeightFreer interface {
+	FreeWeight(w *backend.Weight) error
+}
+
+// KVFreer: see Freer.
+type KVFreer interface {
+	FreeKV(kv *backend.KVCache) error
+}
+
+// guard is how many elements surround every tensor view on each side: NaN around
+// inputs (a stray read shows up in the output), a sentinel around outputs (a stray
+// write shows up as a changed guard). 64 keeps a view 128-byte aligned in any dtype.
+const guard = 64
+
+const guardValue = -1717.25 // the output guard sentinel
+
+// Run checks every case opt selects on b against ref (the CPU backend), logging one
+// line per case to log when it is not nil, and returns the report. For each case it
+// draws seeded inputs, rounds them to the dtypes b allocates (so both backends see the
+// same values), runs the op on both, downloads, and compares with nmse against the op's
+// tolerance for the run's precision class. It also fails a case when b leaves an output
+// element unwritten (outputs are poisoned with NaN first) or NaN, writes outside an
+// output view or the addressed KV slots, modifies an input, panics, or returns an error
+// other than "not supported".
+func Run(log Logger, ref, b backend.Backend, opt Options) Report {
+	start := time.Now()
+	rep := Report{Ref: ref.Name(), Backend: b.Name(), Large: opt.Large, Seed: opt.Seed}
+	rs, rerr := ref.NewStream()
+	bs, berr := b.NewStream()
+	for _, c := range Cases(opt) {
+		var r Result
+		switch {
+		case rerr != nil:
+			r = Result{Op: c.Op, Name: c.Name, DType: c.DType.String(), Status: Fail, Detail: "reference stream: " + rerr.Error()}
+		case berr != nil:
+			r = Result{Op: c.Op, Name: c.Name, DType: c.DType.String()}
+			r.fromErr("stream", berr)
+		default:
+			r = runCase(c, &side{b: ref, s: rs}, &side{b: b, s: bs})
+		}
+		rep.Results = append(rep.Results, r)
+		if log != nil {
+			log.Logf("%s", r.Line())
+		}
+	}
+	rep.summarize()
+	rep.Seconds = time.Since(start).Seconds()
+	return rep
+}
+
+// side is a backend with its stream.
+type side struct {
+	b backend.Backend
+	s backend.Stream
+}
+
+// exec allocates a case's operands on e's backend (activations in dt), uploads them
+// and issues the op.
+type exec func(e *env, dt backend.DType) error
+
+func runCase(c Case, ref, b *side) (res Result) {
+	res = Result{Op: c.Op, Name: c.Name, DType: c.DType.String(), Status: Fail}
+	defer func() {
+		if p := recover(); p != nil {
+			res.Status = Fail
+			res.Detail = fmt.Sprintf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	// Probe the activation dtype before drawing large inputs.
+	if t, err := b.b.Alloc(c.DType, 1, 1); err != nil {
+		res.fromErr("alloc "+c.DType.String(), err)
+		return res
+	} else if f, ok := b.b.(Freer); ok {
+		f.Free(t)
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed))
+	run := prepare[c.Op](c, rng)
+
+	be := newEnv(b)
+	defer be.free()
+	if err := be.run(run, c.DType); err != nil {
+		res.fromErr("", err)
+		return res
+	}
+	re := newEnv(ref)
+	defer re.free()
+	if err := re.run(run, backend.F32); err != nil {
+		res.Status = Fail
+		if IsNotSupported(err) {
+			res.Status = Skip
+		}
+		res.Detail = "reference: " + err.Error()
+		return res
+	}
+	res.Class = be.class.String()
+	res.Tol = Num(Tolerance(c.Op, be.class))
+	res.Operands = be.describe()
+
+	var problems []string
+	problems = append(problems, be.problems...)
+	for _, p := range re.problems {
+		problems = append(problems, "reference: "+p)
+	}
+	nmse := 0.0
+	names := make([]string, 0, len(re.outputs))
+	for name := range re.outputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, got := re.outputs[name], be.outputs[name]
+		if len(a) != len(got) {
+			problems = append(problems, fmt.Sprintf("output %s: %d values, reference %d", name, len(got), len(a)))
+			nmse = math.Inf(1)
+			continue
+		}
+		if n := NMSE(a, got); n > nmse || n != n {
+			nmse = n
+		}
+	}
+	res.NMSE = Num(nmse)
+	if !(nmse <= float64(res.Tol)) {
+		problems = append(problems, fmt.Sprintf("nmse %.3g > tolerance %.3g", nmse, float64(res.Tol)))
+	}
+	if len(problems) == 0 {
+		res.Status = Pass
+	} else {
+		res.Detail = strings.Join(problems, "; ")
+	}
+	return res
+}
+
+// NMSE is the normalized mean squared error Σ(a-b)² / Σa² of b against the reference a,
+// in float64. An all-zero a gives 0 when b is all zero too, else +Inf; any NaN gives NaN.
+func NMSE(a, b []float32) float64 {
+	var num, den float64
+	for i, x := range a {
+		d := float64(x) - float64(b[i])
+		num += d * d
+		den += float64(x) * float64(x)
+	}
+	switch {
+	case num != num || den != den:
+		return math.NaN()
+	case num == 0:
+		return 0
+	case den == 0:
+		return math.Inf(1)
+	}
+	return num / den
+}
+
+// env is one backend's run of one case: the tensors it allocated and how to check them.
+type env struct {
+	side
+	class    backend.DType // least precise float dtype met
+	dtypes   map[string]backend.DType
+	tens     []*gtensor
+	kvs      []*gkv
+	weights  []*backend.Weight
+	kvAll    []*backend.KVCache
+	outputs  map[string][]float32
+	problems []string
+	dropped  int
+}
+
+func newEnv(s *side) *env {
+	return &env{side: *s, class: backend.F32, dtypes: map[string]backend.DType{}, outputs: map[string][]float32{}}
+}
+
+// gtensor is a view in the middle of a larger allocation.
+type gtensor struct {
+	name        string
+	out         bool // the op writes the view
+	whole, view backend.Tensor
+	before      []byte
+}
+
+// gkv is a KV cache with the slots an op may write (layer < 0: none).
+type gkv struct {
+	kv     *backend.KVCache
+	layer  int
+	slots  []int32
+	before [][]byte // [2*layer] K, [2*layer+1] V
+}
+
+func (e *env) problem(format string, args ...any) {
+	if len(e.problems) >= 8 {
+		e.dropped++
+		return
+	}
+	e.problems = append(e.problems, fmt.Sprintf(format, args...))
+}
+
+func (e *env) note(what string, dt backend.DType) {
+	e.dtypes[what] = dt
+	if precisionRank(dt) > precisionRank(e.class) {
+		e.class = dt
+	}
+}
+
+func (e *env) describe() string {
+	keys := make([]string, 0, len(e.dtypes))
+	for k := range e.dtypes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", k, e.dtypes[k])
+	}
+	return b.String()
+}
+
+// run issues the case, waits for it and collects its outputs and problems.
+func (e *env) run(x exec, dt backend.DType) error {
+	if err := x(e, dt); err != nil {
+		return err
+	}
+	if err := e.b.Sync(e.s); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	if err := e.collect(); err != nil {
+		return err
+	}
+	if e.dropped > 0 {
+		e.problems = append(e.problems, fmt.Sprintf("(%d more problems)", e.dropped))
+	}
+	return nil
+}
+
+func (e *env) free() {
+	if f, ok := e.b.(Freer); ok {
+		for _, t := range e.tens {
+			f.Free(t.whole)
+		}
+	}
+	if f, ok := e.b.(WeightFreer); ok {
+		for _, w := range e.weights {
+			f.FreeWeight(w)
+		}
+	}
+	if f, ok := e.b.(KVFreer); ok {
+		for _, kv := range e.kvAll {
+			f.FreeKV(kv)
+		}
+	}
+}
+
+func (e *env) download(t backend.Tensor) ([]byte, error) {
+	buf := make([]byte, t.Len()*t.DType.Size())
+	if err := e.b.Download(buf, t); err != nil {
+		return nil, fmt.Errorf("download %s: %w", t, err)
+	}
+	return buf, nil
+}
+
+// tensor allocates rows×cols of dt with guards, rounds data to the dtype the backend
+// gave (in place, so the reference later sees the same values) and uploads it with the
+// guards set to fill.
+func (e *env) tensor(name string, out bool, dt backend.DType, rows, cols int, data []float32, fill float32) (backend.Tensor, error) {
+	n := rows * cols
+	whole, err := e.b.Alloc(dt, 1, n+2*guard)
+	if err != nil {
+		return backend.Tensor{}, fmt.Errorf("alloc %s %s[%d][%d]: %w", name, dt, rows, cols, err)
+	}
+	g := &gtensor{name: name, out: out, whole: whole}
+	e.tens = append(e.tens, g)
+	dt = whole.DType
+	if !isFloat(dt) || whole.Len() != n+2*guard {
+		return backend.Tensor{}, fmt.Errorf("alloc %s: asked for %s[1][%d], got %s", name, dt, n+2*guard, whole)
+	}
+	e.note(name, dt)
+	host := make([]float32, n+2*guard)
+	for i := range host {
+		host[i] = fill
+	}
+	if data != nil {
+		roundAll(dt, data)
+		copy(host[guard:], data)
+	} else {
+		nan := float32(math.NaN())
+		for i := guard; i < guard+n; i++ {
+			host[i] = nan
+		}
+	}
+	if err := e.b.Upload(whole, encode(dt, host)); err != nil {
+		return backend.Tensor{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	if g.before, err = e.download(whole); err != nil {
+		return backend.Tensor{}, err
+	}
+	g.view = backend.Tensor{DType: dt, Rows: rows, Cols: cols, Off: whole.Off + guard, Buf: whole.Buf}
+	return g.view, nil
+}
+
+// input is an operand the op only reads; NaN guards.
+func (e *env) input(name string, dt backend.DType, rows, cols int, data []float32) (backend.Tensor, error) {
+	return e.tensor(name, false, dt, rows, cols, data, float32(math.NaN()))
+}
+
+// output is an operand the op writes: poisoned with NaN when init is nil (every element
+// must be written), else holding init (accumulate, in-place ops); sentinel guards.
+func (e *env) output(name string, dt backend.DType, rows, cols int, init []float32) (backend.Tensor, error) {
+	return e.tensor(name, true, dt, rows, cols, init, guardValue)
+}
+
+func (e *env) weight(h *backend.HostWeight) (*backend.Weight, error) {
+	w, err := e.b.LoadWeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("load weight %s: %w", h.Name, err)
+	}
+	e.weights = append(e.weights, w)
+	switch {
+	case w.Out != h.Out || w.In != h.In:
+		return nil, fmt.Errorf("load weight %s: [%d][%d] came back [%d][%d]", h.Name, h.Out, h.In, w.Out, w.In)
+	case isFloat(w.W.DType):
+		e.note("w", w.W.DType)
+	case w.W.DType != backend.I8:
+		return nil, fmt.Errorf("load weight %s: unexpected dtype %s", h.Name, w.W.DType)
+	default:
+		e.dtypes["w"] = backend.I8
+	}
+	return w, nil
+}
+
+// allocKV allocates a cache and notes its dtype.
+func (e *env) allocKV(layers, blocks, bs, kvh, hd int) (*backend.KVCache, error) {
+	kv, err := e.b.AllocKV(layers, blocks, bs, kvh, hd)
+	if err != nil {
+		return nil, fmt.Errorf("alloc kv: %w", err)
+	}
+	e.kvAll = append(e.kvAll, kv)
+	if len(kv.K) != layers || len(kv.V) != layers {
+		return nil, fmt.Errorf("alloc kv: %d layers came back as %d K and %d V tensors", layers, len(kv.K), len(kv.V))
+	}
+	n := blocks * kvh * bs * hd
+	dt := kv.K[0].DType
+	for l := 0; l < layers; l++ {
+		for _, t := range []backend.Tensor{kv.K[l], kv.V[l]} {
+			if t.DType != dt || !isFloat(dt) || t.Len() != n {
+				return nil, fmt.Errorf("alloc kv: layer %d tensor %s; want %d elements of one float dtype", l, t, n)
+			}
+		}
+	}
+	e.note("kv", dt)
+	return kv, nil
+}
+
+// fillKV uploads contents ([2*layer] K, [2*layer+1] V, each [blocks][kvh][bs][hd]),
+// rounded in place to the cache's dtype, and watches the cache: only the slots of
+// layer may change.
+func (e *env) fillKV(kv *backend.KVCache, contents [][]float32, layer int, slots []int32) error {
+	g := &gkv{kv: kv, layer: layer, slots: slots}
+	for l := 0; l < kv.Layers; l++ {
+		for j, t := range []backend.Tensor{kv.K[l], kv.V[l]} {
+			data := contents[2*l+j]
+			roundAll(t.DType, data)
+			if err := e.b.Upload(t, encode(t.DType, data)); err != nil {
+				return fmt.Errorf("upload kv layer %d: %w", l, err)
+			}
+			b, err := e.download(t)
+			if err != nil {
+				return err
+			}
+			g.before = append(g.before, b)
+		}
+	}
+	e.kvs = append(e.kvs, g)
+	return nil
+}
+
+// op wraps an op's error.
+func op(name string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (e *env) collect() error {
+	for _, g := range e.tens {
+		after, err := e.download(g.whole)
+		if err != nil {
+			return err
+		}
+		es := g.whole.DType.Size()
+		n := g.view.Len()
+		changed := func(lo, hi int) (count, first int) {
+			first = -1
+			for i := lo; i < hi; i++ {
+				if !bytes.Equal(after[i*es:(i+1)*es], g.before[i*es:(i+1)*es]) {
+					if first < 0 {
+						first = i
+					}
+					count++
+				}
+			}
+			return count, first
+		}
+		if !g.out {
+			if c, f := changed(0, n+2*guard); c > 0 {
+				e.problem("input %s modified: %d elements, first at %d of the view", g.name, c, f-guard)
+			}
+			continue
+		}
+		if c, f := changed(0, guard); c > 0 {
+			e.problem("stray write before output %s: %d guard elements changed, first %d before the view", g.name, c, guard-f)
+		}
+		if c, f := changed(guard+n, n+2*guard); c > 0 {
+			e.problem("stray write after output %s: %d guard elements changed, first %d after the view", g.name, c, f-guard-n)
+		}
+		vals := decode(g.whole.DType, after[guard*es:(guard+n)*es])
+		e.nonFinite(g.name, vals, g.view.Cols)
+		e.outputs[g.name] = vals
+	}
+	for _, g := range e.kvs {
+		if err := e.collectKV(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonFinite flags NaN and Inf elements of an output: unwritten (still poisoned) or bad.
+func (e *env) nonFinite(name string, vals []float32, cols int) {
+	count, first := 0, -1
+	for i, v := range vals {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			if first < 0 {
+				first = i
+			}
+			count++
+		}
+	}
+	if count > 0 {
+		e.problem("output %s: %d of %d elements NaN/Inf (unwritten or bad), first at row %d col %d", name, count, len(vals), first/cols, first%cols)
+	}
+}
+
+func (e *env) collectKV(g *gkv) error {
+	kv := g.kv
+	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
+	// row of head h of slot s: (block*nkv + h)*bs + offset
+	row := func(slot int32, h int) int {
+		return (int(slot)/bs*nkv+h)*bs + int(slot)%bs
+	}
+	var addressed map[int]bool
+	if g.layer >= 0 {
+		addressed = map[int]bool{}
+		for _, s := range g.slots {
+			for h := 0; h < nkv; h++ {
+				addressed[row(s, h)] = true
+			}
+		}
+	}
+	for l := 0; l < kv.Layers; l++ {
+		for j, t := range []backend.Tensor{kv.K[l], kv.V[l]} {
+			which := "KV"[j : j+1]
+			after, err := e.download(t)
+			if err != nil {
+				return err
+			}
+			before := g.before[2*l+j]
+			es := t.DType.Size()
+			count, first := 0, -1
+			for i := 0; i < t.Len(); i++ {
+				if l == g.layer && addressed[i/hd] {
+					continue
+				}
+				if !bytes.Equal(after[i*es:(i+1)*es], before[i*es:(i+1)*es]) {
+					if first < 0 {
+						first = i
+					}
+					count++
+				}
+			}
+			if count > 0 {
+				r := first / hd
+				e.problem("stray write into the KV cache: layer %d %s, %d elements outside the addressed slots changed, first in block %d kv head %d offset %d",
+					l, which, count, r/bs/nkv, r/bs%nkv, r%bs)
+			}
+			if l != g.layer {
+				continue
+			}
+			all := decode(t.DType, after)
+			vals := make([]float32, 0, len(g.slots)*nkv*hd)
+			for _, s := range g.slots {
+				for h := 0; h < nkv; h++ {
+					r := row(s, h)
+					vals = append(vals, all[r*hd:(r+1)*hd]...)
+				}
+			}
+			name := strings.ToLower(which) + "@slots"
+			e.nonFinite(name, vals, nkv*hd)
+			e.outputs[name] = vals
+		}
+	}
+	return nil
+}
+
+// prepare draws a case's inputs and returns how to run it.
+var prepare = map[string]func(c Case, r *rand.Rand) exec{
+	OpEmbed:      prepEmbed,
+	OpRMSNorm:    prepRMSNorm,
+	OpMatMul:     prepMatMul,
+	OpRoPE:       prepRoPE,
+	OpWriteKV:    prepWriteKV,
+	OpAttention:  prepAttention,
+	OpSiLUMul:    prepSiLUMul,
+	OpGatherRows: prepGatherRows,
+}
+
+// uniform draws n values from [-a, a).
+func uniform(r *rand.Rand, n int, a float32) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = (2*r.Float32() - 1) * a
+	}
+	return s
+}
+
+// hostWeight draws a [out][in] weight: f32 in ±1/√in, or int8 in [-127, 127] with
+// per-row scales giving the same range.
+func hostWeight(name string, out, in int, int8 bool, r *rand.Rand) *backend.HostWeight {
+	h := &backend.HostWeight{Name: name, Out: out, In: in}
+	a := float32(1 / math.Sqrt(float64(in)))
+	if !int8 {
+		h.F32 = uniform(r, out*in, a)
+		return h
+	}
+	h.I8 = randInt8(r, out*in)
+	h.Scales = make([]float32, out)
+	for i := range h.Scales {
+		h.Scales[i] = (0.5 + r.Float32()) * a / 127
+	}
+	return h
+}
+
+func randInt8(r *rand.Rand, n int) []int8 {
+	q := make([]int8, n)
+	for i := 0; i < n; i += 8 {
+		u := r.Uint64()
+		for j := i; j < min(i+8, n); j++ {
+			v := int8(u)
+			if v == -128 {
+				v = -127
+			}
+			q[j] = v
+			u >>= 8
+		}
+	}
+	return q
+}
+
+// indices draws n values from [0, m), with the ends of the range and a repeat in it.
+func indices(r *rand.Rand, n, m int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(r.IntN(m))
+	}
+	ids[0] = int32(m - 1)
+	if n > 1 {
+		ids[n-1] = 0
+	}
+	if n > 3 {
+		ids[2] = ids[1]
+	}
+	return ids
+}
+
+func prepEmbed(c Case, r *rand.Rand) exec {
+	hw := hostWeight("table", c.Vocab, c.Dim, c.Int8, r)
+	ids := indices(r, c.N, c.Vocab)
+	return func(e *env, dt backend.DType) error {
+		w, err := e.weight(hw)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Dim, nil)
+		if err != nil {
+			return err
+		}
+		return op("embed", e.b.Embed(e.s, out, w, slices.Clone(ids)))
+	}
+}
+
+func prepRMSNorm(c Case, r *rand.Rand) exec {
+	x := uniform(r, c.N*c.Dim, 1)
+	for i := 0; i < c.N; i++ { // rows of different scales
+		s := float32(math.Pow(10, float64(i%3-1)))
+		for k := range x[i*c.Dim : (i+1)*c.Dim] {
+			x[i*c.Dim+k] *= s
+		}
+	}
+	w := uniform(r, c.Dim, 0.5)
+	for i := range w {
+		w[i] += 1
+	}
+	return func(e *env, dt backend.DType) error {
+		xt, err := e.input("x", dt, c.N, c.Dim, x)
+		if err != nil {
+			return err
+		}
+		wt, err := e.input("norm", backend.F32, 1, c.Dim, w)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Dim, nil)
+		if err != nil {
+			return err
+		}
+		return op("rmsnorm", e.b.RMSNorm(e.s, out, xt, wt, c.Eps))
+	}
+}
+
+func prepMatMul(c Case, r *rand.Rand) exec {
+	x := uniform(r, c.N*c.In, 1)
+	hw := hostWeight("w", c.Out, c.In, c.Int8, r)
+	var init []float32
+	if c.Accumulate {
+		init = uniform(r, c.N*c.Out, 1)
+	}
+	return func(e *env, dt backend.DType) error {
+		xt, err := e.input("x", dt, c.N, c.In, x)
+		if err != nil {
+			return err
+		}
+		w, err := e.weight(hw)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Out, init)
+		if err != nil {
+			return err
+		}
+		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate}))
+	}
+}
+
+func prepRoPE(c Case, r *rand.Rand) exec {
+	x := uniform(r, c.N*c.Heads*c.HeadDim, 1)
+	pos := indices(r, c.N, c.MaxPos)
+	freq := Llama3InvFreq(c.HeadDim, c.Theta, c.Llama3)
+	return func(e *env, dt backend.DType) error {
+		xt, err := e.output("x", dt, c.N, c.Heads*c.HeadDim, x)
+		if err != nil {
+			return err
+		}
+		rope := &backend.RoPE{Style: c.Style, HeadDim: c.HeadDim, InvFreq: slices.Clone(freq)}
+		return op("rope", e.b.RoPE(e.s, xt, slices.Clone(pos), rope))
+	}
+}
+
+func prepSiLUMul(c Case, r *rand.Rand) exec {
+	gate := uniform(r, c.N*c.Dim, 6)
+	up := uniform(r, c.N*c.Dim, 1)
+	return func(e *env, dt backend.DType) error {
+		gt, err := e.input("gate", dt, c.N, c.Dim, gate)
+		if err != nil {
+			return err
+		}
+		ut, err := e.input("up", dt, c.N, c.Dim, up)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Dim, nil)
+		if err != nil {
+			return err
+		}
+		return op("silu mul", e.b.SiLUMul(e.s, out, gt, ut))
+	}
+}
+
+func prepGatherRows(c Case, r *rand.Rand) exec {
+	x := uniform(r, c.Vocab*c.Dim, 1)
+	rows := indices(r, c.N, c.Vocab)
+	return func(e *env, dt backend.DType) error {
+		xt, err := e.input("x", dt, c.Vocab, c.Dim, x)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Dim, nil)
+		if err != nil {
+			return err
+		}
+		return op("gather rows", e.b.GatherRows(e.s, out, xt, slices.Clone(rows)))
+	}
+}
+
+const kvLayers = 2 // caches have two layers; ops use layer 1, layer 0 must stay untouched
+
+func prepWriteKV(c Case, r *rand.Rand) exec {
+	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
+	perm := r.Perm(c.Blocks * bs)
+	slots := make([]int32, c.N)
+	for i := range slots {
+		slots[i] = int32(perm[i])
+	}
+	k := uniform(r, c.N*nkv*hd, 1)
+	v := uniform(r, c.N*nkv*hd, 1)
+	size := c.Blocks * nkv * bs * hd
+	base := make([][]float32, 2*kvLayers)
+	for i := range base {
+		base[i] = uniform(r, size, 1)
+	}
+	nan := float32(math.NaN())
+	for _, s := range slots { // the addressed slots start poisoned
+		for h := 0; h < nkv; h++ {
+			row := (int(s)/bs*nkv+h)*bs + int(s)%bs
+			for j := 1; j >= 0; j-- {
+				for d := 0; d < hd; d++ {
+					base[2*(kvLayers-1)+j][row*hd+d] = nan
+				}
+			}
+		}
+	}
+	return func(e *env, dt backend.DType) error {
+		kv, err := e.allocKV(kvLayers, c.Blocks, bs, nkv, hd)
+		if err != nil {
+			return err
+		}
+		if err := e.fillKV(kv, base, kvLayers-1, slots); err != nil {
+			return err
+		}
+		kt, err := e.input("k", dt, c.N, nkv*hd, k)
+		if err != nil {
+			return err
+		}
+		vt, err := e.input("v", dt, c.N, nkv*hd, v)
+		if err != nil {
+			return err
+		}
+		return op("write kv", e.b.WriteKV(e.s, kv, kvLayers-1, kt, vt, slices.Clone(slots)))
+	}
+}
+
+// attnLayout is an attention case's block tables and cache contents.
+type attnLayout struct {
+	seqs   []backend.AttnSeq
+	blocks int
+	nq     int
+}
+
+// spareBlocks are cache blocks no table names; they hold NaN.
+const spareBlocks = 3
+
+func layoutAttention(c Case, r *rand.Rand) attnLayout {
+	bs := c.BlockSize
+	total := spareBlocks
+	for _, s := range c.Seqs {
+		total += (s.Past+s.NQ+bs-1)/bs - s.Shared + s.Extra
+	}
+	ids := r.Perm(total) // shuffled: tables are non-contiguous, the spares fall in between
+	next := 0
+	take := func(n int) []int32 {
+		t := make([]int32, n)
+		for i := range t {
+			t[i] = int32(ids[next])
+			next++
+		}
+		return t
+	}
+	l := attnLayout{blocks: total}
+	// Query rows go to the sequences in a shuffled order.
+	order := r.Perm(len(c.Seqs))
+	q0 := make([]int, len(c.Seqs))
+	for _, i := range order {
+		q0[i] = l.nq
+		l.nq += c.Seqs[i].NQ
+	}
+	for i, s := range c.Seqs {
+		need := (s.Past + s.NQ + bs - 1) / bs
+		var table []int32
+		if s.Shared > 0 {
+			table = append(table, l.seqs[i-1].Blocks[:s.Shared]...)
+		}
+		table = append(table, take(need-s.Shared)...)
+		table = append(table, take(s.Extra)...) // named, never within the context
+		l.seqs = append(l.seqs, backend.AttnSeq{Q0: q0[i], NQ: s.NQ, Pos: s.Past, Blocks: table})
+	}
+	return l
+}
+
+func prepAttention(c Case, r *rand.Rand) exec {
+	nh, nkv, hd, bs := c.Heads, c.KVHeads, c.HeadDim, c.BlockSize
+	l := layoutAttention(c, r)
+	size := l.blocks * nkv * bs * hd
+	nan := float32(math.NaN())
+	base := make([][]float32, 2*kvLayers)
+	for i := range base {
+		base[i] = make([]float32, size)
+		for j := range base[i] {
+			base[i][j] = nan // layer 0, spare and extra blocks, and slots past a context
+		}
+	}
+	for _, s := range l.seqs {
+		for p := 0; p < s.Pos+s.NQ; p++ {
+			slot := backend.Slot(s.Blocks, bs, p)
+			for h := 0; h < nkv; h++ {
+				row := (int(slot)/bs*nkv+h)*bs + int(slot)%bs
+				for j := 0; j < 2; j++ {
+					dst := base[2*(kvLayers-1)+j][row*hd : (row+1)*hd]
+					if dst[0] == dst[0] {
+						continue // a shared block, filled already
+					}
+					copy(dst, uniform(r, hd, 1))
+				}
+			}
+		}
+	}
+	q := uniform(r, l.nq*nh*hd, 2)
+	return func(e *env, dt backend.DType) error {
+		kv, err := e.allocKV(kvLayers, l.blocks, bs, nkv, hd)
+		if err != nil {
+			return err
+		}
+		if err := e.fillKV(kv, base, -1, nil); err != nil { // rounded in place: the reference sees the same cache
+			return err
+		}
+		qt, err := e.input("q", dt, l.nq, nh*hd, q)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, l.nq, nh*hd, nil)
+		if err != nil {
+			return err
+		}
+		seqs := make([]backend.AttnSeq, len(l.seqs))
+		for i, s := range l.seqs {
+			s.Blocks = slices.Clone(s.Blocks)
+			seqs[i] = s
+		}
+		b := &backend.AttnBatch{Seqs: seqs, Heads: nh, KVHeads: nkv, HeadDim: hd, Scale: float32(1 / math.Sqrt(float64(hd)))}
+		return op("attention", e.b.Attention(e.s, out, qt, kv, kvLayers-1, b))
+	}
+}
