@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,15 +29,17 @@ type completion struct {
 	done    bool
 }
 
-// maskLogits applies what the request forbids before sampling: EOS and stop tokens
-// before MinTokens.
-func (c *completion) maskLogits(logits []float32, eos int) {
+// maskLogits applies what the request forbids before sampling: end-of-sequence and
+// stop tokens before MinTokens.
+func (c *completion) maskLogits(logits []float32, eos []int) {
 	if c.made >= c.req.MinTokens {
 		return
 	}
 	inf := float32(math.Inf(-1))
-	if eos >= 0 && !c.req.IgnoreEOS {
-		logits[eos] = inf
+	if !c.req.IgnoreEOS {
+		for _, id := range eos {
+			logits[id] = inf
+		}
 	}
 	for _, id := range c.req.StopTokenIDs {
 		logits[id] = inf
@@ -52,8 +55,7 @@ func (e *Engine) accept(c *completion, tok int32, logits []float32, lp *lane, no
 	if c.req.Logprobs || c.req.TopLogprobs > 0 {
 		ev.Logprob, ev.TopLogprobs = lp.logprobs(logits, tok, c.req.TopLogprobs)
 	}
-	eos := int32(e.tok.EOS())
-	stopTok := !c.req.IgnoreEOS && tok == eos && eos >= 0
+	stopTok := !c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, int(tok))
 	for _, id := range c.req.StopTokenIDs {
 		stopTok = stopTok || tok == id
 	}

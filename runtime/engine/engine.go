@@ -31,6 +31,7 @@ type Options struct {
 	DecodeSteps         int   // K decode steps per round trip when nothing needs scheduling (default 1)
 	EnablePrefixCache   bool  // share full prompt blocks between requests
 	MaxWaiting          int   // queued requests before Submit says ErrQueueFull (0: unbounded)
+	EOSIDs              []int // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
 }
 
@@ -109,6 +110,14 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 	}
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
+	}
+	if opt.EOSIDs == nil {
+		opt.EOSIDs = tok.EOSIDs()
+	}
+	for _, id := range opt.EOSIDs {
+		if id < 0 || id >= c.VocabSize {
+			return nil, fmt.Errorf("engine: end-of-sequence id %d outside the vocabulary of %d", id, c.VocabSize)
+		}
 	}
 	if opt.NumBlocks <= 0 {
 		perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4

@@ -304,3 +304,22 @@ func TestCloseAbortsAndRefuses(t *testing.T) {
 	_, err = e.Submit(context.Background(), &Request{Prompt: []int32{1}, MaxTokens: 1})
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// TestExtraEOSIDs: a checkpoint's extra end tokens (Llama 3's <|eot_id|>) end a
+// completion like EOS, and ignore_eos overrides them.
+func TestExtraEOSIDs(t *testing.T) {
+	m := openStories(t)
+	greedy := sampling.Params{TopP: 1, RepetitionPenalty: 1}
+	prompt := []int32{1, 403, 407, 261, 378}
+	plain := newEngine(t, m, Options{})
+	full := collect(t, mustSubmit(t, plain, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy}))[0]
+	end := full.ids[4]
+	e := newEngine(t, m, Options{EOSIDs: []int{m.Tokenizer.EOS(), int(end)}})
+	r := collect(t, mustSubmit(t, e, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy}))[0]
+	require.Equal(t, FinishStop, r.finish)
+	require.Equal(t, full.ids[:5], r.ids)
+	r = collect(t, mustSubmit(t, e, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy, IgnoreEOS: true}))[0]
+	require.Equal(t, full.ids, r.ids)
+	_, err := New(m.Model, m.Tokenizer, Options{EOSIDs: []int{99999}})
+	require.ErrorContains(t, err, "end-of-sequence id 99999 outside the vocabulary")
+}

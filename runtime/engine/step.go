@@ -314,7 +314,7 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	if c.req.Logprobs || c.req.TopLogprobs > 0 {
 		raw = append([]float32(nil), logits...)
 	}
-	c.maskLogits(logits, e.tok.EOS())
+	c.maskLogits(logits, e.opt.EOSIDs)
 	p := c.req.Sampling
 	p.Seed = c.seed
 	tok := int32(l.sampler.Sample(logits, &p, uint64(c.made), c.history))

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/loader"
@@ -14,7 +15,14 @@ type Loaded struct {
 	Tokenizer *tokenizer.Tokenizer
 	Path      string
 	Synthetic bool
-	ck        *loader.Checkpoint
+	// ChatTemplate is the checkpoint's Jinja chat template ("" when it has none).
+	ChatTemplate string
+	// EOSIDs are the tokens that end generation: the tokenizer's, plus any the
+	// checkpoint's generation config adds (Llama 3's <|eot_id|>).
+	EOSIDs []int
+	// Defaults are the checkpoint's default sampling settings (nil fields: unset).
+	Defaults loader.GenerationDefaults
+	ck       *loader.Checkpoint
 }
 
 // Close releases the checkpoint's memory mapping; the model is unusable afterwards.
@@ -37,7 +45,7 @@ func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return &Loaded{Model: m, Tokenizer: tok, Path: path, Synthetic: true}, nil
+		return &Loaded{Model: m, Tokenizer: tok, Path: path, Synthetic: true, EOSIDs: tok.EOSIDs()}, nil
 	}
 	ck, err := loader.Open(path, loader.Options{TokenizerPath: tokenizerPath})
 	if err != nil {
@@ -63,5 +71,11 @@ func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded,
 		ck.Close()
 		return nil, err
 	}
-	return &Loaded{Model: m, Tokenizer: tok, Path: path, ck: ck}, nil
+	eos := append([]int(nil), tok.EOSIDs()...)
+	for _, id := range ck.EOSIDs {
+		if !slices.Contains(eos, id) && id >= 0 && id < ck.Config.VocabSize {
+			eos = append(eos, id)
+		}
+	}
+	return &Loaded{Model: m, Tokenizer: tok, Path: path, ck: ck, ChatTemplate: ck.ChatTemplate, EOSIDs: eos, Defaults: ck.GenerationDefaults}, nil
 }
