@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -161,7 +162,7 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 	for generated < maxTokens {
 		next := sampler.Sample(logits, p, uint64(generated), history)
 		generated++
-		if next == tok.EOS() && !o.ignoreEOS {
+		if slices.Contains(m.EOSIDs, next) && !o.ignoreEOS {
 			break
 		}
 		fmt.Fprint(stdout, stream.Add(next))
