@@ -1,0 +1,177 @@
+package backendtest_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+)
+
+// Deliberately broken CPU backends: each embeds the real one and breaks one op. The
+// harness must fail that op and pass every other.
+
+// strayRMSNorm writes one element past its output view (an off-by-one loop bound).
+type strayRMSNorm struct{ *cpu.Backend }
+
+func (b strayRMSNorm) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
+	if err := b.Backend.RMSNorm(s, out, x, w, eps); err != nil {
+		return err
+	}
+	o := cpu.Float32s(out)
+	o = o[:len(o)+1] // the view's storage continues past it
+	o[len(o)-1] = o[len(o)-2]
+	return nil
+}
+
+// shiftedAttention reads block table entry i+1 where it should read entry i.
+type shiftedAttention struct{ *cpu.Backend }
+
+func (b shiftedAttention) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, ab *backend.AttnBatch) error {
+	bad := *ab
+	bad.Seqs = make([]backend.AttnSeq, len(ab.Seqs))
+	for i, seq := range ab.Seqs {
+		t := make([]int32, len(seq.Blocks))
+		for j := range t {
+			t[j] = seq.Blocks[(j+1)%len(t)]
+		}
+		seq.Blocks = t
+		bad.Seqs[i] = seq
+	}
+	return b.Backend.Attention(s, out, q, kv, layer, &bad)
+}
+
+// shiftedWriteKV writes each slot into the next block of the cache.
+type shiftedWriteKV struct{ *cpu.Backend }
+
+func (b shiftedWriteKV) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+	bs := int32(kv.BlockSize)
+	bad := make([]int32, len(slots))
+	for i, slot := range slots {
+		bad[i] = (slot/bs+1)%int32(kv.Blocks)*bs + slot%bs
+	}
+	return b.Backend.WriteKV(s, kv, layer, k, v, bad)
+}
+
+// nanSiLUMul leaves a NaN in one output element.
+type nanSiLUMul struct{ *cpu.Backend }
+
+func (b nanSiLUMul) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
+	if err := b.Backend.SiLUMul(s, out, gate, up); err != nil {
+		return err
+	}
+	o := cpu.Float32s(out)
+	o[len(o)/2] = float32(math.NaN())
+	return nil
+}
+
+// transposedMatMul reads W as [In][Out].
+type transposedMatMul struct {
+	*cpu.Backend
+	host map[*backend.Weight]*backend.HostWeight
+}
+
+func (b transposedMatMul) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
+	w, err := b.Backend.LoadWeight(h)
+	if err == nil {
+		b.host[w] = h
+	}
+	return w, err
+}
+
+func (b transposedMatMul) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	h := b.host[w]
+	o, xs := cpu.Float32s(out), cpu.Float32s(x)
+	for i := 0; i < x.Rows; i++ {
+		for j := 0; j < w.Out; j++ {
+			var sum float32
+			for k := 0; k < w.In; k++ {
+				wt := k*w.Out + j // should be j*w.In + k
+				if h.F32 != nil {
+					sum += xs[i*w.In+k] * h.F32[wt]
+				} else {
+					sum += xs[i*w.In+k] * float32(h.I8[wt])
+				}
+			}
+			if h.I8 != nil {
+				sum *= h.Scales[j]
+			}
+			if epi.Accumulate {
+				o[i*w.Out+j] += sum
+			} else {
+				o[i*w.Out+j] = sum
+			}
+		}
+	}
+	return nil
+}
+
+// shortEmbed skips the last row of its output.
+type shortEmbed struct{ *cpu.Backend }
+
+func (b shortEmbed) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+	n := len(ids) - 1
+	return b.Backend.Embed(s, out.SliceRows(0, n), table, ids[:n])
+}
+
+// lateRoPE rotates by position+1.
+type lateRoPE struct{ *cpu.Backend }
+
+func (b lateRoPE) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+	p := make([]int32, len(pos))
+	for i, v := range pos {
+		p[i] = v + 1
+	}
+	return b.Backend.RoPE(s, x, p, r)
+}
+
+func TestBrokenBackendsFail(t *testing.T) {
+	ref := cpu.New(cpu.Options{})
+	c := func() *cpu.Backend { return cpu.New(cpu.Options{}) }
+	for _, tc := range []struct {
+		name string
+		b    backend.Backend
+		op   string
+		want string // in at least one failure's detail
+	}{
+		{"stray write after the output", strayRMSNorm{c()}, backendtest.OpRMSNorm, "stray write after output out"},
+		{"attention reads block table entry i+1", shiftedAttention{c()}, backendtest.OpAttention, "nmse"},
+		{"write kv into the next block", shiftedWriteKV{c()}, backendtest.OpWriteKV, "stray write into the KV cache"},
+		{"a NaN in the output", nanSiLUMul{c()}, backendtest.OpSiLUMul, "NaN/Inf"},
+		{"transposed weight", transposedMatMul{c(), map[*backend.Weight]*backend.HostWeight{}}, backendtest.OpMatMul, "nmse"},
+		{"last row unwritten", shortEmbed{c()}, backendtest.OpEmbed, "unwritten"},
+		{"rope position off by one", lateRoPE{c()}, backendtest.OpRoPE, "nmse"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}})
+			total, failed, found := 0, 0, false
+			for _, r := range rep.Results {
+				if r.Op != tc.op {
+					if r.Status != backendtest.Pass {
+						t.Errorf("%s: unaffected case %s", tc.name, r.Line())
+					}
+					continue
+				}
+				total++
+				if r.Status == backendtest.Fail {
+					failed++
+					found = found || strings.Contains(r.Detail, tc.want)
+				} else if r.Status != backendtest.Pass {
+					t.Errorf("%s: %s", tc.name, r.Line())
+				}
+			}
+			t.Logf("%s: %d of %d %s cases fail; %s", tc.name, failed, total, tc.op, rep.Summary())
+			for _, r := range rep.Failures()[:min(2, len(rep.Failures()))] {
+				t.Logf("  %.300s", r.Line())
+			}
+			if !rep.Failed() || 2*failed < total {
+				t.Errorf("%s: only %d of %d %s cases fail", tc.name, failed, total, tc.op)
+			}
+			if !found {
+				t.Errorf("%s: no failure mentions %q", tc.name, tc.want)
+			}
+		})
+	}
+}
