@@ -1,0 +1,513 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+)
+
+// QualityText is one eval text and the category it stands for.
+type QualityText struct {
+	Name     string `json:"name"`
+	Category string `json:"category"` // stories-seen, stories-unseen, encyclopedic
+	Path     string `json:"path"`
+}
+
+// DefaultTexts are the shared eval texts (root: the shared folder).
+func DefaultTexts(root string) []QualityText {
+	return []QualityText{
+		{"tinystories-train-prefix.txt", "stories-seen", root + "/eval/tinystories-train-prefix.txt"},
+		{"tinystories-valid-part.txt", "stories-unseen", root + "/eval/tinystories-valid-part.txt"},
+		{"wikitext-2-raw-test.raw", "encyclopedic", root + "/eval/wikitext-2-raw-test.raw"},
+	}
+}
+
+// Variant is a way to run the model: the float reference or an optimization. Variants
+// that do not exist yet are listed with Available false and the reason, never dropped.
+type Variant struct {
+	Name         string        `json:"name"`
+	Description  string        `json:"description"`
+	Available    bool          `json:"available"`
+	Reason       string        `json:"reason,omitempty"`
+	Options      model.Options `json:"-"`
+	GoldenColumn string        `json:"golden_column,omitempty"` // nll.json column with the same arithmetic
+}
+
+// Variants are the reference and every optimization Vireo has or plans.
+func Variants() []Variant {
+	return []Variant{
+		{Name: "f32", Description: "float32 weights (the reference; on the CPU f32 stands in for the 16-bit baseline of a GPU)", Available: true,
+			Options: model.Options{Weights: model.WeightsF32}, GoldenColumn: "fp64"},
+		{Name: "int8", Description: "int8 weights, one scale per output row; embedding and classifier in float", Available: true,
+			Options: model.Options{Weights: model.WeightsInt8}, GoldenColumn: "int8_rows_w_only"},
+		{Name: "int8+emb", Description: "int8 weights and int8 embedding/classifier", Available: true,
+			Options: model.Options{Weights: model.WeightsInt8, Int8Embedding: true}, GoldenColumn: "int8_rows_w_and_embedding"},
+		{Name: "int8-activations", Description: "int8 activations (W8A8)", Reason: "not available: the runtime has no int8 activation path yet"},
+		{Name: "pruning", Description: "weight pruning / sparsity", Reason: "not available: not implemented"},
+	}
+}
+
+// QualityConfig configures a quality audit.
+type QualityConfig struct {
+	ModelPath     string        `json:"model_path"`
+	TokenizerPath string        `json:"tokenizer_path,omitempty"`
+	Texts         []QualityText `json:"texts"`
+	Tokens        int           `json:"tokens"`  // scored tokens per text (default 8192)
+	Context       int           `json:"context"` // window length, BOS included (default: the model's context)
+	Stride        int           `json:"stride"`  // window step (default Context/2)
+	Resamples     int           `json:"resamples"`
+	Seed          uint64        `json:"seed"`
+	GoldenPath    string        `json:"golden_path,omitempty"` // nll.json; empty: no protocol check
+	Threads       int           `json:"threads"`               // backend threads per variant (default 1; variants run in parallel)
+}
+
+// Metrics are one variant's scores on a text (or pooled over texts).
+type Metrics struct {
+	Variant    string  `json:"variant"`
+	Positions  int     `json:"positions"`
+	NLL        float64 `json:"nll"`
+	Perplexity float64 `json:"perplexity"`
+	Accuracy   float64 `json:"accuracy"`
+	// Against the reference (absent for the reference itself); intervals are paired
+	// bootstrap 95% CIs over windows.
+	DeltaNLL         *Interval `json:"delta_nll,omitempty"`
+	PerplexityChange *Interval `json:"perplexity_change_pct,omitempty"` // 100*(exp(ΔNLL)-1)
+	DeltaAccuracy    *Interval `json:"delta_accuracy,omitempty"`
+	Agreement        *Interval `json:"top1_agreement,omitempty"`
+	PerplexityRatio  float64   `json:"perplexity_ratio,omitempty"` // optimized / reference
+	AccuracyRatio    float64   `json:"accuracy_ratio,omitempty"`   // optimized / reference (retained)
+	Verdict          string    `json:"verdict,omitempty"`
+}
+
+// TextQuality is the audit of one text.
+type TextQuality struct {
+	Name     string    `json:"name"`
+	Category string    `json:"category"`
+	Tokens   int       `json:"tokens"`
+	Windows  int       `json:"windows"`
+	Results  []Metrics `json:"results"`
+}
+
+// ProtocolRow reproduces one nll.json number (first 1,024 characters, 256 tokens + BOS).
+type ProtocolRow struct {
+	Text             string  `json:"text"`
+	Variant          string  `json:"variant"`
+	Column           string  `json:"golden_column"`
+	NLL              float64 `json:"nll"`
+	Perplexity       float64 `json:"perplexity"`
+	Accuracy         float64 `json:"accuracy"`
+	GoldenNLL        float64 `json:"golden_nll"`
+	GoldenPerplexity float64 `json:"golden_perplexity"`
+	GoldenAccuracy   float64 `json:"golden_accuracy"`
+	RelErr           float64 `json:"perplexity_rel_err"`
+	Pass             bool    `json:"pass"` // within 0.5%
+}
+
+// VariantInfo is a variant as audited, with its weight size.
+type VariantInfo struct {
+	Variant
+	WeightBytes int64 `json:"weight_bytes_per_token,omitempty"`
+}
+
+// QualityResult is a whole audit.
+type QualityResult struct {
+	Command  string        `json:"command,omitempty"`
+	Config   QualityConfig `json:"config"`
+	Variants []VariantInfo `json:"variants"`
+	Texts    []TextQuality `json:"texts"`
+	Overall  []Metrics     `json:"overall"` // pooled over every text's windows
+	Protocol []ProtocolRow `json:"protocol_check"`
+}
+
+// windowScore is one window's sums for one variant.
+type windowScore struct {
+	nll     float64
+	correct int
+	agree   int // argmax equal to the reference's
+	n       int
+	pred    []int
+}
+
+// scorer runs one variant's model over windows.
+type scorer struct {
+	m      *model.Loaded
+	ws     *model.Workspace
+	kv     *backend.KVCache
+	blocks []int32
+}
+
+// RunQuality audits every available variant against the float reference.
+func RunQuality(cfg QualityConfig) (*QualityResult, error) {
+	if cfg.Tokens <= 0 {
+		cfg.Tokens = 8192
+	}
+	if cfg.Resamples <= 0 {
+		cfg.Resamples = 1000
+	}
+	if len(cfg.Texts) == 0 {
+		return nil, fmt.Errorf("quality: no eval texts")
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = 1
+	}
+	res := &QualityResult{}
+	var models []*model.Loaded
+	defer func() {
+		for _, m := range models {
+			m.Close()
+		}
+	}()
+	for _, v := range Variants() {
+		vi := VariantInfo{Variant: v}
+		if v.Available {
+			m, err := model.Open(cfg.ModelPath, cfg.TokenizerPath, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
+			if err != nil {
+				return nil, fmt.Errorf("quality: %s: %w", v.Name, err)
+			}
+			models = append(models, m)
+			vi.WeightBytes = m.WeightBytes
+		}
+		res.Variants = append(res.Variants, vi)
+	}
+	ref := models[0]
+	if cfg.Context <= 0 || cfg.Context > ref.Config.MaxSeqLen {
+		cfg.Context = ref.Config.MaxSeqLen
+	}
+	if cfg.Stride <= 0 {
+		cfg.Stride = cfg.Context / 2
+	}
+	if cfg.Stride >= cfg.Context {
+		return nil, fmt.Errorf("quality: stride %d must be below the window of %d", cfg.Stride, cfg.Context)
+	}
+	res.Config = cfg
+	tok := ref.Tokenizer
+	bos := int32(tok.BOS())
+	type prepared struct {
+		text string
+		toks []int32
+		wins []window
+	}
+	preps := make([]prepared, len(cfg.Texts))
+	for i, t := range cfg.Texts {
+		text, err := ReadEvalText(t.Path)
+		if err != nil {
+			return nil, err
+		}
+		toks := encodePrefix(tok, text, cfg.Tokens)
+		preps[i] = prepared{text: text, toks: toks, wins: stridedWindows(bos, toks, cfg.Context, cfg.Stride)}
+	}
+	// scores[text][variant][window]: each variant runs on its own goroutine (and
+	// backend), so single-threaded backends still use every core.
+	scores := make([][][]windowScore, len(preps))
+	for i := range scores {
+		scores[i] = make([][]windowScore, len(models))
+	}
+	errs := make([]error, len(models))
+	var wg sync.WaitGroup
+	for vi, m := range models {
+		wg.Go(func() {
+			s, err := newScorer(m, cfg.Context)
+			if err != nil {
+				errs[vi] = err
+				return
+			}
+			for ti, p := range preps {
+				for _, w := range p.wins {
+					ws, err := s.score(w)
+					if err != nil {
+						errs[vi] = fmt.Errorf("quality: %s on %s: %w", res.Variants[vi].Name, cfg.Texts[ti].Name, err)
+						return
+					}
+					scores[ti][vi] = append(scores[ti][vi], ws)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	pooled := make([][]windowScore, len(models)) // every text's windows, per variant
+	for ti, t := range cfg.Texts {
+		sc := scores[ti]
+		for vi := range models {
+			for wi := range sc[vi] {
+				for i, p := range sc[vi][wi].pred {
+					if p == sc[0][wi].pred[i] {
+						sc[vi][wi].agree++
+					}
+				}
+			}
+			pooled[vi] = append(pooled[vi], sc[vi]...)
+		}
+		tq := TextQuality{Name: t.Name, Category: t.Category, Tokens: len(preps[ti].toks), Windows: len(preps[ti].wins)}
+		for vi := range models {
+			tq.Results = append(tq.Results, compare(res.Variants[vi].Name, sc[0], sc[vi], vi == 0, cfg.Resamples, cfg.Seed))
+		}
+		res.Texts = append(res.Texts, tq)
+		if cfg.GoldenPath != "" {
+			rows, err := protocolRows(cfg.GoldenPath, t.Name, preps[ti].text, models, res.Variants)
+			if err != nil {
+				return nil, err
+			}
+			res.Protocol = append(res.Protocol, rows...)
+		}
+	}
+	for vi := range models {
+		res.Overall = append(res.Overall, compare(res.Variants[vi].Name, pooled[0], pooled[vi], vi == 0, cfg.Resamples, cfg.Seed))
+	}
+	return res, nil
+}
+
+// ReadEvalText reads an eval text with newlines normalized as Python's text mode does
+// (nll.json was computed that way: WikiText-2's file has CRLF endings) and leading
+// whitespace stripped.
+func ReadEvalText(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("eval text: %w", err)
+	}
+	s := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data))
+	return strings.TrimLeftFunc(s, unicode.IsSpace), nil
+}
+
+// encodePrefix encodes as little of text as gives n tokens (all of it when shorter)
+// and returns the first n.
+func encodePrefix(tok *tokenizer.Tokenizer, text string, n int) []int32 {
+	runes := []rune(text)
+	chars := min(len(runes), 4*n)
+	for {
+		ids := tok.Encode(string(runes[:chars]), tokenizer.EncodeOptions{})
+		// The last token of a cut may be cut too: keep a margin unless the text ends.
+		if len(ids) > n || chars == len(runes) {
+			out := make([]int32, 0, min(n, len(ids)))
+			for _, id := range ids[:min(n, len(ids))] {
+				out = append(out, int32(id))
+			}
+			return out
+		}
+		chars = min(len(runes), 2*chars)
+	}
+}
+
+// window is BOS plus a slice of the token stream; predictions from scoreFrom on count
+// (the earlier ones were scored by the previous window, with less context).
+type window struct {
+	ids       []int32
+	scoreFrom int
+}
+
+// stridedWindows covers toks with windows of ctx ids (BOS included) every stride tokens;
+// every token is predicted exactly once, the first from BOS alone.
+func stridedWindows(bos int32, toks []int32, ctx, stride int) []window {
+	var ws []window
+	for s := 0; ; s += stride {
+		end := min(s+ctx-1, len(toks))
+		w := window{ids: append([]int32{bos}, toks[s:end]...)}
+		if s > 0 {
+			w.scoreFrom = (ctx - 1) - stride
+		}
+		ws = append(ws, w)
+		if end == len(toks) {
+			return ws
+		}
+	}
+}
+
+func newScorer(m *model.Loaded, ctx int) (*scorer, error) {
+	ws, err := m.NewWorkspace(ctx, ctx)
+	if err != nil {
+		return nil, err
+	}
+	nb := (ctx + model.DefaultBlockSize - 1) / model.DefaultBlockSize
+	kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
+	if err != nil {
+		return nil, err
+	}
+	s := &scorer{m: m, ws: ws, kv: kv, blocks: make([]int32, nb)}
+	for i := range s.blocks {
+		s.blocks[i] = int32(i)
+	}
+	return s, nil
+}
+
+// score runs one window teacher-forced and sums the counted predictions.
+func (s *scorer) score(w window) (windowScore, error) {
+	logits, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: w.ids, Blocks: s.blocks, Logits: model.LogitsAll}})
+	if err != nil {
+		return windowScore{}, err
+	}
+	V := s.m.Config.VocabSize
+	var out windowScore
+	for i := w.scoreFrom; i+1 < len(w.ids); i++ {
+		nll, pred := nllArgmax(logits[i*V:(i+1)*V], int(w.ids[i+1]))
+		out.nll += nll
+		out.n++
+		if pred == int(w.ids[i+1]) {
+			out.correct++
+		}
+		out.pred = append(out.pred, pred)
+	}
+	return out, nil
+}
+
+// nllArgmax is -log softmax(row)[target] in float64, and the row's argmax.
+func nllArgmax(row []float32, target int) (float64, int) {
+	best := 0
+	for i, v := range row {
+		if v > row[best] {
+			best = i
+		}
+	}
+	mx := float64(row[best])
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v) - mx)
+	}
+	return -(float64(row[target]) - mx - math.Log(sum)), best
+}
+
+// compare scores variant q against reference f over the same windows.
+func compare(name string, f, q []windowScore, isRef bool, resamples int, seed uint64) Metrics {
+	sums := func(ws []windowScore, idx []int) (nll float64, correct, agree, n int) {
+		for _, i := range idx {
+			nll += ws[i].nll
+			correct += ws[i].correct
+			agree += ws[i].agree
+			n += ws[i].n
+		}
+		return
+	}
+	all := make([]int, len(q))
+	for i := range all {
+		all[i] = i
+	}
+	nll, correct, _, n := sums(q, all)
+	m := Metrics{Variant: name, Positions: n, NLL: nll / float64(n), Accuracy: float64(correct) / float64(n)}
+	m.Perplexity = math.Exp(m.NLL)
+	if isRef {
+		return m
+	}
+	dNLL := func(idx []int) float64 {
+		a, _, _, n := sums(f, idx)
+		b, _, _, _ := sums(q, idx)
+		return (b - a) / float64(n)
+	}
+	d := Bootstrap(len(q), resamples, seed, dNLL)
+	pc := Interval{Value: 100 * math.Expm1(d.Value), Lo: 100 * math.Expm1(d.Lo), Hi: 100 * math.Expm1(d.Hi)}
+	acc := Bootstrap(len(q), resamples, seed, func(idx []int) float64 {
+		_, a, _, n := sums(f, idx)
+		_, b, _, _ := sums(q, idx)
+		return float64(b-a) / float64(n)
+	})
+	agr := Bootstrap(len(q), resamples, seed, func(idx []int) float64 {
+		_, _, g, n := sums(q, idx)
+		return float64(g) / float64(n)
+	})
+	m.DeltaNLL, m.PerplexityChange, m.DeltaAccuracy, m.Agreement = &d, &pc, &acc, &agr
+	fnll, fc, _, _ := sums(f, all)
+	m.PerplexityRatio = m.Perplexity / math.Exp(fnll/float64(n))
+	if fc > 0 {
+		m.AccuracyRatio = float64(correct) / float64(fc)
+	}
+	m.Verdict = verdict(m)
+	return m
+}
+
+func verdict(m Metrics) string {
+	if !m.DeltaNLL.Significant() && !m.DeltaAccuracy.Significant() {
+		return "no measurable change"
+	}
+	var parts []string
+	if m.DeltaNLL.Significant() {
+		dir := "rose"
+		if m.DeltaNLL.Value < 0 {
+			dir = "fell"
+		}
+		parts = append(parts, fmt.Sprintf("perplexity %s %s", dir, pctCI(*m.PerplexityChange)))
+	}
+	if m.DeltaAccuracy.Significant() {
+		dir := "rose"
+		if m.DeltaAccuracy.Value < 0 {
+			dir = "fell"
+		}
+		parts = append(parts, fmt.Sprintf("accuracy %s %.2f points (95%% CI %+.2f to %+.2f)", dir, 100*math.Abs(m.DeltaAccuracy.Value), 100*m.DeltaAccuracy.Lo, 100*m.DeltaAccuracy.Hi))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// pctCI renders a percentage change as "0.30% ± 0.10%" (half-width of the interval).
+func pctCI(iv Interval) string {
+	return fmt.Sprintf("%.2f%% ± %.2f%%", math.Abs(iv.Value), (iv.Hi-iv.Lo)/2)
+}
+
+// goldenColumn is one entry of nll.json.
+type goldenColumn struct {
+	Tokens     int     `json:"tokens"`
+	NLL        float64 `json:"nll_nats_per_token"`
+	Perplexity float64 `json:"perplexity"`
+	Accuracy   float64 `json:"next_token_accuracy"`
+}
+
+// protocolRows scores nll.json's protocol on one text for every variant with a column.
+func protocolRows(goldenPath, name, text string, models []*model.Loaded, vs []VariantInfo) ([]ProtocolRow, error) {
+	data, err := os.ReadFile(goldenPath)
+	if err != nil {
+		return nil, fmt.Errorf("golden: %w", err)
+	}
+	var golden map[string]map[string]goldenColumn
+	if err := json.Unmarshal(data, &golden); err != nil {
+		return nil, fmt.Errorf("golden %s: %w", goldenPath, err)
+	}
+	cols, ok := golden[name]
+	if !ok {
+		return nil, nil
+	}
+	var rows []ProtocolRow
+	mi := 0
+	for _, v := range vs {
+		if !v.Available {
+			continue
+		}
+		m := models[mi]
+		mi++
+		g, ok := cols[v.GoldenColumn]
+		if !ok {
+			continue
+		}
+		runes := []rune(text)
+		ids := m.Tokenizer.Encode(string(runes[:min(1024, len(runes))]), tokenizer.EncodeOptions{})
+		if len(ids) < g.Tokens {
+			return nil, fmt.Errorf("golden protocol: %s gives %d tokens, need %d", name, len(ids), g.Tokens)
+		}
+		w := window{ids: []int32{int32(m.Tokenizer.BOS())}}
+		for _, id := range ids[:g.Tokens] {
+			w.ids = append(w.ids, int32(id))
+		}
+		s, err := newScorer(m, len(w.ids))
+		if err != nil {
+			return nil, err
+		}
+		sc, err := s.score(w)
+		if err != nil {
+			return nil, err
+		}
+		r := ProtocolRow{Text: name, Variant: v.Name, Column: v.GoldenColumn, NLL: sc.nll / float64(sc.n),
+			Accuracy: float64(sc.correct) / float64(sc.n), GoldenNLL: g.NLL, GoldenPerplexity: g.Perplexity, GoldenAccuracy: g.Accuracy}
+		r.Perplexity = math.Exp(r.NLL)
+		r.RelErr = r.Perplexity/g.Perplexity - 1
+		r.Pass = math.Abs(r.RelErr) <= 0.005
+		rows = append(rows, r)
+	}
+	return rows, nil
+}

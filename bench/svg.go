@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Hand-written SVG charts: no dependencies, well-formed XML (every text escaped).
+
+// Series is one named set of values, with optional error bars (Lo/Hi, same length).
+type Series struct {
+	Name   string
+	Values []float64
+	Lo, Hi []float64
+}
+
+var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948"}
+
+const (
+	chartW, chartH                = 720, 400
+	padL, padR, padTop, padBottom = 70, 20, 50, 70
+)
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&apos;")
+		default:
+			if r < 0x20 && r != '\t' && r != '\n' {
+				continue // not allowed in XML 1.0
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// niceRange returns axis bounds covering [lo, hi] (0 included) and a tick step.
+func niceRange(lo, hi float64) (float64, float64, float64) {
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	if hi-lo <= 0 || math.IsNaN(hi-lo) || math.IsInf(hi-lo, 0) {
+		return 0, 1, 0.25
+	}
+	raw := (hi - lo) / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	return math.Floor(lo/step) * step, math.Ceil(hi/step) * step, step
+}
+
+func fmtTick(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0"
+	case a >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case a >= 1e4:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	case a >= 1:
+		return fmt.Sprintf("%.4g", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+type svgDoc struct{ b strings.Builder }
+
+func newSVG(title, yLabel string) *svgDoc {
+	d := &svgDoc{}
+	fmt.Fprintf(&d.b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n")
+	fmt.Fprintf(&d.b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", chartW, chartH, chartW, chartH)
+	fmt.Fprintf(&d.b, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", chartW, chartH)
+	fmt.Fprintf(&d.b, `<text x="%d" y="24" text-anchor="middle" font-size="15" font-weight="bold">%s</text>`+"\n", chartW/2, xmlEscape(title))
+	fmt.Fprintf(&d.b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">%s</text>`+"\n", chartH/2, chartH/2, xmlEscape(yLabel))
+	return d
+}
+
+func (d *svgDoc) yAxis(lo, hi, step float64, y func(float64) float64) {
+	for v := lo; v <= hi+step/2; v += step {
+		fmt.Fprintf(&d.b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", padL, chartW-padR, y(v), y(v))
+		fmt.Fprintf(&d.b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", padL-6, y(v)+4, xmlEscape(fmtTick(v)))
+	}
+	fmt.Fprintf(&d.b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333"/>`+"\n", padL, chartW-padR, y(0), y(0))
+	fmt.Fprintf(&d.b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#333"/>`+"\n", padL, padL, padTop, chartH-padBottom)
+}
+
+func (d *svgDoc) legend(series []Series) {
+	x := padL
+	for i, s := range series {
+		fmt.Fprintf(&d.b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, chartH-22, palette[i%len(palette)])
+		fmt.Fprintf(&d.b, `<text x="%d" y="%d">%s</text>`+"\n", x+16, chartH-12, xmlEscape(s.Name))
+		x += 24 + 7*len([]rune(s.Name))
+	}
+}
+
+func (d *svgDoc) String() string { return d.b.String() + "</svg>\n" }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// BarChart draws grouped bars: one group per label, one bar per series.
+func BarChart(title, yLabel string, groups []string, series []Series) string {
+	lo, hi := 0.0, 0.0
+	for _, s := range series {
+		for i, v := range s.Values {
+			if finite(v) {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			if i < len(s.Lo) && finite(s.Lo[i]) {
+				lo = math.Min(lo, s.Lo[i])
+			}
+			if i < len(s.Hi) && finite(s.Hi[i]) {
+				hi = math.Max(hi, s.Hi[i])
+			}
+		}
+	}
+	lo, hi, step := niceRange(lo, hi)
+	plotH := float64(chartH - padTop - padBottom)
+	y := func(v float64) float64 { return float64(padTop) + (hi-v)/(hi-lo)*plotH }
+	d := newSVG(title, yLabel)
+	d.yAxis(lo, hi, step, y)
+	gw := float64(chartW-padL-padR) / float64(max(1, len(groups)))
+	bw := gw * 0.8 / float64(max(1, len(series)))
+	for g, label := range groups {
+		gx := float64(padL) + float64(g)*gw
+		fmt.Fprintf(&d.b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+gw/2, chartH-padBottom+16, xmlEscape(label))
+		for si, s := range series {
+			if g >= len(s.Values) || !finite(s.Values[g]) {
+				continue
+			}
+			v := s.Values[g]
+			x := gx + gw*0.1 + float64(si)*bw
+			top, bot := y(math.Max(v, 0)), y(math.Min(v, 0))
+			fmt.Fprintf(&d.b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`+"\n",
+				x, top, bw*0.95, math.Max(bot-top, 0.5), palette[si%len(palette)], xmlEscape(s.Name), xmlEscape(fmtTick(v)))
+			if g < len(s.Lo) && g < len(s.Hi) && finite(s.Lo[g]) && finite(s.Hi[g]) {
+				cx := x + bw*0.475
+				fmt.Fprintf(&d.b, `<path d="M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f" stroke="#222" fill="none"/>`+"\n",
+					cx, y(s.Lo[g]), y(s.Hi[g]), cx-4, y(s.Lo[g]), cx+4, cx-4, y(s.Hi[g]), cx+4)
+			}
+		}
+	}
+	d.legend(series)
+	return d.String()
+}
+
+// LineChart draws one line per series over numeric x values (drawn at even spacing,
+// labelled with their values: concurrency 1, 4, 16 reads better evenly spaced).
+func LineChart(title, xLabel, yLabel string, xs []float64, series []Series) string {
+	hi := 0.0
+	for _, s := range series {
+		for _, v := range s.Values {
+			if finite(v) {
+				hi = math.Max(hi, v)
+			}
+		}
+	}
+	lo, hi, step := niceRange(0, hi)
+	plotH := float64(chartH - padTop - padBottom)
+	y := func(v float64) float64 { return float64(padTop) + (hi-v)/(hi-lo)*plotH }
+	d := newSVG(title, yLabel)
+	d.yAxis(lo, hi, step, y)
+	plotW := float64(chartW - padL - padR)
+	x := func(i int) float64 {
+		if len(xs) == 1 {
+			return float64(padL) + plotW/2
+		}
+		return float64(padL) + 30 + float64(i)*(plotW-60)/float64(len(xs)-1)
+	}
+	for i, v := range xs {
+		fmt.Fprintf(&d.b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x(i), chartH-padBottom+16, xmlEscape(fmtTick(v)))
+	}
+	fmt.Fprintf(&d.b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", padL+int(plotW/2), chartH-padBottom+34, xmlEscape(xLabel))
+	for si, s := range series {
+		var pts []string
+		for i, v := range s.Values {
+			if i < len(xs) && finite(v) {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(v)))
+			}
+		}
+		c := palette[si%len(palette)]
+		fmt.Fprintf(&d.b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), c)
+		for i, v := range s.Values {
+			if i < len(xs) && finite(v) {
+				fmt.Fprintf(&d.b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s: %s</title></circle>`+"\n", x(i), y(v), c, xmlEscape(s.Name), xmlEscape(fmtTick(v)))
+			}
+		}
+	}
+	d.legend(series)
+	return d.String()
+}

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vireo-ai/vireo/runtime/engine"
+)
+
+// TTFTConfig is DESIGN.md's mixed workload: one long prompt arrives first, then short
+// prompts at a fixed interval, every request generating OutputLen tokens.
+type TTFTConfig struct {
+	Model     ModelSpec     `json:"model"`
+	LongLen   int           `json:"long_len"`    // default 2000
+	ShortLen  int           `json:"short_len"`   // default 32
+	Shorts    int           `json:"shorts"`      // default 24
+	Interval  time.Duration `json:"interval_ns"` // default 20 ms
+	OutputLen int           `json:"output_len"`  // default 32
+	Lanes     int           `json:"lanes"`       // prefill lanes of the multi-stream configuration (default 4)
+	Repeats   int           `json:"repeats"`     // runs per configuration, pooled (default 3)
+	Resamples int           `json:"resamples"`
+	Seed      uint64        `json:"seed"`
+}
+
+// PrefillConfig is one of the three configurations compared.
+type PrefillConfig struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Options     EngineOptions `json:"options"`
+}
+
+// PrefillConfigs are the three configurations of the experiment (as the engine's
+// BenchmarkMixedWorkload): one lane unchunked, one lane chunked (vLLM's approach),
+// N lanes chunked with one long prefill at a time.
+func PrefillConfigs(lanes int) []PrefillConfig {
+	return []PrefillConfig{
+		{"1-lane-unchunked", "one prefill stream, whole prompts in one pass", EngineOptions{MaxNumBatchedTokens: 4096, PrefillChunk: 4096, PrefillStreams: 1}},
+		{"1-lane-chunked", "one prefill stream, chunked prefill (256-token chunks, 512-token steps)", EngineOptions{MaxNumBatchedTokens: 512, PrefillChunk: 256, PrefillStreams: 1}},
+		{fmt.Sprintf("%d-lanes-chunked", lanes), fmt.Sprintf("%d prefill streams, chunked, one long prefill at a time", lanes),
+			EngineOptions{MaxNumBatchedTokens: 512, PrefillChunk: 256, PrefillStreams: lanes, MaxLongPrefills: 1}},
+	}
+}
+
+// TTFTConfigResult is one configuration's measurements, pooled over repeats.
+type TTFTConfigResult struct {
+	PrefillConfig
+	ShortTTFTms Dist       `json:"short_ttft_ms"`
+	LongTTFTms  Dist       `json:"long_ttft_ms"`
+	ITLms       Dist       `json:"itl_ms"` // every request's inter-token gaps
+	GenTokensS  float64    `json:"gen_tokens_per_s"`
+	TotalTokS   float64    `json:"total_tokens_per_s"` // prompt + generated over wall time
+	RunGenTokS  []float64  `json:"run_gen_tokens_per_s"`
+	Failed      int        `json:"failed"`
+	Runs        [][]Record `json:"runs"` // index 0 of each run is the long prompt
+}
+
+// Comparison is a difference between a configuration and a baseline with its 95%
+// bootstrap interval (unpaired: the runs are independent).
+type Comparison struct {
+	Metric   string   `json:"metric"`
+	Config   string   `json:"config"`
+	Baseline string   `json:"baseline"`
+	Unit     string   `json:"unit"`
+	Diff     Interval `json:"diff"` // config - baseline
+	Relative float64  `json:"relative"`
+}
+
+// TTFTResult is the whole experiment.
+type TTFTResult struct {
+	Command     string             `json:"command,omitempty"`
+	Config      TTFTConfig         `json:"config"`
+	Model       ModelInfo          `json:"model"`
+	Host        Host               `json:"host"`
+	Configs     []TTFTConfigResult `json:"configs"`
+	Comparisons []Comparison       `json:"comparisons"`
+}
+
+// RunTTFTConfigs runs the mixed workload against an in-process engine in each of the
+// three prefill configurations.
+func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Progress) (*TTFTResult, error) {
+	if cfg.LongLen <= 0 {
+		cfg.LongLen = 2000
+	}
+	if cfg.ShortLen <= 0 {
+		cfg.ShortLen = 32
+	}
+	if cfg.Shorts <= 0 {
+		cfg.Shorts = 24
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 20 * time.Millisecond
+	}
+	if cfg.OutputLen <= 0 {
+		cfg.OutputLen = 32
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 4
+	}
+	if cfg.Repeats <= 0 {
+		cfg.Repeats = 3
+	}
+	if cfg.Resamples <= 0 {
+		cfg.Resamples = 1000
+	}
+	m, err := cfg.Model.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if cfg.LongLen+cfg.OutputLen > m.Config.MaxSeqLen {
+		return nil, fmt.Errorf("ttft: a %d-token prompt and %d outputs exceed the model's context of %d", cfg.LongLen, cfg.OutputLen, m.Config.MaxSeqLen)
+	}
+	res := &TTFTResult{Config: cfg, Model: infoOf(cfg.Model, m), Host: ThisHost()}
+	vocab := m.Config.VocabSize
+	bos := m.Tokenizer.BOS()
+	mk := func(n, salt int) Prompt {
+		w := WorkloadConfig{NumPrompts: 1, InputLen: n, OutputLen: cfg.OutputLen, VocabSize: vocab, FirstID: 3, BOS: bos, Seed: cfg.Seed + uint64(salt)}
+		p, _ := w.Prompts(1)
+		return p[0]
+	}
+	reqs := []GenRequest{{Prompt: mk(cfg.LongLen, 0), MaxTokens: cfg.OutputLen, MinTokens: cfg.OutputLen, IgnoreEOS: true}}
+	at := []time.Duration{0}
+	for i := 0; i < cfg.Shorts; i++ {
+		reqs = append(reqs, GenRequest{Prompt: mk(cfg.ShortLen, i+1), MaxTokens: cfg.OutputLen, MinTokens: cfg.OutputLen, IgnoreEOS: true})
+		at = append(at, time.Duration(i+1)*cfg.Interval)
+	}
+	shortTTFT := map[string][]float64{}
+	itls := map[string][]float64{}
+	for _, pc := range PrefillConfigs(cfg.Lanes) {
+		e, err := engine.New(m.Model, m.Tokenizer, pc.Options.engine())
+		if err != nil {
+			return nil, fmt.Errorf("ttft: %s: %w", pc.Name, err)
+		}
+		r := TTFTConfigResult{PrefillConfig: pc}
+		var long []float64
+		var gen, total int
+		var wall float64
+		p := prog(pc.Name)
+		for rep := 0; rep < cfg.Repeats; rep++ {
+			recs, dur := runSchedule(ctx, &EngineTarget{Engine: e}, reqs, at, 0, 0, p)
+			r.Runs = append(r.Runs, recs)
+			runGen := 0
+			for i := range recs {
+				rc := &recs[i]
+				if !rc.OK() {
+					r.Failed++
+					continue
+				}
+				if i == 0 {
+					long = append(long, rc.TTFTms)
+				} else {
+					shortTTFT[pc.Name] = append(shortTTFT[pc.Name], rc.TTFTms)
+				}
+				itls[pc.Name] = append(itls[pc.Name], rc.ITLms...)
+				runGen += rc.OutputTokens
+				total += rc.PromptTokens + rc.OutputTokens
+			}
+			gen += runGen
+			wall += dur.Seconds()
+			r.RunGenTokS = append(r.RunGenTokS, float64(runGen)/dur.Seconds())
+		}
+		e.Close()
+		r.ShortTTFTms, r.LongTTFTms, r.ITLms = NewDist(shortTTFT[pc.Name]), NewDist(long), NewDist(itls[pc.Name])
+		r.GenTokensS, r.TotalTokS = float64(gen)/wall, float64(total)/wall
+		res.Configs = append(res.Configs, r)
+	}
+	// The multi-lane configuration against both single-lane baselines.
+	multi := res.Configs[2]
+	p50 := func(x []float64) float64 { return Percentile(x, 50) }
+	p99 := func(x []float64) float64 { return Percentile(x, 99) }
+	mean := func(x []float64) float64 { return NewDist(x).Mean }
+	for bi, base := range res.Configs[:2] {
+		seed := cfg.Seed + uint64(bi)*7919
+		add := func(metric, unit string, a, b []float64, stat func([]float64) float64) {
+			iv := BootstrapDiff(a, b, cfg.Resamples, seed, stat)
+			c := Comparison{Metric: metric, Config: multi.Name, Baseline: base.Name, Unit: unit, Diff: iv}
+			if s := stat(a); s != 0 {
+				c.Relative = iv.Value / s
+			}
+			res.Comparisons = append(res.Comparisons, c)
+		}
+		add("short-prompt TTFT p50", "ms", shortTTFT[base.Name], shortTTFT[multi.Name], p50)
+		add("short-prompt TTFT p99", "ms", shortTTFT[base.Name], shortTTFT[multi.Name], p99)
+		add("ITL p50", "ms", itls[base.Name], itls[multi.Name], p50)
+		add("ITL p99", "ms", itls[base.Name], itls[multi.Name], p99)
+		add("generated tokens/s (mean of runs)", "tokens/s", base.RunGenTokS, multi.RunGenTokS, mean)
+	}
+	return res, nil
+}
