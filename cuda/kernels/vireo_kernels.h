@@ -1,0 +1,340 @@
+// vireo_kernels.h: the one C ABI between Go (package cgo) and Vireo's CUDA kernels.
+//
+// Everything the Go side does on the GPU goes through these functions: memory, streams,
+// events, graphs, device information and the kernels. The CUDA runtime is linked
+// statically into libvireo_kernels.so, so there is exactly one runtime in the process
+// and the Go binary never links cudart itself.
+//
+// Conventions
+//   - Every function returns an int status: 0 (VIREO_OK) on success, otherwise one of
+//     vireo_status. The message (op name, shapes, CUDA error string) is kept per host
+//     thread; read it with vireo_last_error on the same thread (the Go side locks its
+//     goroutine to the OS thread across the call and the read).
+//   - Pointers are raw device pointers unless the comment says "host". Shapes are
+//     explicit, in elements; matrices are row-major, "ld" is a row stride in elements.
+//   - dtype arguments take vireo_dtype values; "activation" dtypes are VIREO_F16 and
+//     VIREO_BF16. Arithmetic accumulates in fp32 whatever the storage type.
+//   - stream is a cudaStream_t as an opaque pointer; NULL is the legacy default stream.
+//     Kernel launches are asynchronous; launch errors are reported at once (the kernel's
+//     own faults surface at the next synchronizing call).
+//   - The KV cache has the activation dtype (fp16 by default), one K and one V pool per
+//     layer, each [num_blocks][kv_heads][block_size][head_dim].
+#ifndef VIREO_KERNELS_H
+#define VIREO_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIREO_ABI_VERSION 1
+
+typedef void* vireo_stream_t;     // cudaStream_t
+typedef void* vireo_event_t;      // cudaEvent_t
+typedef void* vireo_graph_t;      // cudaGraph_t
+typedef void* vireo_graph_exec_t; // cudaGraphExec_t
+
+// Element types; the values equal Go's backend.DType.
+enum vireo_dtype {
+  VIREO_F32 = 0,
+  VIREO_F16 = 1,
+  VIREO_BF16 = 2,
+  VIREO_I8 = 3,
+  VIREO_I32 = 4,
+};
+
+enum vireo_status {
+  VIREO_OK = 0,
+  VIREO_ERR_CUDA = 1,        // a CUDA runtime call or launch failed
+  VIREO_ERR_ARG = 2,         // bad shape, dtype or pointer
+  VIREO_ERR_UNSUPPORTED = 3, // valid, but no kernel for this case
+  VIREO_ERR_NO_DEVICE = 4,   // no CUDA device or driver
+  VIREO_NOT_READY = 5,       // vireo_event_query: work still pending (not an error)
+};
+
+// ---- errors and versions ---------------------------------------------------------
+
+// Copies this thread's last error message (NUL-terminated, truncated to len) into buf
+// (host); returns the message's full length.
+int vireo_last_error(char* buf, int len);
+// VIREO_ABI_VERSION of the library.
+int vireo_abi_version(void);
+// CUDA runtime version the library was built with and the driver's version
+// (e.g. 11080, 13000); driver 0 when no driver is installed.
+int vireo_versions(int* runtime_version, int* driver_version);
+// Compute capabilities compiled into the library as SASS, e.g. "80,90,90a" (host buf).
+int vireo_build_archs(char* buf, int len);
+
+// ---- devices ---------------------------------------------------------------------
+
+typedef struct {
+  char name[256];
+  int major, minor;            // compute capability
+  int multiprocessors;
+  int max_threads_per_sm;
+  int l2_bytes;
+  int smem_per_block_optin;    // bytes a block may use after cudaFuncSetAttribute
+  int clock_khz;               // SM clock
+  int mem_clock_khz;
+  int mem_bus_bits;
+  int reserved;
+  size_t total_mem;            // bytes
+} vireo_device_info;
+
+int vireo_device_count(int* count);                        // 0 devices: VIREO_ERR_NO_DEVICE
+int vireo_set_device(int device);                          // for the calling thread
+int vireo_device_info_get(int device, vireo_device_info* out); // out: host
+int vireo_mem_info(size_t* free_bytes, size_t* total_bytes);   // current device
+int vireo_device_sync(void);
+
+// ---- memory ----------------------------------------------------------------------
+
+int vireo_malloc(void** ptr, size_t bytes);
+int vireo_free(void* ptr);
+int vireo_malloc_host(void** ptr, size_t bytes); // pinned host memory
+int vireo_free_host(void* ptr);
+// Copies with stream == NULL are synchronous (cudaMemcpy); otherwise asynchronous on
+// stream (host memory should then be pinned for the copy to overlap).
+int vireo_memcpy_h2d(void* dst, const void* src_host, size_t bytes, vireo_stream_t stream);
+int vireo_memcpy_d2h(void* dst_host, const void* src, size_t bytes, vireo_stream_t stream);
+int vireo_memcpy_d2d(void* dst, const void* src, size_t bytes, vireo_stream_t stream);
+int vireo_memset(void* dst, int value, size_t bytes, vireo_stream_t stream);
+
+// ---- streams, events, graphs -----------------------------------------------------
+
+// Lower numbers are higher priorities; greatest <= least.
+int vireo_stream_priority_range(int* least, int* greatest);
+// A non-blocking stream (no implicit sync with the legacy default stream).
+int vireo_stream_create(vireo_stream_t* stream, int priority);
+int vireo_stream_destroy(vireo_stream_t stream);
+int vireo_stream_sync(vireo_stream_t stream);
+
+// timing != 0 creates an event usable with vireo_event_elapsed_ms.
+int vireo_event_create(vireo_event_t* event, int timing);
+int vireo_event_destroy(vireo_event_t event);
+int vireo_event_record(vireo_event_t event, vireo_stream_t stream);
+int vireo_stream_wait_event(vireo_stream_t stream, vireo_event_t event);
+// VIREO_OK when the event's work is complete, VIREO_NOT_READY when pending.
+int vireo_event_query(vireo_event_t event);
+int vireo_event_sync(vireo_event_t event);
+int vireo_event_elapsed_ms(float* ms, vireo_event_t start, vireo_event_t end);
+
+// Capture (relaxed mode) every launch on stream into a graph until end_capture.
+int vireo_graph_begin_capture(vireo_stream_t stream);
+int vireo_graph_end_capture(vireo_stream_t stream, vireo_graph_t* graph);
+int vireo_graph_instantiate(vireo_graph_exec_t* exec, vireo_graph_t graph);
+int vireo_graph_launch(vireo_graph_exec_t exec, vireo_stream_t stream);
+int vireo_graph_destroy(vireo_graph_t graph);
+int vireo_graph_exec_destroy(vireo_graph_exec_t exec);
+
+// ---- elementwise, norms, rope, embeddings (norm_rope.cu) -------------------------
+
+// dst[i] = src[i] converted; f32, f16 and bf16 in any combination.
+int vireo_convert(vireo_stream_t stream,
+                  int dst_dtype, void* dst,       // [n]
+                  int src_dtype, const void* src, // [n]
+                  size_t n);
+
+// out[i][:] = table[ids[i]][:] (times scales[ids[i]] for int8 tables). Ids outside
+// [0, vocab) give a zero row (the Go side rejects them before launching).
+int vireo_embed(vireo_stream_t stream, int dtype,
+                void* out,            // [n][dim] activation dtype
+                int table_dtype,
+                const void* table,    // [vocab][dim] f32, f16, bf16 or i8
+                const float* scales,  // [vocab] for an i8 table, else NULL
+                const int32_t* ids,   // [n]
+                int n, int dim, int vocab);
+
+// RMSNorm: h = x[i] (+ residual[i]); out[i] = w * (h / sqrt(mean(h^2) + eps)).
+// With residual non-NULL, h is also written back to residual (the fused add-norm).
+// out may alias x.
+int vireo_rmsnorm(vireo_stream_t stream, int dtype,
+                  void* out,           // [n][dim]
+                  const void* x,       // [n][dim]
+                  void* residual,      // [n][dim] or NULL
+                  int w_dtype,
+                  const void* w,       // [dim] f32 or the activation dtype
+                  int n, int dim, float eps);
+
+// RMSNorm as above, then per-row symmetric int8 quantization of the result:
+// q[i][k] = round(out/scale[i]), scale[i] = max|out[i]| / 127 (1 for a zero row).
+int vireo_rmsnorm_quant(vireo_stream_t stream, int dtype,
+                        int8_t* q,           // [n][dim]
+                        float* scale,        // [n]
+                        const void* x,       // [n][dim]
+                        void* residual,      // [n][dim] or NULL
+                        int w_dtype,
+                        const void* w,       // [dim]
+                        int n, int dim, float eps);
+
+// Per-row symmetric int8 quantization of x (the W8A8 input of the o and down projections).
+int vireo_quantize_rows(vireo_stream_t stream, int dtype,
+                        int8_t* q,       // [n][dim]
+                        float* scale,    // [n]
+                        const void* x,   // [n][ld_x]
+                        int ld_x, int n, int dim);
+
+enum vireo_rope_style {
+  VIREO_ROPE_PAIRS = 0,       // (2i, 2i+1): llama2.c, GGUF
+  VIREO_ROPE_ROTATE_HALF = 1, // (i, i+d/2): HF checkpoints
+};
+
+// Rotates, in place, each of the n_heads heads of row i of x by position pos[i]:
+// angle_k = pos * inv_freq[k] (computed in double, sin/cos rounded to float).
+int vireo_rope(vireo_stream_t stream, int dtype,
+               void* x,                // [n][ld_x], heads at columns h*head_dim
+               int ld_x, int n, int n_heads, int head_dim,
+               const int32_t* pos,     // [n]
+               const float* inv_freq,  // [head_dim/2], scaling (Llama 3) applied on the host
+               int style);
+
+// out = silu(gate) * up = gate / (1 + exp(-gate)) * up.
+int vireo_silu_mul(vireo_stream_t stream, int dtype,
+                   void* out,          // [n][hidden]
+                   const void* gate,   // [n][hidden]
+                   const void* up,     // [n][hidden]
+                   int n, int hidden);
+
+// out[i][:] = x[rows[i]][:], any element size. Rows outside [0, x_rows) give zeros.
+int vireo_gather_rows(vireo_stream_t stream,
+                      void* out,             // [n][cols]
+                      const void* x,         // [x_rows][cols]
+                      const int32_t* rows,   // [n]
+                      int n, int cols, int x_rows, int elem_bytes);
+
+// ---- paged attention (attention.cu) ----------------------------------------------
+
+// k_cache/v_cache[slot/block_size][h][slot%block_size][:] = k/v[i][h*head_dim:...]
+// for slot = slots[i], every kv head h. Slots outside the cache are skipped.
+int vireo_write_kv(vireo_stream_t stream, int dtype,
+                   void* k_cache,          // [num_blocks][kv_heads][block_size][head_dim]
+                   void* v_cache,          // [num_blocks][kv_heads][block_size][head_dim]
+                   const void* k,          // [n][ld_k], kv_heads*head_dim used
+                   const void* v,          // [n][ld_v]
+                   int ld_k, int ld_v,
+                   const int32_t* slots,   // [n]
+                   int n, int kv_heads, int head_dim, int block_size, int num_blocks);
+
+// Bytes of fp32 scratch vireo_attention may use to split long contexts (split-K with a
+// log-sum-exp merge). Passing less (even 0) is allowed: it then splits less.
+int vireo_attention_workspace_bytes(size_t* bytes, int n_rows, int heads, int head_dim, int max_ctx);
+
+// Causal paged attention over a mixed batch (prefill chunks and decode tokens).
+// Sequence s owns query rows [q0, q0+nq) holding positions pos..pos+nq-1; its block
+// table is block_tables[block_off : ...]. Query row r of sequence s attends to positions
+// 0 .. pos+(r-q0) of its sequence. Rows with row_seq[r] < 0 are written as zeros.
+// Query head h reads kv head h / (heads/kv_heads). head_dim <= 256, even.
+int vireo_attention(vireo_stream_t stream, int dtype,
+                    void* out,                  // [n_rows][ld_out], heads*head_dim used
+                    const void* q,              // [n_rows][ld_q]
+                    int ld_out, int ld_q,
+                    const void* k_cache,        // [num_blocks][kv_heads][block_size][head_dim]
+                    const void* v_cache,        // same
+                    const int32_t* seqs,        // [n_seqs][4]: q0, nq, pos, block_off
+                    const int32_t* row_seq,     // [n_rows]: sequence of each row, or -1
+                    const int32_t* block_tables,// flattened block tables
+                    int n_rows, int n_seqs, int heads, int kv_heads, int head_dim,
+                    int block_size, int max_ctx, // max_ctx: largest pos+nq of the batch
+                    float scale,                 // usually 1/sqrt(head_dim)
+                    void* workspace, size_t workspace_bytes);
+
+// ---- matrix products (matmul_*.cu) -----------------------------------------------
+
+enum vireo_epilogue {
+  VIREO_EPI_NONE = 0,       // out = x·Wᵀ
+  VIREO_EPI_ACCUMULATE = 1, // out += x·Wᵀ (the residual add)
+  VIREO_EPI_SILU_GLU = 2,   // W holds 2*n_out rows, gate rows then up rows:
+                            // out[i][j] = silu(x·W[j]) * (x·W[n_out+j])
+};
+
+enum vireo_matmul_variant {
+  VIREO_MM_AUTO = 0, // the library picks by shape
+  VIREO_MM_SIMT = 1, // CUDA-core kernel, any shape (the reference path)
+  VIREO_MM_MMA = 2,  // tensor cores (mma.sync); needs k % 32 == 0 and 16-byte aligned rows
+};
+
+// W8A16: out[i][j] (+)= w_scale[j] * Σ_k x[i][k] * w[j][k], int8 weights dequantized in
+// registers, fp32 accumulation. SIMT for few rows (decode), dequant-to-f16 + mma.sync
+// past about 8 rows.
+int vireo_matmul_w8a16(vireo_stream_t stream, int dtype,
+                       void* out,             // [n][ld_out] activation dtype
+                       int ld_out,
+                       const void* x,         // [n][ld_x] activation dtype
+                       int ld_x,
+                       const int8_t* w,       // [n_w][k] row-major; n_w = n_out (2*n_out for SILU_GLU)
+                       const float* w_scale,  // [n_w]
+                       int n, int n_out, int k, int epilogue, int variant);
+
+// W8A8: out[i][j] (+)= x_scale[i] * w_scale[j] * Σ_k xq[i][k] * w[j][k], int8 tensor-core
+// MMA (m16n8k32) with int32 accumulation. Needs k % 32 == 0 for the MMA variant.
+int vireo_matmul_w8a8(vireo_stream_t stream, int dtype,
+                      void* out,             // [n][ld_out] activation dtype
+                      int ld_out,
+                      const int8_t* xq,      // [n][k] per-row quantized activations
+                      const float* x_scale,  // [n]
+                      const int8_t* w,       // [n_w][k]
+                      const float* w_scale,  // [n_w]
+                      int n, int n_out, int k, int epilogue, int variant);
+
+// 16-bit weights (the unquantized baseline): out[i][j] (+)= Σ_k x[i][k] * w[j][k],
+// w in the activation dtype.
+int vireo_matmul_f16(vireo_stream_t stream, int dtype,
+                     void* out,          // [n][ld_out]
+                     int ld_out,
+                     const void* x,      // [n][ld_x]
+                     int ld_x,
+                     const void* w,      // [n_w][k] activation dtype
+                     int n, int n_out, int k, int epilogue, int variant);
+
+// ---- sampling (sampling.cu) ------------------------------------------------------
+
+// Per-row sampling parameters, as Go's sampling.Params plus the draw's key. 56 bytes.
+typedef struct {
+  float temperature;        // 0 (or NaN, <= 0): greedy
+  float top_p;              // (0,1) enables top-p
+  float min_p;              // > 0 enables min-p
+  float repetition_penalty; // 1 (or <= 0) disables
+  float presence_penalty;
+  float frequency_penalty;
+  int32_t top_k;            // 0 < top_k < vocab enables top-k
+  int32_t history_len;      // ids at history[history_off : history_off+history_len]
+  int64_t history_off;
+  uint64_t seed;            // Philox key
+  uint64_t token_index;     // Philox counter: the request's draw number
+} vireo_sampling_params;
+
+// Candidates the device can sort per row; a row whose kept set cannot be bounded by
+// this many tokens returns -1 (sample it on the host: runtime/sampling).
+#define VIREO_SAMPLE_MAX_CANDIDATES 4096
+
+// Scratch for vireo_sample: fp32 penalized logits and int32 counts per row. The counts
+// part must be zeroed once after allocation (vireo_memset); vireo_sample leaves it zero.
+int vireo_sample_workspace_bytes(size_t* bytes, int rows, int vocab);
+
+// Samples one token per row exactly as runtime/sampling.Sampler.Sample (see that
+// package's doc.go): penalties, greedy, temperature, top-k, top-p, min-p and the
+// Philox4x32-10 draw keyed by (seed, token_index). out[r] = the token, or -1 when the
+// row needs the host sampler (more than VIREO_SAMPLE_MAX_CANDIDATES candidates).
+int vireo_sample(vireo_stream_t stream,
+                 int logits_dtype,                      // f32, f16 or bf16
+                 const void* logits,                    // [rows][ld]
+                 int ld, int rows, int vocab,
+                 const vireo_sampling_params* params,   // [rows] (device)
+                 const int32_t* history,                // flattened ids (device), may be NULL
+                 int32_t* out,                          // [rows]
+                 void* workspace, size_t workspace_bytes);
+
+// u in [0,1) of runtime/sampling.Uniform, computed on the device (for checks).
+int vireo_philox_uniform(vireo_stream_t stream,
+                         float* out,               // [n]
+                         const uint64_t* seeds,    // [n]
+                         const uint64_t* indices,  // [n]
+                         int n, uint32_t stream_id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // VIREO_KERNELS_H
