@@ -4,9 +4,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
+
+// littleEndian lets f32 encoding be a plain copy.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+func f32Bytes(s []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
+}
 
 // F32ToF16 rounds f to IEEE half precision, to nearest even; overflow gives ±Inf and
 // NaN stays NaN (quiet).
@@ -106,6 +114,10 @@ func encode(dt backend.DType, s []float32) []byte {
 	out := make([]byte, len(s)*dt.Size())
 	switch dt {
 	case backend.F32:
+		if littleEndian {
+			copy(out, f32Bytes(s))
+			break
+		}
 		for i, v := range s {
 			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
 		}
@@ -129,6 +141,10 @@ func decode(dt backend.DType, b []byte) []float32 {
 	out := make([]float32, n)
 	switch dt {
 	case backend.F32:
+		if littleEndian {
+			copy(f32Bytes(out), b)
+			break
+		}
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
