@@ -128,6 +128,25 @@ func (b lateRoPE) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	return b.Backend.RoPE(s, x, p, r)
 }
 
+// inPlaceSiLUMul computes into gate, then copies to out: the input is modified.
+type inPlaceSiLUMul struct{ *cpu.Backend }
+
+func (b inPlaceSiLUMul) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
+	if err := b.Backend.SiLUMul(s, gate, gate, up); err != nil {
+		return err
+	}
+	copy(cpu.Float32s(out), cpu.Float32s(gate))
+	return nil
+}
+
+// strayReadGather reads its source one element past where its view starts.
+type strayReadGather struct{ *cpu.Backend }
+
+func (b strayReadGather) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
+	x.Off++
+	return b.Backend.GatherRows(s, out, x, rows)
+}
+
 func TestBrokenBackendsFail(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
 	c := func() *cpu.Backend { return cpu.New(cpu.Options{}) }
@@ -144,8 +163,10 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"transposed weight", transposedMatMul{c(), map[*backend.Weight]*backend.Weight{}}, backendtest.OpMatMul, "nmse"},
 		{"last row unwritten", shortEmbed{c()}, backendtest.OpEmbed, "unwritten"},
 		{"rope position off by one", lateRoPE{c()}, backendtest.OpRoPE, "nmse"},
+		{"an input written", inPlaceSiLUMul{c()}, backendtest.OpSiLUMul, "input gate modified"},
+		{"a read past the input", strayReadGather{c()}, backendtest.OpGatherRows, "NaN/Inf"},
 	} {
-		t.Run(tc.op, func(t *testing.T) {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}})
 			total, failed, found := 0, 0, false
 			for _, r := range rep.Results {

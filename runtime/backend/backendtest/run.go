@@ -64,6 +64,9 @@ const guardValue = -1717.25 // the output guard sentinel
 // output view or the addressed KV slots, modifies an input, panics, or returns an error
 // other than "not supported".
 func Run(log Logger, ref, b backend.Backend, opt Options) Report {
+	if h, ok := log.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	start := time.Now()
 	rep := Report{Ref: ref.Name(), Backend: b.Name(), Large: opt.Large, Seed: opt.Seed}
 	rs, rerr := ref.NewStream()
@@ -104,7 +107,8 @@ func runCase(c Case, ref, b *side) (res Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			res.Status = Fail
-			res.Detail = fmt.Sprintf("panic: %v\n%s", p, debug.Stack())
+			stack := debug.Stack()
+			res.Detail = fmt.Sprintf("panic: %v\n%s", p, stack[:min(len(stack), 4000)])
 		}
 	}()
 	// Probe the activation dtype before drawing large inputs.
