@@ -19,8 +19,8 @@
 // such as "max_token" is never silently ignored), and so is a known feature it does not
 // implement (tools, response_format other than text, logit_bias, image or audio
 // content, echo, suffix, best_of other than n, batched prompts). Only "user",
-// "metadata" and "service_tier" are accepted and ignored: they tag a request without
-// changing what it generates. Every error — malformed JSON, a wrong type, a value out
+// "metadata", "service_tier", "safety_identifier" and "prompt_cache_key" are accepted
+// and ignored: they tag or route a request without changing what it generates. Every error — malformed JSON, a wrong type, a value out
 // of range, a prompt longer than the context, an unknown model — is OpenAI's error JSON
 // {"error": {"message", "type", "param", "code"}} with a 4xx status; 5xx means the
 // server failed.

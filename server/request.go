@@ -67,8 +67,10 @@ type chatBody struct {
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	Logprobs            *bool           `json:"logprobs"`
 	TopLogprobs         *int            `json:"top_logprobs"`
-	Metadata            json.RawMessage `json:"metadata"`     // accepted, ignored: tags only
-	ServiceTier         *string         `json:"service_tier"` // accepted, ignored: one tier here
+	Metadata            json.RawMessage `json:"metadata"`          // accepted, ignored: tags only
+	ServiceTier         *string         `json:"service_tier"`      // accepted, ignored: one tier here
+	SafetyIdentifier    *string         `json:"safety_identifier"` // accepted, ignored: like "user"
+	PromptCacheKey      *string         `json:"prompt_cache_key"`  // accepted, ignored: a cache-routing hint
 	Store               *bool           `json:"store"`
 	ResponseFormat      json.RawMessage `json:"response_format"`
 	Modalities          []string        `json:"modalities"`
@@ -83,6 +85,7 @@ type chatBody struct {
 	Prediction        json.RawMessage `json:"prediction"`
 	ReasoningEffort   json.RawMessage `json:"reasoning_effort"`
 	WebSearchOptions  json.RawMessage `json:"web_search_options"`
+	Verbosity         json.RawMessage `json:"verbosity"`
 }
 
 type chatMessage struct {
@@ -215,6 +218,7 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		{"prediction", b.Prediction, "predicted outputs are not implemented"},
 		{"reasoning_effort", b.ReasoningEffort, "this is not a reasoning model"},
 		{"web_search_options", b.WebSearchOptions, "web search is not implemented"},
+		{"verbosity", b.Verbosity, "output verbosity control is not implemented"},
 	} {
 		if !isNull(f.raw) {
 			return nil, unsupported(f.name, f.why)
