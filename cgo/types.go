@@ -1,0 +1,195 @@
+// Package cgo binds the C ABI of Vireo's CUDA kernels (cuda/kernels/vireo_kernels.h,
+// built into build/libvireo_kernels.so) as thin Go functions. It holds the module's only
+// `import "C"`, behind the `cuda` build tag; without the tag the same API returns
+// ErrNoCUDA, so code above it builds everywhere.
+//
+// Device memory is addressed by unsafe.Pointer values that never point into Go memory.
+// Every failure is an *Error naming the C op and its shapes. The C side keeps its last
+// message per OS thread, so each call runs with its goroutine locked to its thread.
+//
+// Shapes and layouts are documented in vireo_kernels.h; the Go names follow it.
+package cgo
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// ErrNoCUDA is returned by every function of a build without the cuda tag.
+var ErrNoCUDA = errors.New("vireo: built without CUDA (build with make cuda)")
+
+// ErrNoDevice matches (errors.Is) an *Error for a missing device or driver.
+var ErrNoDevice = errors.New("vireo: no CUDA device")
+
+// Status codes of the C ABI (enum vireo_status).
+const (
+	StatusOK          = 0
+	StatusCUDA        = 1
+	StatusArg         = 2
+	StatusUnsupported = 3
+	StatusNoDevice    = 4
+	StatusNotReady    = 5
+)
+
+// Error is a failed ABI call.
+type Error struct {
+	Func string // the C function
+	Code int    // vireo_status
+	Msg  string // the library's message: op, shapes, CUDA error
+}
+
+func (e *Error) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("%s: status %d", e.Func, e.Code)
+	}
+	return e.Msg
+}
+
+// Is makes errors.Is(err, ErrNoDevice) true for missing devices and drivers.
+func (e *Error) Is(target error) bool { return target == ErrNoDevice && e.Code == StatusNoDevice }
+
+// DType values equal runtime/backend.DType and enum vireo_dtype.
+type DType int32
+
+const (
+	F32  DType = 0
+	F16  DType = 1
+	BF16 DType = 2
+	I8   DType = 3
+	I32  DType = 4
+)
+
+// Epilogue is enum vireo_epilogue.
+type Epilogue int32
+
+const (
+	EpiNone       Epilogue = 0
+	EpiAccumulate Epilogue = 1
+	EpiSiLUGLU    Epilogue = 2 // W has 2*NOut rows: gate rows, then up rows
+)
+
+// Variant is enum vireo_matmul_variant.
+type Variant int32
+
+const (
+	MMAuto Variant = 0
+	MMSIMT Variant = 1
+	MMMMA  Variant = 2
+)
+
+// RoPE styles (enum vireo_rope_style).
+const (
+	RopePairs      = 0
+	RopeRotateHalf = 1
+)
+
+// SampleMaxCandidates is VIREO_SAMPLE_MAX_CANDIDATES.
+const SampleMaxCandidates = 4096
+
+// Stream is a CUDA stream; the zero value is the legacy default stream.
+type Stream struct{ p unsafe.Pointer }
+
+// Event is a CUDA event.
+type Event struct{ p unsafe.Pointer }
+
+// Graph is a captured CUDA graph; GraphExec its instantiation.
+type Graph struct{ p unsafe.Pointer }
+type GraphExec struct{ p unsafe.Pointer }
+
+// IsZero reports whether s is the legacy default stream.
+func (s Stream) IsZero() bool { return s.p == nil }
+
+// DeviceInfo is vireo_device_info.
+type DeviceInfo struct {
+	Name                   string
+	Major, Minor           int
+	Multiprocessors        int
+	MaxThreadsPerSM        int
+	L2Bytes                int
+	SharedMemPerBlockOptin int
+	ClockKHz, MemClockKHz  int
+	MemBusBits             int
+	TotalMem               uint64
+}
+
+// PeakBandwidth is the datasheet memory bandwidth in bytes/s (DDR: two transfers per
+// clock); 0 when the device does not report its memory clock.
+func (d DeviceInfo) PeakBandwidth() float64 {
+	return 2 * float64(d.MemClockKHz) * 1e3 * float64(d.MemBusBits) / 8
+}
+
+// SamplingParams is vireo_sampling_params, byte for byte (56 bytes).
+type SamplingParams struct {
+	Temperature       float32
+	TopP              float32
+	MinP              float32
+	RepetitionPenalty float32
+	PresencePenalty   float32
+	FrequencyPenalty  float32
+	TopK              int32
+	HistoryLen        int32
+	HistoryOff        int64
+	Seed              uint64
+	TokenIndex        uint64
+}
+
+// SamplingParamsSize is the C struct's size.
+const SamplingParamsSize = 56
+
+var _ [SamplingParamsSize - unsafe.Sizeof(SamplingParams{})]struct{}
+var _ [unsafe.Sizeof(SamplingParams{}) - SamplingParamsSize]struct{}
+
+// MatMulArgs are the operands of MatMulW8A16, MatMulW8A8 and MatMulF16.
+type MatMulArgs struct {
+	DType  DType          // activation dtype (out, x)
+	Out    unsafe.Pointer // [N][LdOut]
+	LdOut  int
+	X      unsafe.Pointer // [N][LdX] activations (W8A8: int8 [N][K])
+	LdX    int            // W8A8: ignored (K)
+	XScale unsafe.Pointer // W8A8: f32 [N]
+	W      unsafe.Pointer // [NW][K]; NW = NOut, or 2*NOut for EpiSiLUGLU
+	WScale unsafe.Pointer // f32 [NW] (int8 weights)
+	N      int
+	NOut   int
+	K      int
+	Epi    Epilogue
+	Var    Variant
+}
+
+func (a *MatMulArgs) String() string {
+	return fmt.Sprintf("n=%d n_out=%d k=%d epilogue=%d variant=%d", a.N, a.NOut, a.K, a.Epi, a.Var)
+}
+
+// AttentionArgs are the operands of Attention; see vireo_attention.
+type AttentionArgs struct {
+	DType          DType
+	Out, Q         unsafe.Pointer // [NRows][LdOut], [NRows][LdQ]
+	LdOut, LdQ     int
+	KCache, VCache unsafe.Pointer // [blocks][KVHeads][BlockSize][HeadDim]
+	Seqs           unsafe.Pointer // int32 [NSeqs][4]: q0, nq, pos, block_off
+	RowSeq         unsafe.Pointer // int32 [NRows]
+	BlockTables    unsafe.Pointer // int32, flattened
+	NRows, NSeqs   int
+	Heads, KVHeads int
+	HeadDim        int
+	BlockSize      int
+	MaxCtx         int
+	Scale          float32
+	Workspace      unsafe.Pointer
+	WorkspaceBytes int
+}
+
+// RMSNormArgs are the operands of RMSNorm and RMSNormQuant.
+type RMSNormArgs struct {
+	DType    DType
+	Out      unsafe.Pointer // [N][Dim] (RMSNorm)
+	Q        unsafe.Pointer // int8 [N][Dim] (RMSNormQuant)
+	QScale   unsafe.Pointer // f32 [N] (RMSNormQuant)
+	X        unsafe.Pointer // [N][Dim]
+	Residual unsafe.Pointer // [N][Dim] or nil
+	WDType   DType
+	W        unsafe.Pointer // [Dim]
+	N, Dim   int
+	Eps      float32
+}
