@@ -1,0 +1,25 @@
+// Package cuda is the CUDA backend (build tag cuda): backend.Backend over our own
+// kernels, reached through package cgo and libvireo_kernels.so. Build it with
+// `make cuda`; without the tag this package is empty.
+//
+// Tensors live in device memory. Activations are stored in fp16 (or bf16, see
+// Options.Activations) with fp32 accumulation inside every kernel, and the KV cache in
+// the same 16-bit type. The model allocates its activations as backend.F32 and moves
+// f32 bytes through Upload and Download: this backend stores such tensors in the
+// activation type and converts at those two boundaries (on the device), so the model's
+// f32 host view works unchanged. Norm weights, allocated the same way, are therefore
+// held in the activation type too (the kernels read them into fp32).
+//
+// Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for few rows, W8A8 with
+// per-token activation quantization from Options.W8A8Rows rows on); float weights become
+// 16-bit. Upload and Download take no stream, so they first wait for all device work.
+// Index inputs (ids, positions, slots, block tables) are copied per op through a pinned
+// staging arena of the stream, asynchronously. Every CUDA failure comes back as an error
+// naming the op and the shapes.
+//
+// Device discovery and properties use the kernel library's own ABI (cudaGetDeviceProperties
+// inside libvireo_kernels.so) rather than gorgonia.org/cu: that package's init calls
+// cuInit and exits the process when it fails and links libcuda at load time, which would
+// stop a cuda-tagged binary (or test binary) from even starting on a machine without a
+// driver, where ours reports "no device" as an ordinary error.
+package cuda

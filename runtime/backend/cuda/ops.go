@@ -1,0 +1,385 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// Each op checks shapes and index inputs on the host exactly as the CPU backend does,
+// copies the index slices in stream order, and launches one kernel (two for W8A8 and
+// split attention). Kernel failures come back naming the op and the shapes.
+
+// actPtr returns the device address of an activation operand, which must be stored in the
+// backend's activation type.
+func (c *Backend) actPtr(op string, t backend.Tensor) (unsafe.Pointer, error) {
+	p, b, err := dev(op, t)
+	if err != nil {
+		return nil, err
+	}
+	if b.dt != c.actType() {
+		return nil, fmt.Errorf("%s: operand %s is stored as %s, not the activation type %s", op, t, b.dt, c.actType())
+	}
+	return p, nil
+}
+
+func (c *Backend) actType() backend.DType { return c.opt.Activations }
+
+func wrap(op string, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s (%s): %w", op, fmt.Sprintf(format, args...), err)
+}
+
+func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+	const op = "cuda embed"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	o, err := c.actPtr(op, out)
+	if err != nil {
+		return err
+	}
+	if out.Rows != len(ids) || out.Cols != table.In {
+		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= table.Out {
+			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
+		}
+	}
+	tp, tb, err := dev(op, table.W)
+	if err != nil {
+		return err
+	}
+	var sp unsafe.Pointer
+	if tb.dt == backend.I8 {
+		if sp, _, err = dev(op, table.Scales); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	d, err := st.ints(ids)
+	if err != nil {
+		return wrap(op, err, "%d ids", len(ids))
+	}
+	return cgo.Embed(st.s, cgo.DType(c.actType()), o, cgo.DType(tb.dt), tp, sp, d, len(ids), table.In, table.Out)
+}
+
+func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
+	const op = "cuda rmsnorm"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	o, err := c.actPtr(op, out)
+	if err != nil {
+		return err
+	}
+	xp, err := c.actPtr(op, x)
+	if err != nil {
+		return err
+	}
+	wp, wb, err := dev(op, w)
+	if err != nil {
+		return err
+	}
+	d := x.Cols
+	if out.Rows != x.Rows || out.Cols != d || w.Rows*w.Cols != d {
+		return backend.ShapeError("rmsnorm", "out %s, x %s, w %s", out, x, w)
+	}
+	return cgo.RMSNorm(st.s, &cgo.RMSNormArgs{DType: cgo.DType(c.actType()), Out: o, X: xp, WDType: cgo.DType(wb.dt), W: wp,
+		N: x.Rows, Dim: d, Eps: eps})
+}
+
+func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	const op = "cuda matmul"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	o, err := c.actPtr(op, out)
+	if err != nil {
+		return err
+	}
+	xp, err := c.actPtr(op, x)
+	if err != nil {
+		return err
+	}
+	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
+		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
+	}
+	wp, wb, err := dev(op, w.W)
+	if err != nil {
+		return err
+	}
+	n := x.Rows
+	if n == 0 {
+		return nil
+	}
+	a := &cgo.MatMulArgs{DType: cgo.DType(c.actType()), Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
+		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone}
+	if epi.Accumulate {
+		a.Epi = cgo.EpiAccumulate
+	}
+	switch wb.dt {
+	case backend.I8:
+		if a.WScale, _, err = dev(op, w.Scales); err != nil {
+			return err
+		}
+		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && w.In%32 == 0 {
+			return c.matmulW8A8(st, a, w.Name)
+		}
+		return cgo.MatMulW8A16(st.s, a)
+	case c.actType():
+		return cgo.MatMulF16(st.s, a)
+	}
+	return fmt.Errorf("%s: weight %q has storage %s", op, w.Name, wb.dt)
+}
+
+// matmulW8A8 quantizes x per row into the stream's scratch and runs the int8 kernel.
+func (c *Backend) matmulW8A8(st *stream, a *cgo.MatMulArgs, name string) error {
+	qBytes := (a.N*a.K + 255) / 256 * 256
+	sc, err := c.scratchBytes(st, qBytes+4*a.N)
+	if err != nil {
+		return wrap("cuda matmul w8a8", err, "weight %q, %s", name, a)
+	}
+	q, qs := sc, unsafe.Add(sc, qBytes)
+	if err := cgo.QuantizeRows(st.s, a.DType, q, qs, a.X, a.LdX, a.N, a.K); err != nil {
+		return err
+	}
+	a.X, a.XScale = q, qs
+	return cgo.MatMulW8A8(st.s, a)
+}
+
+func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+	const op = "cuda rope"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	xp, err := c.actPtr(op, x)
+	if err != nil {
+		return err
+	}
+	hd := r.HeadDim
+	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(pos) != x.Rows || len(r.InvFreq) != hd/2 {
+		return backend.ShapeError("rope", "x %s, %d positions, head dim %d, %d frequencies", x, len(pos), hd, len(r.InvFreq))
+	}
+	if x.Rows == 0 {
+		return nil
+	}
+	f, err := c.invFreq(r.InvFreq)
+	if err != nil {
+		return wrap(op, err, "head dim %d", hd)
+	}
+	p, err := st.ints(pos)
+	if err != nil {
+		return wrap(op, err, "%d positions", len(pos))
+	}
+	style := cgo.RopePairs
+	if r.Style == backend.RopeRotateHalf {
+		style = cgo.RopeRotateHalf
+	}
+	return cgo.RoPE(st.s, cgo.DType(c.actType()), xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, style)
+}
+
+func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+	const op = "cuda write kv"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	if layer < 0 || layer >= kv.Layers {
+		return fmt.Errorf("write kv: layer %d of %d", layer, kv.Layers)
+	}
+	kp, err := c.actPtr(op, k)
+	if err != nil {
+		return err
+	}
+	vp, err := c.actPtr(op, v)
+	if err != nil {
+		return err
+	}
+	kc, err := c.actPtr(op, kv.K[layer])
+	if err != nil {
+		return err
+	}
+	vc, err := c.actPtr(op, kv.V[layer])
+	if err != nil {
+		return err
+	}
+	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
+	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
+		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
+	}
+	for _, slot := range slots {
+		if slot < 0 || int(slot) >= kv.Blocks*bs {
+			return fmt.Errorf("write kv: slot %d outside the cache (%d blocks of %d)", slot, kv.Blocks, bs)
+		}
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	sp, err := st.ints(slots)
+	if err != nil {
+		return wrap(op, err, "%d slots", len(slots))
+	}
+	return cgo.WriteKV(st.s, cgo.DType(c.actType()), kc, vc, kp, vp, k.Cols, v.Cols, sp, len(slots), nkv, hd, bs, kv.Blocks)
+}
+
+func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, b *backend.AttnBatch) error {
+	const op = "cuda attention"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	if layer < 0 || layer >= kv.Layers {
+		return fmt.Errorf("attention: layer %d of %d", layer, kv.Layers)
+	}
+	o, err := c.actPtr(op, out)
+	if err != nil {
+		return err
+	}
+	qp, err := c.actPtr(op, q)
+	if err != nil {
+		return err
+	}
+	kc, err := c.actPtr(op, kv.K[layer])
+	if err != nil {
+		return err
+	}
+	vc, err := c.actPtr(op, kv.V[layer])
+	if err != nil {
+		return err
+	}
+	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
+	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
+		return backend.ShapeError("attention", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
+	}
+	if hd > 256 {
+		return backend.ShapeError("attention", "head dim %d (the CUDA kernel takes up to 256)", hd)
+	}
+	if q.Rows == 0 {
+		return nil
+	}
+	// One int32 upload: seqs [n][4], then row_seq [rows], then the block tables.
+	ns := len(b.Seqs)
+	seqs := make([]int32, 4*ns)
+	rowSeq := make([]int32, q.Rows)
+	for i := range rowSeq {
+		rowSeq[i] = -1
+	}
+	var tables []int32
+	maxCtx := 0
+	for si, sq := range b.Seqs {
+		ctx := sq.Pos + sq.NQ
+		nb := (ctx + bs - 1) / bs
+		if sq.Q0 < 0 || sq.NQ < 0 || sq.Q0+sq.NQ > q.Rows || sq.Pos < 0 || nb > len(sq.Blocks) {
+			return fmt.Errorf("attention: sequence %d (rows %d+%d at position %d, %d blocks) does not fit %d rows", si, sq.Q0, sq.NQ, sq.Pos, len(sq.Blocks), q.Rows)
+		}
+		for _, blk := range sq.Blocks[:nb] {
+			if blk < 0 || int(blk) >= kv.Blocks {
+				return fmt.Errorf("attention: sequence %d: block %d outside the cache of %d", si, blk, kv.Blocks)
+			}
+		}
+		for r := sq.Q0; r < sq.Q0+sq.NQ; r++ {
+			if rowSeq[r] >= 0 {
+				return fmt.Errorf("attention: query row %d belongs to two sequences", r)
+			}
+			rowSeq[r] = int32(si)
+		}
+		seqs[4*si], seqs[4*si+1], seqs[4*si+2], seqs[4*si+3] = int32(sq.Q0), int32(sq.NQ), int32(sq.Pos), int32(len(tables))
+		tables = append(tables, sq.Blocks[:nb]...)
+		maxCtx = max(maxCtx, ctx)
+	}
+	idx := make([]int32, 0, len(seqs)+len(rowSeq)+len(tables))
+	idx = append(append(append(idx, seqs...), rowSeq...), tables...)
+	d, err := st.ints(idx)
+	if err != nil {
+		return wrap(op, err, "%d sequences", ns)
+	}
+	wsBytes, err := cgo.AttentionWorkspaceBytes(q.Rows, nh, hd, maxCtx)
+	if err != nil {
+		return err
+	}
+	var ws unsafe.Pointer
+	if wsBytes > 0 {
+		if ws, err = c.scratchBytes(st, wsBytes); err != nil {
+			return wrap(op, err, "workspace of %d bytes", wsBytes)
+		}
+	}
+	return cgo.Attention(st.s, &cgo.AttentionArgs{
+		DType: cgo.DType(c.actType()), Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
+		Seqs: d, RowSeq: unsafe.Add(d, 4*4*ns), BlockTables: unsafe.Add(d, 4*(4*ns+q.Rows)),
+		NRows: q.Rows, NSeqs: ns, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: maxCtx,
+		Scale: b.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
+	})
+}
+
+func (c *Backend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
+	const op = "cuda silu mul"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	o, err := c.actPtr(op, out)
+	if err != nil {
+		return err
+	}
+	g, err := c.actPtr(op, gate)
+	if err != nil {
+		return err
+	}
+	u, err := c.actPtr(op, up)
+	if err != nil {
+		return err
+	}
+	if out.Len() != gate.Len() || gate.Len() != up.Len() || out.Cols != gate.Cols || gate.Cols != up.Cols {
+		return backend.ShapeError("silu mul", "out %s, gate %s, up %s", out, gate, up)
+	}
+	if out.Len() == 0 {
+		return nil
+	}
+	return cgo.SiLUMul(st.s, cgo.DType(c.actType()), o, g, u, out.Rows, out.Cols)
+}
+
+func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
+	const op = "cuda gather rows"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	o, ob, err := dev(op, out)
+	if err != nil {
+		return err
+	}
+	xp, xb, err := dev(op, x)
+	if err != nil {
+		return err
+	}
+	if out.Rows != len(rows) || out.Cols != x.Cols || ob.dt != xb.dt {
+		return backend.ShapeError("gather rows", "out %s, x %s, %d rows", out, x, len(rows))
+	}
+	for _, r := range rows {
+		if r < 0 || int(r) >= x.Rows {
+			return fmt.Errorf("gather rows: row %d of %d", r, x.Rows)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	rp, err := st.ints(rows)
+	if err != nil {
+		return wrap(op, err, "%d rows", len(rows))
+	}
+	return cgo.GatherRows(st.s, o, xp, rp, len(rows), x.Cols, x.Rows, xb.dt.Size())
+}
