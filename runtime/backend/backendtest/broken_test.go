@@ -81,28 +81,32 @@ func (b transposedMatMul) LoadWeight(h *backend.HostWeight) (*backend.Weight, er
 	}
 	t := *h
 	if h.F32 != nil {
-		t.F32 = make([]float32, len(h.F32))
+		t.F32 = transpose(h.F32, h.In, h.Out)
 	} else {
-		t.I8 = make([]int8, len(h.I8))
-	}
-	const tile = 64 // transpose in tiles: the 4096×4096 case stays quick under -race
-	for j0 := 0; j0 < h.Out; j0 += tile {
-		for k0 := 0; k0 < h.In; k0 += tile {
-			for j := j0; j < min(j0+tile, h.Out); j++ {
-				for k := k0; k < min(k0+tile, h.In); k++ {
-					if h.F32 != nil {
-						t.F32[j*h.In+k] = h.F32[k*h.Out+j]
-					} else {
-						t.I8[j*h.In+k] = h.I8[k*h.Out+j]
-					}
-				}
-			}
-		}
+		t.I8 = transpose(h.I8, h.In, h.Out)
 	}
 	if b.twin[w], err = b.Backend.LoadWeight(&t); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// transpose returns the [cols][rows] transpose of m [rows][cols].
+func transpose[T any](m []T, rows, cols int) []T {
+	t := make([]T, len(m))
+	const tile = 64 // cache-sized tiles: the 4096×4096 weight stays quick under -race
+	for r0 := 0; r0 < rows; r0 += tile {
+		for c0 := 0; c0 < cols; c0 += tile {
+			r1, c1 := min(r0+tile, rows), min(c0+tile, cols)
+			for r := r0; r < r1; r++ {
+				src := m[r*cols+c0 : r*cols+c1]
+				for c, v := range src {
+					t[(c0+c)*rows+r] = v
+				}
+			}
+		}
+	}
+	return t
 }
 
 func (b transposedMatMul) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {

@@ -218,7 +218,7 @@ func writeKVCases() []Case {
 	var cs []Case
 	for _, s := range []struct{ n, blocks, bs, kvh, hd int }{
 		{1, 1, 1, 1, 1}, {3, 4, 1, 1, 8}, {5, 5, 16, 1, 8}, {13, 7, 5, 3, 12}, {17, 9, 16, 2, 64},
-		{37, 12, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim}, // real shape: a chunk plus decodes
+		{37, 6, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim}, // real heads, 37 scattered slots
 	} {
 		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,blocks=%d,bs=%d,kvh=%d,hd=%d", s.n, s.blocks, s.bs, s.kvh, s.hd),
 			N: s.n, Blocks: s.blocks, BlockSize: s.bs, KVHeads: s.kvh, HeadDim: s.hd})
@@ -249,7 +249,7 @@ func attentionCases() []Case {
 	add(4, 2, 16, 4, false, SeqSpec{Past: 8, NQ: 2}, SeqSpec{Past: 9, NQ: 1, Shared: 2})
 	// Real shapes: a cheap mixed batch by default; long contexts and a 64-token chunk large.
 	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, false,
-		SeqSpec{Past: 99, NQ: 1, Extra: 1}, SeqSpec{Past: 36, NQ: 1}, SeqSpec{Past: 0, NQ: 1}, SeqSpec{Past: 20, NQ: 5})
+		SeqSpec{Past: 40, NQ: 1, Extra: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 1}, SeqSpec{Past: 20, NQ: 5})
 	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, true,
 		SeqSpec{Past: 1022, NQ: 1}, SeqSpec{Past: 500, NQ: 1, Shared: 20}, SeqSpec{Past: 448, NQ: 64, Extra: 2},
 		SeqSpec{Past: 2046, NQ: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 16})

@@ -178,11 +178,15 @@ func (h halfCPU) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int3
 // rounded inputs.
 func TestHalfPrecisionPath(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
-	for _, h := range []halfCPU{
-		{Backend: cpu.New(cpu.Options{}), kv: backend.F16, w: backend.F32},
-		{Backend: cpu.New(cpu.Options{}), kv: backend.BF16, w: backend.BF16},
+	for _, tc := range []struct {
+		h   halfCPU
+		dts []backend.DType
+	}{
+		{halfCPU{Backend: cpu.New(cpu.Options{}), kv: backend.F16, w: backend.F32}, []backend.DType{backend.F16}},
+		{halfCPU{Backend: cpu.New(cpu.Options{}), kv: backend.BF16, w: backend.BF16}, []backend.DType{backend.F32, backend.F16, backend.BF16}},
 	} {
-		rep := backendtest.Run(nil, ref, h, backendtest.Options{})
+		h := tc.h
+		rep := backendtest.Run(nil, ref, h, backendtest.Options{DTypes: tc.dts})
 		if rep.Failed() || rep.Total.Skip > 0 {
 			t.Fatalf("%s\n%s", rep.Summary(), rep.Text())
 		}
