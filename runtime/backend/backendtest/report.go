@@ -78,11 +78,10 @@ func (r Result) Line() string {
 	case Pass:
 		return fmt.Sprintf("PASS %s nmse=%.3g tol=%.3g [%s]", r.Name, float64(r.NMSE), float64(r.Tol), r.Operands)
 	}
-	s := fmt.Sprintf("FAIL %s nmse=%.3g tol=%.3g", r.Name, float64(r.NMSE), float64(r.Tol))
-	if r.Operands != "" {
-		s += " [" + r.Operands + "]"
+	if r.Class == "" { // failed before anything was compared
+		return fmt.Sprintf("FAIL %s: %s", r.Name, r.Detail)
 	}
-	return s + ": " + r.Detail
+	return fmt.Sprintf("FAIL %s nmse=%.3g tol=%.3g [%s]: %s", r.Name, float64(r.NMSE), float64(r.Tol), r.Operands, r.Detail)
 }
 
 // Counts tallies outcomes.
