@@ -124,8 +124,12 @@ func (c *Backend) alloc(dt backend.DType, n int) (*devBuf, error) {
 
 func (c *Backend) free(b *devBuf) error {
 	c.mu.Lock()
+	_, ok := c.bufs[b]
 	delete(c.bufs, b)
 	c.mu.Unlock()
+	if !ok {
+		return nil // freed before (or by Close)
+	}
 	return cgo.Free(b.ptr)
 }
 
@@ -148,7 +152,7 @@ func (c *Backend) Alloc(dt backend.DType, rows, cols int) (backend.Tensor, error
 	if err != nil {
 		return backend.Tensor{}, fmt.Errorf("cuda alloc %s[%d][%d]: %w", dt, rows, cols, err)
 	}
-	return backend.Tensor{DType: dt, Rows: rows, Cols: cols, Buf: b}, nil
+	return backend.Tensor{DType: b.dt, Rows: rows, Cols: cols, Buf: b}, nil
 }
 
 // dev returns the device address of t's first element and its storage.
@@ -184,16 +188,18 @@ func (c *Backend) stageLocked(n int) (*devBuf, error) {
 	return c.staging, nil
 }
 
-// Upload copies src (dst.DType's bytes, e.g. f32 for an F32 tensor) into dst, converting
-// to the storage type on the device. It waits for all device work first.
+// Upload copies src into dst: bytes of dst's own type, or f32 bytes for a 16-bit
+// tensor (what the model, which allocates its activations as F32, sends), converted on
+// the device. It waits for all device work first.
 func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	p, b, err := dev("cuda upload", dst)
 	if err != nil {
 		return err
 	}
 	n := dst.Rows * dst.Cols
-	if len(src) != n*dst.DType.Size() {
-		return fmt.Errorf("cuda upload to %s: %d bytes for %d", dst, len(src), n*dst.DType.Size())
+	convert := b.dt.Size() == 2 && len(src) == 4*n
+	if len(src) != n*b.dt.Size() && !convert {
+		return fmt.Errorf("cuda upload to %s: %d bytes for %d elements of %s", dst, len(src), n, b.dt)
 	}
 	if n == 0 {
 		return nil
@@ -201,7 +207,7 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	if err := cgo.DeviceSync(); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
-	if b.dt == dst.DType {
+	if !convert {
 		if err := cgo.MemcpyH2D(p, unsafe.Pointer(&src[0]), len(src), cgo.Stream{}); err != nil {
 			return fmt.Errorf("cuda upload to %s: %w", dst, err)
 		}
@@ -216,22 +222,24 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	if err := cgo.MemcpyH2D(st.ptr, unsafe.Pointer(&src[0]), len(src), cgo.Stream{}); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
-	if err := cgo.Convert(cgo.Stream{}, cgo.DType(b.dt), p, cgo.DType(dst.DType), st.ptr, n); err != nil {
+	if err := cgo.Convert(cgo.Stream{}, cgo.DType(b.dt), p, cgo.F32, st.ptr, n); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
 	return cgo.DeviceSync()
 }
 
-// Download copies src into dst as src.DType's bytes (f32 for an F32 tensor), converting
-// from the storage type on the device. It waits for all device work first.
+// Download copies src into dst as bytes of src's own type, or as f32 bytes for a 16-bit
+// tensor when dst has room for exactly that (the model reads its logits so), converted
+// on the device. It waits for all device work first.
 func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	p, b, err := dev("cuda download", src)
 	if err != nil {
 		return err
 	}
 	n := src.Rows * src.Cols
-	if len(dst) != n*src.DType.Size() {
-		return fmt.Errorf("cuda download from %s: %d bytes for %d", src, len(dst), n*src.DType.Size())
+	convert := b.dt.Size() == 2 && len(dst) == 4*n
+	if len(dst) != n*b.dt.Size() && !convert {
+		return fmt.Errorf("cuda download from %s: %d bytes for %d elements of %s", src, len(dst), n, b.dt)
 	}
 	if n == 0 {
 		return nil
@@ -239,7 +247,7 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	if err := cgo.DeviceSync(); err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
 	}
-	if b.dt == src.DType {
+	if !convert {
 		if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[0]), p, len(dst), cgo.Stream{}); err != nil {
 			return fmt.Errorf("cuda download from %s: %w", src, err)
 		}
@@ -251,13 +259,40 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
 	}
-	if err := cgo.Convert(cgo.Stream{}, cgo.DType(src.DType), st.ptr, cgo.DType(b.dt), p, n); err != nil {
+	if err := cgo.Convert(cgo.Stream{}, cgo.F32, st.ptr, cgo.DType(b.dt), p, n); err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
 	}
 	if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[0]), st.ptr, len(dst), cgo.Stream{}); err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
 	}
 	return nil
+}
+
+// Free releases a tensor's whole allocation (backendtest.Freer).
+func (c *Backend) Free(t backend.Tensor) error {
+	b, ok := t.Buf.(*devBuf)
+	if !ok {
+		return fmt.Errorf("cuda free: %s is not a CUDA tensor", t)
+	}
+	return c.free(b)
+}
+
+// FreeWeight releases a weight's device memory.
+func (c *Backend) FreeWeight(w *backend.Weight) error {
+	err := c.Free(w.W)
+	if w.Scales.Buf != nil {
+		err = errors.Join(err, c.Free(w.Scales))
+	}
+	return err
+}
+
+// FreeKV releases a cache's device memory.
+func (c *Backend) FreeKV(kv *backend.KVCache) error {
+	var errs []error
+	for l := range kv.K {
+		errs = append(errs, c.Free(kv.K[l]), c.Free(kv.V[l]))
+	}
+	return errors.Join(errs...)
 }
 
 func f32Bytes(f []float32) []byte {
@@ -281,11 +316,10 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cuda load weight %q [%d][%d]: %w", h.Name, h.Out, h.In, err)
 		}
-		w.W = backend.Tensor{DType: backend.F32, Rows: h.Out, Cols: h.In, Buf: b}
+		w.W = backend.Tensor{DType: c.act, Rows: h.Out, Cols: h.In, Buf: b}
 		if err := c.Upload(w.W, f32Bytes(h.F32[:n])); err != nil {
 			return nil, fmt.Errorf("cuda load weight %q: %w", h.Name, err)
 		}
-		w.W.DType = c.act // from here on the tensor says what it holds
 		return w, nil
 	}
 	q, err := c.alloc(backend.I8, n)

@@ -2,13 +2,15 @@
 // kernels, reached through package cgo and libvireo_kernels.so. Build it with
 // `make cuda`; without the tag this package is empty.
 //
-// Tensors live in device memory. Activations are stored in fp16 (or bf16, see
-// Options.Activations) with fp32 accumulation inside every kernel, and the KV cache in
-// the same 16-bit type. The model allocates its activations as backend.F32 and moves
-// f32 bytes through Upload and Download: this backend stores such tensors in the
-// activation type and converts at those two boundaries (on the device), so the model's
-// f32 host view works unchanged. Norm weights, allocated the same way, are therefore
-// held in the activation type too (the kernels read them into fp32).
+// Tensors live in device memory. Activations are 16-bit, fp16 by default (or bf16, see
+// Options.Activations), with fp32 accumulation inside every kernel; the KV cache has the
+// same type. The model allocates its activations as backend.F32 and moves f32 bytes
+// through Upload and Download: Alloc(F32) returns a tensor of the activation type, and
+// Upload/Download accept either bytes of the tensor's own type or f32 bytes, converted
+// on the device, so the model's f32 host view works unchanged. Norm weights, allocated
+// the same way, are held in the activation type too (the kernels read them into fp32).
+// Each op runs in the type its operands are stored in (f16 or bf16 tensors may be
+// allocated explicitly); operands of mixed types are "not supported".
 //
 // Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for few rows, W8A8 with
 // per-token activation quantization from Options.W8A8Rows rows on); float weights become

@@ -14,20 +14,26 @@ import (
 // copies the index slices in stream order, and launches one kernel (two for W8A8 and
 // split attention). Kernel failures come back naming the op and the shapes.
 
-// actPtr returns the device address of an activation operand, which must be stored in the
-// backend's activation type.
-func (c *Backend) actPtr(op string, t backend.Tensor) (unsafe.Pointer, error) {
-	p, b, err := dev(op, t)
-	if err != nil {
-		return nil, err
+// acts returns the device addresses of activation operands, which must all be stored in
+// one 16-bit type, and that type: the kernels run in whatever the operands hold.
+func acts(op string, ts ...backend.Tensor) ([]unsafe.Pointer, cgo.DType, error) {
+	ps := make([]unsafe.Pointer, len(ts))
+	var dt backend.DType
+	for i, t := range ts {
+		p, b, err := dev(op, t)
+		if err != nil {
+			return nil, 0, err
+		}
+		if b.dt != backend.F16 && b.dt != backend.BF16 {
+			return nil, 0, fmt.Errorf("%s: operand %s stored as %s: not supported (f16 or bf16 activations)", op, t, b.dt)
+		}
+		if i > 0 && b.dt != dt {
+			return nil, 0, fmt.Errorf("%s: operands of %s and %s: mixed activation dtypes not supported", op, dt, b.dt)
+		}
+		dt, ps[i] = b.dt, p
 	}
-	if b.dt != c.actType() {
-		return nil, fmt.Errorf("%s: operand %s is stored as %s, not the activation type %s", op, t, b.dt, c.actType())
-	}
-	return p, nil
+	return ps, cgo.DType(dt), nil
 }
-
-func (c *Backend) actType() backend.DType { return c.opt.Activations }
 
 func wrap(op string, err error, format string, args ...any) error {
 	if err == nil {
@@ -42,10 +48,11 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return err
 	}
-	o, err := c.actPtr(op, out)
+	ps, dt, err := acts(op, out)
 	if err != nil {
 		return err
 	}
+	o := ps[0]
 	if out.Rows != len(ids) || out.Cols != table.In {
 		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
 	}
@@ -71,7 +78,7 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return wrap(op, err, "%d ids", len(ids))
 	}
-	return cgo.Embed(st.s, cgo.DType(c.actType()), o, cgo.DType(tb.dt), tp, sp, d, len(ids), table.In, table.Out)
+	return cgo.Embed(st.s, dt, o, cgo.DType(tb.dt), tp, sp, d, len(ids), table.In, table.Out)
 }
 
 func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
@@ -80,14 +87,11 @@ func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float3
 	if err != nil {
 		return err
 	}
-	o, err := c.actPtr(op, out)
+	ps, dt, err := acts(op, out, x)
 	if err != nil {
 		return err
 	}
-	xp, err := c.actPtr(op, x)
-	if err != nil {
-		return err
-	}
+	o, xp := ps[0], ps[1]
 	wp, wb, err := dev(op, w)
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float3
 	if out.Rows != x.Rows || out.Cols != d || w.Rows*w.Cols != d {
 		return backend.ShapeError("rmsnorm", "out %s, x %s, w %s", out, x, w)
 	}
-	return cgo.RMSNorm(st.s, &cgo.RMSNormArgs{DType: cgo.DType(c.actType()), Out: o, X: xp, WDType: cgo.DType(wb.dt), W: wp,
+	return cgo.RMSNorm(st.s, &cgo.RMSNormArgs{DType: dt, Out: o, X: xp, WDType: cgo.DType(wb.dt), W: wp,
 		N: x.Rows, Dim: d, Eps: eps})
 }
 
@@ -106,14 +110,11 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if err != nil {
 		return err
 	}
-	o, err := c.actPtr(op, out)
+	ps, dt, err := acts(op, out, x)
 	if err != nil {
 		return err
 	}
-	xp, err := c.actPtr(op, x)
-	if err != nil {
-		return err
-	}
+	o, xp := ps[0], ps[1]
 	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
 		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
 	}
@@ -125,7 +126,7 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if n == 0 {
 		return nil
 	}
-	a := &cgo.MatMulArgs{DType: cgo.DType(c.actType()), Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
+	a := &cgo.MatMulArgs{DType: dt, Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
 		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone}
 	if epi.Accumulate {
 		a.Epi = cgo.EpiAccumulate
@@ -139,10 +140,10 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 			return c.matmulW8A8(st, a, w.Name)
 		}
 		return cgo.MatMulW8A16(st.s, a)
-	case c.actType():
+	case backend.DType(dt):
 		return cgo.MatMulF16(st.s, a)
 	}
-	return fmt.Errorf("%s: weight %q has storage %s", op, w.Name, wb.dt)
+	return fmt.Errorf("%s: weight %q stored as %s with %s activations: not supported", op, w.Name, wb.dt, backend.DType(dt))
 }
 
 // matmulW8A8 quantizes x per row into the stream's scratch and runs the int8 kernel.
@@ -166,10 +167,11 @@ func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	if err != nil {
 		return err
 	}
-	xp, err := c.actPtr(op, x)
+	ps, dt, err := acts(op, x)
 	if err != nil {
 		return err
 	}
+	xp := ps[0]
 	hd := r.HeadDim
 	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(pos) != x.Rows || len(r.InvFreq) != hd/2 {
 		return backend.ShapeError("rope", "x %s, %d positions, head dim %d, %d frequencies", x, len(pos), hd, len(r.InvFreq))
@@ -189,7 +191,7 @@ func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	if r.Style == backend.RopeRotateHalf {
 		style = cgo.RopeRotateHalf
 	}
-	return cgo.RoPE(st.s, cgo.DType(c.actType()), xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, style)
+	return cgo.RoPE(st.s, dt, xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, style)
 }
 
 func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
@@ -201,22 +203,11 @@ func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v
 	if layer < 0 || layer >= kv.Layers {
 		return fmt.Errorf("write kv: layer %d of %d", layer, kv.Layers)
 	}
-	kp, err := c.actPtr(op, k)
+	ps, dt, err := acts(op, k, v, kv.K[layer], kv.V[layer])
 	if err != nil {
 		return err
 	}
-	vp, err := c.actPtr(op, v)
-	if err != nil {
-		return err
-	}
-	kc, err := c.actPtr(op, kv.K[layer])
-	if err != nil {
-		return err
-	}
-	vc, err := c.actPtr(op, kv.V[layer])
-	if err != nil {
-		return err
-	}
+	kp, vp, kc, vc := ps[0], ps[1], ps[2], ps[3]
 	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
 	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
 		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
@@ -233,7 +224,7 @@ func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v
 	if err != nil {
 		return wrap(op, err, "%d slots", len(slots))
 	}
-	return cgo.WriteKV(st.s, cgo.DType(c.actType()), kc, vc, kp, vp, k.Cols, v.Cols, sp, len(slots), nkv, hd, bs, kv.Blocks)
+	return cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, sp, len(slots), nkv, hd, bs, kv.Blocks)
 }
 
 func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, b *backend.AttnBatch) error {
@@ -245,22 +236,11 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 	if layer < 0 || layer >= kv.Layers {
 		return fmt.Errorf("attention: layer %d of %d", layer, kv.Layers)
 	}
-	o, err := c.actPtr(op, out)
+	ps, dt, err := acts(op, out, q, kv.K[layer], kv.V[layer])
 	if err != nil {
 		return err
 	}
-	qp, err := c.actPtr(op, q)
-	if err != nil {
-		return err
-	}
-	kc, err := c.actPtr(op, kv.K[layer])
-	if err != nil {
-		return err
-	}
-	vc, err := c.actPtr(op, kv.V[layer])
-	if err != nil {
-		return err
-	}
+	o, qp, kc, vc := ps[0], ps[1], ps[2], ps[3]
 	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
 	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
 		return backend.ShapeError("attention", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
@@ -318,7 +298,7 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 		}
 	}
 	return cgo.Attention(st.s, &cgo.AttentionArgs{
-		DType: cgo.DType(c.actType()), Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
+		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
 		Seqs: d, RowSeq: unsafe.Add(d, 4*4*ns), BlockTables: unsafe.Add(d, 4*(4*ns+q.Rows)),
 		NRows: q.Rows, NSeqs: ns, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: maxCtx,
 		Scale: b.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
@@ -331,25 +311,18 @@ func (c *Backend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error 
 	if err != nil {
 		return err
 	}
-	o, err := c.actPtr(op, out)
+	ps, dt, err := acts(op, out, gate, up)
 	if err != nil {
 		return err
 	}
-	g, err := c.actPtr(op, gate)
-	if err != nil {
-		return err
-	}
-	u, err := c.actPtr(op, up)
-	if err != nil {
-		return err
-	}
+	o, g, u := ps[0], ps[1], ps[2]
 	if out.Len() != gate.Len() || gate.Len() != up.Len() || out.Cols != gate.Cols || gate.Cols != up.Cols {
 		return backend.ShapeError("silu mul", "out %s, gate %s, up %s", out, gate, up)
 	}
 	if out.Len() == 0 {
 		return nil
 	}
-	return cgo.SiLUMul(st.s, cgo.DType(c.actType()), o, g, u, out.Rows, out.Cols)
+	return cgo.SiLUMul(st.s, dt, o, g, u, out.Rows, out.Cols)
 }
 
 func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
@@ -366,7 +339,10 @@ func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int
 	if err != nil {
 		return err
 	}
-	if out.Rows != len(rows) || out.Cols != x.Cols || ob.dt != xb.dt {
+	if ob.dt != xb.dt {
+		return fmt.Errorf("gather rows: out %s stored as %s, x as %s: not supported", out, ob.dt, xb.dt)
+	}
+	if out.Rows != len(rows) || out.Cols != x.Cols {
 		return backend.ShapeError("gather rows", "out %s, x %s, %d rows", out, x, len(rows))
 	}
 	for _, r := range rows {
