@@ -54,7 +54,8 @@ type ModelInfo struct {
 	Synthetic   bool  `json:"synthetic"`
 }
 
-func infoOf(s ModelSpec, m *model.Loaded) ModelInfo {
+// InfoOf describes a loaded model.
+func InfoOf(s ModelSpec, m *model.Loaded) ModelInfo {
 	c := m.Config
 	return ModelInfo{ModelSpec: s, Dim: c.Dim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, Vocab: c.VocabSize,
 		Context: c.MaxSeqLen, WeightBytes: m.WeightBytes, Synthetic: m.Synthetic}

@@ -430,11 +430,7 @@ func verdict(m Metrics) string {
 	}
 	var parts []string
 	if m.DeltaNLL.Significant() {
-		dir := "rose"
-		if m.DeltaNLL.Value < 0 {
-			dir = "fell"
-		}
-		parts = append(parts, fmt.Sprintf("perplexity %s %s", dir, pctCI(*m.PerplexityChange)))
+		parts = append(parts, "perplexity "+pctCI(*m.PerplexityChange))
 	}
 	if m.DeltaAccuracy.Significant() {
 		dir := "rose"
@@ -446,9 +442,13 @@ func verdict(m Metrics) string {
 	return strings.Join(parts, "; ")
 }
 
-// pctCI renders a percentage change as "0.30% ± 0.10%" (half-width of the interval).
+// pctCI renders a percentage change with its interval: "rose 0.30% (95% CI +0.20% to +0.40%)".
 func pctCI(iv Interval) string {
-	return fmt.Sprintf("%.2f%% ± %.2f%%", math.Abs(iv.Value), (iv.Hi-iv.Lo)/2)
+	dir := "rose"
+	if iv.Value < 0 {
+		dir = "fell"
+	}
+	return fmt.Sprintf("%s %.2f%% (95%% CI %+.2f%% to %+.2f%%)", dir, math.Abs(iv.Value), iv.Lo, iv.Hi)
 }
 
 // goldenColumn is one entry of nll.json.

@@ -181,7 +181,7 @@ func (r *Report) risks() {
 			for _, m := range t.Results[1:] {
 				if m.DeltaNLL.Significant() && m.DeltaNLL.Value > 0 {
 					r.Risks = append(r.Risks, Risk{Area: "quality " + m.Variant,
-						Effect:     fmt.Sprintf("perplexity on %s text (%s) rose %s with %s", t.Category, t.Name, pctCI(*m.PerplexityChange), m.Variant),
+						Effect:     fmt.Sprintf("perplexity on %s text (%s) %s with %s", t.Category, t.Name, pctCI(*m.PerplexityChange), m.Variant),
 						Evidence:   fmt.Sprintf("ΔNLL %+.5f nats/token, 95%% CI [%+.5f, %+.5f], %d windows", m.DeltaNLL.Value, m.DeltaNLL.Lo, m.DeltaNLL.Hi, t.Windows),
 						Mitigation: qualityMitigation(m.Variant)})
 				}
@@ -587,10 +587,10 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 			p("| %s (%s) | %.1f / %.1f | %.0f | %.2f / %.2f | %.1f | %.1f | %d |\n", x.Name, x.Description, x.ShortTTFTms.P50, x.ShortTTFTms.P99, x.LongTTFTms.Mean,
 				x.ITLms.P50, x.ITLms.P99, x.GenTokensS, x.TotalTokS, x.Failed)
 		}
-		p("\nAgainst both single-stream baselines (difference = multi-stream − baseline, 95%% bootstrap CI; unpaired, over requests — over runs for throughput):\n\n")
+		p("\nAgainst both single-stream baselines: difference = multi-stream − baseline of the mean over runs of each run's statistic, with a 95%% bootstrap CI over runs (unpaired; a run is the unit because the requests of one run share its stalls; fewer than 3 runs per configuration give no CI):\n\n")
 		p("| metric | baseline | difference | relative | significant |\n|---|---|---|---|---|\n")
 		for _, x := range t.Comparisons {
-			p("| %s | %s | %+.2f %s [%+.2f, %+.2f] | %+.1f%% | %s |\n", x.Metric, x.Baseline, x.Diff.Value, x.Unit, x.Diff.Lo, x.Diff.Hi, 100*x.Relative, yesNo(x.Diff.Significant()))
+			p("| %s | %s | %s | %+.1f%% | %s |\n", x.Metric, x.Baseline, diffCI(x.Diff, x.Unit), 100*x.Relative, yesNo(x.Diff.Significant()))
 		}
 		p("\n")
 	}
@@ -607,7 +607,7 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 		}
 		p("\n| format | against | decode tok/s difference (95%% CI) | relative | significant |\n|---|---|---|---|---|\n")
 		for _, c := range w.Comparisons {
-			p("| %s | %s | %+.2f [%+.2f, %+.2f] | %+.1f%% | %s |\n", c.Config, c.Baseline, c.Diff.Value, c.Diff.Lo, c.Diff.Hi, 100*c.Relative, yesNo(c.Diff.Significant()))
+			p("| %s | %s | %s | %+.1f%% | %s |\n", c.Config, c.Baseline, diffCI(c.Diff, ""), 100*c.Relative, yesNo(c.Diff.Significant()))
 		}
 		p("\n")
 	}
@@ -621,6 +621,17 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 	}
 	p("### int8 activations\n\nNot implemented: the runtime has no int8 activation path, so there is nothing to measure.\n\n")
 	p("### Pruning\n\nNot implemented.\n\n")
+}
+
+// diffCI renders a difference with its interval, or says there is none.
+func diffCI(iv Interval, unit string) string {
+	if unit != "" {
+		unit = " " + unit
+	}
+	if !finite(iv.Lo) || !finite(iv.Hi) {
+		return fmt.Sprintf("%+.2f%s (no CI: fewer than 3 samples)", iv.Value, unit)
+	}
+	return fmt.Sprintf("%+.2f%s [%+.2f, %+.2f]", iv.Value, unit, iv.Lo, iv.Hi)
 }
 
 func yesNo(b bool) string {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -101,11 +102,15 @@ func Bootstrap(n, resamples int, seed uint64, stat func(idx []int) float64) Inte
 }
 
 // BootstrapDiff is the unpaired bootstrap of stat(b) - stat(a): each sample is
-// resampled on its own (two independent runs, e.g. two engine configurations).
+// resampled on its own (two independent runs, e.g. two engine configurations). With
+// fewer than 3 values on a side there is no interval (NaN bounds: never significant).
 func BootstrapDiff(a, b []float64, resamples int, seed uint64, stat func([]float64) float64) Interval {
-	iv := Interval{Value: stat(b) - stat(a)}
 	if len(a) == 0 || len(b) == 0 {
-		iv.Value, iv.Lo, iv.Hi = math.NaN(), math.NaN(), math.NaN()
+		return Interval{Value: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	}
+	iv := Interval{Value: stat(b) - stat(a)}
+	if len(a) < 3 || len(b) < 3 {
+		iv.Lo, iv.Hi = math.NaN(), math.NaN()
 		return iv
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xbb67ae8584caa73b))
@@ -126,3 +131,45 @@ func BootstrapDiff(a, b []float64, resamples int, seed uint64, stat func([]float
 }
 
 func median(xs []float64) float64 { return Percentile(xs, 50) }
+
+// jsonFloat encodes NaN (no estimate) as null, which JSON has in place of NaN.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if !finite(float64(f)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonFloat(math.NaN())
+		return nil
+	}
+	var v float64
+	err := json.Unmarshal(b, &v)
+	*f = jsonFloat(v)
+	return err
+}
+
+type intervalJSON struct {
+	Value jsonFloat `json:"value"`
+	Lo    jsonFloat `json:"ci95_lo"`
+	Hi    jsonFloat `json:"ci95_hi"`
+}
+
+// MarshalJSON writes missing bounds as null.
+func (iv Interval) MarshalJSON() ([]byte, error) {
+	return json.Marshal(intervalJSON{jsonFloat(iv.Value), jsonFloat(iv.Lo), jsonFloat(iv.Hi)})
+}
+
+// UnmarshalJSON reads null bounds back as NaN.
+func (iv *Interval) UnmarshalJSON(b []byte) error {
+	var j intervalJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*iv = Interval{float64(j.Value), float64(j.Lo), float64(j.Hi)}
+	return nil
+}

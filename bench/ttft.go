@@ -111,7 +111,7 @@ func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Prog
 	if cfg.LongLen+cfg.OutputLen > m.Config.MaxSeqLen {
 		return nil, fmt.Errorf("ttft: a %d-token prompt and %d outputs exceed the model's context of %d", cfg.LongLen, cfg.OutputLen, m.Config.MaxSeqLen)
 	}
-	res := &TTFTResult{Config: cfg, Model: infoOf(cfg.Model, m), Host: ThisHost()}
+	res := &TTFTResult{Config: cfg, Model: InfoOf(cfg.Model, m), Host: ThisHost()}
 	vocab := m.Config.VocabSize
 	bos := m.Tokenizer.BOS()
 	mk := func(n, salt int) Prompt {
@@ -125,21 +125,26 @@ func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Prog
 		reqs = append(reqs, GenRequest{Prompt: mk(cfg.ShortLen, i+1), MaxTokens: cfg.OutputLen, MinTokens: cfg.OutputLen, IgnoreEOS: true})
 		at = append(at, time.Duration(i+1)*cfg.Interval)
 	}
-	shortTTFT := map[string][]float64{}
-	itls := map[string][]float64{}
+	// Per-run statistics: the unit of comparison is a run, since the requests of one
+	// run share its stalls and are not independent.
+	type perRun struct{ shortP50, shortP99, itlP50, itlP99, gen []float64 }
+	stats := map[string]*perRun{}
 	for _, pc := range PrefillConfigs(cfg.Lanes) {
 		e, err := engine.New(m.Model, m.Tokenizer, pc.Options.engine())
 		if err != nil {
 			return nil, fmt.Errorf("ttft: %s: %w", pc.Name, err)
 		}
 		r := TTFTConfigResult{PrefillConfig: pc}
-		var long []float64
+		st := &perRun{}
+		stats[pc.Name] = st
+		var long, shortAll, itlAll []float64
 		var gen, total int
 		var wall float64
 		p := prog(pc.Name)
 		for rep := 0; rep < cfg.Repeats; rep++ {
 			recs, dur := runSchedule(ctx, &EngineTarget{Engine: e}, reqs, at, 0, 0, p)
 			r.Runs = append(r.Runs, recs)
+			var short, itl []float64
 			runGen := 0
 			for i := range recs {
 				rc := &recs[i]
@@ -150,41 +155,46 @@ func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Prog
 				if i == 0 {
 					long = append(long, rc.TTFTms)
 				} else {
-					shortTTFT[pc.Name] = append(shortTTFT[pc.Name], rc.TTFTms)
+					short = append(short, rc.TTFTms)
 				}
-				itls[pc.Name] = append(itls[pc.Name], rc.ITLms...)
+				itl = append(itl, rc.ITLms...)
 				runGen += rc.OutputTokens
 				total += rc.PromptTokens + rc.OutputTokens
 			}
+			shortAll, itlAll = append(shortAll, short...), append(itlAll, itl...)
+			if len(short) > 0 && len(itl) > 0 {
+				st.shortP50, st.shortP99 = append(st.shortP50, Percentile(short, 50)), append(st.shortP99, Percentile(short, 99))
+				st.itlP50, st.itlP99 = append(st.itlP50, Percentile(itl, 50)), append(st.itlP99, Percentile(itl, 99))
+			}
 			gen += runGen
 			wall += dur.Seconds()
-			r.RunGenTokS = append(r.RunGenTokS, float64(runGen)/dur.Seconds())
+			st.gen = append(st.gen, float64(runGen)/dur.Seconds())
 		}
 		e.Close()
-		r.ShortTTFTms, r.LongTTFTms, r.ITLms = NewDist(shortTTFT[pc.Name]), NewDist(long), NewDist(itls[pc.Name])
+		r.RunGenTokS = st.gen
+		r.ShortTTFTms, r.LongTTFTms, r.ITLms = NewDist(shortAll), NewDist(long), NewDist(itlAll)
 		r.GenTokensS, r.TotalTokS = float64(gen)/wall, float64(total)/wall
 		res.Configs = append(res.Configs, r)
 	}
-	// The multi-lane configuration against both single-lane baselines.
-	multi := res.Configs[2]
-	p50 := func(x []float64) float64 { return Percentile(x, 50) }
-	p99 := func(x []float64) float64 { return Percentile(x, 99) }
+	// The multi-lane configuration against both single-lane baselines, over runs.
+	multi := stats[res.Configs[2].Name]
 	mean := func(x []float64) float64 { return NewDist(x).Mean }
-	for bi, base := range res.Configs[:2] {
+	for bi, bc := range res.Configs[:2] {
+		base := stats[bc.Name]
 		seed := cfg.Seed + uint64(bi)*7919
-		add := func(metric, unit string, a, b []float64, stat func([]float64) float64) {
-			iv := BootstrapDiff(a, b, cfg.Resamples, seed, stat)
-			c := Comparison{Metric: metric, Config: multi.Name, Baseline: base.Name, Unit: unit, Diff: iv}
-			if s := stat(a); s != 0 {
+		add := func(metric, unit string, a, b []float64) {
+			iv := BootstrapDiff(a, b, cfg.Resamples, seed, mean)
+			c := Comparison{Metric: metric, Config: res.Configs[2].Name, Baseline: bc.Name, Unit: unit, Diff: iv}
+			if s := mean(a); s != 0 && finite(iv.Value) {
 				c.Relative = iv.Value / s
 			}
 			res.Comparisons = append(res.Comparisons, c)
 		}
-		add("short-prompt TTFT p50", "ms", shortTTFT[base.Name], shortTTFT[multi.Name], p50)
-		add("short-prompt TTFT p99", "ms", shortTTFT[base.Name], shortTTFT[multi.Name], p99)
-		add("ITL p50", "ms", itls[base.Name], itls[multi.Name], p50)
-		add("ITL p99", "ms", itls[base.Name], itls[multi.Name], p99)
-		add("generated tokens/s (mean of runs)", "tokens/s", base.RunGenTokS, multi.RunGenTokS, mean)
+		add("short-prompt TTFT p50", "ms", base.shortP50, multi.shortP50)
+		add("short-prompt TTFT p99", "ms", base.shortP99, multi.shortP99)
+		add("ITL p50", "ms", base.itlP50, multi.itlP50)
+		add("ITL p99", "ms", base.itlP99, multi.itlP99)
+		add("generated tokens/s", "tokens/s", base.gen, multi.gen)
 	}
 	return res, nil
 }

@@ -77,7 +77,7 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 			FirstID: 3, BOS: m.Tokenizer.BOS(), Seed: cfg.Seed, FixedOutput: true}
 		run, err := RunLoad(ctx, &EngineTarget{Engine: e}, w, LoadConfig{Concurrency: cfg.Concurrency, Warmup: 1, Seed: cfg.Seed}, prog(f))
 		e.Close()
-		info := infoOf(spec, m)
+		info := InfoOf(spec, m)
 		m.Close()
 		if err != nil {
 			return nil, err
@@ -94,7 +94,7 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 	for i, f := range cfg.Formats[1:] {
 		iv := BootstrapDiff(rates[base], rates[f], cfg.Resamples, cfg.Seed+uint64(i), mean)
 		c := Comparison{Metric: "per-request decode tokens/s", Config: f, Baseline: base, Unit: "tokens/s", Diff: iv}
-		if b := mean(rates[base]); b != 0 {
+		if b := mean(rates[base]); b != 0 && finite(iv.Value) {
 			c.Relative = iv.Value / b
 		}
 		res.Comparisons = append(res.Comparisons, c)

@@ -1,0 +1,523 @@
+// Command bench measures Vireo: load against a server or an in-process engine, a
+// quality audit of the optimizations against the float reference, the prefill-stream
+// and weight-format experiments, and a report (Markdown, JSON, SVG) from any of them.
+//
+//	bench load --url http://localhost:8000 --model stories260K --concurrency 1,4,16 --out load.json
+//	bench load --engine --model-path ../shared/models/stories260K/stories260K.bin --out load.json
+//	bench quality --model-path ../shared/models/stories260K/stories260K.bin --out quality.json
+//	bench ttft-configs --model-path synthetic:tiny --out ttft.json
+//	bench weight-configs --model-path ../shared/models/stories260K/stories260K.bin --out weights.json
+//	bench report --load load.json --quality quality.json --ttft ttft.json --weights weights.json --out-dir out
+//
+// See bench/README.md for the commands behind the committed results.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vireo-ai/vireo/bench"
+	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/runtime/engine"
+)
+
+// errAllFailed makes the exit status non-zero after the results are written.
+var errAllFailed = errors.New("every request failed (the results were still written)")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: bench <command> [flags]
+
+Commands:
+  load            load a server (--url) or an in-process engine (--engine): TTFT, ITL, TPOT,
+                  E2E percentiles, throughput, goodput; sweeps --concurrency or --request-rate
+  quality         perplexity, next-token accuracy and top-1 agreement with the f32 reference
+                  per eval text, for each optimization, with bootstrap confidence intervals
+  ttft-configs    the mixed workload (one long prompt among short ones) on an in-process
+                  engine in three prefill configurations
+  weight-configs  decode speed and weight size per weight format (f32, int8, int8+emb)
+  report          report.md, report.json and SVG charts from the JSON the others wrote
+
+Run 'bench <command> -h' for its flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return flag.ErrHelp
+	}
+	cmd := commandLine(args)
+	switch args[0] {
+	case "load":
+		return runLoad(ctx, cmd, args[1:], stdout, stderr)
+	case "quality":
+		return runQuality(cmd, args[1:], stdout, stderr)
+	case "ttft-configs":
+		return runTTFT(ctx, cmd, args[1:], stdout, stderr)
+	case "weight-configs":
+		return runWeights(ctx, cmd, args[1:], stdout, stderr)
+	case "report":
+		return runReport(cmd, args[1:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// commandLine renders the invocation, quoted for a POSIX shell.
+func commandLine(args []string) string {
+	parts := []string{"bench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bench %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// modelFlags are the flags that open a model in-process.
+type modelFlags struct {
+	spec bench.ModelSpec
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet, defPath, defWeights string) {
+	fs.StringVar(&m.spec.Path, "model-path", defPath, "model: a GGUF file, a llama2.c .bin, or synthetic:<shape>")
+	fs.StringVar(&m.spec.TokenizerPath, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
+	fs.StringVar(&m.spec.Weights, "weights", defWeights, "weight format: f32 or int8")
+	fs.BoolVar(&m.spec.Int8Embedding, "int8-embedding", false, "with --weights int8, also quantize the embedding/classifier")
+	fs.IntVar(&m.spec.Threads, "threads", 0, "CPU backend threads (0: GOMAXPROCS)")
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func progress(stderr io.Writer, label string, total int) *bench.Progress {
+	return bench.NewProgress(stderr, label, total)
+}
+
+func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("load", "Send requests to an OpenAI-compatible server (--url) or an in-process engine (--engine) and record\nevery request; one run per value of --concurrency (closed loop) or --request-rate (open loop,\nPoisson arrivals).", stderr)
+	var (
+		url, modelName, apiKey, conc, rates, out, reportDir, prompts string
+		useEngine, fixed                                             bool
+		inLen, outLen, num, warmup, vocab, bos, maxConc              int
+		numSeqs, lanes, chunk, batched, decodeSteps                  int
+		ratio, temp, sloTTFT, sloITL                                 float64
+		seed                                                         uint64
+		timeout                                                      time.Duration
+		mf                                                           modelFlags
+	)
+	fs.StringVar(&url, "url", "", "base URL of an OpenAI-compatible server (http://host:port)")
+	fs.StringVar(&modelName, "model", "", "model name sent in requests (server mode)")
+	fs.StringVar(&apiKey, "api-key", os.Getenv("VIREO_API_KEY"), "Bearer API key (default $VIREO_API_KEY)")
+	fs.BoolVar(&useEngine, "engine", false, "run an in-process engine on --model-path instead of a server")
+	mf.register(fs, "", "int8")
+	fs.IntVar(&numSeqs, "max-num-seqs", 0, "engine: sequences per step (0: default)")
+	fs.IntVar(&lanes, "prefill-streams", 0, "engine: prefill lanes (0: default 1)")
+	fs.IntVar(&chunk, "prefill-chunk", 0, "engine: tokens of one prompt per step (0: default)")
+	fs.IntVar(&batched, "max-num-batched-tokens", 0, "engine: tokens per step (0: default)")
+	fs.IntVar(&decodeSteps, "decode-steps", 0, "engine: decode steps per round (0: default 1)")
+	fs.IntVar(&inLen, "input-len", 128, "random prompts: input tokens")
+	fs.IntVar(&outLen, "output-len", 64, "output tokens")
+	fs.Float64Var(&ratio, "range-ratio", 0, "lengths uniform in [len*(1-r), len*(1+r)]; 0: fixed")
+	fs.StringVar(&prompts, "prompts-file", "", "prompts from a text file, one per line, instead of random tokens")
+	fs.BoolVar(&fixed, "fixed-output", true, "generate exactly the output length (ignore_eos, min_tokens = max_tokens)")
+	fs.IntVar(&vocab, "vocab-size", 0, "random ids are drawn from [3, vocab-size) (default: the model's vocabulary with --model-path, else 259: the byte tokens every Llama vocabulary has)")
+	fs.IntVar(&bos, "bos-id", 1, "id prepended to random prompts (-1: none)")
+	fs.IntVar(&num, "num-prompts", 64, "requests measured per run")
+	fs.IntVar(&warmup, "warmup", 2, "requests sent and discarded before each run")
+	fs.StringVar(&conc, "concurrency", "1", "closed loop: requests in flight; a comma list sweeps (1,4,16)")
+	fs.StringVar(&rates, "request-rate", "", "open loop: Poisson arrival rate(s) in requests/s, comma list; overrides --concurrency")
+	fs.IntVar(&maxConc, "max-concurrency", 0, "open loop: cap on requests in flight (0: none)")
+	fs.Float64Var(&temp, "temperature", 0, "sampling temperature (0: greedy)")
+	fs.Uint64Var(&seed, "seed", 0, "seed for prompts, arrivals and sampling")
+	fs.DurationVar(&timeout, "timeout", 5*time.Minute, "per-request limit; a slower request is recorded as a timeout")
+	fs.Float64Var(&sloTTFT, "slo-ttft-ms", 200, "goodput SLO: TTFT bound in ms (0: unchecked)")
+	fs.Float64Var(&sloITL, "slo-itl-ms", 50, "goodput SLO: bound on mean inter-token latency (TPOT) in ms (0: unchecked)")
+	fs.StringVar(&out, "out", "load.json", "write the result (every request) here")
+	fs.StringVar(&reportDir, "report-dir", "", "also write a report of this run alone into this folder")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (url == "") == !useEngine {
+		return errors.New("give exactly one of --url (a running server) or --engine (in-process, with --model-path)")
+	}
+	if useEngine && mf.spec.Path == "" {
+		return errors.New("--engine needs --model-path")
+	}
+	w := bench.WorkloadConfig{NumPrompts: num, InputLen: inLen, OutputLen: outLen, RangeRatio: ratio, PromptsFile: prompts,
+		VocabSize: vocab, FirstID: 3, BOS: bos, Seed: seed, FixedOutput: fixed}
+	res := &bench.LoadResult{Command: cmd, Host: bench.ThisHost()}
+	var target bench.Target
+	if useEngine {
+		m, err := mf.spec.Open()
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		eo := bench.EngineOptions{MaxNumSeqs: numSeqs, PrefillStreams: lanes, PrefillChunk: chunk, MaxNumBatchedTokens: batched, DecodeSteps: decodeSteps}
+		eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{MaxNumSeqs: numSeqs, PrefillStreams: lanes, PrefillChunk: chunk,
+			MaxNumBatchedTokens: batched, DecodeSteps: decodeSteps})
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		target = &bench.EngineTarget{Engine: eng}
+		info := bench.InfoOf(mf.spec, m)
+		res.Model, res.Engine, res.Target = &info, &eo, "in-process engine"
+		if w.VocabSize == 0 {
+			w.VocabSize = m.Config.VocabSize
+		}
+		if bos == 1 {
+			w.BOS = m.Tokenizer.BOS()
+		}
+	} else {
+		target = &bench.HTTPTarget{BaseURL: url, Model: modelName, APIKey: apiKey}
+		res.Target = url
+		res.Host.Device = "remote server (client: " + res.Host.Device + ")"
+		if w.VocabSize == 0 {
+			w.VocabSize = 259
+		}
+	}
+	type point struct {
+		conc int
+		rate float64
+	}
+	var points []point
+	if rates != "" {
+		rs, err := parseFloats(rates)
+		if err != nil {
+			return fmt.Errorf("--request-rate: %w", err)
+		}
+		for _, r := range rs {
+			points = append(points, point{maxConc, r})
+		}
+	} else {
+		cs, err := parseInts(conc)
+		if err != nil || len(cs) == 0 {
+			return fmt.Errorf("--concurrency: need positive integers: %v", err)
+		}
+		for _, c := range cs {
+			points = append(points, point{c, 0})
+		}
+	}
+	for _, p := range points {
+		cfg := bench.LoadConfig{Concurrency: p.conc, RequestRate: p.rate, Warmup: warmup, Timeout: timeout, Temperature: temp, Seed: seed,
+			SLO: bench.SLO{TTFTms: sloTTFT, ITLms: sloITL}}
+		label := fmt.Sprintf("c=%d", p.conc)
+		if p.rate > 0 {
+			label = fmt.Sprintf("rate=%g/s", p.rate)
+		}
+		run, err := bench.RunLoad(ctx, target, w, cfg, progress(stderr, "load "+label, num))
+		if err != nil {
+			return err
+		}
+		res.Runs = append(res.Runs, run)
+		printRun(stdout, run)
+	}
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	if reportDir != "" {
+		files, err := bench.WriteReport(bench.BuildReport("Load: "+res.Target, cmd, res, nil, nil, nil), reportDir, "report")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(files, ", "))
+	}
+	if res.AllFailed() {
+		return errAllFailed
+	}
+	return nil
+}
+
+func printRun(w io.Writer, run *bench.LoadRun) {
+	s := run.Summary
+	fmt.Fprintf(w, "%s: %d/%d ok in %.2fs | %.2f req/s, %.1f output tok/s, %.1f total tok/s, goodput %.2f req/s | TTFT p50 %.1f p99 %.1f ms | ITL p50 %.2f p99 %.2f ms | TPOT p50 %.2f ms | E2E p50 %.1f ms\n",
+		run.Label(), s.Completed, s.Requests, s.DurationS, s.RequestThroughput, s.OutputThroughput, s.TotalThroughput, s.Goodput,
+		s.TTFTms.P50, s.TTFTms.P99, s.ITLms.P50, s.ITLms.P99, s.TPOTms.P50, s.E2Ems.P50)
+	for _, k := range s.ErrorKinds() {
+		fmt.Fprintf(w, "  %d failed: %s\n", s.Errors[k], k)
+	}
+	if s.FirstError != "" {
+		fmt.Fprintf(w, "  first error: %s\n", s.FirstError)
+	}
+}
+
+func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("quality", "Perplexity, next-token accuracy and top-1 agreement with the f32 reference, per eval text, for every\noptimization, in strided windows with paired bootstrap confidence intervals; plus nll.json's protocol.", stderr)
+	var (
+		modelPath, tok, root, golden, out string
+		tokens, ctxLen, stride, resamples int
+		threads                           int
+		seed                              uint64
+		texts                             string
+	)
+	fs.StringVar(&modelPath, "model-path", "", "model (default: stories260K from the shared folder)")
+	fs.StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
+	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/, golden/)")
+	fs.StringVar(&texts, "texts", "", "eval texts as category=path,... (default: the three shared texts)")
+	fs.StringVar(&golden, "golden", "", "nll.json for the protocol check rows (default: <shared>/golden/nll.json when present; 'none' skips)")
+	fs.IntVar(&tokens, "tokens", 8192, "scored tokens per text")
+	fs.IntVar(&ctxLen, "context", 0, "window length, BOS included (0: the model's context)")
+	fs.IntVar(&stride, "stride", 0, "window step (0: half the window)")
+	fs.IntVar(&resamples, "resamples", 1000, "bootstrap resamples")
+	fs.Uint64Var(&seed, "seed", 1, "bootstrap seed")
+	fs.IntVar(&threads, "threads", 1, "backend threads per variant (variants run in parallel)")
+	fs.StringVar(&out, "out", "quality.json", "write the result here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if modelPath == "" {
+		if root == "" {
+			return errors.New("--model-path not given and no shared folder found (set --shared or VIREO_SHARED)")
+		}
+		modelPath = filepath.Join(root, "models", "stories260K", "stories260K.bin")
+	}
+	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads}
+	if texts != "" {
+		for _, kv := range strings.Split(texts, ",") {
+			cat, path, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("--texts: %q is not category=path", kv)
+			}
+			cfg.Texts = append(cfg.Texts, bench.QualityText{Name: filepath.Base(path), Category: cat, Path: path})
+		}
+	} else {
+		if root == "" {
+			return errors.New("no shared folder found for the eval texts: set --shared, VIREO_SHARED or --texts")
+		}
+		cfg.Texts = bench.DefaultTexts(root)
+	}
+	switch {
+	case golden == "none":
+	case golden != "":
+		cfg.GoldenPath = golden
+	case root != "":
+		if p := filepath.Join(root, "golden", "nll.json"); fileExists(p) {
+			cfg.GoldenPath = p
+		}
+	}
+	start := time.Now()
+	res, err := bench.RunQuality(cfg)
+	if err != nil {
+		return err
+	}
+	res.Command = cmd
+	for _, t := range res.Texts {
+		for _, m := range t.Results {
+			line := fmt.Sprintf("%-28s %-9s ppl %9.4f acc %6.2f%%", t.Name, m.Variant, m.Perplexity, 100*m.Accuracy)
+			if m.DeltaNLL != nil {
+				line += fmt.Sprintf(" | ppl %+.2f%% [%+.2f, %+.2f] agreement %.2f%% | %s", m.PerplexityChange.Value, m.PerplexityChange.Lo, m.PerplexityChange.Hi, 100*m.Agreement.Value, m.Verdict)
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	for _, r := range res.Protocol {
+		fmt.Fprintf(stdout, "protocol %-28s %-9s ppl %.5f golden %.5f (%+.3f%%) pass=%v\n", r.Text, r.Variant, r.Perplexity, r.GoldenPerplexity, 100*r.RelErr, r.Pass)
+	}
+	fmt.Fprintf(stdout, "quality audit took %.1fs\n", time.Since(start).Seconds())
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func runTTFT(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ttft-configs", "DESIGN.md's TTFT experiment: one long prompt among many short ones, on an in-process engine, with\none prefill lane unchunked, one lane chunked, and N lanes.", stderr)
+	var mf modelFlags
+	var cfg bench.TTFTConfig
+	var out string
+	mf.register(fs, "synthetic:tiny", "int8")
+	fs.IntVar(&cfg.LongLen, "long-len", 2000, "tokens of the long prompt")
+	fs.IntVar(&cfg.ShortLen, "short-len", 32, "tokens of each short prompt")
+	fs.IntVar(&cfg.Shorts, "shorts", 24, "short prompts")
+	fs.DurationVar(&cfg.Interval, "interval", 20*time.Millisecond, "gap between short prompts")
+	fs.IntVar(&cfg.OutputLen, "output-len", 32, "tokens each request generates")
+	fs.IntVar(&cfg.Lanes, "lanes", 4, "prefill lanes of the multi-stream configuration")
+	fs.IntVar(&cfg.Repeats, "repeats", 3, "runs per configuration")
+	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed for prompts and the bootstrap")
+	fs.StringVar(&out, "out", "ttft.json", "write the result here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg.Model = mf.spec
+	res, err := bench.RunTTFTConfigs(ctx, cfg, func(name string) *bench.Progress {
+		return progress(stderr, "ttft "+name, (cfg.Shorts+1)*max(1, cfg.Repeats))
+	})
+	if err != nil {
+		return err
+	}
+	res.Command = cmd
+	for _, c := range res.Configs {
+		fmt.Fprintf(stdout, "%-18s short TTFT p50 %7.1f p99 %7.1f ms | long TTFT %7.0f ms | ITL p50 %6.2f p99 %7.2f ms | %6.1f gen tok/s\n",
+			c.Name, c.ShortTTFTms.P50, c.ShortTTFTms.P99, c.LongTTFTms.Mean, c.ITLms.P50, c.ITLms.P99, c.GenTokensS)
+	}
+	for _, c := range res.Comparisons {
+		fmt.Fprintf(stdout, "%s vs %s: %s %+.2f %s [%+.2f, %+.2f]\n", c.Config, c.Baseline, c.Metric, c.Diff.Value, c.Unit, c.Diff.Lo, c.Diff.Hi)
+	}
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return nil
+}
+
+func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("weight-configs", "Decode speed and weight bytes per weight format on an in-process engine (f32 is the CPU's stand-in\nfor a 16-bit baseline).", stderr)
+	var mf modelFlags
+	var cfg bench.WeightConfig
+	var formats, out string
+	mf.register(fs, "", "")
+	fs.StringVar(&formats, "formats", "f32,int8,int8+emb", "weight formats, the first is the baseline")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "requests in flight")
+	fs.IntVar(&cfg.NumPrompts, "num-prompts", 8, "requests per format")
+	fs.IntVar(&cfg.InputLen, "input-len", 64, "prompt tokens")
+	fs.IntVar(&cfg.OutputLen, "output-len", 64, "output tokens")
+	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed")
+	fs.StringVar(&out, "out", "weights.json", "write the result here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if mf.spec.Path == "" {
+		return errors.New("--model-path is required")
+	}
+	cfg.Model = mf.spec
+	for _, f := range strings.Split(formats, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			cfg.Formats = append(cfg.Formats, f)
+		}
+	}
+	res, err := bench.RunWeightConfigs(ctx, cfg, func(f string) *bench.Progress { return progress(stderr, "weights "+f, cfg.NumPrompts) })
+	if err != nil {
+		return err
+	}
+	res.Command = cmd
+	for _, f := range res.Formats {
+		fmt.Fprintf(stdout, "%-9s weights/token %10d B | decode %.1f tok/s per request (p50 %.1f) | %.1f output tok/s\n",
+			f.Format, f.WeightBytes, f.DecodeTokS.Mean, f.DecodeTokS.P50, f.Run.Summary.OutputThroughput)
+	}
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return nil
+}
+
+func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset).", stderr)
+	var loadPath, qualityPath, ttftPath, weightsPath, title, dir, name string
+	fs.StringVar(&loadPath, "load", "", "result of bench load")
+	fs.StringVar(&qualityPath, "quality", "", "result of bench quality")
+	fs.StringVar(&ttftPath, "ttft", "", "result of bench ttft-configs")
+	fs.StringVar(&weightsPath, "weights", "", "result of bench weight-configs")
+	fs.StringVar(&title, "title", "Vireo benchmark report", "report title")
+	fs.StringVar(&dir, "out-dir", ".", "folder for the report files")
+	fs.StringVar(&name, "name", "report", "file name stem: <name>.md, <name>.json, <name>-<chart>.svg")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" {
+		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights")
+	}
+	var (
+		l *bench.LoadResult
+		q *bench.QualityResult
+		t *bench.TTFTResult
+		w *bench.WeightResult
+	)
+	for _, in := range []struct {
+		path string
+		dst  any
+	}{{loadPath, &l}, {qualityPath, &q}, {ttftPath, &t}, {weightsPath, &w}} {
+		if in.path == "" {
+			continue
+		}
+		if err := bench.ReadJSON(in.path, in.dst); err != nil {
+			return err
+		}
+	}
+	r := bench.BuildReport(title, cmd, l, q, t, w)
+	files, err := bench.WriteReport(r, dir, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", strings.Join(files, ", "))
+	return nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/bench"
+	"github.com/vireo-ai/vireo/internal/shared"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+// TestAllRequestsFail: a server that is down gives a non-zero exit, and the result is
+// still written with every failure recorded.
+func TestAllRequestsFail(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "load.json")
+	log, err := runCLI(t, "load", "--url", url, "--num-prompts", "3", "--warmup", "0", "--out", out, "--report-dir", dir)
+	require.ErrorIs(t, err, errAllFailed)
+	require.Contains(t, log, "3 failed: connection_refused")
+	var res bench.LoadResult
+	require.NoError(t, bench.ReadJSON(out, &res))
+	require.Equal(t, 3, res.Runs[0].Summary.Errors["connection_refused"])
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(md), "3 of 3 requests failed")
+	require.Contains(t, string(md), "bench load --url "+url)
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"load"},
+		{"load", "--url", "http://x", "--engine", "--model-path", "synthetic:tiny"},
+		{"load", "--engine"},
+		{"load", "--url", "http://x", "--concurrency", "0"},
+		{"load", "--url", "http://x", "--request-rate", "-1"},
+		{"report"},
+		{"weight-configs"},
+		{"quality", "--texts", "nocategory"},
+		{"load", "--url", "http://x", "stray"},
+	} {
+		_, err := runCLI(t, args...)
+		require.Error(t, err, "%v", args)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	require.Equal(t, `bench load --url http://h:1 --prompts-file 'my prompts.txt' --title 'it'\''s'`,
+		commandLine([]string{"load", "--url", "http://h:1", "--prompts-file", "my prompts.txt", "--title", "it's"}))
+}
+
+// TestEndToEnd runs every command small on stories260K and synthetic:tiny and writes
+// the report from their JSON.
+func TestEndToEnd(t *testing.T) {
+	root := filepath.Dir(filepath.Dir(shared.Path(t, "models", "stories260K", "stories260K.bin")))
+	model := filepath.Join(root, "stories260K", "stories260K.bin")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	steps := [][]string{
+		{"load", "--engine", "--model-path", model, "--threads", "1", "--concurrency", "1,2", "--num-prompts", "4", "--input-len", "16", "--output-len", "8", "--out", p("load.json")},
+		{"quality", "--model-path", model, "--shared", filepath.Dir(root), "--tokens", "256", "--context", "128", "--golden", "none", "--resamples", "100", "--out", p("quality.json")},
+		{"ttft-configs", "--threads", "1", "--long-len", "100", "--shorts", "3", "--short-len", "8", "--output-len", "3", "--interval", "2ms", "--repeats", "1", "--lanes", "2", "--out", p("ttft.json")},
+		{"weight-configs", "--model-path", model, "--threads", "1", "--formats", "f32,int8", "--num-prompts", "3", "--input-len", "8", "--output-len", "4", "--out", p("weights.json")},
+		{"report", "--load", p("load.json"), "--quality", p("quality.json"), "--ttft", p("ttft.json"), "--weights", p("weights.json"), "--out-dir", p("out"), "--name", "r", "--title", "end to end"},
+	}
+	for _, s := range steps {
+		log, err := runCLI(t, s...)
+		require.NoError(t, err, "%v\n%s", s, log)
+	}
+	data, err := os.ReadFile(p("out/r.json"))
+	require.NoError(t, err)
+	var r bench.Report
+	require.NoError(t, json.Unmarshal(data, &r))
+	require.Len(t, r.Commands, 4)
+	require.Contains(t, r.Command, "bench report --load")
+	require.Len(t, r.Load.Runs, 2)
+	require.Equal(t, 128, r.Quality.Config.Context)
+	require.Equal(t, 256, r.Quality.Texts[0].Tokens)
+	md, err := os.ReadFile(p("out/r.md"))
+	require.NoError(t, err)
+	for _, want := range []string{"# end to end", "bench quality --model-path", "### Multi-stream prefill", "### int8 weights",
+		"### Pruning\n\nNot implemented", "int8-activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
+		require.Contains(t, string(md), want)
+	}
+	for _, c := range r.Charts {
+		_, err := os.Stat(p("out/" + c.File))
+		require.NoError(t, err)
+	}
+}
