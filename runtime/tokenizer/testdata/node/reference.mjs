@@ -8,6 +8,10 @@
 //                                                  stdout: one JSON array of ids per line
 //   node reference.mjs pretok <model>           -> stdin as above; stdout: the pre-tokens
 //                                                  (byte-level spelling) per line
+//   node reference.mjs chat <model>             -> stdin: one JSON {messages,
+//                                                  add_generation_prompt} per line; stdout:
+//                                                  {"text", "ids"} from the shipped chat
+//                                                  template (apply_chat_template)
 //
 // model: llama3, llama2, gpt2. variant:
 //   shipped  the files as shipped (special-token text is parsed, as transformers does)
@@ -92,12 +96,20 @@ switch (mode) {
     await eachLine((s) => tokenizer.encode(s));
     break;
   }
+  case "chat": {
+    const { tokenizer } = load(model, variant);
+    await eachLine(({ messages, add_generation_prompt }) => ({
+      text: tokenizer.apply_chat_template(messages, { tokenize: false, add_generation_prompt }),
+      ids: Array.from(tokenizer.apply_chat_template(messages, { tokenize: true, add_generation_prompt, return_tensor: false })),
+    }));
+    break;
+  }
   case "pretok": {
     const { tokenizer } = load(model, variant);
     await eachLine((s) => tokenizer.pre_tokenizer(s));
     break;
   }
   default:
-    process.stderr.write("usage: node reference.mjs files|json|encode|pretok <model> [variant]\n");
+    process.stderr.write("usage: node reference.mjs files|json|encode|pretok|chat <model> [variant]\n");
     process.exit(2);
 }
