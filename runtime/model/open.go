@@ -23,6 +23,7 @@ type Loaded struct {
 	// Defaults are the checkpoint's default sampling settings (nil fields: unset).
 	Defaults loader.GenerationDefaults
 	ck       *loader.Checkpoint
+	chat     chat
 }
 
 // Close releases the checkpoint's memory mapping; the model is unusable afterwards.

@@ -351,6 +351,15 @@ func (t *Tokenizer) TokenID(text string) (int, bool) {
 	return -1, false
 }
 
+// Spelling is token id as the vocabulary writes it ("<|begin_of_text|>", "<s>",
+// "Ġthe", "<0x0A>"): what templates print for special tokens. "" for invalid ids.
+func (t *Tokenizer) Spelling(id int) string {
+	if !t.Valid(id) {
+		return ""
+	}
+	return t.raw[id]
+}
+
 // Piece returns the text id decodes to on its own: byte pieces as their raw byte, "▁"
 // as a space, control tokens as "". Out-of-range ids give "".
 func (t *Tokenizer) Piece(id int) string {
