@@ -125,6 +125,12 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		case errors.Is(err, engine.ErrClosed):
 			s.fail(w, l, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "engine_closed",
 				Message: "the engine is shut down"}, "engine_closed")
+		case errors.Is(context.Cause(ctx), errShuttingDown):
+			s.fail(w, l, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "aborted",
+				Message: "the server is shutting down: the request was aborted before it was queued"}, "draining")
+		case errors.Is(context.Cause(ctx), errTimedOut):
+			s.fail(w, l, &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Code: "request_timeout",
+				Message: "the request was not queued within the server's request timeout of " + s.cfg.RequestTimeout.String()}, "timeout")
 		case ctx.Err() != nil:
 			l.status, l.err = 499, "client went away before the request was queued"
 		default:
