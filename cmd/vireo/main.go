@@ -23,6 +23,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
 type options struct {
@@ -31,7 +32,7 @@ type options struct {
 	temperature, topP, minP, repPenalty       float64
 	topK                                      int
 	seed                                      uint64
-	ignoreEOS, int8Embedding, quiet           bool
+	ignoreEOS, int8Embedding, quiet, chat     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.chunk, "prefill-chunk", 512, "tokens per prefill pass")
 	fs.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the generated text and the speed")
+	fs.BoolVar(&o.chat, "chat", false, "send the prompt as a user message through the model's chat template")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -132,6 +134,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io.Writer) error {
 	tok := m.Tokenizer
 	prompt := tok.Encode(o.prompt, tok.DefaultOptions())
+	if o.chat {
+		var err error
+		if prompt, _, err = m.ChatPrompt([]chattemplate.Message{{Role: "user", Content: o.prompt}}, true); err != nil {
+			return err
+		}
+	}
 	if len(prompt) == 0 {
 		prompt = []int{tok.BOS()}
 	}
@@ -153,7 +161,9 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 		return err
 	}
 	prefill := time.Since(t0)
-	fmt.Fprint(stdout, o.prompt)
+	if !o.chat {
+		fmt.Fprint(stdout, o.prompt)
+	}
 	stream := tok.NewStream(false)
 	var sampler sampling.Sampler
 	history := append([]int32(nil), ids...)

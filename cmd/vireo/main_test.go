@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
 func TestGreedyMatchesGolden(t *testing.T) {
@@ -17,6 +21,20 @@ func TestGreedyMatchesGolden(t *testing.T) {
 	require.NoError(t, err, errOut.String())
 	require.True(t, strings.HasPrefix(out.String(), "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."), out.String())
 	require.Contains(t, errOut.String(), "tokens/s")
+}
+
+func TestChatFlag(t *testing.T) {
+	path := shared.Path(t, "models", "stories260K", "stories260K.bin")
+	var out, errOut bytes.Buffer
+	// stories260K has no chat template: the plain fallback "user: ...\nassistant: ".
+	require.NoError(t, run([]string{"-model", path, "-chat", "-prompt", "Hi", "-max-tokens", "4", "-quiet", "-ignore-eos"}, &out, &errOut))
+	require.NotContains(t, out.String(), "Hi", "the chat prompt is not echoed")
+	m, err := model.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
+	require.NoError(t, err)
+	defer m.Close()
+	ids, _, err := m.ChatPrompt([]chattemplate.Message{{Role: "user", Content: "Hi"}}, true)
+	require.NoError(t, err)
+	require.Contains(t, errOut.String(), fmt.Sprintf("prompt: %d tokens", len(ids)))
 }
 
 func TestSyntheticDefault(t *testing.T) {
