@@ -97,8 +97,10 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 	l.model, l.stream, l.n = g.model, g.stream, g.eng.N
 	l.promptTokens = len(g.eng.Prompt)
 
-	// The body is read: lift the server's read deadline, or its expiry during a long
-	// generation would cancel the request's context; writes get their own deadlines.
+	// The body is read. Its read deadline must not outlive it: net/http's background
+	// read (which notices a client hanging up) would take a timeout for a hang-up and
+	// cancel the request. net/http lifts it at the body's EOF; say so explicitly. The
+	// write deadline is set per write below, so a long generation is not cut by it.
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
