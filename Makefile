@@ -32,3 +32,38 @@ run:
 
 ci:
 	bash .ci/run
+
+# ---- CUDA (needs nvcc and cmake: bash scripts/install-cuda-toolkit.sh) ----------------
+# cuda-lib: build/libvireo_kernels.so (ptxas resource report in build/ptxas.log).
+# cuda: the library, then every command with -tags cuda into build/, beside the library
+# (the binaries find it through rpath $ORIGIN).
+# cuda-check: vet and compile every cuda-tagged package and test binary (runs no test).
+# gpu-bundle: build/gpu/, what a lent GPU machine runs (bash scripts/gpu-check.sh).
+.PHONY: cuda-lib cuda cuda-check gpu-bundle
+CMAKE ?= cmake
+VIREO_SHARED ?= ../shared
+
+cuda-lib:
+	mkdir -p build
+	$(CMAKE) -S . -B build/cmake -DCMAKE_BUILD_TYPE=Release >build/cmake.log 2>&1 || { cat build/cmake.log; exit 1; }
+	$(CMAKE) --build build/cmake -j $$(nproc) >build/ptxas.log 2>&1 || { tail -60 build/ptxas.log; exit 1; }
+	@grep -E 'bytes spill' build/ptxas.log | grep -v ' 0 bytes spill stores, 0 bytes spill loads' || echo "ptxas: no spills (build/ptxas.log)"
+
+cuda: cuda-lib
+	$(GO) build -tags cuda ./...
+	$(GO) build -tags cuda -o build/ ./cmd/...
+
+cuda-check: cuda-lib
+	$(GO) vet -tags cuda ./...
+	$(GO) build -tags cuda ./...
+	$(GO) test -tags cuda -count=1 -run '^$$' ./...
+
+gpu-bundle: cuda-lib
+	rm -rf build/gpu
+	mkdir -p build/gpu/bin build/gpu/src build/gpu/models/stories260K
+	$(GO) build -tags cuda -trimpath -ldflags='-s -w' -o build/gpu/bin/ ./cmd/vireo-check ./cmd/serve ./cmd/vireo
+	cp build/libvireo_kernels.so build/gpu/bin/
+	cp -r CMakeLists.txt cuda build/gpu/src/
+	cp scripts/gpu-check.sh scripts/gpu-bench.py build/gpu/
+	cp $(VIREO_SHARED)/models/stories260K/stories260K.bin $(VIREO_SHARED)/models/stories260K/tok512.bin build/gpu/models/stories260K/
+	@du -sh build/gpu

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"unsafe"
+
+	"github.com/vireo-ai/vireo/cgo"
+)
+
+func runDevice(args []string) (any, error) {
+	if err := flags("device").Parse(args); err != nil {
+		return nil, err
+	}
+	res := map[string]any{"cuda_build": cgo.Available, "abi_version": cgo.ABIVersion()}
+	rt, drv, err := cgo.Versions()
+	if err != nil {
+		return res, err
+	}
+	res["runtime_version"], res["driver_version"] = rt, drv
+	if archs, err := cgo.BuildArchs(); err == nil {
+		res["library_archs"] = archs
+	}
+	n, err := cgo.DeviceCount()
+	res["devices"] = n
+	if err != nil {
+		return res, err
+	}
+	info, err := cgo.GetDeviceInfo(0)
+	if err != nil {
+		return res, err
+	}
+	res["device"] = info
+	res["peak_bandwidth_gbs"] = info.PeakBandwidth() / 1e9
+	free, total, err := cgo.MemInfo()
+	if err != nil {
+		return res, err
+	}
+	res["mem_free"], res["mem_total"] = free, total
+	return res, nil
+}
+
+// timeMs runs f reps times between two events, trials times, and returns the median
+// milliseconds per call (after one untimed warm-up trial).
+func timeMs(s cgo.Stream, reps, trials int, f func(i int) error) (float64, error) {
+	a, err := cgo.EventCreate(true)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Destroy()
+	b, err := cgo.EventCreate(true)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Destroy()
+	var ms []float64
+	for t := 0; t <= trials; t++ {
+		if err := a.Record(s); err != nil {
+			return 0, err
+		}
+		for i := 0; i < reps; i++ {
+			if err := f(i); err != nil {
+				return 0, err
+			}
+		}
+		if err := b.Record(s); err != nil {
+			return 0, err
+		}
+		if err := b.Sync(); err != nil {
+			return 0, err
+		}
+		e, err := cgo.ElapsedMs(a, b)
+		if err != nil {
+			return 0, err
+		}
+		if t > 0 {
+			ms = append(ms, float64(e)/float64(reps))
+		}
+	}
+	sort.Float64s(ms)
+	return ms[len(ms)/2], nil
+}
+
+func runBandwidth(args []string) (any, error) {
+	fs := flags("bandwidth")
+	mib := fs.Int("mib", 1024, "buffer size in MiB")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	n := *mib << 20
+	res := map[string]any{"bytes": n}
+	s, err := cgo.StreamCreate(0)
+	if err != nil {
+		return res, err
+	}
+	defer s.Destroy()
+	src, err := cgo.Malloc(n)
+	if err != nil {
+		return res, err
+	}
+	defer cgo.Free(src)
+	dst, err := cgo.Malloc(n)
+	if err != nil {
+		return res, err
+	}
+	defer cgo.Free(dst)
+	if err := cgo.Memset(src, 0x5a, n, s); err != nil {
+		return res, err
+	}
+	ms, err := timeMs(s, 10, 5, func(int) error { return cgo.MemcpyD2D(dst, src, n, s) })
+	if err != nil {
+		return res, err
+	}
+	res["d2d_ms"] = ms
+	res["d2d_gbs"] = 2 * float64(n) / ms / 1e6 // bytes read + written
+	host, err := cgo.MallocHost(n)
+	if err != nil {
+		return res, err
+	}
+	defer cgo.FreeHost(host)
+	for _, dir := range []struct {
+		name string
+		f    func() error
+	}{
+		{"h2d", func() error { return cgo.MemcpyH2D(dst, host, n, s) }},
+		{"d2h", func() error { return cgo.MemcpyD2H(host, src, n, s) }},
+	} {
+		ms, err := timeMs(s, 3, 3, func(int) error { return dir.f() })
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", dir.name, err)
+		}
+		res[dir.name+"_gbs"] = float64(n) / ms / 1e6
+	}
+	return res, nil
+}
+
+var _ = unsafe.Pointer(nil)

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"unsafe"
+
+	"github.com/vireo-ai/vireo/cgo"
+)
+
+// Kernel benchmarks on Llama-3-8B shapes (dim 4096, FFN 14336, 32 heads / 8 KV heads
+// of 128, vocab 128256). Each reports its median time per call, the bytes it must move
+// at least (GB/s) and its useful FLOPs (TFLOP/s). Weights rotate over enough copies to
+// exceed the L2 cache, so decode numbers are DRAM numbers.
+
+type bench struct {
+	Name   string  `json:"name"`
+	Shape  string  `json:"shape"`
+	Ms     float64 `json:"ms"`
+	GBs    float64 `json:"gbs,omitempty"`
+	TFLOPs float64 `json:"tflops,omitempty"`
+	Err    string  `json:"error,omitempty"`
+}
+
+// devRand allocates n elements of dt filled with uniform(-1, 1) (int8: -127..127).
+func devRand(rng *rand.Rand, dt cgo.DType, n int) (unsafe.Pointer, error) {
+	size := map[cgo.DType]int{cgo.F32: 4, cgo.F16: 2, cgo.BF16: 2, cgo.I8: 1, cgo.I32: 4}[dt]
+	p, err := cgo.Malloc(n * size)
+	if err != nil {
+		return nil, err
+	}
+	if dt == cgo.I8 {
+		h := make([]int8, n)
+		for i := range h {
+			h[i] = int8(rng.IntN(255) - 127)
+		}
+		return p, cgo.MemcpyH2D(p, unsafe.Pointer(&h[0]), n, cgo.Stream{})
+	}
+	h := make([]float32, n)
+	for i := range h {
+		h[i] = rng.Float32()*2 - 1
+	}
+	if dt == cgo.F32 {
+		return p, cgo.MemcpyH2D(p, unsafe.Pointer(&h[0]), 4*n, cgo.Stream{})
+	}
+	st, err := cgo.Malloc(4 * n)
+	if err != nil {
+		return nil, err
+	}
+	defer cgo.Free(st)
+	if err := cgo.MemcpyH2D(st, unsafe.Pointer(&h[0]), 4*n, cgo.Stream{}); err != nil {
+		return nil, err
+	}
+	if err := cgo.Convert(cgo.Stream{}, dt, p, cgo.F32, st, n); err != nil {
+		return nil, err
+	}
+	return p, cgo.DeviceSync()
+}
+
+func devInts(v []int32) (unsafe.Pointer, error) {
+	p, err := cgo.Malloc(4 * len(v))
+	if err != nil {
+		return nil, err
+	}
+	return p, cgo.MemcpyH2D(p, unsafe.Pointer(&v[0]), 4*len(v), cgo.Stream{})
+}
+
+type allocs []unsafe.Pointer
+
+func (a *allocs) add(p unsafe.Pointer, err error) unsafe.Pointer {
+	if err == nil {
+		*a = append(*a, p)
+	}
+	return p
+}
+
+func (a allocs) free() {
+	for _, p := range a {
+		cgo.Free(p)
+	}
+}
+
+func runKernels(args []string) (any, error) {
+	fs := flags("kernels")
+	only := fs.String("only", "", "run only benchmarks whose name contains this")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if _, err := cgo.DeviceCount(); err != nil {
+		return nil, err
+	}
+	s, err := cgo.StreamCreate(0)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Destroy()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var out []bench
+	add := func(b bench, f func(b *bench) error) {
+		if err := f(&b); err != nil {
+			b.Err = err.Error()
+		}
+		out = append(out, b)
+	}
+	want := func(name string) bool { return *only == "" || contains(name, *only) }
+
+	// Matrix products: out [n][nout] = x [n][k] · W[nout][k]ᵀ.
+	type mm struct {
+		name    string
+		kind    string // w8a16, w8a8, f16
+		n, o, k int
+		v       cgo.Variant
+	}
+	for _, c := range []mm{
+		{"w8a16 decode qkv-o", "w8a16", 1, 4096, 4096, cgo.MMAuto},
+		{"w8a16 decode gate", "w8a16", 1, 14336, 4096, cgo.MMAuto},
+		{"w8a16 decode down", "w8a16", 1, 4096, 14336, cgo.MMAuto},
+		{"w8a16 batch8 gate", "w8a16", 8, 14336, 4096, cgo.MMAuto},
+		{"w8a16 batch32 gate mma", "w8a16", 32, 14336, 4096, cgo.MMMMA},
+		{"w8a16 prefill2048 gate mma", "w8a16", 2048, 14336, 4096, cgo.MMMMA},
+		{"w8a8 prefill2048 gate", "w8a8", 2048, 14336, 4096, cgo.MMMMA},
+		{"w8a8 prefill2048 qkv-o", "w8a8", 2048, 4096, 4096, cgo.MMMMA},
+		{"f16 decode gate", "f16", 1, 14336, 4096, cgo.MMAuto},
+		{"f16 prefill2048 gate", "f16", 2048, 14336, 4096, cgo.MMMMA},
+	} {
+		if !want(c.name) {
+			continue
+		}
+		b := bench{Name: c.name, Shape: fmt.Sprintf("n=%d n_out=%d k=%d", c.n, c.o, c.k)}
+		add(b, func(b *bench) error {
+			var al allocs
+			defer al.free()
+			wsize := c.o * c.k
+			wt := cgo.I8
+			if c.kind == "f16" {
+				wt, wsize = cgo.F16, 2*c.o*c.k
+			}
+			copies := max(1, min(8, (200<<20)/wsize)) // > L2 in all
+			ws := make([]unsafe.Pointer, copies)
+			for i := range ws {
+				if ws[i] = al.add(devRand(rng, wt, c.o*c.k)); ws[i] == nil {
+					return fmt.Errorf("alloc weights")
+				}
+			}
+			scale := al.add(devRand(rng, cgo.F32, c.o))
+			x := al.add(devRand(rng, cgo.F16, c.n*c.k))
+			xq := al.add(devRand(rng, cgo.I8, c.n*c.k))
+			xs := al.add(devRand(rng, cgo.F32, c.n))
+			o := al.add(devRand(rng, cgo.F16, c.n*c.o))
+			if scale == nil || x == nil || xq == nil || xs == nil || o == nil {
+				return fmt.Errorf("alloc operands")
+			}
+			ms, err := timeMs(s, 20, 5, func(i int) error {
+				a := &cgo.MatMulArgs{DType: cgo.F16, Out: o, LdOut: c.o, X: x, LdX: c.k, W: ws[i%copies], WScale: scale,
+					N: c.n, NOut: c.o, K: c.k, Var: c.v}
+				switch c.kind {
+				case "w8a16":
+					return cgo.MatMulW8A16(s, a)
+				case "w8a8":
+					a.X, a.XScale = xq, xs
+					return cgo.MatMulW8A8(s, a)
+				}
+				return cgo.MatMulF16(s, a)
+			})
+			if err != nil {
+				return err
+			}
+			bytes := float64(wsize) + 2*float64(c.n*c.k+c.n*c.o)
+			b.Ms, b.GBs, b.TFLOPs = ms, bytes/ms/1e6, 2*float64(c.n)*float64(c.o)*float64(c.k)/ms/1e9
+			return nil
+		})
+	}
+
+	// Attention over the paged cache: 32 heads, 8 KV heads, head dim 128, blocks of 16.
+	type at struct {
+		name          string
+		seqs, nq, ctx int // ctx: context after the new tokens
+	}
+	for _, c := range []at{
+		{"attention decode b1 ctx8192", 1, 1, 8192},
+		{"attention decode b32 ctx2048", 32, 1, 2048},
+		{"attention prefill 2048", 1, 2048, 2048},
+	} {
+		if !want(c.name) {
+			continue
+		}
+		b := bench{Name: c.name, Shape: fmt.Sprintf("seqs=%d nq=%d ctx=%d heads=32/8 hd=128", c.seqs, c.nq, c.ctx)}
+		add(b, func(b *bench) error {
+			var al allocs
+			defer al.free()
+			const H, KH, HD, BS = 32, 8, 128, 16
+			nbSeq := (c.ctx + BS - 1) / BS
+			blocks := c.seqs * nbSeq
+			kc := al.add(devRand(rng, cgo.F16, blocks*KH*BS*HD))
+			vc := al.add(devRand(rng, cgo.F16, blocks*KH*BS*HD))
+			rows := c.seqs * c.nq
+			q := al.add(devRand(rng, cgo.F16, rows*H*HD))
+			o := al.add(devRand(rng, cgo.F16, rows*H*HD))
+			perm := rng.Perm(blocks)
+			var seqs, rowSeq, tables []int32
+			for si := 0; si < c.seqs; si++ {
+				seqs = append(seqs, int32(si*c.nq), int32(c.nq), int32(c.ctx-c.nq), int32(len(tables)))
+				for j := 0; j < c.nq; j++ {
+					rowSeq = append(rowSeq, int32(si))
+				}
+				for j := 0; j < nbSeq; j++ {
+					tables = append(tables, int32(perm[si*nbSeq+j]))
+				}
+			}
+			ds := al.add(devInts(seqs))
+			dr := al.add(devInts(rowSeq))
+			dt := al.add(devInts(tables))
+			wsb, err := cgo.AttentionWorkspaceBytes(rows, H, HD, c.ctx)
+			if err != nil {
+				return err
+			}
+			var ws unsafe.Pointer
+			if wsb > 0 {
+				ws = al.add(cgo.Malloc(wsb))
+			}
+			if kc == nil || vc == nil || q == nil || o == nil || ds == nil || dr == nil || dt == nil {
+				return fmt.Errorf("alloc operands")
+			}
+			a := &cgo.AttentionArgs{DType: cgo.F16, Out: o, Q: q, LdOut: H * HD, LdQ: H * HD, KCache: kc, VCache: vc,
+				Seqs: ds, RowSeq: dr, BlockTables: dt, NRows: rows, NSeqs: c.seqs, Heads: H, KVHeads: KH, HeadDim: HD,
+				BlockSize: BS, MaxCtx: c.ctx, Scale: 0.088388, Workspace: ws, WorkspaceBytes: wsb}
+			ms, err := timeMs(s, 10, 5, func(int) error { return cgo.Attention(s, a) })
+			if err != nil {
+				return err
+			}
+			kvBytes := 2 * float64(c.seqs*c.ctx*KH*HD*2)
+			// Scores and weighted values over the causal context.
+			pairs := float64(c.seqs) * (float64(c.nq)*float64(c.ctx) - float64(c.nq)*float64(c.nq-1)/2)
+			b.Ms, b.GBs, b.TFLOPs = ms, kvBytes/ms/1e6, 4*pairs*H*HD/ms/1e9
+			return nil
+		})
+	}
+
+	// Row-wise ops and sampling.
+	if want("rmsnorm") {
+		b := bench{Name: "rmsnorm 2048x4096", Shape: "n=2048 dim=4096"}
+		add(b, func(b *bench) error {
+			var al allocs
+			defer al.free()
+			x := al.add(devRand(rng, cgo.F16, 2048*4096))
+			o := al.add(devRand(rng, cgo.F16, 2048*4096))
+			w := al.add(devRand(rng, cgo.F16, 4096))
+			ms, err := timeMs(s, 20, 5, func(int) error {
+				return cgo.RMSNorm(s, &cgo.RMSNormArgs{DType: cgo.F16, Out: o, X: x, WDType: cgo.F16, W: w, N: 2048, Dim: 4096, Eps: 1e-5})
+			})
+			b.Ms, b.GBs = ms, 2*2*2048*4096/ms/1e6
+			return err
+		})
+	}
+	if want("sample") {
+		for _, topK := range []int32{0, 40} {
+			b := bench{Name: fmt.Sprintf("sample vocab128256 top_k=%d top_p=0.95", topK), Shape: "rows=8"}
+			add(b, func(b *bench) error {
+				var al allocs
+				defer al.free()
+				const rows, V = 8, 128256
+				lg := al.add(devRand(rng, cgo.F32, rows*V))
+				params := make([]cgo.SamplingParams, rows)
+				for i := range params {
+					params[i] = cgo.SamplingParams{Temperature: 0.8, TopP: 0.95, TopK: topK, RepetitionPenalty: 1, Seed: uint64(i)}
+				}
+				pp := al.add(cgo.Malloc(rows * cgo.SamplingParamsSize))
+				if err := cgo.MemcpyH2D(pp, unsafe.Pointer(&params[0]), rows*cgo.SamplingParamsSize, cgo.Stream{}); err != nil {
+					return err
+				}
+				wsb, err := cgo.SampleWorkspaceBytes(rows, V)
+				if err != nil {
+					return err
+				}
+				ws := al.add(cgo.Malloc(wsb))
+				if err := cgo.Memset(ws, 0, wsb, cgo.Stream{}); err != nil {
+					return err
+				}
+				ids := al.add(cgo.Malloc(4 * rows))
+				ms, err := timeMs(s, 5, 3, func(int) error {
+					return cgo.Sample(s, cgo.F32, lg, V, rows, V, pp, nil, ids, ws, wsb)
+				})
+				b.Ms = ms
+				return err
+			})
+		}
+	}
+	return out, nil
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

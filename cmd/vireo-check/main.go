@@ -1,0 +1,100 @@
+// Command vireo-check is the one binary a lent GPU machine runs (scripts/gpu-check.sh):
+//
+//	vireo-check device              device, driver and library versions, memory
+//	vireo-check bandwidth           device copy GB/s (read + write), host<->device GB/s
+//	vireo-check ops [-large]        every backend op against the CPU (backendtest)
+//	vireo-check kernels             kernel benchmarks on Llama-3-8B shapes: GB/s, TFLOP/s
+//	vireo-check e2e                 synthetic:llama3-8b decode tokens/s and 2048-token TTFT
+//
+// Each prints one JSON object to stdout (or -out FILE). Built with -tags cuda; without
+// it every subcommand reports that the build has no CUDA.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+type command struct {
+	name, help string
+	run        func(args []string) (any, error)
+}
+
+var commands = []command{
+	{"device", "device, driver and library versions, memory", runDevice},
+	{"bandwidth", "device copy GB/s and host<->device GB/s", runBandwidth},
+	{"ops", "every backend op against the CPU backend", runOps},
+	{"kernels", "kernel benchmarks on Llama-3-8B shapes", runKernels},
+	{"e2e", "synthetic Llama-3-8B decode tokens/s and 2048-token TTFT", runE2E},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: vireo-check <command> [-out FILE] [flags]")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		start := time.Now()
+		res, err := c.run(os.Args[2:])
+		out := map[string]any{"command": name, "seconds": time.Since(start).Seconds(), "result": res}
+		if err != nil {
+			out["error"] = err.Error()
+		}
+		if werr := writeJSON(outPath(os.Args[2:]), out); werr != nil {
+			fmt.Fprintln(os.Stderr, "vireo-check:", werr)
+			os.Exit(1)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vireo-check %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
+	usage(os.Stderr)
+	os.Exit(2)
+}
+
+// outPath finds -out FILE among the arguments (each subcommand also accepts it).
+func outPath(args []string) string {
+	for i, a := range args {
+		if (a == "-out" || a == "--out") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "" {
+		_, err = os.Stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// flags returns a flag set that knows -out (read by main).
+func flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.String("out", "", "write the JSON result to this file")
+	return fs
+}

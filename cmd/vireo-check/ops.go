@@ -1,0 +1,49 @@
+//go:build cuda
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/backend/cuda"
+)
+
+type stderrLog struct{}
+
+func (stderrLog) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// runOps checks every op on the CUDA backend against the CPU backend. The tolerances
+// are backendtest's, fixed in code before any run.
+func runOps(args []string) (any, error) {
+	fs := flags("ops")
+	large := fs.Bool("large", false, "also the large real-shape cases")
+	match := fs.String("match", "", "only cases whose name contains this")
+	ops := fs.String("ops", "", "comma-separated ops (default all)")
+	verbose := fs.Bool("v", false, "one line per case on stderr")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	dev, err := cuda.New(cuda.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	opt := backendtest.Options{Large: *large, Match: *match, DTypes: []backend.DType{backend.F32, backend.F16, backend.BF16}}
+	if *ops != "" {
+		opt.Ops = strings.Split(*ops, ",")
+	}
+	var log backendtest.Logger
+	if *verbose {
+		log = stderrLog{}
+	}
+	rep := backendtest.Run(log, cpu.New(cpu.Options{}), dev, opt)
+	if rep.Failed() {
+		return rep, fmt.Errorf("op checks failed: %s", rep.Summary())
+	}
+	return rep, nil
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# gpu-check.sh: what a lent GPU machine (H100/H200: nvcc 13, CMake, PyTorch; no Go, no
+# network) runs from the bundle `make gpu-bundle` builds (build/gpu, carried to the
+# machine). Phases, each capped by a timeout, each merged into $OUT/gpu-check.json as it
+# finishes (so a cut-off run still returns what it measured); about 5 minutes in all:
+#   1. device info and copy bandwidth
+#   2. rebuild the kernel library with the local nvcc (adds sm_90a); the bundled nvcc
+#      11.8 build stays as the fallback when the rebuild or its smoke test fails
+#   3. op checks against the CPU backend (backendtest; LARGE=1 adds the real-shape cases)
+#   4. kernel benchmarks, and the same shapes through PyTorch/cuBLAS (gpu-bench.py)
+#   5. end to end: stories260K greedy CPU vs GPU; synthetic Llama-3-8B TTFT and decode
+# Logs go to $OUT/logs.tar.gz ($OUT returns at most 8 files). Without a GPU every phase
+# fails quickly and says why; the script itself exits 0 once gpu-check.json is written.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -x "$here/bin/vireo-check" ]; then B=$here; else B=$(cd "$here/../build/gpu" 2>/dev/null && pwd || echo "$here/../build/gpu"); fi
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
+J=$OUT/gpu-check.json
+CHECK=$B/bin/vireo-check
+started=$(date +%s)
+phases=()
+
+json_escape() { python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))' 2>/dev/null || sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$/"/' | tr -d '\n'; }
+
+# merge: gpu-check.json = {"bundle": ..., "elapsed_s": ..., "<phase>": <its JSON>, ...}
+merge() {
+  {
+    printf '{\n"bundle": "%s",\n"elapsed_s": %d' "$B" $(( $(date +%s) - started ))
+    for p in "${phases[@]}"; do
+      printf ',\n"%s": ' "$p"
+      if [ -s "$WORK/$p.json" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/$p.json" 2>/dev/null; then
+        cat "$WORK/$p.json"
+      else
+        printf '{"error": %s}' "$(tail -c 2000 "$WORK/$p.log" 2>/dev/null | json_escape)"
+      fi
+    done
+    printf '\n}\n'
+  } > "$J.tmp" && mv "$J.tmp" "$J"
+  tar -czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
+}
+
+# phase NAME TIMEOUT CMD...: runs CMD (which writes $WORK/NAME.json), logs, merges.
+phase() {
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name (timeout ${limit}s)"
+  local t0=$(date +%s)
+  timeout --kill-after=5 "$limit" "$@" >"$WORK/$name.log" 2>&1
+  local rc=$?
+  echo "   rc=$rc, $(( $(date +%s) - t0 ))s"
+  tail -3 "$WORK/$name.log" | sed 's/^/   /'
+  phases+=("$name")
+  merge
+  return $rc
+}
+
+phase device 20 "$CHECK" device -out "$WORK/device.json"
+phase bandwidth 40 "$CHECK" bandwidth -out "$WORK/bandwidth.json"
+
+rebuild() {
+  local src=$B/src
+  if ! command -v nvcc >/dev/null || ! command -v cmake >/dev/null; then
+    echo '{"rebuilt": false, "reason": "no nvcc or cmake"}' >"$WORK/rebuild.json"
+    return 1
+  fi
+  rm -rf "$WORK/cmake" "$src/build"
+  cmake -S "$src" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=Release >"$WORK/rebuild-cmake.log" 2>&1 &&
+    cmake --build "$WORK/cmake" -j "$(nproc)" >"$WORK/ptxas-local.log" 2>&1
+  local rc=$?
+  if [ $rc -ne 0 ] || [ ! -f "$src/build/libvireo_kernels.so" ]; then
+    printf '{"rebuilt": false, "nvcc": "%s", "reason": "build failed (ptxas-local.log)"}\n' "$(nvcc --version | tail -1)" >"$WORK/rebuild.json"
+    return 1
+  fi
+  [ -f "$B/bin/libvireo_kernels.so.cuda118" ] || cp "$B/bin/libvireo_kernels.so" "$B/bin/libvireo_kernels.so.cuda118"
+  cp "$src/build/libvireo_kernels.so" "$B/bin/libvireo_kernels.so"
+  if ! "$CHECK" device -out "$WORK/rebuild-smoke.json" >/dev/null 2>&1; then
+    cp "$B/bin/libvireo_kernels.so.cuda118" "$B/bin/libvireo_kernels.so"
+    printf '{"rebuilt": false, "nvcc": "%s", "reason": "smoke test failed; using the 11.8 build"}\n' "$(nvcc --version | tail -1)" >"$WORK/rebuild.json"
+    return 1
+  fi
+  printf '{"rebuilt": true, "nvcc": "%s", "spill_lines_nonzero": %s}\n' "$(nvcc --version | tail -1)" \
+    "$(grep 'bytes spill' "$WORK/ptxas-local.log" | grep -vc ' 0 bytes spill stores, 0 bytes spill loads')" >"$WORK/rebuild.json"
+}
+phase rebuild 170 bash -c "$(declare -f rebuild); B='$B' WORK='$WORK' CHECK='$CHECK' rebuild"
+
+ops_args=()
+[ "${LARGE:-0}" = 1 ] && ops_args+=(-large)
+phase ops 120 "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
+phase kernels 60 "$CHECK" kernels -out "$WORK/kernels.json"
+phase torch 60 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
+phase e2e 150 "$CHECK" e2e -out "$WORK/e2e.json"
+
+echo "== done in $(( $(date +%s) - started ))s: $J"
+exit 0
