@@ -84,14 +84,16 @@ rebuild() {
   printf '{"rebuilt": true, "nvcc": "%s", "spill_lines_nonzero": %s}\n' "$(nvcc --version | tail -1)" \
     "$(grep 'bytes spill' "$WORK/ptxas-local.log" | grep -vc ' 0 bytes spill stores, 0 bytes spill loads')" >"$WORK/rebuild.json"
 }
-phase rebuild 170 bash -c "$(declare -f rebuild); B='$B' WORK='$WORK' CHECK='$CHECK' rebuild"
+phase rebuild 150 bash -c "$(declare -f rebuild); B='$B' WORK='$WORK' CHECK='$CHECK' rebuild"
 
 ops_args=()
 [ "${LARGE:-0}" = 1 ] && ops_args+=(-large)
-phase ops 120 "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
-phase kernels 60 "$CHECK" kernels -out "$WORK/kernels.json"
-phase torch 60 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
-phase e2e 150 "$CHECK" e2e -out "$WORK/e2e.json"
+phase ops 90 "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
+phase kernels 45 "$CHECK" kernels -out "$WORK/kernels.json"
+phase torch 45 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
+# Separate processes, so a slow 16-bit load cannot cost the int8 numbers.
+phase e2e-int8 75 "$CHECK" e2e -weights int8 -out "$WORK/e2e-int8.json"
+phase e2e-f16 90 "$CHECK" e2e -weights f16 -stories "" -out "$WORK/e2e-f16.json"
 
 echo "== done in $(( $(date +%s) - started ))s: $J"
 exit 0

@@ -186,6 +186,10 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 	}
 	el := time.Since(t0).Seconds()
 	res["decode_tokens_per_s"] = float64(steps) / el
-	res["decode_weight_gbs"] = float64(m.WeightBytes) * float64(steps) / el / 1e9
+	wb := float64(m.WeightBytes)
+	if wt == "f16" {
+		wb /= 2 // WeightBytes counts the host's f32; the device holds 16-bit
+	}
+	res["decode_weight_gbs"] = wb * float64(steps) / el / 1e9
 	return res, nil
 }
