@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"sort"
-	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
 )
@@ -133,5 +132,3 @@ func runBandwidth(args []string) (any, error) {
 	}
 	return res, nil
 }
-
-var _ = unsafe.Pointer(nil)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
@@ -102,7 +103,7 @@ func runKernels(args []string) (any, error) {
 		}
 		out = append(out, b)
 	}
-	want := func(name string) bool { return *only == "" || contains(name, *only) }
+	want := func(name string) bool { return *only == "" || strings.Contains(name, *only) }
 
 	// Matrix products: out [n][nout] = x [n][k] · W[nout][k]ᵀ.
 	type mm struct {
@@ -286,13 +287,4 @@ func runKernels(args []string) (any, error) {
 		}
 	}
 	return out, nil
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
