@@ -3,7 +3,8 @@
 // Endpoints:
 //
 //	POST /v1/completions        text completion (prompt: a string or token ids)
-//	POST /v1/chat/completions   chat completion (text messages, plain chat format for now)
+//	POST /v1/chat/completions   chat completion (text messages, rendered by Config.ChatPrompt:
+//	                            the model's chat template, or the plain "role: content" format)
 //	GET  /v1/models             the served model names (and /v1/models/{name})
 //	GET  /health                200 while the process is alive
 //	GET  /ready                 200 when it takes requests, 503 while draining

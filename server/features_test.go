@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
 // TestStreamEqualsPlain: n choices, sampling with a seed, stop strings and logprobs
@@ -109,4 +113,35 @@ func TestLongStreamOutlivesTimeouts(t *testing.T) {
 func readAllString(resp *http.Response) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// TestChatTemplate: with Config.ChatPrompt set to the model's template renderer, chats
+// are rendered by the template, and a template that raises rejects the conversation
+// with a 400 that carries its message.
+func TestChatTemplate(t *testing.T) {
+	m := openStories(t)
+	m.ChatTemplate = `{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('system messages are not supported') }}{% endif %}` +
+		`<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}`
+	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{NumBlocks: 64})
+	require.NoError(t, err)
+	t.Cleanup(func() { eng.Close() })
+	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message) ([]int, error) {
+		ids, _, err := m.ChatPrompt(msgs, true)
+		return ids, err
+	}}, eng, m.Tokenizer, nil)
+	require.NoError(t, err)
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	ts := &testServer{Server: s, url: hs.URL, eng: eng, m: m, hs: hs}
+
+	code, b, _ := ts.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`)
+	require.Equal(t, 200, code, "%s", b)
+	var r chatResponse
+	require.NoError(t, json.Unmarshal(b, &r))
+	want := m.Tokenizer.Encode("<user>Hi<assistant>", m.Tokenizer.DefaultOptions())
+	require.Equal(t, len(want), r.Usage.PromptTokens)
+
+	code, b, _ = ts.post(t, "/v1/chat/completions", `{"messages":[{"role":"system","content":"x"},{"role":"user","content":"Hi"}]}`)
+	require.Equal(t, 400, code, "%s", b)
+	require.Contains(t, string(b), "the model's chat template rejected the conversation: system messages are not supported")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
 const testModel = "stories260K"
@@ -65,6 +66,12 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 	eng, err := engine.New(m.Model, m.Tokenizer, o.engine)
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
+	if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
+		o.cfg.ChatPrompt = func(msgs []chattemplate.Message) ([]int, error) {
+			ids, _, err := m.ChatPrompt(msgs, true)
+			return ids, err
+		}
+	}
 	if len(o.cfg.ModelNames) == 0 {
 		o.cfg.ModelNames = []string{testModel}
 	}

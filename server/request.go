@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -124,6 +125,22 @@ type decoder struct {
 	vocab       int
 	maxModelLen int
 	models      []string // served names; models[0] is the default
+	chatPrompt  func([]chattemplate.Message) ([]int, error)
+}
+
+// templateError classifies a chat-template failure: a template that raises (e.g.
+// "roles must alternate") or hits a size limit rejects the client's conversation; any
+// other failure is the template's (the server's) fault.
+func templateError(err error) *apiError {
+	var raise *chattemplate.RaiseError
+	var limit *chattemplate.LimitError
+	switch {
+	case errors.As(err, &raise):
+		return badParam("messages", "the model's chat template rejected the conversation: %s", raise.Message)
+	case errors.As(err, &limit):
+		return badParam("messages", "the conversation is too large for the model's chat template: %s", limit.Msg)
+	}
+	return &apiError{Status: 500, Type: typeServer, Code: "chat_template_error", Message: "rendering the model's chat template failed: " + err.Error()}
 }
 
 func (d *decoder) resolveModel(m *string) (string, *apiError) {
@@ -244,11 +261,21 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	// TODO(chat templates): render the model's own template (GGUF
-	// tokenizer.chat_template via chattemplate.RenderChat) once model.Loaded exposes it;
-	// until then every model gets the plain "role: content" format.
-	text := chattemplate.Plain(msgs, true)
-	g.eng.Prompt = d.encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
+	if d.chatPrompt != nil {
+		ids, err := d.chatPrompt(msgs)
+		if err != nil {
+			return nil, templateError(err)
+		}
+		g.eng.Prompt = make([]int32, len(ids))
+		for i, id := range ids {
+			g.eng.Prompt[i] = int32(id)
+		}
+	} else {
+		// No template hook: the plain "role: content" format, with special-token
+		// text in the messages kept as text.
+		text := chattemplate.Plain(msgs, true)
+		g.eng.Prompt = d.encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
+	}
 	if e := d.common(&b.commonBody, g); e != nil {
 		return nil, e
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
 // Config is what the server needs beyond the engine. Zero fields take the defaults
@@ -46,6 +47,10 @@ type Config struct {
 	IdleTimeout       time.Duration // keep-alive (default 120s)
 	// RetryAfter is the Retry-After a 429 (queue full) carries (default 1s).
 	RetryAfter time.Duration
+	// ChatPrompt renders a chat, generation prompt included, with the model's chat
+	// template and encodes it (model.Loaded.ChatPrompt). Nil: the plain
+	// "role: content" format (chattemplate.Plain).
+	ChatPrompt func(msgs []chattemplate.Message) ([]int, error)
 }
 
 func (c *Config) setDefaults() {
@@ -113,7 +118,7 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 	}
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix()}
-	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eng.Options().MaxModelLen, models: cfg.ModelNames}
+	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eng.Options().MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt}
 	s.metrics = newMetrics(cfg.ModelNames[0], eng)
 	s.promh = promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	for _, k := range cfg.APIKeys {

@@ -32,6 +32,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 	"github.com/vireo-ai/vireo/server"
 )
 
@@ -260,6 +261,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
+		ChatPrompt: func(msgs []chattemplate.Message) ([]int, error) {
+			ids, _, err := m.ChatPrompt(msgs, true)
+			return ids, err
+		},
 	}, eng, m.Tokenizer, log.Named("http"))
 	if err != nil {
 		return err
@@ -280,6 +285,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	st := eng.Stats()
 	log.Info("config",
 		zap.String("model", path), zap.Strings("served_model_name", names), zap.Bool("synthetic", m.Synthetic),
+		zap.Bool("chat_template", m.ChatTemplate != ""),
 		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.Int("threads", be.Threads()),
 		zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)),
 		zap.Int("layers", c.Layers), zap.Int("dim", c.Dim), zap.Int("vocab", c.VocabSize), zap.Int("context", c.MaxSeqLen),
