@@ -52,10 +52,13 @@ func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history
 	if n == 0 {
 		return 0
 	}
+	T := p.Temperature
+	if !(T > 0) && (len(history) == 0 || !p.penalizes()) {
+		return argmaxLogits(logits) // greedy, nothing to change: no copy
+	}
 	s.Reserve(n)
 	x := s.prepare(logits, p, history)
 	best := argmax(x)
-	T := p.Temperature
 	if !(T > 0) || x[best] == float32(math.Inf(-1)) {
 		return best
 	}
@@ -83,7 +86,7 @@ func (s *Sampler) prepare(logits []float32, p *Params, history []int32) []float3
 	}
 	rep, pres, freq := p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty
 	useRep := rep > 0 && rep != 1
-	if len(history) == 0 || (!useRep && pres == 0 && freq == 0) {
+	if len(history) == 0 || !p.penalizes() {
 		return x
 	}
 	counts := s.counts[:n]
@@ -116,6 +119,11 @@ func (s *Sampler) prepare(logits []float32, p *Params, history []int32) []float3
 		x[t] = v
 	}
 	return x
+}
+
+// penalizes reports whether any penalty changes logits.
+func (p *Params) penalizes() bool {
+	return (p.RepetitionPenalty > 0 && p.RepetitionPenalty != 1) || p.PresencePenalty != 0 || p.FrequencyPenalty != 0
 }
 
 // argmax returns the index of the largest value, the lowest index on ties, and 0 if
