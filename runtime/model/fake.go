@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
@@ -13,6 +14,8 @@ import (
 // scheduler) measure only their own cost.
 type fakeForward struct {
 	delay time.Duration
+	mu    sync.Mutex
+	hot   map[*Workspace][]int32 // per logits row: the index last set, or -1 (row not clean)
 }
 
 // Fake returns a model of a synthetic shape whose forward pass takes stepDelay and
@@ -27,7 +30,7 @@ func Fake(shape string, be backend.Backend, stepDelay time.Duration) (*Loaded, e
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: c, be: be, rope: ropeFor(&c), fake: &fakeForward{delay: stepDelay}}
+	m := &Model{Config: c, be: be, rope: ropeFor(&c), fake: &fakeForward{delay: stepDelay, hot: map[*Workspace][]int32{}}}
 	return &Loaded{Model: m, Tokenizer: tok, Path: "fake:" + shape, Synthetic: true}, nil
 }
 
@@ -49,16 +52,34 @@ func (f *fakeForward) forward(m *Model, ws *Workspace, seqs []Seq) ([]float32, e
 		return nil, fmt.Errorf("forward: %d logit rows for a workspace of %d", rows, ws.MaxLogitRows)
 	}
 	out := ws.host[:rows*V]
+	// Rows are cleared once; afterwards only the entry set last time is reset, so the
+	// fake costs O(1) per row rather than a pass over the vocabulary. (A sampler that
+	// masks entries to -Inf leaves them so; the fake never picks those.)
+	f.mu.Lock()
+	hot := f.hot[ws]
+	if hot == nil {
+		hot = make([]int32, ws.MaxLogitRows)
+		for i := range hot {
+			hot[i] = -1
+		}
+		f.hot[ws] = hot
+	}
+	f.mu.Unlock()
 	r := 0
 	for _, s := range seqs {
 		emit := func(pos int) {
 			row := out[r*V : (r+1)*V]
-			clear(row)
+			if hot[r] < 0 {
+				clear(row)
+			} else {
+				row[hot[r]] = 0
+			}
 			best := (pos*7 + 3) % V
 			if best == 2 { // keep clear of EOS
 				best = 3
 			}
 			row[best] = 10
+			hot[r] = int32(best)
 			r++
 		}
 		switch s.Logits {
