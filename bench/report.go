@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -272,11 +274,16 @@ func qualityMitigation(variant string) string {
 }
 
 func prefillMitigation(c Comparison) string {
+	unchunked := strings.Contains(c.Baseline, "unchunked")
 	switch {
+	case strings.HasPrefix(c.Metric, "ITL") && unchunked:
+		return "the price of chunking: decodes now run between prefill chunks and wait for each; a smaller PrefillChunk bounds each stall"
 	case strings.HasPrefix(c.Metric, "ITL"):
-		return "fewer prefill lanes or smaller chunks while decodes run (prefill lanes compete with decode for the cores)"
+		return "fewer prefill lanes, or a smaller PrefillChunk while decodes run (lanes compete with decode for the cores)"
 	case strings.Contains(c.Metric, "TTFT"):
 		return fmt.Sprintf("keep %s as the default for this workload", c.Baseline)
+	case unchunked:
+		return "chunking runs the long prompt in several passes over the weights: a larger PrefillChunk / MaxNumBatchedTokens recovers throughput at some TTFT cost"
 	}
 	return "limit concurrent long prefills (MaxLongPrefills) or use fewer lanes"
 }
@@ -406,7 +413,7 @@ func WriteReport(r *Report, dir, name string) ([]string, error) {
 		}
 		files = append(files, p)
 	}
-	data, err := json.MarshalIndent(r, "", " ")
+	data, err := marshal(r)
 	if err != nil {
 		return nil, err
 	}
@@ -422,9 +429,24 @@ func WriteReport(r *Report, dir, name string) ([]string, error) {
 	return append(files, p), nil
 }
 
+// numberArray matches a JSON array of numbers as MarshalIndent spreads it, one per line.
+var numberArray = regexp.MustCompile(`\[\s*-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*\s*\]`)
+
+// marshal is indented JSON with arrays of numbers kept on one line: the per-request
+// inter-token gaps would otherwise take a line each.
+func marshal(v any) ([]byte, error) {
+	data, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return numberArray.ReplaceAllFunc(data, func(m []byte) []byte {
+		return bytes.Join(bytes.Fields(m), nil)
+	}), nil
+}
+
 // WriteJSON writes any result as indented JSON.
 func WriteJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", " ")
+	data, err := marshal(v)
 	if err != nil {
 		return err
 	}
@@ -558,6 +580,15 @@ func (r *Report) mdLoad(b *strings.Builder) {
 			f2(s.TPOTms.Mean), f2(s.TPOTms.P50), f2(s.TPOTms.P99), f1(s.E2Ems.Mean), f1(s.E2Ems.P50), f1(s.E2Ems.P99))
 	}
 	p("\n")
+	var bursty []string
+	for _, run := range l.Runs {
+		if s := &run.Summary; s.Completed > 0 && s.ITLms.P50 < 0.25*s.TPOTms.P50 {
+			bursty = append(bursty, fmt.Sprintf("%s (ITL p50 %.2f ms, TPOT p50 %.2f ms)", run.Label(), s.ITLms.P50, s.TPOTms.P50))
+		}
+	}
+	if len(bursty) > 0 {
+		p("- ITL median far below TPOT at %s: tokens reach the client in bursts (several SSE chunks per read: the server writes the tokens that are ready together), so the ITL distribution is bimodal and TPOT is the better per-token figure.\n", strings.Join(bursty, ", "))
+	}
 	for _, run := range l.Runs {
 		s := &run.Summary
 		if s.Failed == 0 {
@@ -598,7 +629,7 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 	if w := r.Weights; w == nil {
 		p("Decode speed not measured in this report (run `bench weight-configs`).\n\n")
 	} else {
-		p("Closed loop at concurrency %d on an in-process engine, %d requests of %d prompt tokens and %d output tokens per format. On the CPU, f32 stands in for the 16-bit baseline a GPU would use (the CPU backend has no 16-bit path), so the int8 gain against a real 16-bit baseline is about half the weight-size ratio shown here.\n\n",
+		p("Closed loop at concurrency %d on an in-process engine, %d requests of %d prompt tokens and %d output tokens per format. On the CPU, f32 stands in for the 16-bit baseline a GPU would use (the CPU backend has no 16-bit path); against 16-bit weights int8 halves the bytes per weight, where against f32 it quarters them.\n\n",
 			w.Config.Concurrency, w.Config.NumPrompts, w.Config.InputLen, w.Config.OutputLen)
 		p("| format | weights read per token | decode tok/s per request (mean / p50) | TPOT p50 ms | output tok/s (run) | failed |\n|---|---|---|---|---|---|\n")
 		for _, f := range w.Formats {

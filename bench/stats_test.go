@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"encoding/xml"
+	"io"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,4 +52,23 @@ func TestBootstrap(t *testing.T) {
 		}
 		return s / float64(len(idx))
 	}), "seeded")
+}
+
+func TestCharts(t *testing.T) {
+	svg := BarChart(`a <"b"> & c`, "ms", []string{"x&y", "z"}, []Series{{Name: "p50", Values: []float64{-0.3, 0.5}, Lo: []float64{-0.6, 0.1}, Hi: []float64{0.1, 0.9}}, {Name: "n/a", Values: []float64{math.NaN(), 1}}})
+	require.NotContains(t, svg, "e-17")
+	require.Contains(t, svg, `a &lt;&quot;b&quot;&gt; &amp; c`)
+	require.Contains(t, svg, ">0<")
+	line := LineChart("t", "concurrency", "tokens/s", []float64{1, 4, 16}, []Series{{Name: "out", Values: []float64{1, 2, math.Inf(1)}}})
+	require.Contains(t, line, "<polyline")
+	for _, s := range []string{svg, line, BarChart("empty", "", nil, nil)} {
+		d := xml.NewDecoder(strings.NewReader(s))
+		for {
+			_, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+		}
+	}
 }

@@ -91,7 +91,11 @@ func newSVG(title, yLabel string) *svgDoc {
 }
 
 func (d *svgDoc) yAxis(lo, hi, step float64, y func(float64) float64) {
-	for v := lo; v <= hi+step/2; v += step {
+	for i := 0; lo+float64(i)*step <= hi+step/2; i++ {
+		v := lo + float64(i)*step
+		if math.Abs(v) < step*1e-9 {
+			v = 0
+		}
 		fmt.Fprintf(&d.b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", padL, chartW-padR, y(v), y(v))
 		fmt.Fprintf(&d.b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", padL-6, y(v)+4, xmlEscape(fmtTick(v)))
 	}

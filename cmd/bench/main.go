@@ -3,7 +3,7 @@
 // and weight-format experiments, and a report (Markdown, JSON, SVG) from any of them.
 //
 //	bench load --url http://localhost:8000 --model stories260K --concurrency 1,4,16 --out load.json
-//	bench load --engine --model-path ../shared/models/stories260K/stories260K.bin --out load.json
+//	bench load --engine --serve --model-path ../shared/models/stories260K/stories260K.bin --out load.json
 //	bench quality --model-path ../shared/models/stories260K/stories260K.bin --out quality.json
 //	bench ttft-configs --model-path synthetic:tiny --out ttft.json
 //	bench weight-configs --model-path ../shared/models/stories260K/stories260K.bin --out weights.json
@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,6 +29,8 @@ import (
 	"github.com/vireo-ai/vireo/bench"
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+	"github.com/vireo-ai/vireo/server"
 )
 
 // errAllFailed makes the exit status non-zero after the results are written.
@@ -166,7 +169,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	fs := newFlags("load", "Send requests to an OpenAI-compatible server (--url) or an in-process engine (--engine) and record\nevery request; one run per value of --concurrency (closed loop) or --request-rate (open loop,\nPoisson arrivals).", stderr)
 	var (
 		url, modelName, apiKey, conc, rates, out, reportDir, prompts string
-		useEngine, fixed                                             bool
+		useEngine, serve, fixed                                      bool
 		inLen, outLen, num, warmup, vocab, bos, maxConc              int
 		numSeqs, lanes, chunk, batched, decodeSteps                  int
 		ratio, temp, sloTTFT, sloITL                                 float64
@@ -178,6 +181,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	fs.StringVar(&modelName, "model", "", "model name sent in requests (server mode)")
 	fs.StringVar(&apiKey, "api-key", os.Getenv("VIREO_API_KEY"), "Bearer API key (default $VIREO_API_KEY)")
 	fs.BoolVar(&useEngine, "engine", false, "run an in-process engine on --model-path instead of a server")
+	fs.BoolVar(&serve, "serve", false, "with --engine: put the real HTTP server in front of the engine on a loopback port and load it over HTTP/SSE")
 	mf.register(fs, "", "int8")
 	fs.IntVar(&numSeqs, "max-num-seqs", 0, "engine: sequences per step (0: default)")
 	fs.IntVar(&lanes, "prefill-streams", 0, "engine: prefill lanes (0: default 1)")
@@ -212,6 +216,9 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	if useEngine && mf.spec.Path == "" {
 		return errors.New("--engine needs --model-path")
 	}
+	if serve && !useEngine {
+		return errors.New("--serve needs --engine (it serves the in-process engine)")
+	}
 	w := bench.WorkloadConfig{NumPrompts: num, InputLen: inLen, OutputLen: outLen, RangeRatio: ratio, PromptsFile: prompts,
 		VocabSize: vocab, FirstID: 3, BOS: bos, Seed: seed, FixedOutput: fixed}
 	res := &bench.LoadResult{Command: cmd, Host: bench.ThisHost()}
@@ -232,6 +239,15 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		target = &bench.EngineTarget{Engine: eng}
 		info := bench.InfoOf(mf.spec, m)
 		res.Model, res.Engine, res.Target = &info, &eo, "in-process engine"
+		if serve {
+			url, stop, err := startServer(eng, m.Tokenizer, apiKey)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			target = &bench.HTTPTarget{BaseURL: url, Model: servedName, APIKey: apiKey}
+			res.Target = "in-process server over HTTP/SSE at " + url
+		}
 		if w.VocabSize == 0 {
 			w.VocabSize = m.Config.VocabSize
 		}
@@ -297,6 +313,28 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		return errAllFailed
 	}
 	return nil
+}
+
+// servedName is the model name the in-process server answers to.
+const servedName = "bench-model"
+
+// startServer serves eng with the real server on a loopback port.
+func startServer(eng *engine.Engine, tok *tokenizer.Tokenizer, apiKey string) (string, func(), error) {
+	cfg := server.Config{ModelNames: []string{servedName}}
+	if apiKey != "" {
+		cfg.APIKeys = []string{apiKey}
+	}
+	srv, err := server.New(cfg, eng, tok, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := srv.NewHTTPServer(l.Addr().String())
+	go hs.Serve(l)
+	return "http://" + l.Addr().String(), func() { hs.Close() }, nil
 }
 
 func printRun(w io.Writer, run *bench.LoadRun) {
@@ -392,6 +430,12 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
@@ -483,6 +527,7 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset).", stderr)
 	var loadPath, qualityPath, ttftPath, weightsPath, title, dir, name string
+	var notes multiFlag
 	fs.StringVar(&loadPath, "load", "", "result of bench load")
 	fs.StringVar(&qualityPath, "quality", "", "result of bench quality")
 	fs.StringVar(&ttftPath, "ttft", "", "result of bench ttft-configs")
@@ -490,6 +535,7 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&title, "title", "Vireo benchmark report", "report title")
 	fs.StringVar(&dir, "out-dir", ".", "folder for the report files")
 	fs.StringVar(&name, "name", "report", "file name stem: <name>.md, <name>.json, <name>-<chart>.svg")
+	fs.Var(&notes, "note", "a note for the report (repeatable), e.g. the machine's load during the run")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -514,6 +560,7 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	r := bench.BuildReport(title, cmd, l, q, t, w)
+	r.Notes = notes
 	files, err := bench.WriteReport(r, dir, name)
 	if err != nil {
 		return err

@@ -50,6 +50,7 @@ func TestUsageErrors(t *testing.T) {
 		{"load"},
 		{"load", "--url", "http://x", "--engine", "--model-path", "synthetic:tiny"},
 		{"load", "--engine"},
+		{"load", "--url", "http://x", "--serve"},
 		{"load", "--url", "http://x", "--concurrency", "0"},
 		{"load", "--url", "http://x", "--request-rate", "-1"},
 		{"report"},
@@ -75,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	steps := [][]string{
-		{"load", "--engine", "--model-path", model, "--threads", "1", "--concurrency", "1,2", "--num-prompts", "4", "--input-len", "16", "--output-len", "8", "--out", p("load.json")},
+		{"load", "--engine", "--serve", "--model-path", model, "--threads", "1", "--concurrency", "1,2", "--num-prompts", "4", "--input-len", "16", "--output-len", "8", "--out", p("load.json")},
 		{"quality", "--model-path", model, "--shared", filepath.Dir(root), "--tokens", "256", "--context", "128", "--golden", "none", "--resamples", "100", "--out", p("quality.json")},
 		{"ttft-configs", "--threads", "1", "--long-len", "100", "--shorts", "3", "--short-len", "8", "--output-len", "3", "--interval", "2ms", "--repeats", "1", "--lanes", "2", "--out", p("ttft.json")},
 		{"weight-configs", "--model-path", model, "--threads", "1", "--formats", "f32,int8", "--num-prompts", "3", "--input-len", "8", "--output-len", "4", "--out", p("weights.json")},
@@ -92,6 +93,8 @@ func TestEndToEnd(t *testing.T) {
 	require.Len(t, r.Commands, 4)
 	require.Contains(t, r.Command, "bench report --load")
 	require.Len(t, r.Load.Runs, 2)
+	require.Contains(t, r.Load.Target, "in-process server over HTTP/SSE")
+	require.Zero(t, r.Load.Runs[1].Summary.Failed)
 	require.Equal(t, 128, r.Quality.Config.Context)
 	require.Equal(t, 256, r.Quality.Texts[0].Tokens)
 	md, err := os.ReadFile(p("out/r.md"))
