@@ -53,6 +53,13 @@ func New(o Options) *Backend {
 	return &Backend{threads: t, pool: newPool(t - 1)}
 }
 
+// Close stops the backend's worker goroutines. Tensors stay valid (they are Go
+// memory), but ops must not be called afterwards.
+func (c *Backend) Close() error {
+	c.pool.close()
+	return nil
+}
+
 // Threads is the number of workers an op may use.
 func (c *Backend) Threads() int { return c.threads }
 

@@ -19,6 +19,7 @@ type pool struct {
 const spinLimit = 20000
 
 type worker struct {
+	stop     atomic.Bool
 	gen      atomic.Uint64 // generation of the task posted
 	done     atomic.Uint64 // generation of the task finished
 	sleeping atomic.Bool
@@ -41,6 +42,9 @@ func (w *worker) loop() {
 	var seen uint64
 	for {
 		for spins := 0; w.gen.Load() == seen; spins++ {
+			if w.stop.Load() {
+				return
+			}
 			if spins < spinLimit {
 				if spins&255 == 255 {
 					runtime.Gosched()
@@ -61,6 +65,20 @@ func (w *worker) loop() {
 		w.fn = nil
 		w.done.Store(seen)
 	}
+}
+
+// close stops the workers; the pool must not be used afterwards.
+func (p *pool) close() {
+	p.busy.Lock()
+	defer p.busy.Unlock()
+	for _, w := range p.workers {
+		w.stop.Store(true)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	p.workers = nil
 }
 
 // run splits [0, n) into len(workers)+1 contiguous chunks, runs the first on the
