@@ -57,7 +57,8 @@ func TestWeightConfigs(t *testing.T) {
 	require.Len(t, res.Formats, 2)
 	require.Greater(t, res.Formats[0].WeightBytes, 2*res.Formats[1].WeightBytes, "int8 weights are under half of f32")
 	for _, f := range res.Formats {
-		require.Equal(t, 4, f.Run.Summary.Completed)
+		require.Len(t, f.Runs, 3, "rounds")
+		require.Equal(t, 4, f.Summary.Completed, "4 prompts over 3 rounds")
 		require.Equal(t, 4, f.DecodeTokS.N)
 	}
 	require.Len(t, res.Comparisons, 1)

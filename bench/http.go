@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // HTTPTarget streams completions from an OpenAI-compatible server's /v1/completions
@@ -17,8 +18,26 @@ import (
 type HTTPTarget struct {
 	BaseURL string // e.g. http://localhost:8000 (a trailing /v1 is accepted)
 	Model   string
-	APIKey  string // sent as a Bearer token when set
-	Client  *http.Client
+	APIKey  string       // sent as a Bearer token when set
+	Client  *http.Client // nil: a client that keeps a connection per request in flight
+
+	once   sync.Once
+	client *http.Client
+}
+
+// httpClient keeps idle connections for every concurrent request: the default
+// transport keeps 2 per host, so at concurrency 16 most requests would pay a new
+// TCP handshake and skew TTFT.
+func (t *HTTPTarget) httpClient() *http.Client {
+	t.once.Do(func() {
+		t.client = t.Client
+		if t.client == nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 4096, 4096
+			t.client = &http.Client{Transport: tr}
+		}
+	})
+	return t.client
 }
 
 type completionRequest struct {
@@ -79,11 +98,7 @@ func (t *HTTPTarget) Generate(ctx context.Context, r GenRequest, onTokens func(n
 	if t.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+t.APIKey)
 	}
-	client := t.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := t.httpClient().Do(req)
 	if err != nil {
 		return Usage{}, err
 	}

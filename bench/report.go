@@ -611,7 +611,7 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 		p("Not measured in this report (run `bench ttft-configs`).\n\n")
 	} else {
 		c := t.Config
-		p("DESIGN.md's mixed workload on an in-process engine (model %s, %s weights): one %d-token prompt at t=0, then %d prompts of %d tokens every %v, each generating %d tokens; %d runs per configuration, pooled. On the CPU the prefill streams are goroutine lanes.\n\n",
+		p("DESIGN.md's mixed workload on an in-process engine (model %s, %s weights): one %d-token prompt at t=0, then %d prompts of %d tokens every %v, each generating %d tokens; %d runs per configuration, the configurations taking turns (so drift in the machine's load falls on all alike), pooled. On the CPU the prefill streams are goroutine lanes.\n\n",
 			t.Model.Path, t.Model.Weights, c.LongLen, c.Shorts, c.ShortLen, c.Interval, c.OutputLen, c.Repeats)
 		p("| configuration | short TTFT p50 / p99 ms | long-prompt TTFT ms | ITL p50 / p99 ms | generated tok/s | total tok/s | failed |\n|---|---|---|---|---|---|---|\n")
 		for _, x := range t.Configs {
@@ -629,11 +629,11 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 	if w := r.Weights; w == nil {
 		p("Decode speed not measured in this report (run `bench weight-configs`).\n\n")
 	} else {
-		p("Closed loop at concurrency %d on an in-process engine, %d requests of %d prompt tokens and %d output tokens per format. On the CPU, f32 stands in for the 16-bit baseline a GPU would use (the CPU backend has no 16-bit path); against 16-bit weights int8 halves the bytes per weight, where against f32 it quarters them.\n\n",
-			w.Config.Concurrency, w.Config.NumPrompts, w.Config.InputLen, w.Config.OutputLen)
-		p("| format | weights read per token | decode tok/s per request (mean / p50) | TPOT p50 ms | output tok/s (run) | failed |\n|---|---|---|---|---|---|\n")
+		p("Closed loop at concurrency %d on in-process engines, %d requests of %d prompt tokens and %d output tokens per format, the formats taking turns in %d rounds. On the CPU, f32 stands in for the 16-bit baseline a GPU would use (the CPU backend has no 16-bit path); against 16-bit weights int8 halves the bytes per weight, where against f32 it quarters them.\n\n",
+			w.Config.Concurrency, w.Config.NumPrompts, w.Config.InputLen, w.Config.OutputLen, w.Config.Rounds)
+		p("| format | weights read per token | decode tok/s per request (mean / p50) | TPOT p50 ms | output tok/s | failed |\n|---|---|---|---|---|---|\n")
 		for _, f := range w.Formats {
-			s := f.Run.Summary
+			s := f.Summary
 			p("| %s | %s | %.1f / %.1f | %.2f | %.1f | %d |\n", f.Format, human(f.WeightBytes), f.DecodeTokS.Mean, f.DecodeTokS.P50, s.TPOTms.P50, s.OutputThroughput, s.Failed)
 		}
 		p("\n| format | against | decode tok/s difference (95%% CI) | relative | significant |\n|---|---|---|---|---|\n")

@@ -126,55 +126,70 @@ func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Prog
 		at = append(at, time.Duration(i+1)*cfg.Interval)
 	}
 	// Per-run statistics: the unit of comparison is a run, since the requests of one
-	// run share its stalls and are not independent.
+	// run share its stalls and are not independent. The configurations take turns
+	// (A B C A B C ...) so that a change in the machine's load during the experiment
+	// falls on all of them alike instead of biasing one.
 	type perRun struct{ shortP50, shortP99, itlP50, itlP99, gen []float64 }
-	stats := map[string]*perRun{}
+	type arm struct {
+		r                    TTFTConfigResult
+		st                   perRun
+		e                    *engine.Engine
+		p                    *Progress
+		long, shortAll, itls []float64
+		gen, total           int
+		wall                 float64
+	}
+	var arms []*arm
+	defer func() {
+		for _, a := range arms {
+			a.e.Close()
+		}
+	}()
 	for _, pc := range PrefillConfigs(cfg.Lanes) {
 		e, err := engine.New(m.Model, m.Tokenizer, pc.Options.engine())
 		if err != nil {
 			return nil, fmt.Errorf("ttft: %s: %w", pc.Name, err)
 		}
-		r := TTFTConfigResult{PrefillConfig: pc}
-		st := &perRun{}
-		stats[pc.Name] = st
-		var long, shortAll, itlAll []float64
-		var gen, total int
-		var wall float64
-		p := prog(pc.Name)
-		for rep := 0; rep < cfg.Repeats; rep++ {
-			recs, dur := runSchedule(ctx, &EngineTarget{Engine: e}, reqs, at, 0, 0, p)
-			r.Runs = append(r.Runs, recs)
+		arms = append(arms, &arm{r: TTFTConfigResult{PrefillConfig: pc}, e: e, p: prog(pc.Name)})
+	}
+	for rep := 0; rep < cfg.Repeats; rep++ {
+		for _, a := range arms {
+			recs, dur := runSchedule(ctx, &EngineTarget{Engine: a.e}, reqs, at, 0, 0, a.p)
+			a.r.Runs = append(a.r.Runs, recs)
 			var short, itl []float64
 			runGen := 0
 			for i := range recs {
 				rc := &recs[i]
 				if !rc.OK() {
-					r.Failed++
+					a.r.Failed++
 					continue
 				}
 				if i == 0 {
-					long = append(long, rc.TTFTms)
+					a.long = append(a.long, rc.TTFTms)
 				} else {
 					short = append(short, rc.TTFTms)
 				}
 				itl = append(itl, rc.ITLms...)
 				runGen += rc.OutputTokens
-				total += rc.PromptTokens + rc.OutputTokens
+				a.total += rc.PromptTokens + rc.OutputTokens
 			}
-			shortAll, itlAll = append(shortAll, short...), append(itlAll, itl...)
+			a.shortAll, a.itls = append(a.shortAll, short...), append(a.itls, itl...)
 			if len(short) > 0 && len(itl) > 0 {
-				st.shortP50, st.shortP99 = append(st.shortP50, Percentile(short, 50)), append(st.shortP99, Percentile(short, 99))
-				st.itlP50, st.itlP99 = append(st.itlP50, Percentile(itl, 50)), append(st.itlP99, Percentile(itl, 99))
+				a.st.shortP50, a.st.shortP99 = append(a.st.shortP50, Percentile(short, 50)), append(a.st.shortP99, Percentile(short, 99))
+				a.st.itlP50, a.st.itlP99 = append(a.st.itlP50, Percentile(itl, 50)), append(a.st.itlP99, Percentile(itl, 99))
 			}
-			gen += runGen
-			wall += dur.Seconds()
-			st.gen = append(st.gen, float64(runGen)/dur.Seconds())
+			a.gen += runGen
+			a.wall += dur.Seconds()
+			a.st.gen = append(a.st.gen, float64(runGen)/dur.Seconds())
 		}
-		e.Close()
-		r.RunGenTokS = st.gen
-		r.ShortTTFTms, r.LongTTFTms, r.ITLms = NewDist(shortAll), NewDist(long), NewDist(itlAll)
-		r.GenTokensS, r.TotalTokS = float64(gen)/wall, float64(total)/wall
-		res.Configs = append(res.Configs, r)
+	}
+	stats := map[string]*perRun{}
+	for _, a := range arms {
+		a.r.RunGenTokS = a.st.gen
+		a.r.ShortTTFTms, a.r.LongTTFTms, a.r.ITLms = NewDist(a.shortAll), NewDist(a.long), NewDist(a.itls)
+		a.r.GenTokensS, a.r.TotalTokS = float64(a.gen)/a.wall, float64(a.total)/a.wall
+		res.Configs = append(res.Configs, a.r)
+		stats[a.r.Name] = &a.st
 	}
 	// The multi-lane configuration against both single-lane baselines, over runs.
 	multi := stats[res.Configs[2].Name]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/model"
 )
 
 // WeightConfig measures decode speed and weight size per weight format on an
@@ -16,6 +17,7 @@ type WeightConfig struct {
 	NumPrompts  int       `json:"num_prompts"`
 	InputLen    int       `json:"input_len"`
 	OutputLen   int       `json:"output_len"`
+	Rounds      int       `json:"rounds"` // the formats take turns this many times (default 3)
 	Resamples   int       `json:"resamples"`
 	Seed        uint64    `json:"seed"`
 }
@@ -27,13 +29,14 @@ var WeightFormats = map[string]func(ModelSpec) ModelSpec{
 	"int8+emb": func(s ModelSpec) ModelSpec { s.Weights, s.Int8Embedding = "int8", true; return s },
 }
 
-// WeightFormatResult is one format's measurement.
+// WeightFormatResult is one format's measurement, over all its rounds.
 type WeightFormatResult struct {
-	Format      string    `json:"format"`
-	Model       ModelInfo `json:"model"`
-	Run         *LoadRun  `json:"run"`
-	DecodeTokS  Dist      `json:"decode_tokens_per_s"` // per request: 1000/TPOT
-	WeightBytes int64     `json:"weight_bytes_per_token"`
+	Format      string     `json:"format"`
+	Model       ModelInfo  `json:"model"`
+	Runs        []*LoadRun `json:"runs"`                // one per round
+	Summary     Summary    `json:"summary"`             // every round's records together
+	DecodeTokS  Dist       `json:"decode_tokens_per_s"` // per request: 1000/TPOT
+	WeightBytes int64      `json:"weight_bytes_per_token"`
 }
 
 // WeightResult is the whole comparison; comparisons are against the first format.
@@ -45,7 +48,9 @@ type WeightResult struct {
 	Comparisons []Comparison         `json:"comparisons"`
 }
 
-// RunWeightConfigs runs the workload once per weight format.
+// RunWeightConfigs runs the workload on every weight format. The formats take turns in
+// Rounds rounds of NumPrompts/Rounds requests each, so a change in the machine's load
+// during the measurement falls on all of them alike.
 func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *Progress) (*WeightResult, error) {
 	if len(cfg.Formats) == 0 {
 		cfg.Formats = []string{"f32", "int8", "int8+emb"}
@@ -56,8 +61,28 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 	if cfg.Resamples <= 0 {
 		cfg.Resamples = 1000
 	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	cfg.Rounds = min(cfg.Rounds, max(1, cfg.NumPrompts))
+	if prog == nil {
+		prog = func(string) *Progress { return nil }
+	}
 	res := &WeightResult{Config: cfg, Host: ThisHost()}
-	rates := map[string][]float64{}
+	type arm struct {
+		spec ModelSpec
+		m    *model.Loaded
+		e    *engine.Engine
+		p    *Progress
+		res  WeightFormatResult
+	}
+	var arms []*arm
+	defer func() {
+		for _, a := range arms {
+			a.e.Close()
+			a.m.Close()
+		}
+	}()
 	for _, f := range cfg.Formats {
 		mk, ok := WeightFormats[f]
 		if !ok {
@@ -73,21 +98,39 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 			m.Close()
 			return nil, err
 		}
-		w := WorkloadConfig{NumPrompts: cfg.NumPrompts, InputLen: cfg.InputLen, OutputLen: cfg.OutputLen, VocabSize: m.Config.VocabSize,
-			FirstID: 3, BOS: m.Tokenizer.BOS(), Seed: cfg.Seed, FixedOutput: true}
-		run, err := RunLoad(ctx, &EngineTarget{Engine: e}, w, LoadConfig{Concurrency: cfg.Concurrency, Warmup: 1, Seed: cfg.Seed}, prog(f))
-		e.Close()
-		info := InfoOf(spec, m)
-		m.Close()
-		if err != nil {
-			return nil, err
+		arms = append(arms, &arm{spec: spec, m: m, e: e, p: prog(f), res: WeightFormatResult{Format: f, Model: InfoOf(spec, m), WeightBytes: m.WeightBytes}})
+	}
+	for round := 0; round < cfg.Rounds; round++ {
+		n := cfg.NumPrompts / cfg.Rounds
+		if round < cfg.NumPrompts%cfg.Rounds {
+			n++
 		}
-		for i := range run.Records {
-			if r := &run.Records[i]; r.OK() && r.TPOTms() > 0 {
-				rates[f] = append(rates[f], 1000/r.TPOTms())
+		for _, a := range arms {
+			w := WorkloadConfig{NumPrompts: n, InputLen: cfg.InputLen, OutputLen: cfg.OutputLen, VocabSize: a.m.Config.VocabSize,
+				FirstID: 3, BOS: a.m.Tokenizer.BOS(), Seed: cfg.Seed + uint64(round), FixedOutput: true}
+			run, err := RunLoad(ctx, &EngineTarget{Engine: a.e}, w, LoadConfig{Concurrency: cfg.Concurrency, Warmup: 1, Seed: cfg.Seed + uint64(round)}, a.p)
+			if err != nil {
+				return nil, err
+			}
+			a.res.Runs = append(a.res.Runs, run)
+		}
+	}
+	rates := map[string][]float64{}
+	for _, a := range arms {
+		var recs []Record
+		var dur float64
+		for _, run := range a.res.Runs {
+			recs = append(recs, run.Records...)
+			dur += run.Summary.DurationS
+		}
+		for i := range recs {
+			if r := &recs[i]; r.OK() && r.TPOTms() > 0 {
+				rates[a.res.Format] = append(rates[a.res.Format], 1000/r.TPOTms())
 			}
 		}
-		res.Formats = append(res.Formats, WeightFormatResult{Format: f, Model: info, Run: run, DecodeTokS: NewDist(rates[f]), WeightBytes: info.WeightBytes})
+		a.res.Summary = Summarize(recs, dur, SLO{})
+		a.res.DecodeTokS = NewDist(rates[a.res.Format])
+		res.Formats = append(res.Formats, a.res)
 	}
 	base := cfg.Formats[0]
 	mean := func(x []float64) float64 { return NewDist(x).Mean }

@@ -491,6 +491,7 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 	fs.StringVar(&formats, "formats", "f32,int8,int8+emb", "weight formats, the first is the baseline")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "requests in flight")
 	fs.IntVar(&cfg.NumPrompts, "num-prompts", 8, "requests per format")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "the formats take turns this many times (drift in the machine's load falls on all alike)")
 	fs.IntVar(&cfg.InputLen, "input-len", 64, "prompt tokens")
 	fs.IntVar(&cfg.OutputLen, "output-len", 64, "output tokens")
 	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
@@ -515,7 +516,7 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 	res.Command = cmd
 	for _, f := range res.Formats {
 		fmt.Fprintf(stdout, "%-9s weights/token %10d B | decode %.1f tok/s per request (p50 %.1f) | %.1f output tok/s\n",
-			f.Format, f.WeightBytes, f.DecodeTokS.Mean, f.DecodeTokS.P50, f.Run.Summary.OutputThroughput)
+			f.Format, f.WeightBytes, f.DecodeTokS.Mean, f.DecodeTokS.P50, f.Summary.OutputThroughput)
 	}
 	if err := bench.WriteJSON(out, res); err != nil {
 		return err
