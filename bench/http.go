@@ -109,6 +109,39 @@ func (t *HTTPTarget) Generate(ctx context.Context, r GenRequest, onTokens func(n
 	return readSSE(ctx, resp.Body, onTokens)
 }
 
+// ServedModel asks the server's GET /v1/models for the first model it serves, for
+// runs that do not name one.
+func (t *HTTPTarget) ServedModel(ctx context.Context) (string, error) {
+	u := strings.TrimSuffix(strings.TrimRight(t.BaseURL, "/"), "/v1") + "/v1/models"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	if t.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+t.APIKey)
+	}
+	resp, err := t.httpClient().Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return "", httpError(resp)
+	}
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list); err != nil {
+		return "", fmt.Errorf("GET %s: %w", u, err)
+	}
+	if len(list.Data) == 0 || list.Data[0].ID == "" {
+		return "", fmt.Errorf("GET %s lists no model", u)
+	}
+	return list.Data[0].ID, nil
+}
+
 func httpError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e completionChunk

@@ -117,7 +117,11 @@ func readReport(t *testing.T, dir string) *Report {
 // against the raw per-request records.
 func TestLoadAgainstServer(t *testing.T) {
 	hs, m := storiesServer(t)
-	target := &HTTPTarget{BaseURL: hs.URL, Model: "stories260K", APIKey: "sk-test"}
+	target := &HTTPTarget{BaseURL: hs.URL, APIKey: "sk-test"}
+	name, err := target.ServedModel(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "stories260K", name)
+	target.Model = name
 	w := WorkloadConfig{InputLen: 64, OutputLen: 48, RangeRatio: 0.25, VocabSize: m.Config.VocabSize, FirstID: 3, BOS: 1, Seed: 7, FixedOutput: true}
 	res := &LoadResult{Command: "go test", Target: hs.URL, Host: ThisHost()}
 	for _, c := range []struct{ conc, n int }{{1, 8}, {4, 32}} {
@@ -127,7 +131,7 @@ func TestLoadAgainstServer(t *testing.T) {
 		res.Runs = append(res.Runs, run)
 	}
 	dir := t.TempDir()
-	_, err := WriteReport(BuildReport("stories260K load", "go test", res, nil, nil, nil), dir, "report")
+	_, err = WriteReport(BuildReport("stories260K load", "go test", res, nil, nil, nil), dir, "report")
 	require.NoError(t, err)
 	r := readReport(t, dir)
 	requireSVGs(t, dir, r)

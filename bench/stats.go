@@ -130,8 +130,6 @@ func BootstrapDiff(a, b []float64, resamples int, seed uint64, stat func([]float
 	return iv
 }
 
-func median(xs []float64) float64 { return Percentile(xs, 50) }
-
 // jsonFloat encodes NaN (no estimate) as null, which JSON has in place of NaN.
 type jsonFloat float64
 

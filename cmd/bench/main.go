@@ -178,7 +178,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		mf                                                           modelFlags
 	)
 	fs.StringVar(&url, "url", "", "base URL of an OpenAI-compatible server (http://host:port)")
-	fs.StringVar(&modelName, "model", "", "model name sent in requests (server mode)")
+	fs.StringVar(&modelName, "model", "", "model name sent in requests (server mode; default: the first of GET /v1/models)")
 	fs.StringVar(&apiKey, "api-key", os.Getenv("VIREO_API_KEY"), "Bearer API key (default $VIREO_API_KEY)")
 	fs.BoolVar(&useEngine, "engine", false, "run an in-process engine on --model-path instead of a server")
 	fs.BoolVar(&serve, "serve", false, "with --engine: put the real HTTP server in front of the engine on a loopback port and load it over HTTP/SSE")
@@ -255,7 +255,16 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 			w.BOS = m.Tokenizer.BOS()
 		}
 	} else {
-		target = &bench.HTTPTarget{BaseURL: url, Model: modelName, APIKey: apiKey}
+		ht := &bench.HTTPTarget{BaseURL: url, Model: modelName, APIKey: apiKey}
+		if modelName == "" {
+			if name, err := ht.ServedModel(ctx); err == nil {
+				ht.Model = name
+				fmt.Fprintf(stderr, "no --model given: using %q, the first model the server lists\n", name)
+			} else {
+				fmt.Fprintf(stderr, "no --model given and GET /v1/models failed (%v): sending requests without a model\n", err)
+			}
+		}
+		target = ht
 		res.Target = url
 		res.Host.Device = "remote server (client: " + res.Host.Device + ")"
 		if w.VocabSize == 0 {
