@@ -170,7 +170,9 @@ func (a *attnArgs) run(t0, t1 int) {
 				// Softmax in ascending position order.
 				mx := w[0]
 				for _, v := range w[1:] {
-					mx = max(mx, v)
+					if v > mx { // scores are finite: no NaN handling needed
+						mx = v
+					}
 				}
 				inv := 1 / kern.ExpShift(w, mx)
 				// Weighted values, block by block, normalized once at the end.

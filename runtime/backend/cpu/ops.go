@@ -274,9 +274,7 @@ func (c *Backend) SiLUMul(_ backend.Stream, out, gate, up backend.Tensor) error 
 	if len(o) != len(g) || len(g) != len(u) || out.Cols != gate.Cols || gate.Cols != up.Cols {
 		return backend.ShapeError("silu mul", "out %s, gate %s, up %s", out, gate, up)
 	}
-	for i, gv := range g {
-		o[i] = gv / (1 + expf(-gv)) * u[i]
-	}
+	kern.SiLUMul(o, g, u)
 	return nil
 }
 
@@ -300,33 +298,4 @@ func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int
 		copy(o[i*d:(i+1)*d], xs[int(r)*d:])
 	}
 	return nil
-}
-
-// expf is e^x in float32 to about 1 ulp (Cephes' polynomial after splitting off a
-// power of two); the softmaxes call it once per attention score.
-func expf(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x > 88.72283:
-		return float32(math.Inf(1))
-	case x < -87.33654:
-		return 0
-	}
-	t := x*1.44269504088896341 + 0.5
-	ni := int32(t) // floor(t): truncation, corrected for negative t
-	if float32(ni) > t {
-		ni--
-	}
-	n := float32(ni)
-	r := x - n*0.693359375
-	r -= n * -2.12194440e-4
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(ni+127)<<23)
 }

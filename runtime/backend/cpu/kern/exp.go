@@ -26,6 +26,35 @@ func expShiftGeneric(w []float32, mx float32) float32 {
 	return sum
 }
 
+// SiLUMul sets out[i] = silu(gate[i])·up[i] = gate·up / (1 + e^-gate) for i <
+// len(out); gate and up must be at least as long.
+func SiLUMul(out, gate, up []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	siluMulImpl(out, gate[:n], up[:n])
+}
+
+func siluMulGeneric(out, gate, up []float32) {
+	for i, g := range gate[:len(out)] {
+		out[i] = g * up[i] / (1 + expAny(-g))
+	}
+}
+
+// expAny is e^x for any x, within the range the polynomial serves: 0 below -87.34,
+// +Inf above 87.34 (silu only needs e^x to swamp 1 there).
+func expAny(x float32) float32 {
+	if x > -expMin {
+		return float32(math.Inf(1))
+	}
+	if x <= 0 || x != x {
+		return expNeg(x)
+	}
+	// e^x = 1/e^-x keeps the one polynomial (x <= 88.7: e^-x is a normal float).
+	return 1 / expNeg(-x)
+}
+
 // expNeg is e^x for x <= 0.
 func expNeg(x float32) float32 {
 	if !(x >= expMin) {

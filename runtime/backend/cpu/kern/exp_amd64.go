@@ -11,3 +11,14 @@ func expShiftImpl(w []float32, mx float32) float32 {
 	}
 	return expShiftGeneric(w, mx)
 }
+
+//go:noescape
+func siluMulAVX512(out, gate, up *float32, n int)
+
+func siluMulImpl(out, gate, up []float32) {
+	if level == levelAVX512 {
+		siluMulAVX512(unsafe.SliceData(out), unsafe.SliceData(gate), unsafe.SliceData(up), len(out))
+		return
+	}
+	siluMulGeneric(out, gate, up)
+}

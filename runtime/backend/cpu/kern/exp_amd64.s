@@ -93,3 +93,54 @@ reduce:
 	VMOVSS        X15, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func siluMulAVX512(out, gate, up *float32, n int)
+// out = gate·up / (1 + e^-gate), e^-gate by EXP16 (0 where -gate < -87.34, +Inf past
+// 88.7, so the product goes to gate·up or 0 as it should).
+TEXT ·siluMulAVX512(SB), NOSPLIT, $0-32
+	MOVQ         out+0(FP), DI
+	MOVQ         gate+8(FP), SI
+	MOVQ         up+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS expconst<>+0(SB), Z20
+	VBROADCASTSS expconst<>+4(SB), Z21
+	VBROADCASTSS expconst<>+8(SB), Z22
+	VBROADCASTSS expconst<>+12(SB), Z23
+	VBROADCASTSS expconst<>+16(SB), Z24
+	VBROADCASTSS expconst<>+20(SB), Z25
+	VBROADCASTSS expconst<>+24(SB), Z26
+	VBROADCASTSS expconst<>+28(SB), Z27
+	VBROADCASTSS expconst<>+32(SB), Z28
+	VBROADCASTSS expconst<>+36(SB), Z29
+	VBROADCASTSS expconst<>+40(SB), Z30
+	VPXORD       Z31, Z31, Z31
+	MOVL         $0xffff, R8
+
+siluloop:
+	TESTQ     CX, CX
+	JEQ       silidone
+	MOVQ      CX, R9
+	CMPQ      R9, $16
+	JLE       silumask
+	MOVQ      $16, R9
+
+silumask:
+	BZHIL     R9, R8, AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z6
+	VMOVUPS.Z (DX), K1, Z7
+	VSUBPS    Z6, Z31, Z1
+	EXP16
+	VADDPS    Z30, Z5, Z5
+	VMULPS    Z7, Z6, Z8
+	VDIVPS    Z5, Z8, Z8
+	VMOVUPS   Z8, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	SUBQ      R9, CX
+	JMP       siluloop
+
+silidone:
+	VZEROUPPER
+	RET

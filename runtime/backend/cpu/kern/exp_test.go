@@ -82,3 +82,29 @@ func BenchmarkExpShift(b *testing.B) {
 		})
 	}
 }
+
+func TestSiLUMul(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		for _, n := range append(seq(0, 40), 172, 5632) {
+			g := make([]float32, n+3)
+			u := make([]float32, n+3)
+			for i := range g {
+				g[i] = float32(rng.NormFloat64() * 6)
+				u[i] = float32(rng.NormFloat64())
+			}
+			if n > 4 {
+				g[0], g[1], g[2], g[3] = 100, -100, 0, -88
+			}
+			out := make([]float32, n+1)
+			out[n] = 42 // past the end: must stay
+			SiLUMul(out[:n], g, u)
+			require.Equal(t, float32(42), out[n])
+			for i := 0; i < n; i++ {
+				x, y := float64(g[i]), float64(u[i])
+				want := x * y / (1 + math.Exp(-x))
+				require.InDelta(t, want, float64(out[i]), 1e-6*math.Max(1, math.Abs(want)), "n=%d i=%d g=%g", n, i, x)
+			}
+		}
+	})
+}

@@ -20,3 +20,4 @@ func dot4Q8Impl(out *[4]float32, x []float32, ldx, n int, w []int8) {
 func axpyImpl(dst []float32, a float32, x []float32) { axpyGeneric(dst, a, x) }
 func dotI8Impl(x, w []int8) int32                    { return dotI8Generic(x, w) }
 func expShiftImpl(w []float32, mx float32) float32   { return expShiftGeneric(w, mx) }
+func siluMulImpl(out, gate, up []float32)            { siluMulGeneric(out, gate, up) }
