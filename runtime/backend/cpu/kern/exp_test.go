@@ -108,3 +108,26 @@ func TestSiLUMul(t *testing.T) {
 		}
 	})
 }
+
+// TestDot4SwappedRoles: four weight rows against one activation row give the bits of
+// Dot(activation, row) — the CPU matmul relies on it for small matrices.
+func TestDot4SwappedRoles(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 8))
+		for _, n := range append(seq(1, 70), 172, 2048) {
+			x := make([]float32, n)
+			rows := make([]float32, 4*n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			for i := range rows {
+				rows[i] = float32(rng.NormFloat64())
+			}
+			var out [4]float32
+			Dot4(&out, rows, n, n, x)
+			for r := 0; r < 4; r++ {
+				require.Equal(t, math.Float32bits(Dot(x, rows[r*n:(r+1)*n])), math.Float32bits(out[r]), "n=%d row %d", n, r)
+			}
+		}
+	})
+}
