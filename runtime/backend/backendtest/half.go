@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/loader"
 )
 
 // littleEndian lets f32 encoding be a plain copy.
@@ -16,71 +17,16 @@ func f32Bytes(s []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 }
 
-// F32ToF16 rounds f to IEEE half precision, to nearest even; overflow gives ±Inf and
-// NaN stays NaN (quiet).
-func F32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 { // subnormal half (or zero): value = m·2⁻²⁴
-		if e < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint(14 - e)
-		v := mant >> shift
-		rem, halfway := mant&(1<<shift-1), uint32(1)<<(shift-1)
-		if rem > halfway || (rem == halfway && v&1 == 1) {
-			v++
-		}
-		return sign | uint16(v)
-	}
-	v := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && v&1 == 1) {
-		v++ // a carry into the exponent is the correct rounding, up to Inf
-	}
-	return sign | uint16(v)
-}
-
-// F16ToF32 widens an IEEE half exactly.
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0:
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
-
-// F32ToBF16 rounds f to bfloat16, to nearest even; NaN stays NaN (quiet).
-func F32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if f != f {
-		return uint16(b>>16) | 0x40
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+// The half-precision conversions are the loader's (the same rounding the checkpoint
+// formats use), re-exported for tests and device backends.
+var (
+	// F32ToF16 rounds f to IEEE half precision, to nearest even.
+	F32ToF16 = loader.F32ToF16
+	// F16ToF32 widens an IEEE half exactly.
+	F16ToF32 = loader.F16ToF32
+	// F32ToBF16 rounds f to bfloat16, to nearest even.
+	F32ToBF16 = loader.F32ToBF16
+)
 
 // BF16ToF32 widens a bfloat16 exactly.
 func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
