@@ -10,7 +10,7 @@ import (
 	"sync"
 	"unicode"
 
-	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -138,14 +138,6 @@ type windowScore struct {
 	pred    []int
 }
 
-// scorer runs one variant's model over windows.
-type scorer struct {
-	m      *model.Loaded
-	ws     *model.Workspace
-	kv     *backend.KVCache
-	blocks []int32
-}
-
 // RunQuality audits every available variant against the float reference.
 func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	if cfg.Tokens <= 0 {
@@ -195,7 +187,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	type prepared struct {
 		text string
 		toks []int32
-		wins []window
+		wins []model.Window
 	}
 	preps := make([]prepared, len(cfg.Texts))
 	for i, t := range cfg.Texts {
@@ -204,7 +196,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 			return nil, err
 		}
 		toks := encodePrefix(tok, text, cfg.Tokens)
-		preps[i] = prepared{text: text, toks: toks, wins: stridedWindows(bos, toks, cfg.Context, cfg.Stride)}
+		preps[i] = prepared{text: text, toks: toks, wins: model.StridedWindows(bos, toks, cfg.Context, cfg.Stride)}
 	}
 	// scores[text][variant][window]: each variant runs on its own goroutine (and
 	// backend), so single-threaded backends still use every core.
@@ -216,14 +208,14 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	var wg sync.WaitGroup
 	for vi, m := range models {
 		wg.Go(func() {
-			s, err := newScorer(m, cfg.Context)
+			s, err := m.NewScorer(cfg.Context)
 			if err != nil {
 				errs[vi] = err
 				return
 			}
 			for ti, p := range preps {
 				for _, w := range p.wins {
-					ws, err := s.score(w)
+					ws, err := scoreWindow(s, w)
 					if err != nil {
 						errs[vi] = fmt.Errorf("quality: %s on %s: %w", res.Variants[vi].Name, cfg.Texts[ti].Name, err)
 						return
@@ -273,11 +265,10 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 // (nll.json was computed that way: WikiText-2's file has CRLF endings) and leading
 // whitespace stripped.
 func ReadEvalText(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	s, err := shared.ReadText(path)
 	if err != nil {
 		return "", fmt.Errorf("eval text: %w", err)
 	}
-	s := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data))
 	return strings.TrimLeftFunc(s, unicode.IsSpace), nil
 }
 
@@ -300,81 +291,22 @@ func encodePrefix(tok *tokenizer.Tokenizer, text string, n int) []int32 {
 	}
 }
 
-// window is BOS plus a slice of the token stream; predictions from scoreFrom on count
-// (the earlier ones were scored by the previous window, with less context).
-type window struct {
-	ids       []int32
-	scoreFrom int
-}
-
-// stridedWindows covers toks with windows of ctx ids (BOS included) every stride tokens;
-// every token is predicted exactly once, the first from BOS alone.
-func stridedWindows(bos int32, toks []int32, ctx, stride int) []window {
-	var ws []window
-	for s := 0; ; s += stride {
-		end := min(s+ctx-1, len(toks))
-		w := window{ids: append([]int32{bos}, toks[s:end]...)}
-		if s > 0 {
-			w.scoreFrom = (ctx - 1) - stride
-		}
-		ws = append(ws, w)
-		if end == len(toks) {
-			return ws
-		}
-	}
-}
-
-func newScorer(m *model.Loaded, ctx int) (*scorer, error) {
-	ws, err := m.NewWorkspace(ctx, ctx)
-	if err != nil {
-		return nil, err
-	}
-	nb := (ctx + model.DefaultBlockSize - 1) / model.DefaultBlockSize
-	kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
-	if err != nil {
-		return nil, err
-	}
-	s := &scorer{m: m, ws: ws, kv: kv, blocks: make([]int32, nb)}
-	for i := range s.blocks {
-		s.blocks[i] = int32(i)
-	}
-	return s, nil
-}
-
-// score runs one window teacher-forced and sums the counted predictions.
-func (s *scorer) score(w window) (windowScore, error) {
-	logits, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: w.ids, Blocks: s.blocks, Logits: model.LogitsAll}})
+// scoreWindow runs one window teacher-forced and sums the counted predictions.
+func scoreWindow(s *model.Scorer, w model.Window) (windowScore, error) {
+	nll, pred, err := s.Score(w.IDs)
 	if err != nil {
 		return windowScore{}, err
 	}
-	V := s.m.Config.VocabSize
 	var out windowScore
-	for i := w.scoreFrom; i+1 < len(w.ids); i++ {
-		nll, pred := nllArgmax(logits[i*V:(i+1)*V], int(w.ids[i+1]))
-		out.nll += nll
+	for i := w.ScoreFrom; i < len(nll); i++ {
+		out.nll += nll[i]
 		out.n++
-		if pred == int(w.ids[i+1]) {
+		if pred[i] == int(w.IDs[i+1]) {
 			out.correct++
 		}
-		out.pred = append(out.pred, pred)
+		out.pred = append(out.pred, pred[i])
 	}
 	return out, nil
-}
-
-// nllArgmax is -log softmax(row)[target] in float64, and the row's argmax.
-func nllArgmax(row []float32, target int) (float64, int) {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	mx := float64(row[best])
-	var sum float64
-	for _, v := range row {
-		sum += math.Exp(float64(v) - mx)
-	}
-	return -(float64(row[target]) - mx - math.Log(sum)), best
 }
 
 // compare scores variant q against reference f over the same windows.
@@ -490,15 +422,15 @@ func protocolRows(goldenPath, name, text string, models []*model.Loaded, vs []Va
 		if len(ids) < g.Tokens {
 			return nil, fmt.Errorf("golden protocol: %s gives %d tokens, need %d", name, len(ids), g.Tokens)
 		}
-		w := window{ids: []int32{int32(m.Tokenizer.BOS())}}
+		w := model.Window{IDs: []int32{int32(m.Tokenizer.BOS())}}
 		for _, id := range ids[:g.Tokens] {
-			w.ids = append(w.ids, int32(id))
+			w.IDs = append(w.IDs, int32(id))
 		}
-		s, err := newScorer(m, len(w.ids))
+		s, err := m.NewScorer(len(w.IDs))
 		if err != nil {
 			return nil, err
 		}
-		sc, err := s.score(w)
+		sc, err := scoreWindow(s, w)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ package shared
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -50,4 +51,15 @@ func Path(tb testing.TB, elem ...string) string {
 		tb.Skipf("shared data file missing: %s", p)
 	}
 	return p
+}
+
+// ReadText reads a text file with newlines normalized as Python's text mode reads them
+// (CRLF and lone CR become LF): the golden numbers were computed that way, and
+// WikiText-2's file has CRLF endings.
+func ReadText(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data)), nil
 }

@@ -18,3 +18,11 @@ func TestRootHonoursEnv(t *testing.T) {
 	t.Setenv("VIREO_SHARED", "/nonexistent/vireo-shared")
 	require.Equal(t, "", Root())
 }
+
+func TestReadTextNormalizesNewlines(t *testing.T) {
+	p := t.TempDir() + "/t.txt"
+	require.NoError(t, os.WriteFile(p, []byte("a\r\nb\rc\nd"), 0o644))
+	s, err := ReadText(p)
+	require.NoError(t, err)
+	require.Equal(t, "a\nb\nc\nd", s)
+}

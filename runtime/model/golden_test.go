@@ -125,9 +125,9 @@ var evalTexts = []string{"tinystories-train-prefix.txt", "tinystories-valid-part
 // readEval reads an eval text with newlines normalized as Python's text mode does
 // (the golden numbers were computed that way: WikiText-2's file has CRLF endings).
 func readEval(t testing.TB, file string) string {
-	data, err := os.ReadFile(shared.Path(t, "eval", file))
+	s, err := shared.ReadText(shared.Path(t, "eval", file))
 	require.NoError(t, err)
-	return strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data))
+	return s
 }
 
 // goldenProtocolIDs follows golden/README.md: strip leading whitespace, encode the first
@@ -139,30 +139,12 @@ func goldenProtocolIDs(t testing.TB, tok *tokenizer.Tokenizer, file string) []in
 	return append([]int32{int32(tok.BOS())}, ids32(ids[:256])...)
 }
 
-// scoreAll runs ids in one pass and returns per-position NLL and argmax of the
-// prediction of ids[i+1].
+// scoreAll runs ids in one teacher-forced pass: per-position NLL and argmax.
 func scoreAll(t testing.TB, m *Model, ids []int32) (nll []float64, pred []int) {
-	ws, err := m.NewWorkspace(len(ids), len(ids))
+	s, err := m.NewScorer(len(ids))
 	require.NoError(t, err)
-	kv, err := m.NewKVCache((len(ids)+15)/16, 16)
+	nll, pred, err = s.Score(ids)
 	require.NoError(t, err)
-	blocks := make([]int32, kv.Blocks)
-	for i := range blocks {
-		blocks[i] = int32(i)
-	}
-	logits, err := m.Forward(ws, kv, []Seq{{Tokens: ids, Blocks: blocks, Logits: LogitsAll}})
-	require.NoError(t, err)
-	V := m.Config.VocabSize
-	for i := 0; i+1 < len(ids); i++ {
-		row := logits[i*V : (i+1)*V]
-		mx := float64(row[argmax(row)])
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		nll = append(nll, -(float64(row[ids[i+1]]) - mx - math.Log(sum)))
-		pred = append(pred, argmax(row))
-	}
 	return nll, pred
 }
 
@@ -204,28 +186,6 @@ func TestPerplexityMatchesGolden(t *testing.T) {
 	}
 }
 
-// strided returns windows over the token stream of at most ctx tokens (BOS included);
-// each window scores only the positions no earlier window scored.
-type window struct {
-	ids       []int32
-	scoreFrom int // first prediction index (into nll) that counts
-}
-
-func strided(bos int32, toks []int32, ctx, stride int) []window {
-	var ws []window
-	for s := 0; ; s += stride {
-		end := min(s+ctx-1, len(toks))
-		w := window{ids: append([]int32{bos}, toks[s:end]...)}
-		if s > 0 {
-			w.scoreFrom = (ctx - 1) - stride
-		}
-		ws = append(ws, w)
-		if end == len(toks) {
-			return ws
-		}
-	}
-}
-
 func TestInt8AgreesWithF32(t *testing.T) {
 	f := openStories(t, "stories260K.bin", Options{})
 	q := openStories(t, "stories260K.bin", Options{Weights: WeightsInt8})
@@ -236,10 +196,10 @@ func TestInt8AgreesWithF32(t *testing.T) {
 		toks := ids32(f.Tokenizer.Encode(string(runes[:min(len(runes), 6000)]), tokenizer.EncodeOptions{}))
 		var nllF, nllQ float64
 		n, agreeText := 0, 0
-		for _, w := range strided(int32(f.Tokenizer.BOS()), toks[:min(len(toks), 1100)], ctx, ctx/2) {
-			a, pa := scoreAll(t, f.Model, w.ids)
-			b, pb := scoreAll(t, q.Model, w.ids)
-			for i := w.scoreFrom; i < len(a); i++ {
+		for _, w := range StridedWindows(int32(f.Tokenizer.BOS()), toks[:min(len(toks), 1100)], ctx, ctx/2) {
+			a, pa := scoreAll(t, f.Model, w.IDs)
+			b, pb := scoreAll(t, q.Model, w.IDs)
+			for i := w.ScoreFrom; i < len(a); i++ {
 				nllF += a[i]
 				nllQ += b[i]
 				n++
