@@ -4,8 +4,8 @@
 # machine). Phases, each capped by a timeout, each merged into $OUT/gpu-check.json as it
 # finishes (so a cut-off run still returns what it measured); about 5 minutes in all:
 #   1. device info and copy bandwidth
-#   2. rebuild the kernel library with the local nvcc (adds sm_90a); the bundled nvcc
-#      11.8 build stays as the fallback when the rebuild or its smoke test fails
+#   2. (REBUILD=1 only) rebuild the kernel library with the local nvcc (adds sm_90a); the
+#      bundled nvcc 11.8 build stays as the fallback when the rebuild or its smoke test fails
 #   3. op checks against the CPU backend (backendtest; LARGE=1 adds the real-shape cases)
 #   4. kernel benchmarks, and the same shapes through PyTorch/cuBLAS (gpu-bench.py)
 #   5. end to end: stories260K greedy CPU vs GPU; synthetic Llama-3-8B TTFT and decode
