@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -112,6 +113,8 @@ func stopPrefixLen(s string, stops []string) int {
 // lane is one forward-pass worker: a workspace on its own stream and sampling scratch.
 type lane struct {
 	ws      *model.Workspace
+	stream  backend.Stream  // ws's stream
+	waits   []backend.Event // scratch of fences.wait
 	sampler sampling.Sampler
 	lsm     []float32
 	top     []sampling.TokenLogprob

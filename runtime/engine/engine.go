@@ -55,6 +55,8 @@ type Engine struct {
 
 	decode *lane
 	lanes  []*lane
+	fences *fences
+	groups []group // scratch of run
 
 	inMu     sync.Mutex    // guards inbox
 	inbox    []*submission // submitted, not yet seen by the loop
@@ -144,6 +146,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 	e := &Engine{m: m, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
+	e.fences = newFences(m.Backend(), sched.Pool())
 	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
 		return nil, err
 	}
@@ -164,7 +167,7 @@ func (e *Engine) newLane(tokens int) (*lane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	return &lane{ws: ws}, nil
+	return &lane{ws: ws, stream: ws.Stream()}, nil
 }
 
 // Options returns the effective options (defaults filled in).

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/scheduler"
 )
@@ -166,38 +168,82 @@ type itemOut struct {
 	events []Event
 }
 
+// group is one forward pass of a plan as issued: its lane, what it touches, the event
+// recorded after it, and what it produced.
+type group struct {
+	lane  *lane
+	items []scheduler.PrefillItem // nil: the decode group
+	spans []span
+	ev    backend.Event
+	outs  []itemOut
+	err   error
+}
+
 // run executes a plan: the decode group on its lane and each prefill group on its
-// own, concurrently; then returns the scheduler results.
+// own, concurrently, each on its lane's stream after waiting for the writers of the
+// blocks it touches and followed by an event; then it holds the touched blocks until
+// those events complete and returns the scheduler results.
 func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 	var wg sync.WaitGroup
-	outs := make([][]itemOut, 1+len(p.Prefill))
-	errs := make([]error, 1+len(p.Prefill))
-	if len(p.Decode) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outs[0], errs[0] = e.runDecode(e.decode, p.Decode)
-		}()
-	}
-	for gi, g := range p.Prefill {
-		if len(g.Items) == 0 {
-			continue
+	gs := e.groups[:0]
+	add := func(l *lane, items []scheduler.PrefillItem) *group {
+		if len(gs) < cap(gs) {
+			gs = gs[:len(gs)+1] // reuse the spans' backing array of an earlier step
+		} else {
+			gs = append(gs, group{})
 		}
+		g := &gs[len(gs)-1]
+		*g = group{lane: l, items: items, spans: g.spans[:0]}
+		return g
+	}
+	if len(p.Decode) > 0 {
+		g := add(e.decode, nil)
+		g.spans = decodeSpans(g.spans, p.Decode)
+	}
+	for _, pg := range p.Prefill {
+		if len(pg.Items) > 0 {
+			g := add(e.lanes[pg.Lane%len(e.lanes)], pg.Items)
+			g.spans = prefillSpans(g.spans, pg.Items)
+		}
+	}
+	be := e.m.Backend()
+	for i := range gs {
+		g := &gs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[1+gi], errs[1+gi] = e.runPrefill(e.lanes[g.Lane%len(e.lanes)], g.Items)
+			l := g.lane
+			if l.waits, g.err = e.fences.wait(l.stream, g.spans, l.waits); g.err != nil {
+				return
+			}
+			if g.items == nil {
+				g.outs, g.err = e.runDecode(l, p.Decode)
+			} else {
+				g.outs, g.err = e.runPrefill(l, g.items)
+			}
+			ev, err := be.Record(l.stream)
+			if err != nil {
+				// Without an event the blocks are safe only once the stream is idle.
+				g.err = errors.Join(g.err, fmt.Errorf("record: %w", err), be.Sync(l.stream))
+				return
+			}
+			g.ev = ev
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	e.groups = gs
+	var errs []error
+	for i := range gs {
+		e.fences.record(gs[i].ev, gs[i].spans)
+		errs = append(errs, gs[i].err)
+	}
+	e.fences.forget()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	e.results = e.results[:0]
-	for _, group := range outs {
-		for _, o := range group {
+	for _, g := range gs {
+		for _, o := range g.outs {
 			for _, ev := range o.events {
 				o.c.out.push(ev)
 			}

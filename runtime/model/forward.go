@@ -70,6 +70,10 @@ func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
 	return w, nil
 }
 
+// Stream is the backend stream the workspace's passes are issued on: the engine records
+// events on it and makes it wait for other streams' work.
+func (w *Workspace) Stream() backend.Stream { return w.stream }
+
 // NewKVCache allocates a paged cache of blocks × blockSize token slots on the backend.
 func (m *Model) NewKVCache(blocks, blockSize int) (*backend.KVCache, error) {
 	return m.be.AllocKV(m.Config.Layers, blocks, blockSize, m.Config.KVHeads, m.Config.HeadDim)
