@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
@@ -56,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed (Philox, keyed by seed and token index)")
 	fs.StringVar(&o.weights, "weights", "int8", "weight format on the backend: int8 (per-row scales) or f32")
 	fs.BoolVar(&o.int8Embedding, "int8-embedding", false, "with -weights int8, also quantize the embedding/classifier")
-	fs.StringVar(&o.device, "device", "cpu", "backend: cpu (cuda needs the cuda build)")
+	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 	fs.IntVar(&o.chunk, "prefill-chunk", 512, "tokens per prefill pass")
 	fs.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
@@ -73,9 +73,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.weights != "int8" && o.weights != "f32" {
 		return nil, fmt.Errorf("-weights must be int8 or f32, got %q", o.weights)
-	}
-	if o.device != "cpu" {
-		return nil, fmt.Errorf("-device %q: this binary was built without CUDA; only cpu is available", o.device)
 	}
 	return o, nil
 }
@@ -110,7 +107,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.weights == "int8" {
 		opt.Weights = model.WeightsInt8
 	}
-	be := cpu.New(cpu.Options{Threads: o.threads})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads})
+	if err != nil {
+		return fmt.Errorf("-device %s: %w", o.device, err)
+	}
 	start := time.Now()
 	m, err := model.Open(path, o.tokenizer, be, opt)
 	if err != nil {
@@ -121,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	log.Info("model loaded", zap.String("model", path), zap.String("weights", opt.Weights.String()),
 		zap.Int("dim", c.Dim), zap.Int("layers", c.Layers), zap.Int("heads", c.Heads), zap.Int("kv_heads", c.KVHeads),
 		zap.Int("vocab", c.VocabSize), zap.Int("context", c.MaxSeqLen), zap.Float64("weight_MiB", float64(m.WeightBytes)/(1<<20)),
-		zap.Int("threads", be.Threads()), zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)), zap.Duration("load", time.Since(start)))
+		zap.String("device", be.Name()), zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)), zap.Duration("load", time.Since(start)))
 
 	p := sampling.Params{Temperature: float32(o.temperature), TopK: o.topK, TopP: float32(o.topP), MinP: float32(o.minP),
 		RepetitionPenalty: float32(o.repPenalty), Seed: o.seed}

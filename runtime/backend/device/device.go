@@ -1,0 +1,30 @@
+// Package device opens a backend by name — "cpu", or "cuda" in binaries built with the
+// cuda tag — so commands share one switch and one error for a missing CUDA build.
+package device
+
+import (
+	"fmt"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+)
+
+// Options configure whichever backend is opened.
+type Options struct {
+	Threads              int     // CPU: worker goroutines per op (0: GOMAXPROCS)
+	GPUMemoryUtilization float64 // CUDA: fraction of device memory the process may hold (0: 0.9)
+}
+
+// Names lists the devices this binary can open.
+func Names() []string { return names }
+
+// Open returns the named backend.
+func Open(name string, o Options) (backend.Backend, error) {
+	switch name {
+	case "cpu", "":
+		return cpu.New(cpu.Options{Threads: o.Threads}), nil
+	case "cuda":
+		return openCUDA(o)
+	}
+	return nil, fmt.Errorf("device %q: unknown (this binary has %v)", name, names)
+}
