@@ -75,6 +75,7 @@ type Engine struct {
 	reqs    map[*outbox][]*completion
 	results []scheduler.Result
 	ended   []*scheduler.Request
+	hook    func(stage string) // tests: called on the loop after each Step ("step") and Commit ("commit")
 }
 
 type submission struct {
@@ -85,6 +86,16 @@ type submission struct {
 
 // New builds an engine on a loaded model and starts its step loop.
 func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
+	e, err := build(m, tok, opt)
+	if err != nil {
+		return nil, err
+	}
+	go e.loop()
+	return e, nil
+}
+
+// build makes an engine whose loop is not started yet (tests set hooks first).
+func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	c := &m.Config
 	if opt.MaxNumSeqs <= 0 {
 		opt.MaxNumSeqs = 256
@@ -158,7 +169,6 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 		e.lanes = append(e.lanes, l)
 	}
 	e.publishStats()
-	go e.loop()
 	return e, nil
 }
 

@@ -39,12 +39,19 @@ func (o *outbox) pump(ctx context.Context) {
 		o.mu.Lock()
 		batch, o.q = o.q, batch[:0]
 		o.mu.Unlock()
-		for _, ev := range batch {
+		for i, ev := range batch {
 			select {
 			case o.out <- ev:
 			case <-ctx.Done():
 				// The reader is gone; the engine aborts the request. Keep draining so
-				// the final events are consumed, but deliver nothing more.
+				// the final events are consumed, but deliver nothing more. The final
+				// events already taken from the queue count too, or drain would wait
+				// for them forever (and the channel would never close).
+				for _, rest := range batch[i:] {
+					if rest.Finish != "" {
+						o.open--
+					}
+				}
 				o.drain()
 				return
 			}

@@ -47,6 +47,9 @@ func (e *Engine) loop() {
 			e.fail(fmt.Errorf("engine: schedule: %w", err))
 			return
 		}
+		if e.hook != nil {
+			e.hook("step")
+		}
 		e.ended = e.sched.TakeFinished(e.ended[:0])
 		e.deliverEnded() // deadlines, and cancellations seen by the scheduler
 		if plan.Empty() {
@@ -81,6 +84,9 @@ func (e *Engine) loop() {
 		if err := e.sched.Commit(plan, results); err != nil {
 			e.fail(fmt.Errorf("engine: commit: %w", err))
 			return
+		}
+		if e.hook != nil {
+			e.hook("commit")
 		}
 		e.ended = e.sched.TakeFinished(e.ended[:0])
 		e.deliverEnded()
@@ -173,6 +179,7 @@ type itemOut struct {
 type group struct {
 	lane  *lane
 	items []scheduler.PrefillItem // nil: the decode group
+	dec   []scheduler.DecodeItem  // the decode group's items
 	spans []span
 	ev    backend.Event
 	outs  []itemOut
@@ -198,6 +205,7 @@ func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 	}
 	if len(p.Decode) > 0 {
 		g := add(e.decode, nil)
+		g.dec = p.Decode
 		g.spans = decodeSpans(g.spans, p.Decode)
 	}
 	for _, pg := range p.Prefill {

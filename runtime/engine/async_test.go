@@ -1,0 +1,385 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/kv"
+)
+
+// asyncBackend is the CPU backend made to look like a GPU: every op is queued on its
+// stream and runs later, in stream order, only when the fake decides — when the host
+// needs a result (Download, Sync, Upload), when a queued Wait needs another stream's
+// event, or, with probability progress, when the host polls an event (Event.Done).
+// So a prefill chunk that returns no logits is still pending when the engine commits
+// its plan, and events complete long after Record.
+//
+// It keeps a trace of launches, records, waits and executions and checks, as each op
+// runs, the two hazards the engine must prevent:
+//   - an op touching a KV block while an op issued earlier on another stream, touching
+//     the same block with at least one of the two writing, has not run yet (a decode
+//     reading a prefill's blocks before that prefill's event, a chunk on one lane
+//     reading the previous chunk written on another, a reused block written while
+//     the old owner's work still reads it);
+//   - (checkPool, from the engine's loop) a block back in the pool — refcount zero,
+//     free or evictable — while work issued on it has not run.
+type asyncBackend struct {
+	*cpu.Backend
+	mu       sync.Mutex
+	rng      *rand.Rand
+	progress float64 // chance that polling a pending event runs its stream up to it
+	streams  []*fakeStream
+	seq      uint64
+	pending  map[int32][]access // per block: issued, not yet executed accesses
+	writer   map[backend.Buffer]*fakeStream
+
+	trace      []string // the last traceCap entries
+	violations []string
+	n          struct{ launches, records, waits, crossWaits, pendingPolls int }
+}
+
+const traceCap = 4096
+
+type fakeStream struct {
+	id      int
+	q       []*fakeOp
+	touched []int32 // KV blocks of ops since the last Record
+}
+
+func (s *fakeStream) ID() int { return s.id }
+
+type fakeOp struct {
+	seq    uint64
+	s      *fakeStream
+	name   string
+	run    func() error // nil for markers
+	record *fakeEvent
+	wait   *fakeEvent
+	reads  []int32
+	writes []int32
+	done   bool
+}
+
+type access struct {
+	op    *fakeOp
+	write bool
+}
+
+type fakeEvent struct {
+	f      *asyncBackend
+	op     *fakeOp // the record marker
+	blocks []int32
+	done   bool
+}
+
+func newAsyncBackend(seed uint64, progress float64) *asyncBackend {
+	return &asyncBackend{Backend: cpu.New(cpu.Options{}), rng: rand.New(rand.NewPCG(seed, 7)), progress: progress,
+		pending: map[int32][]access{}, writer: map[backend.Buffer]*fakeStream{}}
+}
+
+func (f *asyncBackend) log(format string, args ...any) {
+	if len(f.trace) >= traceCap {
+		f.trace = f.trace[traceCap/2:]
+	}
+	f.trace = append(f.trace, fmt.Sprintf(format, args...))
+}
+
+func (f *asyncBackend) NewStream() (backend.Stream, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &fakeStream{id: len(f.streams)}
+	f.streams = append(f.streams, s)
+	return s, nil
+}
+
+func (f *asyncBackend) enqueue(st backend.Stream, op *fakeOp, out backend.Buffer) error {
+	s, ok := st.(*fakeStream)
+	if !ok {
+		return fmt.Errorf("fake: stream %v is not the fake's", st)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	op.seq, op.s = f.seq, s
+	s.q = append(s.q, op)
+	for _, b := range op.reads {
+		f.pending[b] = append(f.pending[b], access{op: op})
+	}
+	for _, b := range op.writes {
+		f.pending[b] = append(f.pending[b], access{op: op, write: true})
+	}
+	s.touched = append(s.touched, op.reads...)
+	s.touched = append(s.touched, op.writes...)
+	if out != nil {
+		f.writer[out] = s
+	}
+	switch {
+	case op.record != nil:
+		f.n.records++
+		f.log("record s%d e%d", s.id, op.seq)
+	case op.wait != nil:
+		f.n.waits++
+		if op.wait.op.s != s {
+			f.n.crossWaits++
+		}
+		f.log("wait s%d e%d", s.id, op.wait.op.seq)
+	default:
+		f.n.launches++
+		f.log("launch s%d #%d %s r%v w%v", s.id, op.seq, op.name, op.reads, op.writes)
+	}
+	return nil
+}
+
+// execFront runs the first op of s (f.mu held), first running whatever its wait needs.
+func (f *asyncBackend) execFront(s *fakeStream) error {
+	op := s.q[0]
+	if op.wait != nil && !op.wait.done {
+		if err := f.runUntil(op.wait.op); err != nil {
+			return err
+		}
+	}
+	f.check(op)
+	var err error
+	if op.run != nil {
+		err = op.run()
+	}
+	op.done = true
+	if op.record != nil {
+		op.record.done = true
+	}
+	for _, b := range op.reads {
+		f.unpend(b, op)
+	}
+	for _, b := range op.writes {
+		f.unpend(b, op)
+	}
+	s.q[0] = nil
+	s.q = s.q[1:]
+	f.log("exec s%d #%d", s.id, op.seq)
+	if err != nil {
+		return fmt.Errorf("fake: %s: %w", op.name, err)
+	}
+	return nil
+}
+
+func (f *asyncBackend) check(x *fakeOp) {
+	seen := map[string]bool{}
+	for _, acc := range [2]struct {
+		blocks []int32
+		write  bool
+	}{{x.reads, false}, {x.writes, true}} {
+		for _, b := range acc.blocks {
+			for _, y := range f.pending[b] {
+				if y.op == x || y.op.s == x.s || y.op.seq > x.seq || !(acc.write || y.write) {
+					continue
+				}
+				v := fmt.Sprintf("block %d: s%d #%d %s (write %v) runs before s%d #%d %s (write %v), issued earlier, has run",
+					b, x.s.id, x.seq, x.name, acc.write, y.op.s.id, y.op.seq, y.op.name, y.write)
+				if !seen[v] && len(f.violations) < 100 {
+					seen[v] = true
+					f.violations = append(f.violations, v)
+				}
+			}
+		}
+	}
+}
+
+func (f *asyncBackend) unpend(b int32, op *fakeOp) {
+	p := f.pending[b]
+	k := 0
+	for _, a := range p {
+		if a.op != op {
+			p[k] = a
+			k++
+		}
+	}
+	if k == 0 {
+		delete(f.pending, b)
+		return
+	}
+	f.pending[b] = p[:k]
+}
+
+func (f *asyncBackend) runUntil(op *fakeOp) error {
+	for !op.done {
+		if err := f.execFront(op.s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *asyncBackend) drain(s *fakeStream) error {
+	for len(s.q) > 0 {
+		if err := f.execFront(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *asyncBackend) drainAll() error {
+	for _, s := range f.streams {
+		if err := f.drain(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPool reports blocks back in the pool while work issued on them is pending.
+func (f *asyncBackend) checkPool(stage string, pool *kv.BlockPool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for b, accs := range f.pending {
+		if pool.RefCount(b) == 0 && len(f.violations) < 100 {
+			f.violations = append(f.violations, fmt.Sprintf("after %s: block %d is back in the pool while s%d #%d %s is pending",
+				stage, b, accs[0].op.s.id, accs[0].op.seq, accs[0].op.name))
+		}
+	}
+}
+
+func (f *asyncBackend) Violations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.violations)
+}
+
+// ---- events ----
+
+func (e *fakeEvent) Done() bool {
+	f := e.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.done {
+		return true
+	}
+	f.n.pendingPolls++
+	if f.rng.Float64() < f.progress {
+		if err := f.runUntil(e.op); err != nil {
+			panic(err) // the fake's own ops do not fail on valid input
+		}
+	}
+	return e.done
+}
+
+func (f *asyncBackend) Record(st backend.Stream) (backend.Event, error) {
+	s, ok := st.(*fakeStream)
+	if !ok {
+		return nil, fmt.Errorf("fake: stream %v is not the fake's", st)
+	}
+	f.mu.Lock()
+	blocks := slices.Compact(slices.Sorted(slices.Values(s.touched)))
+	s.touched = s.touched[:0]
+	f.mu.Unlock()
+	ev := &fakeEvent{f: f, blocks: blocks}
+	ev.op = &fakeOp{name: "record", record: ev}
+	return ev, f.enqueue(st, ev.op, nil)
+}
+
+func (f *asyncBackend) Wait(st backend.Stream, e backend.Event) error {
+	ev, ok := e.(*fakeEvent)
+	if !ok {
+		return fmt.Errorf("fake: event %v is not the fake's", e)
+	}
+	return f.enqueue(st, &fakeOp{name: "wait", wait: ev}, nil)
+}
+
+func (f *asyncBackend) Sync(st backend.Stream) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.drain(st.(*fakeStream))
+}
+
+// Upload and Download take no stream: Upload (weights, at load) waits for everything;
+// Download runs the stream that last wrote the buffer, and what that stream waits for.
+func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.drainAll(); err != nil {
+		return err
+	}
+	return f.Backend.Upload(dst, src)
+}
+
+func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.writer[src.Buf]; s != nil {
+		if err := f.drain(s); err != nil {
+			return err
+		}
+	}
+	return f.Backend.Download(dst, src)
+}
+
+// ---- ops: host slices are copied at issue, as a device backend uploads them ----
+
+func (f *asyncBackend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+	ids = slices.Clone(ids)
+	return f.enqueue(s, &fakeOp{name: "embed", run: func() error { return f.Backend.Embed(s, out, table, ids) }}, out.Buf)
+}
+
+func (f *asyncBackend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
+	return f.enqueue(s, &fakeOp{name: "rmsnorm", run: func() error { return f.Backend.RMSNorm(s, out, x, w, eps) }}, out.Buf)
+}
+
+func (f *asyncBackend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	return f.enqueue(s, &fakeOp{name: "matmul", run: func() error { return f.Backend.MatMul(s, out, x, w, epi) }}, out.Buf)
+}
+
+func (f *asyncBackend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+	pos = slices.Clone(pos)
+	return f.enqueue(s, &fakeOp{name: "rope", run: func() error { return f.Backend.RoPE(s, x, pos, r) }}, x.Buf)
+}
+
+func (f *asyncBackend) WriteKV(s backend.Stream, c *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+	slots = slices.Clone(slots)
+	var w []int32
+	for _, sl := range slots {
+		w = append(w, sl/int32(c.BlockSize))
+	}
+	w = slices.Compact(slices.Sorted(slices.Values(w)))
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv l%d", layer), writes: w,
+		run: func() error { return f.Backend.WriteKV(s, c, layer, k, v, slots) }}, nil)
+}
+
+func (f *asyncBackend) Attention(s backend.Stream, out, q backend.Tensor, c *backend.KVCache, layer int, b *backend.AttnBatch) error {
+	bc := *b
+	bc.Seqs = slices.Clone(b.Seqs)
+	var r []int32
+	for i := range bc.Seqs {
+		sq := &bc.Seqs[i]
+		sq.Blocks = slices.Clone(sq.Blocks[:(sq.Pos+sq.NQ+c.BlockSize-1)/c.BlockSize])
+		r = append(r, sq.Blocks...)
+	}
+	r = slices.Compact(slices.Sorted(slices.Values(r)))
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention l%d", layer), reads: r,
+		run: func() error { return f.Backend.Attention(s, out, q, c, layer, &bc) }}, out.Buf)
+}
+
+func (f *asyncBackend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
+	return f.enqueue(s, &fakeOp{name: "silumul", run: func() error { return f.Backend.SiLUMul(s, out, gate, up) }}, out.Buf)
+}
+
+func (f *asyncBackend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
+	rows = slices.Clone(rows)
+	return f.enqueue(s, &fakeOp{name: "gather", run: func() error { return f.Backend.GatherRows(s, out, x, rows) }}, out.Buf)
+}
+
+var _ backend.Backend = (*asyncBackend)(nil)
+
+// pendingEvent reports, without making progress, whether ev has not completed.
+func (f *asyncBackend) pendingEvent(ev backend.Event) bool {
+	fe, ok := ev.(*fakeEvent)
+	if !ok {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !fe.done
+}
