@@ -57,6 +57,7 @@ type options struct {
 	kvCacheMemory                                byteSize
 	prefixCaching                                bool
 	prefillStreams, decodeSteps, maxWaiting      int
+	cudaGraphs                                   bool
 
 	host                      string
 	port                      int
@@ -76,7 +77,7 @@ var flagGroups = []struct {
 }{
 	{"Model", []string{"model", "tokenizer", "served-model-name", "weights", "device", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-		"enable-prefix-caching", "num-prefill-streams", "decode-steps"}},
+		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
 	{"Limits and shutdown", []string{"max-waiting", "request-timeout", "shutdown-timeout"}},
 	{"Observability", []string{"log-level", "pprof-addr"}},
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.prefillStreams, "num-prefill-streams", 1, "prefill lanes run concurrently (alias --prefill-streams)")
 	fs.IntVar(&o.prefillStreams, "prefill-streams", 1, "alias of --num-prefill-streams")
 	fs.IntVar(&o.decodeSteps, "decode-steps", 1, "decode steps per scheduler round trip when nothing else needs scheduling")
+	fs.BoolVar(&o.cudaGraphs, "cuda-graphs", true, "replay decode steps as captured graphs where the backend can (false: issue every op, to measure the difference)")
 
 	fs.StringVar(&o.host, "host", "0.0.0.0", "address to listen on")
 	fs.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port, logged at start)")
@@ -248,6 +250,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxNumBatchedTokens, MaxModelLen: o.maxModelLen,
 		KVCacheBytes: int64(o.kvCacheMemory), PrefillStreams: o.prefillStreams, DecodeSteps: o.decodeSteps,
 		EnablePrefixCache: o.prefixCaching, MaxWaiting: o.maxWaiting, Logger: log.Named("engine"),
+		DisableCUDAGraphs: !o.cudaGraphs,
 	})
 	if err != nil {
 		return err
@@ -281,6 +284,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	eo := eng.Options()
+	graphs, graphsWhy := eng.Graphs()
 	c := m.Config
 	st := eng.Stats()
 	log.Info("config",
@@ -294,6 +298,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		zap.Int("kv_block_size", eo.BlockSize), zap.Int64("kv_cache_bytes", eo.KVCacheBytes),
 		zap.Bool("prefix_caching", eo.EnablePrefixCache), zap.Int("prefill_streams", eo.PrefillStreams),
 		zap.Int("decode_steps", eo.DecodeSteps), zap.Int("max_waiting", eo.MaxWaiting),
+		zap.Bool("cuda_graphs", o.cudaGraphs), zap.String("decode_graphs", string(graphs)), zap.String("decode_graphs_why", graphsWhy),
 		zap.Duration("request_timeout", o.requestTimeout), zap.Duration("shutdown_timeout", o.shutdownTimeout),
 		zap.Int64("max_body_bytes", int64(o.maxBodyBytes)), zap.Int("api_keys", len(o.apiKeys)),
 		zap.String("pprof_addr", o.pprofAddr), zap.Duration("load", time.Since(start)))

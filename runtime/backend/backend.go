@@ -209,6 +209,51 @@ type Backend interface {
 	Sync(s Stream) error
 }
 
+// Graph is stream work captured once and replayed: a CUDA graph.
+type Graph interface {
+	// Launch replays the captured work on s, asynchronously, in s's order.
+	Launch(s Stream) error
+	// Destroy frees the graph; it must not be running.
+	Destroy() error
+}
+
+// GraphCapturer is a backend that can record the ops issued on a stream into a Graph
+// instead of running them (CUDA stream capture). Between BeginCapture and EndCapture
+// nothing issued on s runs; anything that would make the host wait for the device
+// (Upload, Download, Sync, a staging buffer that must grow) fails, and the capture
+// with it. A replay reads the same device buffers and kernel arguments as the capture:
+// whatever varies per replay must live in device memory the graph reads.
+type GraphCapturer interface {
+	BeginCapture(s Stream) error
+	EndCapture(s Stream) (Graph, error)
+}
+
+// DecodeIO are the fixed device buffers of a decode loop for a batch-size bucket of
+// Rows sequences: the captured decode step reads IDs and Pos and writes Logits;
+// between replays the backend samples Logits into IDs (the next step's input) on the
+// device, advances Pos, and sets Finished for rows that produced an end token or
+// reached their length (finished rows are not advanced again).
+type DecodeIO struct {
+	Rows     int
+	IDs      Tensor // [1][Rows] i32
+	Pos      Tensor // [1][Rows] i32
+	Finished Tensor // [1][Rows] i32 mask
+	Logits   Tensor // [Rows][vocab]
+	// Sampling is the backend's per-row sampling parameters, uploaded by the engine
+	// once per change of the batch (opaque here: runtime/sampling owns the layout).
+	Sampling Tensor
+}
+
+// DecodeLooper runs a captured decode step Steps times on s without returning to the
+// host: replay, sample on the device into the next step's ids, update the finished
+// mask, and copy each step's tokens asynchronously into pinned host memory. tokens
+// ([Steps][Rows], a backend-owned pinned slice) is valid once the event completes; rows
+// finished on the device hold -1 after their last token.
+type DecodeLooper interface {
+	GraphCapturer
+	DecodeLoop(s Stream, step Graph, io *DecodeIO, steps int) (tokens []int32, done Event, err error)
+}
+
 // ErrShape reports operands whose shapes do not fit an op.
 var ErrShape = errors.New("shape mismatch")
 

@@ -220,3 +220,14 @@ func tail(s []string, n int) []string {
 	}
 	return s
 }
+
+func TestGraphModeSaysWhy(t *testing.T) {
+	m := openStories(t)
+	e := newEngine(t, m, Options{})
+	mode, why := e.Graphs()
+	require.Equal(t, GraphsEager, mode)
+	require.Contains(t, why, "does not capture graphs")
+	e2 := newEngine(t, m, Options{DisableCUDAGraphs: true})
+	_, why = e2.Graphs()
+	require.Contains(t, why, "--cuda-graphs=false")
+}

@@ -10,6 +10,14 @@
 //	events, _ := eng.Submit(ctx, &engine.Request{Prompt: ids, MaxTokens: 64})
 //	for ev := range events { fmt.Print(ev.Text) }
 //
-// Cancelling ctx aborts the request; its KV blocks are free by the end of the step in
-// flight.
+// Cancelling ctx aborts the request; its KV blocks are free once the device work in
+// flight on them has completed.
+//
+// Each group of a plan (the decode group, each prefill group) is issued on its lane's
+// backend stream, after stream waits for the events of the groups that last wrote the
+// blocks it touches, and followed by an event of its own; every block a group touched
+// stays referenced until that event completes (fence.go). On the CPU backend events
+// are complete when recorded, so this costs nothing and changes nothing; on an
+// asynchronous backend it is what keeps cancelled, preempted and shared blocks safe
+// (async_test.go checks it with a fake asynchronous backend).
 package engine

@@ -30,6 +30,7 @@ type Options struct {
 	MaxLongPrefills     int   // long prompts prefilling at once (0: no cap)
 	DecodeSteps         int   // K decode steps per round trip when nothing needs scheduling (default 1)
 	EnablePrefixCache   bool  // share full prompt blocks between requests
+	DisableCUDAGraphs   bool  // issue decode steps op by op even where the backend could replay graphs
 	MaxWaiting          int   // queued requests before Submit says ErrQueueFull (0: unbounded)
 	EOSIDs              []int // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
@@ -57,6 +58,9 @@ type Engine struct {
 	lanes  []*lane
 	fences *fences
 	groups []group // scratch of run
+
+	graphs    GraphMode
+	graphsWhy string
 
 	inMu     sync.Mutex    // guards inbox
 	inbox    []*submission // submitted, not yet seen by the loop
@@ -158,6 +162,8 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	e.fences = newFences(m.Backend(), sched.Pool())
+	e.graphs, e.graphsWhy = graphMode(m.Backend(), opt.DisableCUDAGraphs)
+	e.log.Info("decode steps", zap.String("graphs", string(e.graphs)), zap.String("why", e.graphsWhy))
 	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
 		return nil, err
 	}
@@ -182,6 +188,9 @@ func (e *Engine) newLane(tokens int) (*lane, error) {
 
 // Options returns the effective options (defaults filled in).
 func (e *Engine) Options() Options { return e.opt }
+
+// Graphs says whether decode steps replay captured graphs, and why (not).
+func (e *Engine) Graphs() (GraphMode, string) { return e.graphs, e.graphsWhy }
 
 // Tokenizer is the model's tokenizer.
 func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }

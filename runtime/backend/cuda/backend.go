@@ -34,6 +34,8 @@ type Backend struct {
 	act     backend.DType
 	Info    cgo.DeviceInfo
 	streams atomic.Int32
+	// capturing counts streams recording a graph: host waits are refused meanwhile.
+	capturing atomic.Int32
 
 	mu      sync.Mutex
 	bufs    map[*devBuf]struct{} // every allocation, freed by Close
@@ -204,6 +206,9 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	if n == 0 {
 		return nil
 	}
+	if c.capturing.Load() > 0 {
+		return fmt.Errorf("cuda upload to %s: %w", dst, errCapturing)
+	}
 	if err := cgo.DeviceSync(); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
@@ -243,6 +248,9 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	if c.capturing.Load() > 0 {
+		return fmt.Errorf("cuda download from %s: %w", src, errCapturing)
 	}
 	if err := cgo.DeviceSync(); err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
@@ -394,6 +402,8 @@ type stream struct {
 	cap, off   int
 
 	scratch *devBuf // bytes (I8 storage)
+
+	capturing bool // between BeginCapture and EndCapture
 }
 
 func (s *stream) ID() int { return s.id }
@@ -427,6 +437,9 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 	}
 	need := (bytes + arenaAlign - 1) / arenaAlign * arenaAlign
 	if s.off+need > s.cap {
+		if s.capturing {
+			return nil, fmt.Errorf("staging arena of %d bytes full: %w", s.cap, errCapturing)
+		}
 		if err := s.s.Sync(); err != nil {
 			return nil, err
 		}
@@ -466,6 +479,9 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 func (c *Backend) scratchBytes(s *stream, n int) (unsafe.Pointer, error) {
 	if s.scratch != nil && s.scratch.n >= n {
 		return s.scratch.ptr, nil
+	}
+	if s.capturing {
+		return nil, fmt.Errorf("scratch must grow to %d bytes: %w", n, errCapturing)
 	}
 	if err := s.s.Sync(); err != nil {
 		return nil, err
@@ -530,6 +546,9 @@ func (c *Backend) Sync(s backend.Stream) error {
 	st, err := c.str("cuda sync", s)
 	if err != nil {
 		return err
+	}
+	if st.capturing {
+		return fmt.Errorf("cuda sync: %w", errCapturing)
 	}
 	if err := st.s.Sync(); err != nil {
 		return fmt.Errorf("cuda sync: %w", err)

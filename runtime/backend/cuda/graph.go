@@ -1,0 +1,95 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// CUDA graphs over the kernel library's vireo_graph_* calls (relaxed-mode stream
+// capture). UNTESTED ON A GPU: this compiles and follows the CUDA runtime's rules as
+// documented, but no capture or replay has run yet (no GPU was lent when it was
+// written). What it guards against, by construction:
+//   - host waits during capture: Upload and Download (which synchronize the device)
+//     and Sync refuse while any stream of this backend is capturing; a stream's
+//     pinned staging arena and its scratch buffer refuse to grow (growing syncs);
+//   - the arena's bump offset is reset only by Sync, so the host slices an op copies
+//     during capture land at fixed pinned addresses that the graph's copy nodes read
+//     again at every replay: rewriting those bytes changes the replay's inputs.
+//
+// What is NOT done: the model's Forward takes host index slices whose lengths (and so
+// the kernels' grid sizes and arguments) vary per step, and reads logits with a
+// synchronous Download, so a decode step cannot be captured through it yet; the
+// DecodeLooper (device sampling between replays, finished mask, pinned token ring)
+// is not implemented. See runtime/engine's graph status.
+
+type graph struct {
+	g cgo.Graph
+	x cgo.GraphExec
+}
+
+// BeginCapture starts recording the ops issued on s.
+func (c *Backend) BeginCapture(s backend.Stream) error {
+	st, err := c.str("cuda begin capture", s)
+	if err != nil {
+		return err
+	}
+	if st.capturing {
+		return errors.New("cuda begin capture: stream is already capturing")
+	}
+	if err := cgo.BeginCapture(st.s); err != nil {
+		return fmt.Errorf("cuda begin capture: %w", err)
+	}
+	st.capturing = true
+	c.capturing.Add(1)
+	return nil
+}
+
+// EndCapture stops recording on s and instantiates the graph.
+func (c *Backend) EndCapture(s backend.Stream) (backend.Graph, error) {
+	st, err := c.str("cuda end capture", s)
+	if err != nil {
+		return nil, err
+	}
+	if !st.capturing {
+		return nil, errors.New("cuda end capture: stream is not capturing")
+	}
+	g, err := cgo.EndCapture(st.s)
+	st.capturing = false
+	c.capturing.Add(-1)
+	if err != nil {
+		return nil, fmt.Errorf("cuda end capture: %w", err)
+	}
+	x, err := g.Instantiate()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda graph instantiate: %w", err), g.Destroy())
+	}
+	return &graph{g: g, x: x}, nil
+}
+
+// Launch replays the graph on s.
+func (g *graph) Launch(s backend.Stream) error {
+	st, ok := s.(*stream)
+	if !ok || st == nil {
+		return fmt.Errorf("cuda graph launch: stream %v is not a CUDA stream", s)
+	}
+	if err := g.x.Launch(st.s); err != nil {
+		return fmt.Errorf("cuda graph launch: %w", err)
+	}
+	return nil
+}
+
+// Destroy frees the executable graph and its template.
+func (g *graph) Destroy() error {
+	return errors.Join(g.x.Destroy(), g.g.Destroy())
+}
+
+// errCapturing is returned by anything that would make the host wait for the device
+// while a capture is recording.
+var errCapturing = errors.New("not allowed while a stream is capturing a graph (it would synchronize)")
+
+var _ backend.GraphCapturer = (*Backend)(nil)
