@@ -52,18 +52,13 @@ func runE2E(args []string) (any, error) {
 	return res, firstErr
 }
 
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
+// newCUDA opens the CUDA backend for the engine measurements.
+func newCUDA() (backend.Backend, func(), error) {
+	dev, err := cuda.New(cuda.Options{})
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
+	return dev, func() { dev.Close() }, nil
 }
 
 func argmax(x []float32) (int32, bool) {

@@ -5,6 +5,9 @@
 //	vireo-check ops [-large]        every backend op against the CPU (backendtest)
 //	vireo-check kernels             kernel benchmarks on Llama-3-8B shapes: GB/s, TFLOP/s
 //	vireo-check e2e                 synthetic:llama3-8b decode tokens/s and 2048-token TTFT
+//	vireo-check engine              the serving engine on synthetic:llama3-8b, decode graphs on/off:
+//	                                batch-1 decode, TTFT 128/512/2048, throughput at 1/16/64,
+//	                                the mixed workload in its three configurations
 //
 // Each prints one JSON object to stdout (or -out FILE). Built with -tags cuda; without
 // it every subcommand reports that the build has no CUDA.
@@ -30,6 +33,7 @@ var commands = []command{
 	{"ops", "every backend op against the CPU backend", runOps},
 	{"kernels", "kernel benchmarks on Llama-3-8B shapes", runKernels},
 	{"e2e", "synthetic Llama-3-8B decode tokens/s and 2048-token TTFT", runE2E},
+	{"engine", "engine end to end, graphs on/off: decode, TTFT, throughput, mixed", runEngine},
 }
 
 func usage(w io.Writer) {
