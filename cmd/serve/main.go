@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,7 +30,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
@@ -52,6 +53,7 @@ type options struct {
 	model, tokenizer, weights, device string
 	servedNames                       listFlag
 	threads                           int
+	gpuMemUtil                        float64
 
 	maxModelLen, maxNumSeqs, maxNumBatchedTokens int
 	kvCacheMemory                                byteSize
@@ -75,7 +77,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "tokenizer", "served-model-name", "weights", "device", "threads"}},
+	{"Model", []string{"model", "tokenizer", "served-model-name", "weights", "device", "gpu-memory-utilization", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
@@ -86,20 +88,21 @@ var flagGroups = []struct {
 var flagAliases = map[string]string{"prefill-streams": "num-prefill-streams"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{kvCacheMemory: 1 << 30, maxBodyBytes: 8 << 20}
+	o := &options{maxBodyBytes: 8 << 20}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.model, "model", "", "a GGUF file, a llama2.c .bin, or synthetic:<shape> (default: synthetic:tiny, random weights)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
 	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: the --model value)")
 	fs.StringVar(&o.weights, "weights", "int8", "weight format: int8 (per-row scales) or f32")
-	fs.StringVar(&o.device, "device", "cpu", "backend: cpu (cuda needs the CUDA build)")
+	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
+	fs.Float64Var(&o.gpuMemUtil, "gpu-memory-utilization", 0.9, "with --device cuda: fraction of GPU memory for weights, activations and the KV cache")
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 
 	fs.IntVar(&o.maxModelLen, "max-model-len", 0, "prompt + completion cap in tokens (default: the model's context)")
 	fs.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "sequences batched per step (default 256)")
 	fs.IntVar(&o.maxNumBatchedTokens, "max-num-batched-tokens", 0, "tokens per step, prefill chunks included (default 2048)")
-	fs.Var(&o.kvCacheMemory, "kv-cache-memory", "KV cache `size`: bytes, or with a unit: 512MiB, 2GiB (default 1GiB)")
+	fs.Var(&o.kvCacheMemory, "kv-cache-memory", "KV cache `size`: bytes, or with a unit: 512MiB, 2GiB (default: 1GiB on cpu; on cuda, what --gpu-memory-utilization leaves free)")
 	fs.BoolVar(&o.prefixCaching, "enable-prefix-caching", false, "share KV blocks of identical prompt prefixes between requests")
 	fs.IntVar(&o.prefillStreams, "num-prefill-streams", 1, "prefill lanes run concurrently (alias --prefill-streams)")
 	fs.IntVar(&o.prefillStreams, "prefill-streams", 1, "alias of --num-prefill-streams")
@@ -131,10 +134,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	switch {
 	case o.weights != "int8" && o.weights != "f32":
 		return nil, fmt.Errorf("--weights must be int8 or f32, got %q", o.weights)
-	case o.device == "cuda":
-		return nil, errors.New("--device cuda: this binary was built without CUDA; only --device cpu is available")
-	case o.device != "cpu":
-		return nil, fmt.Errorf("--device %q: unknown device; only cpu is available", o.device)
+	case !slices.Contains(device.Names(), o.device) && o.device == "cuda":
+		return nil, errors.New("--device cuda: this binary was built without CUDA (build with make cuda); only --device cpu is available")
+	case !slices.Contains(device.Names(), o.device):
+		return nil, fmt.Errorf("--device %q: unknown device; this binary has %v", o.device, device.Names())
+	case !(o.gpuMemUtil > 0 && o.gpuMemUtil <= 1):
+		return nil, fmt.Errorf("--gpu-memory-utilization must be in (0, 1], got %g", o.gpuMemUtil)
 	case o.port < 0 || o.port > 65535:
 		return nil, fmt.Errorf("--port %d is out of range", o.port)
 	case o.maxWaiting < 0:
@@ -143,8 +148,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--num-prefill-streams and --decode-steps must be at least 1")
 	case o.maxModelLen < 0 || o.maxNumSeqs < 0 || o.maxNumBatchedTokens < 0 || o.threads < 0:
 		return nil, errors.New("--max-model-len, --max-num-seqs, --max-num-batched-tokens and --threads must be >= 0")
-	case o.kvCacheMemory <= 0 || o.maxBodyBytes <= 0:
-		return nil, errors.New("--kv-cache-memory and --max-body-bytes must be positive")
+	case o.kvCacheMemory < 0 || o.maxBodyBytes <= 0:
+		return nil, errors.New("--kv-cache-memory must be >= 0 and --max-body-bytes positive")
 	}
 	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("--log-level: %v", err)
@@ -239,7 +244,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.weights == "int8" {
 		mopt.Weights = model.WeightsInt8
 	}
-	be := cpu.New(cpu.Options{Threads: o.threads})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil})
+	if err != nil {
+		return fmt.Errorf("--device %s: %w", o.device, err)
+	}
 	start := time.Now()
 	m, err := model.Open(path, o.tokenizer, be, mopt)
 	if err != nil {
@@ -250,7 +258,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxNumBatchedTokens, MaxModelLen: o.maxModelLen,
 		KVCacheBytes: int64(o.kvCacheMemory), PrefillStreams: o.prefillStreams, DecodeSteps: o.decodeSteps,
 		EnablePrefixCache: o.prefixCaching, MaxWaiting: o.maxWaiting, Logger: log.Named("engine"),
-		DisableCUDAGraphs: !o.cudaGraphs,
+		DisableCUDAGraphs: !o.cudaGraphs, EOSIDs: m.EOSIDs,
 	})
 	if err != nil {
 		return err
@@ -290,7 +298,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("config",
 		zap.String("model", path), zap.Strings("served_model_name", names), zap.Bool("synthetic", m.Synthetic),
 		zap.Bool("chat_template", m.ChatTemplate != ""),
-		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.Int("threads", be.Threads()),
+		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.String("backend", be.Name()), zap.Int("threads", o.threads),
 		zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)),
 		zap.Int("layers", c.Layers), zap.Int("dim", c.Dim), zap.Int("vocab", c.VocabSize), zap.Int("context", c.MaxSeqLen),
 		zap.Int("max_model_len", eo.MaxModelLen), zap.Int("max_num_seqs", eo.MaxNumSeqs),

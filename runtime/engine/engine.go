@@ -24,7 +24,7 @@ type Options struct {
 	MaxModelLen         int   // prompt + output cap (default: the model's context)
 	BlockSize           int   // KV block size in tokens (default 16)
 	NumBlocks           int   // KV blocks; 0 sizes the cache from KVCacheBytes
-	KVCacheBytes        int64 // KV memory when NumBlocks is 0 (default 1 GiB)
+	KVCacheBytes        int64 // KV memory when NumBlocks is 0 (default: the backend's free-memory sizing if it has one, else 1 GiB of f32)
 	PrefillStreams      int   // prefill lanes; 1 = chunked prefill on one lane (default 1)
 	PrefillChunk        int   // most tokens of one prompt per step (default MaxNumBatchedTokens)
 	MaxLongPrefills     int   // long prompts prefilling at once (0: no cap)
@@ -34,6 +34,12 @@ type Options struct {
 	MaxWaiting          int   // queued requests before Submit says ErrQueueFull (0: unbounded)
 	EOSIDs              []int // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
+}
+
+// kvSizer is implemented by backends that size the KV cache from device memory (the
+// CUDA backend: free memory × its GPU memory utilization).
+type kvSizer interface {
+	KVBlocks(layers, blockSize, kvHeads, headDim int) (int, error)
 }
 
 // Stats is a snapshot of the engine's state, for metrics.
@@ -122,9 +128,6 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 	if opt.DecodeSteps <= 0 {
 		opt.DecodeSteps = 1
 	}
-	if opt.KVCacheBytes <= 0 {
-		opt.KVCacheBytes = 1 << 30
-	}
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
 	}
@@ -137,8 +140,19 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 		}
 	}
 	if opt.NumBlocks <= 0 {
-		perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
-		opt.NumBlocks = int(opt.KVCacheBytes / perBlock)
+		if ks, ok := m.Backend().(kvSizer); ok && opt.KVCacheBytes <= 0 {
+			n, err := ks.KVBlocks(c.Layers, opt.BlockSize, c.KVHeads, c.HeadDim)
+			if err != nil {
+				return nil, fmt.Errorf("engine: sizing the KV cache from device memory: %w", err)
+			}
+			opt.NumBlocks = n
+		} else {
+			if opt.KVCacheBytes <= 0 {
+				opt.KVCacheBytes = 1 << 30
+			}
+			perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
+			opt.NumBlocks = int(opt.KVCacheBytes / perBlock)
+		}
 		// No more than every sequence at full length needs.
 		opt.NumBlocks = min(opt.NumBlocks, opt.MaxNumSeqs*((opt.MaxModelLen+opt.BlockSize-1)/opt.BlockSize))
 	}
