@@ -73,9 +73,9 @@ func load(path string, data []byte, opt Options) (*Checkpoint, error) {
 // tokenizer file.
 var ErrNoTokenizer = errors.New("no tokenizer file")
 
-// canonical returns the expected shape of every tensor a config implies, in a fixed
-// order; output.weight is included only when untied.
-func canonical(c Config) (names []string, shapes map[string][]int) {
+// Canonical returns the name and expected shape of every tensor a config implies, in
+// a fixed order; output.weight is included only when untied.
+func Canonical(c Config) (names []string, shapes map[string][]int) {
 	shapes = map[string][]int{}
 	add := func(name string, shape ...int) {
 		names = append(names, name)
@@ -139,7 +139,7 @@ func (c Config) validate() error {
 
 // checkTensors verifies that every tensor the config implies is present with its shape.
 func checkTensors(c Config, tensors map[string]*Tensor) error {
-	names, shapes := canonical(c)
+	names, shapes := Canonical(c)
 	for _, name := range names {
 		t, ok := tensors[name]
 		if !ok {

@@ -59,7 +59,7 @@ func smallMeta(c Config, tokens []string) []KV {
 // float values.
 func smallTensors(t testing.TB, c Config, seed uint64) ([]*Tensor, map[string][]float32) {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	names, shapes := canonical(c)
+	names, shapes := Canonical(c)
 	var ts []*Tensor
 	vals := map[string][]float32{}
 	for _, name := range names {

@@ -545,7 +545,7 @@ func hfWeights(dir string, c Config, releases *[]func() error) (map[string]*Tens
 		tensors[canon] = t
 		origin[canon] = s.file
 	}
-	names, shapes := canonical(c)
+	names, shapes := Canonical(c)
 	for _, name := range names {
 		t, ok := tensors[name]
 		if !ok {

@@ -41,7 +41,7 @@ func TestStories260KBinMatchesGGUF(t *testing.T) {
 	gc.MaxSeqLen, gc.TiedEmbeddings = want.MaxSeqLen, want.TiedEmbeddings
 	assert.Equal(t, want, gc)
 
-	names, _ := canonical(b.Config)
+	names, _ := Canonical(b.Config)
 	require.Len(t, b.Tensors, len(names))
 	for _, name := range names {
 		bt, gt := b.Tensors[name], g.Tensors[name]

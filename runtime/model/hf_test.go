@@ -210,7 +210,7 @@ func storiesHFDir(t testing.TB, sharded bool) string {
 	defer ck.Close()
 	c := ck.Config
 	require.Equal(t, loader.RopePairs, c.RopeStyle)
-	names, shapes := canonicalShapes(c)
+	names, shapes := loader.Canonical(c)
 	vals := map[string][]float32{}
 	for _, name := range names {
 		f, err := ck.Tensors[name].Float32()
@@ -234,35 +234,6 @@ func storiesHFDir(t testing.TB, sharded bool) string {
 	})
 	writeJSONFile(t, filepath.Join(dir, "generation_config.json"), map[string]any{"bos_token_id": v.BOS, "eos_token_id": v.EOS})
 	return dir
-}
-
-// canonicalShapes lists the canonical tensors of c with their shapes.
-func canonicalShapes(c Config) ([]string, map[string][]int) {
-	shapes := map[string][]int{}
-	var names []string
-	add := func(name string, shape ...int) {
-		names = append(names, name)
-		shapes[name] = shape
-	}
-	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	add("token_embd.weight", c.VocabSize, c.Dim)
-	for l := 0; l < c.Layers; l++ {
-		p := fmt.Sprintf("blk.%d.", l)
-		add(p+"attn_norm.weight", c.Dim)
-		add(p+"attn_q.weight", q, c.Dim)
-		add(p+"attn_k.weight", kv, c.Dim)
-		add(p+"attn_v.weight", kv, c.Dim)
-		add(p+"attn_output.weight", c.Dim, q)
-		add(p+"ffn_norm.weight", c.Dim)
-		add(p+"ffn_gate.weight", c.HiddenDim, c.Dim)
-		add(p+"ffn_up.weight", c.HiddenDim, c.Dim)
-		add(p+"ffn_down.weight", c.Dim, c.HiddenDim)
-	}
-	add("output_norm.weight", c.Dim)
-	if !c.TiedEmbeddings {
-		add("output.weight", c.VocabSize, c.Dim)
-	}
-	return names, shapes
 }
 
 func openDir(t testing.TB, dir string) *Loaded {
@@ -420,7 +391,7 @@ func TestLlama3HFMatchesGGUF(t *testing.T) {
 		// A small original context puts the pairs in all three bands: kept, blended, scaled.
 		RopeScaling: RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 64},
 	}
-	names, shapes := canonicalShapes(c)
+	names, shapes := loader.Canonical(c)
 	rng := rand.New(rand.NewPCG(3, 7))
 	vals := map[string][]float32{}
 	for _, name := range names {
