@@ -20,8 +20,9 @@ type completion struct {
 	ctx     context.Context
 	out     *outbox
 	index   int
-	id      string // scheduler id
-	sreq    *scheduler.Request
+	id      string             // scheduler id
+	sreq    *scheduler.Request // nil while deferred behind leader
+	leader  *completion        // the first completion of the request, while deferred
 	seed    uint64
 	stream  *tokenizer.Stream
 	pending string // decoded text held back: it may start a stop string

@@ -81,11 +81,12 @@ type Engine struct {
 	closeErr error
 
 	// loop state (owned by the loop goroutine)
-	live    map[string]*completion
-	reqs    map[*outbox][]*completion
-	results []scheduler.Result
-	ended   []*scheduler.Request
-	hook    func(stage string) // tests: called on the loop after each Step ("step") and Commit ("commit")
+	live     map[string]*completion
+	deferred []*completion // siblings waiting for their first completion's prefill
+	reqs     map[*outbox][]*completion
+	results  []scheduler.Result
+	ended    []*scheduler.Request
+	hook     func(stage string) // tests: called on the loop after each Step ("step") and Commit ("commit")
 }
 
 type submission struct {
@@ -312,19 +313,56 @@ func (e *Engine) admit(s *submission) error {
 			e.abortAll(cs, FinishAbort, nil)
 			return fmt.Errorf("%w: request id %q is already running", ErrInvalid, id)
 		}
-		sr, err := e.sched.Add(scheduler.NewRequest{ID: id, Prompt: r.Prompt, MaxNewTokens: r.MaxTokens, Deadline: r.Deadline})
-		if err != nil {
-			e.abortAll(cs, FinishAbort, nil)
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id, sreq: sr,
+		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id,
 			seed: seed + uint64(i)*0x9e3779b97f4a7c15, stream: e.tok.NewStream(false),
 			history: append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...)}
+		if i > 0 && e.opt.EnablePrefixCache {
+			// Siblings wait for the first completion's prefill, then find the
+			// prompt's full blocks in the prefix cache and share them.
+			c.leader = cs[0]
+			e.deferred = append(e.deferred, c)
+		} else if err := e.schedule(c); err != nil {
+			e.abortAll(cs, FinishAbort, nil)
+			return err
+		}
 		e.live[id] = c
 		cs = append(cs, c)
 	}
 	e.reqs[s.out] = cs
 	return nil
+}
+
+// schedule hands a completion to the scheduler.
+func (e *Engine) schedule(c *completion) error {
+	r := c.req
+	sr, err := e.sched.Add(scheduler.NewRequest{ID: c.id, Prompt: r.Prompt, MaxNewTokens: r.MaxTokens, Deadline: r.Deadline})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c.sreq = sr
+	return nil
+}
+
+// admitSiblings schedules the deferred siblings whose first completion has finished
+// its prefill (or ended).
+func (e *Engine) admitSiblings() {
+	k := 0
+	for _, c := range e.deferred {
+		switch {
+		case c.done:
+			continue // cancelled while waiting
+		case c.leader.made == 0 && !c.leader.done:
+			e.deferred[k] = c
+			k++
+			continue
+		}
+		c.leader = nil
+		if err := e.schedule(c); err != nil {
+			e.finish(c, Event{}, FinishError, err)
+		}
+	}
+	clear(e.deferred[k:])
+	e.deferred = e.deferred[:k]
 }
 
 // finish delivers a completion's last event and forgets it.

@@ -323,3 +323,24 @@ func TestExtraEOSIDs(t *testing.T) {
 	_, err := New(m.Model, m.Tokenizer, Options{EOSIDs: []int{99999}})
 	require.ErrorContains(t, err, "end-of-sequence id 99999 outside the vocabulary")
 }
+
+// TestNSharesPromptBlocks: with the prefix cache on, the n completions of one request
+// prefill the prompt once; the others share its full blocks, and the results are
+// those of an engine without sharing.
+func TestNSharesPromptBlocks(t *testing.T) {
+	m := openStories(t)
+	prompt := make([]int32, 40)
+	prompt[0] = 1
+	for i := 1; i < len(prompt); i++ {
+		prompt[i] = int32(3 + (i*29)%500)
+	}
+	seed := uint64(11)
+	r := &Request{Prompt: prompt, MaxTokens: 12, N: 3, Seed: &seed, Sampling: sampling.Params{Temperature: 1, TopP: 0.95, RepetitionPenalty: 1}}
+	plain := collect(t, mustSubmit(t, newEngine(t, m, Options{}), r))
+	e := newEngine(t, m, Options{EnablePrefixCache: true})
+	shared := collect(t, mustSubmit(t, e, r))
+	require.Equal(t, plain, shared)
+	st := e.Stats().Scheduler
+	require.Equal(t, uint64(2*32), st.PrefixHitTokens, "two siblings × two full 16-token blocks")
+	require.Equal(t, uint64(40+2*(40-32)), st.PrefillTokens, "the prompt once, then only the siblings' last partial block")
+}

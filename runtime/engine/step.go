@@ -21,7 +21,7 @@ func (e *Engine) loop() {
 	defer idleWait.Stop()
 	for {
 		// Intake: block only when there is nothing to do.
-		if e.sched.NumWaiting()+e.sched.NumRunning() == 0 {
+		if e.sched.NumWaiting()+e.sched.NumRunning()+len(e.deferred) == 0 {
 			select {
 			case <-e.wake:
 			case <-e.quit:
@@ -36,6 +36,7 @@ func (e *Engine) loop() {
 		default:
 		}
 		e.intake()
+		e.admitSiblings()
 		for _, c := range e.live {
 			if c.ctx.Err() != nil {
 				e.sched.Cancel(c.id)
@@ -58,7 +59,7 @@ func (e *Engine) loop() {
 				return
 			}
 			e.publishStats()
-			if e.sched.NumWaiting()+e.sched.NumRunning() > 0 {
+			if e.sched.NumWaiting()+e.sched.NumRunning()+len(e.deferred) > 0 {
 				// Requests wait for blocks held until an in-flight step completes.
 				idleWait.Reset(time.Millisecond)
 				select {
