@@ -99,6 +99,11 @@ phase torch 40 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
 # Separate processes, so a slow 16-bit load cannot cost the int8 numbers.
 phase e2e-int8 60 "$CHECK" e2e -weights int8 -out "$WORK/e2e-int8.json"
 phase e2e-f16 60 "$CHECK" e2e -weights f16 -stories "" -out "$WORK/e2e-f16.json"
+# The engine end to end (GPU-run item 2: TTFT 128/512/2,048, concurrency 1/16/64, the
+# mixed workload, graphs on/off) is a separate, longer run: ENGINE=1.
+if [ "${ENGINE:-0}" = 1 ]; then
+  phase engine 240 "$CHECK" engine -device cuda -out "$WORK/engine.json"
+fi
 
 echo "== done in $(( $(date +%s) - started ))s: $J"
 exit 0
