@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -41,6 +42,11 @@ type Backend struct {
 	bufs    map[*devBuf]struct{} // every allocation, freed by Close
 	staging *devBuf              // f32 conversion buffer of Upload/Download
 	rope    []ropeTable
+	strs    []*stream // every stream, destroyed by Close with its pinned arena
+
+	// mmVariant forces a matmul kernel (tests: the SIMT reference path on every shape);
+	// MMAuto lets the library choose.
+	mmVariant cgo.Variant
 }
 
 type ropeTable struct {
@@ -109,6 +115,15 @@ func (c *Backend) Close() error {
 	clear(c.bufs)
 	c.staging = nil
 	c.rope = nil
+	for _, st := range c.strs {
+		if st.host != nil {
+			errs = append(errs, cgo.FreeHost(st.host), cgo.Free(st.devp))
+			st.host, st.devp, st.cap, st.off = nil, nil, 0, 0
+		}
+		st.scratch = nil
+		errs = append(errs, st.s.Destroy())
+	}
+	c.strs = nil
 	return errors.Join(errs...)
 }
 
@@ -190,6 +205,11 @@ func (c *Backend) stageLocked(n int) (*devBuf, error) {
 	return c.staging, nil
 }
 
+// stageElems bounds the f32 staging buffer of Upload/Download conversions: larger
+// tensors are converted in chunks, so loading a vocabulary-sized f32 matrix does not
+// leave gigabytes of staging allocated (KVBlocks sizes the cache from what is free).
+const stageElems = 1 << 24 // 64 MiB
+
 // Upload copies src into dst: bytes of dst's own type, or f32 bytes for a 16-bit
 // tensor (what the model, which allocates its activations as F32, sends), converted on
 // the device. It waits for all device work first.
@@ -220,17 +240,26 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, err := c.stageLocked(n)
+	chunk := min(n, stageElems)
+	st, err := c.stageLocked(chunk)
 	if err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
-	if err := cgo.MemcpyH2D(st.ptr, unsafe.Pointer(&src[0]), len(src), cgo.Stream{}); err != nil {
+	// Both calls go to the legacy stream, in order: the next chunk's copy into the
+	// staging buffer waits for the previous chunk's conversion.
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		if err := cgo.MemcpyH2D(st.ptr, unsafe.Pointer(&src[4*i]), 4*m, cgo.Stream{}); err != nil {
+			return fmt.Errorf("cuda upload to %s: %w", dst, err)
+		}
+		if err := cgo.Convert(cgo.Stream{}, cgo.DType(b.dt), unsafe.Add(p, i*b.dt.Size()), cgo.F32, st.ptr, m); err != nil {
+			return fmt.Errorf("cuda upload to %s: %w", dst, err)
+		}
+	}
+	if err := cgo.DeviceSync(); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
-	if err := cgo.Convert(cgo.Stream{}, cgo.DType(b.dt), p, cgo.F32, st.ptr, n); err != nil {
-		return fmt.Errorf("cuda upload to %s: %w", dst, err)
-	}
-	return cgo.DeviceSync()
+	return nil
 }
 
 // Download copies src into dst as bytes of src's own type, or as f32 bytes for a 16-bit
@@ -263,15 +292,19 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, err := c.stageLocked(n)
+	chunk := min(n, stageElems)
+	st, err := c.stageLocked(chunk)
 	if err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
 	}
-	if err := cgo.Convert(cgo.Stream{}, cgo.F32, st.ptr, cgo.DType(b.dt), p, n); err != nil {
-		return fmt.Errorf("cuda download from %s: %w", src, err)
-	}
-	if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[0]), st.ptr, len(dst), cgo.Stream{}); err != nil {
-		return fmt.Errorf("cuda download from %s: %w", src, err)
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		if err := cgo.Convert(cgo.Stream{}, cgo.F32, st.ptr, cgo.DType(b.dt), unsafe.Add(p, i*b.dt.Size()), m); err != nil {
+			return fmt.Errorf("cuda download from %s: %w", src, err)
+		}
+		if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[4*i]), st.ptr, 4*m, cgo.Stream{}); err != nil {
+			return fmt.Errorf("cuda download from %s: %w", src, err)
+		}
 	}
 	return nil
 }
@@ -312,7 +345,7 @@ func i8Bytes(q []int8) []byte {
 }
 
 // LoadWeight copies a weight to the device: int8 rows and f32 scales as they are, f32
-// weights converted to the 16-bit activation type.
+// weights converted to the 16-bit activation type. On failure nothing stays allocated.
 func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
@@ -326,7 +359,7 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 		}
 		w.W = backend.Tensor{DType: c.act, Rows: h.Out, Cols: h.In, Buf: b}
 		if err := c.Upload(w.W, f32Bytes(h.F32[:n])); err != nil {
-			return nil, fmt.Errorf("cuda load weight %q: %w", h.Name, err)
+			return nil, errors.Join(fmt.Errorf("cuda load weight %q: %w", h.Name, err), c.free(b))
 		}
 		return w, nil
 	}
@@ -336,15 +369,15 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	}
 	s, err := c.alloc(backend.F32, h.Out)
 	if err != nil {
-		return nil, fmt.Errorf("cuda load weight %q scales [%d]: %w", h.Name, h.Out, err)
+		return nil, errors.Join(fmt.Errorf("cuda load weight %q scales [%d]: %w", h.Name, h.Out, err), c.free(q))
 	}
 	w.W = backend.Tensor{DType: backend.I8, Rows: h.Out, Cols: h.In, Buf: q}
 	w.Scales = backend.Tensor{DType: backend.F32, Rows: 1, Cols: h.Out, Buf: s}
 	if err := c.Upload(w.W, i8Bytes(h.I8[:n])); err != nil {
-		return nil, fmt.Errorf("cuda load weight %q: %w", h.Name, err)
+		return nil, errors.Join(fmt.Errorf("cuda load weight %q: %w", h.Name, err), c.free(q), c.free(s))
 	}
 	if err := c.Upload(w.Scales, f32Bytes(h.Scales[:h.Out])); err != nil {
-		return nil, fmt.Errorf("cuda load weight %q scales: %w", h.Name, err)
+		return nil, errors.Join(fmt.Errorf("cuda load weight %q scales: %w", h.Name, err), c.free(q), c.free(s))
 	}
 	return w, nil
 }
@@ -362,10 +395,12 @@ func (c *Backend) KVBlocks(layers, blockSize, kvHeads, headDim int) (int, error)
 		return 0, fmt.Errorf("cuda kv sizing: %.0f MiB left under utilization %.2f, one block of %d layers needs %.0f KiB",
 			budget/(1<<20), c.opt.GPUMemoryUtilization, layers, per/1024)
 	}
-	return int(budget / per), nil
+	// Slots are int32 (the block tables and the kernels' slot arguments).
+	return min(int(budget/per), math.MaxInt32/blockSize), nil
 }
 
 // AllocKV allocates the paged cache; blocks <= 0 sizes it from free memory (KVBlocks).
+// On failure nothing stays allocated.
 func (c *Backend) AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*backend.KVCache, error) {
 	if layers <= 0 || blockSize <= 0 || kvHeads <= 0 || headDim <= 0 {
 		return nil, fmt.Errorf("cuda kv cache: bad shape layers=%d blocks=%d block=%d kv_heads=%d head_dim=%d", layers, blocks, blockSize, kvHeads, headDim)
@@ -376,18 +411,32 @@ func (c *Backend) AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*bac
 			return nil, err
 		}
 	}
+	if blocks > math.MaxInt32/blockSize {
+		return nil, fmt.Errorf("cuda kv cache: %d blocks of %d slots overflow the int32 slot numbers", blocks, blockSize)
+	}
 	kv := &backend.KVCache{Layers: layers, Blocks: blocks, BlockSize: blockSize, KVHeads: kvHeads, HeadDim: headDim}
 	rows := blocks * kvHeads * blockSize
 	for l := 0; l < layers; l++ {
 		for _, dst := range []*[]backend.Tensor{&kv.K, &kv.V} {
 			t, err := c.Alloc(c.act, rows, headDim)
 			if err != nil {
-				return nil, fmt.Errorf("cuda kv cache layer %d of %d (%d blocks): %w", l, layers, blocks, err)
+				return nil, errors.Join(fmt.Errorf("cuda kv cache layer %d of %d (%d blocks): %w", l, layers, blocks, err), c.freeTensors(kv.K, kv.V))
 			}
 			*dst = append(*dst, t)
 		}
 	}
 	return kv, nil
+}
+
+// freeTensors frees the allocations of the given tensors (an error path's cleanup).
+func (c *Backend) freeTensors(lists ...[]backend.Tensor) error {
+	var errs []error
+	for _, ts := range lists {
+		for _, t := range ts {
+			errs = append(errs, c.Free(t))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ---- streams and events ----
@@ -414,7 +463,11 @@ func (c *Backend) NewStream() (backend.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda new stream: %w", err)
 	}
-	return &stream{id: int(c.streams.Add(1) - 1), s: cs}, nil
+	st := &stream{id: int(c.streams.Add(1) - 1), s: cs}
+	c.mu.Lock()
+	c.strs = append(c.strs, st)
+	c.mu.Unlock()
+	return st, nil
 }
 
 func (c *Backend) str(op string, s backend.Stream) (*stream, error) {
@@ -573,7 +626,7 @@ func (c *Backend) invFreq(f []float32) (unsafe.Pointer, error) {
 		return nil, err
 	}
 	if err := c.Upload(backend.Tensor{DType: backend.F32, Rows: 1, Cols: len(f), Buf: b}, f32Bytes(f)); err != nil {
-		return nil, err
+		return nil, errors.Join(err, c.free(b))
 	}
 	c.mu.Lock()
 	c.rope = append(c.rope, ropeTable{host: slices.Clone(f), dev: b})

@@ -65,18 +65,10 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return err
 	}
-	// The kernel reads row ids[i] of a [table.Out][table.In] matrix (and scale ids[i]) at
-	// these addresses: views holding fewer elements would be read past their end.
-	if table.W.Rows*table.W.Cols < table.Out*table.In {
-		return backend.ShapeError("embed", "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
-	}
 	var sp unsafe.Pointer
 	if tb.dt == backend.I8 {
 		if sp, _, err = dev(op, table.Scales); err != nil {
 			return err
-		}
-		if table.Scales.Rows*table.Scales.Cols < table.Out {
-			return backend.ShapeError("embed", "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
 		}
 	}
 	if len(ids) == 0 {
@@ -130,12 +122,17 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if err != nil {
 		return err
 	}
+	// The kernels read Out*In weights (and Out scales) from these addresses: a view that
+	// holds fewer would be read past its end.
+	if w.W.Rows*w.W.Cols != w.Out*w.In {
+		return backend.ShapeError("matmul", "weight %q [%d][%d] stored as %s", w.Name, w.Out, w.In, w.W)
+	}
 	n := x.Rows
 	if n == 0 {
 		return nil
 	}
 	a := &cgo.MatMulArgs{DType: dt, Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
-		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone}
+		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone, Var: c.mmVariant}
 	if epi.Accumulate {
 		a.Epi = cgo.EpiAccumulate
 	}
@@ -144,29 +141,33 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 		if a.WScale, _, err = dev(op, w.Scales); err != nil {
 			return err
 		}
+		if w.Scales.Rows*w.Scales.Cols < w.Out {
+			return backend.ShapeError("matmul", "weight %q [%d][%d] with scales %s", w.Name, w.Out, w.In, w.Scales)
+		}
 		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && w.In%32 == 0 {
 			return c.matmulW8A8(st, a, w.Name)
 		}
-		return cgo.MatMulW8A16(st.s, a)
+		return wrap(op, cgo.MatMulW8A16(st.s, a), "w8a16, weight %q, %s", w.Name, a)
 	case backend.DType(dt):
-		return cgo.MatMulF16(st.s, a)
+		return wrap(op, cgo.MatMulF16(st.s, a), "16-bit weight %q, %s", w.Name, a)
 	}
 	return fmt.Errorf("%s: weight %q stored as %s with %s activations: not supported", op, w.Name, wb.dt, backend.DType(dt))
 }
 
 // matmulW8A8 quantizes x per row into the stream's scratch and runs the int8 kernel.
 func (c *Backend) matmulW8A8(st *stream, a *cgo.MatMulArgs, name string) error {
+	const op = "cuda matmul w8a8"
 	qBytes := (a.N*a.K + 255) / 256 * 256
 	sc, err := c.scratchBytes(st, qBytes+4*a.N)
 	if err != nil {
-		return wrap("cuda matmul w8a8", err, "weight %q, %s", name, a)
+		return wrap(op, err, "weight %q, %s", name, a)
 	}
 	q, qs := sc, unsafe.Add(sc, qBytes)
 	if err := cgo.QuantizeRows(st.s, a.DType, q, qs, a.X, a.LdX, a.N, a.K); err != nil {
-		return err
+		return wrap(op, err, "quantizing x for weight %q, %s", name, a)
 	}
-	a.X, a.XScale = q, qs
-	return cgo.MatMulW8A8(st.s, a)
+	a.X, a.XScale, a.LdX = q, qs, a.K
+	return wrap(op, cgo.MatMulW8A8(st.s, a), "weight %q, %s", name, a)
 }
 
 func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
