@@ -193,6 +193,18 @@ int sm_count() {
   return sms;
 }
 
+// How many splits of the context fill the device for a grid of base_blocks blocks per
+// split: the same rule sizes the workspace (with base_blocks = n_rows, a lower bound of
+// the real grid, so the workspace always covers the launch's choice).
+int choose_splits(long long base_blocks, int max_ctx) {
+  if (max_ctx <= kMinSplitLen || base_blocks <= 0) return 1;
+  long long want = (2LL * sm_count() + base_blocks - 1) / base_blocks;
+  int most = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;
+  if (want > most) want = most;
+  if (want > kMaxSplits) want = kMaxSplits;
+  return (int)(want < 1 ? 1 : want);
+}
+
 size_t split_bytes(int n_rows, int heads, int head_dim, int splits) {
   return (size_t)n_rows * heads * splits * (head_dim + 2) * sizeof(float);
 }
@@ -256,9 +268,14 @@ int vireo_write_kv(vireo_stream_t stream, int dtype, void* k_cache, void* v_cach
 }
 
 int vireo_attention_workspace_bytes(size_t* bytes, int n_rows, int heads, int head_dim, int max_ctx) {
-  VIREO_CHECK_ARG(bytes, "vireo_attention_workspace_bytes: NULL output");
-  int splits = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;
-  splits = splits < 1 ? 1 : splits > kMaxSplits ? kMaxSplits : splits;
+  VIREO_CHECK_ARG(bytes && n_rows >= 0 && heads >= 0 && head_dim >= 0,
+                  "vireo_attention_workspace_bytes: bad arguments rows=%d heads=%d head_dim=%d", n_rows, heads,
+                  head_dim);
+  // The most splits vireo_attention can choose: its grid has at least n_rows blocks per
+  // split (kv_heads * group chunks >= 1), so this bounds its choice from above. Sizing
+  // for ceil(max_ctx/256) splits regardless of the rows asked for up to 4 GiB for a
+  // prefill chunk (8192 rows x 32 heads x 32 splits x 130 floats) that never splits.
+  int splits = choose_splits(n_rows, max_ctx);
   *bytes = splits > 1 ? split_bytes(n_rows, heads, head_dim, splits) : 0;
   return VIREO_OK;
 }
@@ -281,15 +298,8 @@ int vireo_attention(vireo_stream_t stream, int dtype, void* out, const void* q, 
   VIREO_CHECK_ARG(kv_heads * gchunks <= 65535, "vireo_attention: %d kv heads x %d groups", kv_heads, gchunks);
 
   // Split long contexts so the grid fills the device, within the workspace.
-  int splits = 1;
-  if (max_ctx > kMinSplitLen) {
-    long long want = (2LL * sm_count() + base_blocks - 1) / base_blocks;
-    int most = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;
-    if (want > most) want = most;
-    if (want > kMaxSplits) want = kMaxSplits;
-    splits = (int)(want < 1 ? 1 : want);
-    while (splits > 1 && (!workspace || split_bytes(n_rows, heads, head_dim, splits) > workspace_bytes)) splits--;
-  }
+  int splits = choose_splits(base_blocks, max_ctx);
+  while (splits > 1 && (!workspace || split_bytes(n_rows, heads, head_dim, splits) > workspace_bytes)) splits--;
   // One split covers every position whatever max_ctx says; with splits, max_ctx must be
   // the largest context (the Go side computes it from the batch).
   int split_len = splits > 1 ? (max_ctx + splits - 1) / splits : (1 << 30);

@@ -35,9 +35,10 @@ __global__ void embed_kernel(T* __restrict__ out, const W* __restrict__ table, c
 }
 
 // One block per row. Pass 1: h = x (+ residual), sum of squares. Pass 2: normalize,
-// write out (and for QUANT, the row maximum, then pass 3 writes int8).
+// write out (and for QUANT, the row maximum, then pass 3 writes int8). out may alias x
+// (the ABI allows it), so neither is __restrict__.
 template <typename T, typename W, bool QUANT>
-__global__ void rmsnorm_kernel(T* __restrict__ out, int8_t* __restrict__ q, float* __restrict__ qscale,
+__global__ void rmsnorm_kernel(T* out, int8_t* __restrict__ q, float* __restrict__ qscale,
                                const T* x, T* residual, const W* __restrict__ w, int dim, float eps) {
   __shared__ float sh[33];
   size_t base = (size_t)blockIdx.x * dim;
@@ -101,8 +102,8 @@ template <typename T>
 __global__ void rope_kernel(T* x, int ld_x, int n_heads, int head_dim, const int32_t* __restrict__ pos,
                             const float* __restrict__ inv_freq, int style) {
   int half = head_dim / 2;
-  int k = blockIdx.x * blockDim.x + threadIdx.x;
-  int i = blockIdx.y;
+  int k = blockIdx.y * blockDim.x + threadIdx.x;
+  int i = blockIdx.x;
   if (k >= half) return;
   double s, c;
   sincos((double)pos[i] * (double)inv_freq[k], &s, &c);
@@ -229,11 +230,12 @@ int vireo_rope(vireo_stream_t stream, int dtype, void* x, int ld_x, int n, int n
                const int32_t* pos, const float* inv_freq, int style) {
   if (n == 0) return VIREO_OK;
   VIREO_CHECK_ARG(x && pos && inv_freq && n > 0 && n_heads > 0 && head_dim > 0 && head_dim % 2 == 0 &&
-                      ld_x >= n_heads * head_dim && n <= 65535,
+                      ld_x >= n_heads * head_dim,
                   "vireo_rope: bad arguments n=%d heads=%d head_dim=%d ld_x=%d", n, n_heads, head_dim, ld_x);
   VIREO_CHECK_ARG(style == VIREO_ROPE_PAIRS || style == VIREO_ROPE_ROTATE_HALF, "vireo_rope: style %d", style);
   int half = head_dim / 2;
-  dim3 grid(ceil_div(half, 64), n);
+  VIREO_CHECK_ARG(ceil_div(half, 64) <= 65535, "vireo_rope: head_dim %d", head_dim);
+  dim3 grid(n, ceil_div(half, 64)); // rows in x: a prefill may pass more than 65535
   VIREO_DISPATCH_ACT("vireo_rope", dtype, T, {
     rope_kernel<T><<<grid, 64, 0, as_stream(stream)>>>((T*)x, ld_x, n_heads, head_dim, pos, inv_freq, style);
   });

@@ -65,10 +65,18 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return err
 	}
+	// The kernel reads row ids[i] of a [table.Out][table.In] matrix (and scale ids[i]) at
+	// these addresses: views holding fewer elements would be read past their end.
+	if table.W.Rows*table.W.Cols < table.Out*table.In {
+		return backend.ShapeError("embed", "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
+	}
 	var sp unsafe.Pointer
 	if tb.dt == backend.I8 {
 		if sp, _, err = dev(op, table.Scales); err != nil {
 			return err
+		}
+		if table.Scales.Rows*table.Scales.Cols < table.Out {
+			return backend.ShapeError("embed", "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
 		}
 	}
 	if len(ids) == 0 {
