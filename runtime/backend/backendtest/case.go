@@ -247,9 +247,13 @@ func attentionCases() []Case {
 	add(8, 1, 32, 16, false, SeqSpec{Past: 13, NQ: 11}, SeqSpec{Past: 40, NQ: 1}, SeqSpec{Past: 5, NQ: 1}, SeqSpec{Past: 16, NQ: 4})
 	add(4, 2, 64, 1, false, SeqSpec{Past: 3, NQ: 2}, SeqSpec{Past: 7, NQ: 1})
 	add(4, 2, 16, 4, false, SeqSpec{Past: 8, NQ: 2}, SeqSpec{Past: 9, NQ: 1, Shared: 2})
+	// A lone decode row at a long context: a device kernel splits such contexts and
+	// merges the splits (log-sum-exp), a path the short cases never reach.
+	add(8, 2, 64, 16, false, SeqSpec{Past: 1500, NQ: 1})
 	// Real shapes: a cheap mixed batch by default; long contexts and a 64-token chunk large.
 	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, false,
 		SeqSpec{Past: 40, NQ: 1, Extra: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 1}, SeqSpec{Past: 20, NQ: 5})
+	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, false, SeqSpec{Past: 1100, NQ: 1})
 	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, true,
 		SeqSpec{Past: 1022, NQ: 1}, SeqSpec{Past: 500, NQ: 1, Shared: 20}, SeqSpec{Past: 448, NQ: 64, Extra: 2},
 		SeqSpec{Past: 2046, NQ: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 16})
