@@ -126,7 +126,95 @@ func greedyCompare(path string, n int) (map[string]any, error) {
 		same++
 	}
 	res["same_prefix"] = same
+	// Teacher-forced: both backends read the CPU's sequence; positions whose CPU
+	// top-1/top-2 margin exceeds 0.05 must agree exactly, and the overall argmax
+	// agreement must reach 99% (the bar).
+	seq := append(encodePrompt(path), want...)
+	cpuRows, err := allLogits(path, cpu.New(cpu.Options{}), seq)
+	if err != nil {
+		return res, fmt.Errorf("cpu teacher-forced: %w", err)
+	}
+	devRows, err := allLogits(path, dev, seq)
+	if err != nil {
+		return res, fmt.Errorf("cuda teacher-forced: %w", err)
+	}
+	agree, wide, wideAgree := 0, 0, 0
+	for i := range cpuRows {
+		a, _ := argmax(cpuRows[i])
+		b, _ := argmax(devRows[i])
+		if a == b {
+			agree++
+		}
+		if margin(cpuRows[i]) > 0.05 {
+			wide++
+			if a == b {
+				wideAgree++
+			}
+		}
+	}
+	res["teacher_forced_positions"] = len(cpuRows)
+	res["teacher_forced_agreement"] = float64(agree) / float64(len(cpuRows))
+	res["margin_over_0.05_positions"], res["margin_over_0.05_agree"] = wide, wideAgree
+	res["pass"] = wideAgree == wide && float64(agree) >= 0.99*float64(len(cpuRows))
 	return res, nil
+}
+
+func encodePrompt(path string) []int32 {
+	l, err := model.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
+	if err != nil {
+		return nil
+	}
+	defer l.Close()
+	var ids []int32
+	for _, t := range l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true}) {
+		ids = append(ids, int32(t))
+	}
+	return ids
+}
+
+// allLogits runs seq teacher-forced in one pass and returns every position's logits.
+func allLogits(path string, be backend.Backend, seq []int32) ([][]float32, error) {
+	l, err := model.Open(path, "", be, model.Options{Weights: model.WeightsInt8})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	ws, err := l.NewWorkspace(len(seq), len(seq))
+	if err != nil {
+		return nil, err
+	}
+	nb := (len(seq) + model.DefaultBlockSize - 1) / model.DefaultBlockSize
+	kv, err := l.NewKVCache(nb, model.DefaultBlockSize)
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([]int32, nb)
+	for i := range blocks {
+		blocks[i] = int32(i)
+	}
+	flat, err := l.Forward(ws, kv, []model.Seq{{Tokens: seq, Blocks: blocks, Logits: model.LogitsAll}})
+	if err != nil {
+		return nil, err
+	}
+	V := l.Config.VocabSize
+	rows := make([][]float32, len(seq))
+	for i := range rows {
+		rows[i] = append([]float32(nil), flat[i*V:(i+1)*V]...)
+	}
+	return rows, nil
+}
+
+// margin is the gap between the two largest values of row.
+func margin(row []float32) float32 {
+	a, b := float32(math.Inf(-1)), float32(math.Inf(-1))
+	for _, v := range row {
+		if v > a {
+			a, b = v, a
+		} else if v > b {
+			b = v
+		}
+	}
+	return a - b
 }
 
 func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
