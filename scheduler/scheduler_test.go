@@ -103,14 +103,14 @@ func TestPrefillThenDecode(t *testing.T) {
 func TestAdmissionWatermark(t *testing.T) {
 	s := newSched(t, Config{NumBlocks: 8, BlockSize: 4, WatermarkBlocks: 2, MaxNumBatchedTokens: 64, MaxNumSeqs: 4})
 	add(t, s, "a", seqTokens(0, 16), 8) // 4 blocks
-	b := add(t, s, "b", seqTokens(100, 8), 8)
+	add(t, s, "b", seqTokens(100, 8), 8)
 	p := step(t, s)
 	// a takes 4 blocks; b would need 2 more, leaving 2 = watermark: admitted.
 	assert.Len(t, prefillItems(p), 2)
 
 	s = newSched(t, Config{NumBlocks: 8, BlockSize: 4, WatermarkBlocks: 3, MaxNumBatchedTokens: 64, MaxNumSeqs: 4})
 	add(t, s, "a", seqTokens(0, 16), 8)
-	b = add(t, s, "b", seqTokens(100, 8), 8)
+	b := add(t, s, "b", seqTokens(100, 8), 8)
 	p = step(t, s)
 	assert.Len(t, prefillItems(p), 1, "b would leave 2 < watermark 3")
 	assert.Equal(t, 1, s.NumWaiting())

@@ -157,7 +157,6 @@ type choice struct {
 	finish   engine.FinishReason
 	last     time.Time // the previous token, for inter-token latency
 	offset   int       // text offset, for completion logprobs
-	started  bool
 	lp       completionLogprobs
 	chatLP   []chatTokenLogprob
 	errEvent error

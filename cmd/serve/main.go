@@ -85,8 +85,6 @@ var flagGroups = []struct {
 	{"Observability", []string{"log-level", "pprof-addr"}},
 }
 
-var flagAliases = map[string]string{"prefill-streams": "num-prefill-streams"}
-
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{maxBodyBytes: 8 << 20}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)

@@ -22,9 +22,9 @@ type asyncRun struct {
 	e      *Engine
 	cancel map[string]context.CancelFunc // cancellable requests by id
 
-	cancelled           map[string]bool // cancelled while their group's event was pending
-	preemptedInFlight   int             // steps that preempted while blocks were held by pending events
-	maxHeld, pendingEnd int
+	cancelled         map[string]bool // cancelled while their group's event was pending
+	preemptedInFlight int             // steps that preempted while blocks were held by pending events
+	maxHeld           int
 }
 
 func newAsyncRun(t *testing.T, seed uint64, opt Options, gate bool, cancelRate float64) *asyncRun {

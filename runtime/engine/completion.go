@@ -118,7 +118,6 @@ type lane struct {
 	waits   []backend.Event // scratch of fences.wait
 	sampler sampling.Sampler
 	lsm     []float32
-	top     []sampling.TokenLogprob
 }
 
 func (l *lane) logprobs(logits []float32, tok int32, k int) (float32, []sampling.TokenLogprob) {

@@ -33,7 +33,6 @@ type fences struct {
 	last  []backend.Event // [NumBlocks]: event of the last group that wrote the block, nil once done
 	dirty []int32         // blocks whose last is not nil
 	gate  bool            // false only in tests, to show the checker catches its absence
-	waits []backend.Event // scratch of wait
 	held  []int32         // scratch of hold
 }
 

@@ -40,15 +40,6 @@ func argBool(args []any, kw *Dict, i int, name string) bool {
 	return truthy(arg(args, kw, i, name, false))
 }
 
-func argString(args []any, kw *Dict, i int, name, def string) (string, error) {
-	v := arg(args, kw, i, name, def)
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("argument '%s' must be a string, not %s", name, typeName(v))
-	}
-	return s, nil
-}
-
 func (r *renderer) applyFilter(f *filterExpr, v any, sc *scope) (any, error) {
 	args, err := r.evalList(f.args, sc)
 	if err != nil {

@@ -69,10 +69,6 @@ func requireClose(t *testing.T, got float32, want, mag float64, msg string) {
 	require.InDelta(t, want, float64(got), tol, msg)
 }
 
-func bits4(o [4]float32) [4]uint32 {
-	return [4]uint32{math.Float32bits(o[0]), math.Float32bits(o[1]), math.Float32bits(o[2]), math.Float32bits(o[3])}
-}
-
 func TestLevels(t *testing.T) {
 	t.Logf("features %+v, levels %v, selected %s", Features, availableLevels(), levelName(level))
 	if runtime.GOARCH == "amd64" && Features.AVX512 && Features.FMA {
