@@ -224,6 +224,24 @@ __device__ __forceinline__ void load_b8(const void* w, size_t wrow, int k_len, i
   }
 }
 
+// mma_col0 is a warp's first output column: 32 columns per warp, or with the SiLU(gate)·up
+// epilogue 16 output columns whose gate and up rows fill the four n-tiles.
+__device__ __forceinline__ int mma_col0(bool glu, int warp) {
+  return glu ? blockIdx.x * 32 + (warp & 1) * 16 : blockIdx.x * kMmaCols + (warp & 1) * 32;
+}
+
+// mma_weight_rows gives the weight row each n-tile's B fragment reads for this lane
+// (n = g), and whether it exists: with GLU, tiles 0,1 read gate rows and 2,3 the
+// matching up rows at n_out + c.
+__device__ __forceinline__ void mma_weight_rows(bool glu, int col0, int g, int n_out, size_t wrow[4], bool wok[4]) {
+#pragma unroll
+  for (int nt = 0; nt < 4; nt++) {
+    int c = glu ? col0 + (nt & 1) * 8 + g : col0 + nt * 8 + g;
+    wok[nt] = c < n_out;
+    wrow[nt] = glu && nt >= 2 ? (size_t)n_out + c : (size_t)c;
+  }
+}
+
 template <typename T, bool INT8>
 __global__ void __launch_bounds__(128)
     matmul_mma_kernel(T* __restrict__ out, int ld_out, const T* __restrict__ x, int ld_x, const void* __restrict__ w,
@@ -232,17 +250,10 @@ __global__ void __launch_bounds__(128)
   const int g = lane >> 2, t = lane & 3;
   const bool glu = epi == VIREO_EPI_SILU_GLU;
   const int row0 = blockIdx.y * kMmaRows + (warp >> 1) * 32;
-  const int col0 = glu ? blockIdx.x * 32 + (warp & 1) * 16 : blockIdx.x * kMmaCols + (warp & 1) * 32;
-
-  // The weight row each n-tile's B fragment reads for this lane (n = g).
+  const int col0 = mma_col0(glu, warp);
   size_t wrow[4];
   bool wok[4];
-#pragma unroll
-  for (int nt = 0; nt < 4; nt++) {
-    int c = glu ? col0 + (nt & 1) * 8 + g : col0 + nt * 8 + g;
-    wok[nt] = c < n_out;
-    wrow[nt] = glu && nt >= 2 ? (size_t)n_out + c : (size_t)c;
-  }
+  mma_weight_rows(glu, col0, g, n_out, wrow, wok);
   float acc[2][4][4];
 #pragma unroll
   for (int mt = 0; mt < 2; mt++)

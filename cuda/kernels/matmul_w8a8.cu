@@ -20,15 +20,10 @@ __global__ void __launch_bounds__(128)
   const int g = lane >> 2, t = lane & 3;
   const bool glu = epi == VIREO_EPI_SILU_GLU;
   const int row0 = blockIdx.y * kMmaRows + (warp >> 1) * 32;
-  const int col0 = glu ? blockIdx.x * 32 + (warp & 1) * 16 : blockIdx.x * kMmaCols + (warp & 1) * 32;
+  const int col0 = mma_col0(glu, warp);
   size_t wrow[4];
   bool wok[4];
-#pragma unroll
-  for (int nt = 0; nt < 4; nt++) {
-    int c = glu ? col0 + (nt & 1) * 8 + g : col0 + nt * 8 + g;
-    wok[nt] = c < n_out;
-    wrow[nt] = glu && nt >= 2 ? (size_t)n_out + c : (size_t)c;
-  }
+  mma_weight_rows(glu, col0, g, n_out, wrow, wok);
   int acc[2][4][4];
 #pragma unroll
   for (int mt = 0; mt < 2; mt++)

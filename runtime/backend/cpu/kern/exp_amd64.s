@@ -18,6 +18,20 @@ DATA expconst<>+36(SB)/4, $5.0000001201e-1
 DATA expconst<>+40(SB)/4, $1.0
 GLOBL expconst<>(SB), RODATA|NOPTR, $44
 
+// EXPCONSTS loads EXP16's constants into Z20..Z30.
+#define EXPCONSTS \
+	VBROADCASTSS expconst<>+0(SB), Z20; \
+	VBROADCASTSS expconst<>+4(SB), Z21; \
+	VBROADCASTSS expconst<>+8(SB), Z22; \
+	VBROADCASTSS expconst<>+12(SB), Z23; \
+	VBROADCASTSS expconst<>+16(SB), Z24; \
+	VBROADCASTSS expconst<>+20(SB), Z25; \
+	VBROADCASTSS expconst<>+24(SB), Z26; \
+	VBROADCASTSS expconst<>+28(SB), Z27; \
+	VBROADCASTSS expconst<>+32(SB), Z28; \
+	VBROADCASTSS expconst<>+36(SB), Z29; \
+	VBROADCASTSS expconst<>+40(SB), Z30
+
 // EXP16 turns the 16 arguments in Z1 into their exponentials in Z5 (Z2..Z4 scratch,
 // K2 scratch).
 #define EXP16 \
@@ -43,17 +57,7 @@ TEXT ·expShiftAVX512(SB), NOSPLIT, $0-28
 	MOVQ         w+0(FP), DI
 	MOVQ         n+8(FP), CX
 	VBROADCASTSS mx+16(FP), Z0
-	VBROADCASTSS expconst<>+0(SB), Z20
-	VBROADCASTSS expconst<>+4(SB), Z21
-	VBROADCASTSS expconst<>+8(SB), Z22
-	VBROADCASTSS expconst<>+12(SB), Z23
-	VBROADCASTSS expconst<>+16(SB), Z24
-	VBROADCASTSS expconst<>+20(SB), Z25
-	VBROADCASTSS expconst<>+24(SB), Z26
-	VBROADCASTSS expconst<>+28(SB), Z27
-	VBROADCASTSS expconst<>+32(SB), Z28
-	VBROADCASTSS expconst<>+36(SB), Z29
-	VBROADCASTSS expconst<>+40(SB), Z30
+	EXPCONSTS
 	VPXORD       Z15, Z15, Z15
 	CMPQ         CX, $16
 	JLT          tail
@@ -102,17 +106,7 @@ TEXT ·siluMulAVX512(SB), NOSPLIT, $0-32
 	MOVQ         gate+8(FP), SI
 	MOVQ         up+16(FP), DX
 	MOVQ         n+24(FP), CX
-	VBROADCASTSS expconst<>+0(SB), Z20
-	VBROADCASTSS expconst<>+4(SB), Z21
-	VBROADCASTSS expconst<>+8(SB), Z22
-	VBROADCASTSS expconst<>+12(SB), Z23
-	VBROADCASTSS expconst<>+16(SB), Z24
-	VBROADCASTSS expconst<>+20(SB), Z25
-	VBROADCASTSS expconst<>+24(SB), Z26
-	VBROADCASTSS expconst<>+28(SB), Z27
-	VBROADCASTSS expconst<>+32(SB), Z28
-	VBROADCASTSS expconst<>+36(SB), Z29
-	VBROADCASTSS expconst<>+40(SB), Z30
+	EXPCONSTS
 	VPXORD       Z31, Z31, Z31
 	MOVL         $0xffff, R8
 
