@@ -104,9 +104,10 @@ __global__ void rope_kernel(T* x, int ld_x, int n_heads, int head_dim, const int
   int half = head_dim / 2;
   int k = blockIdx.y * blockDim.x + threadIdx.x;
   int i = blockIdx.x;
-  if (k >= half) return;
+  const int p = pos[i];
+  if (k >= half || p < 0) return; // pos < 0: an idle or ended row of a device decode step
   double s, c;
-  sincos((double)pos[i] * (double)inv_freq[k], &s, &c);
+  sincos((double)p * (double)inv_freq[k], &s, &c);
   float cf = (float)c, sf = (float)s;
   int a = 2 * k, b = 2 * k + 1;
   if (style == VIREO_ROPE_ROTATE_HALF) a = k, b = k + half;

@@ -29,7 +29,8 @@
 extern "C" {
 #endif
 
-#define VIREO_ABI_VERSION 1
+// 2: vireo_decode_index, vireo_decode_advance; vireo_rope skips rows with pos < 0.
+#define VIREO_ABI_VERSION 2
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -183,6 +184,8 @@ enum vireo_rope_style {
 
 // Rotates, in place, each of the n_heads heads of row i of x by position pos[i]:
 // angle_k = pos * inv_freq[k] (computed in double, sin/cos rounded to float).
+// A row with pos[i] < 0 is left as it is (an idle or ended row of a decode step whose
+// positions live on the device; host paths never pass negative positions).
 int vireo_rope(vireo_stream_t stream, int dtype,
                void* x,                // [n][ld_x], heads at columns h*head_dim
                int ld_x, int n, int n_heads, int head_dim,
@@ -332,6 +335,60 @@ int vireo_philox_uniform(vireo_stream_t stream,
                          const uint64_t* seeds,    // [n]
                          const uint64_t* indices,  // [n]
                          int n, uint32_t stream_id);
+
+// ---- decode loop on the device (decode.cu) ----------------------------------------
+//
+// A decode step for a bucket of n rows whose per-row inputs live in device memory: row i
+// computes the token at position pos[i] of the sequence whose block table is row i of
+// tables ([n][max_blocks] int32). pos[i] < 0 marks an idle (padding) or ended row.
+
+// Fills, from device pos [n] and tables [n][max_blocks], the metadata of vireo_write_kv
+// and vireo_attention for the step, on the device (no host copy, so it can be captured):
+//   slots[i]   = tables[i][pos/bs]*bs + pos%bs, or -1 (vireo_write_kv skips the row)
+//                when pos < 0, pos/bs >= max_blocks or that entry is outside
+//                [0, num_blocks);
+//   seqs[i]    = {i, 1, pos, i*max_blocks} (pos clamped to >= 0): one query row per
+//                sequence, block_tables = tables;
+//   row_seq[i] = i, or -1 (vireo_attention writes the row as zeros) when pos < 0,
+//                pos+1 > max_ctx, pos/bs >= max_blocks, or any entry for blocks
+//                0..pos/bs is outside [0, num_blocks).
+// Pass the same max_ctx to vireo_attention (it fixes the split-K shape).
+int vireo_decode_index(vireo_stream_t stream,
+                       const int32_t* pos,     // [n]
+                       const int32_t* tables,  // [n][max_blocks]
+                       int n, int max_blocks, int block_size, int num_blocks, int max_ctx,
+                       int32_t* slots,         // [n]    out
+                       int32_t* seqs,          // [n][4] out
+                       int32_t* row_seq);      // [n]    out
+
+// Stop ids per row of vireo_decode_advance (Go: backend.MaxStopIDs).
+#define VIREO_MAX_STOP_IDS 8
+// Tokens vireo_decode_advance reports in place of a sampled id (Go: backend.TokenEnded,
+// backend.TokenHost).
+#define VIREO_TOKEN_ENDED (-1) // the row had ended before this step
+#define VIREO_TOKEN_HOST (-2)  // vireo_sample gave -1: the host must sample; the row ends here
+
+// One step of a device decode loop, after vireo_sample wrote next. Per row r:
+//   pos[r] < 0:  out[r] = VIREO_TOKEN_ENDED; nothing else changes.
+//   next[r] < 0: out[r] = VIREO_TOKEN_HOST; pos[r] = -1.
+//   otherwise:   out[r] = next[r]; history[params[r].history_off + history_len] =
+//                next[r] (when history is non-NULL; the caller reserves the room);
+//                history_len += 1; token_index += 1; then if next[r] is one of
+//                stop_ids[r][0 .. stop_count[r]) or pos[r]+1 >= limit[r], pos[r] = -1
+//                (ended), else ids[r] = next[r] and pos[r] += 1.
+// A row that ends also has its params set to greedy without penalties, so the sampler's
+// later passes over it (the loop keeps its fixed shape) are cheap; its tokens are
+// VIREO_TOKEN_ENDED from then on whatever is sampled.
+int vireo_decode_advance(vireo_stream_t stream, int rows,
+                         int32_t* ids,                   // [rows]
+                         int32_t* pos,                   // [rows]
+                         const int32_t* limit,           // [rows]
+                         const int32_t* stop_ids,        // [rows][VIREO_MAX_STOP_IDS]
+                         const int32_t* stop_count,      // [rows], clamped to [0, VIREO_MAX_STOP_IDS]
+                         const int32_t* next,            // [rows], vireo_sample's out
+                         vireo_sampling_params* params,  // [rows]
+                         int32_t* history,               // the ids params index into, or NULL
+                         int32_t* out);                  // [rows]: this step's tokens
 
 #ifdef __cplusplus
 }
