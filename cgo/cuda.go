@@ -21,6 +21,18 @@ const Available = true
 var _ [SamplingParamsSize - C.sizeof_vireo_sampling_params]struct{}
 var _ [C.sizeof_vireo_sampling_params - SamplingParamsSize]struct{}
 
+// HeaderABIVersion is the VIREO_ABI_VERSION this package was compiled against; a
+// library found at run time (rpath $ORIGIN) reporting another ABIVersion is stale.
+const HeaderABIVersion = C.VIREO_ABI_VERSION
+
+// The header's constants agree with this package's.
+var _ [MaxStopIDs - C.VIREO_MAX_STOP_IDS]struct{}
+var _ [C.VIREO_MAX_STOP_IDS - MaxStopIDs]struct{}
+var _ [TokenEnded - C.VIREO_TOKEN_ENDED]struct{}
+var _ [C.VIREO_TOKEN_ENDED - TokenEnded]struct{}
+var _ [TokenHost - C.VIREO_TOKEN_HOST]struct{}
+var _ [C.VIREO_TOKEN_HOST - TokenHost]struct{}
+
 // call runs one ABI call with the goroutine locked to its OS thread, so that the
 // thread-local error message read on failure is this call's.
 func call(name string, f func() C.int) error {
@@ -354,6 +366,25 @@ func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab i
 	return call("vireo_sample", func() C.int {
 		return C.vireo_sample(s.c(), C.int(logitsType), logits, ci(ld), ci(rows), ci(vocab),
 			(*C.vireo_sampling_params)(params), i32(history), i32(out), workspace, sz(workspaceBytes))
+	})
+}
+
+// DecodeIndex fills, from device pos (int32 [n]) and tables (int32 [n][maxBlocks]),
+// the step metadata of WriteKV (slots int32 [n]) and Attention (seqs int32 [n][4],
+// rowSeq int32 [n]) on the device; see vireo_decode_index.
+func DecodeIndex(s Stream, pos, tables unsafe.Pointer, n, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
+	return call("vireo_decode_index", func() C.int {
+		return C.vireo_decode_index(s.c(), i32(pos), i32(tables), ci(n), ci(maxBlocks), ci(blockSize), ci(numBlocks),
+			ci(maxCtx), i32(slots), i32(seqs), i32(rowSeq))
+	})
+}
+
+// DecodeAdvance is one step of a device decode loop after Sample; see
+// vireo_decode_advance and DecodeAdvanceArgs.
+func DecodeAdvance(s Stream, a *DecodeAdvanceArgs) error {
+	return call("vireo_decode_advance", func() C.int {
+		return C.vireo_decode_advance(s.c(), ci(a.Rows), i32(a.IDs), i32(a.Pos), i32(a.Limit), i32(a.StopIDs),
+			i32(a.StopCount), i32(a.Next), (*C.vireo_sampling_params)(a.Params), i32(a.History), i32(a.Out))
 	})
 }
 

@@ -12,6 +12,9 @@ const Available = false
 
 func ABIVersion() int { return 0 }
 
+// HeaderABIVersion is 0 without CUDA.
+const HeaderABIVersion = 0
+
 func Versions() (runtimeVersion, driverVersion int, err error) { return 0, 0, ErrNoCUDA }
 
 func BuildArchs() (string, error) { return "", ErrNoCUDA }
@@ -125,3 +128,9 @@ func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab i
 func PhiloxUniform(s Stream, out, seeds, indices unsafe.Pointer, n int, streamID uint32) error {
 	return ErrNoCUDA
 }
+
+func DecodeIndex(s Stream, pos, tables unsafe.Pointer, n, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
+	return ErrNoCUDA
+}
+
+func DecodeAdvance(s Stream, a *DecodeAdvanceArgs) error { return ErrNoCUDA }

@@ -193,3 +193,24 @@ type RMSNormArgs struct {
 	N, Dim   int
 	Eps      float32
 }
+
+// Decode-loop constants of vireo_kernels.h (checked against the header in cuda.go).
+const (
+	MaxStopIDs = 8  // VIREO_MAX_STOP_IDS
+	TokenEnded = -1 // VIREO_TOKEN_ENDED
+	TokenHost  = -2 // VIREO_TOKEN_HOST
+)
+
+// DecodeAdvanceArgs are the operands of DecodeAdvance (all device pointers); see
+// vireo_decode_advance.
+type DecodeAdvanceArgs struct {
+	Rows      int
+	IDs, Pos  unsafe.Pointer // int32 [Rows], updated
+	Limit     unsafe.Pointer // int32 [Rows]
+	StopIDs   unsafe.Pointer // int32 [Rows][MaxStopIDs]
+	StopCount unsafe.Pointer // int32 [Rows]
+	Next      unsafe.Pointer // int32 [Rows]: Sample's out
+	Params    unsafe.Pointer // SamplingParams [Rows], updated
+	History   unsafe.Pointer // int32 ids the params index into (appended to), or nil
+	Out       unsafe.Pointer // int32 [Rows]: this step's tokens
+}
