@@ -203,6 +203,27 @@ func TestNotSupportedSkipsAndErrorsFail(t *testing.T) {
 	}
 }
 
+// hostOnly hides the CPU backend's optional abilities: only backend.Backend is left.
+type hostOnly struct{ backend.Backend }
+
+// A backend without backend.IndexedOps skips the indexed ops' cases, and only those.
+func TestNoIndexedOpsSkips(t *testing.T) {
+	rep := backendtest.Run(nil, cpu.New(cpu.Options{}), hostOnly{cpu.New(cpu.Options{})}, f32Only)
+	if rep.Failed() {
+		t.Fatalf("%s\n%s", rep.Summary(), rep.Text())
+	}
+	for _, r := range rep.Results {
+		indexed := strings.HasSuffix(r.Op, "_at")
+		switch {
+		case indexed && (r.Status != backendtest.Skip || !strings.Contains(r.Detail, "no indexed ops")):
+			t.Errorf("want a skip: %s", r.Line())
+		case !indexed && r.Status != backendtest.Pass:
+			t.Errorf("want a pass: %s", r.Line())
+		}
+	}
+	t.Log(rep.Summary())
+}
+
 func TestReportJSON(t *testing.T) {
 	rep := backendtest.Run(nil, cpu.New(cpu.Options{}), nanSiLUMul{cpu.New(cpu.Options{})},
 		backendtest.Options{Ops: []string{backendtest.OpSiLUMul, backendtest.OpGatherRows}})

@@ -1,6 +1,7 @@
 package backendtest_test
 
 import (
+	"encoding/binary"
 	"math"
 	"strings"
 	"testing"
@@ -151,6 +152,94 @@ func (b strayReadGather) GatherRows(s backend.Stream, out, x backend.Tensor, row
 	return b.Backend.GatherRows(s, out, x, rows)
 }
 
+// The indexed ops' index tensors, read and rewritten on the host.
+
+func readI32(be *cpu.Backend, t backend.Tensor) ([]int32, error) {
+	raw := make([]byte, 4*t.Len())
+	if err := be.Download(raw, t); err != nil {
+		return nil, err
+	}
+	v := make([]int32, t.Len())
+	for i := range v {
+		v[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return v, nil
+}
+
+func newI32(be *cpu.Backend, rows, cols int, v []int32) (backend.Tensor, error) {
+	t, err := be.Alloc(backend.I32, rows, cols)
+	if err != nil {
+		return t, err
+	}
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(x))
+	}
+	return t, be.Upload(t, raw)
+}
+
+// mapI32 returns t with f applied to each element, as a new tensor.
+func mapI32(be *cpu.Backend, t backend.Tensor, f func(int32) int32) (backend.Tensor, error) {
+	v, err := readI32(be, t)
+	if err != nil {
+		return t, err
+	}
+	for i := range v {
+		v[i] = f(v[i])
+	}
+	return newI32(be, t.Rows, t.Cols, v)
+}
+
+// shortAttentionAt ignores the last block of a context that spans several.
+type shortAttentionAt struct{ *cpu.Backend }
+
+func (b shortAttentionAt) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, ab *backend.AttnBatch, maxCtx int) error {
+	bs := int32(kv.BlockSize)
+	p, err := mapI32(b.Backend, pos, func(p int32) int32 {
+		if need := (p + bs) / bs; p >= 0 && need >= 2 {
+			return (need-1)*bs - 1
+		}
+		return p
+	})
+	if err != nil {
+		return err
+	}
+	return b.Backend.AttentionAt(s, out, q, kv, layer, p, tables, ab, maxCtx)
+}
+
+// idleRoPEAt rotates idle rows too, by their negative positions.
+type idleRoPEAt struct{ *cpu.Backend }
+
+func (b idleRoPEAt) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor, r *backend.RoPE) error {
+	p, err := readI32(b.Backend, pos)
+	if err != nil {
+		return err
+	}
+	return b.Backend.RoPE(s, x, p, r)
+}
+
+// idleWriteKVAt writes idle rows at position 0.
+type idleWriteKVAt struct{ *cpu.Backend }
+
+func (b idleWriteKVAt) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, pos, tables backend.Tensor) error {
+	p, err := mapI32(b.Backend, pos, func(p int32) int32 { return max(p, 0) })
+	if err != nil {
+		return err
+	}
+	return b.Backend.WriteKVAt(s, kv, layer, k, v, p, tables)
+}
+
+// clampEmbedAt clamps ids outside the vocabulary into it instead of writing zeros.
+type clampEmbedAt struct{ *cpu.Backend }
+
+func (b clampEmbedAt) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
+	v, err := mapI32(b.Backend, ids, func(id int32) int32 { return min(max(id, 0), int32(table.Out-1)) })
+	if err != nil {
+		return err
+	}
+	return b.Backend.EmbedAt(s, out, table, v)
+}
+
 func TestBrokenBackendsFail(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
 	c := func() *cpu.Backend { return cpu.New(cpu.Options{}) }
@@ -169,6 +258,10 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"rope position off by one", lateRoPE{c()}, backendtest.OpRoPE, "nmse"},
 		{"an input written", inPlaceSiLUMul{c()}, backendtest.OpSiLUMul, "input gate modified"},
 		{"a read past the input", strayReadGather{c()}, backendtest.OpGatherRows, "NaN/Inf"},
+		{"attention at ignores the last block", shortAttentionAt{c()}, backendtest.OpAttentionAt, "nmse"},
+		{"rope at rotates idle rows", idleRoPEAt{c()}, backendtest.OpRoPEAt, "nmse"},
+		{"write kv at writes idle rows", idleWriteKVAt{c()}, backendtest.OpWriteKVAt, "stray write into the KV cache"},
+		{"embed at clamps bad ids", clampEmbedAt{c()}, backendtest.OpEmbedAt, "nmse"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}})

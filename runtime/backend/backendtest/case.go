@@ -61,7 +61,17 @@ type Case struct {
 	KVHeads   int       // write_kv, attention
 	BlockSize int       // write_kv, attention
 	Blocks    int       // write_kv: blocks in the cache (attention derives its own)
-	Seqs      []SeqSpec // attention
+	Seqs      []SeqSpec // attention; attention_at: one decode row each (NQ 1)
+
+	// The indexed ops (*_at) run a decode step of rows whose index inputs live in backend
+	// tensors. Among its N rows (attention_at: one per Seqs entry, then Idle and Bad more)
+	// Idle have pos < 0 and Bad carry index data the op must refuse without failing: an
+	// id outside the vocabulary, a block-table entry outside the cache, a position past
+	// the table or maxCtx.
+	Idle      int `json:",omitempty"`
+	Bad       int `json:",omitempty"`
+	MaxBlocks int `json:",omitempty"` // write_kv_at: block table width (attention_at derives its own)
+	Slack     int `json:",omitempty"` // attention_at: maxCtx is the longest valid context plus this
 }
 
 // Options select the cases a Run checks.
@@ -107,14 +117,18 @@ func Cases(opt Options) []Case {
 }
 
 var generators = map[string]func() []Case{
-	OpEmbed:      embedCases,
-	OpRMSNorm:    rmsnormCases,
-	OpMatMul:     matmulCases,
-	OpRoPE:       ropeCases,
-	OpWriteKV:    writeKVCases,
-	OpAttention:  attentionCases,
-	OpSiLUMul:    siluCases,
-	OpGatherRows: gatherCases,
+	OpEmbed:       embedCases,
+	OpRMSNorm:     rmsnormCases,
+	OpMatMul:      matmulCases,
+	OpRoPE:        ropeCases,
+	OpWriteKV:     writeKVCases,
+	OpAttention:   attentionCases,
+	OpSiLUMul:     siluCases,
+	OpGatherRows:  gatherCases,
+	OpEmbedAt:     embedAtCases,
+	OpRoPEAt:      ropeAtCases,
+	OpWriteKVAt:   writeKVAtCases,
+	OpAttentionAt: attentionAtCases,
 }
 
 func wname(int8 bool) string {

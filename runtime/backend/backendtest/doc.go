@@ -22,6 +22,15 @@
 // real-shape cases (a 4096-wide RMSNorm, one decode row of a 4096×4096 int8 matmul,
 // RoPE and KV writes of Llama-3 heads, a short mixed attention batch).
 //
+// The indexed ops of backend.IndexedOps (embed_at, rope_at, write_kv_at, attention_at)
+// run decode steps whose ids, positions and block tables are i32 tensors of the backend
+// under test, with idle rows (pos < 0) and rows of out-of-range index data mixed in: ids
+// outside the vocabulary, block-table entries outside the cache, positions past the
+// table or maxCtx, and junk in the table entries past each context. The reference runs
+// the same step with the host-slice ops, row by row, zeroing or skipping those rows as
+// IndexedOps documents; each indexed op has its host-slice twin's tolerances. A backend
+// without IndexedOps skips these cases as not supported.
+//
 // # Checks
 //
 // Inputs are drawn from a per-case seed and rounded to the dtypes the backend under test
@@ -35,7 +44,7 @@
 //   - a stray write: every tensor view sits in the middle of a larger allocation, whose
 //     guard elements must come back unchanged; in a KV cache, only the addressed slots
 //     of the addressed layer may change;
-//   - a modified input, including the cache for Attention;
+//   - a modified input, including the cache for Attention and the index tensors;
 //   - a stray read: input guards, unused cache blocks, slots past each sequence's
 //     context and the other layer hold NaN, which would reach the output;
 //   - an error from the backend, or a panic.

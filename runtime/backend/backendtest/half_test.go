@@ -172,6 +172,27 @@ func (h halfCPU) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int3
 	return h.Backend.GatherRows(s, asF32(out), asF32(x), rows)
 }
 
+func (h halfCPU) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
+	defer roundOut(out)
+	return h.Backend.EmbedAt(s, asF32(out), f32Weight(table), ids)
+}
+
+func (h halfCPU) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor, r *backend.RoPE) error {
+	defer roundOut(x)
+	return h.Backend.RoPEAt(s, asF32(x), pos, r)
+}
+
+func (h halfCPU) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, pos, tables backend.Tensor) error {
+	defer roundOut(kv.K[layer])
+	defer roundOut(kv.V[layer])
+	return h.Backend.WriteKVAt(s, f32KV(kv), layer, asF32(k), asF32(v), pos, tables)
+}
+
+func (h halfCPU) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
+	defer roundOut(out)
+	return h.Backend.AttentionAt(s, asF32(out), asF32(q), f32KV(kv), layer, pos, tables, b, maxCtx)
+}
+
 // The f16/bf16 path: a backend whose only error is rounding what it writes passes every
 // case in every dtype, each under the tolerance of its precision class, with room to
 // spare; copies of already-rounded inputs are exact, showing that the reference saw the
@@ -193,11 +214,12 @@ func TestHalfPrecisionPath(t *testing.T) {
 		worst := map[string]float64{} // op/class -> largest nmse/tolerance
 		for _, r := range rep.Results {
 			want := r.DType
-			weights := (r.Op == backendtest.OpMatMul || r.Op == backendtest.OpEmbed) && !strings.Contains(r.Operands, "w=i8")
+			weights := (r.Op == backendtest.OpMatMul || r.Op == backendtest.OpEmbed || r.Op == backendtest.OpEmbedAt) && !strings.Contains(r.Operands, "w=i8")
 			if weights && rank(h.w.String()) > rank(want) {
 				want = h.w.String() // f32 weights stored in 16 bits
 			}
-			if (r.Op == backendtest.OpWriteKV || r.Op == backendtest.OpAttention) && rank(h.kv.String()) > rank(want) {
+			kvOp := r.Op == backendtest.OpWriteKV || r.Op == backendtest.OpAttention || r.Op == backendtest.OpWriteKVAt || r.Op == backendtest.OpAttentionAt
+			if kvOp && rank(h.kv.String()) > rank(want) {
 				want = h.kv.String()
 			}
 			if r.Class != want {

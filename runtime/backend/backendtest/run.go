@@ -128,6 +128,7 @@ func runCase(c Case, ref, b *side) (res Result) {
 		return res
 	}
 	re := newEnv(ref)
+	re.ref = true
 	defer re.free()
 	if err := re.run(run, backend.F32); err != nil {
 		res.Status = Fail
@@ -198,6 +199,7 @@ func NMSE(a, b []float32) float64 {
 // env is one backend's run of one case: the tensors it allocated and how to check them.
 type env struct {
 	side
+	ref      bool          // the reference run: indexed ops are checked against host-slice ops
 	class    backend.DType // least precise float dtype met
 	dtypes   map[string]backend.DType
 	tens     []*gtensor
@@ -547,14 +549,18 @@ func (e *env) collectKV(g *gkv) error {
 
 // prepare draws a case's inputs and returns how to run it.
 var prepare = map[string]func(c Case, r *rand.Rand) exec{
-	OpEmbed:      prepEmbed,
-	OpRMSNorm:    prepRMSNorm,
-	OpMatMul:     prepMatMul,
-	OpRoPE:       prepRoPE,
-	OpWriteKV:    prepWriteKV,
-	OpAttention:  prepAttention,
-	OpSiLUMul:    prepSiLUMul,
-	OpGatherRows: prepGatherRows,
+	OpEmbed:       prepEmbed,
+	OpRMSNorm:     prepRMSNorm,
+	OpMatMul:      prepMatMul,
+	OpRoPE:        prepRoPE,
+	OpWriteKV:     prepWriteKV,
+	OpAttention:   prepAttention,
+	OpSiLUMul:     prepSiLUMul,
+	OpGatherRows:  prepGatherRows,
+	OpEmbedAt:     prepEmbedAt,
+	OpRoPEAt:      prepRoPEAt,
+	OpWriteKVAt:   prepWriteKVAt,
+	OpAttentionAt: prepAttentionAt,
 }
 
 // uniform draws n values from [-a, a).
@@ -822,16 +828,18 @@ func layoutAttention(c Case, r *rand.Rand) attnLayout {
 	return l
 }
 
-func prepAttention(c Case, r *rand.Rand) exec {
-	nh, nkv, hd, bs := c.Heads, c.KVHeads, c.HeadDim, c.BlockSize
-	l := layoutAttention(c, r)
+// attnCache draws the cache contents of an attention layout ([2*layer] K, [2*layer+1]
+// V): random values at the positions of each sequence's context in the last layer, NaN
+// everywhere else (layer 0, spare and extra blocks, and slots past a context).
+func attnCache(c Case, l attnLayout, r *rand.Rand) [][]float32 {
+	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
 	size := l.blocks * nkv * bs * hd
 	nan := float32(math.NaN())
 	base := make([][]float32, 2*kvLayers)
 	for i := range base {
 		base[i] = make([]float32, size)
 		for j := range base[i] {
-			base[i][j] = nan // layer 0, spare and extra blocks, and slots past a context
+			base[i][j] = nan
 		}
 	}
 	for _, s := range l.seqs {
@@ -849,6 +857,13 @@ func prepAttention(c Case, r *rand.Rand) exec {
 			}
 		}
 	}
+	return base
+}
+
+func prepAttention(c Case, r *rand.Rand) exec {
+	nh, nkv, hd, bs := c.Heads, c.KVHeads, c.HeadDim, c.BlockSize
+	l := layoutAttention(c, r)
+	base := attnCache(c, l, r)
 	q := uniform(r, l.nq*nh*hd, 2)
 	return func(e *env, dt backend.DType) error {
 		kv, err := e.allocKV(kvLayers, l.blocks, bs, nkv, hd)
