@@ -228,30 +228,80 @@ type GraphCapturer interface {
 	EndCapture(s Stream) (Graph, error)
 }
 
-// DecodeIO are the fixed device buffers of a decode loop for a batch-size bucket of
-// Rows sequences: the captured decode step reads IDs and Pos and writes Logits;
-// between replays the backend samples Logits into IDs (the next step's input) on the
-// device, advances Pos, and sets Finished for rows that produced an end token or
-// reached their length (finished rows are not advanced again).
-type DecodeIO struct {
-	Rows     int
-	IDs      Tensor // [1][Rows] i32
-	Pos      Tensor // [1][Rows] i32
-	Finished Tensor // [1][Rows] i32 mask
-	Logits   Tensor // [Rows][vocab]
-	// Sampling is the backend's per-row sampling parameters, uploaded by the engine
-	// once per change of the batch (opaque here: runtime/sampling owns the layout).
-	Sampling Tensor
+// IndexedOps are the ops of a fixed-shape decode step whose per-row index inputs live
+// in device buffers (I32 tensors of the backend) rather than host slices, so the step
+// can be captured once as a graph and replayed with new inputs. Row i of such a step
+// computes the token at position pos[i] of the sequence whose block table is row i of
+// tables ([Rows][MaxBlocks] i32). A row with pos[i] < 0 is idle — bucket padding, or a
+// row that ended during a device loop: WriteKVAt skips it, AttentionAt writes zeros,
+// RoPEAt leaves it as it is. Nothing here can fail on the values of device data:
+//   - EmbedAt gives a zero row for an id outside [0, vocab);
+//   - WriteKVAt skips a row whose block-table entry for pos is outside [0, Blocks) or
+//     whose pos/BlockSize is not below the table's width;
+//   - AttentionAt writes zeros for a row whose pos+1 exceeds maxCtx or the table, or one
+//     of whose block-table entries for positions 0..pos is outside [0, Blocks).
+//
+// maxCtx bounds pos+1 over every row and fixes the launch shape (grids, splits) of a
+// capture; b supplies Heads, KVHeads, HeadDim and Scale (its Seqs are ignored).
+type IndexedOps interface {
+	EmbedAt(s Stream, out Tensor, table *Weight, ids Tensor) error
+	RoPEAt(s Stream, x Tensor, pos Tensor, r *RoPE) error
+	WriteKVAt(s Stream, kv *KVCache, layer int, k, v Tensor, pos, tables Tensor) error
+	AttentionAt(s Stream, out, q Tensor, kv *KVCache, layer int, pos, tables Tensor, b *AttnBatch, maxCtx int) error
 }
 
-// DecodeLooper runs a captured decode step Steps times on s without returning to the
-// host: replay, sample on the device into the next step's ids, update the finished
-// mask, and copy each step's tokens asynchronously into pinned host memory. tokens
-// ([Steps][Rows], a backend-owned pinned slice) is valid once the event completes; rows
-// finished on the device hold -1 after their last token.
+// DecodeIO are the fixed device buffers of a captured decode step for a batch-size
+// bucket of Rows sequences: the step reads IDs, Pos and Tables and writes Logits (one
+// row per sequence). Whoever captures the step allocates them; DecodeLoop fills the
+// inputs.
+type DecodeIO struct {
+	Rows, MaxBlocks int
+	IDs, Pos        Tensor // [1][Rows] i32
+	Tables          Tensor // [Rows][MaxBlocks] i32
+	Logits          Tensor // [Rows][vocab] f32 (or the backend's activation type)
+}
+
+// DecodeRow is one sequence of a device decode loop.
+type DecodeRow struct {
+	ID     int32   // the token at Pos: the last one accepted
+	Pos    int32   // its position; the cache holds positions [0, Pos)
+	Limit  int32   // the row computes positions Pos .. Limit-1 at most (the plan reserved their slots)
+	Blocks []int32 // block table covering positions [0, Limit); at most MaxBlocks entries
+
+	Temperature, TopP, MinP float32 // as sampling.Params
+	TopK                    int
+	RepetitionPenalty       float32
+	PresencePenalty         float32
+	FrequencyPenalty        float32
+	Seed                    uint64
+	Index                   uint64  // draw number of the token sampled at Pos (sampling.Uniform's index); +1 per step
+	History                 []int32 // ids the penalties count; each sampled token is appended on the device
+	Stop                    []int32 // ids that end the row once sampled (at most MaxStopIDs)
+}
+
+// MaxStopIDs is the most stop ids a DecodeRow may carry.
+const MaxStopIDs = 8
+
+// Tokens a DecodeLoop reports in place of a sampled id.
+const (
+	TokenEnded = -1 // the row had ended before this step (a stop id, its Limit, or idle)
+	TokenHost  = -2 // the device could not sample this row (sampling.Sampler must): the row ended here, nothing sampled
+)
+
+// DecodeLooper runs a captured decode step several times on s without returning to
+// the host. DecodeLoop copies rows into io's buffers (asynchronously, in s's order;
+// rows beyond len(rows) up to io.Rows are idle), then steps times: replays step,
+// samples every active row's logits on the device exactly as sampling.Sampler.Sample
+// would (params, Index, History), writes the token into IDs for the next replay,
+// advances Pos, and ends the row (Pos = -1: the finished mask) when it sampled a Stop
+// id or the next position reaches Limit. Each step's tokens are copied asynchronously
+// into pinned host memory: tokens[k*io.Rows+r] is row r's token of step k, TokenEnded
+// after the row ended, TokenHost where the device sampler gave up. tokens is valid once
+// done has completed and until the next DecodeLoop on the same io.
 type DecodeLooper interface {
 	GraphCapturer
-	DecodeLoop(s Stream, step Graph, io *DecodeIO, steps int) (tokens []int32, done Event, err error)
+	IndexedOps
+	DecodeLoop(s Stream, step Graph, io *DecodeIO, rows []DecodeRow, steps int) (tokens []int32, done Event, err error)
 }
 
 // ErrShape reports operands whose shapes do not fit an op.
