@@ -53,7 +53,7 @@ func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history
 		return 0
 	}
 	T := p.Temperature
-	if !(T > 0) && (len(history) == 0 || !p.penalizes()) {
+	if !(T > 0) && (len(history) == 0 || !p.Penalizes()) {
 		return argmaxLogits(logits) // greedy, nothing to change: no copy
 	}
 	s.Reserve(n)
@@ -86,7 +86,7 @@ func (s *Sampler) prepare(logits []float32, p *Params, history []int32) []float3
 	}
 	rep, pres, freq := p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty
 	useRep := rep > 0 && rep != 1
-	if len(history) == 0 || !p.penalizes() {
+	if len(history) == 0 || !p.Penalizes() {
 		return x
 	}
 	counts := s.counts[:n]
@@ -121,8 +121,8 @@ func (s *Sampler) prepare(logits []float32, p *Params, history []int32) []float3
 	return x
 }
 
-// penalizes reports whether any penalty changes logits.
-func (p *Params) penalizes() bool {
+// Penalizes reports whether any penalty changes logits.
+func (p *Params) Penalizes() bool {
 	return (p.RepetitionPenalty > 0 && p.RepetitionPenalty != 1) || p.PresencePenalty != 0 || p.FrequencyPenalty != 0
 }
 
