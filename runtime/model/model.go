@@ -78,6 +78,9 @@ type Model struct {
 // Backend is the backend the model runs on.
 func (m *Model) Backend() backend.Backend { return m.be }
 
+// IsFake reports a model made by Fake: it has no arithmetic to capture or check.
+func (m *Model) IsFake() bool { return m.fake != nil }
+
 // Validate checks a configuration for shapes a forward pass cannot run.
 func Validate(c *Config) error {
 	switch {

@@ -1,0 +1,181 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// DecodeGraph is a decode step of a fixed batch-size bucket captured once as a graph:
+// every input that varies per step lives in IO's device buffers, every launch is sized
+// for Rows sequences of up to MaxCtx positions. Replay it through a
+// backend.DecodeLooper.
+type DecodeGraph struct {
+	IO     backend.DecodeIO
+	MaxCtx int
+	Graph  backend.Graph
+	be     backend.Backend
+}
+
+// NewDecodeIO allocates a bucket's fixed inputs on the model's backend: ids, positions
+// and block tables of rows sequences of up to maxCtx positions, and a logits view of
+// ws (which must have at least rows logit rows). The buffers start idle (pos = -1).
+func (m *Model) NewDecodeIO(ws *Workspace, kv *backend.KVCache, rows, maxCtx int) (*backend.DecodeIO, error) {
+	switch {
+	case rows <= 0 || rows > ws.MaxTokens || rows > ws.MaxLogitRows:
+		return nil, fmt.Errorf("decode step: %d rows for a workspace of %d tokens and %d logit rows", rows, ws.MaxTokens, ws.MaxLogitRows)
+	case maxCtx <= 0 || maxCtx > m.Config.MaxSeqLen:
+		return nil, fmt.Errorf("decode step: context %d outside the model's 1..%d", maxCtx, m.Config.MaxSeqLen)
+	}
+	io := &backend.DecodeIO{Rows: rows, MaxBlocks: (maxCtx + kv.BlockSize - 1) / kv.BlockSize}
+	var err error
+	for _, a := range []struct {
+		t          *backend.Tensor
+		rows, cols int
+	}{{&io.IDs, 1, rows}, {&io.Pos, 1, rows}, {&io.Tables, rows, io.MaxBlocks}} {
+		if *a.t, err = m.be.Alloc(backend.I32, a.rows, a.cols); err != nil {
+			return nil, fmt.Errorf("decode step: %w", err)
+		}
+	}
+	idle := make([]int32, rows)
+	for i := range idle {
+		idle[i] = -1
+	}
+	if err := m.be.Upload(io.Pos, i32Bytes(idle)); err != nil {
+		return nil, fmt.Errorf("decode step: %w", err)
+	}
+	clear(idle)
+	if err := m.be.Upload(io.IDs, i32Bytes(idle)); err != nil {
+		return nil, fmt.Errorf("decode step: %w", err)
+	}
+	if err := m.be.Upload(io.Tables, i32Bytes(make([]int32, rows*io.MaxBlocks))); err != nil {
+		return nil, fmt.Errorf("decode step: %w", err)
+	}
+	io.Logits = ws.logits.SliceRows(0, rows)
+	return io, nil
+}
+
+// DecodeStepAt issues, on ws's stream, one decode step over io: row i computes the
+// token io.IDs[i] at position io.Pos[i] through block table row i, writing its K/V and
+// its logits to io.Logits row i; idle rows (pos < 0) write nothing to the cache. It is
+// the step CaptureDecode records, issued eagerly; for the rows it computes it gives
+// the logits Forward gives for the same one-token sequences. The backend must
+// implement backend.IndexedOps.
+func (m *Model) DecodeStepAt(ws *Workspace, kv *backend.KVCache, io *backend.DecodeIO, maxCtx int) error {
+	if m.fake != nil {
+		return errors.New("decode step: the fake model has no indexed decode step")
+	}
+	ix, ok := m.be.(backend.IndexedOps)
+	if !ok {
+		return fmt.Errorf("decode step: the %s backend has no indexed ops", m.be.Name())
+	}
+	c := &m.Config
+	n := io.Rows
+	if n > ws.MaxTokens || n > ws.MaxLogitRows || io.Logits.Rows != n {
+		return fmt.Errorf("decode step: %d rows (logits %s) for a workspace of %d tokens and %d logit rows", n, io.Logits, ws.MaxTokens, ws.MaxLogitRows)
+	}
+	be, st := m.be, ws.stream
+	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
+	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
+	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
+	try := func(err error, op string, l int) error {
+		if err != nil {
+			return fmt.Errorf("decode step: layer %d: %s: %w", l, op, err)
+		}
+		return nil
+	}
+	if err := ix.EmbedAt(st, x, m.embed, io.IDs); err != nil {
+		return fmt.Errorf("decode step: %w", err)
+	}
+	for l := range m.layers {
+		ly := &m.layers[l]
+		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
+			return err
+		}
+		for _, mm := range [...]struct {
+			out backend.Tensor
+			w   *backend.Weight
+		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
+			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
+				return err
+			}
+		}
+		if err := try(ix.RoPEAt(st, q, io.Pos, &m.rope), "rope q", l); err != nil {
+			return err
+		}
+		if err := try(ix.RoPEAt(st, k, io.Pos, &m.rope), "rope k", l); err != nil {
+			return err
+		}
+		if err := try(ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables), "write kv", l); err != nil {
+			return err
+		}
+		if err := try(ix.AttentionAt(st, att, q, kv, l, io.Pos, io.Tables, &ws.attn, maxCtx), "attention", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
+			return err
+		}
+		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
+			return err
+		}
+		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
+			return err
+		}
+	}
+	xl := ws.xl.SliceRows(0, n)
+	if err := be.RMSNorm(st, xl, x, m.outNorm, c.NormEps); err != nil {
+		return fmt.Errorf("decode step: output norm: %w", err)
+	}
+	if err := be.MatMul(st, io.Logits, xl, m.output, backend.Epilogue{}); err != nil {
+		return fmt.Errorf("decode step: classifier: %w", err)
+	}
+	return nil
+}
+
+// CaptureDecode records the decode step of a bucket of rows sequences (contexts up to
+// maxCtx) on ws's stream as a graph. It first issues the step once with every row idle
+// and waits for it, so that any scratch the backend grows on first use exists before
+// the capture (growing synchronizes, which a capture refuses). ws and kv must outlive
+// the graph: it reads and writes their buffers at every replay, and the workspace may
+// run other passes between replays on the same stream.
+func (m *Model) CaptureDecode(ws *Workspace, kv *backend.KVCache, rows, maxCtx int) (*DecodeGraph, error) {
+	gc, ok := m.be.(backend.GraphCapturer)
+	if !ok {
+		return nil, fmt.Errorf("decode graph: the %s backend does not capture graphs", m.be.Name())
+	}
+	io, err := m.NewDecodeIO(ws, kv, rows, maxCtx)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.DecodeStepAt(ws, kv, io, maxCtx); err != nil {
+		return nil, fmt.Errorf("decode graph: warm-up: %w", err)
+	}
+	if err := m.be.Sync(ws.stream); err != nil {
+		return nil, fmt.Errorf("decode graph: warm-up: %w", err)
+	}
+	if err := gc.BeginCapture(ws.stream); err != nil {
+		return nil, fmt.Errorf("decode graph: %w", err)
+	}
+	stepErr := m.DecodeStepAt(ws, kv, io, maxCtx)
+	g, endErr := gc.EndCapture(ws.stream) // always end: the stream must leave capture mode
+	if stepErr != nil || endErr != nil {
+		if g != nil {
+			endErr = errors.Join(endErr, g.Destroy())
+		}
+		return nil, fmt.Errorf("decode graph of %d rows: %w", rows, errors.Join(stepErr, endErr))
+	}
+	return &DecodeGraph{IO: *io, MaxCtx: maxCtx, Graph: g, be: m.be}, nil
+}
+
+// Destroy frees the graph; it must not be running.
+func (g *DecodeGraph) Destroy() error { return g.Graph.Destroy() }
