@@ -42,7 +42,8 @@ type Backend struct {
 	bufs    map[*devBuf]struct{} // every allocation, freed by Close
 	staging *devBuf              // f32 conversion buffer of Upload/Download
 	rope    []ropeTable
-	strs    []*stream // every stream, destroyed by Close with its pinned arena
+	strs    []*stream                     // every stream, destroyed by Close with its pinned arena
+	loops   map[unsafe.Pointer]*loopState // DecodeLoop state per DecodeIO (keyed by io.IDs' address)
 
 	// mmVariant forces a matmul kernel (tests: the SIMT reference path on every shape);
 	// MMAuto lets the library choose.
@@ -88,6 +89,9 @@ func New(o Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)
 	}
+	if v := cgo.ABIVersion(); v != cgo.HeaderABIVersion {
+		return nil, fmt.Errorf("cuda: libvireo_kernels.so has ABI version %d, this binary was built against %d: rebuild the library (make cuda-lib) or use the one built with the binary", v, cgo.HeaderABIVersion)
+	}
 	if info.Major < 8 {
 		return nil, fmt.Errorf("cuda: %s has compute capability %d.%d; the kernels need 8.0 or newer", info.Name, info.Major, info.Minor)
 	}
@@ -115,12 +119,20 @@ func (c *Backend) Close() error {
 	clear(c.bufs)
 	c.staging = nil
 	c.rope = nil
+	for _, ls := range c.loops {
+		errs = append(errs, ls.freeHost())
+	}
+	c.loops = nil
 	for _, st := range c.strs {
 		if st.host != nil {
 			errs = append(errs, cgo.FreeHost(st.host), cgo.Free(st.devp))
 			st.host, st.devp, st.cap, st.off = nil, nil, 0, 0
 		}
-		st.scratch = nil
+		for _, a := range st.retired {
+			errs = append(errs, cgo.FreeHost(a.host), cgo.Free(a.devp))
+		}
+		st.retired = nil
+		st.scratch, st.sampleWS = nil, nil
 		errs = append(errs, st.s.Destroy())
 	}
 	c.strs = nil
@@ -452,8 +464,22 @@ type stream struct {
 
 	scratch *devBuf // bytes (I8 storage)
 
+	// A graph captured on the stream holds the addresses of the arena and the scratch it
+	// used and reads them at every replay, so once captured they are never freed before
+	// Close: growing then allocates anew and keeps the old one (retired, for the arena;
+	// the scratch stays in Backend.bufs).
+	arenaCaptured, scratchCaptured bool
+	retired                        []arena
+
+	// sampleWS is DecodeLoop's vireo_sample workspace; its counts part is zero for
+	// sampleShape (rows, vocab), the last shape it was used with.
+	sampleWS    *devBuf
+	sampleShape [2]int
+
 	capturing bool // between BeginCapture and EndCapture
 }
+
+type arena struct{ host, devp unsafe.Pointer }
 
 func (s *stream) ID() int { return s.id }
 
@@ -499,9 +525,13 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 		s.off = 0
 		if need > s.cap {
 			if s.host != nil {
-				cgo.FreeHost(s.host)
-				cgo.Free(s.devp)
-				s.host, s.devp, s.cap = nil, nil, 0
+				if s.arenaCaptured {
+					s.retired = append(s.retired, arena{s.host, s.devp}) // a graph copies from it
+				} else {
+					cgo.FreeHost(s.host)
+					cgo.Free(s.devp)
+				}
+				s.host, s.devp, s.cap, s.arenaCaptured = nil, nil, 0, false
 			}
 			nc := max(need, 1<<20)
 			h, err := cgo.MallocHost(nc)
@@ -518,6 +548,7 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 	}
 	h, d := unsafe.Add(s.host, s.off), unsafe.Add(s.devp, s.off)
 	s.off += need
+	s.arenaCaptured = s.arenaCaptured || s.capturing
 	if len(v) > 0 {
 		copy(unsafe.Slice((*int32)(h), len(v)), v)
 		if err := cgo.MemcpyH2D(d, h, 4*len(v), s.s); err != nil {
@@ -528,22 +559,30 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 }
 
 // scratchBytes returns device scratch of at least n bytes, valid for the stream's next
-// ops (growing it synchronizes the stream first).
+// ops (growing it synchronizes the stream first). A capture cannot grow it: issue the
+// step once before capturing, so that the scratch already has the step's size.
 func (c *Backend) scratchBytes(s *stream, n int) (unsafe.Pointer, error) {
 	if s.scratch != nil && s.scratch.n >= n {
+		s.scratchCaptured = s.scratchCaptured || s.capturing
 		return s.scratch.ptr, nil
 	}
 	if s.capturing {
-		return nil, fmt.Errorf("scratch must grow to %d bytes: %w", n, errCapturing)
+		have := 0
+		if s.scratch != nil {
+			have = s.scratch.n
+		}
+		return nil, fmt.Errorf("stream scratch must grow from %d to %d bytes during a capture (issue the step once before capturing, so that it is sized): %w", have, n, errCapturing)
 	}
 	if err := s.s.Sync(); err != nil {
 		return nil, err
 	}
 	if s.scratch != nil {
-		if err := c.free(s.scratch); err != nil {
-			return nil, err
+		if !s.scratchCaptured { // else a graph still writes it: it stays allocated until Close
+			if err := c.free(s.scratch); err != nil {
+				return nil, err
+			}
 		}
-		s.scratch = nil
+		s.scratch, s.scratchCaptured = nil, false
 	}
 	b, err := c.alloc(backend.I8, max(n, 1<<20))
 	if err != nil {

@@ -19,6 +19,13 @@
 // staging arena of the stream, asynchronously. Every CUDA failure comes back as an error
 // naming the op and the shapes.
 //
+// Decode on the device (decode.go, never run on a GPU yet): backend.IndexedOps take
+// their ids, positions and block tables as device I32 tensors and derive the kernels'
+// index metadata on the device, so a decode step built from them can be captured as a
+// graph (graph.go); backend.DecodeLooper replays such a step K times per host round
+// trip, sampling on the device (vireo_sample) between replays and copying the tokens
+// back into pinned memory once.
+//
 // Device discovery and properties use the kernel library's own ABI (cudaGetDeviceProperties
 // inside libvireo_kernels.so) rather than gorgonia.org/cu: that package's init calls
 // cuInit and exits the process when it fails and links libcuda at load time, which would

@@ -16,16 +16,21 @@ import (
 // written). What it guards against, by construction:
 //   - host waits during capture: Upload and Download (which synchronize the device)
 //     and Sync refuse while any stream of this backend is capturing; a stream's
-//     pinned staging arena and its scratch buffer refuse to grow (growing syncs);
+//     pinned staging arena and its scratch buffer refuse to grow (growing syncs), so
+//     a step is issued once before it is captured (model.CaptureDecode does), which
+//     sizes them;
+//   - a captured graph keeps the addresses of the arena and the scratch its stream
+//     used, so once captured they are never freed before Close (growing later
+//     allocates anew and keeps the old one);
 //   - the arena's bump offset is reset only by Sync, so the host slices an op copies
 //     during capture land at fixed pinned addresses that the graph's copy nodes read
-//     again at every replay: rewriting those bytes changes the replay's inputs.
+//     again at every replay: rewriting those bytes changes the replay's inputs. A
+//     decode step meant for replay uses the IndexedOps (decode.go) instead, which read
+//     device tensors and copy nothing from the host.
 //
-// What is NOT done: the model's Forward takes host index slices whose lengths (and so
-// the kernels' grid sizes and arguments) vary per step, and reads logits with a
-// synchronous Download, so a decode step cannot be captured through it yet; the
-// DecodeLooper (device sampling between replays, finished mask, pinned token ring)
-// is not implemented. See runtime/engine's graph status.
+// The DecodeLooper (decode.go) replays such a step K times per host round trip with
+// sampling, the finished mask and the token copy on the device; it too has never run
+// on a GPU. Whether the engine uses it is runtime/engine's decision (graphs.go).
 
 type graph struct {
 	g cgo.Graph

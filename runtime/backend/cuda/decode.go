@@ -1,0 +1,713 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
+
+// The decode loop on the device: backend.IndexedOps (a decode step whose index inputs
+// are device tensors, so it can be captured once as a graph) and
+// backend.DecodeLooper.DecodeLoop (K replays of such a step with sampling on the device
+// between them, one host round trip).
+//
+// NEVER RUN ON A GPU: this compiles against the kernel library and follows the CUDA
+// runtime's rules as documented, but no GPU was lent when it was written. Its test
+// (TestDecodeLoop) compares it with the CPU backend and runtime/sampling when a device
+// exists.
+//
+// Index metadata. WriteKVAt and AttentionAt turn the device positions and block tables
+// into the slots, seqs and row_seq arrays the kernels take with vireo_decode_index, on
+// the device, into the stream's scratch; no host slice is copied, so nothing in a step
+// depends on the host after capture. The scratch (index metadata, then attention's
+// split-K workspace) must not grow while capturing: issue the step once before
+// BeginCapture (model.CaptureDecode does), which sizes it. A scratch or staging arena
+// that a capture used is never freed before Close, since the graph keeps its address.
+// Replay the graph on the stream it was captured on, or order the two with events: the
+// scratch is that stream's, shared with its eager ops.
+
+var _ backend.IndexedOps = (*Backend)(nil)
+var _ backend.DecodeLooper = (*Backend)(nil)
+
+// i32Dev returns the device address of an I32 tensor of n elements.
+func i32Dev(op, name string, t backend.Tensor, n int) (unsafe.Pointer, error) {
+	p, b, err := dev(op, t)
+	if err != nil {
+		return nil, err
+	}
+	if b.dt != backend.I32 || t.Len() != n {
+		return nil, backend.ShapeError(op, "%s %s stored as %s, want %d i32", name, t, b.dt, n)
+	}
+	return p, nil
+}
+
+// tablesDev returns the device address and width of a block-table tensor [n][w] i32.
+func tablesDev(op string, t backend.Tensor, n int) (unsafe.Pointer, int, error) {
+	p, b, err := dev(op, t)
+	if err != nil {
+		return nil, 0, err
+	}
+	if b.dt != backend.I32 || t.Rows != n || t.Cols <= 0 {
+		return nil, 0, backend.ShapeError(op, "tables %s stored as %s, want i32[%d][max blocks > 0]", t, b.dt, n)
+	}
+	return p, t.Cols, nil
+}
+
+// EmbedAt writes table row ids[i] into out row i, zeros for ids outside [0, vocab):
+// ids is a device I32 tensor of out.Rows elements.
+func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
+	const op = "cuda embed at"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	ps, dt, err := acts(op, out)
+	if err != nil {
+		return err
+	}
+	if out.Cols != table.In {
+		return backend.ShapeError("embed at", "out %s for a table of width %d", out, table.In)
+	}
+	ip, err := i32Dev("embed at", "ids", ids, out.Rows)
+	if err != nil {
+		return err
+	}
+	tp, tb, err := dev(op, table.W)
+	if err != nil {
+		return err
+	}
+	if table.W.Rows*table.W.Cols < table.Out*table.In {
+		return backend.ShapeError("embed at", "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
+	}
+	var sp unsafe.Pointer
+	if tb.dt == backend.I8 {
+		if sp, _, err = dev(op, table.Scales); err != nil {
+			return err
+		}
+		if table.Scales.Rows*table.Scales.Cols < table.Out {
+			return backend.ShapeError("embed at", "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
+		}
+	}
+	if out.Rows == 0 {
+		return nil
+	}
+	return wrap(op, cgo.Embed(st.s, dt, ps[0], cgo.DType(tb.dt), tp, sp, ip, out.Rows, table.In, table.Out),
+		"%d rows, table %q [%d][%d]", out.Rows, table.Name, table.Out, table.In)
+}
+
+// RoPEAt rotates row i of x to position pos[i] (a device I32 tensor of x.Rows
+// elements); rows with pos[i] < 0 stay as they are.
+func (c *Backend) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor, r *backend.RoPE) error {
+	const op = "cuda rope at"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	ps, dt, err := acts(op, x)
+	if err != nil {
+		return err
+	}
+	hd := r.HeadDim
+	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(r.InvFreq) != hd/2 {
+		return backend.ShapeError("rope at", "x %s, head dim %d, %d frequencies", x, hd, len(r.InvFreq))
+	}
+	pp, err := i32Dev("rope at", "pos", pos, x.Rows)
+	if err != nil {
+		return err
+	}
+	if x.Rows == 0 {
+		return nil
+	}
+	// The frequency table is uploaded on first use, which a capture refuses: the step's
+	// warm-up before the capture uploads it.
+	f, err := c.invFreq(r.InvFreq)
+	if err != nil {
+		return wrap(op, err, "head dim %d (a capture cannot upload a new frequency table: issue the step once before capturing)", hd)
+	}
+	style := cgo.RopePairs
+	if r.Style == backend.RopeRotateHalf {
+		style = cgo.RopeRotateHalf
+	}
+	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, style), "x %s, head dim %d", x, hd)
+}
+
+// indexBytes is the scratch vireo_decode_index fills for n rows: slots [n], seqs
+// [n][4], row_seq [n], int32; attention's workspace follows at the next 256 bytes.
+func indexBytes(n int) int { return (24*n + 255) / 256 * 256 }
+
+// decodeIndex launches vireo_decode_index into the stream's scratch (of at least
+// indexBytes(n)+extra bytes) and returns the scratch with the addresses of its parts.
+func (c *Backend) decodeIndex(op string, st *stream, pos, tables unsafe.Pointer, n, width int, kv *backend.KVCache, maxCtx, extra int) (sc, slots, seqs, rowSeq unsafe.Pointer, err error) {
+	sc, err = c.scratchBytes(st, indexBytes(n)+extra)
+	if err != nil {
+		return nil, nil, nil, nil, wrap(op, err, "index metadata of %d rows", n)
+	}
+	slots, seqs, rowSeq = sc, unsafe.Add(sc, 4*n), unsafe.Add(sc, 20*n)
+	err = cgo.DecodeIndex(st.s, pos, tables, n, width, kv.BlockSize, kv.Blocks, maxCtx, slots, seqs, rowSeq)
+	if err != nil {
+		return nil, nil, nil, nil, wrap(op, err, "%d rows, tables of %d blocks, block size %d, %d blocks, max context %d", n, width, kv.BlockSize, kv.Blocks, maxCtx)
+	}
+	return sc, slots, seqs, rowSeq, nil
+}
+
+// WriteKVAt stores k, v row i at position pos[i] of the sequence whose block table is
+// row i of tables ([n][maxBlocks] i32), skipping idle rows and rows whose entry is out
+// of range (see backend.IndexedOps).
+func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, pos, tables backend.Tensor) error {
+	const op = "cuda write kv at"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
+		return fmt.Errorf("write kv at: layer %d of %d", layer, kv.Layers)
+	}
+	ps, dt, err := acts(op, k, v, kv.K[layer], kv.V[layer])
+	if err != nil {
+		return err
+	}
+	kp, vp, kc, vc := ps[0], ps[1], ps[2], ps[3]
+	n, hd, nkv, bs := k.Rows, kv.HeadDim, kv.KVHeads, kv.BlockSize
+	if bs <= 0 || k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != n {
+		return backend.ShapeError("write kv at", "k %s, v %s, kv heads %d × head dim %d, block size %d", k, v, nkv, hd, bs)
+	}
+	pp, err := i32Dev("write kv at", "pos", pos, n)
+	if err != nil {
+		return err
+	}
+	tp, w, err := tablesDev("write kv at", tables, n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	_, slots, _, _, err := c.decodeIndex(op, st, pp, tp, n, w, kv, 0, 0)
+	if err != nil {
+		return err
+	}
+	return wrap(op, cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, slots, n, nkv, hd, bs, kv.Blocks),
+		"k %s, v %s, layer %d", k, v, layer)
+}
+
+// AttentionAt is Attention for one decode token per row: row i attends to positions
+// 0..pos[i] through row i of tables; rows the semantics of backend.IndexedOps exclude
+// are zeros. maxCtx fixes the kernel's split over the context (captured with the graph).
+func (c *Backend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
+	const op = "cuda attention at"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
+		return fmt.Errorf("attention at: layer %d of %d", layer, kv.Layers)
+	}
+	if b == nil || maxCtx <= 0 || maxCtx > math.MaxInt32 {
+		return backend.ShapeError("attention at", "max context %d, batch given %v", maxCtx, b != nil)
+	}
+	ps, dt, err := acts(op, out, q, kv.K[layer], kv.V[layer])
+	if err != nil {
+		return err
+	}
+	o, qp, kc, vc := ps[0], ps[1], ps[2], ps[3]
+	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
+	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
+		return backend.ShapeError("attention at", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
+	}
+	if hd > 256 {
+		return backend.ShapeError("attention at", "head dim %d (the CUDA kernel takes up to 256)", hd)
+	}
+	n := q.Rows
+	pp, err := i32Dev("attention at", "pos", pos, n)
+	if err != nil {
+		return err
+	}
+	tp, w, err := tablesDev("attention at", tables, n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	wsBytes, err := cgo.AttentionWorkspaceBytes(n, nh, hd, maxCtx)
+	if err != nil {
+		return wrap(op, err, "%d rows, max context %d", n, maxCtx)
+	}
+	sc, _, seqs, rowSeq, err := c.decodeIndex(op, st, pp, tp, n, w, kv, maxCtx, wsBytes)
+	if err != nil {
+		return err
+	}
+	var ws unsafe.Pointer
+	if wsBytes > 0 {
+		ws = unsafe.Add(sc, indexBytes(n))
+	}
+	return cgo.Attention(st.s, &cgo.AttentionArgs{
+		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
+		Seqs: seqs, RowSeq: rowSeq, BlockTables: tp,
+		NRows: n, NSeqs: n, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: maxCtx,
+		Scale: b.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
+	})
+}
+
+// ---- DecodeLoop ----
+
+// loopState is what DecodeLoop keeps per DecodeIO between calls: device state the
+// kernels update, a pinned staging area for the inputs, and the pinned token buffer
+// the caller reads.
+type loopState struct {
+	mu   sync.Mutex
+	rows int // the layout's row count
+
+	// Device: the state block (mirrors the staging's state part: limit, stop counts,
+	// stop ids, sampling params, then the history region) and the token block (next
+	// [rows], then tokens [steps][rows]).
+	state  *devBuf
+	toks   *devBuf
+	tokCap int // tokens (steps*rows) the token block and the pinned buffer hold
+
+	// Pinned host: staging (ids, pos, tables, then the state part) and the tokens.
+	stage    unsafe.Pointer
+	stageCap int
+	hostToks unsafe.Pointer
+
+	// copied is recorded after the last loop's input copies (the staging may be
+	// rewritten once it completed); done after its token copy (the device buffers and
+	// the pinned tokens may be replaced once it completed).
+	copied    cgo.Event
+	hasCopied bool
+	done      *event
+}
+
+// Byte offsets of the state block, for rows rows: limit, stop count, stop ids,
+// params, history (each part 256-aligned).
+func stateLayout(rows int) (limit, count, stops, params, hist int) {
+	al := func(b int) int { return (b + 255) / 256 * 256 }
+	count = al(4 * rows)
+	stops = count + al(4*rows)
+	params = stops + al(4*rows*backend.MaxStopIDs)
+	hist = params + al(cgo.SamplingParamsSize*rows)
+	return 0, count, stops, params, hist
+}
+
+// freeHost frees the pinned memory and the event (the device buffers are the
+// backend's, freed with it or by free).
+func (ls *loopState) freeHost() error {
+	var errs []error
+	if ls.stage != nil {
+		errs = append(errs, cgo.FreeHost(ls.stage))
+	}
+	if ls.hostToks != nil {
+		errs = append(errs, cgo.FreeHost(ls.hostToks))
+	}
+	if ls.hasCopied {
+		errs = append(errs, ls.copied.Destroy())
+	}
+	ls.stage, ls.hostToks, ls.stageCap, ls.tokCap, ls.hasCopied, ls.rows = nil, nil, 0, 0, false, 0
+	return errors.Join(errs...)
+}
+
+// waitDone makes the host wait for the previous loop's last copy.
+func (ls *loopState) waitDone() error {
+	if ls.done == nil {
+		return nil
+	}
+	return ls.done.e.Sync()
+}
+
+// FreeDecodeIO releases what DecodeLoop keeps for io (device state, pinned staging and
+// tokens), after waiting for its last loop. The tokens that loop returned become
+// invalid. Without it, the state lives until Close.
+func (c *Backend) FreeDecodeIO(io *backend.DecodeIO) error {
+	key, _, err := dev("cuda free decode io", io.IDs)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ls := c.loops[key]
+	delete(c.loops, key)
+	c.mu.Unlock()
+	if ls == nil {
+		return nil
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	err = ls.waitDone()
+	errs := []error{err, ls.freeHost()}
+	if ls.state != nil {
+		errs = append(errs, c.free(ls.state))
+	}
+	if ls.toks != nil {
+		errs = append(errs, c.free(ls.toks))
+	}
+	ls.state, ls.toks = nil, nil
+	return errors.Join(errs...)
+}
+
+// checkIO validates io's buffers and returns their device addresses and the logits'
+// storage type and width (the vocabulary).
+func checkIO(io *backend.DecodeIO) (ids, pos, tables, logits unsafe.Pointer, ldt backend.DType, vocab int, err error) {
+	const op = "decode loop"
+	if io == nil || io.Rows <= 0 || io.MaxBlocks <= 0 || io.Rows > math.MaxInt32/max(io.MaxBlocks, backend.MaxStopIDs) {
+		if io == nil {
+			return nil, nil, nil, nil, 0, 0, backend.ShapeError(op, "no decode io")
+		}
+		return nil, nil, nil, nil, 0, 0, backend.ShapeError(op, "decode io of %d rows and %d blocks per table", io.Rows, io.MaxBlocks)
+	}
+	n := io.Rows
+	if ids, err = i32Dev(op, "io.IDs", io.IDs, n); err != nil {
+		return
+	}
+	if pos, err = i32Dev(op, "io.Pos", io.Pos, n); err != nil {
+		return
+	}
+	if tables, err = i32Dev(op, "io.Tables", io.Tables, n*io.MaxBlocks); err != nil {
+		return
+	}
+	if io.Tables.Rows != n || io.Tables.Cols != io.MaxBlocks {
+		err = backend.ShapeError(op, "io.Tables %s for %d rows of %d blocks", io.Tables, n, io.MaxBlocks)
+		return
+	}
+	var lb *devBuf
+	if logits, lb, err = dev(op, io.Logits); err != nil {
+		return
+	}
+	ldt, vocab = lb.dt, io.Logits.Cols
+	if io.Logits.Rows != n || vocab <= 0 || (ldt != backend.F32 && ldt != backend.F16 && ldt != backend.BF16) {
+		err = backend.ShapeError(op, "io.Logits %s stored as %s for %d rows (want f32, f16 or bf16)", io.Logits, ldt, n)
+	}
+	return
+}
+
+// penalizes is sampling.Params.Penalizes: whether the sampler reads the history.
+func penalizes(r *backend.DecodeRow) bool {
+	return (r.RepetitionPenalty > 0 && r.RepetitionPenalty != 1) || r.PresencePenalty != 0 || r.FrequencyPenalty != 0
+}
+
+// DecodeLoop runs step steps times on s with sampling on the device, as
+// backend.DecodeLooper specifies. Per call it: checks rows; copies every row's inputs
+// (ids, positions, block tables into io; limits, stop ids, sampling params and the
+// penalty histories into state of its own) from pinned staging in four asynchronous
+// copies; then per step replays step, samples io.Logits into a device array
+// (vireo_sample) and advances the rows (vireo_decode_advance), writing the step's
+// tokens into a device [steps][io.Rows] array; finally copies the tokens into pinned
+// memory and records done. The host waits only when the staging is still being read
+// by the previous loop's copies, or when buffers grow (then for the previous loop).
+//
+// A row's history is copied only when its parameters penalize (otherwise the sampler
+// never reads it); each row gets room for steps appended tokens. Rows that end have
+// their parameters turned greedy on the device, which changes no reported token.
+// NEVER RUN ON A GPU (see the top of this file).
+func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.DecodeIO, rows []backend.DecodeRow, steps int) ([]int32, backend.Event, error) {
+	const op = "cuda decode loop"
+	st, err := c.str(op, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, ok := step.(*graph)
+	if !ok || g == nil {
+		return nil, nil, fmt.Errorf("%s: step %v is not a graph of this backend", op, step)
+	}
+	idsP, posP, tabP, logP, ldt, vocab, err := checkIO(io)
+	if err != nil {
+		return nil, nil, err
+	}
+	R, MB := io.Rows, io.MaxBlocks
+	if steps < 1 || steps > math.MaxInt32/R {
+		return nil, nil, fmt.Errorf("%s: %d steps of %d rows (want 1 .. %d)", op, steps, R, math.MaxInt32/R)
+	}
+	if len(rows) > R {
+		return nil, nil, fmt.Errorf("%s: %d rows for a bucket of %d", op, len(rows), R)
+	}
+	hist := 0 // ids of the history region
+	for i := range rows {
+		r := &rows[i]
+		switch {
+		case r.Pos < 0 || r.Pos >= r.Limit:
+			return nil, nil, fmt.Errorf("%s: row %d: position %d with limit %d (want 0 <= pos < limit)", op, i, r.Pos, r.Limit)
+		case r.ID < 0 || int(r.ID) >= vocab:
+			return nil, nil, fmt.Errorf("%s: row %d: token id %d outside the vocabulary [0, %d)", op, i, r.ID, vocab)
+		case len(r.Blocks) > MB:
+			return nil, nil, fmt.Errorf("%s: row %d: %d blocks for tables of %d", op, i, len(r.Blocks), MB)
+		case len(r.Stop) > backend.MaxStopIDs:
+			return nil, nil, fmt.Errorf("%s: row %d: %d stop ids (at most %d)", op, i, len(r.Stop), backend.MaxStopIDs)
+		}
+		h := steps
+		if penalizes(r) {
+			h += len(r.History)
+		}
+		if h > math.MaxInt32 || hist > math.MaxInt32-h {
+			return nil, nil, fmt.Errorf("%s: row %d: history of %d ids and %d steps overflow the int32 history length", op, i, len(r.History), steps)
+		}
+		hist += h
+	}
+	hist = max(hist, 1)
+	if st.capturing || c.capturing.Load() > 0 {
+		return nil, nil, fmt.Errorf("%s: %w", op, errCapturing)
+	}
+
+	c.mu.Lock()
+	if c.loops == nil {
+		c.loops = map[unsafe.Pointer]*loopState{}
+	}
+	ls := c.loops[idsP]
+	if ls == nil {
+		ls = &loopState{}
+		c.loops[idsP] = ls
+	}
+	c.mu.Unlock()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+
+	// Buffers, grown (after the previous loop finished with them) when too small.
+	lim, cnt, stp, par, his := stateLayout(R)
+	stateBytes := his + 4*hist
+	tablesOff := (8*R + 255) / 256 * 256
+	stateOff := tablesOff + (4*R*MB+255)/256*256
+	stageBytes := stateOff + stateBytes
+	ntok := steps * R
+	tokOff := (4*R + 255) / 256 * 256 // the token block: next [R], then the tokens
+	if ls.rows != R || ls.state == nil || ls.state.n < stateBytes || ls.stageCap < stageBytes || ls.toks == nil || ls.tokCap < ntok {
+		if err := ls.waitDone(); err != nil {
+			return nil, nil, wrap(op, err, "waiting for the previous loop before growing its buffers")
+		}
+		if err := c.growLoop(ls, R, stateBytes, stageBytes, tokOff, ntok); err != nil {
+			return nil, nil, wrap(op, err, "%d rows, history of %d ids, %d steps", R, hist, steps)
+		}
+	}
+	sws, err := c.sampleWorkspace(st, R, vocab)
+	if err != nil {
+		return nil, nil, wrap(op, err, "sample workspace for %d rows of %d", R, vocab)
+	}
+	if ls.hasCopied {
+		if err := ls.copied.Sync(); err != nil { // the previous loop's copies read the staging
+			return nil, nil, wrap(op, err, "waiting for the previous loop's input copies")
+		}
+	}
+
+	// Staging: every row of the bucket; rows past len(rows) idle. Table entries past a
+	// row's Blocks are -1, so a row that outruns its table (Limit beyond what Blocks
+	// covers) is skipped by WriteKVAt and zeroed by AttentionAt rather than writing
+	// into block 0.
+	base := ls.stage
+	ids := unsafe.Slice((*int32)(base), R)
+	pos := unsafe.Slice((*int32)(unsafe.Add(base, 4*R)), R)
+	tab := unsafe.Slice((*int32)(unsafe.Add(base, tablesOff)), R*MB)
+	sb := unsafe.Add(base, stateOff)
+	limit := unsafe.Slice((*int32)(unsafe.Add(sb, lim)), R)
+	count := unsafe.Slice((*int32)(unsafe.Add(sb, cnt)), R)
+	stops := unsafe.Slice((*int32)(unsafe.Add(sb, stp)), R*backend.MaxStopIDs)
+	params := unsafe.Slice((*cgo.SamplingParams)(unsafe.Add(sb, par)), R)
+	history := unsafe.Slice((*int32)(unsafe.Add(sb, his)), hist)
+	for i := range tab {
+		tab[i] = -1
+	}
+	clear(stops)
+	off, end := 0, 0 // history: next row's offset, end of the last copied history
+	for i := 0; i < R; i++ {
+		if i >= len(rows) {
+			ids[i], pos[i], limit[i], count[i] = 0, -1, 0, 0
+			params[i] = cgo.SamplingParams{TopP: 1, RepetitionPenalty: 1, HistoryOff: int64(off)}
+			continue
+		}
+		r := &rows[i]
+		ids[i], pos[i], limit[i], count[i] = r.ID, r.Pos, r.Limit, int32(len(r.Stop))
+		copy(tab[i*MB:], r.Blocks)
+		copy(stops[i*backend.MaxStopIDs:], r.Stop)
+		topK := r.TopK
+		if topK > math.MaxInt32 || topK < 0 {
+			topK = 0 // disabled either way (the sampler takes k <= 0 or k >= vocab so)
+		}
+		p := cgo.SamplingParams{
+			Temperature: r.Temperature, TopP: r.TopP, MinP: r.MinP, RepetitionPenalty: r.RepetitionPenalty,
+			PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty, TopK: int32(topK),
+			HistoryOff: int64(off), Seed: r.Seed, TokenIndex: r.Index,
+		}
+		if penalizes(r) {
+			copy(history[off:], r.History)
+			p.HistoryLen = int32(len(r.History))
+			end = off + len(r.History)
+		}
+		params[i] = p
+		off += int(p.HistoryLen) + steps
+	}
+	used := his + 4*end // the state bytes to copy: the room after the last history need not travel
+
+	// Order after the previous loop on io (it may have run on another stream), then copy.
+	if ls.done != nil {
+		if err := st.s.Wait(ls.done.e); err != nil {
+			return nil, nil, wrap(op, err, "waiting on the previous loop's event")
+		}
+	}
+	copyErr := errors.Join(
+		cgo.MemcpyH2D(idsP, unsafe.Pointer(&ids[0]), 4*R, st.s),
+		cgo.MemcpyH2D(posP, unsafe.Pointer(&pos[0]), 4*R, st.s),
+		cgo.MemcpyH2D(tabP, unsafe.Pointer(&tab[0]), 4*R*MB, st.s),
+		cgo.MemcpyH2D(ls.state.ptr, sb, used, st.s),
+	)
+	// Recorded even after a failed copy: the others may be pending on the staging.
+	if err := ls.copied.Record(st.s); err != nil {
+		copyErr = errors.Join(copyErr, err)
+	}
+	if copyErr != nil {
+		return nil, nil, wrap(op, copyErr, "input copies of %d rows", R)
+	}
+
+	dst := ls.state.ptr
+	next := ls.toks.ptr
+	toks := unsafe.Add(ls.toks.ptr, tokOff)
+	adv := cgo.DecodeAdvanceArgs{
+		Rows: R, IDs: idsP, Pos: posP, Limit: unsafe.Add(dst, lim), StopIDs: unsafe.Add(dst, stp),
+		StopCount: unsafe.Add(dst, cnt), Next: next, Params: unsafe.Add(dst, par), History: unsafe.Add(dst, his),
+	}
+	loopErr := func() error {
+		for k := 0; k < steps; k++ {
+			if err := g.x.Launch(st.s); err != nil {
+				return wrap(op, err, "step %d of %d: graph launch", k, steps)
+			}
+			if err := cgo.Sample(st.s, cgo.DType(ldt), logP, vocab, R, vocab, adv.Params, adv.History, next, sws, st.sampleWS.n); err != nil {
+				return wrap(op, err, "step %d of %d: sample %d rows of %d (%s)", k, steps, R, vocab, ldt)
+			}
+			adv.Out = unsafe.Add(toks, 4*k*R)
+			if err := cgo.DecodeAdvance(st.s, &adv); err != nil {
+				return wrap(op, err, "step %d of %d: advance %d rows", k, steps, R)
+			}
+		}
+		return wrap(op, cgo.MemcpyD2H(ls.hostToks, toks, 4*ntok, st.s), "copying %d tokens to the host", ntok)
+	}()
+	// Recorded after a failure too: whatever was queued must finish before the buffers
+	// are reused.
+	ev, err := c.Record(s)
+	if err != nil {
+		return nil, nil, errors.Join(loopErr, wrap(op, err, "recording the loop's end"))
+	}
+	ls.done = ev.(*event)
+	if loopErr != nil {
+		return nil, nil, loopErr
+	}
+	return unsafe.Slice((*int32)(ls.hostToks), ntok), ev, nil
+}
+
+// growLoop (re)allocates what of ls is too small for rows rows, stateBytes of device
+// state, stageBytes of staging and ntok tokens (after tokOff bytes of next); the
+// previous loop on ls has completed. The state and the staging grow geometrically:
+// with penalties, the histories lengthen by the steps of every loop.
+func (c *Backend) growLoop(ls *loopState, rows, stateBytes, stageBytes, tokOff, ntok int) error {
+	if !ls.hasCopied {
+		e, err := cgo.EventCreate(false)
+		if err != nil {
+			return err
+		}
+		ls.copied, ls.hasCopied = e, true
+	}
+	grow := func(have, need int) int {
+		if have > 0 && 2*have > need && 2*have-need < 1<<30 {
+			return 2 * have
+		}
+		return need
+	}
+	if ls.rows != rows || ls.state == nil || ls.state.n < stateBytes {
+		have := 0
+		if ls.state != nil {
+			if ls.rows == rows {
+				have = ls.state.n
+			}
+			if err := c.free(ls.state); err != nil {
+				return err
+			}
+			ls.state = nil
+		}
+		b, err := c.alloc(backend.I8, grow(have, stateBytes))
+		if err != nil {
+			return err
+		}
+		ls.state = b
+	}
+	if ls.stageCap < stageBytes {
+		have := ls.stageCap
+		if ls.stage != nil {
+			if err := cgo.FreeHost(ls.stage); err != nil {
+				return err
+			}
+			ls.stage, ls.stageCap = nil, 0
+		}
+		n := grow(have, stageBytes)
+		p, err := cgo.MallocHost(n)
+		if err != nil {
+			return err
+		}
+		ls.stage, ls.stageCap = p, n
+	}
+	if ls.rows != rows || ls.toks == nil || ls.hostToks == nil || ls.tokCap < ntok {
+		if ls.toks != nil {
+			if err := c.free(ls.toks); err != nil {
+				return err
+			}
+			ls.toks = nil
+		}
+		if ls.hostToks != nil {
+			if err := cgo.FreeHost(ls.hostToks); err != nil {
+				return err
+			}
+			ls.hostToks, ls.tokCap = nil, 0
+		}
+		b, err := c.alloc(backend.I8, tokOff+4*ntok)
+		if err != nil {
+			return err
+		}
+		ls.toks = b
+		p, err := cgo.MallocHost(4 * ntok)
+		if err != nil {
+			return err
+		}
+		ls.hostToks, ls.tokCap = p, ntok
+	}
+	ls.rows = rows
+	return nil
+}
+
+// sampleWorkspace returns the stream's vireo_sample workspace for rows×vocab with its
+// counts part zero: allocated zeroed when it must grow (after the stream's work), and
+// its counts part zeroed again when the shape changes (vireo_sample keeps the counts of
+// its own shape zero, but another shape's parts overlap them).
+func (c *Backend) sampleWorkspace(st *stream, rows, vocab int) (unsafe.Pointer, error) {
+	need, err := cgo.SampleWorkspaceBytes(rows, vocab)
+	if err != nil {
+		return nil, err
+	}
+	shape := [2]int{rows, vocab}
+	if st.sampleWS == nil || st.sampleWS.n < need {
+		if err := st.s.Sync(); err != nil {
+			return nil, err
+		}
+		if st.sampleWS != nil {
+			if err := c.free(st.sampleWS); err != nil {
+				return nil, err
+			}
+			st.sampleWS = nil
+		}
+		b, err := c.alloc(backend.I8, need)
+		if err != nil {
+			return nil, err
+		}
+		if err := cgo.Memset(b.ptr, 0, need, st.s); err != nil {
+			return nil, errors.Join(err, c.free(b))
+		}
+		st.sampleWS, st.sampleShape = b, shape
+		return b.ptr, nil
+	}
+	if st.sampleShape != shape {
+		counts := (4*rows*vocab + 255) / 256 * 256 // vireo_sample's layout: counts first
+		if err := cgo.Memset(st.sampleWS.ptr, 0, counts, st.s); err != nil {
+			return nil, err
+		}
+		st.sampleShape = shape
+	}
+	return st.sampleWS.ptr, nil
+}
