@@ -27,9 +27,10 @@ type asyncRun struct {
 	maxHeld           int
 }
 
-func newAsyncRun(t *testing.T, seed uint64, opt Options, gate bool, cancelRate float64) *asyncRun {
+func newAsyncRun(t *testing.T, seed uint64, opt Options, gate bool, cancelRate, refuse float64) *asyncRun {
 	t.Helper()
 	f := newAsyncBackend(seed, 0.25)
+	f.refuse = refuse
 	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
@@ -143,12 +144,16 @@ func asyncWorkload(t *testing.T) []*Request {
 	return reqs
 }
 
+// asyncConfigs: decode graphs replayed through the fake's device loop (its sampler
+// refusing some rows, so the host fallback runs too) and, for comparison, disabled.
 var asyncConfigs = []struct {
-	name string
-	opt  Options
+	name   string
+	opt    Options
+	refuse float64 // chance the fake's device sampler gives a row back to the host
 }{
-	{"3-streams-chunked-prefix", Options{PrefillStreams: 3, PrefillChunk: 8, MaxNumBatchedTokens: 48, EnablePrefixCache: true}},
-	{"tiny-pool-3-streams-K4", Options{NumBlocks: 24, PrefillStreams: 3, PrefillChunk: 16, MaxNumBatchedTokens: 64, DecodeSteps: 4, EnablePrefixCache: true}},
+	{"3-streams-chunked-prefix", Options{PrefillStreams: 3, PrefillChunk: 8, MaxNumBatchedTokens: 48, EnablePrefixCache: true}, 0.05},
+	{"tiny-pool-3-streams-K4", Options{NumBlocks: 24, PrefillStreams: 3, PrefillChunk: 16, MaxNumBatchedTokens: 64, DecodeSteps: 4, EnablePrefixCache: true}, 0.05},
+	{"tiny-pool-3-streams-K4-eager", Options{NumBlocks: 24, PrefillStreams: 3, PrefillChunk: 16, MaxNumBatchedTokens: 64, DecodeSteps: 4, EnablePrefixCache: true, DisableCUDAGraphs: true}, 0},
 }
 
 // TestAsyncBackendOrdering drives the engine through the asynchronous fake: every
@@ -162,7 +167,7 @@ func TestAsyncBackendOrdering(t *testing.T) {
 	want := runAll(t, newEngine(t, m, Options{}), reqs)
 	for ci, cfg := range asyncConfigs {
 		t.Run(cfg.name, func(t *testing.T) {
-			r := newAsyncRun(t, uint64(ci+1), cfg.opt, true, 0.3)
+			r := newAsyncRun(t, uint64(ci+1), cfg.opt, true, 0.3, cfg.refuse)
 			got := r.submitAll(t, reqs)
 			r.e.Close() // the loop's hook and event polls stop: their counters are safe to read
 			require.Empty(t, r.f.Violations(), "trace tail:\n%s", strings.Join(tail(r.f.trace, 40), "\n"))
@@ -173,9 +178,23 @@ func TestAsyncBackendOrdering(t *testing.T) {
 				require.Equal(t, want[i], got[i], "request %d", i)
 			}
 			n := r.f.n
+			mode, why := r.e.Graphs()
 			t.Logf("launches %d, events %d, waits %d (%d across streams), polls of pending events %d; "+
-				"cancelled in flight %d, preemptions with held blocks %d, most blocks held %d",
-				n.launches, n.records, n.waits, n.crossWaits, n.pendingPolls, len(r.cancelled), r.preemptedInFlight, r.maxHeld)
+				"cancelled in flight %d, preemptions with held blocks %d, most blocks held %d; "+
+				"decode %s (%s): %d graphs, %d device loops of %d steps in all, %d rows given back to the host",
+				n.launches, n.records, n.waits, n.crossWaits, n.pendingPolls, len(r.cancelled), r.preemptedInFlight, r.maxHeld,
+				mode, why, n.captures, n.loops, n.loopSteps, n.refused)
+			if cfg.opt.DisableCUDAGraphs {
+				require.Equal(t, GraphsEager, mode)
+				require.Zero(t, n.loops)
+			} else {
+				require.Equal(t, GraphsReplay, mode, why)
+				require.Greater(t, n.loops, 0, "no decode ran as a device loop")
+				require.Greater(t, n.refused, 0, "the host fallback never ran")
+				if cfg.opt.DecodeSteps > 1 {
+					require.Greater(t, n.loopSteps, n.loops, "no device loop ran more than one step")
+				}
+			}
 			require.NotEmpty(t, r.cancelled, "no request was cancelled while its group's event was pending")
 			require.Greater(t, n.crossWaits, 0, "no stream ever waited for another: the test exercised no dependency")
 			require.Greater(t, r.maxHeld, 0, "no block was ever held by a pending event")
@@ -195,7 +214,7 @@ func TestAsyncCheckerCatchesUngated(t *testing.T) {
 	reqs := asyncWorkload(t)
 	for ci, cfg := range asyncConfigs {
 		t.Run(cfg.name, func(t *testing.T) {
-			r := newAsyncRun(t, uint64(ci+1), cfg.opt, false, 0.3)
+			r := newAsyncRun(t, uint64(ci+1), cfg.opt, false, 0.3, cfg.refuse)
 			r.submitAll(t, reqs)
 			r.e.Close()
 			v := r.f.Violations()
@@ -230,4 +249,73 @@ func TestGraphModeSaysWhy(t *testing.T) {
 	e2 := newEngine(t, m, Options{DisableCUDAGraphs: true})
 	_, why = e2.Graphs()
 	require.Contains(t, why, "--cuda-graphs=false")
+}
+
+// TestGraphReplayMatchesEager: decode graphs replayed through the fake's device loop
+// give exactly the eager engine's tokens, texts and finish reasons for every kind of
+// request — greedy and seeded sampling with penalties, stop strings (overshoot
+// dropped), stop token ids, EOS ignored or not, min_tokens and logprobs (which need
+// the host and fall back to eager steps), n > 1 — one step or K per round trip, with
+// and without rows the device sampler gives back to the host.
+func TestGraphReplayMatchesEager(t *testing.T) {
+	m := openStories(t)
+	reqs := workload(t, m, 16)
+	seed := uint64(5)
+	for i, r := range reqs {
+		switch i % 8 {
+		case 0:
+			r.Sampling = sampling.Params{Temperature: 0.9, TopP: 0.8, TopK: 30, RepetitionPenalty: 1.2, PresencePenalty: 0.3, FrequencyPenalty: 0.1}
+			r.Seed = &seed
+		case 1:
+			r.Stop = []string{" the", "."}
+		case 2:
+			r.StopTokenIDs = []int32{13, 29889 % int32(m.Config.VocabSize)}
+			r.MaxTokens = 60
+		case 3:
+			r.MinTokens = 5
+			r.Sampling = sampling.Params{Temperature: 1, MinP: 0.05}
+			r.Seed = &seed
+		case 4:
+			r.Logprobs, r.TopLogprobs = true, 2
+		case 5:
+			r.N = 3
+			r.Sampling = sampling.Params{Temperature: 0.7}
+			r.Seed = &seed
+		}
+		if r.Sampling.TopP == 0 {
+			r.Sampling.TopP = 1
+		}
+		if r.Sampling.RepetitionPenalty == 0 {
+			r.Sampling.RepetitionPenalty = 1
+		}
+	}
+	want := runAll(t, newEngine(t, m, Options{}), reqs)
+	for _, c := range []struct {
+		name   string
+		opt    Options
+		refuse float64
+	}{
+		{"K1", Options{}, 0},
+		{"K4", Options{DecodeSteps: 4}, 0},
+		{"K4-refusals", Options{DecodeSteps: 4, MaxNumSeqs: 6}, 0.2},
+		{"K8-prefix-cache", Options{DecodeSteps: 8, EnablePrefixCache: true}, 0.05},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newAsyncRun(t, 9, c.opt, true, 0, c.refuse)
+			got := r.submitAll(t, reqs)
+			r.e.Close()
+			require.Empty(t, r.f.Violations())
+			mode, why := r.e.Graphs()
+			require.Equal(t, GraphsReplay, mode, why)
+			for i := range reqs {
+				require.Equal(t, want[i], got[i], "request %d", i)
+			}
+			n := r.f.n
+			t.Logf("%s; %d device loops of %d steps, %d rows given back to the host", why, n.loops, n.loopSteps, n.refused)
+			require.Greater(t, n.loops, 0)
+			if c.refuse > 0 {
+				require.Greater(t, n.refused, 0)
+			}
+		})
+	}
 }

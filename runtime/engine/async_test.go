@@ -9,6 +9,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/kv"
+	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
 // asyncBackend is the CPU backend made to look like a GPU: every op is queued on its
@@ -37,9 +38,16 @@ type asyncBackend struct {
 	pending  map[int32][]access // per block: issued, not yet executed accesses
 	writer   map[backend.Buffer]*fakeStream
 
+	capturing int              // streams capturing a graph
+	refuse    float64          // chance the device sampler gives a row back to the host
+	sampler   sampling.Sampler // the "device" sampler of DecodeLoop
+
 	trace      []string // the last traceCap entries
 	violations []string
-	n          struct{ launches, records, waits, crossWaits, pendingPolls int }
+	n          struct {
+		launches, records, waits, crossWaits, pendingPolls int
+		captures, loops, loopSteps, refused                int
+	}
 }
 
 const traceCap = 4096
@@ -47,7 +55,8 @@ const traceCap = 4096
 type fakeStream struct {
 	id      int
 	q       []*fakeOp
-	touched []int32 // KV blocks of ops since the last Record
+	touched []int32    // KV blocks of ops since the last Record
+	capture *fakeGraph // recording instead of queueing
 }
 
 func (s *fakeStream) ID() int { return s.id }
@@ -103,6 +112,14 @@ func (f *asyncBackend) enqueue(st backend.Stream, op *fakeOp, out backend.Buffer
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if s.capture != nil {
+		if op.run == nil {
+			return fmt.Errorf("fake: %s while capturing (the decode step records no events)", op.name)
+		}
+		s.capture.ops = append(s.capture.ops, op)
+		f.log("capture s%d %s", s.id, op.name)
+		return nil
+	}
 	f.seq++
 	op.seq, op.s = f.seq, s
 	s.q = append(s.q, op)
@@ -292,6 +309,9 @@ func (f *asyncBackend) Wait(st backend.Stream, e backend.Event) error {
 func (f *asyncBackend) Sync(st backend.Stream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.capturing > 0 {
+		return errCapture
+	}
 	return f.drain(st.(*fakeStream))
 }
 
@@ -300,6 +320,9 @@ func (f *asyncBackend) Sync(st backend.Stream) error {
 func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.capturing > 0 {
+		return errCapture
+	}
 	if err := f.drainAll(); err != nil {
 		return err
 	}
@@ -309,6 +332,9 @@ func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
 func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.capturing > 0 {
+		return errCapture
+	}
 	if s := f.writer[src.Buf]; s != nil {
 		if err := f.drain(s); err != nil {
 			return err

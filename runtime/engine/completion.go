@@ -29,6 +29,9 @@ type completion struct {
 	history []int32
 	made    int // tokens generated (delivered or held)
 	done    bool
+	// hostNext: the device sampler refused this completion's last position; its next
+	// token is sampled on the host (eager decode), then the device may take it again.
+	hostNext bool
 }
 
 // maskLogits applies what the request forbids before sampling: end-of-sequence and

@@ -67,6 +67,7 @@ type Engine struct {
 
 	graphs    GraphMode
 	graphsWhy string
+	graphSet  *graphSet // the decode lane's captured steps, in GraphsReplay
 
 	inMu     sync.Mutex    // guards inbox
 	inbox    []*submission // submitted, not yet seen by the loop
@@ -177,8 +178,6 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	e.fences = newFences(m.Backend(), sched.Pool())
-	e.graphs, e.graphsWhy = graphMode(m.Backend(), opt.DisableCUDAGraphs)
-	e.log.Info("decode steps", zap.String("graphs", string(e.graphs)), zap.String("why", e.graphsWhy))
 	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
 		return nil, err
 	}
@@ -189,6 +188,8 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 		}
 		e.lanes = append(e.lanes, l)
 	}
+	e.graphs, e.graphsWhy = e.setupGraphs()
+	e.logGraphs()
 	e.publishStats()
 	return e, nil
 }

@@ -135,6 +135,7 @@ func (e *Engine) planned(p *scheduler.Plan) []*completion {
 
 // fail ends everything after an internal error the loop cannot recover from.
 func (e *Engine) fail(err error) {
+	defer e.releaseGraphs()
 	e.log.Error("engine stopped", zap.Error(err))
 	e.closeErr = err
 	e.closed.Store(true)
@@ -150,6 +151,19 @@ func (e *Engine) shutdown() {
 		e.finish(c, Event{}, FinishAbort, nil)
 	}
 	e.failPending(ErrClosed)
+	e.releaseGraphs()
+}
+
+// releaseGraphs frees the decode graphs once the decode lane is idle.
+func (e *Engine) releaseGraphs() {
+	if e.graphSet == nil {
+		return
+	}
+	err := e.m.Backend().Sync(e.decode.stream)
+	if err = errors.Join(err, e.graphSet.destroy()); err != nil {
+		e.log.Warn("freeing the decode graphs", zap.Error(err))
+	}
+	e.graphSet = nil
 }
 
 // failPending ends submissions the loop will never admit. Submit refuses new ones
@@ -310,6 +324,16 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 // runDecode runs the decode group for its NumSteps steps, sampling after each, and
 // stops each sequence at its own end (later tokens of a K-step round are dropped).
 func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
+	if e.graphSet != nil {
+		if outs, ok, err := e.runDecodeGraph(l, items); ok {
+			return outs, err
+		}
+	}
+	return e.runDecodeEager(l, items)
+}
+
+// runDecodeEager issues every decode step op by op and samples on the host.
+func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
 	outs := make([]itemOut, len(items))
 	active := make([]int, 0, len(items))
 	steps := 0
@@ -370,6 +394,7 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 		raw = append([]float32(nil), logits...)
 	}
 	c.maskLogits(logits, e.opt.EOSIDs)
+	c.hostNext = false
 	p := c.req.Sampling
 	p.Seed = c.seed
 	tok := int32(l.sampler.Sample(logits, &p, uint64(c.made), c.history))
