@@ -477,6 +477,9 @@ type stream struct {
 	sampleShape [2]int
 
 	capturing bool // between BeginCapture and EndCapture
+	// During a capture: the smallest maxCtx of the AttentionAt calls and the block size
+	// of the caches the indexed ops used (see graph).
+	capMaxCtx, capBlockSize int
 }
 
 type arena struct{ host, devp unsafe.Pointer }

@@ -595,6 +595,14 @@ func TestDecodeLoop(t *testing.T) {
 			return err
 		},
 		"steps": func() error { _, _, err := b.DecodeLoop(s, g, io, nil, 0); return err },
+		"limit past the captured context": func() error {
+			_, _, err := b.DecodeLoop(s, g, io, []backend.DecodeRow{{Pos: 0, Limit: maxCtx + 1, Blocks: make([]int32, MB)}}, 1)
+			return err
+		},
+		"blocks short of the limit": func() error {
+			_, _, err := b.DecodeLoop(s, g, io, []backend.DecodeRow{{Pos: 0, Limit: 2*bs + 1, Blocks: make([]int32, 2)}}, 1)
+			return err
+		},
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: DecodeLoop accepted it", name)

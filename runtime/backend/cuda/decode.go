@@ -142,9 +142,27 @@ func (c *Backend) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor,
 // [n][4], row_seq [n], int32; attention's workspace follows at the next 256 bytes.
 func indexBytes(n int) int { return (24*n + 255) / 256 * 256 }
 
+// noteCapture records, while st captures, what the step's indexed ops are shaped for.
+func (st *stream) noteCapture(blockSize, maxCtx int) {
+	if !st.capturing {
+		return
+	}
+	switch st.capBlockSize {
+	case 0:
+		st.capBlockSize = blockSize
+	case blockSize, -1:
+	default:
+		st.capBlockSize = -1
+	}
+	if maxCtx > 0 && (st.capMaxCtx == 0 || maxCtx < st.capMaxCtx) {
+		st.capMaxCtx = maxCtx
+	}
+}
+
 // decodeIndex launches vireo_decode_index into the stream's scratch (of at least
 // indexBytes(n)+extra bytes) and returns the scratch with the addresses of its parts.
 func (c *Backend) decodeIndex(op string, st *stream, pos, tables unsafe.Pointer, n, width int, kv *backend.KVCache, maxCtx, extra int) (sc, slots, seqs, rowSeq unsafe.Pointer, err error) {
+	st.noteCapture(kv.BlockSize, maxCtx)
 	sc, err = c.scratchBytes(st, indexBytes(n)+extra)
 	if err != nil {
 		return nil, nil, nil, nil, wrap(op, err, "index metadata of %d rows", n)
@@ -391,7 +409,10 @@ func penalizes(r *backend.DecodeRow) bool {
 }
 
 // DecodeLoop runs step steps times on s with sampling on the device, as
-// backend.DecodeLooper specifies. Per call it: checks rows; copies every row's inputs
+// backend.DecodeLooper specifies. Per call it: checks rows (besides the interface's
+// rules, a row's Limit must not pass the maxCtx its AttentionAt calls were captured
+// with, and its Blocks must cover Limit at the captured caches' block size: the step
+// would silently zero or skip such a row); copies every row's inputs
 // (ids, positions, block tables into io; limits, stop ids, sampling params and the
 // penalty histories into state of its own) from pinned staging in four asynchronous
 // copies; then per step replays step, samples io.Logits into a device array
@@ -437,6 +458,10 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 			return nil, nil, fmt.Errorf("%s: row %d: %d blocks for tables of %d", op, i, len(r.Blocks), MB)
 		case len(r.Stop) > backend.MaxStopIDs:
 			return nil, nil, fmt.Errorf("%s: row %d: %d stop ids (at most %d)", op, i, len(r.Stop), backend.MaxStopIDs)
+		case g.maxCtx > 0 && int(r.Limit) > g.maxCtx:
+			return nil, nil, fmt.Errorf("%s: row %d: limit %d beyond the context of %d the step was captured for (its attention would give zeros)", op, i, r.Limit, g.maxCtx)
+		case g.blockSize > 0 && len(r.Blocks)*g.blockSize < int(r.Limit):
+			return nil, nil, fmt.Errorf("%s: row %d: %d blocks of %d positions do not cover its limit %d", op, i, len(r.Blocks), g.blockSize, r.Limit)
 		}
 		h := steps
 		if penalizes(r) {

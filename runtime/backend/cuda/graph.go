@@ -35,6 +35,10 @@ import (
 type graph struct {
 	g cgo.Graph
 	x cgo.GraphExec
+	// What the captured indexed ops were shaped for, so that DecodeLoop can refuse rows
+	// the step would silently zero: the smallest maxCtx of its AttentionAt calls and
+	// the block size of its caches (0: none captured; blockSize -1: several).
+	maxCtx, blockSize int
 }
 
 // BeginCapture starts recording the ops issued on s.
@@ -50,6 +54,7 @@ func (c *Backend) BeginCapture(s backend.Stream) error {
 		return fmt.Errorf("cuda begin capture: %w", err)
 	}
 	st.capturing = true
+	st.capMaxCtx, st.capBlockSize = 0, 0
 	c.capturing.Add(1)
 	return nil
 }
@@ -73,7 +78,7 @@ func (c *Backend) EndCapture(s backend.Stream) (backend.Graph, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda graph instantiate: %w", err), g.Destroy())
 	}
-	return &graph{g: g, x: x}, nil
+	return &graph{g: g, x: x, maxCtx: st.capMaxCtx, blockSize: st.capBlockSize}, nil
 }
 
 // Launch replays the graph on s.
