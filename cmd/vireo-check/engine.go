@@ -113,6 +113,9 @@ func runEngine(args []string) (any, error) {
 			}
 		}
 	}
+	if a := graphAgreement(res); a != nil {
+		res["decode graphs on/off agreement"] = a
+	}
 	return res, firstErr
 }
 
@@ -151,20 +154,27 @@ var greedy = sampling.Params{TopP: 1, RepetitionPenalty: 1}
 
 // timed submits one request and returns when each event arrived.
 func timed(e *engine.Engine, prompt []int32, maxTokens int) (start time.Time, at []time.Time, err error) {
+	start, at, _, err = timedIDs(e, prompt, maxTokens)
+	return start, at, err
+}
+
+// timedIDs is timed that also returns the tokens.
+func timedIDs(e *engine.Engine, prompt []int32, maxTokens int) (start time.Time, at []time.Time, ids []int32, err error) {
 	start = time.Now()
 	evs, err := e.Submit(context.Background(), &engine.Request{Prompt: prompt, MaxTokens: maxTokens, IgnoreEOS: true, Sampling: greedy})
 	if err != nil {
-		return start, nil, err
+		return start, nil, nil, err
 	}
 	for ev := range evs {
 		if ev.HasToken {
 			at = append(at, time.Now())
+			ids = append(ids, ev.Token)
 		}
 		if ev.Err != nil {
 			err = ev.Err
 		}
 	}
-	return start, at, err
+	return start, at, ids, err
 }
 
 func fits(e *engine.Engine, prompt, out int) bool { return prompt+out <= e.Options().MaxModelLen }
@@ -174,12 +184,42 @@ func decodeRate(e *engine.Engine, n int) (any, error) {
 		return nil, err
 	}
 	n = min(n, e.Options().MaxModelLen-17)
-	_, at, err := timed(e, syntheticPrompt(e, 16, 1), n)
+	_, at, ids, err := timedIDs(e, syntheticPrompt(e, 16, 1), n)
 	if err != nil || len(at) < 2 {
 		return nil, err
 	}
 	el := at[len(at)-1].Sub(at[0]).Seconds()
-	return map[string]any{"tokens": len(at) - 1, "tokens_per_s": float64(len(at)-1) / el}, nil
+	return map[string]any{"tokens": len(at) - 1, "tokens_per_s": float64(len(at)-1) / el, "ids": ids}, nil
+}
+
+// graphAgreement compares the greedy tokens of the decode runs with graphs on and off
+// (same prompt): the leading run of equal tokens and the fraction equal. Graph replays
+// size attention for the longest context, eager steps for the batch's, so a near-tie
+// may round the other way on a GPU; on the CPU they are bit-identical.
+func graphAgreement(res map[string]any) map[string]any {
+	ids := func(key string) []int32 {
+		m, _ := res[key].(map[string]any)
+		r, _ := m["result"].(map[string]any)
+		v, _ := r["ids"].([]int32)
+		return v
+	}
+	on, off := ids("decode graphs=on"), ids("decode graphs=off")
+	n := min(len(on), len(off))
+	if n == 0 {
+		return nil
+	}
+	same, lead := 0, -1
+	for i := 0; i < n; i++ {
+		if on[i] == off[i] {
+			same++
+		} else if lead < 0 {
+			lead = i
+		}
+	}
+	if lead < 0 {
+		lead = n
+	}
+	return map[string]any{"tokens": n, "equal": same, "leading_equal": lead}
 }
 
 func ttftRuns(e *engine.Engine, lens []int) (any, error) {

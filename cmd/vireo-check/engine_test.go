@@ -17,4 +17,9 @@ func TestEngineModesOnCPU(t *testing.T) {
 			t.Errorf("no %q in %v", k, m)
 		}
 	}
+	// On the CPU both runs are eager and bit-identical: every token agrees.
+	a, ok := m["decode graphs on/off agreement"].(map[string]any)
+	if !ok || a["tokens"] != 8 || a["equal"] != 8 || a["leading_equal"] != 8 {
+		t.Errorf("graphs on/off agreement %v, want all 8 tokens equal", m["decode graphs on/off agreement"])
+	}
 }
