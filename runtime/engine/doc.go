@@ -20,4 +20,15 @@
 // are complete when recorded, so this costs nothing and changes nothing; on an
 // asynchronous backend it is what keeps cancelled, preempted and shared blocks safe
 // (async_test.go checks it with a fake asynchronous backend).
+//
+// On a backend that captures graphs and loops decode on the device
+// (backend.DecodeLooper: the CUDA backend), New captures the decode step once per
+// batch-size bucket (1, 2, 4, … MaxNumSeqs rows, contexts up to MaxModelLen) and the
+// decode group replays the smallest bucket that holds it: the inputs go to the
+// bucket's fixed device buffers, the device samples each row into the next step's
+// input, ends rows at a stop id or their reserved length (the finished mask), and
+// copies the tokens back once per round trip; the host checks stop strings and drops
+// overshoot. Rows that need their logits on the host (logprobs, min_tokens, a row the
+// device sampler gave back) are sampled from the replay's logits, one step per round
+// trip. Graphs reports the mode and why; Options.DisableCUDAGraphs turns it off.
 package engine
