@@ -62,6 +62,7 @@ gpu-bundle: cuda-lib
 	rm -rf build/gpu
 	mkdir -p build/gpu/bin build/gpu/src build/gpu/models/stories260K
 	$(GO) build -tags cuda -trimpath -ldflags='-s -w' -o build/gpu/bin/ ./cmd/vireo-check ./cmd/serve ./cmd/vireo
+	$(GO) test -tags cuda -c -trimpath -o build/gpu/bin/backend-cuda.test ./runtime/backend/cuda
 	cp build/libvireo_kernels.so build/gpu/bin/
 	cp -r CMakeLists.txt cuda build/gpu/src/
 	cp scripts/gpu-check.sh scripts/gpu-bench.py build/gpu/

@@ -94,6 +94,19 @@ fi
 ops_args=()
 [ "${LARGE:-0}" = 1 ] && ops_args+=(-large)
 phase ops 60 "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
+# The CUDA backend's own tests of the indexed ops and the device decode loop (graph
+# capture, device sampling, the finished mask) against the CPU and runtime/sampling.
+cuda_tests() {
+  "$B/bin/backend-cuda.test" -test.v -test.count=1 -test.timeout 40s -test.run 'TestIndexedOps|TestDecodeLoop' >"$WORK/cuda-tests.out" 2>&1
+  local rc=$?
+  printf '{"rc": %d, "pass": %d, "fail": %d, "skip": %d, "tail": %s}\n' "$rc" \
+    "$(grep -c -- '--- PASS' "$WORK/cuda-tests.out")" "$(grep -c -- '--- FAIL' "$WORK/cuda-tests.out")" \
+    "$(grep -c -- '--- SKIP' "$WORK/cuda-tests.out")" "$(tail -c 3000 "$WORK/cuda-tests.out" | json_escape)" >"$WORK/cuda-tests.json"
+  # A skip (no device) is not a pass: the phase fails unless a test passed and none failed.
+  grep -q -- '--- PASS' "$WORK/cuda-tests.out" || rc=1
+  return $rc
+}
+phase cuda-tests 45 bash -c "$(declare -f cuda_tests json_escape); B='$B' WORK='$WORK' cuda_tests"
 phase kernels 40 "$CHECK" kernels -out "$WORK/kernels.json"
 phase torch 40 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
 # Separate processes, so a slow 16-bit load cannot cost the int8 numbers.
