@@ -249,6 +249,30 @@ func TestGraphModeSaysWhy(t *testing.T) {
 	e2 := newEngine(t, m, Options{DisableCUDAGraphs: true})
 	_, why = e2.Graphs()
 	require.Contains(t, why, "--cuda-graphs=false")
+
+	// A backend that captures: one graph per bucket; a capture that fails midway leaves
+	// the engine decoding eagerly, saying why, with the graphs captured before freed.
+	r := newAsyncRun(t, 1, Options{MaxNumSeqs: 40}, true, 0, 0)
+	mode, why = r.e.Graphs()
+	require.Equal(t, GraphsReplay, mode)
+	require.Contains(t, why, "7 buckets ([1 2 4 8 16 32 40] sequences, contexts up to 512)")
+	f := newAsyncBackend(1, 0)
+	f.failCapture = 3
+	lm, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { lm.Close() })
+	e3, err := New(lm.Model, lm.Tokenizer, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { e3.Close() })
+	mode, why = e3.Graphs()
+	require.Equal(t, GraphsEager, mode)
+	require.Contains(t, why, "capturing the decode step failed, decoding eagerly: decode graph: fake: capture 3 refused")
+	reqs := workload(t, m, 4)
+	for _, q := range reqs {
+		q.Sampling = sampling.Params{TopP: 1, RepetitionPenalty: 1}
+	}
+	want := runAll(t, newEngine(t, m, Options{}), reqs)
+	require.Equal(t, want, runAll(t, e3, reqs))
 }
 
 // TestGraphReplayMatchesEager: decode graphs replayed through the fake's device loop

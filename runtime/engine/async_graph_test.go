@@ -46,6 +46,9 @@ func (f *asyncBackend) BeginCapture(st backend.Stream) error {
 	if s.capture != nil {
 		return errors.New("fake: stream is already capturing")
 	}
+	if f.failCapture > 0 && f.n.captures+1 >= f.failCapture {
+		return fmt.Errorf("fake: capture %d refused", f.n.captures+1)
+	}
 	s.capture = &fakeGraph{}
 	f.capturing++
 	f.log("begin capture s%d", s.id)

@@ -38,9 +38,10 @@ type asyncBackend struct {
 	pending  map[int32][]access // per block: issued, not yet executed accesses
 	writer   map[backend.Buffer]*fakeStream
 
-	capturing int              // streams capturing a graph
-	refuse    float64          // chance the device sampler gives a row back to the host
-	sampler   sampling.Sampler // the "device" sampler of DecodeLoop
+	capturing   int              // streams capturing a graph
+	failCapture int              // > 0: BeginCapture fails from this capture on
+	refuse      float64          // chance the device sampler gives a row back to the host
+	sampler     sampling.Sampler // the "device" sampler of DecodeLoop
 
 	trace      []string // the last traceCap entries
 	violations []string
