@@ -76,61 +76,21 @@ func (m *Model) DecodeStepAt(ws *Workspace, kv *backend.KVCache, io *backend.Dec
 		return fmt.Errorf("decode step: %d rows (logits %s) for a workspace of %d tokens and %d logit rows", n, io.Logits, ws.MaxTokens, ws.MaxLogitRows)
 	}
 	be, st := m.be, ws.stream
-	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
-	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
-	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
-	try := func(err error, op string, l int) error {
-		if err != nil {
-			return fmt.Errorf("decode step: layer %d: %s: %w", l, op, err)
-		}
-		return nil
-	}
+	x := ws.x.SliceRows(0, n)
 	if err := ix.EmbedAt(st, x, m.embed, io.IDs); err != nil {
 		return fmt.Errorf("decode step: %w", err)
 	}
-	for l := range m.layers {
-		ly := &m.layers[l]
-		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
-			return err
-		}
-		for _, mm := range [...]struct {
-			out backend.Tensor
-			w   *backend.Weight
-		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
-			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
-				return err
-			}
-		}
-		if err := try(ix.RoPEAt(st, q, io.Pos, &m.rope), "rope q", l); err != nil {
-			return err
-		}
-		if err := try(ix.RoPEAt(st, k, io.Pos, &m.rope), "rope k", l); err != nil {
-			return err
-		}
-		if err := try(ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables), "write kv", l); err != nil {
-			return err
-		}
-		if err := try(ix.AttentionAt(st, att, q, kv, l, io.Pos, io.Tables, &ws.attn, maxCtx), "attention", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
-			return err
-		}
-		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
-			return err
-		}
-		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
-			return err
-		}
+	err := m.layerStack(ws, n, "decode step", indexed{
+		rope: func(x backend.Tensor) error { return ix.RoPEAt(st, x, io.Pos, &m.rope) },
+		write: func(l int, k, v backend.Tensor) error {
+			return ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables)
+		},
+		attend: func(l int, out, q backend.Tensor) error {
+			return ix.AttentionAt(st, out, q, kv, l, io.Pos, io.Tables, &ws.attn, maxCtx)
+		},
+	})
+	if err != nil {
+		return err
 	}
 	xl := ws.xl.SliceRows(0, n)
 	if err := be.RMSNorm(st, xl, x, m.outNorm, c.NormEps); err != nil {

@@ -129,63 +129,19 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 		return m.fake.forward(m, ws, seqs)
 	}
 	be, st := m.be, ws.stream
-	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
-	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
-	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
-	try := func(err error, op string, l int) error {
-		if err != nil {
-			return fmt.Errorf("forward: layer %d: %s: %w", l, op, err)
-		}
-		return nil
-	}
+	x := ws.x.SliceRows(0, n)
 	if err := be.Embed(st, x, m.embed, ws.ids); err != nil {
 		return nil, fmt.Errorf("forward: %w", err)
 	}
-	for l := range m.layers {
-		ly := &m.layers[l]
-		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
-		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
-			return nil, err
-		}
-		for _, mm := range [...]struct {
-			out backend.Tensor
-			w   *backend.Weight
-		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
-			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
-				return nil, err
-			}
-		}
-		if err := try(be.RoPE(st, q, ws.pos, &m.rope), "rope q", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.RoPE(st, k, ws.pos, &m.rope), "rope k", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.WriteKV(st, kv, l, k, v, ws.slots), "write kv", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.Attention(st, att, q, kv, l, &ws.attn), "attention", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
-			return nil, err
-		}
-		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
-		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
-			return nil, err
-		}
-		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
-			return nil, err
-		}
+	err := m.layerStack(ws, n, "forward", indexed{
+		rope: func(x backend.Tensor) error { return be.RoPE(st, x, ws.pos, &m.rope) },
+		write: func(l int, k, v backend.Tensor) error {
+			return be.WriteKV(st, kv, l, k, v, ws.slots)
+		},
+		attend: func(l int, out, q backend.Tensor) error { return be.Attention(st, out, q, kv, l, &ws.attn) },
+	})
+	if err != nil {
+		return nil, err
 	}
 	r := len(ws.rows)
 	if r == 0 {
@@ -206,4 +162,75 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 		return nil, fmt.Errorf("forward: logits: %w", err)
 	}
 	return out, nil
+}
+
+// indexed are the ops of a layer that read per-row indices (positions, cache slots,
+// block tables): host slices in Forward, device buffers in DecodeStepAt.
+type indexed struct {
+	rope   func(x backend.Tensor) error
+	write  func(layer int, k, v backend.Tensor) error
+	attend func(layer int, out, q backend.Tensor) error
+}
+
+// layerStack issues every transformer layer over rows [0, n) of ws.x, in place, on
+// ws's stream; op names errors with what.
+func (m *Model) layerStack(ws *Workspace, n int, what string, ix indexed) error {
+	c := &m.Config
+	be, st := m.be, ws.stream
+	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
+	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
+	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
+	try := func(err error, op string, l int) error {
+		if err != nil {
+			return fmt.Errorf("%s: layer %d: %s: %w", what, l, op, err)
+		}
+		return nil
+	}
+	for l := range m.layers {
+		ly := &m.layers[l]
+		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
+		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
+			return err
+		}
+		for _, mm := range [...]struct {
+			out backend.Tensor
+			w   *backend.Weight
+		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
+			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
+				return err
+			}
+		}
+		if err := try(ix.rope(q), "rope q", l); err != nil {
+			return err
+		}
+		if err := try(ix.rope(k), "rope k", l); err != nil {
+			return err
+		}
+		if err := try(ix.write(l, k, v), "write kv", l); err != nil {
+			return err
+		}
+		if err := try(ix.attend(l, att, q), "attention", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
+			return err
+		}
+		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
+		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
+			return err
+		}
+		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
+			return err
+		}
+		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
