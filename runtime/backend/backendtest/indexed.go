@@ -291,24 +291,7 @@ func prepWriteKVAt(c Case, r *rand.Rand) exec {
 			written = append(written, s)
 		}
 	}
-	k := uniform(r, c.N*nkv*hd, 1)
-	v := uniform(r, c.N*nkv*hd, 1)
-	size := c.Blocks * nkv * bs * hd
-	base := make([][]float32, 2*kvLayers)
-	for i := range base {
-		base[i] = uniform(r, size, 1)
-	}
-	nan := float32(math.NaN())
-	for _, s := range written { // the addressed slots start poisoned
-		for h := 0; h < nkv; h++ {
-			row := (int(s)/bs*nkv+h)*bs + int(s)%bs
-			for j := 1; j >= 0; j-- {
-				for d := 0; d < hd; d++ {
-					base[2*(kvLayers-1)+j][row*hd+d] = nan
-				}
-			}
-		}
-	}
+	k, v, base := kvWriteInputs(c, r, written)
 	return func(e *env, dt backend.DType) error {
 		var ix backend.IndexedOps
 		if !e.ref {

@@ -736,22 +736,19 @@ func prepGatherRows(c Case, r *rand.Rand) exec {
 
 const kvLayers = 2 // caches have two layers; ops use layer 1, layer 0 must stay untouched
 
-func prepWriteKV(c Case, r *rand.Rand) exec {
+// kvWriteInputs draws the k and v rows of a KV write and the caches' starting contents
+// (per layer K then V), with the slots the write addresses poisoned in the written layer.
+func kvWriteInputs(c Case, r *rand.Rand, slots []int32) (k, v []float32, base [][]float32) {
 	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
-	perm := r.Perm(c.Blocks * bs)
-	slots := make([]int32, c.N)
-	for i := range slots {
-		slots[i] = int32(perm[i])
-	}
-	k := uniform(r, c.N*nkv*hd, 1)
-	v := uniform(r, c.N*nkv*hd, 1)
+	k = uniform(r, c.N*nkv*hd, 1)
+	v = uniform(r, c.N*nkv*hd, 1)
 	size := c.Blocks * nkv * bs * hd
-	base := make([][]float32, 2*kvLayers)
+	base = make([][]float32, 2*kvLayers)
 	for i := range base {
 		base[i] = uniform(r, size, 1)
 	}
 	nan := float32(math.NaN())
-	for _, s := range slots { // the addressed slots start poisoned
+	for _, s := range slots {
 		for h := 0; h < nkv; h++ {
 			row := (int(s)/bs*nkv+h)*bs + int(s)%bs
 			for j := 1; j >= 0; j-- {
@@ -761,6 +758,17 @@ func prepWriteKV(c Case, r *rand.Rand) exec {
 			}
 		}
 	}
+	return k, v, base
+}
+
+func prepWriteKV(c Case, r *rand.Rand) exec {
+	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
+	perm := r.Perm(c.Blocks * bs)
+	slots := make([]int32, c.N)
+	for i := range slots {
+		slots[i] = int32(perm[i])
+	}
+	k, v, base := kvWriteInputs(c, r, slots)
 	return func(e *env, dt backend.DType) error {
 		kv, err := e.allocKV(kvLayers, c.Blocks, bs, nkv, hd)
 		if err != nil {
