@@ -331,12 +331,18 @@ func (ls *loopState) freeHost() error {
 	return errors.Join(errs...)
 }
 
-// waitDone makes the host wait for the previous loop's last copy.
+// waitDone makes the host wait for the previous loop's last copy, and for its input
+// copies: a loop whose copies failed returned after recording copied, with done still
+// the loop before it, and the copies it did queue read the staging and write the state.
 func (ls *loopState) waitDone() error {
-	if ls.done == nil {
-		return nil
+	var errs []error
+	if ls.hasCopied {
+		errs = append(errs, ls.copied.Sync())
 	}
-	return ls.done.e.Sync()
+	if ls.done != nil {
+		errs = append(errs, ls.done.e.Sync())
+	}
+	return errors.Join(errs...)
 }
 
 // FreeDecodeIO releases what DecodeLoop keeps for io (device state, pinned staging and
@@ -577,8 +583,9 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 		cgo.MemcpyH2D(ls.state.ptr, sb, used, st.s),
 	)
 	// Recorded even after a failed copy: the others may be pending on the staging.
+	// Without the record, the next loop could rewrite the staging under them: wait here.
 	if err := ls.copied.Record(st.s); err != nil {
-		copyErr = errors.Join(copyErr, err)
+		copyErr = errors.Join(copyErr, err, st.s.Sync())
 	}
 	if copyErr != nil {
 		return nil, nil, wrap(op, copyErr, "input copies of %d rows", R)
@@ -610,7 +617,9 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 	// are reused.
 	ev, err := c.Record(s)
 	if err != nil {
-		return nil, nil, errors.Join(loopErr, wrap(op, err, "recording the loop's end"))
+		// ls.done still marks the loop before: the next one would free or rewrite the
+		// state, the tokens and the pinned buffer under this loop's pending work.
+		return nil, nil, errors.Join(loopErr, wrap(op, err, "recording the loop's end"), st.s.Sync())
 	}
 	ls.done = ev.(*event)
 	if loopErr != nil {
