@@ -349,6 +349,9 @@ func (ls *loopState) waitDone() error {
 // tokens), after waiting for its last loop. The tokens that loop returned become
 // invalid. Without it, the state lives until Close.
 func (c *Backend) FreeDecodeIO(io *backend.DecodeIO) error {
+	if io == nil {
+		return nil
+	}
 	key, _, err := dev("cuda free decode io", io.IDs)
 	if err != nil {
 		return err
