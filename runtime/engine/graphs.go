@@ -150,7 +150,7 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 		p := c.req.Sampling
 		row := backend.DecodeRow{
 			ID: it.Req.Tokens()[it.Pos], Pos: int32(it.Pos),
-			Limit:       int32(it.Pos + min(steps, it.NumSteps, c.req.MaxTokens-c.made)),
+			Limit:       int32(it.Pos + max(1, min(steps, it.NumSteps, c.req.MaxTokens-c.made))),
 			Blocks:      it.BlockTable[:min(len(it.BlockTable), g.IO.MaxBlocks)],
 			Temperature: p.Temperature, TopP: p.TopP, MinP: p.MinP, TopK: p.TopK,
 			RepetitionPenalty: p.RepetitionPenalty, PresencePenalty: p.PresencePenalty, FrequencyPenalty: p.FrequencyPenalty,
