@@ -37,9 +37,9 @@ func (g *fakeGraph) Destroy() error {
 }
 
 func (f *asyncBackend) BeginCapture(st backend.Stream) error {
-	s, ok := st.(*fakeStream)
-	if !ok {
-		return fmt.Errorf("fake: stream %v is not the fake's", st)
+	s, err := streamOf(st)
+	if err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -56,9 +56,9 @@ func (f *asyncBackend) BeginCapture(st backend.Stream) error {
 }
 
 func (f *asyncBackend) EndCapture(st backend.Stream) (backend.Graph, error) {
-	s, ok := st.(*fakeStream)
-	if !ok {
-		return nil, fmt.Errorf("fake: stream %v is not the fake's", st)
+	s, err := streamOf(st)
+	if err != nil {
+		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -165,7 +165,7 @@ func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *bac
 					return fmt.Errorf("replay %s: %w", op.name, err)
 				}
 			}
-			if err := f.Backend.Download(f32b(logits), io.Logits); err != nil {
+			if err := f.Backend.Download(f32Bytes(logits), io.Logits); err != nil {
 				return err
 			}
 			for i := range io.Rows {
@@ -214,9 +214,6 @@ func (f *asyncBackend) deviceSample(logits []float32, r *backend.DecodeRow) int3
 }
 
 func i32b(s []int32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
-}
-func f32b(s []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 }
 

@@ -106,10 +106,18 @@ func (f *asyncBackend) NewStream() (backend.Stream, error) {
 	return s, nil
 }
 
-func (f *asyncBackend) enqueue(st backend.Stream, op *fakeOp, out backend.Buffer) error {
+func streamOf(st backend.Stream) (*fakeStream, error) {
 	s, ok := st.(*fakeStream)
 	if !ok {
-		return fmt.Errorf("fake: stream %v is not the fake's", st)
+		return nil, fmt.Errorf("fake: stream %v is not the fake's", st)
+	}
+	return s, nil
+}
+
+func (f *asyncBackend) enqueue(st backend.Stream, op *fakeOp, out backend.Buffer) error {
+	s, err := streamOf(st)
+	if err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -286,9 +294,9 @@ func (e *fakeEvent) Done() bool {
 }
 
 func (f *asyncBackend) Record(st backend.Stream) (backend.Event, error) {
-	s, ok := st.(*fakeStream)
-	if !ok {
-		return nil, fmt.Errorf("fake: stream %v is not the fake's", st)
+	s, err := streamOf(st)
+	if err != nil {
+		return nil, err
 	}
 	f.mu.Lock()
 	blocks := slices.Compact(slices.Sorted(slices.Values(s.touched)))

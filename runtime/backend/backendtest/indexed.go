@@ -251,7 +251,7 @@ func prepRoPEAt(c Case, r *rand.Rand) exec {
 }
 
 func prepWriteKVAt(c Case, r *rand.Rand) exec {
-	nkv, hd, bs, w := c.KVHeads, c.HeadDim, c.BlockSize, c.MaxBlocks
+	bs, w := c.BlockSize, c.MaxBlocks
 	pos := make([]int32, c.N)
 	tables := make([]int32, c.N*w)
 	for i := range tables { // entries a row does not use: anything, in range or not
@@ -300,18 +300,7 @@ func prepWriteKVAt(c Case, r *rand.Rand) exec {
 				return err
 			}
 		}
-		kv, err := e.allocKV(kvLayers, c.Blocks, bs, nkv, hd)
-		if err != nil {
-			return err
-		}
-		if err := e.fillKV(kv, base, kvLayers-1, written); err != nil {
-			return err
-		}
-		kt, err := e.input("k", dt, c.N, nkv*hd, k)
-		if err != nil {
-			return err
-		}
-		vt, err := e.input("v", dt, c.N, nkv*hd, v)
+		kv, kt, vt, err := e.kvWriteOperands(c, dt, base, written, k, v)
 		if err != nil {
 			return err
 		}

@@ -762,7 +762,7 @@ func kvWriteInputs(c Case, r *rand.Rand, slots []int32) (k, v []float32, base []
 }
 
 func prepWriteKV(c Case, r *rand.Rand) exec {
-	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
+	bs := c.BlockSize
 	perm := r.Perm(c.Blocks * bs)
 	slots := make([]int32, c.N)
 	for i := range slots {
@@ -770,23 +770,29 @@ func prepWriteKV(c Case, r *rand.Rand) exec {
 	}
 	k, v, base := kvWriteInputs(c, r, slots)
 	return func(e *env, dt backend.DType) error {
-		kv, err := e.allocKV(kvLayers, c.Blocks, bs, nkv, hd)
-		if err != nil {
-			return err
-		}
-		if err := e.fillKV(kv, base, kvLayers-1, slots); err != nil {
-			return err
-		}
-		kt, err := e.input("k", dt, c.N, nkv*hd, k)
-		if err != nil {
-			return err
-		}
-		vt, err := e.input("v", dt, c.N, nkv*hd, v)
+		kv, kt, vt, err := e.kvWriteOperands(c, dt, base, slots, k, v)
 		if err != nil {
 			return err
 		}
 		return op("write kv", e.b.WriteKV(e.s, kv, kvLayers-1, kt, vt, slices.Clone(slots)))
 	}
+}
+
+// kvWriteOperands allocates a KV write's cache (filled with base, the written slots
+// tracked) and its k and v rows.
+func (e *env) kvWriteOperands(c Case, dt backend.DType, base [][]float32, written []int32, k, v []float32) (kv *backend.KVCache, kt, vt backend.Tensor, err error) {
+	nkv, hd := c.KVHeads, c.HeadDim
+	if kv, err = e.allocKV(kvLayers, c.Blocks, c.BlockSize, nkv, hd); err != nil {
+		return nil, kt, vt, err
+	}
+	if err = e.fillKV(kv, base, kvLayers-1, written); err != nil {
+		return nil, kt, vt, err
+	}
+	if kt, err = e.input("k", dt, c.N, nkv*hd, k); err != nil {
+		return nil, kt, vt, err
+	}
+	vt, err = e.input("v", dt, c.N, nkv*hd, v)
+	return kv, kt, vt, err
 }
 
 // attnLayout is an attention case's block tables and cache contents.

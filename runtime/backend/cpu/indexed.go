@@ -121,15 +121,10 @@ func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k,
 	if bs <= 0 || k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != n {
 		return backend.ShapeError(op, "k %s, v %s, kv heads %d × head dim %d, block size %d", k, v, nkv, hd, bs)
 	}
-	p, err := i32s(op, "pos", pos, 1, n)
+	p, tb, w, err := posTables(op, pos, tables, n)
 	if err != nil {
 		return err
 	}
-	tb, err := i32s(op, "tables", tables, n, -1)
-	if err != nil {
-		return err
-	}
-	w := tables.Cols
 	var stack [64]int32
 	slots := stack[:0]
 	if n > len(stack) {
@@ -161,6 +156,17 @@ func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k,
 	return nil
 }
 
+// posTables reads the positions [1][n] and block tables [n][w] of an indexed op.
+func posTables(op string, pos, tables backend.Tensor, n int) (p, tb []int32, w int, err error) {
+	if p, err = i32s(op, "pos", pos, 1, n); err != nil {
+		return nil, nil, 0, err
+	}
+	if tb, err = i32s(op, "tables", tables, n, -1); err != nil {
+		return nil, nil, 0, err
+	}
+	return p, tb, tables.Cols, nil
+}
+
 // atScratch is AttentionAt's per-call batch, pooled: ops may run concurrently.
 type atScratch struct {
 	batch backend.AttnBatch
@@ -179,15 +185,10 @@ func (c *Backend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backe
 	if b == nil || maxCtx <= 0 || bs <= 0 {
 		return backend.ShapeError(op, "max context %d, block size %d, batch %v", maxCtx, bs, b != nil)
 	}
-	p, err := i32s(op, "pos", pos, 1, n)
+	p, tb, w, err := posTables(op, pos, tables, n)
 	if err != nil {
 		return err
 	}
-	tb, err := i32s(op, "tables", tables, n, -1)
-	if err != nil {
-		return err
-	}
-	w := tables.Cols
 	sc := atPool.Get().(*atScratch)
 	defer atPool.Put(sc)
 	seqs := sc.seqs[:0]

@@ -79,26 +79,14 @@ func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.W
 	if err != nil {
 		return err
 	}
-	tp, tb, err := dev(op, table.W)
+	tp, tdt, sp, err := embedTable(op, "embed at", table)
 	if err != nil {
 		return err
-	}
-	if table.W.Rows*table.W.Cols < table.Out*table.In {
-		return backend.ShapeError("embed at", "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
-	}
-	var sp unsafe.Pointer
-	if tb.dt == backend.I8 {
-		if sp, _, err = dev(op, table.Scales); err != nil {
-			return err
-		}
-		if table.Scales.Rows*table.Scales.Cols < table.Out {
-			return backend.ShapeError("embed at", "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
-		}
 	}
 	if out.Rows == 0 {
 		return nil
 	}
-	return wrap(op, cgo.Embed(st.s, dt, ps[0], cgo.DType(tb.dt), tp, sp, ip, out.Rows, table.In, table.Out),
+	return wrap(op, cgo.Embed(st.s, dt, ps[0], tdt, tp, sp, ip, out.Rows, table.In, table.Out),
 		"%d rows, table %q [%d][%d]", out.Rows, table.Name, table.Out, table.In)
 }
 
@@ -131,11 +119,7 @@ func (c *Backend) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor,
 	if err != nil {
 		return wrap(op, err, "head dim %d (a capture cannot upload a new frequency table: issue the step once before capturing)", hd)
 	}
-	style := cgo.RopePairs
-	if r.Style == backend.RopeRotateHalf {
-		style = cgo.RopeRotateHalf
-	}
-	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, style), "x %s, head dim %d", x, hd)
+	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, ropeStyle(r)), "x %s, head dim %d", x, hd)
 }
 
 // indexBytes is the scratch vireo_decode_index fills for n rows: slots [n], seqs
@@ -184,14 +168,10 @@ func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k,
 	if err != nil {
 		return err
 	}
-	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
-		return fmt.Errorf("write kv at: layer %d of %d", layer, kv.Layers)
-	}
-	ps, dt, err := acts(op, k, v, kv.K[layer], kv.V[layer])
+	kp, vp, kc, vc, dt, err := layerActs(op, "write kv at", kv, layer, k, v)
 	if err != nil {
 		return err
 	}
-	kp, vp, kc, vc := ps[0], ps[1], ps[2], ps[3]
 	n, hd, nkv, bs := k.Rows, kv.HeadDim, kv.KVHeads, kv.BlockSize
 	if bs <= 0 || k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != n {
 		return backend.ShapeError("write kv at", "k %s, v %s, kv heads %d × head dim %d, block size %d", k, v, nkv, hd, bs)
@@ -224,24 +204,17 @@ func (c *Backend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backe
 	if err != nil {
 		return err
 	}
-	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
-		return fmt.Errorf("attention at: layer %d of %d", layer, kv.Layers)
-	}
 	if b == nil || maxCtx <= 0 || maxCtx > math.MaxInt32 {
 		return backend.ShapeError("attention at", "max context %d, batch given %v", maxCtx, b != nil)
 	}
-	ps, dt, err := acts(op, out, q, kv.K[layer], kv.V[layer])
+	o, qp, kc, vc, dt, err := layerActs(op, "attention at", kv, layer, out, q)
 	if err != nil {
 		return err
 	}
-	o, qp, kc, vc := ps[0], ps[1], ps[2], ps[3]
+	if err := attnShape("attention at", out, q, kv, b); err != nil {
+		return err
+	}
 	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
-	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
-		return backend.ShapeError("attention at", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
-	}
-	if hd > 256 {
-		return backend.ShapeError("attention at", "head dim %d (the CUDA kernel takes up to 256)", hd)
-	}
 	n := q.Rows
 	pp, err := i32Dev("attention at", "pos", pos, n)
 	if err != nil {

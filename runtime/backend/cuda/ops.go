@@ -61,23 +61,9 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
 		}
 	}
-	tp, tb, err := dev(op, table.W)
+	tp, tdt, sp, err := embedTable(op, "embed", table)
 	if err != nil {
 		return err
-	}
-	// The kernel reads row ids[i] of a [table.Out][table.In] matrix (and scale ids[i]) at
-	// these addresses: views holding fewer elements would be read past their end.
-	if table.W.Rows*table.W.Cols < table.Out*table.In {
-		return backend.ShapeError("embed", "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
-	}
-	var sp unsafe.Pointer
-	if tb.dt == backend.I8 {
-		if sp, _, err = dev(op, table.Scales); err != nil {
-			return err
-		}
-		if table.Scales.Rows*table.Scales.Cols < table.Out {
-			return backend.ShapeError("embed", "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
-		}
 	}
 	if len(ids) == 0 {
 		return nil
@@ -86,7 +72,30 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return wrap(op, err, "%d ids", len(ids))
 	}
-	return cgo.Embed(st.s, dt, o, cgo.DType(tb.dt), tp, sp, d, len(ids), table.In, table.Out)
+	return cgo.Embed(st.s, dt, o, tdt, tp, sp, d, len(ids), table.In, table.Out)
+}
+
+// embedTable returns the device addresses of an embedding table and of its scales
+// (int8 tables only), and its stored type. The kernels read row id of a
+// [table.Out][table.In] matrix (and scale id) at these addresses: views holding fewer
+// elements would be read past their end.
+func embedTable(op, name string, table *backend.Weight) (tp unsafe.Pointer, tdt cgo.DType, sp unsafe.Pointer, err error) {
+	tp, tb, err := dev(op, table.W)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if table.W.Rows*table.W.Cols < table.Out*table.In {
+		return nil, 0, nil, backend.ShapeError(name, "table %q [%d][%d] stored as %s", table.Name, table.Out, table.In, table.W)
+	}
+	if tb.dt == backend.I8 {
+		if sp, _, err = dev(op, table.Scales); err != nil {
+			return nil, 0, nil, err
+		}
+		if table.Scales.Rows*table.Scales.Cols < table.Out {
+			return nil, 0, nil, backend.ShapeError(name, "table %q [%d][%d] with scales %s", table.Name, table.Out, table.In, table.Scales)
+		}
+	}
+	return tp, cgo.DType(tb.dt), sp, nil
 }
 
 func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
@@ -204,11 +213,14 @@ func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	if err != nil {
 		return wrap(op, err, "%d positions", len(pos))
 	}
-	style := cgo.RopePairs
+	return cgo.RoPE(st.s, dt, xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, ropeStyle(r))
+}
+
+func ropeStyle(r *backend.RoPE) int {
 	if r.Style == backend.RopeRotateHalf {
-		style = cgo.RopeRotateHalf
+		return cgo.RopeRotateHalf
 	}
-	return cgo.RoPE(st.s, dt, xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, style)
+	return cgo.RopePairs
 }
 
 func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
@@ -217,14 +229,10 @@ func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v
 	if err != nil {
 		return err
 	}
-	if layer < 0 || layer >= kv.Layers {
-		return fmt.Errorf("write kv: layer %d of %d", layer, kv.Layers)
-	}
-	ps, dt, err := acts(op, k, v, kv.K[layer], kv.V[layer])
+	kp, vp, kc, vc, dt, err := layerActs(op, "write kv", kv, layer, k, v)
 	if err != nil {
 		return err
 	}
-	kp, vp, kc, vc := ps[0], ps[1], ps[2], ps[3]
 	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
 	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
 		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
@@ -250,21 +258,14 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 	if err != nil {
 		return err
 	}
-	if layer < 0 || layer >= kv.Layers {
-		return fmt.Errorf("attention: layer %d of %d", layer, kv.Layers)
-	}
-	ps, dt, err := acts(op, out, q, kv.K[layer], kv.V[layer])
+	o, qp, kc, vc, dt, err := layerActs(op, "attention", kv, layer, out, q)
 	if err != nil {
 		return err
 	}
-	o, qp, kc, vc := ps[0], ps[1], ps[2], ps[3]
+	if err := attnShape("attention", out, q, kv, b); err != nil {
+		return err
+	}
 	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
-	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
-		return backend.ShapeError("attention", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
-	}
-	if hd > 256 {
-		return backend.ShapeError("attention", "head dim %d (the CUDA kernel takes up to 256)", hd)
-	}
 	if q.Rows == 0 {
 		return nil
 	}
@@ -375,4 +376,29 @@ func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int
 		return wrap(op, err, "%d rows", len(rows))
 	}
 	return cgo.GatherRows(st.s, o, xp, rp, len(rows), x.Cols, x.Rows, xb.dt.Size())
+}
+
+// layerActs checks layer against the cache and returns the device addresses of two
+// activation operands and of the layer's K and V pools, which must share one type.
+func layerActs(op, name string, kv *backend.KVCache, layer int, a, b backend.Tensor) (ap, bp, kc, vc unsafe.Pointer, dt cgo.DType, err error) {
+	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
+		return nil, nil, nil, nil, 0, fmt.Errorf("%s: layer %d of %d", name, layer, kv.Layers)
+	}
+	ps, dt, err := acts(op, a, b, kv.K[layer], kv.V[layer])
+	if err != nil {
+		return nil, nil, nil, nil, 0, err
+	}
+	return ps[0], ps[1], ps[2], ps[3], dt, nil
+}
+
+// attnShape checks an attention's operands and heads against the cache and the kernel.
+func attnShape(name string, out, q backend.Tensor, kv *backend.KVCache, b *backend.AttnBatch) error {
+	nh, nkv, hd := b.Heads, b.KVHeads, b.HeadDim
+	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
+		return backend.ShapeError(name, "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
+	}
+	if hd > 256 {
+		return backend.ShapeError(name, "head dim %d (the CUDA kernel takes up to 256)", hd)
+	}
+	return nil
 }
