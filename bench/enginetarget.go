@@ -19,9 +19,7 @@ func (t *EngineTarget) Generate(ctx context.Context, r GenRequest, onTokens func
 	ids := r.Prompt.IDs
 	if ids == nil {
 		tok := t.Engine.Tokenizer()
-		for _, id := range tok.Encode(r.Prompt.Text, tok.DefaultOptions()) {
-			ids = append(ids, int32(id))
-		}
+		ids = tok.Encode(r.Prompt.Text, tok.DefaultOptions())
 	}
 	seed := r.Seed
 	req := &engine.Request{Prompt: ids, MaxTokens: r.MaxTokens, MinTokens: r.MinTokens, IgnoreEOS: r.IgnoreEOS, Seed: &seed,

@@ -135,7 +135,7 @@ type windowScore struct {
 	correct int
 	agree   int // argmax equal to the reference's
 	n       int
-	pred    []int
+	pred    []int32
 }
 
 // RunQuality audits every available variant against the float reference.
@@ -183,7 +183,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	}
 	res.Config = cfg
 	tok := ref.Tokenizer
-	bos := int32(tok.BOS())
+	bos := tok.BOS()
 	type prepared struct {
 		text string
 		toks []int32
@@ -281,11 +281,7 @@ func encodePrefix(tok *tokenizer.Tokenizer, text string, n int) []int32 {
 		ids := tok.Encode(string(runes[:chars]), tokenizer.EncodeOptions{})
 		// The last token of a cut may be cut too: keep a margin unless the text ends.
 		if len(ids) > n || chars == len(runes) {
-			out := make([]int32, 0, min(n, len(ids)))
-			for _, id := range ids[:min(n, len(ids))] {
-				out = append(out, int32(id))
-			}
-			return out
+			return ids[:min(n, len(ids))]
 		}
 		chars = min(len(runes), 2*chars)
 	}
@@ -301,7 +297,7 @@ func scoreWindow(s *model.Scorer, w model.Window) (windowScore, error) {
 	for i := w.ScoreFrom; i < len(nll); i++ {
 		out.nll += nll[i]
 		out.n++
-		if pred[i] == int(w.IDs[i+1]) {
+		if pred[i] == w.IDs[i+1] {
 			out.correct++
 		}
 		out.pred = append(out.pred, pred[i])
@@ -422,10 +418,7 @@ func protocolRows(goldenPath, name, text string, models []*model.Loaded, vs []Va
 		if len(ids) < g.Tokens {
 			return nil, fmt.Errorf("golden protocol: %s gives %d tokens, need %d", name, len(ids), g.Tokens)
 		}
-		w := model.Window{IDs: []int32{int32(m.Tokenizer.BOS())}}
-		for _, id := range ids[:g.Tokens] {
-			w.IDs = append(w.IDs, int32(id))
-		}
+		w := model.Window{IDs: append([]int32{m.Tokenizer.BOS()}, ids[:g.Tokens]...)}
 		s, err := m.NewScorer(len(w.IDs))
 		if err != nil {
 			return nil, err

@@ -27,7 +27,7 @@ type WorkloadConfig struct {
 	PromptsFile string  `json:"prompts_file,omitempty"` // one prompt per line; empty: random token ids
 	VocabSize   int     `json:"vocab_size"`             // random ids are drawn from [FirstID, VocabSize)
 	FirstID     int     `json:"first_id"`
-	BOS         int     `json:"bos"` // prepended to random prompts; < 0: none
+	BOS         int32   `json:"bos"` // prepended to random prompts; < 0: none
 	Seed        uint64  `json:"seed"`
 	// FixedOutput asks for exactly OutputLen tokens (ignore_eos, min_tokens = max_tokens)
 	// instead of letting the model stop at EOS.
@@ -80,7 +80,7 @@ func (w WorkloadConfig) Prompts(n int) ([]Prompt, error) {
 		in := drawLen(rng, w.InputLen, w.RangeRatio)
 		p.IDs = make([]int32, 0, in)
 		if w.BOS >= 0 {
-			p.IDs = append(p.IDs, int32(w.BOS))
+			p.IDs = append(p.IDs, w.BOS)
 		}
 		for len(p.IDs) < in {
 			p.IDs = append(p.IDs, int32(w.FirstID+rng.IntN(w.VocabSize-w.FirstID)))

@@ -125,7 +125,7 @@ func TestChatTemplate(t *testing.T) {
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{NumBlocks: 64})
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
-	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message) ([]int, error) {
+	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
 		ids, _, err := m.ChatPrompt(msgs, true)
 		return ids, err
 	}}, eng, m.Tokenizer, nil)

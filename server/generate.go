@@ -273,7 +273,7 @@ func (r *genRun) addLogprobs(c *choice, ev *engine.Event) {
 		return
 	}
 	tok := r.s.dec.tok
-	piece := tok.Piece(int(ev.Token))
+	piece := tok.Piece(ev.Token)
 	if r.g.ep == epCompletion {
 		c.lp.Tokens = append(c.lp.Tokens, piece)
 		c.lp.TokenLogprobs = append(c.lp.TokenLogprobs, lpFloat(ev.Logprob))
@@ -282,7 +282,7 @@ func (r *genRun) addLogprobs(c *choice, ev *engine.Event) {
 		if r.g.topLogprobs > 0 {
 			top := make(map[string]lpFloat, len(ev.TopLogprobs))
 			for _, t := range ev.TopLogprobs {
-				top[tok.Piece(int(t.Token))] = lpFloat(t.Logprob)
+				top[tok.Piece(t.Token)] = lpFloat(t.Logprob)
 			}
 			c.lp.TopLogprobs = append(c.lp.TopLogprobs, top)
 		} else {
@@ -295,10 +295,10 @@ func (r *genRun) addLogprobs(c *choice, ev *engine.Event) {
 
 func (r *genRun) chatLogprob(ev *engine.Event) chatTokenLogprob {
 	tok := r.s.dec.tok
-	piece := tok.Piece(int(ev.Token))
+	piece := tok.Piece(ev.Token)
 	e := chatTokenLogprob{Token: piece, Logprob: lpFloat(ev.Logprob), Bytes: byteList(piece), TopLogprobs: []chatTopLogprob{}}
 	for _, t := range ev.TopLogprobs {
-		p := tok.Piece(int(t.Token))
+		p := tok.Piece(t.Token)
 		e.TopLogprobs = append(e.TopLogprobs, chatTopLogprob{Token: p, Logprob: lpFloat(t.Logprob), Bytes: byteList(p)})
 	}
 	return e
@@ -563,14 +563,14 @@ func (r *genRun) appendStreamLogprobs(b []byte, c *choice, ev *engine.Event) []b
 		v = chatLogprobs{Content: []chatTokenLogprob{r.chatLogprob(ev)}}
 	} else {
 		tok := r.s.dec.tok
-		piece := tok.Piece(int(ev.Token))
+		piece := tok.Piece(ev.Token)
 		lp := completionLogprobs{Tokens: []string{piece}, TokenLogprobs: []lpFloat{lpFloat(ev.Logprob)}, TextOffset: []int{c.offset}}
 		c.offset += len(piece)
 		var top map[string]lpFloat
 		if r.g.topLogprobs > 0 {
 			top = make(map[string]lpFloat, len(ev.TopLogprobs))
 			for _, t := range ev.TopLogprobs {
-				top[tok.Piece(int(t.Token))] = lpFloat(t.Logprob)
+				top[tok.Piece(t.Token)] = lpFloat(t.Logprob)
 			}
 		}
 		lp.TopLogprobs = []map[string]lpFloat{top}

@@ -67,7 +67,7 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
 	if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
-		o.cfg.ChatPrompt = func(msgs []chattemplate.Message) ([]int, error) {
+		o.cfg.ChatPrompt = func(msgs []chattemplate.Message) ([]int32, error) {
 			ids, _, err := m.ChatPrompt(msgs, true)
 			return ids, err
 		}

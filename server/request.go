@@ -125,7 +125,7 @@ type decoder struct {
 	vocab       int
 	maxModelLen int
 	models      []string // served names; models[0] is the default
-	chatPrompt  func([]chattemplate.Message) ([]int, error)
+	chatPrompt  func([]chattemplate.Message) ([]int32, error)
 }
 
 // templateError classifies a chat-template failure: a template that raises (e.g.
@@ -188,7 +188,7 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	if p.isIDs {
 		g.eng.Prompt = p.ids
 	} else {
-		g.eng.Prompt = d.encode(p.text, d.tok.DefaultOptions())
+		g.eng.Prompt = d.tok.Encode(p.text, d.tok.DefaultOptions())
 	}
 	if e := d.common(&b.commonBody, g); e != nil {
 		return nil, e
@@ -266,15 +266,12 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		if err != nil {
 			return nil, templateError(err)
 		}
-		g.eng.Prompt = make([]int32, len(ids))
-		for i, id := range ids {
-			g.eng.Prompt[i] = int32(id)
-		}
+		g.eng.Prompt = ids
 	} else {
 		// No template hook: the plain "role: content" format, with special-token
 		// text in the messages kept as text.
 		text := chattemplate.Plain(msgs, true)
-		g.eng.Prompt = d.encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
+		g.eng.Prompt = d.tok.Encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
 	}
 	if e := d.common(&b.commonBody, g); e != nil {
 		return nil, e
@@ -301,15 +298,6 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	}
 	g.fillEngine()
 	return g, nil
-}
-
-func (d *decoder) encode(text string, opt tokenizer.EncodeOptions) []int32 {
-	ids := d.tok.Encode(text, opt)
-	out := make([]int32, len(ids))
-	for i, id := range ids {
-		out[i] = int32(id)
-	}
-	return out
 }
 
 // parseMessages reads the chat messages: text content only (a string, null, or a list

@@ -50,7 +50,7 @@ type Config struct {
 	// ChatPrompt renders a chat, generation prompt included, with the model's chat
 	// template and encodes it (model.Loaded.ChatPrompt). Nil: the plain
 	// "role: content" format (chattemplate.Plain).
-	ChatPrompt func(msgs []chattemplate.Message) ([]int, error)
+	ChatPrompt func(msgs []chattemplate.Message) ([]int32, error)
 }
 
 func (c *Config) setDefaults() {

@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -219,8 +220,11 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	if serve && !useEngine {
 		return errors.New("--serve needs --engine (it serves the in-process engine)")
 	}
+	if bos < -1 || bos > math.MaxInt32 {
+		return fmt.Errorf("--bos-id %d is not a token id (or -1)", bos)
+	}
 	w := bench.WorkloadConfig{NumPrompts: num, InputLen: inLen, OutputLen: outLen, RangeRatio: ratio, PromptsFile: prompts,
-		VocabSize: vocab, FirstID: 3, BOS: bos, Seed: seed, FixedOutput: fixed}
+		VocabSize: vocab, FirstID: 3, BOS: int32(bos), Seed: seed, FixedOutput: fixed}
 	res := &bench.LoadResult{Command: cmd, Host: bench.ThisHost()}
 	var target bench.Target
 	if useEngine {

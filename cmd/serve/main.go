@@ -270,7 +270,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
-		ChatPrompt: func(msgs []chattemplate.Message) ([]int, error) {
+		ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
 			ids, _, err := m.ChatPrompt(msgs, true)
 			return ids, err
 		},

@@ -88,10 +88,7 @@ func greedyCompare(path string, n int) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		ids := []int32{}
-		for _, t := range l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true}) {
-			ids = append(ids, int32(t))
-		}
+		ids := l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true})
 		var out []int32
 		for len(out) < n {
 			logits, err := s.Feed(ids)
@@ -165,11 +162,7 @@ func encodePrompt(path string) []int32 {
 		return nil
 	}
 	defer l.Close()
-	var ids []int32
-	for _, t := range l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true}) {
-		ids = append(ids, int32(t))
-	}
-	return ids
+	return l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true})
 }
 
 // allLogits runs seq teacher-forced in one pass and returns every position's logits.

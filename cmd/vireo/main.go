@@ -141,7 +141,7 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 		}
 	}
 	if len(prompt) == 0 {
-		prompt = []int{tok.BOS()}
+		prompt = []int32{tok.BOS()}
 	}
 	if len(prompt) >= m.Config.MaxSeqLen {
 		return fmt.Errorf("prompt of %d tokens does not fit the context of %d", len(prompt), m.Config.MaxSeqLen)
@@ -151,12 +151,8 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	ids := make([]int32, len(prompt))
-	for i, id := range prompt {
-		ids[i] = int32(id)
-	}
 	t0 := time.Now()
-	logits, err := sess.Feed(ids)
+	logits, err := sess.Feed(prompt)
 	if err != nil {
 		return err
 	}
@@ -166,7 +162,7 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 	}
 	stream := tok.NewStream(false)
 	var sampler sampling.Sampler
-	history := append([]int32(nil), ids...)
+	history := append([]int32(nil), prompt...)
 	generated := 0
 	t1 := time.Now()
 	for generated < maxTokens {
@@ -176,11 +172,11 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 			break
 		}
 		fmt.Fprint(stdout, stream.Add(next))
-		history = append(history, int32(next))
+		history = append(history, next)
 		if generated == maxTokens {
 			break
 		}
-		if logits, err = sess.Feed([]int32{int32(next)}); err != nil {
+		if logits, err = sess.Feed([]int32{next}); err != nil {
 			return err
 		}
 	}

@@ -43,11 +43,7 @@ func run(path string, maxTokens int) error {
 	texts := make([]string, len(prompts))
 	var wg sync.WaitGroup
 	for i, p := range prompts {
-		ids := m.Tokenizer.Encode(p, m.Tokenizer.DefaultOptions())
-		prompt := make([]int32, len(ids))
-		for j, id := range ids {
-			prompt[j] = int32(id)
-		}
+		prompt := m.Tokenizer.Encode(p, m.Tokenizer.DefaultOptions())
 		seed := uint64(i)
 		events, err := eng.Submit(context.Background(), &engine.Request{
 			Prompt: prompt, MaxTokens: maxTokens, Seed: &seed,

@@ -11,6 +11,8 @@ package backend
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
 // DType is an element type of a backend tensor.
@@ -268,15 +270,10 @@ type DecodeRow struct {
 	Limit  int32   // the row computes positions Pos .. Limit-1 at most (the plan reserved their slots)
 	Blocks []int32 // block table covering positions [0, Limit); at most MaxBlocks entries
 
-	Temperature, TopP, MinP float32 // as sampling.Params
-	TopK                    int
-	RepetitionPenalty       float32
-	PresencePenalty         float32
-	FrequencyPenalty        float32
-	Seed                    uint64
-	Index                   uint64  // draw number of the token sampled at Pos (sampling.Uniform's index); +1 per step
-	History                 []int32 // ids the penalties count; each sampled token is appended on the device
-	Stop                    []int32 // ids that end the row once sampled (at most MaxStopIDs)
+	sampling.Params         // how the row's tokens are drawn (Seed keys the draws)
+	Index           uint64  // draw number of the token sampled at Pos (sampling.Uniform's index); +1 per step
+	History         []int32 // ids the penalties count (read only when Params.Penalizes); each sampled token is appended on the device
+	Stop            []int32 // ids that end the row once sampled (at most MaxStopIDs)
 }
 
 // MaxStopIDs is the most stop ids a DecodeRow may carry.

@@ -36,7 +36,7 @@ type completion struct {
 
 // maskLogits applies what the request forbids before sampling: end-of-sequence and
 // stop tokens before MinTokens.
-func (c *completion) maskLogits(logits []float32, eos []int) {
+func (c *completion) maskLogits(logits []float32, eos []int32) {
 	if c.made >= c.req.MinTokens {
 		return
 	}
@@ -60,7 +60,7 @@ func (e *Engine) accept(c *completion, tok int32, logits []float32, lp *lane, no
 	if c.req.Logprobs || c.req.TopLogprobs > 0 {
 		ev.Logprob, ev.TopLogprobs = lp.logprobs(logits, tok, c.req.TopLogprobs)
 	}
-	stopTok := !c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, int(tok))
+	stopTok := !c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, tok)
 	for _, id := range c.req.StopTokenIDs {
 		stopTok = stopTok || tok == id
 	}
@@ -69,7 +69,7 @@ func (e *Engine) accept(c *completion, tok int32, logits []float32, lp *lane, no
 		c.pending = ""
 		return ev, FinishStop
 	}
-	c.pending += c.stream.Add(int(tok))
+	c.pending += c.stream.Add(tok)
 	if len(c.req.Stop) > 0 {
 		if i, _ := firstStop(c.pending, c.req.Stop); i >= 0 {
 			ev.Text = c.pending[:i]

@@ -19,20 +19,20 @@ import (
 
 // Options size the engine. Zero fields take the defaults noted.
 type Options struct {
-	MaxNumSeqs          int   // sequences per step (default 256)
-	MaxNumBatchedTokens int   // tokens per step (default 2048)
-	MaxModelLen         int   // prompt + output cap (default: the model's context)
-	BlockSize           int   // KV block size in tokens (default 16)
-	NumBlocks           int   // KV blocks; 0 sizes the cache from KVCacheBytes
-	KVCacheBytes        int64 // KV memory when NumBlocks is 0 (default: the backend's free-memory sizing if it has one, else 1 GiB of f32)
-	PrefillStreams      int   // prefill lanes; 1 = chunked prefill on one lane (default 1)
-	PrefillChunk        int   // most tokens of one prompt per step (default MaxNumBatchedTokens)
-	MaxLongPrefills     int   // long prompts prefilling at once (0: no cap)
-	DecodeSteps         int   // K decode steps per round trip when nothing needs scheduling (default 1)
-	EnablePrefixCache   bool  // share full prompt blocks between requests
-	DisableCUDAGraphs   bool  // issue decode steps op by op even where the backend could replay graphs
-	MaxWaiting          int   // queued requests before Submit says ErrQueueFull (0: unbounded)
-	EOSIDs              []int // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
+	MaxNumSeqs          int     // sequences per step (default 256)
+	MaxNumBatchedTokens int     // tokens per step (default 2048)
+	MaxModelLen         int     // prompt + output cap (default: the model's context)
+	BlockSize           int     // KV block size in tokens (default 16)
+	NumBlocks           int     // KV blocks; 0 sizes the cache from KVCacheBytes
+	KVCacheBytes        int64   // KV memory when NumBlocks is 0 (default: the backend's free-memory sizing if it has one, else 1 GiB of f32)
+	PrefillStreams      int     // prefill lanes; 1 = chunked prefill on one lane (default 1)
+	PrefillChunk        int     // most tokens of one prompt per step (default MaxNumBatchedTokens)
+	MaxLongPrefills     int     // long prompts prefilling at once (0: no cap)
+	DecodeSteps         int     // K decode steps per round trip when nothing needs scheduling (default 1)
+	EnablePrefixCache   bool    // share full prompt blocks between requests
+	DisableCUDAGraphs   bool    // issue decode steps op by op even where the backend could replay graphs
+	MaxWaiting          int     // queued requests before Submit says ErrQueueFull (0: unbounded)
+	EOSIDs              []int32 // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
 }
 
@@ -137,7 +137,7 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 		opt.EOSIDs = tok.EOSIDs()
 	}
 	for _, id := range opt.EOSIDs {
-		if id < 0 || id >= c.VocabSize {
+		if id < 0 || int(id) >= c.VocabSize {
 			return nil, fmt.Errorf("engine: end-of-sequence id %d outside the vocabulary of %d", id, c.VocabSize)
 		}
 	}

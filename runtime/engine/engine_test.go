@@ -314,13 +314,13 @@ func TestExtraEOSIDs(t *testing.T) {
 	plain := newEngine(t, m, Options{})
 	full := collect(t, mustSubmit(t, plain, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy}))[0]
 	end := full.ids[4]
-	e := newEngine(t, m, Options{EOSIDs: []int{m.Tokenizer.EOS(), int(end)}})
+	e := newEngine(t, m, Options{EOSIDs: []int32{m.Tokenizer.EOS(), end}})
 	r := collect(t, mustSubmit(t, e, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy}))[0]
 	require.Equal(t, FinishStop, r.finish)
 	require.Equal(t, full.ids[:5], r.ids)
 	r = collect(t, mustSubmit(t, e, &Request{Prompt: prompt, MaxTokens: 30, Sampling: greedy, IgnoreEOS: true}))[0]
 	require.Equal(t, full.ids, r.ids)
-	_, err := New(m.Model, m.Tokenizer, Options{EOSIDs: []int{99999}})
+	_, err := New(m.Model, m.Tokenizer, Options{EOSIDs: []int32{99999}})
 	require.ErrorContains(t, err, "end-of-sequence id 99999 outside the vocabulary")
 }
 

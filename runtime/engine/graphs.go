@@ -147,22 +147,18 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 	for _, i := range gs.act {
 		it := &items[i]
 		c := e.live[it.Req.ID()]
-		p := c.req.Sampling
 		row := backend.DecodeRow{
 			ID: it.Req.Tokens()[it.Pos], Pos: int32(it.Pos),
-			Limit:       int32(it.Pos + max(1, min(steps, it.NumSteps, c.req.MaxTokens-c.made))),
-			Blocks:      it.BlockTable[:min(len(it.BlockTable), g.IO.MaxBlocks)],
-			Temperature: p.Temperature, TopP: p.TopP, MinP: p.MinP, TopK: p.TopK,
-			RepetitionPenalty: p.RepetitionPenalty, PresencePenalty: p.PresencePenalty, FrequencyPenalty: p.FrequencyPenalty,
-			Seed: c.seed, Index: uint64(c.made),
+			Limit:  int32(it.Pos + max(1, min(steps, it.NumSteps, c.req.MaxTokens-c.made))),
+			Blocks: it.BlockTable[:min(len(it.BlockTable), g.IO.MaxBlocks)],
+			Params: c.req.Sampling, Index: uint64(c.made),
 		}
-		if p.Penalizes() {
+		row.Seed = c.seed // the request's seed, or the one drawn for it
+		if row.Penalizes() {
 			row.History = c.history
 		}
 		if !c.req.IgnoreEOS {
-			for _, id := range e.opt.EOSIDs {
-				row.Stop = append(row.Stop, int32(id))
-			}
+			row.Stop = append(row.Stop, e.opt.EOSIDs...)
 		}
 		row.Stop = append(row.Stop, c.req.StopTokenIDs...)
 		if len(row.Stop) > backend.MaxStopIDs {

@@ -397,7 +397,7 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	c.hostNext = false
 	p := c.req.Sampling
 	p.Seed = c.seed
-	tok := int32(l.sampler.Sample(logits, &p, uint64(c.made), c.history))
+	tok := l.sampler.Sample(logits, &p, uint64(c.made), c.history)
 	if raw == nil {
 		raw = logits
 	}

@@ -230,7 +230,7 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 	// Defaults are llama.cpp's for SentencePiece vocabularies.
 	for _, f := range []struct {
 		key string
-		dst *int
+		dst *int32
 		def int
 	}{{"bos_token_id", &v.BOS, 1}, {"eos_token_id", &v.EOS, 2}, {"unknown_token_id", &v.UNK, 0}, {"eot_token_id", nil, -1}, {"eom_token_id", nil, -1}} {
 		key := "tokenizer.ggml." + f.key
@@ -253,11 +253,11 @@ func ggufVocab(m meta, vocabSize int) (*tokenizer.Vocab, error) {
 		}
 		if f.dst == nil { // end of turn, end of message: also end generation
 			if id >= 0 {
-				v.EOSIDs = append(v.EOSIDs, int(id))
+				v.EOSIDs = append(v.EOSIDs, int32(id))
 			}
 			continue
 		}
-		*f.dst = int(id)
+		*f.dst = int32(id)
 	}
 	// llama.cpp's defaults: SentencePiece vocabularies add BOS and the dummy prefix;
 	// byte-level ones neither, except Llama 3's, which adds BOS.

@@ -228,7 +228,7 @@ func (o jsonObject) str(key string) (string, error) {
 }
 
 // ids reads a token id or a list of them (eos_token_id), each in [0, vocab).
-func (o jsonObject) ids(key string, vocab int) ([]int, error) {
+func (o jsonObject) ids(key string, vocab int) ([]int32, error) {
 	v, ok := o.m[key]
 	if !ok || v == nil {
 		return nil, nil
@@ -237,7 +237,7 @@ func (o jsonObject) ids(key string, vocab int) ([]int, error) {
 	if !isList {
 		list = []any{v}
 	}
-	var out []int
+	var out []int32
 	for _, x := range list {
 		n, ok := x.(json.Number)
 		id, err := n.Int64()
@@ -247,8 +247,8 @@ func (o jsonObject) ids(key string, vocab int) ([]int, error) {
 		if id < 0 || id >= int64(vocab) {
 			return nil, o.errorf("%q: token id %d is outside the vocabulary of %d", key, id, vocab)
 		}
-		if !slices.Contains(out, int(id)) {
-			out = append(out, int(id))
+		if !slices.Contains(out, int32(id)) {
+			out = append(out, int32(id))
 		}
 	}
 	return out, nil

@@ -119,9 +119,9 @@ func TestHFDirectory(t *testing.T) {
 	require.NotNil(t, ck.Tokenizer)
 	assert.Nil(t, ck.Vocab)
 	assert.Equal(t, 8, ck.Tokenizer.VocabSize())
-	assert.Equal(t, []int{1, 6, 7}, ck.Tokenizer.Encode("aab", ck.Tokenizer.DefaultOptions()))
+	assert.Equal(t, []int32{1, 6, 7}, ck.Tokenizer.Encode("aab", ck.Tokenizer.DefaultOptions()))
 	assert.Equal(t, "{{ bos_token }}D", ck.ChatTemplate)
-	assert.Equal(t, []int{2, 7}, ck.EOSIDs)
+	assert.Equal(t, []int32{2, 7}, ck.EOSIDs)
 	g := ck.GenerationDefaults
 	require.NotNil(t, g.DoSample)
 	require.NotNil(t, g.Temperature)
@@ -158,7 +158,7 @@ func TestHFDirectory(t *testing.T) {
 	}
 	checkValues(t, ck, vals)
 	assert.Equal(t, "S", ck.ChatTemplate)
-	assert.Equal(t, []int{2}, ck.EOSIDs)
+	assert.Equal(t, []int32{2}, ck.EOSIDs)
 	assert.Nil(t, ck.GenerationDefaults.Temperature)
 
 	// Llama 3 rope scaling, and a sliding window as wide as the context.
@@ -450,10 +450,10 @@ func TestGGUFByteLevelVocab(t *testing.T) {
 	assert.Equal(t, "gpt2", v.Model)
 	assert.Equal(t, "llama-bpe", v.Pre)
 	assert.Equal(t, []string{"a b", "Ġ ab"}, v.Merges)
-	assert.Equal(t, -1, v.UNK)
+	assert.Equal(t, int32(-1), v.UNK)
 	assert.True(t, v.AddBOS, "Llama 3's pre-tokenizer adds BOS by default")
 	assert.False(t, v.AddSpacePrefix)
-	assert.Equal(t, []int{5}, v.EOSIDs)
+	assert.Equal(t, []int32{5}, v.EOSIDs)
 	assert.Nil(t, v.Scores)
 }
 
@@ -478,7 +478,7 @@ func TestHFSentencePieceModel(t *testing.T) {
 	require.NotNil(t, ck.Vocab)
 	assert.Len(t, ck.Vocab.Tokens, 32000)
 	assert.Equal(t, "llama", ck.Vocab.Model)
-	assert.Equal(t, 1, ck.Vocab.BOS)
+	assert.Equal(t, int32(1), ck.Vocab.BOS)
 	assert.Equal(t, "", ck.ChatTemplate)
 	assert.Len(t, ck.Tensors, len(vals))
 }

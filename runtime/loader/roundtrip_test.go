@@ -233,7 +233,7 @@ func TestVocabDefaults(t *testing.T) {
 	v := ck.Vocab
 	assert.Equal(t, make([]float32, len(smallTokens)), v.Scores)
 	assert.Nil(t, v.Types)
-	assert.Equal(t, []int{1, -1, 0}, []int{v.BOS, v.EOS, v.UNK})
+	assert.Equal(t, []int32{1, -1, 0}, []int32{v.BOS, v.EOS, v.UNK})
 	assert.True(t, v.AddBOS)
 	assert.True(t, v.AddSpacePrefix)
 	assert.Equal(t, "", ck.ChatTemplate)

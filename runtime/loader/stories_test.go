@@ -73,8 +73,8 @@ func TestStories260KBinMatchesGGUF(t *testing.T) {
 	assert.True(t, bitsEqual(bv.Scores, gv.Scores))
 	assert.Nil(t, bv.Types) // derived by the tokenizer from the pieces
 	assert.Len(t, gv.Types, 512)
-	assert.Equal(t, []int{1, 2, 0}, []int{bv.BOS, bv.EOS, bv.UNK})
-	assert.Equal(t, []int{1, 2, 0}, []int{gv.BOS, gv.EOS, gv.UNK})
+	assert.Equal(t, []int32{1, 2, 0}, []int32{bv.BOS, bv.EOS, bv.UNK})
+	assert.Equal(t, []int32{1, 2, 0}, []int32{gv.BOS, gv.EOS, gv.UNK})
 	assert.True(t, bv.AddBOS && gv.AddBOS && bv.AddSpacePrefix && gv.AddSpacePrefix)
 	assert.Equal(t, "llama", gv.Model)
 	assert.Equal(t, "llama", bv.Model)

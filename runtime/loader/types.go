@@ -103,7 +103,7 @@ type Checkpoint struct {
 	// EOSIDs are the ids that end generation according to the checkpoint's own
 	// generation settings (an HF directory's generation_config.json eos_token_id, int or
 	// list, else config.json's); nil when it says nothing.
-	EOSIDs []int
+	EOSIDs []int32
 	// GenerationDefaults are the sampling defaults generation_config.json suggests.
 	GenerationDefaults GenerationDefaults
 	// GGUF is the parsed GGUF header (metadata, tensor list) for GGUF checkpoints; nil

@@ -19,7 +19,7 @@ type chat struct {
 // <|eot_id|>) becomes those tokens, and BOS is added only when the template did not
 // write it. As with transformers' apply_chat_template followed by encoding, special-
 // token text inside message content is encoded as that special token too.
-func (l *Loaded) ChatPrompt(msgs []chattemplate.Message, addGenerationPrompt bool) ([]int, string, error) {
+func (l *Loaded) ChatPrompt(msgs []chattemplate.Message, addGenerationPrompt bool) ([]int32, string, error) {
 	l.chat.once.Do(func() {
 		if l.ChatTemplate != "" {
 			l.chat.tmpl, l.chat.err = chattemplate.Parse(l.ChatTemplate)

@@ -19,8 +19,8 @@ import (
 
 type goldenCase struct {
 	Prompt     string       `json:"prompt"`
-	PromptIDs  []int        `json:"prompt_ids"`
-	GreedyIDs  []int        `json:"greedy_ids"`
+	PromptIDs  []int32      `json:"prompt_ids"`
+	GreedyIDs  []int32      `json:"greedy_ids"`
 	GreedyText string       `json:"greedy_text"`
 	Top5       [][2]float64 `json:"first_step_top5_logits"`
 	Margins    []float64    `json:"top1_top2_logit_margin"`
@@ -57,26 +57,18 @@ func argmax(x []float32) int {
 	return best
 }
 
-func ids32(ids []int) []int32 {
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
-}
-
 // greedy generates n tokens after prompt on a fresh session.
-func greedy(t testing.TB, m *Model, prompt []int32, n, chunk int) []int {
+func greedy(t testing.TB, m *Model, prompt []int32, n, chunk int) []int32 {
 	s, err := m.NewSession(0, chunk)
 	require.NoError(t, err)
 	logits, err := s.Feed(prompt)
 	require.NoError(t, err)
-	var out []int
+	var out []int32
 	for i := 0; i < n; i++ {
-		next := argmax(logits)
+		next := int32(argmax(logits))
 		out = append(out, next)
 		if i+1 < n {
-			logits, err = s.Feed([]int32{int32(next)})
+			logits, err = s.Feed([]int32{next})
 			require.NoError(t, err)
 		}
 	}
@@ -93,7 +85,7 @@ func TestStoriesGolden(t *testing.T) {
 				require.Equal(t, c.PromptIDs, got, "prompt %q", c.Prompt)
 				s, err := m.NewSession(0, 7)
 				require.NoError(t, err)
-				logits, err := s.Feed(ids32(c.PromptIDs))
+				logits, err := s.Feed(c.PromptIDs)
 				require.NoError(t, err)
 				idx := make([]int, len(logits))
 				for i := range idx {
@@ -104,7 +96,7 @@ func TestStoriesGolden(t *testing.T) {
 					require.Equal(t, int(want[0]), idx[k], "prompt %q top-%d id", c.Prompt, k+1)
 					require.InDelta(t, want[1], logits[idx[k]], 1e-3, "prompt %q top-%d logit", c.Prompt, k+1)
 				}
-				require.Equal(t, c.GreedyIDs, greedy(t, m.Model, ids32(c.PromptIDs), len(c.GreedyIDs), 7), "prompt %q", c.Prompt)
+				require.Equal(t, c.GreedyIDs, greedy(t, m.Model, c.PromptIDs, len(c.GreedyIDs), 7), "prompt %q", c.Prompt)
 				// The golden text prints byte pieces raw ("<0x0A>"); Decode turns them into bytes.
 				require.Equal(t, strings.ReplaceAll(c.GreedyText, "<0x0A>", "\n"), m.Tokenizer.Decode(c.GreedyIDs))
 			}
@@ -136,11 +128,11 @@ func goldenProtocolIDs(t testing.TB, tok *tokenizer.Tokenizer, file string) []in
 	text := []rune(strings.TrimLeftFunc(readEval(t, file), unicode.IsSpace))
 	ids := tok.Encode(string(text[:min(1024, len(text))]), tokenizer.EncodeOptions{})
 	require.GreaterOrEqual(t, len(ids), 256)
-	return append([]int32{int32(tok.BOS())}, ids32(ids[:256])...)
+	return append([]int32{tok.BOS()}, ids[:256]...)
 }
 
 // scoreAll runs ids in one teacher-forced pass: per-position NLL and argmax.
-func scoreAll(t testing.TB, m *Model, ids []int32) (nll []float64, pred []int) {
+func scoreAll(t testing.TB, m *Model, ids []int32) (nll []float64, pred []int32) {
 	s, err := m.NewScorer(len(ids))
 	require.NoError(t, err)
 	nll, pred, err = s.Score(ids)
@@ -172,7 +164,7 @@ func TestPerplexityMatchesGolden(t *testing.T) {
 				correct := 0
 				for i, v := range nll {
 					sum += v
-					if pred[i] == int(ids[i+1]) {
+					if pred[i] == ids[i+1] {
 						correct++
 					}
 				}
@@ -193,7 +185,7 @@ func TestInt8AgreesWithF32(t *testing.T) {
 	positions, agree := 0, 0
 	for _, text := range evalTexts {
 		runes := []rune(strings.TrimLeftFunc(readEval(t, text), unicode.IsSpace))
-		toks := ids32(f.Tokenizer.Encode(string(runes[:min(len(runes), 6000)]), tokenizer.EncodeOptions{}))
+		toks := f.Tokenizer.Encode(string(runes[:min(len(runes), 6000)]), tokenizer.EncodeOptions{})
 		var nllF, nllQ float64
 		n, agreeText := 0, 0
 		for _, w := range StridedWindows(int32(f.Tokenizer.BOS()), toks[:min(len(toks), 1100)], ctx, ctx/2) {
@@ -243,7 +235,7 @@ func TestBatchInvariance(t *testing.T) {
 	// Alone: logits after the prompt and after every generated token.
 	var seqs []*seq
 	for i, c := range cases {
-		s := &seq{prompt: ids32(c.PromptIDs), chunk: []int{3, 5, 2, 7}[i%4]}
+		s := &seq{prompt: c.PromptIDs, chunk: []int{3, 5, 2, 7}[i%4]}
 		sess, err := m.NewSession(0, 512)
 		require.NoError(t, err)
 		logits, err := sess.Feed(s.prompt)
@@ -308,7 +300,7 @@ func TestBatchInvariance(t *testing.T) {
 	}
 	for i, s := range seqs {
 		n := min(steps, len(cases[i].GreedyIDs))
-		require.Equal(t, ids32(cases[i].GreedyIDs[:n]), s.out[:n], "case %d", i)
+		require.Equal(t, cases[i].GreedyIDs[:n], s.out[:n], "case %d", i)
 	}
 }
 
@@ -316,7 +308,7 @@ func TestBatchInvariance(t *testing.T) {
 // and requires exactly what contiguous blocks give.
 func TestPagedCache(t *testing.T) {
 	m := openStories(t, "stories260K.bin", Options{})
-	prompt := ids32(goldenCases(t)[0].PromptIDs)
+	prompt := goldenCases(t)[0].PromptIDs
 	const n = 200 // 205 positions: 13 blocks of 16
 	run := func(blocks []int32, kv int) []int32 {
 		cache, err := m.NewKVCache(kv, 16)

@@ -139,7 +139,7 @@ func writeHFWeights(t testing.TB, dir string, ts []*loader.Tensor, sharded bool)
 // "▁") as a tokenizer.json the way transformers' LlamaConverter does: byte_fallback, every
 // split of a piece into two pieces a merge, merges ordered by the merged piece's score
 // (stable), splits of one piece by the ids of their halves.
-func sentencePieceTokenizerJSON(t testing.TB, pieces []string, scores []float32, unk, bos, eos int) []byte {
+func sentencePieceTokenizerJSON(t testing.TB, pieces []string, scores []float32, unk, bos, eos int32) []byte {
 	vocab := make(map[string]int, len(pieces))
 	for i, p := range pieces {
 		vocab[p] = i
@@ -150,7 +150,7 @@ func sentencePieceTokenizerJSON(t testing.TB, pieces []string, scores []float32,
 	}
 	var merges []mg
 	for id, piece := range pieces {
-		if id == unk || id == bos || id == eos || strings.HasPrefix(piece, "<0x") {
+		if i := int32(id); i == unk || i == bos || i == eos || strings.HasPrefix(piece, "<0x") {
 			continue
 		}
 		runes := []rune(piece)
@@ -174,7 +174,7 @@ func sentencePieceTokenizerJSON(t testing.TB, pieces []string, scores []float32,
 		ms = append(ms, m.l+" "+m.r)
 	}
 	added := []map[string]any{}
-	for _, id := range []int{unk, bos, eos} {
+	for _, id := range []int32{unk, bos, eos} {
 		added = append(added, map[string]any{"id": id, "content": pieces[id], "single_word": false, "lstrip": false,
 			"rstrip": false, "normalized": false, "special": true})
 	}
@@ -188,7 +188,7 @@ func sentencePieceTokenizerJSON(t testing.TB, pieces []string, scores []float32,
 		"pre_tokenizer": nil,
 		"post_processor": map[string]any{"type": "TemplateProcessing",
 			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": pieces[bos], "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"special_tokens": map[string]any{pieces[bos]: map[string]any{"id": pieces[bos], "ids": []int{bos}, "tokens": []string{pieces[bos]}}}},
+			"special_tokens": map[string]any{pieces[bos]: map[string]any{"id": pieces[bos], "ids": []int32{bos}, "tokens": []string{pieces[bos]}}}},
 		"decoder": map[string]any{"type": "Sequence", "decoders": []any{
 			map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
 			map[string]any{"type": "ByteFallback"}, map[string]any{"type": "Fuse"},
@@ -257,10 +257,10 @@ func TestStoriesHFGolden(t *testing.T) {
 	for _, c := range cases {
 		got := m.Tokenizer.Encode(c.Prompt, m.Tokenizer.DefaultOptions())
 		require.Equal(t, c.PromptIDs, got, "prompt %q", c.Prompt)
-		require.Equal(t, c.GreedyIDs, greedy(t, m.Model, ids32(c.PromptIDs), len(c.GreedyIDs), 7), "prompt %q", c.Prompt)
+		require.Equal(t, c.GreedyIDs, greedy(t, m.Model, c.PromptIDs, len(c.GreedyIDs), 7), "prompt %q", c.Prompt)
 		require.Equal(t, strings.ReplaceAll(c.GreedyText, "<0x0A>", "\n"), m.Tokenizer.Decode(c.GreedyIDs))
 
-		seq := ids32(append(append([]int(nil), c.PromptIDs...), c.GreedyIDs...))
+		seq := append(append([]int32(nil), c.PromptIDs...), c.GreedyIDs...)
 		a, b, ref := feedAll(t, m.Model, seq), feedAll(t, sharded.Model, seq), feedAll(t, bin.Model, seq)
 		require.Equal(t, a, b, "sharded weights give the same logits")
 		requireClose(t, ref, a, 1e-4, "rotate-half with permuted rows agrees with the pairs layout")
@@ -481,8 +481,8 @@ func TestLlama3HFMatchesGGUF(t *testing.T) {
 			opt := tokenizer.EncodeOptions{AddBOS: true}
 			ids := hf.Tokenizer.Encode(p, opt)
 			require.Equal(t, ids, gg.Tokenizer.Encode(p, opt), "%q", p)
-			require.Equal(t, 128000, ids[0])
-			seqs = append(seqs, ids32(ids))
+			require.Equal(t, int32(128000), ids[0])
+			seqs = append(seqs, ids)
 		}
 	}
 	for n := 0; len(seqs) < 5; n++ { // random ids reach past the original context of 64

@@ -19,7 +19,7 @@ type Loaded struct {
 	ChatTemplate string
 	// EOSIDs are the tokens that end generation: the tokenizer's, plus any the
 	// checkpoint's generation config adds (Llama 3's <|eot_id|>).
-	EOSIDs []int
+	EOSIDs []int32
 	// Defaults are the checkpoint's default sampling settings (nil fields: unset).
 	Defaults loader.GenerationDefaults
 	ck       *loader.Checkpoint
@@ -72,9 +72,9 @@ func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded,
 		ck.Close()
 		return nil, err
 	}
-	eos := append([]int(nil), tok.EOSIDs()...)
+	eos := append([]int32(nil), tok.EOSIDs()...)
 	for _, id := range ck.EOSIDs {
-		if !slices.Contains(eos, id) && id >= 0 && id < ck.Config.VocabSize {
+		if !slices.Contains(eos, id) && id >= 0 && int(id) < ck.Config.VocabSize {
 			eos = append(eos, id)
 		}
 	}

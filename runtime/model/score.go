@@ -64,14 +64,14 @@ func (m *Model) NewScorer(ctx int) (*Scorer, error) {
 
 // Score returns, for every position i < len(ids)-1, the negative log-likelihood
 // (natural log, computed in float64) of ids[i+1] and the argmax prediction.
-func (s *Scorer) Score(ids []int32) (nll []float64, pred []int, err error) {
+func (s *Scorer) Score(ids []int32) (nll []float64, pred []int32, err error) {
 	logits, err := s.m.Forward(s.ws, s.kv, []Seq{{Tokens: ids, Blocks: s.blocks, Logits: LogitsAll}})
 	if err != nil {
 		return nil, nil, err
 	}
 	V := s.m.Config.VocabSize
 	for i := 0; i+1 < len(ids); i++ {
-		n, p := NLLArgmax(logits[i*V:(i+1)*V], int(ids[i+1]))
+		n, p := NLLArgmax(logits[i*V:(i+1)*V], ids[i+1])
 		nll = append(nll, n)
 		pred = append(pred, p)
 	}
@@ -80,7 +80,7 @@ func (s *Scorer) Score(ids []int32) (nll []float64, pred []int, err error) {
 
 // NLLArgmax is -log softmax(row)[target] in float64, and the row's argmax (lowest
 // index on ties).
-func NLLArgmax(row []float32, target int) (float64, int) {
+func NLLArgmax(row []float32, target int32) (float64, int32) {
 	best := 0
 	for i, v := range row {
 		if v > row[best] {
@@ -92,5 +92,5 @@ func NLLArgmax(row []float32, target int) (float64, int) {
 	for _, v := range row {
 		sum += math.Exp(float64(v) - mx)
 	}
-	return -(float64(row[target]) - mx - math.Log(sum)), best
+	return -(float64(row[target]) - mx - math.Log(sum)), int32(best)
 }

@@ -107,7 +107,7 @@ func refKept(x []float32, p *Params) ([]int, []float32) {
 	return ids, w
 }
 
-func refSample(logits []float32, p *Params, tokenIndex uint64, history []int32) int {
+func refSample(logits []float32, p *Params, tokenIndex uint64, history []int32) int32 {
 	if len(logits) == 0 {
 		return 0
 	}
@@ -119,10 +119,10 @@ func refSample(logits []float32, p *Params, tokenIndex uint64, history []int32) 
 		}
 	}
 	if p.Temperature == 0 || math.IsInf(float64(x[best]), -1) {
-		return best
+		return int32(best)
 	}
 	ids, w := refKept(x, p)
-	return refDraw(ids, w, Uniform(p.Seed, tokenIndex, 0))
+	return int32(refDraw(ids, w, Uniform(p.Seed, tokenIndex, 0)))
 }
 
 func refDraw(ids []int, w []float32, u float32) int {

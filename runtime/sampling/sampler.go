@@ -47,27 +47,27 @@ func (s *Sampler) Reserve(vocab int) {
 // is greedy, TopP outside (0, 1) and MinP <= 0 disable those filters, a
 // RepetitionPenalty <= 0 disables it). The algorithm is specified in the package
 // documentation; every step is float32 arithmetic unless said otherwise.
-func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history []int32) int {
+func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history []int32) int32 {
 	n := len(logits)
 	if n == 0 {
 		return 0
 	}
 	T := p.Temperature
 	if !(T > 0) && (len(history) == 0 || !p.Penalizes()) {
-		return argmaxLogits(logits) // greedy, nothing to change: no copy
+		return int32(argmaxLogits(logits)) // greedy, nothing to change: no copy
 	}
 	s.Reserve(n)
 	x := s.prepare(logits, p, history)
 	best := argmax(x)
 	if !(T > 0) || x[best] == float32(math.Inf(-1)) {
-		return best
+		return int32(best)
 	}
 	cand, w := s.kept(x, best, p)
 	u := Uniform(p.Seed, tokenIndex, StreamToken)
 	if cand == nil { // no filter: the whole vocabulary in ascending id order
-		return draw(nil, s.e[:n], u)
+		return int32(draw(nil, s.e[:n], u))
 	}
-	return draw(cand, w, u)
+	return int32(draw(cand, w, u))
 }
 
 // prepare copies logits into s.x, maps NaN to -Inf and -0 to +0, and applies the

@@ -73,7 +73,7 @@ func TestGreedy(t *testing.T) {
 	tests := []struct {
 		name   string
 		logits []float32
-		want   int
+		want   int32
 	}{
 		{"argmax", []float32{0.1, 3, -2, 2.9}, 1},
 		{"tie lowest id", []float32{1, 5, 2, 5, 5}, 1},
@@ -104,11 +104,11 @@ func TestNonFiniteSampling(t *testing.T) {
 	p := DefaultParams()
 	for ti := uint64(0); ti < 200; ti++ {
 		p.Seed = ti
-		assert.Equal(t, 0, s.Sample([]float32{negInf, nan, negInf}, &p, ti, nil), "all -Inf/NaN → 0")
+		assert.Equal(t, int32(0), s.Sample([]float32{negInf, nan, negInf}, &p, ti, nil), "all -Inf/NaN → 0")
 		got := s.Sample([]float32{1, inf, 3, inf, nan}, &p, ti, nil)
-		assert.Contains(t, []int{1, 3}, got, "+Inf logits share all mass")
+		assert.Contains(t, []int32{1, 3}, got, "+Inf logits share all mass")
 		got = s.Sample([]float32{nan, 0, negInf, 0}, &p, ti, nil)
-		assert.Contains(t, []int{1, 3}, got, "NaN/-Inf never drawn")
+		assert.Contains(t, []int32{1, 3}, got, "NaN/-Inf never drawn")
 	}
 }
 
@@ -158,7 +158,7 @@ func TestSeedDeterminism(t *testing.T) {
 	for name, p := range configs {
 		t.Run(name, func(t *testing.T) {
 			var s1, s2 Sampler
-			distinct := map[int]bool{}
+			distinct := map[int32]bool{}
 			for ti := uint64(0); ti < 200; ti++ {
 				a := s1.Sample(x, &p, ti, nil)
 				for rep := 0; rep < 3; rep++ {
@@ -299,9 +299,9 @@ func TestKeptSetAndDrawMatchReference(t *testing.T) {
 			// Unfiltered, both walk ascending ids; otherwise canonical order.
 			require.Equal(t, wantIDs, got, "iter %d params %+v", iter, p)
 			for ti := uint64(0); ti < 20; ti++ {
-				want := 0
+				want := int32(0)
 				if !allMasked {
-					want = refDraw(wantIDs, wantW, Uniform(p.Seed, ti, 0))
+					want = int32(refDraw(wantIDs, wantW, Uniform(p.Seed, ti, 0)))
 				}
 				require.Equal(t, want, s.Sample(x, &p, ti, hist), "iter %d ti %d params %+v", iter, ti, p)
 			}
@@ -363,9 +363,9 @@ func TestPenalties(t *testing.T) {
 
 	// Through Sample: greedy picks the next best once the best token is penalized.
 	p = Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1, PresencePenalty: 1.5}
-	assert.Equal(t, 0, s.Sample(logits, &p, 0, []int32{4}))
+	assert.Equal(t, int32(0), s.Sample(logits, &p, 0, []int32{4}))
 	p.PresencePenalty = 0.5
-	assert.Equal(t, 4, s.Sample(logits, &p, 0, []int32{4}))
+	assert.Equal(t, int32(4), s.Sample(logits, &p, 0, []int32{4}))
 }
 
 func TestValidate(t *testing.T) {

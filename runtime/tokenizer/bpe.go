@@ -75,13 +75,13 @@ func buildMerges(pairs []mergePair, id func(string) (int32, bool)) (map[uint64]m
 }
 
 // encodeBPE appends the ids of one segment of text (no special tokens in it).
-func (e *encoder) encodeBPE(t *Tokenizer, dst []int, s string, first bool) []int {
+func (e *encoder) encodeBPE(t *Tokenizer, dst []int32, s string, first bool) []int32 {
 	b := t.bpe
 	if b.addPrefixSpace && first && s != "" && s[0] != ' ' {
 		s = " " + s
 	}
 	if len(s) >= cacheMinLen && e.cache == nil {
-		e.cache = make(map[string][]int)
+		e.cache = make(map[string][]int32)
 	}
 	for i := 0; i < len(s); {
 		j := b.pre(s, i)
@@ -92,7 +92,7 @@ func (e *encoder) encodeBPE(t *Tokenizer, dst []int, s string, first bool) []int
 		i = j
 		if b.ignoreMerges {
 			if id, ok := b.tokenID[word]; ok {
-				dst = append(dst, int(id))
+				dst = append(dst, id)
 				continue
 			}
 		}
@@ -107,7 +107,7 @@ func (e *encoder) encodeBPE(t *Tokenizer, dst []int, s string, first bool) []int
 			}
 			n := len(dst)
 			dst = e.mergeWord(t, dst, word)
-			e.cache[word] = append([]int(nil), dst[n:]...)
+			e.cache[word] = append([]int32(nil), dst[n:]...)
 			continue
 		}
 		dst = e.mergeWord(t, dst, word)
@@ -117,9 +117,9 @@ func (e *encoder) encodeBPE(t *Tokenizer, dst []int, s string, first bool) []int
 
 // appendByte appends the token of one byte: <unk> when the vocabulary lacks it and has
 // one, nothing otherwise (as the HF BPE model does without unk_token).
-func (e *encoder) appendByte(t *Tokenizer, dst []int, c byte) []int {
+func (e *encoder) appendByte(t *Tokenizer, dst []int32, c byte) []int32 {
 	if id := t.bpe.byteTok[c]; id >= 0 {
-		return append(dst, int(id))
+		return append(dst, id)
 	}
 	if t.unk >= 0 {
 		return append(dst, t.unk)
@@ -132,7 +132,7 @@ func (e *encoder) appendByte(t *Tokenizer, dst []int, c byte) []int {
 const linearMax = 24
 
 // mergeWord appends the ids of one pre-token.
-func (e *encoder) mergeWord(t *Tokenizer, dst []int, w string) []int {
+func (e *encoder) mergeWord(t *Tokenizer, dst []int32, w string) []int32 {
 	b := t.bpe
 	if len(w) > linearMax {
 		return e.mergeWordQueue(t, dst, w)
@@ -143,7 +143,7 @@ func (e *encoder) mergeWord(t *Tokenizer, dst []int, w string) []int {
 		if id := b.byteTok[w[i]]; id >= 0 {
 			ids = append(ids, id)
 		} else if t.unk >= 0 {
-			ids = append(ids, int32(t.unk))
+			ids = append(ids, t.unk)
 		}
 	}
 	var ranks [linearMax]merge
@@ -171,10 +171,7 @@ func (e *encoder) mergeWord(t *Tokenizer, dst []int, w string) []int {
 			ranks[best] = b.lookup(ids[best], ids[best+1])
 		}
 	}
-	for _, id := range ids {
-		dst = append(dst, int(id))
-	}
-	return dst
+	return append(dst, ids...)
 }
 
 // lookup returns the merge of (l, r), rank -1 when there is none.
@@ -188,7 +185,7 @@ func (b *byteBPE) lookup(l, r int32) merge {
 // mergeWordQueue is mergeWord for long pre-tokens (a run of thousands of letters, say):
 // the linked list and candidate queue the SentencePiece encoder uses, ordered by rank,
 // so the work is O(n log n).
-func (e *encoder) mergeWordQueue(t *Tokenizer, dst []int, w string) []int {
+func (e *encoder) mergeWordQueue(t *Tokenizer, dst []int32, w string) []int32 {
 	e.syms = e.syms[:0]
 	e.heap = e.heap[:0]
 	for i := 0; i < len(w); i++ {
@@ -263,7 +260,7 @@ func newByteLevel(v *Vocab, merges []mergePair, opt byteLevelOptions) (*Tokenize
 			t.text[i] = p
 		}
 		if (typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown) && p != "" {
-			t.special = append(t.special, special{text: p, id: i})
+			t.special = append(t.special, special{text: p, id: int32(i)})
 		}
 	}
 	var err error

@@ -18,8 +18,8 @@ import "unicode/utf8"
 // piece of text only (unless the vocabulary came from a tokenizer.json whose
 // normalizer prepends it to every piece, as the HF library then does), so "<s>Hello"
 // encodes like "Hello" with AddBOS.
-func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int {
-	ids := make([]int, 0, len(text)/3+2)
+func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int32 {
+	ids := make([]int32, 0, len(text)/3+2)
 	if opt.AddBOS && t.bos >= 0 {
 		ids = append(ids, t.bos)
 	}
@@ -49,7 +49,7 @@ func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int {
 
 // encodeSegment encodes text that holds no special token; first says whether it is the
 // first such text, atStart whether it opens the input.
-func (e *encoder) encodeSegment(t *Tokenizer, dst []int, s string, first, atStart bool) []int {
+func (e *encoder) encodeSegment(t *Tokenizer, dst []int32, s string, first, atStart bool) []int32 {
 	if t.bpe != nil {
 		return e.encodeBPE(t, dst, s, first)
 	}
@@ -99,7 +99,7 @@ type encoder struct {
 	syms  []symbol
 	heap  []candidate
 	buf   []byte
-	cache map[string][]int // chunk -> ids, for long texts (see cacheMinLen)
+	cache map[string][]int32 // chunk -> ids, for long texts (see cacheMinLen)
 }
 
 // encode appends the ids of s, with the dummy prefix if asked. When the vocabulary
@@ -107,12 +107,12 @@ type encoder struct {
 // chunks are merged independently: no piece spans such a cut, so no merge could cross
 // it, and each chunk's merges happen in the same relative order as in one global queue.
 // Small queues keep the work in cache; the ids are the same.
-func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
+func (e *encoder) encode(t *Tokenizer, dst []int32, s string, prefix bool) []int32 {
 	if !t.wordSplit {
 		return e.encodeChunk(t, dst, s, prefix)
 	}
 	if len(s) >= cacheMinLen && e.cache == nil {
-		e.cache = make(map[string][]int)
+		e.cache = make(map[string][]int32)
 	}
 	start := 0
 	for i := 1; i <= len(s); i++ {
@@ -128,7 +128,7 @@ func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
 			if !ok {
 				n := len(dst)
 				dst = e.encodeChunk(t, dst, chunk, false)
-				ids = append([]int(nil), dst[n:]...)
+				ids = append([]int32(nil), dst[n:]...)
 				e.cache[chunk] = ids
 			} else {
 				dst = append(dst, ids...)
@@ -145,7 +145,7 @@ func (e *encoder) encode(t *Tokenizer, dst []int, s string, prefix bool) []int {
 // words, short prompts would only pay for the map.
 const cacheMinLen = 4096
 
-func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []int {
+func (e *encoder) encodeChunk(t *Tokenizer, dst []int32, s string, prefix bool) []int32 {
 	e.syms = e.syms[:0]
 	e.heap = e.heap[:0]
 	if prefix {
@@ -156,7 +156,7 @@ func (e *encoder) encodeChunk(t *Tokenizer, dst []int, s string, prefix bool) []
 }
 
 // mergeQueued merges e.syms best candidate first and appends the resulting ids.
-func (e *encoder) mergeQueued(t *Tokenizer, dst []int) []int {
+func (e *encoder) mergeQueued(t *Tokenizer, dst []int32) []int32 {
 	for i := range e.syms {
 		e.push(t, int32(i))
 	}
@@ -178,7 +178,7 @@ func (e *encoder) mergeQueued(t *Tokenizer, dst []int) []int {
 		e.push(t, c.left)
 	}
 	for i := int32(0); len(e.syms) > 0 && i >= 0; i = e.syms[i].next {
-		dst = append(dst, int(e.syms[i].id))
+		dst = append(dst, e.syms[i].id)
 	}
 	return dst
 }

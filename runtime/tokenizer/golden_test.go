@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -15,10 +16,10 @@ func TestStories260KGolden(t *testing.T) {
 	require.NoError(t, err)
 	var g struct {
 		Cases []struct {
-			Prompt     string `json:"prompt"`
-			PromptIDs  []int  `json:"prompt_ids"`
-			GreedyIDs  []int  `json:"greedy_ids"`
-			GreedyText string `json:"greedy_text"`
+			Prompt     string  `json:"prompt"`
+			PromptIDs  []int32 `json:"prompt_ids"`
+			GreedyIDs  []int32 `json:"greedy_ids"`
+			GreedyText string  `json:"greedy_text"`
 		} `json:"cases"`
 	}
 	readJSON(t, &g, "golden", "stories260K.json")
@@ -39,7 +40,7 @@ func TestStories260KGolden(t *testing.T) {
 			want := strings.ReplaceAll(c.GreedyText, "<0x0A>", "\n")
 			assert.Equal(t, want, tok.Decode(c.GreedyIDs))
 
-			all := append(append([]int{}, c.PromptIDs...), c.GreedyIDs...)
+			all := append(append([]int32{}, c.PromptIDs...), c.GreedyIDs...)
 			if c.Prompt == "" {
 				want = strings.TrimPrefix(want, " ") // the continuation directly follows BOS
 			}
@@ -53,8 +54,8 @@ func TestLlama2Golden(t *testing.T) {
 	require.Equal(t, 32000, tok.VocabSize())
 	var g struct {
 		Cases []struct {
-			Text string `json:"text"`
-			IDs  []int  `json:"ids"`
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
 		} `json:"cases"`
 	}
 	readJSON(t, &g, "golden", "llama2-tokenizer.json")
@@ -63,7 +64,7 @@ func TestLlama2Golden(t *testing.T) {
 		t.Run(c.Text, func(t *testing.T) {
 			assert.Equal(t, c.IDs, tok.Encode(c.Text, EncodeOptions{}))
 			assert.Equal(t, " "+c.Text, tok.Decode(c.IDs))
-			assert.Equal(t, append([]int{1}, c.IDs...), tok.Encode(c.Text, withBOS))
+			assert.Equal(t, append([]int32{1}, c.IDs...), tok.Encode(c.Text, withBOS))
 		})
 	}
 }
@@ -98,7 +99,7 @@ func TestSpaceConventionsAgree(t *testing.T) {
 		require.Equal(t, ids, marker.Encode(s, withBOS), "%q", s)
 		require.Equal(t, plain.Decode(ids), marker.Decode(ids), "%q", s)
 	}
-	for id := 0; id < plain.VocabSize(); id++ {
+	for id := int32(0); int(id) < plain.VocabSize(); id++ {
 		require.Equal(t, plain.Piece(id), marker.Piece(id), "id %d", id)
 	}
 	require.Equal(t, " the", marker.Piece(278))
@@ -148,13 +149,13 @@ func TestRoundTrip(t *testing.T) {
 func TestEncodeEdgeCases(t *testing.T) {
 	tok := llama2Tok(t)
 	assert.Empty(t, tok.Encode("", EncodeOptions{}))
-	assert.Equal(t, []int{1}, tok.Encode("", withBOS))
-	assert.Equal(t, []int{259}, tok.Encode(" ", EncodeOptions{}), "dummy prefix and the space merge")
+	assert.Equal(t, []int32{1}, tok.Encode("", withBOS))
+	assert.Equal(t, []int32{259}, tok.Encode(" ", EncodeOptions{}), "dummy prefix and the space merge")
 	// Invalid UTF-8 bytes go through byte fallback (id = byte+3 in this vocab).
-	assert.Equal(t, []int{29871, 0xff + 3, 0xfe + 3}, tok.Encode("\xff\xfe", EncodeOptions{}))
+	assert.Equal(t, []int32{29871, 0xff + 3, 0xfe + 3}, tok.Encode("\xff\xfe", EncodeOptions{}))
 	assert.Equal(t, " \xff\xfe", tok.Decode(tok.Encode("\xff\xfe", EncodeOptions{})))
 	// A character missing from the vocabulary: its UTF-8 bytes.
-	assert.Equal(t, []int{29871, 0xf0 + 3, 0x9f + 3, 0x9a + 3, 0x80 + 3}, tok.Encode("🚀", EncodeOptions{}))
+	assert.Equal(t, []int32{29871, 0xf0 + 3, 0x9f + 3, 0x9a + 3, 0x80 + 3}, tok.Encode("🚀", EncodeOptions{}))
 }
 
 func TestParseSpecial(t *testing.T) {
@@ -169,14 +170,14 @@ func TestParseSpecial(t *testing.T) {
 	want := append(tok.Encode("a", EncodeOptions{}), 2, 1)
 	want = append(want, 29890, 0) // "b" without a dummy prefix: only the first text gets one
 	assert.Equal(t, want, got)
-	assert.Equal(t, []int{1, 2}, tok.Encode("</s>", EncodeOptions{AddBOS: true, ParseSpecial: true}))
+	assert.Equal(t, []int32{1, 2}, tok.Encode("</s>", EncodeOptions{AddBOS: true, ParseSpecial: true}))
 }
 
 func TestDecodeAndAccessors(t *testing.T) {
 	tok := llama2Tok(t)
-	assert.Equal(t, 1, tok.BOS())
-	assert.Equal(t, 2, tok.EOS())
-	assert.Equal(t, 0, tok.UNK())
+	assert.Equal(t, int32(1), tok.BOS())
+	assert.Equal(t, int32(2), tok.EOS())
+	assert.Equal(t, int32(0), tok.UNK())
 	assert.True(t, tok.IsControl(1))
 	assert.True(t, tok.IsControl(2))
 	assert.False(t, tok.IsControl(0))
@@ -189,13 +190,13 @@ func TestDecodeAndAccessors(t *testing.T) {
 	assert.Equal(t, "", tok.Piece(2))
 	assert.Equal(t, "\n", tok.Piece(3+'\n'))
 	assert.Equal(t, " the", tok.Piece(278))
-	for _, id := range []int{-1, 32000, 1 << 40} {
+	for _, id := range []int32{-1, 32000, math.MaxInt32} {
 		assert.False(t, tok.Valid(id))
 		assert.Equal(t, "", tok.Piece(id))
 	}
 	assert.True(t, tok.Valid(0) && tok.Valid(31999))
-	assert.Equal(t, "the", tok.Decode([]int{1, 278}), "one space dropped after BOS")
-	assert.Equal(t, " the the", tok.Decode([]int{278, 278}))
-	assert.Equal(t, " the", tok.Decode([]int{1, 259, 1552}), "only one of two spaces dropped") // "  " + "the"
-	assert.Equal(t, "the", tok.Decode([]int{-5, 1, 278, 2, 99999}))
+	assert.Equal(t, "the", tok.Decode([]int32{1, 278}), "one space dropped after BOS")
+	assert.Equal(t, " the the", tok.Decode([]int32{278, 278}))
+	assert.Equal(t, " the", tok.Decode([]int32{1, 259, 1552}), "only one of two spaces dropped") // "  " + "the"
+	assert.Equal(t, "the", tok.Decode([]int32{-5, 1, 278, 2, 99999}))
 }

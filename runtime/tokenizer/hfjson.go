@@ -61,7 +61,7 @@ func FromHFTokenizerJSON(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Tok
 	if err != nil {
 		return nil, err
 	}
-	unk := -1
+	unk := int32(-1)
 	if m.UnkToken != nil && *m.UnkToken != "" {
 		id, ok := lookupSpelling(v, *m.UnkToken)
 		if !ok {
@@ -93,7 +93,7 @@ func FromHFTokenizerJSON(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Tok
 	t.special = t.special[:0]
 	for _, a := range f.AddedTokens {
 		if a.Content != "" {
-			t.special = append(t.special, special{text: a.Content, id: a.ID, lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord})
+			t.special = append(t.special, special{text: a.Content, id: int32(a.ID), lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord})
 		}
 	}
 	t.indexSpecials()
@@ -257,7 +257,7 @@ func (c *hfConfig) apply(v *Vocab) error {
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-		dst  *int
+		dst  *int32
 	}{{"bos_token", c.BOS, &v.BOS}, {"eos_token", c.EOS, &v.EOS}} {
 		text, ok, err := tokenText(f.raw)
 		if err != nil {
@@ -294,10 +294,10 @@ func (c *hfConfig) apply(v *Vocab) error {
 }
 
 // lookupSpelling finds a token by its spelling in v.Tokens (lowest id).
-func lookupSpelling(v *Vocab, s string) (int, bool) {
+func lookupSpelling(v *Vocab, s string) (int32, bool) {
 	for i, p := range v.Tokens {
 		if p == s {
-			return i, true
+			return int32(i), true
 		}
 	}
 	return -1, false
@@ -391,8 +391,8 @@ func (f *hfFile) vocab() (*Vocab, error) {
 
 // leadingSpecial reads a post-processor: the special token TemplateProcessing puts before
 // the text, if any. Tokens after the text (an appended EOS) are not supported.
-func (c *hfComponent) leadingSpecial(v *Vocab) (int, bool, error) {
-	bos, add := -1, false
+func (c *hfComponent) leadingSpecial(v *Vocab) (int32, bool, error) {
+	bos, add := int32(-1), false
 	for _, p := range c.members() {
 		if p == nil {
 			continue
@@ -416,7 +416,7 @@ func (c *hfComponent) leadingSpecial(v *Vocab) (int, bool, error) {
 					}
 					id, ok := lookupSpelling(v, name)
 					if st, has := p.SpecialTokens[name]; has && len(st.IDs) == 1 {
-						id, ok = st.IDs[0], st.IDs[0] >= 0 && st.IDs[0] < len(v.Tokens)
+						id, ok = int32(st.IDs[0]), st.IDs[0] >= 0 && st.IDs[0] < len(v.Tokens)
 					}
 					if !ok {
 						return -1, false, fmt.Errorf("tokenizer.json: post_processor special token %q is not in the vocabulary", name)

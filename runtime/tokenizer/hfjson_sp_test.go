@@ -50,7 +50,7 @@ func sentencePieceToHFJSON(tb testing.TB, v *Vocab, arrays bool) []byte {
 		}
 	}
 	added := []map[string]any{}
-	for _, id := range []int{v.UNK, v.BOS, v.EOS} {
+	for _, id := range []int32{v.UNK, v.BOS, v.EOS} {
 		added = append(added, map[string]any{"id": id, "content": v.Tokens[id], "single_word": false, "lstrip": false,
 			"rstrip": false, "normalized": false, "special": true})
 	}
@@ -64,7 +64,7 @@ func sentencePieceToHFJSON(tb testing.TB, v *Vocab, arrays bool) []byte {
 		"pre_tokenizer": nil,
 		"post_processor": map[string]any{"type": "TemplateProcessing",
 			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []int{v.BOS}, "tokens": []string{"<s>"}}}},
+			"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []int32{v.BOS}, "tokens": []string{"<s>"}}}},
 		"decoder": map[string]any{"type": "Sequence", "decoders": []any{
 			map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
 			map[string]any{"type": "ByteFallback"}, map[string]any{"type": "Fuse"},
@@ -86,8 +86,8 @@ func TestHFJSONFromSentencePieceMatchesBin(t *testing.T) {
 	bin := llama2Tok(t)
 	var g struct {
 		Cases []struct {
-			Text string `json:"text"`
-			IDs  []int  `json:"ids"`
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
 		} `json:"cases"`
 	}
 	readJSON(t, &g, "golden", "llama2-tokenizer.json")
@@ -96,9 +96,9 @@ func TestHFJSONFromSentencePieceMatchesBin(t *testing.T) {
 		tok, err := FromHFTokenizerJSON(sentencePieceToHFJSON(t, v, arrays), cfg)
 		require.NoError(t, err)
 		assert.Equal(t, EncodeOptions{AddBOS: true, ParseSpecial: true}, tok.DefaultOptions())
-		assert.Equal(t, []int{2}, tok.EOSIDs())
+		assert.Equal(t, []int32{2}, tok.EOSIDs())
 		for _, c := range g.Cases {
-			assert.Equal(t, append([]int{1}, c.IDs...), tok.Encode(c.Text, tok.DefaultOptions()), "%q", c.Text)
+			assert.Equal(t, append([]int32{1}, c.IDs...), tok.Encode(c.Text, tok.DefaultOptions()), "%q", c.Text)
 		}
 		for _, s := range append(genStrings(1000), roundTripStrings...) {
 			ids := bin.Encode(s, withBOS)
@@ -106,9 +106,9 @@ func TestHFJSONFromSentencePieceMatchesBin(t *testing.T) {
 			require.Equal(t, s, tok.Decode(ids), "%q", s)
 		}
 		// The Prepend normalizer runs on each text between special tokens.
-		assert.Equal(t, []int{1, 1, 15043, 2, 921}, tok.Encode("<s>Hello</s>x", tok.DefaultOptions()))
+		assert.Equal(t, []int32{1, 1, 15043, 2, 921}, tok.Encode("<s>Hello</s>x", tok.DefaultOptions()))
 		id, ok := tok.TokenID("</s>")
 		assert.True(t, ok)
-		assert.Equal(t, 2, id)
+		assert.Equal(t, int32(2), id)
 	}
 }

@@ -61,29 +61,29 @@ func TestHFByteLevelTiny(t *testing.T) {
 	tok, err := FromHFTokenizerJSON(tinyByteLevelJSON(nil), []byte(`{"eos_token": "<|eot_id|>"}`))
 	require.NoError(t, err)
 	assert.Equal(t, 265, tok.VocabSize())
-	assert.Equal(t, 262, tok.BOS())
-	assert.Equal(t, 263, tok.EOS())
-	assert.Equal(t, []int{263}, tok.EOSIDs())
+	assert.Equal(t, int32(262), tok.BOS())
+	assert.Equal(t, int32(263), tok.EOS())
+	assert.Equal(t, []int32{263}, tok.EOSIDs())
 	assert.Equal(t, EncodeOptions{AddBOS: true, ParseSpecial: true}, tok.DefaultOptions())
-	b := func(c byte) int { return int(c) }
-	assert.Equal(t, []int{262, 261, 258}, tok.Encode("hello the", tok.DefaultOptions()))
-	assert.Equal(t, []int{261, 263, b('x')}, tok.Encode("hello<|eot_id|>x", tok.DefaultOptions())[1:])
+	b := func(c byte) int32 { return int32(c) }
+	assert.Equal(t, []int32{262, 261, 258}, tok.Encode("hello the", tok.DefaultOptions()))
+	assert.Equal(t, []int32{261, 263, b('x')}, tok.Encode("hello<|eot_id|>x", tok.DefaultOptions())[1:])
 	plain := tok.Encode("<|eot_id|>", EncodeOptions{})
 	assert.NotContains(t, plain, 263)
 	assert.Equal(t, "<|eot_id|>", tok.Decode(plain))
-	assert.Equal(t, "hello the", tok.Decode([]int{262, 261, 258}), "no space is dropped after BOS")
+	assert.Equal(t, "hello the", tok.Decode([]int32{262, 261, 258}), "no space is dropped after BOS")
 	assert.Equal(t, "", tok.Piece(263), "control tokens decode to nothing")
 	id, ok := tok.TokenID("<|eot_id|>")
 	assert.True(t, ok)
-	assert.Equal(t, 263, id)
+	assert.Equal(t, int32(263), id)
 	id, ok = tok.TokenID("Ġthe")
 	assert.True(t, ok)
-	assert.Equal(t, 258, id)
+	assert.Equal(t, int32(258), id)
 	_, ok = tok.TokenID("nope")
 	assert.False(t, ok)
 
 	// lstrip/rstrip swallow the spaces around; single_word needs word boundaries.
-	assert.Equal(t, []int{b('a'), 264, b('b')}, tok.Encode("a  [sw]  b", EncodeOptions{ParseSpecial: true}))
+	assert.Equal(t, []int32{b('a'), 264, b('b')}, tok.Encode("a  [sw]  b", EncodeOptions{ParseSpecial: true}))
 	assert.NotContains(t, tok.Encode("a[sw]b", EncodeOptions{ParseSpecial: true}), 264)
 	assert.Equal(t, "[sw]", tok.Piece(264), "user-defined tokens decode to their text")
 
@@ -198,15 +198,15 @@ func TestGGUFByteLevel(t *testing.T) {
 	v := &Vocab{Model: "gpt2", Pre: "llama-bpe", Merges: f.Model.Merges, BOS: 128000, EOS: 128009, UNK: -1, AddBOS: true}
 	for id := range hf.VocabSize() {
 		v.Tokens = append(v.Tokens, hf.raw[id])
-		v.Types = append(v.Types, hf.Type(id))
+		v.Types = append(v.Types, hf.Type(int32(id)))
 	}
 	tok, err := New(v)
 	require.NoError(t, err)
-	assert.Equal(t, []int{128009, 128001}, tok.EOSIDs(), "EOS, then the other end-of-turn controls in id order")
+	assert.Equal(t, []int32{128009, 128001}, tok.EOSIDs(), "EOS, then the other end-of-turn controls in id order")
 	for _, s := range genStrings(300) {
 		require.Equal(t, hf.Encode(s, EncodeOptions{ParseSpecial: true}), tok.Encode(s, EncodeOptions{ParseSpecial: true}), "%q", s)
 	}
-	require.Equal(t, 128000, tok.Encode("hi", tok.DefaultOptions())[0])
+	require.Equal(t, int32(128000), tok.Encode("hi", tok.DefaultOptions())[0])
 
 	for _, tc := range []struct {
 		edit func(v *Vocab)

@@ -39,16 +39,16 @@ func TestParseLlama2CTiny(t *testing.T) {
 	assert.Equal(t, []string{"<unk>", "<s>", "</s>", "<0x0A>", " ", "a", "b", " a"}, v.Tokens)
 	assert.Equal(t, []float32{0, 0, 0, 0, -1, -2, -3, -0.5}, v.Scores)
 	assert.Equal(t, "llama", v.Model)
-	assert.Equal(t, [3]int{0, 1, 2}, [3]int{v.UNK, v.BOS, v.EOS})
+	assert.Equal(t, [3]int32{0, 1, 2}, [3]int32{v.UNK, v.BOS, v.EOS})
 	assert.True(t, v.AddBOS)
 	assert.True(t, v.AddSpacePrefix)
 
 	tok, err := New(v)
 	require.NoError(t, err)
-	assert.Equal(t, []int{1, 7, 6, 3}, tok.Encode("ab\n", withBOS))
-	assert.Equal(t, "ab\n", tok.Decode([]int{1, 7, 6, 3}))
+	assert.Equal(t, []int32{1, 7, 6, 3}, tok.Encode("ab\n", withBOS))
+	assert.Equal(t, "ab\n", tok.Decode([]int32{1, 7, 6, 3}))
 	// No <0x63> piece and no UNK fallback needed: "c" has no byte piece, so UNK.
-	assert.Equal(t, []int{4, 0}, tok.Encode("c", EncodeOptions{}))
+	assert.Equal(t, []int32{4, 0}, tok.Encode("c", EncodeOptions{}))
 }
 
 func TestParseLlama2CErrors(t *testing.T) {
@@ -123,17 +123,17 @@ func TestNewErrors(t *testing.T) {
 func TestNewWithoutSpecials(t *testing.T) {
 	tok, err := New(&Vocab{Model: "llama", Tokens: []string{"a", "b", "ab"}, Scores: []float32{0, 0, 1}, BOS: -1, EOS: -1, UNK: -1})
 	require.NoError(t, err)
-	assert.Equal(t, []int{2}, tok.Encode("ab", withBOS), "no BOS to add, no dummy prefix asked for")
-	assert.Equal(t, []int{0}, tok.Encode("ac", EncodeOptions{ParseSpecial: true}), "no byte pieces, no UNK: dropped")
-	assert.Equal(t, -1, tok.BOS())
-	assert.Equal(t, "ab", tok.Decode([]int{-1, 2}))
+	assert.Equal(t, []int32{2}, tok.Encode("ab", withBOS), "no BOS to add, no dummy prefix asked for")
+	assert.Equal(t, []int32{0}, tok.Encode("ac", EncodeOptions{ParseSpecial: true}), "no byte pieces, no UNK: dropped")
+	assert.Equal(t, int32(-1), tok.BOS())
+	assert.Equal(t, "ab", tok.Decode([]int32{-1, 2}))
 }
 
 func TestUnknownWithoutBytePieces(t *testing.T) {
 	tok, err := New(&Vocab{Model: "llama", Tokens: []string{"<unk>", "<s>", "</s>", "<0xC3>", "a"},
 		Scores: make([]float32, 5), UNK: 0, BOS: 1, EOS: 2})
 	require.NoError(t, err)
-	assert.Equal(t, []int{4, 0, 4}, tok.Encode("aéa", EncodeOptions{}), "é lacks <0xA9>: one <unk>, not half its bytes")
-	assert.Equal(t, []int{3, 4}, tok.Encode("\xc3a", EncodeOptions{}), "a lone invalid byte that has its piece")
+	assert.Equal(t, []int32{4, 0, 4}, tok.Encode("aéa", EncodeOptions{}), "é lacks <0xA9>: one <unk>, not half its bytes")
+	assert.Equal(t, []int32{3, 4}, tok.Encode("\xc3a", EncodeOptions{}), "a lone invalid byte that has its piece")
 	assert.Equal(t, "<unk>", tok.Piece(0))
 }

@@ -59,8 +59,8 @@ func TestLlama3ChatTemplate(t *testing.T) {
 		}
 	}
 	type out struct {
-		Text string `json:"text"`
-		IDs  []int  `json:"ids"`
+		Text string  `json:"text"`
+		IDs  []int32 `json:"ids"`
 	}
 	// The chat mode reads one JSON object per line (nodeLines sends strings).
 	var want []out

@@ -230,7 +230,7 @@ func wikitextSample(tb testing.TB) []string {
 }
 
 func checkAgainstNode(t *testing.T, tok *Tokenizer, texts []string, opt EncodeOptions, args ...string) {
-	want := nodeLines[[]int](t, texts, args...)
+	want := nodeLines[[]int32](t, texts, args...)
 	bad := 0
 	for i, s := range texts {
 		got := tok.Encode(s, opt)

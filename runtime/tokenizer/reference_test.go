@@ -15,14 +15,14 @@ import (
 // llama2cEncode is a transliteration of llama2.c's encode (run.c): lookups over every
 // piece whatever its type, and a full rescan for the best pair on every merge. It is
 // the O(n²) reference the queue-based Encode must agree with.
-func llama2cEncode(v *Vocab, text string) []int {
-	lookup := make(map[string]int, len(v.Tokens))
+func llama2cEncode(v *Vocab, text string) []int32 {
+	lookup := make(map[string]int32, len(v.Tokens))
 	for i, p := range v.Tokens {
 		if _, ok := lookup[p]; !ok {
-			lookup[p] = i
+			lookup[p] = int32(i)
 		}
 	}
-	toks := []int{}
+	toks := []int32{}
 	if text != "" {
 		toks = append(toks, lookup[" "])
 	}
@@ -37,13 +37,13 @@ func llama2cEncode(v *Vocab, text string) []int {
 			toks = append(toks, id)
 		} else {
 			for k := i; k < j; k++ {
-				toks = append(toks, int(text[k])+3)
+				toks = append(toks, int32(text[k])+3)
 			}
 		}
 		i = j
 	}
 	for {
-		best, bestID, bestIdx := float32(-1e10), -1, -1
+		best, bestID, bestIdx := float32(-1e10), int32(-1), -1
 		for i := 0; i+1 < len(toks); i++ {
 			id, ok := lookup[v.Tokens[toks[i]]+v.Tokens[toks[i+1]]]
 			if ok && v.Scores[id] > best {
@@ -130,6 +130,6 @@ func TestWordSplitIsExact(t *testing.T) {
 	multi, err := New(v)
 	require.NoError(t, err)
 	require.False(t, multi.wordSplit)
-	require.Equal(t, []int{7}, multi.Encode("a a", EncodeOptions{}))
+	require.Equal(t, []int32{7}, multi.Encode("a a", EncodeOptions{}))
 	require.Equal(t, llama2cEncode(v, "a a a"), multi.Encode("a a a", EncodeOptions{}))
 }

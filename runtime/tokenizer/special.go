@@ -12,7 +12,7 @@ import (
 // tokens, and a tokenizer.json's added_tokens. The flags are the HF AddedToken ones.
 type special struct {
 	text string
-	id   int
+	id   int32
 	// lstrip and rstrip swallow the whitespace before and after a match (it belongs to
 	// the token); singleWord matches only when the text is not inside a word.
 	lstrip, rstrip, singleWord bool

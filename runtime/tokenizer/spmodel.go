@@ -114,12 +114,12 @@ func FromSentencePieceModel(data []byte) (*Vocab, error) {
 	for _, f := range []struct {
 		name string
 		id   int64
-		dst  *int
+		dst  *int32
 	}{{"unk_id", unk, &v.UNK}, {"bos_id", bos, &v.BOS}, {"eos_id", eos, &v.EOS}} {
 		if f.id < -1 || f.id >= int64(len(v.Tokens)) {
 			return nil, fmt.Errorf("sentencepiece model: %s %d outside the %d pieces", f.name, f.id, len(v.Tokens))
 		}
-		*f.dst = int(f.id)
+		*f.dst = int32(f.id)
 	}
 	if !byteFallback {
 		// Without byte_fallback SentencePiece never emits <0xXX> pieces; make them

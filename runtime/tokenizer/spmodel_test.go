@@ -24,7 +24,7 @@ func TestSentencePieceModelMatchesBin(t *testing.T) {
 	v := llama2Model(t)
 	bin := loadVocab(t, 32000, "models", "llama2-tokenizer", "tokenizer.bin")
 	require.Len(t, v.Tokens, 32000)
-	assert.Equal(t, [3]int{0, 1, 2}, [3]int{v.UNK, v.BOS, v.EOS})
+	assert.Equal(t, [3]int32{0, 1, 2}, [3]int32{v.UNK, v.BOS, v.EOS})
 	assert.True(t, v.AddSpacePrefix)
 	assert.Equal(t, TypeUnknown, v.Types[0])
 	assert.Equal(t, TypeControl, v.Types[1])
@@ -38,8 +38,8 @@ func TestSentencePieceModelMatchesBin(t *testing.T) {
 	require.NoError(t, err)
 	var g struct {
 		Cases []struct {
-			Text string `json:"text"`
-			IDs  []int  `json:"ids"`
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
 		} `json:"cases"`
 	}
 	readJSON(t, &g, "golden", "llama2-tokenizer.json")
@@ -92,7 +92,7 @@ func TestSentencePieceModelTiny(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := New(v)
 	require.NoError(t, err)
-	assert.Equal(t, []int{1, 5, 5}, tok.Encode("a a", withBOS))
+	assert.Equal(t, []int32{1, 5, 5}, tok.Encode("a a", withBOS))
 	for _, tc := range []struct {
 		name string
 		data []byte

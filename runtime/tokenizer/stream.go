@@ -22,7 +22,7 @@ func (t *Tokenizer) NewStream(skipLeadingSpace bool) *Stream {
 }
 
 // Add consumes one id and returns the text it completes, possibly "".
-func (s *Stream) Add(id int) string {
+func (s *Stream) Add(id int32) string {
 	p := s.t.Piece(id)
 	if s.stripNext && len(p) > 0 && p[0] == ' ' {
 		p = p[1:]

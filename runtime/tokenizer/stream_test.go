@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func streamAll(tok *Tokenizer, skip bool, ids []int, each func(string)) string {
+func streamAll(tok *Tokenizer, skip bool, ids []int32, each func(string)) string {
 	st := tok.NewStream(skip)
 	var b strings.Builder
 	for _, id := range ids {
@@ -42,7 +42,7 @@ func TestStreamEmoji(t *testing.T) {
 	}
 	// The rocket is four byte tokens: nothing comes out until the last one.
 	ids := tok.Encode("🚀", EncodeOptions{})
-	require.Equal(t, []int{29871, 243, 162, 157, 131}, ids)
+	require.Equal(t, []int32{29871, 243, 162, 157, 131}, ids)
 	st := tok.NewStream(true)
 	var outs []string
 	for _, id := range ids {
@@ -54,7 +54,7 @@ func TestStreamEmoji(t *testing.T) {
 
 func TestStreamInvalidBytes(t *testing.T) {
 	tok := llama2Tok(t)
-	b := func(x byte) int { return int(x) + 3 }
+	b := func(x byte) int32 { return int32(x) + 3 }
 	st := tok.NewStream(false)
 	// A 4-byte lead, two continuations, then a normal token: the sequence can never
 	// complete, so each held byte becomes U+FFFD (as ranging over the string would).

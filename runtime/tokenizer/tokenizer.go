@@ -25,10 +25,10 @@ type Tokenizer struct {
 	// wordSplit: no mergeable piece has a space after another character, so encoding
 	// may cut the text before such spaces (see encoder.encode).
 	wordSplit bool
-	bos       int
-	eos       int
-	unk       int
-	eosIDs    []int
+	bos       int32
+	eos       int32
+	unk       int32
+	eosIDs    []int32
 
 	addBOS         bool
 	addSpacePrefix bool
@@ -98,14 +98,14 @@ func validate(v *Vocab) error {
 	}
 	for _, sp := range []struct {
 		name string
-		id   int
+		id   int32
 	}{{"BOS", v.BOS}, {"EOS", v.EOS}, {"UNK", v.UNK}} {
-		if sp.id < -1 || sp.id >= n {
+		if sp.id < -1 || int(sp.id) >= n {
 			return fmt.Errorf("tokenizer: %s id %d out of range [-1, %d)", sp.name, sp.id, n)
 		}
 	}
 	for _, id := range v.EOSIDs {
-		if id < 0 || id >= n {
+		if id < 0 || int(id) >= n {
 			return fmt.Errorf("tokenizer: end-of-sequence id %d out of range [0, %d)", id, n)
 		}
 	}
@@ -142,10 +142,10 @@ func newCommon(v *Vocab) *Tokenizer {
 }
 
 // finish indexes the specials and gathers the end-of-sequence ids.
-func (t *Tokenizer) finish(extraEOS []int) {
+func (t *Tokenizer) finish(extraEOS []int32) {
 	t.indexSpecials()
-	seen := map[int]bool{}
-	add := func(id int) {
+	seen := map[int32]bool{}
+	add := func(id int32) {
 		if id >= 0 && !seen[id] {
 			seen[id] = true
 			t.eosIDs = append(t.eosIDs, id)
@@ -159,7 +159,7 @@ func (t *Tokenizer) finish(extraEOS []int) {
 	// too. They count only as control tokens, never as text that happens to match.
 	for i, p := range t.raw {
 		if endOfTurn[p] && t.types[i] == TypeControl {
-			add(i)
+			add(int32(i))
 		}
 	}
 }
@@ -194,7 +194,7 @@ func newSentencePiece(v *Vocab) (*Tokenizer, error) {
 		if v.Types != nil {
 			typ = v.Types[i]
 		} else {
-			typ = deriveType(i, p, v)
+			typ = deriveType(int32(i), p, v)
 		}
 		t.types[i] = typ
 		switch typ {
@@ -221,7 +221,7 @@ func newSentencePiece(v *Vocab) (*Tokenizer, error) {
 		}
 		if typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown {
 			if s := strings.Trim(p, "\n"); s != "" {
-				t.special = append(t.special, special{text: s, id: i})
+				t.special = append(t.special, special{text: s, id: int32(i)})
 			}
 		}
 	}
@@ -237,7 +237,7 @@ func newSentencePiece(v *Vocab) (*Tokenizer, error) {
 }
 
 // deriveType classifies a piece when the vocabulary carries no types (llama2.c files).
-func deriveType(id int, p string, v *Vocab) TokenType {
+func deriveType(id int32, p string, v *Vocab) TokenType {
 	switch {
 	case id == v.UNK:
 		return TypeUnknown
@@ -279,25 +279,25 @@ func hexVal(c byte) (byte, bool) {
 }
 
 // BOS returns the beginning-of-sequence id, -1 when the vocabulary has none.
-func (t *Tokenizer) BOS() int { return t.bos }
+func (t *Tokenizer) BOS() int32 { return t.bos }
 
 // EOS returns the end-of-sequence id, -1 when the vocabulary has none.
-func (t *Tokenizer) EOS() int { return t.eos }
+func (t *Tokenizer) EOS() int32 { return t.eos }
 
 // UNK returns the unknown-token id, -1 when the vocabulary has none.
-func (t *Tokenizer) UNK() int { return t.unk }
+func (t *Tokenizer) UNK() int32 { return t.unk }
 
 // VocabSize returns the number of ids.
 func (t *Tokenizer) VocabSize() int { return len(t.pieces) }
 
 // Valid reports whether id is in the vocabulary.
-func (t *Tokenizer) Valid(id int) bool { return id >= 0 && id < len(t.pieces) }
+func (t *Tokenizer) Valid(id int32) bool { return id >= 0 && int(id) < len(t.pieces) }
 
 // IsControl reports whether id is a control token (BOS, EOS and the like).
-func (t *Tokenizer) IsControl(id int) bool { return t.Valid(id) && t.types[id] == TypeControl }
+func (t *Tokenizer) IsControl(id int32) bool { return t.Valid(id) && t.types[id] == TypeControl }
 
 // Type returns id's token type, TypeUndefined when id is out of range.
-func (t *Tokenizer) Type(id int) TokenType {
+func (t *Tokenizer) Type(id int32) TokenType {
 	if !t.Valid(id) {
 		return TypeUndefined
 	}
@@ -305,7 +305,7 @@ func (t *Tokenizer) Type(id int) TokenType {
 }
 
 // Score returns id's merge score, 0 when id is out of range.
-func (t *Tokenizer) Score(id int) float32 {
+func (t *Tokenizer) Score(id int32) float32 {
 	if !t.Valid(id) {
 		return 0
 	}
@@ -322,10 +322,10 @@ func (t *Tokenizer) DefaultOptions() EncodeOptions {
 // EOSIDs returns every id that ends generation: EOS first, then the vocabulary's other
 // end tokens (Vocab.EOSIDs, and control tokens such as Llama 3's <|eot_id|>). It is
 // empty when there are none; the caller must not modify it.
-func (t *Tokenizer) EOSIDs() []int { return t.eosIDs }
+func (t *Tokenizer) EOSIDs() []int32 { return t.eosIDs }
 
 // IsEOS reports whether id is one of EOSIDs.
-func (t *Tokenizer) IsEOS(id int) bool {
+func (t *Tokenizer) IsEOS(id int32) bool {
 	for _, e := range t.eosIDs {
 		if e == id {
 			return true
@@ -337,7 +337,7 @@ func (t *Tokenizer) IsEOS(id int) bool {
 // TokenID returns the id of the token the vocabulary spells text ("<|eot_id|>", "</s>",
 // "▁the", "Ġthe"), for looking up special tokens by name. Among duplicates the lowest
 // id wins.
-func (t *Tokenizer) TokenID(text string) (int, bool) {
+func (t *Tokenizer) TokenID(text string) (int32, bool) {
 	for _, sp := range t.special {
 		if sp.text == text && t.raw[sp.id] == text {
 			return sp.id, true
@@ -345,7 +345,7 @@ func (t *Tokenizer) TokenID(text string) (int, bool) {
 	}
 	for i, p := range t.raw {
 		if p == text {
-			return i, true
+			return int32(i), true
 		}
 	}
 	return -1, false
@@ -353,7 +353,7 @@ func (t *Tokenizer) TokenID(text string) (int, bool) {
 
 // Spelling is token id as the vocabulary writes it ("<|begin_of_text|>", "<s>",
 // "Ġthe", "<0x0A>"): what templates print for special tokens. "" for invalid ids.
-func (t *Tokenizer) Spelling(id int) string {
+func (t *Tokenizer) Spelling(id int32) string {
 	if !t.Valid(id) {
 		return ""
 	}
@@ -362,7 +362,7 @@ func (t *Tokenizer) Spelling(id int) string {
 
 // Piece returns the text id decodes to on its own: byte pieces as their raw byte, "▁"
 // as a space, control tokens as "". Out-of-range ids give "".
-func (t *Tokenizer) Piece(id int) string {
+func (t *Tokenizer) Piece(id int32) string {
 	if !t.Valid(id) {
 		return ""
 	}
@@ -372,9 +372,9 @@ func (t *Tokenizer) Piece(id int) string {
 // Decode concatenates the pieces of ids. For SentencePiece vocabularies, as in llama2.c,
 // the token right after BOS loses one leading space: that space is the dummy prefix
 // Encode added. Byte-level vocabularies give back exactly the bytes encoded.
-func (t *Tokenizer) Decode(ids []int) string {
+func (t *Tokenizer) Decode(ids []int32) string {
 	var b strings.Builder
-	prev := -1
+	prev := int32(-1)
 	for _, id := range ids {
 		s := t.Piece(id)
 		if t.stripAfterBOS && prev >= 0 && prev == t.bos && len(s) > 0 && s[0] == ' ' {

@@ -23,9 +23,9 @@ type Vocab struct {
 	Tokens []string    // piece text, SentencePiece form ("▁" for space in GGUF; llama2.c .bin uses " ")
 	Scores []float32   // merge priority, higher first; len == len(Tokens) (may be nil for "gpt2")
 	Types  []TokenType // nil: derived from the pieces (<0xXX> byte, <s></s> control, <unk> unknown)
-	BOS    int         // -1 when absent
-	EOS    int         // -1 when absent
-	UNK    int         // -1 when absent
+	BOS    int32       // -1 when absent
+	EOS    int32       // -1 when absent
+	UNK    int32       // -1 when absent
 	AddBOS bool        // prepend BOS when encoding a prompt
 	// AddSpacePrefix adds SentencePiece's dummy prefix (a space before non-empty text).
 	AddSpacePrefix bool
@@ -39,5 +39,5 @@ type Vocab struct {
 	Pre string
 	// EOSIDs lists further ids that end generation besides EOS (Llama 3 instruct's
 	// <|eot_id|>, a generation_config's eos_token_id list).
-	EOSIDs []int
+	EOSIDs []int32
 }

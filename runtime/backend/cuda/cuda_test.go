@@ -506,7 +506,7 @@ func TestDecodeLoop(t *testing.T) {
 	perm := r.Perm(blocks)
 	nextBlock := 0
 	row := func(pos, limit int32) backend.DecodeRow {
-		rw := backend.DecodeRow{ID: int32(r.Intn(m.vocab)), Pos: pos, Limit: limit, TopP: 1, RepetitionPenalty: 1, Seed: uint64(r.Int63())}
+		rw := backend.DecodeRow{ID: int32(r.Intn(m.vocab)), Pos: pos, Limit: limit, Params: sampling.Params{TopP: 1, RepetitionPenalty: 1, Seed: uint64(r.Int63())}}
 		for j := 0; j < int(limit+bs-1)/bs; j++ {
 			rw.Blocks = append(rw.Blocks, int32(perm[nextBlock]))
 			nextBlock++

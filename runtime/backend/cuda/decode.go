@@ -385,11 +385,6 @@ func checkIO(io *backend.DecodeIO) (ids, pos, tables, logits unsafe.Pointer, ldt
 	return
 }
 
-// penalizes is sampling.Params.Penalizes: whether the sampler reads the history.
-func penalizes(r *backend.DecodeRow) bool {
-	return (r.RepetitionPenalty > 0 && r.RepetitionPenalty != 1) || r.PresencePenalty != 0 || r.FrequencyPenalty != 0
-}
-
 // DecodeLoop runs step steps times on s with sampling on the device, as
 // backend.DecodeLooper specifies. Per call it: checks rows (besides the interface's
 // rules, a row's Limit must not pass the maxCtx its AttentionAt calls were captured
@@ -446,7 +441,7 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 			return nil, nil, fmt.Errorf("%s: row %d: %d blocks of %d positions do not cover its limit %d", op, i, len(r.Blocks), g.blockSize, r.Limit)
 		}
 		h := steps
-		if penalizes(r) {
+		if r.Penalizes() {
 			h += len(r.History)
 		}
 		if h > math.MaxInt32 || hist > math.MaxInt32-h {
@@ -536,7 +531,7 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 			PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty, TopK: int32(topK),
 			HistoryOff: int64(off), Seed: r.Seed, TokenIndex: r.Index,
 		}
-		if penalizes(r) {
+		if r.Penalizes() {
 			copy(history[off:], r.History)
 			p.HistoryLen = int32(len(r.History))
 			end = off + len(r.History)
