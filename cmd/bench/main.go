@@ -121,11 +121,20 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // modelFlags are the flags that open a model in-process.
 type modelFlags struct {
-	spec bench.ModelSpec
+	spec    bench.ModelSpec
+	offline bool
+}
+
+// resolve turns a Hub model name into its path in the Hugging Face cache, downloading
+// it if needed (runtime/hub); paths and synthetic names stay as they are.
+func (m *modelFlags) resolve(ctx context.Context, stderr io.Writer) (err error) {
+	m.spec.Path, err = resolveModel(ctx, m.spec.Path, m.offline, stderr)
+	return err
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet, defPath, defWeights string) {
-	fs.StringVar(&m.spec.Path, "model-path", defPath, "model: a GGUF file, a llama2.c .bin, or synthetic:<shape>")
+	fs.StringVar(&m.spec.Path, "model-path", defPath, "model: a GGUF file, a llama2.c .bin, a Hugging Face Hub name (org/name, org/name:QUANT), or synthetic:<shape>")
+	fs.BoolVar(&m.offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&m.spec.TokenizerPath, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
 	fs.StringVar(&m.spec.Weights, "weights", defWeights, "weight format: f32 or int8")
 	fs.BoolVar(&m.spec.Int8Embedding, "int8-embedding", false, "with --weights int8, also quantize the embedding/classifier")
@@ -228,6 +237,9 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	res := &bench.LoadResult{Command: cmd, Host: bench.ThisHost()}
 	var target bench.Target
 	if useEngine {
+		if err := mf.resolve(ctx, stderr); err != nil {
+			return err
+		}
 		m, err := mf.spec.Open()
 		if err != nil {
 			return err
@@ -367,12 +379,14 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("quality", "Perplexity, next-token accuracy and top-1 agreement with the f32 reference, per eval text, for every\noptimization, in strided windows with paired bootstrap confidence intervals; plus nll.json's protocol.", stderr)
 	var (
 		modelPath, tok, root, golden, out string
+		offline                           bool
 		tokens, ctxLen, stride, resamples int
 		threads                           int
 		seed                              uint64
 		texts                             string
 	)
-	fs.StringVar(&modelPath, "model-path", "", "model (default: stories260K from the shared folder)")
+	fs.StringVar(&modelPath, "model-path", "", "model: a path or a Hugging Face Hub name (default: stories260K from the shared folder)")
+	fs.BoolVar(&offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
 	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/, golden/)")
 	fs.StringVar(&texts, "texts", "", "eval texts as category=path,... (default: the three shared texts)")
@@ -392,6 +406,10 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 			return errors.New("--model-path not given and no shared folder found (set --shared or VIREO_SHARED)")
 		}
 		modelPath = filepath.Join(root, "models", "stories260K", "stories260K.bin")
+	}
+	modelPath, err := resolveModel(context.Background(), modelPath, offline, stderr)
+	if err != nil {
+		return err
 	}
 	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads}
 	if texts != "" {
@@ -473,6 +491,9 @@ func runTTFT(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := mf.resolve(ctx, stderr); err != nil {
+		return err
+	}
 	cfg.Model = mf.spec
 	res, err := bench.RunTTFTConfigs(ctx, cfg, func(name string) *bench.Progress {
 		return progress(stderr, "ttft "+name, (cfg.Shorts+1)*max(1, cfg.Repeats))
@@ -515,6 +536,9 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 	}
 	if mf.spec.Path == "" {
 		return errors.New("--model-path is required")
+	}
+	if err := mf.resolve(ctx, stderr); err != nil {
+		return err
 	}
 	cfg.Model = mf.spec
 	for _, f := range strings.Split(formats, ",") {

@@ -1,6 +1,7 @@
 // Command serve runs Vireo's OpenAI-compatible HTTP server on one model:
 //
 //	serve --model ../shared/models/stories260K/stories260K.bin --port 8000
+//	serve --model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0
 //
 // Flags follow vLLM's names where vLLM has one. With no --model it serves the built-in
 // synthetic model (random weights: its text is noise) and says so in the log. SIGTERM
@@ -32,6 +33,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/hub"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 	"github.com/vireo-ai/vireo/server"
@@ -52,6 +54,7 @@ func main() {
 type options struct {
 	model, tokenizer, weights, device string
 	servedNames                       listFlag
+	offline                           bool
 	threads                           int
 	gpuMemUtil                        float64
 
@@ -77,7 +80,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "tokenizer", "served-model-name", "weights", "device", "gpu-memory-utilization", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "weights", "device", "gpu-memory-utilization", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
@@ -89,7 +92,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{maxBodyBytes: 8 << 20}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.model, "model", "", "a GGUF file, a llama2.c .bin, or synthetic:<shape> (default: synthetic:tiny, random weights)")
+	fs.StringVar(&o.model, "model", "", "a GGUF file, a llama2.c .bin, a Hugging Face directory, a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded), or synthetic:<shape> (default: synthetic:tiny, random weights)")
+	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
 	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: the --model value)")
 	fs.StringVar(&o.weights, "weights", "int8", "weight format: int8 (per-row scales) or f32")
@@ -189,6 +193,7 @@ Serve a model over an OpenAI-compatible HTTP API:
 	fmt.Fprint(w, `Examples:
   serve --model ../shared/models/stories260K/stories260K.bin --weights f32
   serve --model model.gguf --served-model-name llama --max-num-seqs 64 --kv-cache-memory 4GiB --api-key-file keys.txt
+  serve --model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 --offline
 `)
 	fmt.Fprintf(w, "\nSynthetic models (random weights, for trying the server out): %s\n", strings.Join(model.SyntheticNames(), ", "))
 }
@@ -238,6 +243,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		path = model.SyntheticPrefix + "tiny"
 		log.Warn("no --model given: serving the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise", zap.String("model", path))
 	}
+	name := path // clients send the name given, not where the cache keeps it (as vLLM)
+	if path, err = hub.Resolve(ctx, path, hub.CommandConfig(o.offline, log.Named("hub"), stderr)); err != nil {
+		return err
+	}
 	mopt := model.Options{Weights: model.WeightsF32}
 	if o.weights == "int8" {
 		mopt.Weights = model.WeightsInt8
@@ -265,7 +274,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	names := []string(o.servedNames)
 	if len(names) == 0 {
-		names = []string{path}
+		names = []string{name}
 	}
 	srv, err := server.New(server.Config{
 		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,

@@ -26,13 +26,18 @@ func runE2E(args []string) (any, error) {
 	steps := fs.Int("steps", 64, "decode steps timed")
 	weights := fs.String("weights", "int8,f16", "weight types: int8, f16")
 	exe, _ := os.Executable()
-	stories := fs.String("stories", filepath.Join(filepath.Dir(exe), "..", "models", "stories260K", "stories260K.bin"), "stories260K.bin ('' skips)")
+	stories := fs.String("stories", filepath.Join(filepath.Dir(exe), "..", "models", "stories260K", "stories260K.bin"), "stories260K.bin, or a Hugging Face Hub name of a small model ('' skips)")
+	offline := fs.Bool("offline", false, "a Hub name comes from the local cache only (as HF_HUB_OFFLINE=1)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	res := map[string]any{}
 	if *stories != "" {
-		r, err := greedyCompare(*stories, 48)
+		path, err := resolveModel(*stories, *offline)
+		if err != nil {
+			return nil, err
+		}
+		r, err := greedyCompare(path, 48)
 		res["stories260K"] = r
 		if err != nil {
 			res["stories260K_error"] = err.Error()

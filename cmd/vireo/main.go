@@ -2,9 +2,14 @@
 // as they come and printing speed at the end:
 //
 //	vireo -model ../shared/models/stories260K/stories260K.bin -prompt "Once upon a time"
+//	vireo -model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 -prompt "Hello" -chat
+//	vireo pull MODEL     download a Hub model into the Hugging Face cache
+//	vireo list           the models in that cache, with sizes
 //
-// With no -model it runs the built-in synthetic model (random weights: the text is
-// noise, the speed is real), so a fresh machine has something to run.
+// A model is a local path or a Hugging Face Hub name (package runtime/hub): the cache
+// is used first, with no request, then the Hub. With no -model it runs the built-in
+// synthetic model (random weights: the text is noise, the speed is real), so a fresh
+// machine has something to run.
 package main
 
 import (
@@ -33,6 +38,7 @@ type options struct {
 	topK                                      int
 	seed                                      uint64
 	ignoreEOS, int8Embedding, quiet, chat     bool
+	offline                                   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -40,11 +46,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("vireo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vireo [flags]\n\nGenerate text from a prompt, streaming tokens as they come.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: vireo [flags]\n       vireo pull MODEL\n       vireo list\n\nGenerate text from a prompt, streaming tokens as they come. pull downloads a Hugging Face\nHub model into the Hub's cache; list shows the cached models.\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nSynthetic models (random weights, generated in memory): %v\n", model.SyntheticNames())
 	}
-	fs.StringVar(&o.model, "model", "", "model: a GGUF file, a llama2.c .bin, or synthetic:<shape> (default: the built-in synthetic:tiny)")
+	fs.StringVar(&o.model, "model", "", "model: a GGUF file, a llama2.c .bin, a Hugging Face directory, a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision), or synthetic:<shape> (default: the built-in synthetic:tiny)")
+	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
 	fs.StringVar(&o.prompt, "prompt", "Once upon a time", "prompt text")
 	fs.IntVar(&o.maxTokens, "max-tokens", 256, "most tokens to generate")
@@ -87,6 +94,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "pull":
+			return runPull(args[1:], stdout, stderr)
+		case "list":
+			return runList(args[1:], stdout, stderr)
+		}
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -102,6 +117,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if path == "" {
 		path = model.SyntheticPrefix + "tiny"
 		log.Info("no -model given: using the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise, its speed is real", zap.String("model", path))
+	}
+	if path, err = resolveModel(path, o.offline, log, stderr); err != nil {
+		return err
 	}
 	opt := model.Options{Weights: model.WeightsF32, Int8Embedding: o.int8Embedding}
 	if o.weights == "int8" {

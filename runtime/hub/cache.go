@@ -334,6 +334,8 @@ func listRepo(dir, repo string) []CachedModel {
 			q := quantOf(f)
 			if q != "" && quants[q] == 1 {
 				m.Name = repo + ":" + q + suffix
+			} else if def, err := choose(Ref{Repo: repo}, files); err == nil && def.main == f {
+				m.Name = repo + suffix // the repo's default choice: the plain name
 			} else {
 				m.Name = repo + "/" + f + suffix
 			}

@@ -298,7 +298,11 @@ func (d *downloader) transfer(ctx context.Context, file, url, inc string, size i
 			if fi, serr := os.Stat(inc); serr == nil {
 				have = fi.Size()
 			}
-			return total, newErr(ErrNoNetwork, fmt.Sprintf("%s: downloading %s failed after %d attempts (%v); %s of it are kept in %s and the next run resumes from there",
+			kind := ErrNoNetwork
+			if re.status != 0 {
+				kind = ErrServer
+			}
+			return total, newErr(kind, fmt.Sprintf("%s: downloading %s failed after %d attempts (%v); %s of it are kept in %s and the next run resumes from there",
 				d.ref, file, attempt+1, re.err, humanBytes(have), inc), re.err)
 		}
 		wait := re.after
@@ -316,8 +320,9 @@ func (d *downloader) transfer(ctx context.Context, file, url, inc string, size i
 
 // retryErr marks a failure worth another attempt (after: the server's Retry-After).
 type retryErr struct {
-	err   error
-	after time.Duration
+	err    error
+	after  time.Duration
+	status int // the HTTP status, when the server answered one
 }
 
 func (e *retryErr) Error() string { return e.err.Error() }
@@ -373,7 +378,7 @@ func (d *downloader) once(parent context.Context, url, inc string, size int64, p
 		f.Truncate(0)
 		return 0, &retryErr{err: fmt.Errorf("the server refused to resume at byte %d (HTTP 416)", have)}
 	case retryableStatus(resp.StatusCode):
-		return 0, &retryErr{err: fmt.Errorf("HTTP %d", resp.StatusCode), after: retryAfter(resp.Header.Get("Retry-After"))}
+		return 0, &retryErr{err: fmt.Errorf("HTTP %d", resp.StatusCode), after: retryAfter(resp.Header.Get("Retry-After")), status: resp.StatusCode}
 	default:
 		return 0, d.cfg.statusError(d.ref, "", resp)
 	}

@@ -242,6 +242,27 @@ func TestResumeAfterDisconnect(t *testing.T) {
 	require.Contains(t, logs.String(), "transfer interrupted: resuming")
 }
 
+// TestStalledTransfer: a connection that stops sending is abandoned after Stall and
+// the transfer resumes from the last byte received.
+func TestStalledTransfer(t *testing.T) {
+	repo, q8, _ := ggufRepo()
+	srv := hubtest.New(t, repo)
+	var logs syncBuffer
+	cfg := testConfig(t, srv, &logs)
+	cfg.Stall = 100 * time.Millisecond
+	at := int64(len(q8) / 4)
+	srv.StallAfter(q8, at, 1)
+	res, err := Pull(context.Background(), cfg, Ref{Repo: repo.ID, Quant: "Q8_0"})
+	require.NoError(t, err)
+	got, err := os.ReadFile(res.Path)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(q8, got))
+	require.Contains(t, logs.String(), "no data for 100ms")
+	gets := cdnGets(srv)
+	require.GreaterOrEqual(t, len(gets), 2)
+	require.NotEmpty(t, gets[1].Range, "the retry resumes, it does not start over")
+}
+
 // TestResumeAcrossRuns: with no retries the first pull fails and keeps the partial
 // blob; the next run resumes it.
 func TestResumeAcrossRuns(t *testing.T) {
@@ -566,6 +587,14 @@ func TestRetryOn503(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, len(q4), res.Downloaded)
 	require.Len(t, cdnGets(srv), 3)
+
+	cfg.CacheDir = t.TempDir()
+	cfg.Retries = 2
+	srv.Fail503(100)
+	_, err = Pull(context.Background(), cfg, Ref{Repo: repo.ID, Quant: "Q8_0"})
+	require.ErrorIs(t, err, ErrServer)
+	require.ErrorContains(t, err, "failed after 3 attempts (HTTP 503)")
+	srv.Fail503(0)
 }
 
 // TestConcurrentPulls: two pulls of one model at once download its blob once (the

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -46,8 +48,24 @@ func Resolve(ctx context.Context, arg string, cfg Config) (string, error) {
 	}
 	log.Info("model not in the Hub cache: downloading", zap.String("model", arg), zap.String("why", miss.Error()), zap.String("cache", cfg.CacheDir))
 	res, err := Pull(ctx, cfg, ref)
+	if errors.Is(err, ErrRepoNotFound) {
+		return "", fmt.Errorf("no file or folder %q here, and as a Hub name: %w", arg, err)
+	}
 	if err != nil {
 		return "", err
 	}
 	return res.Path, nil
+}
+
+// CommandConfig is what a command uses: the environment (FromEnv), offline also when
+// the command's --offline flag says so, log lines to log, and a progress bar on stderr
+// when stderr is a terminal.
+func CommandConfig(offline bool, log *zap.Logger, stderr io.Writer) Config {
+	c := FromEnv()
+	c.Offline = c.Offline || offline
+	c.Logger = log
+	if IsTerminal(stderr) {
+		c.Progress = stderr
+	}
+	return c
 }

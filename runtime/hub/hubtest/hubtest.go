@@ -73,6 +73,7 @@ type Server struct {
 type cut struct {
 	at    int64
 	times int
+	stall bool // hang instead of closing the connection
 }
 
 // New starts a fake Hub holding repos; it stops when the test ends.
@@ -116,6 +117,15 @@ func (s *Server) CutAfter(data []byte, at int64, times int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cuts[SHA256Hex(data)] = &cut{at: at, times: times}
+}
+
+// StallAfter makes the next `times` transfers of the LFS blob of data send the file up
+// to byte `at` and then nothing more, holding the connection open until the client
+// gives up.
+func (s *Server) StallAfter(data []byte, at int64, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cuts[SHA256Hex(data)] = &cut{at: at, times: times, stall: true}
 }
 
 // Corrupt makes the CDN serve the blob of data with one byte flipped.
@@ -396,6 +406,9 @@ func serveBytes(w http.ResponseWriter, r *http.Request, data []byte, c *cut) {
 	if c != nil && c.at > start && c.at < end {
 		w.Write(data[start:c.at])
 		w.(http.Flusher).Flush()
+		if c.stall {
+			<-r.Context().Done()
+		}
 		panic(http.ErrAbortHandler) // closes the connection mid-body
 	}
 	w.Write(data[start:end])
