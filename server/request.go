@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/vireo-ai/vireo/internal/jinja"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -132,8 +133,8 @@ type decoder struct {
 // "roles must alternate") or hits a size limit rejects the client's conversation; any
 // other failure is the template's (the server's) fault.
 func templateError(err error) *apiError {
-	var raise *chattemplate.RaiseError
-	var limit *chattemplate.LimitError
+	var raise *jinja.RaiseError
+	var limit *jinja.LimitError
 	switch {
 	case errors.As(err, &raise):
 		return badParam("messages", "the model's chat template rejected the conversation: %s", raise.Message)

@@ -2,6 +2,8 @@ package chattemplate
 
 import (
 	"testing"
+
+	"github.com/vireo-ai/vireo/internal/jinja"
 )
 
 // FuzzParse parses arbitrary sources with both settings and renders what
@@ -25,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(src)
 	}
 	ctx := map[string]any{
-		"messages":              []Message{{"system", "s"}, {"user", "u"}, {"assistant", "a"}},
+		"messages":              messageValues("system", "s", "user", "u", "assistant", "a"),
 		"add_generation_prompt": true,
 		"bos_token":             "<s>",
 		"eos_token":             "</s>",
@@ -33,19 +35,28 @@ func FuzzParse(f *testing.F) {
 		"d":                     map[string]any{"k": "v", "n": 1},
 		"name":                  "Alice",
 		"n":                     3,
-		NowKey:                  "2024-01-02",
+		jinja.NowKey:            "2024-01-02",
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		for _, o := range []Options{{}, HFOptions} {
+		for _, o := range []jinja.Options{{}, jinja.HFOptions} {
 			o.MaxSteps, o.MaxOutput = 20_000, 1<<16
-			tpl, err := ParseOptions(src, o)
+			tpl, err := jinja.ParseOptions(src, o)
 			if err != nil {
-				if _, ok := err.(*SyntaxError); !ok {
-					t.Fatalf("Parse returned %T, want *SyntaxError: %v", err, err)
+				if _, ok := err.(*jinja.SyntaxError); !ok {
+					t.Fatalf("Parse returned %T, want *jinja.SyntaxError: %v", err, err)
 				}
 				continue
 			}
 			_, _ = tpl.Render(ctx)
 		}
 	})
+}
+
+// messageValues are role, content pairs as a template sees messages.
+func messageValues(kv ...string) []any {
+	var out []any
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, jinja.NewDict().Set("role", kv[i]).Set("content", kv[i+1]))
+	}
+	return out
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/internal/jinja"
 )
 
 // The differential test renders every fixture template and a set of synthetic
@@ -201,13 +203,13 @@ func runReference(t *testing.T, node string, cases []refCase) []refResult {
 // renderCase renders a case the way the reference does: HF settings and the
 // JSON context with key order preserved.
 func renderCase(t testing.TB, c refCase) (string, error) {
-	tpl, err := ParseOptions(c.Template, HFOptions)
+	tpl, err := jinja.ParseOptions(c.Template, jinja.HFOptions)
 	if err != nil {
 		return "", err
 	}
-	v, err := DecodeJSON(c.Context)
+	v, err := jinja.DecodeJSON(c.Context)
 	require.NoError(t, err)
-	d := v.(*Dict)
+	d := v.(*jinja.Dict)
 	ctx := map[string]any{}
 	for _, k := range d.Keys() {
 		ctx[k], _ = d.Get(k)
@@ -227,7 +229,7 @@ func TestReferenceDifferential(t *testing.T) {
 		case want.Error != nil && err != nil:
 			errorsBoth++
 			// A raise_exception message must surface in our error as well.
-			var re *RaiseError
+			var re *jinja.RaiseError
 			if asRaise(err, &re) {
 				require.Contains(t, *want.Error, re.Message, c.Name)
 			}
@@ -271,4 +273,4 @@ func TestRenderChatMatchesRender(t *testing.T) {
 	}
 }
 
-func asRaise(err error, target **RaiseError) bool { return errors.As(err, target) }
+func asRaise(err error, target **jinja.RaiseError) bool { return errors.As(err, target) }

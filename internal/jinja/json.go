@@ -1,4 +1,4 @@
-package chattemplate
+package jinja
 
 import (
 	"bytes"
@@ -114,7 +114,8 @@ func writeJSON(b *strings.Builder, v any, o jsonOpts, depth int) error {
 		nl(depth)
 		b.WriteByte('}')
 	default:
-		return fmt.Errorf("Object of type %s is not JSON serializable", typeName(v))
+		//lint:ignore ST1005 Python's own message, which a template may show
+		return fmt.Errorf("Object of type %s is not JSON serializable", TypeName(v))
 	}
 	return nil
 }
@@ -164,10 +165,10 @@ func DecodeJSON(data []byte) (any, error) {
 	dec.UseNumber()
 	v, err := decodeJSONValue(dec, 0)
 	if err != nil {
-		return nil, fmt.Errorf("chattemplate: decode JSON: %w", err)
+		return nil, fmt.Errorf("jinja: decode JSON: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("chattemplate: decode JSON: trailing data")
+		return nil, fmt.Errorf("jinja: decode JSON: trailing data")
 	}
 	return v, nil
 }

@@ -1,4 +1,4 @@
-package chattemplate
+package jinja
 
 import (
 	"errors"
@@ -48,7 +48,7 @@ const NowKey = "strftime_now_time"
 // call depth limit.
 type LimitError struct{ Msg string }
 
-func (e *LimitError) Error() string { return "chattemplate: " + e.Msg }
+func (e *LimitError) Error() string { return "jinja: " + e.Msg }
 
 // RaiseError is returned when a template calls raise_exception(msg).
 type RaiseError struct {
@@ -57,7 +57,7 @@ type RaiseError struct {
 }
 
 func (e *RaiseError) Error() string {
-	return fmt.Sprintf("chattemplate: %s: template raised an exception: %s", e.Pos, e.Message)
+	return fmt.Sprintf("jinja: %s: template raised an exception: %s", e.Pos, e.Message)
 }
 
 // RenderError is any other failure while rendering, with the position of the
@@ -67,7 +67,7 @@ type RenderError struct {
 	Msg string
 }
 
-func (e *RenderError) Error() string { return fmt.Sprintf("chattemplate: %s: %s", e.Pos, e.Msg) }
+func (e *RenderError) Error() string { return fmt.Sprintf("jinja: %s: %s", e.Pos, e.Msg) }
 
 var (
 	errBreak    = errors.New("break")
@@ -223,7 +223,7 @@ func (r *renderer) exec(n node, sc *scope, out *strings.Builder) error {
 	case *continueNode:
 		return errContinue
 	}
-	return fmt.Errorf("chattemplate: internal error: unknown node %T", n)
+	return fmt.Errorf("jinja: internal error: unknown node %T", n)
 }
 
 func (r *renderer) execSet(n *setNode, sc *scope) error {
@@ -252,7 +252,7 @@ func (r *renderer) execSet(n *setNode, sc *scope) error {
 		obj, _ := sc.lookup(n.targets[0])
 		ns, ok := obj.(*Namespace)
 		if !ok {
-			return r.errf(n.pos, "cannot assign attribute '%s' on '%s' (%s): only namespace() objects support attribute assignment", n.attr, n.targets[0], typeName(obj))
+			return r.errf(n.pos, "cannot assign attribute '%s' on '%s' (%s): only namespace() objects support attribute assignment", n.attr, n.targets[0], TypeName(obj))
 		}
 		ns.d.set(n.attr, v)
 	case len(n.targets) == 1:
@@ -260,7 +260,7 @@ func (r *renderer) execSet(n *setNode, sc *scope) error {
 	default:
 		items, err := iterate(v)
 		if err != nil || isUndefined(v) {
-			return r.errf(n.pos, "cannot unpack %s into %d variables", typeName(v), len(n.targets))
+			return r.errf(n.pos, "cannot unpack %s into %d variables", TypeName(v), len(n.targets))
 		}
 		if len(items) != len(n.targets) {
 			return r.errf(n.pos, "cannot unpack %d values into %d variables", len(items), len(n.targets))
@@ -335,7 +335,7 @@ func (r *renderer) execFor(n *forNode, sc *scope, out *strings.Builder) error {
 		}
 		parts, err := iterate(item)
 		if err != nil || isUndefined(item) {
-			return r.errf(n.pos, "cannot unpack %s into %d loop variables", typeName(item), len(n.targets))
+			return r.errf(n.pos, "cannot unpack %s into %d loop variables", TypeName(item), len(n.targets))
 		}
 		if len(parts) != len(n.targets) {
 			return r.errf(n.pos, "cannot unpack %d values into %d loop variables", len(parts), len(n.targets))
@@ -481,7 +481,7 @@ func (r *renderer) eval(e expr, sc *scope) (any, error) {
 			}
 			ks, ok := k.(string)
 			if !ok {
-				return nil, r.errf(e.keys[i].position(), "dict keys must be strings, got %s", typeName(k))
+				return nil, r.errf(e.keys[i].position(), "dict keys must be strings, got %s", TypeName(k))
 			}
 			v, err := r.eval(e.vals[i], sc)
 			if err != nil {
@@ -560,7 +560,7 @@ func (r *renderer) eval(e expr, sc *scope) (any, error) {
 				return i, nil
 			}
 		}
-		return nil, r.errf(e.pos, "bad operand type for unary %s: '%s'%s", e.op, typeName(v), undefNote(v))
+		return nil, r.errf(e.pos, "bad operand type for unary %s: '%s'%s", e.op, TypeName(v), undefNote(v))
 	case *binExpr:
 		return r.evalBinary(e, sc)
 	case *compareExpr:
@@ -601,7 +601,7 @@ func (r *renderer) eval(e expr, sc *scope) (any, error) {
 		}
 		return r.eval(e.no, sc)
 	}
-	return nil, fmt.Errorf("chattemplate: internal error: unknown expression %T", e)
+	return nil, fmt.Errorf("jinja: internal error: unknown expression %T", e)
 }
 
 func undefNote(v any) string {
@@ -656,7 +656,7 @@ func compareOp(op string, l, r any) (bool, error) {
 	}
 	c, err := compare(l, r)
 	if err != nil {
-		return false, fmt.Errorf("'%s' not supported between instances of '%s' and '%s'%s", op, typeName(l), typeName(r), undefNote(l)+undefNote(r))
+		return false, fmt.Errorf("'%s' not supported between instances of '%s' and '%s'%s", op, TypeName(l), TypeName(r), undefNote(l)+undefNote(r))
 	}
 	switch op {
 	case "<":
@@ -675,7 +675,7 @@ func contains(hay, needle any) (bool, error) {
 	case string:
 		n, ok := needle.(string)
 		if !ok {
-			return false, fmt.Errorf("'in <string>' requires string as left operand, not %s", typeName(needle))
+			return false, fmt.Errorf("'in <string>' requires string as left operand, not %s", TypeName(needle))
 		}
 		return strings.Contains(h, n), nil
 	case []any:
@@ -699,7 +699,7 @@ func contains(hay, needle any) (bool, error) {
 	case Undefined:
 		return false, nil
 	}
-	return false, fmt.Errorf("argument of type '%s' is not iterable", typeName(hay))
+	return false, fmt.Errorf("argument of type '%s' is not iterable", TypeName(hay))
 }
 
 func (r *renderer) evalBinary(e *binExpr, sc *scope) (any, error) {
@@ -844,7 +844,7 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 		}
 	}
 	if isUndefined(l) || isUndefined(rv) {
-		return nil, fmt.Errorf("unsupported operand type(s) for %s: '%s' and '%s'%s", op, typeName(l), typeName(rv), undefNote(l)+undefNote(rv))
+		return nil, fmt.Errorf("unsupported operand type(s) for %s: '%s' and '%s'%s", op, TypeName(l), TypeName(rv), undefNote(l)+undefNote(rv))
 	}
 	switch op {
 	case "+":
@@ -853,7 +853,7 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 			if y, ok := rv.(string); ok {
 				return x + y, r.checkLen(len(x) + len(y))
 			}
-			return nil, fmt.Errorf("can only concatenate str (not \"%s\") to str", typeName(rv))
+			return nil, fmt.Errorf("can only concatenate str (not \"%s\") to str", TypeName(rv))
 		case []any:
 			if y, ok := rv.([]any); ok {
 				if err := r.stepN(len(x) + len(y)); err != nil {
@@ -861,7 +861,7 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 				}
 				return append(append(make([]any, 0, len(x)+len(y)), x...), y...), nil
 			}
-			return nil, fmt.Errorf("can only concatenate list (not \"%s\") to list", typeName(rv))
+			return nil, fmt.Errorf("can only concatenate list (not \"%s\") to list", TypeName(rv))
 		}
 	case "*":
 		seq, n := l, ri
@@ -894,7 +894,7 @@ func (r *renderer) arith(op string, l, rv any) (any, error) {
 			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("unsupported operand type(s) for %s: '%s' and '%s'", op, typeName(l), typeName(rv))
+	return nil, fmt.Errorf("unsupported operand type(s) for %s: '%s' and '%s'", op, TypeName(l), TypeName(rv))
 }
 
 func (r *renderer) evalSlice(e *sliceExpr, sc *scope) (any, error) {
@@ -916,7 +916,7 @@ func (r *renderer) evalSlice(e *sliceExpr, sc *scope) (any, error) {
 		}
 		n, ok := toInt(v)
 		if !ok {
-			return nil, r.errf(x.position(), "slice indices must be integers or None, not %s", typeName(v))
+			return nil, r.errf(x.position(), "slice indices must be integers or None, not %s", TypeName(v))
 		}
 		idx[i] = &n
 	}
@@ -940,7 +940,7 @@ func (r *renderer) evalSlice(e *sliceExpr, sc *scope) (any, error) {
 	case Undefined:
 		return x, nil
 	}
-	return nil, r.errf(e.pos, "'%s' object is not subscriptable", typeName(obj))
+	return nil, r.errf(e.pos, "'%s' object is not subscriptable", TypeName(obj))
 }
 
 // pySlice is Python's seq[start:stop:step].
@@ -1066,7 +1066,7 @@ func (r *renderer) evalCallWith(e *callExpr, sc *scope, caller *callable) (any, 
 			}
 			return nil, r.errf(e.pos, "'%s' is undefined and cannot be called", name)
 		}
-		return nil, r.errf(e.pos, "'%s' object is not callable", typeName(fn))
+		return nil, r.errf(e.pos, "'%s' object is not callable", TypeName(fn))
 	}
 	r.caller = caller
 	v, err := c.fn(r, args, kw)

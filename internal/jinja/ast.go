@@ -1,4 +1,4 @@
-package chattemplate
+package jinja
 
 // Statement nodes.
 type (

@@ -1,4 +1,4 @@
-package chattemplate
+package jinja
 
 import (
 	"fmt"
@@ -125,14 +125,6 @@ func toValue(v any) any {
 			out[i] = e
 		}
 		return out
-	case Message:
-		return messageDict(x)
-	case []Message:
-		out := make([]any, len(x))
-		for i, m := range x {
-			out[i] = messageDict(m)
-		}
-		return out
 	case map[string]any:
 		return sortedDict(reflect.ValueOf(x))
 	case map[string]string:
@@ -185,13 +177,6 @@ func sortedDict(rv reflect.Value) *Dict {
 	return d
 }
 
-func messageDict(m Message) *Dict {
-	d := NewDict()
-	d.set("role", m.Role)
-	d.set("content", m.Content)
-	return d
-}
-
 func isUndefined(v any) bool { _, ok := v.(Undefined); return ok }
 
 // truthy is Python truthiness.
@@ -215,8 +200,8 @@ func truthy(v any) bool {
 	return true
 }
 
-// typeName names a value's type the way Python would in error messages.
-func typeName(v any) string {
+// TypeName names a template value's type the way Python would in error messages.
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "NoneType"
@@ -490,7 +475,7 @@ func compare(a, b any) (int, error) {
 			return 0, nil
 		}
 	}
-	return 0, fmt.Errorf("comparison not supported between instances of '%s' and '%s'", typeName(a), typeName(b))
+	return 0, fmt.Errorf("comparison not supported between instances of '%s' and '%s'", TypeName(a), TypeName(b))
 }
 
 // iterate returns the items a for loop or filter walks over: list items,
@@ -515,5 +500,5 @@ func iterate(v any) ([]any, error) {
 	case Undefined:
 		return nil, nil
 	}
-	return nil, fmt.Errorf("'%s' object is not iterable", typeName(v))
+	return nil, fmt.Errorf("'%s' object is not iterable", TypeName(v))
 }

@@ -1,4 +1,4 @@
-package chattemplate
+package jinja
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ type SyntaxError struct {
 	Msg string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("chattemplate: %s: %s", e.Pos, e.Msg) }
+func (e *SyntaxError) Error() string { return fmt.Sprintf("jinja: %s: %s", e.Pos, e.Msg) }
 
 type lexer struct {
 	src    string
