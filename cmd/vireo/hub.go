@@ -81,10 +81,10 @@ Flags:
 		return err
 	}
 	if !*quiet {
-		fmt.Fprintf(stderr, "pulled %s (commit %s): %d files, %s downloaded in %.1fs, %d cached files verified",
-			ref, res.Commit[:12], len(res.Files), humanBytes(res.Downloaded), time.Since(start).Seconds(), res.Verified)
+		fmt.Fprintf(stderr, "pulled %s (commit %s): %s, %s downloaded in %.1fs, %s verified",
+			ref, res.Commit[:12], plural(len(res.Files), "file"), humanBytes(res.Downloaded), time.Since(start).Seconds(), plural(res.Verified, "cached file"))
 		if len(res.Repaired) > 0 {
-			fmt.Fprintf(stderr, ", %d corrupt cached files replaced", len(res.Repaired))
+			fmt.Fprintf(stderr, ", %s corrupt and replaced", plural(len(res.Repaired), "cached file"))
 		}
 		fmt.Fprintln(stderr)
 	}
@@ -137,11 +137,18 @@ func runList(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%d models, %s, in %s\n", len(ms), humanBytes(total), dir)
+	fmt.Fprintf(stdout, "%s, %s, in %s\n", plural(len(ms), "model"), humanBytes(total), dir)
 	if incomplete > 0 {
 		fmt.Fprintf(stdout, "%s of interrupted downloads are kept there; pulling those models again resumes them\n", humanBytes(incomplete))
 	}
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // humanBytes renders decimal units, as the Hub shows sizes.

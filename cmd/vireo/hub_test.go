@@ -133,7 +133,7 @@ func TestPullAndList(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run([]string{"pull", "vireo-test/stories260K-GGUF"}, &out, &errOut))
 	require.Contains(t, errOut.String(), "0 B downloaded")
-	require.Contains(t, errOut.String(), "1 cached files verified")
+	require.Contains(t, errOut.String(), "1 cached file verified")
 
 	out.Reset()
 	require.NoError(t, run([]string{"list"}, &out, &errOut))
@@ -141,7 +141,7 @@ func TestPullAndList(t *testing.T) {
 	require.Len(t, lines, 3, out.String())
 	require.Regexp(t, `^NAME\s+FORMAT\s+SIZE\s+REVISION\s+MODIFIED$`, lines[0])
 	require.Regexp(t, `^vireo-test/stories260K-GGUF\s+gguf\s+1\.2 MB\s+main\s+\d{4}-\d\d-\d\d \d\d:\d\d$`, lines[1])
-	require.Equal(t, "1 models, 1.2 MB, in "+cache, lines[2])
+	require.Equal(t, "1 model, 1.2 MB, in "+cache, lines[2])
 
 	out.Reset()
 	require.NoError(t, run([]string{"list", "-json"}, &out, &errOut))

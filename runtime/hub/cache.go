@@ -224,7 +224,7 @@ type CachedModel struct {
 	Repo       string    `json:"repo"`     // org/name
 	Revision   string    `json:"revision"` // the refs pointing at the commit, or the short commit
 	Commit     string    `json:"commit"`
-	Format     string    `json:"format"` // gguf, safetensors, llama2c, or "other" (nothing Vireo loads)
+	Format     string    `json:"format"` // gguf, safetensors, llama2c, "other" (nothing Vireo loads), "partial" (only an interrupted download)
 	Path       string    `json:"path"`   // what Resolve would return
 	Size       int64     `json:"size"`   // bytes of the files the model uses
 	Modified   time.Time `json:"modified"`
@@ -258,7 +258,7 @@ func List(cacheDir string) ([]CachedModel, error) {
 	return out, nil
 }
 
-func listRepo(dir, repo string) []CachedModel {
+func listRepo(dir, repo string) (out []CachedModel) {
 	refs := map[string][]string{} // commit -> ref names
 	refsDir := filepath.Join(dir, "refs")
 	filepath.WalkDir(refsDir, func(p string, d fs.DirEntry, err error) error {
@@ -275,17 +275,27 @@ func listRepo(dir, repo string) []CachedModel {
 		return nil
 	})
 	var incomplete int64
+	var incMod time.Time
 	if blobs, err := os.ReadDir(filepath.Join(dir, "blobs")); err == nil {
 		for _, b := range blobs {
 			if strings.HasSuffix(b.Name(), ".incomplete") {
 				if fi, err := b.Info(); err == nil {
 					incomplete += fi.Size()
+					if fi.ModTime().After(incMod) {
+						incMod = fi.ModTime()
+					}
 				}
 			}
 		}
 	}
 	snaps, _ := os.ReadDir(filepath.Join(dir, "snapshots"))
-	var out []CachedModel
+	defer func() {
+		if len(out) == 0 && incomplete > 0 {
+			// Only an interrupted download: show it, so that it can be resumed or deleted.
+			out = append(out, CachedModel{Name: repo, Repo: repo, Revision: "-", Format: "partial", Path: filepath.Join(dir, "blobs"),
+				Modified: incMod, Incomplete: incomplete, Size: incomplete})
+		}
+	}()
 	for _, s := range snaps {
 		if !s.IsDir() {
 			continue

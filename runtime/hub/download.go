@@ -132,6 +132,10 @@ func Pull(ctx context.Context, cfg Config, ref Ref) (*Result, error) {
 	prog.start()
 	err = d.fetchAll(ctx, todo, res, prog)
 	prog.finish(err == nil)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("download of %s interrupted (%w); what arrived is kept in %s and the next run resumes it",
+			ref, context.Cause(ctx), filepath.Join(d.repoDir, "blobs"))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -263,6 +263,49 @@ func TestStalledTransfer(t *testing.T) {
 	require.NotEmpty(t, gets[1].Range, "the retry resumes, it does not start over")
 }
 
+// TestInterrupted: cancelling a pull (Ctrl-C) keeps what arrived, says so, and the
+// next pull resumes it.
+func TestInterrupted(t *testing.T) {
+	repo, q8, _ := ggufRepo()
+	srv := hubtest.New(t, repo)
+	var logs syncBuffer
+	cfg := testConfig(t, srv, &logs)
+	at := int64(len(q8) / 3)
+	srv.StallAfter(q8, at, 1)
+	inc := filepath.Join(cfg.CacheDir, "models--vireo-test--Tiny-GGUF", "blobs", hubtest.SHA256Hex(q8)+".incomplete")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Pull(ctx, cfg, Ref{Repo: repo.ID, Quant: "Q8_0"})
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		fi, err := os.Stat(inc)
+		return err == nil && fi.Size() == at
+	}, time.Minute, time.Millisecond, "the bytes before the stall arrive")
+	cancel()
+	err := <-done
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorContains(t, err, "download of vireo-test/Tiny-GGUF:Q8_0 interrupted")
+	require.ErrorContains(t, err, "the next run resumes it")
+	fi, err := os.Stat(inc)
+	require.NoError(t, err)
+	require.Equal(t, at, fi.Size())
+
+	ms, err := List(cfg.CacheDir)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	ms[0].Modified = time.Time{}
+	require.Equal(t, CachedModel{Name: repo.ID, Repo: repo.ID, Revision: "-", Format: "partial", Path: filepath.Dir(inc), Size: at, Incomplete: at}, ms[0],
+		"list shows an interrupted download")
+
+	srv.Reset()
+	res, err := Pull(context.Background(), cfg, Ref{Repo: repo.ID, Quant: "Q8_0"})
+	require.NoError(t, err)
+	require.Equal(t, int64(len(q8))-at, res.Downloaded)
+	require.Equal(t, "bytes="+itoa(at)+"-", cdnGets(srv)[0].Range)
+}
+
 // TestResumeAcrossRuns: with no retries the first pull fails and keeps the partial
 // blob; the next run resumes it.
 func TestResumeAcrossRuns(t *testing.T) {

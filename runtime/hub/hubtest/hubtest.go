@@ -63,7 +63,8 @@ type Server struct {
 	mu       sync.Mutex
 	repos    map[string]*Repo
 	old      map[string]string
-	blobs    map[string][]byte // sha256 -> data
+	blobs    map[string][]byte  // sha256 -> data
+	sums     map[dataKey]string // a file's data -> its sha256, computed once
 	requests []Request
 	cuts     map[string]*cut // sha256 -> fault
 	corrupt  map[string]bool
@@ -79,7 +80,7 @@ type cut struct {
 // New starts a fake Hub holding repos; it stops when the test ends.
 func New(t interface{ Cleanup(func()) }, repos ...*Repo) *Server {
 	s := &Server{repos: map[string]*Repo{}, old: map[string]string{}, blobs: map[string][]byte{},
-		cuts: map[string]*cut{}, corrupt: map[string]bool{}, Token: "hf_testtoken_AbCdEf0123456789", NoAccessToken: "hf_noaccess_ZyXw9876543210"}
+		cuts: map[string]*cut{}, corrupt: map[string]bool{}, sums: map[dataKey]string{}, Token: "hf_testtoken_AbCdEf0123456789", NoAccessToken: "hf_noaccess_ZyXw9876543210"}
 	s.CDN = httptest.NewServer(http.HandlerFunc(s.serveCDN))
 	s.Hub = httptest.NewServer(http.HandlerFunc(s.serveHub))
 	// The CDN answers on "localhost", the Hub on 127.0.0.1: different hosts, as in
@@ -95,6 +96,12 @@ func New(t interface{ Cleanup(func()) }, repos ...*Repo) *Server {
 
 // Add publishes a repo.
 func (s *Server) Add(r *Repo) {
+	sums := map[int]string{}
+	for i, f := range r.Files {
+		if f.LFS {
+			sums[i] = s.sha(f.Data)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.Commit == "" {
@@ -104,35 +111,62 @@ func (s *Server) Add(r *Repo) {
 	if r.OldID != "" {
 		s.old[r.OldID] = r.ID
 	}
-	for _, f := range r.Files {
+	for i, f := range r.Files {
 		if f.LFS {
-			s.blobs[SHA256Hex(f.Data)] = f.Data
+			s.blobs[sums[i]] = f.Data
 		}
 	}
+}
+
+// dataKey identifies a byte slice by where it starts and its length.
+type dataKey struct {
+	p *byte
+	n int
+}
+
+// sha is data's sha256, cached so that large files are hashed once.
+func (s *Server) sha(data []byte) string {
+	if len(data) == 0 {
+		return SHA256Hex(data)
+	}
+	k := dataKey{&data[0], len(data)}
+	s.mu.Lock()
+	sum, ok := s.sums[k]
+	s.mu.Unlock()
+	if !ok {
+		sum = SHA256Hex(data)
+		s.mu.Lock()
+		s.sums[k] = sum
+		s.mu.Unlock()
+	}
+	return sum
 }
 
 // CutAfter makes the next `times` transfers of the LFS blob of data stop after byte
 // `at` of the file (the connection is closed mid-body).
 func (s *Server) CutAfter(data []byte, at int64, times int) {
+	sum := s.sha(data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cuts[SHA256Hex(data)] = &cut{at: at, times: times}
+	s.cuts[sum] = &cut{at: at, times: times}
 }
 
 // StallAfter makes the next `times` transfers of the LFS blob of data send the file up
 // to byte `at` and then nothing more, holding the connection open until the client
 // gives up.
 func (s *Server) StallAfter(data []byte, at int64, times int) {
+	sum := s.sha(data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cuts[SHA256Hex(data)] = &cut{at: at, times: times, stall: true}
+	s.cuts[sum] = &cut{at: at, times: times, stall: true}
 }
 
 // Corrupt makes the CDN serve the blob of data with one byte flipped.
 func (s *Server) Corrupt(data []byte, on bool) {
+	sum := s.sha(data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.corrupt[SHA256Hex(data)] = on
+	s.corrupt[sum] = on
 }
 
 // Fail503 makes the next n CDN requests answer 503 with Retry-After: 0.
@@ -188,8 +222,8 @@ func GitBlobSHA1(data []byte) string {
 }
 
 // lfsPointer is the text git stores for an LFS file.
-func lfsPointer(data []byte) []byte {
-	return []byte(fmt.Sprintf("version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n", SHA256Hex(data), len(data)))
+func lfsPointer(sum string, size int) []byte {
+	return []byte(fmt.Sprintf("version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n", sum, size))
 }
 
 func hubError(w http.ResponseWriter, status int, code, msg string) {
@@ -252,10 +286,11 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 			sib := map[string]any{"rfilename": f.Path}
 			if blobs {
 				if f.LFS {
-					ptr := lfsPointer(f.Data)
+					sum := s.sha(f.Data)
+					ptr := lfsPointer(sum, len(f.Data))
 					sib["size"] = len(f.Data)
 					sib["blobId"] = GitBlobSHA1(ptr)
-					sib["lfs"] = map[string]any{"sha256": SHA256Hex(f.Data), "size": len(f.Data), "pointerSize": len(ptr)}
+					sib["lfs"] = map[string]any{"sha256": sum, "size": len(f.Data), "pointerSize": len(ptr)}
 				} else {
 					sib["size"] = len(f.Data)
 					sib["blobId"] = GitBlobSHA1(f.Data)
@@ -315,8 +350,8 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Repo-Commit", commit)
 	if f.LFS {
-		sum := SHA256Hex(f.Data)
-		ptr := lfsPointer(f.Data)
+		sum := s.sha(f.Data)
+		ptr := lfsPointer(sum, len(f.Data))
 		w.Header().Set("ETag", `"`+GitBlobSHA1(ptr)+`"`)
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(f.Data)))
