@@ -20,6 +20,9 @@ type buf struct {
 	f32 []float32
 	i8  []int8
 	i32 []int32
+	// t is a small f32 weight matrix [Out][In] transposed to [In][Out] (see
+	// cachedWeightBytes); nil otherwise.
+	t []float32
 }
 
 func (b *buf) Len() int {
@@ -147,12 +150,27 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
 	n := h.Out * h.In
 	if h.F32 != nil {
-		w.W = backend.Tensor{DType: backend.F32, Rows: h.Out, Cols: h.In, Buf: &buf{f32: h.F32[:n]}}
+		b := &buf{f32: h.F32[:n]}
+		if 4*n <= cachedWeightBytes {
+			b.t = transpose(h.F32[:n], h.Out, h.In)
+		}
+		w.W = backend.Tensor{DType: backend.F32, Rows: h.Out, Cols: h.In, Buf: b}
 	} else {
 		w.W = backend.Tensor{DType: backend.I8, Rows: h.Out, Cols: h.In, Buf: &buf{i8: h.I8[:n]}}
 		w.Scales = backend.Tensor{DType: backend.F32, Rows: 1, Cols: h.Out, Buf: &buf{f32: h.Scales[:h.Out]}}
 	}
 	return w, nil
+}
+
+// transpose returns m [rows][cols] as [cols][rows].
+func transpose(m []float32, rows, cols int) []float32 {
+	t := make([]float32, len(m))
+	for r := 0; r < rows; r++ {
+		for c, v := range m[r*cols : (r+1)*cols] {
+			t[c*rows+r] = v
+		}
+	}
+	return t
 }
 
 func (c *Backend) AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*backend.KVCache, error) {
@@ -194,26 +212,32 @@ func (c *Backend) Record(backend.Stream) (backend.Event, error) { return doneEve
 func (c *Backend) Wait(backend.Stream, backend.Event) error     { return nil }
 func (c *Backend) Sync(backend.Stream) error                    { return nil }
 
-// chunks is how many pieces an op over n rows with the given work (multiply-adds)
-// splits into: one per core, but none smaller than minWork.
+// minChunkWork is the least work (multiply-adds, or comparable element operations)
+// worth handing to another goroutine: a few microseconds of arithmetic, well above the
+// cost of waking a worker (under a microsecond when it is polling, several when it is
+// parked). stories260K's ops (under 40k multiply-adds each) all run inline.
+const minChunkWork = 1 << 16
+
+// chunks is how many goroutines an op over n items with the given work shares: one
+// per core at most, and none with less than minChunkWork.
 func (c *Backend) chunks(n, work int) int {
-	const minWork = 1 << 12
-	return max(1, min(c.threads, work/minWork, n))
+	return max(1, min(c.threads, work/minChunkWork, n))
 }
 
-// parallel runs fn over [0,n) in up to c.threads contiguous chunks when the op's work
-// (in multiply-adds) is large enough to pay for the goroutines; small ops run inline.
-func (c *Backend) parallel(n int, work int, fn func(lo, hi int)) {
+// parallel runs fn over [0,n), cut at multiples of align, on up to c.chunks(n, work)
+// goroutines; small ops run inline on the caller.
+func (c *Backend) parallel(n, align, work int, fn func(lo, hi int)) {
 	chunks := c.chunks(n, work)
 	if chunks <= 1 {
 		fn(0, n)
 		return
 	}
-	if c.pool.run(n, chunks, fn) {
+	if c.pool.run(n, chunks, align, fn) {
 		return
 	}
 	// Another lane holds the pool: split over fresh goroutines.
-	per := (n + chunks - 1) / chunks
+	align = max(align, 1)
+	per := ((n+chunks-1)/chunks + align - 1) / align * align
 	var wg sync.WaitGroup
 	for lo := per; lo < n; lo += per {
 		hi := min(lo+per, n)

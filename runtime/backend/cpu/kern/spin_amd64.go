@@ -1,0 +1,4 @@
+package kern
+
+//go:noescape
+func pause()
