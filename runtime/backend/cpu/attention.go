@@ -82,7 +82,7 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 		return nil
 	}
 	pa := a
-	c.parallel(tasks, work, pa.run)
+	c.parallel(tasks, 1, work, pa.run)
 	return nil
 }
 
@@ -168,12 +168,7 @@ func (a *attnArgs) run(t0, t1 int) {
 				ctx := ctx0 + r
 				w := att[r*maxCtx : r*maxCtx+ctx]
 				// Softmax in ascending position order.
-				mx := w[0]
-				for _, v := range w[1:] {
-					if v > mx { // scores are finite: no NaN handling needed
-						mx = v
-					}
-				}
+				mx := kern.Max(w) // scores are finite: no NaN handling needed
 				inv := 1 / kern.ExpShift(w, mx)
 				// Weighted values, block by block, normalized once at the end.
 				out := o[(row0+r)*cols+hoff : (row0+r)*cols+hoff+hd]
@@ -202,11 +197,7 @@ func scoreRows(dst, q, k []float32, scale float32) {
 	hd := len(q)
 	switch {
 	case hd == 8:
-		q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
-		for j := range dst {
-			r := k[j*8 : j*8+8 : j*8+8]
-			dst[j] = ((q0*r[0] + q2*r[2]) + (q4*r[4] + q6*r[6]) + ((q1*r[1] + q3*r[3]) + (q5*r[5] + q7*r[7]))) * scale
-		}
+		kern.Scores8(dst, q, k, scale)
 	case hd >= smallHead:
 		for j := range dst {
 			dst[j] = kern.Dot(q, k[j*hd:(j+1)*hd]) * scale
@@ -233,19 +224,7 @@ func weighRows(out, w, v []float32) {
 	hd := len(out)
 	switch {
 	case hd == 8:
-		o0, o1, o2, o3, o4, o5, o6, o7 := out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
-		for j, a := range w {
-			r := v[j*8 : j*8+8 : j*8+8]
-			o0 += a * r[0]
-			o1 += a * r[1]
-			o2 += a * r[2]
-			o3 += a * r[3]
-			o4 += a * r[4]
-			o5 += a * r[5]
-			o6 += a * r[6]
-			o7 += a * r[7]
-		}
-		out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = o0, o1, o2, o3, o4, o5, o6, o7
+		kern.Weigh8(out, w, v)
 	case hd >= smallHead:
 		for j, a := range w {
 			kern.Axpy(out, a, v[j*hd:(j+1)*hd])

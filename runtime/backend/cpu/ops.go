@@ -36,6 +36,14 @@ func weightRows(op string, w *backend.Weight) (f []float32, q []int8, scales []f
 	return nil, nil, nil, fmt.Errorf("%s: weight %q has dtype %s; the CPU backend takes f32 or i8", op, w.Name, w.W.DType)
 }
 
+// transposed returns the transposed copy LoadWeight keeps of a small f32 matrix, or nil.
+func transposed(w *backend.Weight) []float32 {
+	if b, ok := w.W.Buf.(*buf); ok && w.W.Off == 0 && len(b.t) == w.Out*w.In {
+		return b.t
+	}
+	return nil
+}
+
 func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
 	o, err := f32s("embed", out)
 	if err != nil {
@@ -115,59 +123,42 @@ func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if err != nil {
 		return err
 	}
-	a := matmulArgs{o: o, xs: xs, f: f, q: q, sc: sc, n: x.Rows, in: w.In, nout: w.Out, acc: epi.Accumulate,
-		cached: f != nil && 4*w.Out*w.In <= cachedWeightBytes}
+	a := matmulArgs{o: o, xs: xs, f: f, q: q, sc: sc, n: x.Rows, in: w.In, nout: w.Out, acc: epi.Accumulate}
+	if f != nil {
+		a.t = transposed(w)
+	}
 	if c.chunks(a.nout, a.n*a.nout*a.in) <= 1 {
 		a.run(0, a.nout)
 		return nil
 	}
 	pa := a // only the parallel path pays for a heap copy
-	c.parallel(a.nout, a.n*a.nout*a.in, pa.run)
+	c.parallel(a.nout, 4, a.n*a.nout*a.in, pa.run)
 	return nil
 }
 
 type matmulArgs struct {
 	o, xs, f, sc []float32
 	q            []int8
+	t            []float32 // small f32 weights, transposed: see cachedWeightBytes
 	n, in, nout  int
 	acc          bool
-	cached       bool // f32 weights small enough to stay in cache
 }
 
-// cachedWeightBytes bounds the f32 matrices that matmul reads four weight rows at a
-// time against one activation row (small models: stories260K's are under 50 KB).
-// kern.Dot4 with the roles swapped is bit-identical to kern.Dot (the products commute
-// inside the FMA and every row is summed alike), so the choice, which depends only on
-// the matrix, never changes a result.
+// cachedWeightBytes bounds the f32 matrices that LoadWeight also keeps transposed
+// (small models: stories260K's are under 50 KB each). Those multiply with
+// kern.MatVecT, one activation row at a time against all outputs, which needs no
+// per-output horizontal sums: at widths of 64, Dot4's reductions cost more than its
+// multiply-adds. MatVecT sums in a different order than Dot; the choice depends only on
+// the matrix, never on the batch, so results stay batch-invariant.
 const cachedWeightBytes = 256 << 10
 
 // run computes output columns [j0, j1) for every row.
 func (a *matmulArgs) run(j0, j1 int) {
 	o, xs, f, q, sc, n, in, nout, acc := a.o, a.xs, a.f, a.q, a.sc, a.n, a.in, a.nout, a.acc
 	var r4 [4]float32
-	if a.cached {
+	if a.t != nil {
 		for i := 0; i < n; i++ {
-			x, out := xs[i*in:(i+1)*in], o[i*nout:(i+1)*nout]
-			j := j0
-			for ; j+4 <= j1; j += 4 {
-				kern.Dot4(&r4, f[j*in:], in, in, x)
-				if acc {
-					out[j] += r4[0]
-					out[j+1] += r4[1]
-					out[j+2] += r4[2]
-					out[j+3] += r4[3]
-				} else {
-					out[j], out[j+1], out[j+2], out[j+3] = r4[0], r4[1], r4[2], r4[3]
-				}
-			}
-			for ; j < j1; j++ {
-				v := kern.Dot(x, f[j*in:(j+1)*in])
-				if acc {
-					out[j] += v
-				} else {
-					out[j] = v
-				}
-			}
+			kern.MatVecT(o[i*nout+j0:i*nout+j1], xs[i*in:(i+1)*in], a.t[j0:], nout, acc)
 		}
 		return
 	}

@@ -87,3 +87,21 @@ const (
 	expC4  = 1.6666665459e-1
 	expC5  = 5.0000001201e-1
 )
+
+// Max returns the largest element of w (len(w) > 0). The elements must not be NaN.
+func Max(w []float32) float32 {
+	if len(w) == 0 {
+		panic("kern: Max of nothing")
+	}
+	return maxImpl(w)
+}
+
+func maxGeneric(w []float32) float32 {
+	mx := w[0]
+	for _, v := range w[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	return mx
+}

@@ -22,3 +22,13 @@ func siluMulImpl(out, gate, up []float32) {
 	}
 	siluMulGeneric(out, gate, up)
 }
+
+//go:noescape
+func maxAVX512(w *float32, n int) float32
+
+func maxImpl(w []float32) float32 {
+	if level == levelAVX512 && len(w) >= 16 {
+		return maxAVX512(unsafe.SliceData(w), len(w))
+	}
+	return maxGeneric(w)
+}

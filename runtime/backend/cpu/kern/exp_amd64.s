@@ -138,3 +138,47 @@ silumask:
 silidone:
 	VZEROUPPER
 	RET
+
+// func maxAVX512(w *float32, n int) float32
+// n >= 16: the first 16 elements seed both accumulators; the ragged end is covered by
+// one (overlapping) load of the last 16.
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ    w+0(FP), SI
+	MOVQ    n+8(FP), CX
+	VMOVUPS (SI), Z0
+	VMOVAPS Z0, Z1
+	LEAQ    -64(SI)(CX*4), DX // the last 16 elements
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+
+loop32:
+	CMPQ    CX, $32
+	JLT     loop16
+	VMAXPS  (SI), Z0, Z0
+	VMAXPS  64(SI), Z1, Z1
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+	JMP     loop32
+
+loop16:
+	CMPQ   CX, $16
+	JLT    last
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $64, SI
+	SUBQ   $16, CX
+	JMP    loop16
+
+last:
+	VMAXPS        (DX), Z1, Z1
+	VMAXPS        Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -131,3 +131,24 @@ func TestDot4SwappedRoles(t *testing.T) {
 		}
 	})
 }
+
+func TestMax(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for n := 1; n <= 200; n++ {
+			w := append(randF32(r, n), 1e30) // past n: never read
+			want := w[0]
+			for _, v := range w[:n] {
+				want = max(want, v)
+			}
+			require.Equal(t, want, Max(w[:n]), "n=%d", n)
+			// The maximum in every position.
+			for _, at := range []int{0, n / 2, n - 1} {
+				v := append([]float32(nil), w[:n]...)
+				v[at] = 100
+				require.Equal(t, float32(100), Max(v), "n=%d at %d", n, at)
+			}
+		}
+		require.Panics(t, func() { Max(nil) })
+	})
+}

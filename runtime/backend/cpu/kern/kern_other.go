@@ -21,3 +21,12 @@ func axpyImpl(dst []float32, a float32, x []float32) { axpyGeneric(dst, a, x) }
 func dotI8Impl(x, w []int8) int32                    { return dotI8Generic(x, w) }
 func expShiftImpl(w []float32, mx float32) float32   { return expShiftGeneric(w, mx) }
 func siluMulImpl(out, gate, up []float32)            { siluMulGeneric(out, gate, up) }
+
+func scores8Impl(dst, q, k []float32, scale float32) { scores8Generic(dst, q, k, scale) }
+func weigh8Impl(out, w, v []float32)                 { weigh8Generic(out, w, v) }
+
+func matVecTImpl(dst, x, wt []float32, ld int, accumulate bool) {
+	matVecTGeneric(dst, x, wt, ld, accumulate)
+}
+
+func maxImpl(w []float32) float32 { return maxGeneric(w) }
