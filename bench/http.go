@@ -158,8 +158,12 @@ func httpError(resp *http.Response) error {
 	return &HTTPError{Status: resp.StatusCode, Message: msg}
 }
 
-// readSSE reads the completion stream. A chunk with a choice that carries text, or no
-// finish reason, is a token arrival; the final usage chunk gives the exact counts.
+// readSSE reads the completion stream. A chunk with a choice whose text is non-empty is
+// a token arrival, as vLLM's benchmark (benchmarks/backend_request_func.py) counts
+// them: TTFT is the time to the first visible text, so a server that streams an empty
+// chunk at once (a role or keep-alive chunk, or text held back for a partial UTF-8
+// character or a stop string) gets no credit for it. The final usage chunk gives the
+// exact token counts.
 func readSSE(ctx context.Context, body io.Reader, onTokens func(n int)) (Usage, error) {
 	var u Usage
 	sc := bufio.NewScanner(body)
@@ -186,7 +190,7 @@ func readSSE(ctx context.Context, body io.Reader, onTokens func(n int)) (Usage, 
 			u = Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
 		}
 		for _, ch := range c.Choices {
-			if ch.Text != "" || ch.FinishReason == nil {
+			if ch.Text != "" {
 				onTokens(1)
 			}
 			if ch.FinishReason != nil {

@@ -337,12 +337,13 @@ func TestReadSSE(t *testing.T) {
 	n := 0
 	u, err := readSSE(context.Background(), strings.NewReader(
 		": keep-alive\n\ndata: {\"choices\":[{\"text\":\"a\",\"finish_reason\":null}]}\n\n"+
-			"data: {\"choices\":[{\"text\":\"\",\"finish_reason\":null}]}\n\n"+ // held-back text: still a token
-			"data: {\"choices\":[{\"text\":\"b\",\"finish_reason\":\"stop\"}]}\n\n"+
+			"data: {\"choices\":[{\"text\":\"\",\"finish_reason\":null}]}\n\n"+ // no visible text: not an arrival
+			"data: {\"choices\":[{\"text\":\"b\",\"finish_reason\":null}]}\n\n"+
+			"data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"stop\"}]}\n\n"+ // finish only: not an arrival
 			"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n"),
 		func(k int) { n += k })
 	require.NoError(t, err)
-	require.Equal(t, 3, n)
+	require.Equal(t, 2, n)
 	require.Equal(t, Usage{PromptTokens: 5, CompletionTokens: 3}, u)
 
 	_, err = readSSE(context.Background(), strings.NewReader("data: {\"error\":{\"message\":\"boom\"}}\n\n"), func(int) {})
