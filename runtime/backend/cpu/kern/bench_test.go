@@ -216,3 +216,64 @@ func BenchmarkDotSmall(b *testing.B) {
 		_ = sink
 	}
 }
+
+// BenchmarkQ8 measures the Q8_0 x Q8_0 kernels on the TinyLlama FFN shape (5632 x 2048
+// Q8_0, 12.3 MB): "decode" walks the whole matrix against one token (GB/s of weights;
+// "dram" over a 1 GiB arena so every pass streams from memory), "tile" a 4x4 tile
+// over 64 weight rows against 64 tokens, reusing the rows from L1 (GMAC/s).
+func BenchmarkQ8(b *testing.B) {
+	const rows, cols = mvRows, mvCols
+	nb := cols / Q8Block
+	ldw := nb * Q8BlockBytes
+	x := make([]float32, 64*cols)
+	for i := range x {
+		x[i] = float32(i%13-6) * 0.1
+	}
+	qa, da := make([]int8, len(x)), make([]float32, len(x)/Q8Block)
+	QuantizeQ8(qa, da, x)
+	b.Run("decode/l3", func(b *testing.B) {
+		w := weightArena()[:rows*ldw]
+		var o [4]float32
+		for i := 0; i < b.N; i++ {
+			for r := 0; r+4 <= rows; r += 4 {
+				Q8Rows4(&o, w[r*ldw:], ldw, nb, qa, da)
+			}
+		}
+		reportGBs(b, rows*ldw)
+	})
+	b.Run("decode/dram", func(b *testing.B) {
+		arena := weightArena()
+		m := rows * ldw
+		off := 0
+		var o [4]float32
+		for i := 0; i < b.N; i++ {
+			if off+m > len(arena) {
+				off = 0
+			}
+			w := arena[off : off+m]
+			for r := 0; r+4 <= rows; r += 4 {
+				Q8Rows4(&o, w[r*ldw:], ldw, nb, qa, da)
+			}
+			off += m
+		}
+		reportGBs(b, m)
+	})
+	b.Run("tile", func(b *testing.B) {
+		w := weightArena()[:64*ldw]
+		var o [16]float32
+		for i := 0; i < b.N; i++ {
+			for r := 0; r < 64; r += 4 {
+				for t := 0; t < 64; t += 4 {
+					Q8Tile4x4(&o, w[r*ldw:], ldw, nb, qa[t*cols:], cols, da[t*nb:], nb)
+				}
+			}
+		}
+		b.ReportMetric(float64(64*64*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+	})
+	b.Run("quantize", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			QuantizeQ8(qa, da, x)
+		}
+		b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+	})
+}

@@ -30,3 +30,13 @@ func matVecTImpl(dst, x, wt []float32, ld int, accumulate bool) {
 }
 
 func maxImpl(w []float32) float32 { return maxGeneric(w) }
+
+func q8Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, qa *int8, da *float32) {
+	panic("kern: no VNNI kernels off amd64")
+}
+
+func q8Tile4x4VNNI(out *[16]float32, w *byte, ldw, nb int, qa *int8, lda int, da *float32, ldd int) {
+	panic("kern: no VNNI kernels off amd64")
+}
+
+func quantizeQ8Impl(qa []int8, da []float32, x []float32) { quantizeQ8Generic(qa, da, x) }

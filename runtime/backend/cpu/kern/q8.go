@@ -1,0 +1,150 @@
+package kern
+
+import (
+	"math"
+	"unsafe"
+)
+
+// Q8_0 block kernels: weights stored as GGUF/ggml Q8_0 blocks (Q8BlockBytes bytes for
+// Q8Block values: an IEEE half scale d, then 32 int8 q; value = d·q), multiplied with
+// activations quantized the same way on the fly (W8A8, as llama.cpp multiplies Q8_0 by
+// Q8_0): each token's activations are quantized on their own, in blocks of 32 aligned
+// with the weight blocks, to int8 with one float32 scale per block (QuantizeQ8).
+//
+// Numerics (the contract every entry point and every implementation level keeps, so a
+// result depends only on the weight row and the token's own activations — never on
+// which kernel, tile or batch computed it):
+//
+//   - activation block: d_a = max|x|/127, q = x·(1/d_a) rounded to nearest even and
+//     clamped to ±127 (all zero when max|x| = 0);
+//   - per (row, token), eight float32 lanes L0..L7 start at zero; for each block b in
+//     increasing order, lane j takes the exact integer I = Σ_{k<4} w[32b+4j+k]·a[32b+4j+k],
+//     converts it to float32 (exact: |I| < 2^17), multiplies by d_a (rounded), and
+//     adds the product times d_w with one fused multiply-add:
+//     L_j = fma(float32(I)·d_a, d_w, L_j);
+//   - the result is ((L0+L1)+(L2+L3)) + ((L4+L5)+(L6+L7)).
+//
+// The AVX-512 VNNI level (VPDPBUSD on 256-bit registers) follows it bit for bit; the
+// portable level emulates the single-rounding FMA in float64, which can differ in the
+// last bit in rare cases, so the levels agree to rounding.
+
+// Q8Block is the number of values in a Q8_0 block; Q8BlockBytes its size in bytes.
+const (
+	Q8Block      = 32
+	Q8BlockBytes = 34
+)
+
+// HasQ8 reports whether the Q8_0 kernels run in assembly on this CPU (else they run
+// in portable Go, much slower).
+func HasQ8() bool { return level == levelAVX512 && Features.VNNI }
+
+// QuantizeQ8 quantizes x (a multiple of 32 values) into qa (len(x) values) and da
+// (one scale per block of 32).
+func QuantizeQ8(qa []int8, da []float32, x []float32) {
+	nb := len(x) / Q8Block
+	if len(x)%Q8Block != 0 || len(qa) < len(x) || len(da) < nb {
+		panic("kern: QuantizeQ8 sizes")
+	}
+	if nb == 0 {
+		return
+	}
+	quantizeQ8Impl(qa[:len(x)], da[:nb], x)
+}
+
+func quantizeQ8Generic(qa []int8, da []float32, x []float32) {
+	for b := range da {
+		blk := x[b*Q8Block : (b+1)*Q8Block]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := amax / 127
+		da[b] = d
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		for i, v := range blk {
+			q := math.RoundToEven(float64(v * id))
+			qa[b*Q8Block+i] = int8(max(-127, min(127, q)))
+		}
+	}
+}
+
+// checkQ8 panics unless rows rows of nb blocks at stride ldw bytes lie in w, and the
+// activation blocks do in qa and da.
+func checkQ8(w []byte, ldw, rows, nb int, qa []int8, da []float32) {
+	if nb <= 0 || ldw < nb*Q8BlockBytes || len(w) < (rows-1)*ldw+nb*Q8BlockBytes || len(qa) < nb*Q8Block || len(da) < nb {
+		panic("kern: Q8_0 operands out of range")
+	}
+}
+
+// Q8Rows4 sets out[r] to the product of weight row r (4 rows of nb blocks, ldw bytes
+// apart, from w) with one quantized token (qa, da): the decode kernel.
+func Q8Rows4(out *[4]float32, w []byte, ldw, nb int, qa []int8, da []float32) {
+	checkQ8(w, ldw, 4, nb, qa, da)
+	if HasQ8() {
+		q8Rows4VNNI(out, unsafe.SliceData(w), ldw, nb, unsafe.SliceData(qa), unsafe.SliceData(da))
+		return
+	}
+	for r := range out {
+		out[r] = q8DotGeneric(w[r*ldw:], nb, qa, da)
+	}
+}
+
+// Q8Tile4x4 sets out[4t+r] to the product of weight row r (as in Q8Rows4) with token t
+// of four quantized tokens: qa[t·lda:], da[t·ldd:]. Bit-identical to Q8Rows4 per token.
+func Q8Tile4x4(out *[16]float32, w []byte, ldw, nb int, qa []int8, lda int, da []float32, ldd int) {
+	checkQ8(w, ldw, 4, nb, qa, da)
+	if lda < nb*Q8Block || ldd < nb || len(qa) < 3*lda+nb*Q8Block || len(da) < 3*ldd+nb {
+		panic("kern: Q8Tile4x4 activations out of range")
+	}
+	if HasQ8() {
+		q8Tile4x4VNNI(out, unsafe.SliceData(w), ldw, nb, unsafe.SliceData(qa), lda, unsafe.SliceData(da), ldd)
+		return
+	}
+	for t := 0; t < 4; t++ {
+		for r := 0; r < 4; r++ {
+			out[4*t+r] = q8DotGeneric(w[r*ldw:], nb, qa[t*lda:], da[t*ldd:])
+		}
+	}
+}
+
+// q8DotGeneric is one (row, token) product following the contract, with the FMA
+// emulated in float64.
+func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
+	var l [8]float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*Q8BlockBytes : (b+1)*Q8BlockBytes]
+		dw := f16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		q := blk[2:]
+		a := qa[b*Q8Block : (b+1)*Q8Block]
+		for j := 0; j < 8; j++ {
+			var s int32
+			for k := 4 * j; k < 4*j+4; k++ {
+				s += int32(int8(q[k])) * int32(a[k])
+			}
+			p := float32(s) * da[b]
+			l[j] = float32(math.FMA(float64(p), float64(dw), float64(l[j])))
+		}
+	}
+	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}
+
+// f16ToF32 converts IEEE half bits to float32 (exact).
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
+	case exp == 0:
+		v := float32(mant) * (1.0 / (1 << 24))
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+}

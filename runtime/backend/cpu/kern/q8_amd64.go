@@ -1,0 +1,20 @@
+package kern
+
+import "unsafe"
+
+//go:noescape
+func q8Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, qa *int8, da *float32)
+
+//go:noescape
+func q8Tile4x4VNNI(out *[16]float32, w *byte, ldw, nb int, qa *int8, lda int, da *float32, ldd int)
+
+//go:noescape
+func quantizeQ8AVX512(qa *int8, da *float32, x *float32, nb int)
+
+func quantizeQ8Impl(qa []int8, da []float32, x []float32) {
+	if level == levelAVX512 {
+		quantizeQ8AVX512(unsafe.SliceData(qa), unsafe.SliceData(da), unsafe.SliceData(x), len(da))
+		return
+	}
+	quantizeQ8Generic(qa, da, x)
+}

@@ -1,0 +1,228 @@
+#include "textflag.h"
+
+// Q8_0 x Q8_0 with AVX512-VNNI on 256-bit registers (one Q8_0 block per register); see
+// q8.go for the numerics. VPDPBUSD multiplies unsigned by signed bytes, so the weight
+// bytes are flipped to unsigned (w^0x80 = w+128) and the accumulator starts at
+// -128·Σa per lane: I = Σ(w+128)·a − 128·Σa = Σ w·a, exactly.
+
+// CORR computes the lanes' correction -128·Σa of the activation block in a into c,
+// using z as scratch. Y31 holds 0x80 in every byte.
+#define CORR(a, c, z) \
+	VPXORD   c, c, c;   \
+	VPDPBUSD a, Y31, c; \
+	VPXORD   z, z, z;   \
+	VPSUBD   c, z, c
+
+// STEP adds one block product to acc: i = c + (w^0x80)·a; acc = fma(cvt(i)·da, dw, acc).
+#define STEP(a, c, da, wu, dw, i, acc) \
+	VMOVDQA32   c, i;      \
+	VPDPBUSD    a, wu, i;  \
+	VCVTDQ2PS   i, i;      \
+	VMULPS      da, i, i;  \
+	VFMADD231PS dw, i, acc
+
+// WEIGHT loads the block at p: wu = its bytes ^ 0x80, dw = its scale in all lanes.
+#define WEIGHT(p, wu, dw, xdw) \
+	VPXORD       2(p), Y31, wu; \
+	VPBROADCASTW (p), xdw;      \
+	VCVTPH2PS    xdw, dw
+
+// REDUCE4 folds four 8-lane accumulators (registers below Y16: VHADDPS has no EVEX
+// form) into the low lanes r0..r3 of x0 (the xmm of a0), each
+// ((L0+L1)+(L2+L3)) + ((L4+L5)+(L6+L7)); clobbers all four and x1 (the xmm of a1).
+#define REDUCE4(a0, a1, a2, a3, x0, x1) \
+	VHADDPS      a1, a0, a1; \
+	VHADDPS      a3, a2, a3; \
+	VHADDPS      a3, a1, a0; \
+	VEXTRACTF128 $1, a0, x1; \
+	VADDPS       x1, x0, x0
+
+// func q8Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, qa *int8, da *float32)
+TEXT ·q8Rows4VNNI(SB), NOSPLIT, $0-48
+	MOVQ         out+0(FP), AX
+	MOVQ         w+8(FP), R8
+	MOVQ         ldw+16(FP), DX
+	MOVQ         nb+24(FP), CX
+	MOVQ         qa+32(FP), SI
+	MOVQ         da+40(FP), DI
+	LEAQ         (R8)(DX*1), R9
+	LEAQ         (R9)(DX*1), R10
+	LEAQ         (R10)(DX*1), R11
+	MOVL         $0x80808080, BX
+	VPBROADCASTD BX, Y31
+	VPXORD       Y0, Y0, Y0
+	VPXORD       Y1, Y1, Y1
+	VPXORD       Y2, Y2, Y2
+	VPXORD       Y3, Y3, Y3
+
+loop:
+	VMOVDQU32    (SI), Y16
+	CORR(Y16, Y17, Y18)
+	VBROADCASTSS (DI), Y19
+	WEIGHT(R8, Y20, Y21, X21)
+	WEIGHT(R9, Y22, Y23, X23)
+	WEIGHT(R10, Y24, Y25, X25)
+	WEIGHT(R11, Y26, Y27, X27)
+	STEP(Y16, Y17, Y19, Y20, Y21, Y28, Y0)
+	STEP(Y16, Y17, Y19, Y22, Y23, Y29, Y1)
+	STEP(Y16, Y17, Y19, Y24, Y25, Y30, Y2)
+	STEP(Y16, Y17, Y19, Y26, Y27, Y28, Y3)
+	ADDQ         $34, R8
+	ADDQ         $34, R9
+	ADDQ         $34, R10
+	ADDQ         $34, R11
+	ADDQ         $32, SI
+	ADDQ         $4, DI
+	DECQ         CX
+	JNZ          loop
+
+	REDUCE4(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVUPS X0, (AX)
+	VZEROUPPER
+	RET
+
+// Token t of the tile: accumulators Y(4t)..Y(4t+3), activation Y(16+t), correction
+// Y(20+t), activation scale Y(24+t). Weight of the current row: Y28 (bytes ^ 0x80),
+// Y29 (scale); Y30 is the product's scratch.
+
+#define TOKEN(aoff, doff, a, c, da) \
+	VMOVDQU32    aoff, a;  \
+	CORR(a, c, Y30);       \
+	VBROADCASTSS doff, da
+
+#define ROW(p, a0, a1, a2, a3) \
+	WEIGHT(p, Y28, Y29, X29);                    \
+	STEP(Y16, Y20, Y24, Y28, Y29, Y30, a0);      \
+	STEP(Y17, Y21, Y25, Y28, Y29, Y30, a1);      \
+	STEP(Y18, Y22, Y26, Y28, Y29, Y30, a2);      \
+	STEP(Y19, Y23, Y27, Y28, Y29, Y30, a3)
+
+// func q8Tile4x4VNNI(out *[16]float32, w *byte, ldw, nb int, qa *int8, lda int, da *float32, ldd int)
+TEXT ·q8Tile4x4VNNI(SB), NOSPLIT, $0-64
+	MOVQ         w+8(FP), R8
+	MOVQ         ldw+16(FP), DX
+	MOVQ         nb+24(FP), CX
+	MOVQ         qa+32(FP), SI
+	MOVQ         lda+40(FP), R12
+	MOVQ         da+48(FP), DI
+	MOVQ         ldd+56(FP), R13
+	SHLQ         $2, R13               // ldd in bytes
+	LEAQ         (R8)(DX*1), R9
+	LEAQ         (R9)(DX*1), R10
+	LEAQ         (R10)(DX*1), R11
+	LEAQ         (R12)(R12*2), R14     // 3·lda
+	LEAQ         (R13)(R13*2), R15     // 3·ldd
+	MOVL         $0x80808080, BX
+	VPBROADCASTD BX, Y31
+	VPXORD       Y0, Y0, Y0
+	VPXORD       Y1, Y1, Y1
+	VPXORD       Y2, Y2, Y2
+	VPXORD       Y3, Y3, Y3
+	VPXORD       Y4, Y4, Y4
+	VPXORD       Y5, Y5, Y5
+	VPXORD       Y6, Y6, Y6
+	VPXORD       Y7, Y7, Y7
+	VPXORD       Y8, Y8, Y8
+	VPXORD       Y9, Y9, Y9
+	VPXORD       Y10, Y10, Y10
+	VPXORD       Y11, Y11, Y11
+	VPXORD       Y12, Y12, Y12
+	VPXORD       Y13, Y13, Y13
+	VPXORD       Y14, Y14, Y14
+	VPXORD       Y15, Y15, Y15
+
+tloop:
+	TOKEN((SI), (DI), Y16, Y20, Y24)
+	TOKEN((SI)(R12*1), (DI)(R13*1), Y17, Y21, Y25)
+	TOKEN((SI)(R12*2), (DI)(R13*2), Y18, Y22, Y26)
+	TOKEN((SI)(R14*1), (DI)(R15*1), Y19, Y23, Y27)
+	ROW(R8, Y0, Y4, Y8, Y12)
+	ROW(R9, Y1, Y5, Y9, Y13)
+	ROW(R10, Y2, Y6, Y10, Y14)
+	ROW(R11, Y3, Y7, Y11, Y15)
+	ADDQ $34, R8
+	ADDQ $34, R9
+	ADDQ $34, R10
+	ADDQ $34, R11
+	ADDQ $32, SI
+	ADDQ $4, DI
+	DECQ CX
+	JNZ  tloop
+
+	MOVQ    out+0(FP), AX
+	REDUCE4(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVUPS X0, (AX)
+	REDUCE4(Y4, Y5, Y6, Y7, X4, X5)
+	VMOVUPS X4, 16(AX)
+	REDUCE4(Y8, Y9, Y10, Y11, X8, X9)
+	VMOVUPS X8, 32(AX)
+	REDUCE4(Y12, Y13, Y14, Y15, X12, X13)
+	VMOVUPS X12, 48(AX)
+	VZEROUPPER
+	RET
+
+// func quantizeQ8AVX512(qa *int8, da *float32, x *float32, nb int)
+// Per block of 32: d = max|x|/127; q = nearest-even(x·(1/d)) clamped to ±127 (the
+// conversion rounds to nearest even, VPMOVSDB saturates), all zero when d = 0.
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
+	MOVQ         qa+0(FP), DI
+	MOVQ         da+8(FP), BX
+	MOVQ         x+16(FP), SI
+	MOVQ         nb+24(FP), CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31           // abs mask
+	MOVL         $0x42fe0000, AX   // 127.0
+	VMOVD        AX, X30
+	MOVL         $0x3f800000, AX   // 1.0
+	VMOVD        AX, X29
+	MOVL         $0x42fe0000, AX
+	VPBROADCASTD AX, Z28           // 127.0 in every lane
+	MOVL         $0xc2fe0000, AX
+	VPBROADCASTD AX, Z27           // -127.0
+
+qloop:
+	VMOVUPS       (SI), Z0
+	VMOVUPS       64(SI), Z1
+	VPANDD        Z31, Z0, Z2
+	VPANDD        Z31, Z1, Z3
+	VMAXPS        Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS        Y3, Y2, Y2
+	VEXTRACTF128  $1, Y2, X3
+	VMAXPS        X3, X2, X2
+	VMOVHLPS      X2, X2, X3
+	VMAXPS        X3, X2, X2
+	VMOVSHDUP     X2, X3
+	VMAXSS        X3, X2, X2       // amax
+	VDIVSS        X30, X2, X4      // d = amax / 127
+	VMOVSS        X4, (BX)
+	VXORPS        X5, X5, X5
+	VUCOMISS      X5, X4
+	JEQ           zero
+	VDIVSS        X4, X29, X5      // id = 1/d
+	VBROADCASTSS  X5, Z5
+	VMULPS        Z5, Z0, Z0
+	VMULPS        Z5, Z1, Z1
+	VMINPS        Z28, Z0, Z0
+	VMINPS        Z28, Z1, Z1
+	VMAXPS        Z27, Z0, Z0
+	VMAXPS        Z27, Z1, Z1
+	VCVTPS2DQ     Z0, Z0
+	VCVTPS2DQ     Z1, Z1
+	VPMOVSDB      Z0, (DI)
+	VPMOVSDB      Z1, 16(DI)
+	JMP           next
+
+zero:
+	VPXORD  X6, X6, X6
+	VMOVDQU X6, (DI)
+	VMOVDQU X6, 16(DI)
+
+next:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  qloop
+	VZEROUPPER
+	RET

@@ -1,0 +1,152 @@
+package kern
+
+import (
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fma32 is float32 a·b+c rounded once (to nearest even), computed exactly.
+func fma32(a, b, c float32) float32 {
+	x := new(big.Float).SetPrec(200).SetFloat64(float64(a))
+	x.Mul(x, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
+	x.Add(x, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
+	f, _ := x.Float32()
+	return f
+}
+
+// q8Contract is one (row, token) product exactly as q8.go states it.
+func q8Contract(w []byte, nb int, qa []int8, da []float32) float32 {
+	var l [8]float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*Q8BlockBytes:]
+		dw := f16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		for j := 0; j < 8; j++ {
+			var s int32
+			for k := 4 * j; k < 4*j+4; k++ {
+				s += int32(int8(blk[2+k])) * int32(qa[b*Q8Block+k])
+			}
+			l[j] = fma32(float32(s)*da[b], dw, l[j])
+		}
+	}
+	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}
+
+// randQ8Rows draws rows of nb Q8_0 blocks (stride ldw) with scales like a real
+// matrix's, extremes (-128 can occur in a file, ±127) included.
+func randQ8Rows(r *rand.Rand, rows, nb, ldw int) []byte {
+	w := make([]byte, (rows-1)*ldw+nb*Q8BlockBytes)
+	for i := range w {
+		w[i] = byte(r.IntN(256))
+	}
+	for row := 0; row < rows; row++ {
+		for b := 0; b < nb; b++ {
+			p := w[row*ldw+b*Q8BlockBytes:]
+			d := float32(math.Abs(r.NormFloat64())) * 0.01
+			h := f32ToF16(d)
+			p[0], p[1] = byte(h), byte(h>>8)
+		}
+	}
+	return w
+}
+
+// f32ToF16 rounds to the nearest half (test helper; normal range only).
+func f32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	e := int32(b>>23&0xff) - 127 + 15
+	if e <= 0 {
+		return 0
+	}
+	m := b & 0x7fffff
+	h := uint32(e)<<10 | m>>13
+	if rem := m & 0x1fff; rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
+		h++
+	}
+	return uint16(b>>16&0x8000) | uint16(h)
+}
+
+func randAct(r *rand.Rand, n int) ([]int8, []float32) {
+	x := randF32(r, n)
+	for i := range x { // an outlier channel now and then, as real activations have
+		if r.IntN(50) == 0 {
+			x[i] *= 30
+		}
+	}
+	qa, da := make([]int8, n), make([]float32, n/Q8Block)
+	QuantizeQ8(qa, da, x)
+	return qa, da
+}
+
+func TestQuantizeQ8(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(31, 32))
+		for _, nb := range []int{1, 2, 3, 64, 176} {
+			x := randF32(r, nb*Q8Block)
+			for i := 0; i < Q8Block; i++ {
+				x[i] = 0 // an all-zero block
+			}
+			if nb > 1 {
+				x[40] = 1e6 // a block with one huge value
+			}
+			qa, da := make([]int8, len(x)+1), make([]float32, nb+1)
+			qa[len(x)], da[nb] = 99, 99
+			QuantizeQ8(qa, da, x)
+			wq, wd := make([]int8, len(x)), make([]float32, nb)
+			quantizeQ8Generic(wq, wd, x)
+			require.Equal(t, wd, da[:nb])
+			require.Equal(t, wq, qa[:len(x)])
+			require.Equal(t, int8(99), qa[len(x)], "wrote past the values")
+			require.Equal(t, float32(99), da[nb], "wrote past the scales")
+			for b := 0; b < nb; b++ {
+				for i := b * Q8Block; i < (b+1)*Q8Block; i++ {
+					require.InDelta(t, x[i], float32(qa[i])*da[b], float64(da[b])/2*1.0001+1e-30, "value %d", i)
+				}
+			}
+			require.Zero(t, da[0])
+		}
+		require.Panics(t, func() { QuantizeQ8(make([]int8, 40), make([]float32, 2), make([]float32, 40)) })
+	})
+}
+
+func TestQ8Kernels(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(33, 34))
+		for _, nb := range []int{1, 2, 7, 64} {
+			ldw := nb*Q8BlockBytes + r.IntN(3)*Q8BlockBytes
+			w := randQ8Rows(r, 4, nb, ldw)
+			lda, ldd := nb*Q8Block+32, nb+1
+			qa := make([]int8, 3*lda+nb*Q8Block)
+			da := make([]float32, 3*ldd+nb)
+			for tk := 0; tk < 4; tk++ {
+				q, d := randAct(r, nb*Q8Block)
+				copy(qa[tk*lda:], q)
+				copy(da[tk*ldd:], d)
+			}
+			var tile [16]float32
+			Q8Tile4x4(&tile, w, ldw, nb, qa, lda, da, ldd)
+			for tk := 0; tk < 4; tk++ {
+				var rows [4]float32
+				Q8Rows4(&rows, w, ldw, nb, qa[tk*lda:], da[tk*ldd:])
+				for row := 0; row < 4; row++ {
+					got := tile[4*tk+row]
+					// The tile and the decode kernel agree bit for bit ...
+					require.Equal(t, math.Float32bits(rows[row]), math.Float32bits(got), "nb=%d token %d row %d", nb, tk, row)
+					want := q8Contract(w[row*ldw:], nb, qa[tk*lda:], da[tk*ldd:])
+					if HasQ8() && level == levelAVX512 {
+						// ... and the assembly follows the contract bit for bit.
+						require.Equal(t, math.Float32bits(want), math.Float32bits(got), "nb=%d token %d row %d: %g vs %g", nb, tk, row, got, want)
+					} else {
+						require.InDelta(t, want, got, 1e-5*math.Abs(float64(want))+1e-6)
+					}
+				}
+			}
+		}
+		require.Panics(t, func() {
+			var o [4]float32
+			Q8Rows4(&o, make([]byte, 4*34-1), 34, 1, make([]int8, 32), make([]float32, 1))
+		})
+	})
+}
