@@ -25,7 +25,7 @@ fmt:
 
 # CPU tokens/s for prefill and decode (stories260K and the TinyLlama-1.1B shape).
 bench:
-	$(GO) test ./runtime/model/ -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME)
+	$(GO) test ./runtime/llm/ -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME)
 
 run:
 	$(GO) run ./cmd/vireo

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 )
 
@@ -33,12 +34,12 @@ func (s ModelSpec) Options() (model.Options, error) {
 }
 
 // Open loads the model on the CPU backend.
-func (s ModelSpec) Open() (*model.Loaded, error) {
+func (s ModelSpec) Open() (*llm.Loaded, error) {
 	opt, err := s.Options()
 	if err != nil {
 		return nil, err
 	}
-	return model.Open(s.Path, s.TokenizerPath, cpu.New(cpu.Options{Threads: s.Threads}), opt)
+	return llm.Open(s.Path, s.TokenizerPath, cpu.New(cpu.Options{Threads: s.Threads}), opt)
 }
 
 // ModelInfo describes a loaded model for reports.
@@ -55,7 +56,7 @@ type ModelInfo struct {
 }
 
 // InfoOf describes a loaded model.
-func InfoOf(s ModelSpec, m *model.Loaded) ModelInfo {
+func InfoOf(s ModelSpec, m *llm.Loaded) ModelInfo {
 	c := m.Config
 	return ModelInfo{ModelSpec: s, Dim: c.Dim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, Vocab: c.VocabSize,
 		Context: c.MaxSeqLen, WeightBytes: m.WeightBytes, Synthetic: m.Synthetic}

@@ -23,14 +23,15 @@ import (
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/server"
 )
 
 // storiesServer serves stories260K through the real server on an httptest listener.
-func storiesServer(t *testing.T) (*httptest.Server, *model.Loaded) {
+func storiesServer(t *testing.T) (*httptest.Server, *llm.Loaded) {
 	t.Helper()
-	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{Threads: 1}), model.Options{Weights: model.WeightsInt8})
+	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{Threads: 1}), model.Options{Weights: model.WeightsInt8})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{MaxNumSeqs: 16})
@@ -188,7 +189,7 @@ func TestLoadAgainstServer(t *testing.T) {
 // TestLoadAgainstEngine is the in-process path: the same workload straight into the
 // engine, with prompts from a text file.
 func TestLoadAgainstEngine(t *testing.T) {
-	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{Threads: 1}), model.Options{})
+	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{Threads: 1}), model.Options{})
 	require.NoError(t, err)
 	defer m.Close()
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{})

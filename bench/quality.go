@@ -12,6 +12,7 @@ import (
 
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
@@ -153,7 +154,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 		cfg.Threads = 1
 	}
 	res := &QualityResult{}
-	var models []*model.Loaded
+	var models []*llm.Loaded
 	defer func() {
 		for _, m := range models {
 			m.Close()
@@ -162,7 +163,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	for _, v := range Variants() {
 		vi := VariantInfo{Variant: v}
 		if v.Available {
-			m, err := model.Open(cfg.ModelPath, cfg.TokenizerPath, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
+			m, err := llm.Open(cfg.ModelPath, cfg.TokenizerPath, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
 			if err != nil {
 				return nil, fmt.Errorf("quality: %s: %w", v.Name, err)
 			}
@@ -187,7 +188,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	type prepared struct {
 		text string
 		toks []int32
-		wins []model.Window
+		wins []llm.Window
 	}
 	preps := make([]prepared, len(cfg.Texts))
 	for i, t := range cfg.Texts {
@@ -196,7 +197,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 			return nil, err
 		}
 		toks := encodePrefix(tok, text, cfg.Tokens)
-		preps[i] = prepared{text: text, toks: toks, wins: model.StridedWindows(bos, toks, cfg.Context, cfg.Stride)}
+		preps[i] = prepared{text: text, toks: toks, wins: llm.StridedWindows(bos, toks, cfg.Context, cfg.Stride)}
 	}
 	// scores[text][variant][window]: each variant runs on its own goroutine (and
 	// backend), so single-threaded backends still use every core.
@@ -208,7 +209,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	var wg sync.WaitGroup
 	for vi, m := range models {
 		wg.Go(func() {
-			s, err := m.NewScorer(cfg.Context)
+			s, err := llm.NewScorer(m.Model, cfg.Context)
 			if err != nil {
 				errs[vi] = err
 				return
@@ -288,7 +289,7 @@ func encodePrefix(tok *tokenizer.Tokenizer, text string, n int) []int32 {
 }
 
 // scoreWindow runs one window teacher-forced and sums the counted predictions.
-func scoreWindow(s *model.Scorer, w model.Window) (windowScore, error) {
+func scoreWindow(s *llm.Scorer, w llm.Window) (windowScore, error) {
 	nll, pred, err := s.Score(w.IDs)
 	if err != nil {
 		return windowScore{}, err
@@ -388,7 +389,7 @@ type goldenColumn struct {
 }
 
 // protocolRows scores nll.json's protocol on one text for every variant with a column.
-func protocolRows(goldenPath, name, text string, models []*model.Loaded, vs []VariantInfo) ([]ProtocolRow, error) {
+func protocolRows(goldenPath, name, text string, models []*llm.Loaded, vs []VariantInfo) ([]ProtocolRow, error) {
 	data, err := os.ReadFile(goldenPath)
 	if err != nil {
 		return nil, fmt.Errorf("golden: %w", err)
@@ -418,8 +419,8 @@ func protocolRows(goldenPath, name, text string, models []*model.Loaded, vs []Va
 		if len(ids) < g.Tokens {
 			return nil, fmt.Errorf("golden protocol: %s gives %d tokens, need %d", name, len(ids), g.Tokens)
 		}
-		w := model.Window{IDs: append([]int32{m.Tokenizer.BOS()}, ids[:g.Tokens]...)}
-		s, err := m.NewScorer(len(w.IDs))
+		w := llm.Window{IDs: append([]int32{m.Tokenizer.BOS()}, ids[:g.Tokens]...)}
+		s, err := llm.NewScorer(m.Model, len(w.IDs))
 		if err != nil {
 			return nil, err
 		}

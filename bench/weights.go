@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vireo-ai/vireo/runtime/engine"
-	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/llm"
 )
 
 // WeightConfig measures decode speed and weight size per weight format on an
@@ -71,7 +71,7 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 	res := &WeightResult{Config: cfg, Host: ThisHost()}
 	type arm struct {
 		spec ModelSpec
-		m    *model.Loaded
+		m    *llm.Loaded
 		e    *engine.Engine
 		p    *Progress
 		res  WeightFormatResult

@@ -24,7 +24,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
-	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/engine/enginetest"
 )
 
 // BenchmarkStreams256 measures the server's own cost: 256 concurrent streaming
@@ -54,14 +54,14 @@ func benchStreams(b *testing.B, shape string) {
 		require.NoError(b, err)
 		step = d
 	}
-	m, err := model.Fake(shape, cpu.New(cpu.Options{Threads: 1}), step)
+	m, tok, err := enginetest.NewFake(shape, cpu.New(cpu.Options{Threads: 1}), step)
 	require.NoError(b, err)
-	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{MaxNumSeqs: streams, NumBlocks: streams * 10, MaxWaiting: 2 * streams})
+	eng, err := engine.New(m, tok, engine.Options{MaxNumSeqs: streams, NumBlocks: streams * 10, MaxWaiting: 2 * streams})
 	require.NoError(b, err)
 	defer eng.Close()
 	// A real JSON logger (to nowhere): the per-request log line is part of the cost.
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
-	s, err := New(Config{ModelNames: []string{"fake"}}, eng, m.Tokenizer, log)
+	s, err := New(Config{ModelNames: []string{"fake"}}, eng, tok, log)
 	require.NoError(b, err)
 	hs := s.NewHTTPServer("127.0.0.1:0")
 	ln, err := netListen()

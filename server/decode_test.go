@@ -10,14 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
-	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/engine/enginetest"
 )
 
 // fuzzDecoder is a decoder over the synthetic byte-level tokenizer (no files needed).
 func fuzzDecoder(tb testing.TB) *decoder {
-	m, err := model.Fake("synthetic:tiny", cpu.New(cpu.Options{Threads: 1}), time.Millisecond)
+	_, tok, err := enginetest.NewFake("synthetic:tiny", cpu.New(cpu.Options{Threads: 1}), time.Millisecond)
 	require.NoError(tb, err)
-	return &decoder{tok: m.Tokenizer, vocab: m.Tokenizer.VocabSize(), maxModelLen: 64, models: []string{"m", "alias"}}
+	return &decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: 64, models: []string{"m", "alias"}}
 }
 
 var decoderSeeds = []string{

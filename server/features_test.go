@@ -132,7 +132,7 @@ func TestChatTemplate(t *testing.T) {
 	require.NoError(t, err)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	ts := &testServer{Server: s, url: hs.URL, eng: eng, m: m, hs: hs}
+	ts := &testServer{Server: s, url: hs.URL, eng: eng, hs: hs}
 
 	code, b, _ := ts.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`)
 	require.Equal(t, 200, code, "%s", b)

@@ -20,7 +20,10 @@ import (
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/engine/enginetest"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
 
@@ -31,7 +34,6 @@ type testServer struct {
 	*Server
 	url string
 	eng *engine.Engine
-	m   *model.Loaded
 	hs  *httptest.Server
 }
 
@@ -42,9 +44,9 @@ type serverOpts struct {
 	quiet  bool          // no per-request logs in the test output
 }
 
-func openStories(t testing.TB) *model.Loaded {
+func openStories(t testing.TB) *llm.Loaded {
 	t.Helper()
-	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsF32})
+	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsF32})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	return m
@@ -52,26 +54,28 @@ func openStories(t testing.TB) *model.Loaded {
 
 func newTestServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
-	var m *model.Loaded
-	var err error
-	if o.fake > 0 {
-		m, err = model.Fake("synthetic:tiny", cpu.New(cpu.Options{Threads: 1}), o.fake)
+	var m engine.Model
+	var tok *tokenizer.Tokenizer
+	if o.fake > 0 { // no chat template: the server's plain format
+		f, ftok, err := enginetest.NewFake("synthetic:tiny", cpu.New(cpu.Options{Threads: 1}), o.fake)
 		require.NoError(t, err)
+		m, tok = f, ftok
 	} else {
-		m = openStories(t)
+		l := openStories(t)
+		m, tok = l.Model, l.Tokenizer
+		if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
+			o.cfg.ChatPrompt = func(msgs []chattemplate.Message) ([]int32, error) {
+				ids, _, err := l.ChatPrompt(msgs, true)
+				return ids, err
+			}
+		}
 	}
 	if o.engine.NumBlocks == 0 && o.engine.KVCacheBytes == 0 {
 		o.engine.NumBlocks = 512
 	}
-	eng, err := engine.New(m.Model, m.Tokenizer, o.engine)
+	eng, err := engine.New(m, tok, o.engine)
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
-	if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
-		o.cfg.ChatPrompt = func(msgs []chattemplate.Message) ([]int32, error) {
-			ids, _, err := m.ChatPrompt(msgs, true)
-			return ids, err
-		}
-	}
 	if len(o.cfg.ModelNames) == 0 {
 		o.cfg.ModelNames = []string{testModel}
 	}
@@ -79,13 +83,13 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 	if !o.quiet {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
-	s, err := New(o.cfg, eng, m.Tokenizer, log)
+	s, err := New(o.cfg, eng, tok, log)
 	require.NoError(t, err)
 	hs := httptest.NewUnstartedServer(s)
 	hs.Config = s.NewHTTPServer("")
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testServer{Server: s, url: hs.URL, eng: eng, m: m, hs: hs}
+	return &testServer{Server: s, url: hs.URL, eng: eng, hs: hs}
 }
 
 // post sends a JSON body and returns the status and the whole response body.

@@ -48,7 +48,7 @@ type Config struct {
 	// RetryAfter is the Retry-After a 429 (queue full) carries (default 1s).
 	RetryAfter time.Duration
 	// ChatPrompt renders a chat, generation prompt included, with the model's chat
-	// template and encodes it (model.Loaded.ChatPrompt). Nil: the plain
+	// template and encodes it (llm.Loaded.ChatPrompt). Nil: the plain
 	// "role: content" format (chattemplate.Plain).
 	ChatPrompt func(msgs []chattemplate.Message) ([]int32, error)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/hub"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 	"github.com/vireo-ai/vireo/server"
@@ -256,7 +257,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}
 	start := time.Now()
-	m, err := model.Open(path, o.tokenizer, be, mopt)
+	m, err := llm.Open(path, o.tokenizer, be, mopt)
 	if err != nil {
 		return err
 	}

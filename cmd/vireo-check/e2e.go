@@ -12,6 +12,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/backend/cuda"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
@@ -84,12 +85,12 @@ func argmax(x []float32) (int32, bool) {
 func greedyCompare(path string, n int) (map[string]any, error) {
 	res := map[string]any{"path": path, "tokens": n}
 	run := func(be backend.Backend) ([]int32, error) {
-		l, err := model.Open(path, "", be, model.Options{Weights: model.WeightsInt8})
+		l, err := llm.Open(path, "", be, model.Options{Weights: model.WeightsInt8})
 		if err != nil {
 			return nil, err
 		}
 		defer l.Close()
-		s, err := l.NewSession(0, 512)
+		s, err := llm.NewSession(l.Model, 0, 512)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +163,7 @@ func greedyCompare(path string, n int) (map[string]any, error) {
 }
 
 func encodePrompt(path string) []int32 {
-	l, err := model.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
+	l, err := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
 	if err != nil {
 		return nil
 	}
@@ -172,7 +173,7 @@ func encodePrompt(path string) []int32 {
 
 // allLogits runs seq teacher-forced in one pass and returns every position's logits.
 func allLogits(path string, be backend.Backend, seq []int32) ([][]float32, error) {
-	l, err := model.Open(path, "", be, model.Options{Weights: model.WeightsInt8})
+	l, err := llm.Open(path, "", be, model.Options{Weights: model.WeightsInt8})
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +228,13 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 		opt.Weights = model.WeightsF32 // stored as 16-bit on the device
 	}
 	t0 := time.Now()
-	m, _, err := model.Synthetic(shape, dev, opt)
+	m, err := model.Synthetic(shape, dev, opt)
 	if err != nil {
 		return res, err
 	}
 	res["load_s"] = time.Since(t0).Seconds()
 	res["weight_bytes"] = m.WeightBytes
-	s, err := m.NewSession(promptLen+steps+16, promptLen)
+	s, err := llm.NewSession(m, promptLen+steps+16, promptLen)
 	if err != nil {
 		return res, err
 	}

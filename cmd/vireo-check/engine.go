@@ -51,11 +51,11 @@ func runEngine(args []string) (any, error) {
 	if *weights == "f16" {
 		opt.Weights = model.WeightsF32 // 16-bit on the device
 	}
-	m, vocab, err := model.Synthetic(*shape, be, opt)
+	m, err := model.Synthetic(*shape, be, opt)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenizer.New(vocab)
+	tok, err := tokenizer.New(tokenizer.SyntheticVocab(m.Config.VocabSize))
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func ints(s string) []int {
 }
 
 func syntheticPrompt(e *engine.Engine, n, salt int) []int32 {
-	V := e.Model().Config.VocabSize
+	V := e.Model().Spec().VocabSize
 	p := make([]int32, n)
 	for i := range p {
 		p[i] = int32(3 + (i*7919+salt*104729)%(V-3))

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vireo-ai/vireo/runtime/backend/device"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
@@ -130,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-device %s: %w", o.device, err)
 	}
 	start := time.Now()
-	m, err := model.Open(path, o.tokenizer, be, opt)
+	m, err := llm.Open(path, o.tokenizer, be, opt)
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return generate(m, o, &p, stdout, stderr)
 }
 
-func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io.Writer) error {
+func generate(m *llm.Loaded, o *options, p *sampling.Params, stdout, stderr io.Writer) error {
 	tok := m.Tokenizer
 	prompt := tok.Encode(o.prompt, tok.DefaultOptions())
 	if o.chat {
@@ -165,7 +166,7 @@ func generate(m *model.Loaded, o *options, p *sampling.Params, stdout, stderr io
 		return fmt.Errorf("prompt of %d tokens does not fit the context of %d", len(prompt), m.Config.MaxSeqLen)
 	}
 	maxTokens := min(o.maxTokens, m.Config.MaxSeqLen-len(prompt))
-	sess, err := m.NewSession(len(prompt)+maxTokens, o.chunk)
+	sess, err := llm.NewSession(m.Model, len(prompt)+maxTokens, o.chunk)
 	if err != nil {
 		return err
 	}

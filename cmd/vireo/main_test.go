@@ -10,6 +10,7 @@ import (
 
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 )
@@ -29,7 +30,7 @@ func TestChatFlag(t *testing.T) {
 	// stories260K has no chat template: the plain fallback "user: ...\nassistant: ".
 	require.NoError(t, run([]string{"-model", path, "-chat", "-prompt", "Hi", "-max-tokens", "4", "-quiet", "-ignore-eos"}, &out, &errOut))
 	require.NotContains(t, out.String(), "Hi", "the chat prompt is not echoed")
-	m, err := model.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
+	m, err := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
 	require.NoError(t, err)
 	defer m.Close()
 	ids, _, err := m.ChatPrompt([]chattemplate.Message{{Role: "user", Content: "Hi"}}, true)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
@@ -28,7 +29,7 @@ func main() {
 }
 
 func run(path string, maxTokens int) error {
-	m, err := model.Open(path, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+	m, err := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
 	if err != nil {
 		return err
 	}

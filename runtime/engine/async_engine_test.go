@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
@@ -31,7 +32,7 @@ func newAsyncRun(t *testing.T, seed uint64, opt Options, gate bool, cancelRate, 
 	t.Helper()
 	f := newAsyncBackend(seed, 0.25)
 	f.refuse = refuse
-	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
+	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	e, err := build(m.Model, m.Tokenizer, opt)
@@ -258,7 +259,7 @@ func TestGraphModeSaysWhy(t *testing.T) {
 	require.Contains(t, why, "7 buckets ([1 2 4 8 16 32 40] sequences, contexts up to 512)")
 	f := newAsyncBackend(1, 0)
 	f.failCapture = 3
-	lm, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
+	lm, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { lm.Close() })
 	e3, err := New(lm.Model, lm.Tokenizer, Options{})

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
-func benchModel(b *testing.B, shape string) *model.Loaded {
-	m, err := model.Open(shape, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+func benchModel(b *testing.B, shape string) *llm.Loaded {
+	m, err := llm.Open(shape, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,9 +3,13 @@
 // pool of lanes, K decode steps per round when nothing needs scheduling), samples,
 // detokenizes incrementally and delivers each request's events on a channel.
 //
-// It is the Go API another service embeds:
+// The model is anything with the small Model interface (configuration, backend,
+// workspaces, KV cache, forward pass, decode-step capture): a *model.Model, or
+// enginetest.Fake when only the serving stack's own cost matters. It is the Go API
+// another service embeds:
 //
-//	eng, _ := engine.New(m, engine.Options{})
+//	l, _ := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
+//	eng, _ := engine.New(l.Model, l.Tokenizer, engine.Options{})
 //	defer eng.Close()
 //	events, _ := eng.Submit(ctx, &engine.Request{Prompt: ids, MaxTokens: 64})
 //	for ev := range events { fmt.Print(ev.Text) }

@@ -36,6 +36,19 @@ type Options struct {
 	Logger              *zap.Logger
 }
 
+// Model is what the engine runs: a *model.Model, or a stand-in such as
+// enginetest.Fake. Its methods are model.Model's.
+type Model interface {
+	Spec() *model.Config
+	Backend() backend.Backend
+	NewWorkspace(maxTokens, maxLogitRows int) (*model.Workspace, error)
+	NewKVCache(blocks, blockSize int) (*backend.KVCache, error)
+	Forward(ws *model.Workspace, kv *backend.KVCache, seqs []model.Seq) ([]float32, error)
+	// CaptureDecode records a decode step as a graph (see setupGraphs); an error
+	// leaves the engine decoding eagerly, saying why.
+	CaptureDecode(ws *model.Workspace, kv *backend.KVCache, rows, maxCtx int) (*model.DecodeGraph, error)
+}
+
 // kvSizer is implemented by backends that size the KV cache from device memory (the
 // CUDA backend: free memory × its GPU memory utilization).
 type kvSizer interface {
@@ -53,7 +66,8 @@ type Stats struct {
 
 // Engine runs requests on one model. Its methods are safe for concurrent use.
 type Engine struct {
-	m     *model.Model
+	m     Model
+	cfg   *model.Config // m.Spec()
 	tok   *tokenizer.Tokenizer
 	opt   Options
 	log   *zap.Logger
@@ -97,7 +111,7 @@ type submission struct {
 }
 
 // New builds an engine on a loaded model and starts its step loop.
-func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
+func New(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	e, err := build(m, tok, opt)
 	if err != nil {
 		return nil, err
@@ -107,8 +121,8 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 }
 
 // build makes an engine whose loop is not started yet (tests set hooks first).
-func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
-	c := &m.Config
+func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
+	c := m.Spec()
 	if opt.MaxNumSeqs <= 0 {
 		opt.MaxNumSeqs = 256
 		if opt.MaxNumBatchedTokens > 0 {
@@ -174,7 +188,7 @@ func build(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, erro
 	if err != nil {
 		return nil, fmt.Errorf("engine: kv cache: %w", err)
 	}
-	e := &Engine{m: m, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
+	e := &Engine{m: m, cfg: c, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	e.fences = newFences(m.Backend(), sched.Pool())
@@ -212,7 +226,7 @@ func (e *Engine) Graphs() (GraphMode, string) { return e.graphs, e.graphsWhy }
 func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
 // Model is the model the engine runs.
-func (e *Engine) Model() *model.Model { return e.m }
+func (e *Engine) Model() Model { return e.m }
 
 // Stats returns the state after the last step.
 func (e *Engine) Stats() Stats {
@@ -230,7 +244,7 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := r.validate(e.m.Config.VocabSize, e.opt.MaxModelLen); err != nil {
+	if err := r.validate(e.cfg.VocabSize, e.opt.MaxModelLen); err != nil {
 		return nil, err
 	}
 	rc := *r

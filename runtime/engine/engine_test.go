@@ -12,20 +12,21 @@ import (
 
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
-func openStories(t testing.TB) *model.Loaded {
+func openStories(t testing.TB) *llm.Loaded {
 	t.Helper()
-	m, err := model.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{}), model.Options{})
+	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{}), model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	return m
 }
 
 // workload builds n prompts of different lengths from the TinyStories text.
-func workload(t testing.TB, m *model.Loaded, n int) []*Request {
+func workload(t testing.TB, m *llm.Loaded, n int) []*Request {
 	text := "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. One day, she saw a big red ball near the tree and wanted to play with it. Her mom said they had to go home soon."
 	words := strings.Fields(text)
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -85,7 +86,7 @@ func runAll(t testing.TB, e *Engine, reqs []*Request) [][]result {
 	return out
 }
 
-func newEngine(t testing.TB, m *model.Loaded, opt Options) *Engine {
+func newEngine(t testing.TB, m *llm.Loaded, opt Options) *Engine {
 	e, err := New(m.Model, m.Tokenizer, opt)
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
@@ -13,7 +14,7 @@ import (
 // Stream a completion from the built-in synthetic model (swap in a GGUF or llama2.c
 // path for real text).
 func Example() {
-	m, err := model.Open("synthetic:tiny", "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+	m, err := llm.Open("synthetic:tiny", "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
 	if err != nil {
 		panic(err)
 	}

@@ -55,8 +55,6 @@ func (e *Engine) setupGraphs() (GraphMode, string) {
 	switch {
 	case e.opt.DisableCUDAGraphs:
 		return GraphsEager, "disabled by Options.DisableCUDAGraphs (--cuda-graphs=false)"
-	case e.m.IsFake():
-		return GraphsEager, "the fake model has no decode step to capture"
 	}
 	if _, ok := be.(backend.GraphCapturer); !ok {
 		return GraphsEager, "the " + be.Name() + " backend does not capture graphs"
@@ -177,7 +175,7 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 		return nil, true, fmt.Errorf("decode graph (%d of %d rows, %d steps): %w", len(gs.act), g.IO.Rows, steps, err)
 	}
 	now := time.Now()
-	V := e.m.Config.VocabSize
+	V := e.cfg.VocabSize
 	outs = make([]itemOut, 0, len(gs.act))
 	var again []scheduler.DecodeItem
 	for r, i := range gs.act {

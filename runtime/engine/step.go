@@ -301,7 +301,7 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 	if err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
-	V := e.m.Config.VocabSize
+	V := e.cfg.VocabSize
 	var outs []itemOut
 	row := 0
 	now := time.Now()
@@ -344,7 +344,7 @@ func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOu
 			steps = max(steps, it.NumSteps)
 		}
 	}
-	V := e.m.Config.VocabSize
+	V := e.cfg.VocabSize
 	seqs := make([]model.Seq, 0, len(items))
 	for step := 0; step < steps && len(active) > 0; step++ {
 		seqs = seqs[:0]

@@ -63,43 +63,30 @@ func (m *Model) NewDecodeIO(ws *Workspace, kv *backend.KVCache, rows, maxCtx int
 // the logits Forward gives for the same one-token sequences. The backend must
 // implement backend.IndexedOps.
 func (m *Model) DecodeStepAt(ws *Workspace, kv *backend.KVCache, io *backend.DecodeIO, maxCtx int) error {
-	if m.fake != nil {
-		return errors.New("decode step: the fake model has no indexed decode step")
-	}
 	ix, ok := m.be.(backend.IndexedOps)
 	if !ok {
 		return fmt.Errorf("decode step: the %s backend has no indexed ops", m.be.Name())
 	}
-	c := &m.Config
 	n := io.Rows
 	if n > ws.MaxTokens || n > ws.MaxLogitRows || io.Logits.Rows != n {
 		return fmt.Errorf("decode step: %d rows (logits %s) for a workspace of %d tokens and %d logit rows", n, io.Logits, ws.MaxTokens, ws.MaxLogitRows)
 	}
-	be, st := m.be, ws.stream
-	x := ws.x.SliceRows(0, n)
-	if err := ix.EmbedAt(st, x, m.embed, io.IDs); err != nil {
-		return fmt.Errorf("decode step: %w", err)
-	}
-	err := m.layerStack(ws, n, "decode step", indexed{
-		rope: func(x backend.Tensor) error { return ix.RoPEAt(st, x, io.Pos, &m.rope) },
-		write: func(l int, k, v backend.Tensor) error {
-			return ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables)
-		},
+	st := ws.stream
+	o := m.issuer(ws, "decode step", indexed{
+		rope:  func(x backend.Tensor) error { return ix.RoPEAt(st, x, io.Pos, &m.rope) },
+		write: func(l int, k, v backend.Tensor) error { return ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables) },
 		attend: func(l int, out, q backend.Tensor) error {
 			return ix.AttentionAt(st, out, q, kv, l, io.Pos, io.Tables, &ws.attn, maxCtx)
 		},
 	})
-	if err != nil {
-		return err
+	x, xl := ws.x.SliceRows(0, n), ws.xl.SliceRows(0, n)
+	if o.err == nil {
+		o.check("embed", ix.EmbedAt(st, x, m.embed, io.IDs))
 	}
-	xl := ws.xl.SliceRows(0, n)
-	if err := be.RMSNorm(st, xl, x, m.outNorm, c.NormEps); err != nil {
-		return fmt.Errorf("decode step: output norm: %w", err)
-	}
-	if err := be.MatMul(st, io.Logits, xl, m.output, backend.Epilogue{}); err != nil {
-		return fmt.Errorf("decode step: classifier: %w", err)
-	}
-	return nil
+	m.layerStack(o, ws, n)
+	o.rmsNorm("output norm", xl, x, m.outNorm)
+	o.matmul("classifier", io.Logits, xl, m.output, backend.Epilogue{})
+	return o.err
 }
 
 // CaptureDecode records the decode step of a bucket of rows sequences (contexts up to

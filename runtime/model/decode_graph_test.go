@@ -6,8 +6,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/loader"
 )
+
+// loadStories binds stories260K.bin to the CPU backend (runtime/llm's tests cover
+// loading with the tokenizer and chat template).
+func loadStories(t testing.TB, opt Options) *Model {
+	t.Helper()
+	ck, err := loader.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), loader.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { ck.Close() })
+	m, err := Load(ck, cpu.New(cpu.Options{}), opt)
+	require.NoError(t, err)
+	return m
+}
 
 // TestDecodeStepAtMatchesForward: the indexed decode step (what a decode graph
 // captures) gives, row for row, bit for bit, the logits Forward gives for the same
@@ -15,8 +30,7 @@ import (
 func TestDecodeStepAtMatchesForward(t *testing.T) {
 	for _, w := range []WeightType{WeightsF32, WeightsInt8} {
 		t.Run(w.String(), func(t *testing.T) {
-			lm := openStories(t, "stories260K.bin", Options{Weights: w})
-			m := lm.Model
+			m := loadStories(t, Options{Weights: w})
 			V := m.Config.VocabSize
 			const bs, rows, maxCtx = 16, 7, 200
 			kvA, err := m.NewKVCache(160, bs)
@@ -106,8 +120,7 @@ func TestDecodeStepAtMatchesForward(t *testing.T) {
 }
 
 func TestDecodeIOAndCaptureErrors(t *testing.T) {
-	lm := openStories(t, "stories260K.bin", Options{})
-	m := lm.Model
+	m := loadStories(t, Options{})
 	kv, err := m.NewKVCache(8, 16)
 	require.NoError(t, err)
 	ws, err := m.NewWorkspace(4, 2)

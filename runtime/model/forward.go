@@ -42,11 +42,16 @@ type Workspace struct {
 // NewWorkspace allocates activations for up to maxTokens tokens per pass, of which up to
 // maxLogitRows produce logits, on a new stream of the model's backend.
 func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
+	return NewWorkspace(m.be, &m.Config, maxTokens, maxLogitRows)
+}
+
+// NewWorkspace allocates a workspace for a model of configuration c on be (stand-ins
+// for a model, such as engine tests' fake, allocate theirs so).
+func NewWorkspace(be backend.Backend, c *Config, maxTokens, maxLogitRows int) (*Workspace, error) {
 	if maxTokens <= 0 || maxLogitRows <= 0 {
 		return nil, fmt.Errorf("workspace: need positive sizes, got %d tokens and %d logit rows", maxTokens, maxLogitRows)
 	}
-	c := &m.Config
-	s, err := m.be.NewStream()
+	s, err := be.NewStream()
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +66,7 @@ func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
 		{&w.gate, maxTokens, c.HiddenDim}, {&w.up, maxTokens, c.HiddenDim}, {&w.hb, maxTokens, c.HiddenDim},
 		{&w.xl, maxLogitRows, c.Dim}, {&w.logits, maxLogitRows, c.VocabSize},
 	} {
-		if *a.t, err = m.be.Alloc(backend.F32, a.rows, a.cols); err != nil {
+		if *a.t, err = be.Alloc(backend.F32, a.rows, a.cols); err != nil {
 			return nil, fmt.Errorf("workspace: %w", err)
 		}
 	}
@@ -73,6 +78,9 @@ func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
 // Stream is the backend stream the workspace's passes are issued on: the engine records
 // events on it and makes it wait for other streams' work.
 func (w *Workspace) Stream() backend.Stream { return w.stream }
+
+// DefaultBlockSize is the KV block size in tokens.
+const DefaultBlockSize = 16
 
 // NewKVCache allocates a paged cache of blocks × blockSize token slots on the backend.
 func (m *Model) NewKVCache(blocks, blockSize int) (*backend.KVCache, error) {
@@ -125,40 +133,27 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 	if n == 0 {
 		return nil, nil
 	}
-	if m.fake != nil {
-		return m.fake.forward(m, ws, seqs)
-	}
-	be, st := m.be, ws.stream
 	x := ws.x.SliceRows(0, n)
-	if err := be.Embed(st, x, m.embed, ws.ids); err != nil {
-		return nil, fmt.Errorf("forward: %w", err)
-	}
-	err := m.layerStack(ws, n, "forward", indexed{
-		rope: func(x backend.Tensor) error { return be.RoPE(st, x, ws.pos, &m.rope) },
-		write: func(l int, k, v backend.Tensor) error {
-			return be.WriteKV(st, kv, l, k, v, ws.slots)
-		},
-		attend: func(l int, out, q backend.Tensor) error { return be.Attention(st, out, q, kv, l, &ws.attn) },
+	o := m.issuer(ws, "forward", indexed{
+		rope:   func(x backend.Tensor) error { return m.be.RoPE(ws.stream, x, ws.pos, &m.rope) },
+		write:  func(l int, k, v backend.Tensor) error { return m.be.WriteKV(ws.stream, kv, l, k, v, ws.slots) },
+		attend: func(l int, out, q backend.Tensor) error { return m.be.Attention(ws.stream, out, q, kv, l, &ws.attn) },
 	})
-	if err != nil {
-		return nil, err
-	}
+	o.embed(x, ws.ids)
+	m.layerStack(o, ws, n)
 	r := len(ws.rows)
-	if r == 0 {
-		return nil, nil
+	if o.err != nil || r == 0 {
+		return nil, o.err
 	}
 	xl, logits := ws.xl.SliceRows(0, r), ws.logits.SliceRows(0, r)
-	if err := be.GatherRows(st, xl, x, ws.rows); err != nil {
-		return nil, fmt.Errorf("forward: %w", err)
-	}
-	if err := be.RMSNorm(st, xl, xl, m.outNorm, c.NormEps); err != nil {
-		return nil, fmt.Errorf("forward: output norm: %w", err)
-	}
-	if err := be.MatMul(st, logits, xl, m.output, backend.Epilogue{}); err != nil {
-		return nil, fmt.Errorf("forward: classifier: %w", err)
+	o.gather(xl, x, ws.rows)
+	o.rmsNorm("output norm", xl, xl, m.outNorm)
+	o.matmul("classifier", logits, xl, m.output, backend.Epilogue{})
+	if o.err != nil {
+		return nil, o.err
 	}
 	out := ws.host[:r*c.VocabSize]
-	if err := be.Download(f32Bytes(out), logits); err != nil {
+	if err := m.be.Download(f32Bytes(out), logits); err != nil {
 		return nil, fmt.Errorf("forward: logits: %w", err)
 	}
 	return out, nil
@@ -172,65 +167,105 @@ type indexed struct {
 	attend func(layer int, out, q backend.Tensor) error
 }
 
-// layerStack issues every transformer layer over rows [0, n) of ws.x, in place, on
-// ws's stream; op names errors with what.
-func (m *Model) layerStack(ws *Workspace, n int, what string, ix indexed) error {
-	c := &m.Config
-	be, st := m.be, ws.stream
+// issuer issues one pass's ops on a workspace's stream and keeps the first error
+// ("errors are values"): once an op fails, the later ones are skipped, and err names
+// the pass, the layer and the op.
+type issuer struct {
+	m     *Model
+	st    backend.Stream
+	ix    indexed
+	what  string // "forward", "decode step"
+	layer int    // -1 outside the layer stack
+	err   error
+}
+
+func (m *Model) issuer(ws *Workspace, what string, ix indexed) *issuer {
+	return &issuer{m: m, st: ws.stream, ix: ix, what: what, layer: -1}
+}
+
+// check records err, the first failure of the pass, naming op.
+func (o *issuer) check(op string, err error) {
+	switch {
+	case err == nil || o.err != nil:
+	case o.layer >= 0:
+		o.err = fmt.Errorf("%s: layer %d: %s: %w", o.what, o.layer, op, err)
+	default:
+		o.err = fmt.Errorf("%s: %s: %w", o.what, op, err)
+	}
+}
+
+func (o *issuer) embed(x backend.Tensor, ids []int32) {
+	if o.err == nil {
+		o.check("embed", o.m.be.Embed(o.st, x, o.m.embed, ids))
+	}
+}
+
+func (o *issuer) gather(dst, x backend.Tensor, rows []int32) {
+	if o.err == nil {
+		o.check("gather", o.m.be.GatherRows(o.st, dst, x, rows))
+	}
+}
+
+func (o *issuer) rmsNorm(op string, out, x, w backend.Tensor) {
+	if o.err == nil {
+		o.check(op, o.m.be.RMSNorm(o.st, out, x, w, o.m.Config.NormEps))
+	}
+}
+
+func (o *issuer) matmul(op string, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) {
+	if o.err == nil {
+		o.check(op, o.m.be.MatMul(o.st, out, x, w, epi))
+	}
+}
+
+func (o *issuer) siluMul(out, gate, up backend.Tensor) {
+	if o.err == nil {
+		o.check("silu", o.m.be.SiLUMul(o.st, out, gate, up))
+	}
+}
+
+func (o *issuer) rope(op string, x backend.Tensor) {
+	if o.err == nil {
+		o.check(op, o.ix.rope(x))
+	}
+}
+
+func (o *issuer) writeKV(k, v backend.Tensor) {
+	if o.err == nil {
+		o.check("write kv", o.ix.write(o.layer, k, v))
+	}
+}
+
+func (o *issuer) attend(out, q backend.Tensor) {
+	if o.err == nil {
+		o.check("attention", o.ix.attend(o.layer, out, q))
+	}
+}
+
+// layerStack issues every transformer layer over rows [0, n) of ws.x, in place.
+func (m *Model) layerStack(o *issuer, ws *Workspace, n int) {
 	x, xn := ws.x.SliceRows(0, n), ws.xb.SliceRows(0, n)
 	q, k, v, att := ws.q.SliceRows(0, n), ws.k.SliceRows(0, n), ws.v.SliceRows(0, n), ws.att.SliceRows(0, n)
 	gate, up, hb := ws.gate.SliceRows(0, n), ws.up.SliceRows(0, n), ws.hb.SliceRows(0, n)
-	try := func(err error, op string, l int) error {
-		if err != nil {
-			return fmt.Errorf("%s: layer %d: %s: %w", what, l, op, err)
-		}
-		return nil
-	}
 	for l := range m.layers {
 		ly := &m.layers[l]
+		o.layer = l
 		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
-		if err := try(be.RMSNorm(st, xn, x, ly.attnNorm, c.NormEps), "attn norm", l); err != nil {
-			return err
-		}
-		for _, mm := range [...]struct {
-			out backend.Tensor
-			w   *backend.Weight
-		}{{q, ly.wq}, {k, ly.wk}, {v, ly.wv}} {
-			if err := try(be.MatMul(st, mm.out, xn, mm.w, backend.Epilogue{}), "qkv", l); err != nil {
-				return err
-			}
-		}
-		if err := try(ix.rope(q), "rope q", l); err != nil {
-			return err
-		}
-		if err := try(ix.rope(k), "rope k", l); err != nil {
-			return err
-		}
-		if err := try(ix.write(l, k, v), "write kv", l); err != nil {
-			return err
-		}
-		if err := try(ix.attend(l, att, q), "attention", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, x, att, ly.wo, backend.Epilogue{Accumulate: true}), "attn output", l); err != nil {
-			return err
-		}
+		o.rmsNorm("attn norm", xn, x, ly.attnNorm)
+		o.matmul("q", q, xn, ly.wq, backend.Epilogue{})
+		o.matmul("k", k, xn, ly.wk, backend.Epilogue{})
+		o.matmul("v", v, xn, ly.wv, backend.Epilogue{})
+		o.rope("rope q", q)
+		o.rope("rope k", k)
+		o.writeKV(k, v)
+		o.attend(att, q)
+		o.matmul("attn output", x, att, ly.wo, backend.Epilogue{Accumulate: true})
 		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
-		if err := try(be.RMSNorm(st, xn, x, ly.ffnNorm, c.NormEps), "ffn norm", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, gate, xn, ly.gate, backend.Epilogue{}), "ffn gate", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, up, xn, ly.up, backend.Epilogue{}), "ffn up", l); err != nil {
-			return err
-		}
-		if err := try(be.SiLUMul(st, hb, gate, up), "silu", l); err != nil {
-			return err
-		}
-		if err := try(be.MatMul(st, x, hb, ly.down, backend.Epilogue{Accumulate: true}), "ffn down", l); err != nil {
-			return err
-		}
+		o.rmsNorm("ffn norm", xn, x, ly.ffnNorm)
+		o.matmul("ffn gate", gate, xn, ly.gate, backend.Epilogue{})
+		o.matmul("ffn up", up, xn, ly.up, backend.Epilogue{})
+		o.siluMul(hb, gate, up)
+		o.matmul("ffn down", x, hb, ly.down, backend.Epilogue{Accumulate: true})
 	}
-	return nil
+	o.layer = -1
 }

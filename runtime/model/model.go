@@ -2,8 +2,11 @@
 // weights, the forward pass over a batch of sequences at different positions (prefill
 // chunks and decode tokens mixed), and the paged KV cache it reads and writes.
 //
-// Read top to bottom: Config and weights (this file), Forward (forward.go), synthetic
-// checkpoints of named shapes (synthetic.go).
+// Read top to bottom: Config and weights (this file); Forward and the layer loop
+// (forward.go), issued through a sticky-error issuer as in llama2.c's forward; the
+// decode step a graph captures (decode_graph.go); synthetic checkpoints of named shapes
+// (synthetic.go). Loading a checkpoint with its tokenizer and chat template, single
+// sequences and scoring are runtime/llm's.
 package model
 
 import (
@@ -72,14 +75,14 @@ type Model struct {
 	rope    backend.RoPE
 	// WeightBytes is the size of the weights the backend reads per token.
 	WeightBytes int64
-	fake        *fakeForward // set by Fake: no arithmetic
 }
 
 // Backend is the backend the model runs on.
 func (m *Model) Backend() backend.Backend { return m.be }
 
-// IsFake reports a model made by Fake: it has no arithmetic to capture or check.
-func (m *Model) IsFake() bool { return m.fake != nil }
+// Spec is the model's configuration (m.Config), for code that takes any model
+// through an interface (runtime/engine).
+func (m *Model) Spec() *Config { return &m.Config }
 
 // Validate checks a configuration for shapes a forward pass cannot run.
 func Validate(c *Config) error {
@@ -114,9 +117,10 @@ func Validate(c *Config) error {
 	return nil
 }
 
-// ropeFor computes the per-pair inverse frequencies theta^(-2i/d), with Llama 3
-// scaling (HF's rope_scaling, or GGUF's rope_freqs factors) applied.
-func ropeFor(c *Config) backend.RoPE {
+// RoPEOf is the rotation a configuration asks for: its style and the per-pair inverse
+// frequencies theta^(-2i/d), with Llama 3 scaling (HF's rope_scaling, or GGUF's
+// rope_freqs factors) applied.
+func RoPEOf(c *Config) backend.RoPE {
 	r := backend.RoPE{Style: backend.RopeStyle(c.RopeStyle), HeadDim: c.HeadDim, InvFreq: make([]float32, c.HeadDim/2)}
 	sc := c.RopeScaling
 	for i := range r.InvFreq {
@@ -180,7 +184,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	if err := Validate(&c); err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Path, err)
 	}
-	m := &Model{Config: c, Options: opt, be: be, rope: ropeFor(&c)}
+	m := &Model{Config: c, Options: opt, be: be, rope: RoPEOf(&c)}
 	b := &builder{be: be, opt: opt}
 	get := func(name string, shape ...int) (*loader.Tensor, []float32, error) {
 		t, ok := ck.Tensors[name]

@@ -12,7 +12,7 @@ import (
 // factor 8, low 1, high 4, original context 8192).
 func TestLlama3RopeScaling(t *testing.T) {
 	c := Config{HeadDim: 128, RopeTheta: 500000, RopeScaling: RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 8192}}
-	r := ropeFor(&c)
+	r := RoPEOf(&c)
 	base := func(i int) float64 { return math.Pow(500000, -float64(2*i)/128) }
 	// High frequencies (wavelength < 2048) are kept.
 	require.InEpsilon(t, base(0), float64(r.InvFreq[0]), 1e-6)
@@ -33,7 +33,7 @@ func TestLlama3RopeScaling(t *testing.T) {
 	for i := range c.RopeFreqFactors {
 		c.RopeFreqFactors[i] = float32(1 + i%3)
 	}
-	r = ropeFor(&c)
+	r = RoPEOf(&c)
 	require.InEpsilon(t, base(5)/3, float64(r.InvFreq[5]), 1e-6)
 	require.NoError(t, Validate(&Config{Dim: 8, HiddenDim: 8, Layers: 1, Heads: 1, KVHeads: 1, HeadDim: 8, VocabSize: 4, MaxSeqLen: 4, RopeTheta: 1, NormEps: 1}))
 	bad := Config{Dim: 8, HiddenDim: 8, Layers: 1, Heads: 1, KVHeads: 1, HeadDim: 8, VocabSize: 4, MaxSeqLen: 4, RopeTheta: 1, NormEps: 1, RopeScaling: RopeScaling{Type: "yarn"}}

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
-	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
 
 // SyntheticPrefix names generated models: "synthetic:<shape>".
@@ -49,18 +48,17 @@ func SyntheticConfig(name string) (Config, error) {
 }
 
 // Synthetic builds a model of a named shape with random weights from a fixed seed,
-// generated in memory (never a file), and a byte-level vocabulary: <unk>, <s>, </s>,
-// the 256 byte tokens, then filler pieces "t<id>" up to the vocabulary size. Int8
-// weights are drawn as int8 directly, so an 8B shape fits in memory.
-func Synthetic(name string, be backend.Backend, opt Options) (*Model, *tokenizer.Vocab, error) {
+// generated in memory (never a file); tokenizer.SyntheticVocab is its vocabulary.
+// Int8 weights are drawn as int8 directly, so an 8B shape fits in memory.
+func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	c, err := SyntheticConfig(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := Validate(&c); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	m := &Model{Config: c, Options: opt, be: be, rope: ropeFor(&c)}
+	m := &Model{Config: c, Options: opt, be: be, rope: RoPEOf(&c)}
 	b := &builder{be: be, opt: opt}
 	int8 := opt.Weights == WeightsInt8
 	seed := uint64(0x5eed)
@@ -90,7 +88,7 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, *tokenizer
 	}
 	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
 	if m.embed, err = gen("token_embd.weight", V, D, int8 && opt.Int8Embedding); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for l := 0; l < c.Layers; l++ {
 		var ly layer
@@ -103,50 +101,31 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, *tokenizer
 			{&ly.wo, "attn_output", D, c.Heads * hd}, {&ly.gate, "ffn_gate", F, D}, {&ly.up, "ffn_up", F, D}, {&ly.down, "ffn_down", D, F},
 		} {
 			if *s.dst, err = gen(fmt.Sprintf("blk.%d.%s.weight", l, s.name), s.out, s.in, int8); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if ly.attnNorm, err = b.vector("attn_norm", ones); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ly.ffnNorm, err = b.vector("ffn_norm", ones); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		m.layers = append(m.layers, ly)
 	}
 	if m.outNorm, err = b.vector("output_norm", ones); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.TiedEmbeddings {
 		m.output = m.embed
 	} else if m.output, err = gen("output.weight", V, D, int8 && opt.Int8Embedding); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m.WeightBytes = b.bytes
 	if c.TiedEmbeddings {
 		m.WeightBytes += int64(V * D * m.embed.W.DType.Size())
 	}
 	m.WeightBytes -= int64(V * D * m.embed.W.DType.Size())
-	return m, syntheticVocab(V), nil
-}
-
-func syntheticVocab(n int) *tokenizer.Vocab {
-	v := &tokenizer.Vocab{Model: "llama", BOS: 1, EOS: 2, UNK: 0, AddBOS: true}
-	add := func(s string, t tokenizer.TokenType) {
-		v.Tokens = append(v.Tokens, s)
-		v.Scores = append(v.Scores, 0)
-		v.Types = append(v.Types, t)
-	}
-	add("<unk>", tokenizer.TypeUnknown)
-	add("<s>", tokenizer.TypeControl)
-	add("</s>", tokenizer.TypeControl)
-	for i := 0; i < 256; i++ {
-		add(fmt.Sprintf("<0x%02X>", i), tokenizer.TypeByte)
-	}
-	for i := len(v.Tokens); i < n; i++ {
-		add(fmt.Sprintf("t%d", i), tokenizer.TypeNormal)
-	}
-	return v
+	return m, nil
 }
 
 // splitmix64 is the generator behind the synthetic weights: fast, and seeded per chunk

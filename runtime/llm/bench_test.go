@@ -1,7 +1,8 @@
-package model
+package llm
 
 import (
 	"fmt"
+	"github.com/vireo-ai/vireo/runtime/model"
 	"testing"
 
 	"github.com/vireo-ai/vireo/internal/shared"
@@ -12,12 +13,12 @@ import (
 // TinyLlama-1.1B shape with synthetic weights.
 var benchModels = []string{"stories260K", "synthetic:tinyllama-1.1b"}
 
-func benchOpen(b *testing.B, name string, w WeightType) *Loaded {
+func benchOpen(b *testing.B, name string, w model.WeightType) *Loaded {
 	path := name
-	if !IsSynthetic(name) {
+	if !model.IsSynthetic(name) {
 		path = shared.Path(b, "models", "stories260K", "stories260K.bin")
 	}
-	m, err := Open(path, "", cpu.New(cpu.Options{}), Options{Weights: w})
+	m, err := Open(path, "", cpu.New(cpu.Options{}), model.Options{Weights: w})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,14 +30,14 @@ func benchOpen(b *testing.B, name string, w WeightType) *Loaded {
 // context growing from 16 to 16+steps tokens, greedy.
 func BenchmarkDecode(b *testing.B) {
 	for _, name := range benchModels {
-		for _, w := range []WeightType{WeightsF32, WeightsInt8} {
+		for _, w := range []model.WeightType{model.WeightsF32, model.WeightsInt8} {
 			b.Run(fmt.Sprintf("%s/%s", name, w), func(b *testing.B) {
 				m := benchOpen(b, name, w)
 				steps := 256
-				if IsSynthetic(name) {
+				if model.IsSynthetic(name) {
 					steps = 16
 				}
-				s, err := m.NewSession(16+steps+1, 64)
+				s, err := NewSession(m.Model, 16+steps+1, 64)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -71,11 +72,11 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkPrefill measures prompt processing: one pass over a 128-token prompt.
 func BenchmarkPrefill(b *testing.B) {
 	for _, name := range benchModels {
-		for _, w := range []WeightType{WeightsF32, WeightsInt8} {
+		for _, w := range []model.WeightType{model.WeightsF32, model.WeightsInt8} {
 			b.Run(fmt.Sprintf("%s/%s", name, w), func(b *testing.B) {
 				m := benchOpen(b, name, w)
 				const n = 128
-				s, err := m.NewSession(n, n)
+				s, err := NewSession(m.Model, n, n)
 				if err != nil {
 					b.Fatal(err)
 				}

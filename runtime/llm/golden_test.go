@@ -1,7 +1,8 @@
-package model
+package llm
 
 import (
 	"encoding/json"
+	"github.com/vireo-ai/vireo/runtime/model"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -39,7 +40,7 @@ func goldenCases(t testing.TB) []goldenCase {
 
 var storiesFiles = []string{"stories260K.bin", "stories260K.gguf"}
 
-func openStories(t testing.TB, file string, opt Options) *Loaded {
+func openStories(t testing.TB, file string, opt model.Options) *Loaded {
 	t.Helper()
 	m, err := Open(shared.Path(t, "models", "stories260K", file), "", cpu.New(cpu.Options{}), opt)
 	require.NoError(t, err)
@@ -58,8 +59,8 @@ func argmax(x []float32) int {
 }
 
 // greedy generates n tokens after prompt on a fresh session.
-func greedy(t testing.TB, m *Model, prompt []int32, n, chunk int) []int32 {
-	s, err := m.NewSession(0, chunk)
+func greedy(t testing.TB, m *model.Model, prompt []int32, n, chunk int) []int32 {
+	s, err := NewSession(m, 0, chunk)
 	require.NoError(t, err)
 	logits, err := s.Feed(prompt)
 	require.NoError(t, err)
@@ -79,11 +80,11 @@ func TestStoriesGolden(t *testing.T) {
 	cases := goldenCases(t)
 	for _, file := range storiesFiles {
 		t.Run(file, func(t *testing.T) {
-			m := openStories(t, file, Options{})
+			m := openStories(t, file, model.Options{})
 			for _, c := range cases {
 				got := m.Tokenizer.Encode(c.Prompt, tokenizer.EncodeOptions{AddBOS: true})
 				require.Equal(t, c.PromptIDs, got, "prompt %q", c.Prompt)
-				s, err := m.NewSession(0, 7)
+				s, err := NewSession(m.Model, 0, 7)
 				require.NoError(t, err)
 				logits, err := s.Feed(c.PromptIDs)
 				require.NoError(t, err)
@@ -132,8 +133,8 @@ func goldenProtocolIDs(t testing.TB, tok *tokenizer.Tokenizer, file string) []in
 }
 
 // scoreAll runs ids in one teacher-forced pass: per-position NLL and argmax.
-func scoreAll(t testing.TB, m *Model, ids []int32) (nll []float64, pred []int32) {
-	s, err := m.NewScorer(len(ids))
+func scoreAll(t testing.TB, m *model.Model, ids []int32) (nll []float64, pred []int32) {
+	s, err := NewScorer(m, len(ids))
 	require.NoError(t, err)
 	nll, pred, err = s.Score(ids)
 	require.NoError(t, err)
@@ -147,11 +148,11 @@ func TestPerplexityMatchesGolden(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &golden))
 	for _, cfg := range []struct {
 		column string
-		opt    Options
+		opt    model.Options
 	}{
-		{"fp64", Options{}},
-		{"int8_rows_w_only", Options{Weights: WeightsInt8}},
-		{"int8_rows_w_and_embedding", Options{Weights: WeightsInt8, Int8Embedding: true}},
+		{"fp64", model.Options{}},
+		{"int8_rows_w_only", model.Options{Weights: model.WeightsInt8}},
+		{"int8_rows_w_and_embedding", model.Options{Weights: model.WeightsInt8, Int8Embedding: true}},
 	} {
 		for _, file := range storiesFiles {
 			m := openStories(t, file, cfg.opt)
@@ -179,8 +180,8 @@ func TestPerplexityMatchesGolden(t *testing.T) {
 }
 
 func TestInt8AgreesWithF32(t *testing.T) {
-	f := openStories(t, "stories260K.bin", Options{})
-	q := openStories(t, "stories260K.bin", Options{Weights: WeightsInt8})
+	f := openStories(t, "stories260K.bin", model.Options{})
+	q := openStories(t, "stories260K.bin", model.Options{Weights: model.WeightsInt8})
 	ctx := f.Config.MaxSeqLen
 	positions, agree := 0, 0
 	for _, text := range evalTexts {
@@ -223,7 +224,7 @@ func TestInt8AgreesWithF32(t *testing.T) {
 // and requires the ids and logits each gives alone.
 func TestBatchInvariance(t *testing.T) {
 	cases := goldenCases(t)
-	m := openStories(t, "stories260K.bin", Options{})
+	m := openStories(t, "stories260K.bin", model.Options{})
 	const steps = 40
 	type seq struct {
 		prompt, out []int32
@@ -236,7 +237,7 @@ func TestBatchInvariance(t *testing.T) {
 	var seqs []*seq
 	for i, c := range cases {
 		s := &seq{prompt: c.PromptIDs, chunk: []int{3, 5, 2, 7}[i%4]}
-		sess, err := m.NewSession(0, 512)
+		sess, err := NewSession(m.Model, 0, 512)
 		require.NoError(t, err)
 		logits, err := sess.Feed(s.prompt)
 		require.NoError(t, err)
@@ -260,7 +261,7 @@ func TestBatchInvariance(t *testing.T) {
 	ws, err := m.NewWorkspace(64, len(seqs))
 	require.NoError(t, err)
 	for {
-		var batch []Seq
+		var batch []model.Seq
 		var owners []*seq
 		for _, s := range seqs {
 			if len(s.out) >= steps {
@@ -268,13 +269,13 @@ func TestBatchInvariance(t *testing.T) {
 			}
 			if s.pos < len(s.prompt) {
 				n := min(s.chunk, len(s.prompt)-s.pos)
-				mode := LogitsNone
+				mode := model.LogitsNone
 				if s.pos+n == len(s.prompt) {
-					mode = LogitsLast
+					mode = model.LogitsLast
 				}
-				batch = append(batch, Seq{Tokens: s.prompt[s.pos : s.pos+n], Pos: s.pos, Blocks: s.blocks, Logits: mode})
+				batch = append(batch, model.Seq{Tokens: s.prompt[s.pos : s.pos+n], Pos: s.pos, Blocks: s.blocks, Logits: mode})
 			} else {
-				batch = append(batch, Seq{Tokens: s.out[len(s.out)-1:], Pos: s.pos, Blocks: s.blocks, Logits: LogitsLast})
+				batch = append(batch, model.Seq{Tokens: s.out[len(s.out)-1:], Pos: s.pos, Blocks: s.blocks, Logits: model.LogitsLast})
 			}
 			owners = append(owners, s)
 		}
@@ -286,7 +287,7 @@ func TestBatchInvariance(t *testing.T) {
 		row := 0
 		for i, s := range owners {
 			s.pos += len(batch[i].Tokens)
-			if batch[i].Logits == LogitsNone {
+			if batch[i].Logits == model.LogitsNone {
 				continue
 			}
 			got := logits[row*V : (row+1)*V]
@@ -307,7 +308,7 @@ func TestBatchInvariance(t *testing.T) {
 // TestPagedCache generates past 10 blocks with a shuffled, non-contiguous block table
 // and requires exactly what contiguous blocks give.
 func TestPagedCache(t *testing.T) {
-	m := openStories(t, "stories260K.bin", Options{})
+	m := openStories(t, "stories260K.bin", model.Options{})
 	prompt := goldenCases(t)[0].PromptIDs
 	const n = 200 // 205 positions: 13 blocks of 16
 	run := func(blocks []int32, kv int) []int32 {
@@ -315,13 +316,13 @@ func TestPagedCache(t *testing.T) {
 		require.NoError(t, err)
 		ws, err := m.NewWorkspace(len(prompt), 1)
 		require.NoError(t, err)
-		logits, err := m.Forward(ws, cache, []Seq{{Tokens: prompt, Blocks: blocks, Logits: LogitsLast}})
+		logits, err := m.Forward(ws, cache, []model.Seq{{Tokens: prompt, Blocks: blocks, Logits: model.LogitsLast}})
 		require.NoError(t, err)
 		var out []int32
 		for pos := len(prompt); len(out) < n; pos++ {
 			next := int32(argmax(logits))
 			out = append(out, next)
-			logits, err = m.Forward(ws, cache, []Seq{{Tokens: []int32{next}, Pos: pos, Blocks: blocks, Logits: LogitsLast}})
+			logits, err = m.Forward(ws, cache, []model.Seq{{Tokens: []int32{next}, Pos: pos, Blocks: blocks, Logits: model.LogitsLast}})
 			require.NoError(t, err)
 		}
 		return out

@@ -1,6 +1,7 @@
-package model
+package llm
 
 import (
+	"github.com/vireo-ai/vireo/runtime/model"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,7 @@ import (
 )
 
 func TestChatPromptPlainFallback(t *testing.T) {
-	m := openStories(t, "stories260K.bin", Options{})
+	m := openStories(t, "stories260K.bin", model.Options{})
 	ids, text, err := m.ChatPrompt([]chattemplate.Message{{Role: "user", Content: "Hi"}}, true)
 	require.NoError(t, err)
 	require.Equal(t, "user: Hi\nassistant: ", text)

@@ -1,9 +1,10 @@
-package model
+package llm
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/vireo-ai/vireo/runtime/model"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
-	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/loader"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -66,7 +66,7 @@ func permuteHF(w []float32, heads, hd, in int) []float32 {
 
 // hfTensors converts canonical (pairs-layout) tensor values to HF tensors: HF names,
 // q and k rows permuted, stored as typ (the embedding as embTyp).
-func hfTensors(t testing.TB, c Config, vals map[string][]float32, shapes map[string][]int, names []string, typ, embTyp loader.DType) []*loader.Tensor {
+func hfTensors(t testing.TB, c model.Config, vals map[string][]float32, shapes map[string][]int, names []string, typ, embTyp loader.DType) []*loader.Tensor {
 	var out []*loader.Tensor
 	for _, name := range names {
 		v := vals[name]
@@ -87,7 +87,7 @@ func hfTensors(t testing.TB, c Config, vals map[string][]float32, shapes map[str
 	return out
 }
 
-func hfConfigJSON(c Config) map[string]any {
+func hfConfigJSON(c model.Config) map[string]any {
 	m := map[string]any{
 		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama", "hidden_act": "silu",
 		"hidden_size": c.Dim, "intermediate_size": c.HiddenDim, "num_hidden_layers": c.Layers,
@@ -238,7 +238,7 @@ func storiesHFDir(t testing.TB, sharded bool) string {
 
 func openDir(t testing.TB, dir string) *Loaded {
 	t.Helper()
-	m, err := Open(dir, "", cpu.New(cpu.Options{}), Options{})
+	m, err := Open(dir, "", cpu.New(cpu.Options{}), model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	return m
@@ -251,9 +251,8 @@ func TestStoriesHFGolden(t *testing.T) {
 	cases := goldenCases(t)
 	m := openDir(t, storiesHFDir(t, false))
 	require.Equal(t, loader.RopeRotateHalf, m.Config.RopeStyle)
-	require.Equal(t, backend.RopeRotateHalf, m.rope.Style)
 	sharded := openDir(t, storiesHFDir(t, true))
-	bin := openStories(t, "stories260K.bin", Options{})
+	bin := openStories(t, "stories260K.bin", model.Options{})
 	for _, c := range cases {
 		got := m.Tokenizer.Encode(c.Prompt, m.Tokenizer.DefaultOptions())
 		require.Equal(t, c.PromptIDs, got, "prompt %q", c.Prompt)
@@ -270,8 +269,8 @@ func TestStoriesHFGolden(t *testing.T) {
 
 // feedAll feeds seq one chunk at a time and returns the logits after every token past
 // the first half, concatenated.
-func feedAll(t testing.TB, m *Model, seq []int32) []float32 {
-	s, err := m.NewSession(0, 5)
+func feedAll(t testing.TB, m *model.Model, seq []int32) []float32 {
+	s, err := NewSession(m, 0, 5)
 	require.NoError(t, err)
 	half := len(seq) / 2
 	logits, err := s.Feed(seq[:half])
@@ -304,7 +303,7 @@ func kv(key string, v any) loader.KV { return loader.KV{Key: key, Value: v} }
 
 // llamaCppRopeFactors computes GGUF's rope_freqs for Llama 3 scaling as llama.cpp's
 // convert_hf_to_gguf.py does (LlamaModel.generate_extra_tensors).
-func llamaCppRopeFactors(theta float64, headDim int, s RopeScaling) []float32 {
+func llamaCppRopeFactors(theta float64, headDim int, s model.RopeScaling) []float32 {
 	old := float64(s.OriginalMaxPos)
 	lowWavelen, highWavelen := old/float64(s.LowFreqFactor), old/float64(s.HighFreqFactor)
 	var out []float32
@@ -366,7 +365,7 @@ func llama3Vocab(t testing.TB) (size int, tokJSON, tokConfig []byte, meta []load
 		return size, tokJSON, tokConfig, meta, true
 	}
 	t.Logf("Llama 3 tokenizer.json not installed (npm ci --prefix runtime/tokenizer/testdata/node): using a small vocabulary")
-	v := syntheticVocab(300)
+	v := tokenizer.SyntheticVocab(300)
 	tokJSON = sentencePieceTokenizerJSON(t, v.Tokens, v.Scores, v.UNK, v.BOS, v.EOS)
 	types := make([]int32, len(v.Types))
 	for i, ty := range v.Types {
@@ -385,11 +384,11 @@ func llama3Vocab(t testing.TB) (size int, tokJSON, tokConfig []byte, meta []load
 // and the two configurations give the same inverse frequencies.
 func TestLlama3HFMatchesGGUF(t *testing.T) {
 	vocab, tokJSON, tokConfig, tokMeta, real := llama3Vocab(t)
-	c := Config{
+	c := model.Config{
 		Arch: "llama", Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, VocabSize: vocab,
 		MaxSeqLen: 256, RopeTheta: 500000, NormEps: 1e-5, TiedEmbeddings: true,
 		// A small original context puts the pairs in all three bands: kept, blended, scaled.
-		RopeScaling: RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 64},
+		RopeScaling: model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 64},
 	}
 	names, shapes := loader.Canonical(c)
 	rng := rand.New(rand.NewPCG(3, 7))
@@ -462,8 +461,8 @@ func TestLlama3HFMatchesGGUF(t *testing.T) {
 
 	// The effective inverse frequencies agree, and scaling changed most of them.
 	plain := c
-	plain.RopeScaling = RopeScaling{}
-	rh, rg, r0 := ropeFor(&hf.Config), ropeFor(&gg.Config), ropeFor(&plain)
+	plain.RopeScaling = model.RopeScaling{}
+	rh, rg, r0 := model.RoPEOf(&hf.Config), model.RoPEOf(&gg.Config), model.RoPEOf(&plain)
 	scaled := 0
 	for i := range rh.InvFreq {
 		require.InEpsilon(t, rh.InvFreq[i], rg.InvFreq[i], 1e-6, "pair %d", i)
@@ -499,8 +498,8 @@ func TestLlama3HFMatchesGGUF(t *testing.T) {
 
 	// Without the scaling the HF model gives other logits: the scaling matters here.
 	ck := *hf.ck
-	ck.Config.RopeScaling = RopeScaling{}
-	unscaled, err := Load(&ck, cpu.New(cpu.Options{}), Options{})
+	ck.Config.RopeScaling = model.RopeScaling{}
+	unscaled, err := model.Load(&ck, cpu.New(cpu.Options{}), model.Options{})
 	require.NoError(t, err)
 	a, b := feedAll(t, gg.Model, seqs[len(seqs)-1]), feedAll(t, unscaled, seqs[len(seqs)-1])
 	var diff float64

@@ -1,4 +1,4 @@
-package model
+package llm
 
 import (
 	"fmt"
@@ -6,12 +6,13 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/loader"
+	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
 
 // Loaded is a model with its tokenizer and the checkpoint it reads from.
 type Loaded struct {
-	*Model
+	*model.Model
 	Tokenizer *tokenizer.Tokenizer
 	Path      string
 	Synthetic bool
@@ -36,13 +37,13 @@ func (l *Loaded) Close() error {
 
 // Open loads a model by path — a GGUF file, a llama2.c .bin (tokenizer beside it or at
 // tokenizerPath), a Hugging Face model directory, or "synthetic:<shape>" — onto a backend.
-func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded, error) {
-	if IsSynthetic(path) {
-		m, vocab, err := Synthetic(path, be, opt)
+func Open(path, tokenizerPath string, be backend.Backend, opt model.Options) (*Loaded, error) {
+	if model.IsSynthetic(path) {
+		m, err := model.Synthetic(path, be, opt)
 		if err != nil {
 			return nil, err
 		}
-		tok, err := tokenizer.New(vocab)
+		tok, err := tokenizer.New(tokenizer.SyntheticVocab(m.Config.VocabSize))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -67,7 +68,7 @@ func Open(path, tokenizerPath string, be backend.Backend, opt Options) (*Loaded,
 		ck.Close()
 		return nil, fmt.Errorf("%s: vocabulary has %d tokens but the model expects %d", path, tok.VocabSize(), ck.Config.VocabSize)
 	}
-	m, err := Load(ck, be, opt)
+	m, err := model.Load(ck, be, opt)
 	if err != nil {
 		ck.Close()
 		return nil, err

@@ -1,19 +1,17 @@
-package model
+package llm
 
 import (
 	"fmt"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/model"
 )
-
-// DefaultBlockSize is the KV block size in tokens.
-const DefaultBlockSize = 16
 
 // Session runs a single sequence with a private KV cache: the one-shot CLI and tests use
 // it; serving goes through the engine, which shares one cache among many sequences.
 type Session struct {
-	m      *Model
-	ws     *Workspace
+	m      *model.Model
+	ws     *model.Workspace
 	kv     *backend.KVCache
 	blocks []int32
 	pos    int
@@ -22,7 +20,7 @@ type Session struct {
 
 // NewSession prepares a sequence of up to maxLen tokens (0: the model's context),
 // prefilling prompts in chunks of up to chunk tokens.
-func (m *Model) NewSession(maxLen, chunk int) (*Session, error) {
+func NewSession(m *model.Model, maxLen, chunk int) (*Session, error) {
 	if maxLen <= 0 || maxLen > m.Config.MaxSeqLen {
 		maxLen = m.Config.MaxSeqLen
 	}
@@ -30,8 +28,8 @@ func (m *Model) NewSession(maxLen, chunk int) (*Session, error) {
 		chunk = 512
 	}
 	chunk = min(chunk, maxLen)
-	nb := (maxLen + DefaultBlockSize - 1) / DefaultBlockSize
-	kv, err := m.NewKVCache(nb, DefaultBlockSize)
+	nb := (maxLen + model.DefaultBlockSize - 1) / model.DefaultBlockSize
+	kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +48,7 @@ func (m *Model) NewSession(maxLen, chunk int) (*Session, error) {
 func (s *Session) Pos() int { return s.pos }
 
 // Capacity is the most tokens the session holds.
-func (s *Session) Capacity() int { return len(s.blocks) * DefaultBlockSize }
+func (s *Session) Capacity() int { return len(s.blocks) * model.DefaultBlockSize }
 
 // Feed appends tokens to the sequence and returns the logits after the last one
 // (valid until the next call).
@@ -64,11 +62,11 @@ func (s *Session) Feed(tokens []int32) ([]float32, error) {
 	var logits []float32
 	for i := 0; i < len(tokens); i += s.chunk {
 		part := tokens[i:min(i+s.chunk, len(tokens))]
-		mode := LogitsNone
+		mode := model.LogitsNone
 		if i+len(part) == len(tokens) {
-			mode = LogitsLast
+			mode = model.LogitsLast
 		}
-		out, err := s.m.Forward(s.ws, s.kv, []Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode}})
+		out, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode}})
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,11 @@
-package model
+package llm
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/model"
 )
 
 // Window is BOS followed by a slice of a token stream, scored teacher-forced; the
@@ -35,14 +36,14 @@ func StridedWindows(bos int32, toks []int32, ctx, stride int) []Window {
 
 // Scorer runs sequences of up to its context teacher-forced, with a private cache.
 type Scorer struct {
-	m      *Model
-	ws     *Workspace
+	m      *model.Model
+	ws     *model.Workspace
 	kv     *backend.KVCache
 	blocks []int32
 }
 
 // NewScorer prepares teacher-forced scoring of sequences of up to ctx tokens.
-func (m *Model) NewScorer(ctx int) (*Scorer, error) {
+func NewScorer(m *model.Model, ctx int) (*Scorer, error) {
 	if ctx <= 0 || ctx > m.Config.MaxSeqLen {
 		return nil, fmt.Errorf("scorer: context %d outside 1..%d", ctx, m.Config.MaxSeqLen)
 	}
@@ -50,8 +51,8 @@ func (m *Model) NewScorer(ctx int) (*Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	nb := (ctx + DefaultBlockSize - 1) / DefaultBlockSize
-	kv, err := m.NewKVCache(nb, DefaultBlockSize)
+	nb := (ctx + model.DefaultBlockSize - 1) / model.DefaultBlockSize
+	kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func (m *Model) NewScorer(ctx int) (*Scorer, error) {
 // Score returns, for every position i < len(ids)-1, the negative log-likelihood
 // (natural log, computed in float64) of ids[i+1] and the argmax prediction.
 func (s *Scorer) Score(ids []int32) (nll []float64, pred []int32, err error) {
-	logits, err := s.m.Forward(s.ws, s.kv, []Seq{{Tokens: ids, Blocks: s.blocks, Logits: LogitsAll}})
+	logits, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: ids, Blocks: s.blocks, Logits: model.LogitsAll}})
 	if err != nil {
 		return nil, nil, err
 	}
