@@ -87,7 +87,7 @@ func TestHubModel(t *testing.T) {
 	require.NoError(t, err, errOut)
 	require.Equal(t, want, got)
 	t.Setenv("HF_HUB_OFFLINE", "1")
-	got, errOut, err = greedy(t, "vireo-test/stories260K-GGUF:F32")
+	_, _, err = greedy(t, "vireo-test/stories260K-GGUF:F32")
 	require.Error(t, err, "the file's name gives no quantization")
 	require.ErrorContains(t, err, "offline mode")
 	t.Setenv("HF_HUB_OFFLINE", "")

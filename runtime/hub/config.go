@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -192,13 +191,4 @@ func (c *Config) client() *http.Client {
 		return c.Client
 	}
 	return defaultClient
-}
-
-// describe renders the settings for a message, the token as present or absent only.
-func (c *Config) describe() string {
-	tok := "no token"
-	if c.Token != "" {
-		tok = "a token from " + c.TokenSource
-	}
-	return fmt.Sprintf("endpoint %s, cache %s, %s", c.endpoint(), c.CacheDir, tok)
 }

@@ -357,7 +357,7 @@ func TestCorrupt(t *testing.T) {
 	require.Empty(t, ents, "nothing corrupt stays in the cache")
 
 	srv.Corrupt(q4, false)
-	res, err := Pull(context.Background(), cfg, ref)
+	_, err = Pull(context.Background(), cfg, ref)
 	require.NoError(t, err)
 	blob := filepath.Join(blobs, hubtest.SHA256Hex(q4))
 	data, err := os.ReadFile(blob)
@@ -365,7 +365,7 @@ func TestCorrupt(t *testing.T) {
 	data[100] ^= 1
 	require.NoError(t, os.WriteFile(blob, data, 0o644))
 
-	res, err = Pull(context.Background(), cfg, ref)
+	res, err := Pull(context.Background(), cfg, ref)
 	require.NoError(t, err)
 	require.Equal(t, []string{"Tiny-Q4_K_M.gguf"}, res.Repaired)
 	require.Contains(t, logs.String(), "corrupted blob in the cache: deleted, downloading it again")

@@ -112,7 +112,7 @@ func (w *ggufWriter) zeros(n uint64) {
 func (w *ggufWriter) pad(align uint64) { w.zeros((align - w.n%align) % align) }
 
 func ggufValueType(v any) (uint32, error) {
-	switch v.(type) {
+	switch v := v.(type) {
 	case uint8:
 		return ggufUint8, nil
 	case int8:
@@ -141,7 +141,7 @@ func ggufValueType(v any) (uint32, error) {
 		[]float32, []float64, []bool, []string:
 		return ggufArray, nil
 	case []any:
-		for _, e := range v.([]any) {
+		for _, e := range v {
 			if t, err := ggufValueType(e); err != nil || t != ggufArray {
 				return 0, fmt.Errorf("array of arrays holds a %T", e)
 			}
