@@ -6,7 +6,10 @@ import (
 	"math"
 	"math/bits"
 	"sort"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
 // ggufMagic is "GGUF" read as a little-endian uint32.
@@ -29,46 +32,25 @@ const (
 	ggufFloat64 = 12
 )
 
-// GGML tensor type ids of the types the loader reads.
-const (
-	ggmlF32  = 0
-	ggmlF16  = 1
-	ggmlQ8_0 = 8
-	ggmlBF16 = 30
-)
-
 const (
 	ggufDefaultAlignment = 32
 	ggufMaxDims          = 4  // GGML_MAX_DIMS
 	ggufMaxArrayDepth    = 16 // arrays of arrays nested deeper than this are refused
 )
 
-var ggmlTypeNames = map[uint32]string{
-	0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
-	10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K",
-	16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S",
-	22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64",
-	29: "IQ1_M", 30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
-}
-
-func ggmlTypeName(id uint32) string {
-	if s, ok := ggmlTypeNames[id]; ok {
-		return s
+// supportedTypes lists the GGML types the loader reads, for error messages.
+func supportedTypes() string {
+	var s []string
+	for d := F32; d <= Q6_K; d++ {
+		s = append(s, d.String())
 	}
-	return "unknown"
+	return strings.Join(s, ", ")
 }
 
 // ggmlID returns the GGML type id of a DType.
 func ggmlID(d DType) (uint32, error) {
-	switch d {
-	case F32:
-		return ggmlF32, nil
-	case F16:
-		return ggmlF16, nil
-	case BF16:
-		return ggmlBF16, nil
-	case Q8_0:
-		return ggmlQ8_0, nil
+	if g, ok := d.GGML(); ok {
+		return uint32(g), nil
 	}
 	return 0, fmt.Errorf("unknown dtype %d", int(d))
 }
@@ -368,7 +350,8 @@ func (r *ggufReader) array(et uint32, n int, key string, depth int) (any, error)
 }
 
 // ParseGGUF parses a GGUF v2 or v3 file held in data. Tensor Data slices alias data.
-// Tensor types other than F32, F16, BF16 and Q8_0 are refused by name.
+// Tensor types other than F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q2_K … Q6_K
+// are refused, naming the tensor and the type.
 func ParseGGUF(data []byte) (*GGUFFile, error) {
 	r := &ggufReader{b: data}
 	magic, err := r.u32("magic")
@@ -477,18 +460,9 @@ func ParseGGUF(data []byte) (*GGUFFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		var dt DType
-		switch typ {
-		case ggmlF32:
-			dt = F32
-		case ggmlF16:
-			dt = F16
-		case ggmlBF16:
-			dt = BF16
-		case ggmlQ8_0:
-			dt = Q8_0
-		default:
-			return nil, fmt.Errorf("tensor %q: type %s (%d) not supported", name, ggmlTypeName(typ), typ)
+		dt, ok := DTypeOf(ggml.Type(typ))
+		if !ok {
+			return nil, fmt.Errorf("tensor %q: type %s (%d) not supported (supported: %s)", name, ggml.Type(typ), typ, supportedTypes())
 		}
 		off, err := r.u64(fmt.Sprintf("offset of tensor %q", name))
 		if err != nil {

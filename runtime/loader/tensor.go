@@ -2,10 +2,11 @@ package loader
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
 // q8Block is the number of elements in one Q8_0 block and q8BlockBytes its size.
@@ -50,20 +51,30 @@ func (t *Tensor) Cols() int {
 }
 
 // dataSize returns the bytes n elements of type d take, with cols the innermost
-// dimension (Q8_0 needs it to be a multiple of 32).
+// dimension (a block-quantized type needs it to be a whole number of blocks: 32 values
+// for Q4_0 … Q8_0, 256 for the K types).
 func dataSize(d DType, n, cols int) (int, error) {
-	switch d {
-	case F32:
-		return n * 4, nil
-	case F16, BF16:
-		return n * 2, nil
-	case Q8_0:
-		if cols%q8Block != 0 {
-			return 0, fmt.Errorf("Q8_0 needs the innermost dimension to be a multiple of %d, got %d", q8Block, cols)
-		}
-		return n / q8Block * q8BlockBytes, nil
+	g, ok := d.GGML()
+	if !ok {
+		return 0, fmt.Errorf("unknown dtype %d", int(d))
 	}
-	return 0, fmt.Errorf("unknown dtype %d", int(d))
+	if !g.Quantized() {
+		return n * g.BlockBytes(), nil
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if cols <= 0 || n%cols != 0 {
+		return 0, fmt.Errorf("%d elements do not make rows of %d", n, cols)
+	}
+	row, err := g.RowBytes(cols)
+	if err != nil {
+		return 0, fmt.Errorf("%s needs the innermost dimension to be a multiple of %d, got %d", d, g.BlockSize(), cols)
+	}
+	if rows := n / cols; rows > 0 && row > math.MaxInt/rows {
+		return 0, fmt.Errorf("%d rows of %d %s values overflow", rows, cols, d)
+	}
+	return n / cols * row, nil
 }
 
 func (t *Tensor) checkSize() error {
@@ -110,18 +121,16 @@ func (t *Tensor) Float32() ([]float32, error) {
 			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
 		}
 		return out, nil
-	case Q8_0:
-		out := make([]float32, n)
-		for b := 0; b < n/q8Block; b++ {
-			blk := t.Data[b*q8BlockBytes : (b+1)*q8BlockBytes]
-			d := F16ToF32(binary.LittleEndian.Uint16(blk))
-			for j := 0; j < q8Block; j++ {
-				out[b*q8Block+j] = d * float32(int8(blk[2+j]))
-			}
-		}
-		return out, nil
 	}
-	return nil, fmt.Errorf("tensor %q: unknown dtype %d", t.Name, int(t.Type))
+	g, ok := t.Type.GGML()
+	if !ok || !g.Quantized() {
+		return nil, fmt.Errorf("tensor %q: unknown dtype %d", t.Name, int(t.Type))
+	}
+	out := make([]float32, n)
+	if err := ggml.Dequantize(g, out, t.Data); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return out, nil
 }
 
 // Q8_0Blocks splits a Q8_0 tensor into one float32 scale per block of 32 elements and
@@ -147,8 +156,9 @@ func (t *Tensor) Q8_0Blocks() (scales []float32, q []int8, err error) {
 }
 
 // NewTensor encodes values (row-major, len == product of shape) as a tensor of type
-// typ: F16 and BF16 round to nearest even; Q8_0 uses one f16 scale per 32 elements
-// (amax/127) and rounds against the stored scale, so every element is within scale/2.
+// typ: F16 and BF16 round to nearest even; the block-quantized types use ggml's
+// reference quantizers (what llama-quantize writes without an importance matrix), row
+// by row, so the innermost dimension must be a whole number of blocks.
 func NewTensor(name string, typ DType, shape []int, values []float32) (*Tensor, error) {
 	t := &Tensor{Name: name, Type: typ, Shape: append([]int(nil), shape...)}
 	n := 1
@@ -165,115 +175,20 @@ func NewTensor(name string, typ DType, shape []int, values []float32) (*Tensor, 
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
+	g, _ := typ.GGML()
 	t.Data = make([]byte, size)
-	switch typ {
-	case F32:
-		for i, v := range values {
-			binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(v))
-		}
-	case F16:
-		for i, v := range values {
-			binary.LittleEndian.PutUint16(t.Data[2*i:], F32ToF16(v))
-		}
-	case BF16:
-		for i, v := range values {
-			binary.LittleEndian.PutUint16(t.Data[2*i:], F32ToBF16(v))
-		}
-	case Q8_0:
-		for b := 0; b < n/q8Block; b++ {
-			blk := t.Data[b*q8BlockBytes : (b+1)*q8BlockBytes]
-			xs := values[b*q8Block : (b+1)*q8Block]
-			var amax float32
-			for _, x := range xs {
-				amax = max(amax, float32(math.Abs(float64(x))))
-			}
-			h := F32ToF16(amax / 127)
-			binary.LittleEndian.PutUint16(blk, h)
-			d := F16ToF32(h)
-			var id float32
-			if d != 0 {
-				id = 1 / d
-			}
-			for j, x := range xs {
-				q := math.RoundToEven(float64(x * id))
-				q = max(-127, min(127, q))
-				blk[2+j] = byte(int8(q))
-			}
-		}
-	default:
-		return nil, errors.New("unreachable")
+	if err := ggml.Quantize(g, t.Data, values); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	return t, nil
 }
 
 // F16ToF32 converts IEEE half-precision bits to float32 (exact).
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // inf or nan
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	case exp == 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		// subnormal: mant * 2^-24
-		v := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
+func F16ToF32(h uint16) float32 { return ggml.FP16ToFP32(h) }
 
 // F32ToF16 converts a float32 to IEEE half bits, rounding to nearest even; values past
 // the half range become infinities, NaN stays NaN.
-func F32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		// subnormal half: shift the mantissa with its implicit bit.
-		m := mant | 0x800000
-		shift := uint32(14 - e)
-		half := m >> shift
-		rem := m & (1<<shift - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || (rem == mid && half&1 == 1) {
-			half++
-		}
-		return sign | uint16(half)
-	}
-	half := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
-		half++ // may carry into the exponent, up to infinity: correct
-	}
-	return sign | uint16(half)
-}
+func F32ToF16(f float32) uint16 { return ggml.FP32ToFP16(f) }
 
 // F32ToBF16 converts a float32 to bfloat16 bits, rounding to nearest even.
-func F32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40 // quiet NaN
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+func F32ToBF16(f float32) uint16 { return ggml.FP32ToBF16(f) }

@@ -1,8 +1,12 @@
 package loader
 
-import "github.com/vireo-ai/vireo/runtime/tokenizer"
+import (
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
+	"github.com/vireo-ai/vireo/runtime/tokenizer"
+)
 
-// DType is a tensor element type as stored in a checkpoint file.
+// DType is a tensor element type as stored in a checkpoint file: a float type, or one of
+// GGUF's block-quantized types (layouts and codecs in runtime/quant/ggml).
 type DType int
 
 const (
@@ -10,18 +14,52 @@ const (
 	F16               // IEEE half
 	BF16              // bfloat16
 	Q8_0              // GGML blocks of 32: one f16 scale + 32 int8 (34 bytes)
+	Q4_0              // GGML blocks of 32: f16 scale, 4-bit levels (18 bytes)
+	Q4_1              // GGML blocks of 32: f16 scale and min, 4-bit levels (20 bytes)
+	Q5_0              // GGML blocks of 32: f16 scale, 5-bit levels (22 bytes)
+	Q5_1              // GGML blocks of 32: f16 scale and min, 5-bit levels (24 bytes)
+	Q2_K              // GGML super-blocks of 256, 2-bit levels (84 bytes)
+	Q3_K              // GGML super-blocks of 256, 3-bit levels (110 bytes)
+	Q4_K              // GGML super-blocks of 256, 4-bit levels (144 bytes)
+	Q5_K              // GGML super-blocks of 256, 5-bit levels (176 bytes)
+	Q6_K              // GGML super-blocks of 256, 6-bit levels (210 bytes)
 )
 
+// dtypeGGML maps each DType to its GGML type id.
+var dtypeGGML = [...]ggml.Type{
+	F32: ggml.F32, F16: ggml.F16, BF16: ggml.BF16, Q8_0: ggml.Q8_0,
+	Q4_0: ggml.Q4_0, Q4_1: ggml.Q4_1, Q5_0: ggml.Q5_0, Q5_1: ggml.Q5_1,
+	Q2_K: ggml.Q2_K, Q3_K: ggml.Q3_K, Q4_K: ggml.Q4_K, Q5_K: ggml.Q5_K, Q6_K: ggml.Q6_K,
+}
+
+// GGML is the type's GGML id; ok is false for a value that is not a DType.
+func (d DType) GGML() (t ggml.Type, ok bool) {
+	if d < 0 || int(d) >= len(dtypeGGML) {
+		return 0, false
+	}
+	return dtypeGGML[d], true
+}
+
+// DTypeOf is the DType of a GGML type id, false for the types the loader does not read.
+func DTypeOf(t ggml.Type) (DType, bool) {
+	for d, g := range dtypeGGML {
+		if g == t {
+			return DType(d), true
+		}
+	}
+	return 0, false
+}
+
+// Quantized reports a block-quantized type (Q8_0, Q4_0, ... Q6_K).
+func (d DType) Quantized() bool {
+	t, ok := d.GGML()
+	return ok && t.Quantized()
+}
+
+// String is GGML's name of the type ("Q4_K").
 func (d DType) String() string {
-	switch d {
-	case F32:
-		return "F32"
-	case F16:
-		return "F16"
-	case BF16:
-		return "BF16"
-	case Q8_0:
-		return "Q8_0"
+	if t, ok := d.GGML(); ok {
+		return t.String()
 	}
 	return "unknown"
 }

@@ -1,0 +1,115 @@
+package ggml
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/internal/shared"
+)
+
+// fixtureTypes are the types of ../shared/golden/gguf-quants/blocks, with the ggml
+// type ids and block shapes its manifest.json gives.
+var fixtureTypes = []Type{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K}
+
+func blocksDir(t *testing.T) string {
+	return shared.Path(t, "golden", "gguf-quants", "blocks")
+}
+
+func readF32(t *testing.T, path string) []float32 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Zero(t, len(raw)%4, path)
+	out := make([]float32, len(raw)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out
+}
+
+// TestManifest: the layouts here agree with the fixture's manifest (type ids, values and
+// bytes per block).
+func TestManifest(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(blocksDir(t), "manifest.json"))
+	require.NoError(t, err)
+	var m []struct {
+		Type      string `json:"type"`
+		ID        uint32 `json:"ggml_type_id"`
+		BlockSize int    `json:"block_size"`
+		TypeSize  int    `json:"type_size"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &m))
+	require.Len(t, m, len(fixtureTypes))
+	for _, e := range m {
+		typ, ok := ParseType(e.Type)
+		require.True(t, ok, e.Type)
+		require.Equal(t, e.ID, uint32(typ), e.Type)
+		require.Equal(t, e.BlockSize, typ.BlockSize(), e.Type)
+		require.Equal(t, e.TypeSize, typ.BlockBytes(), e.Type)
+		require.True(t, typ.Quantized(), e.Type)
+	}
+}
+
+// TestDequantizeFixtures: every fixture block dequantizes bit for bit to ggml's to_float.
+func TestDequantizeFixtures(t *testing.T) {
+	dir := blocksDir(t)
+	for _, typ := range fixtureTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			blocks, err := os.ReadFile(filepath.Join(dir, typ.String()+".bin"))
+			require.NoError(t, err)
+			want := readF32(t, filepath.Join(dir, typ.String()+".f32"))
+			got := make([]float32, len(want))
+			require.NoError(t, Dequantize(typ, got, blocks))
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("value %d (block %d): got %g (%#08x), ggml %g (%#08x)", i, i/typ.BlockSize(),
+						got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestQuantizeFixtures: quantizing input.f32 reproduces ggml's reference quantizer byte
+// for byte (Q8_K: its bsums of an all-zero block are left unset by ggml, so only the
+// blocks with a non-zero value are compared there).
+func TestQuantizeFixtures(t *testing.T) {
+	dir := blocksDir(t)
+	input := readF32(t, filepath.Join(dir, "input.f32"))
+	for _, typ := range fixtureTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, typ.String()+".bin"))
+			require.NoError(t, err)
+			got := make([]byte, len(want))
+			require.NoError(t, Quantize(typ, got, input))
+			bs, bb := typ.BlockSize(), typ.BlockBytes()
+			for b := 0; b < len(want)/bb; b++ {
+				if typ == Q8_K && allZero(input[b*bs:(b+1)*bs]) {
+					continue
+				}
+				g, w := got[b*bb:(b+1)*bb], want[b*bb:(b+1)*bb]
+				for k := range g {
+					if g[k] != w[k] {
+						t.Fatalf("block %d (values %d..%d) byte %d: got %#02x, ggml %#02x\n got  % x\n ggml % x",
+							b, b*bs, (b+1)*bs-1, k, g[k], w[k], g, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+func allZero(x []float32) bool {
+	for _, v := range x {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
