@@ -18,7 +18,11 @@
 // GGUF's rope_freqs tensor (Config.RopeFreqFactors); other scalings, sliding-window
 // attention, mixtures of experts, biases and other architectures are refused by name.
 //
-// Tensor elements are F32, F16, BF16 or Q8_0; Tensor.Float32 converts any of them to
-// float32 (aliasing the mapping for aligned F32 data). WriteGGUF, WriteSafetensors and
-// NewTensor build small files for tests.
+// Tensor elements are F32, F16, BF16, or one of GGUF's block-quantized types (Q8_0,
+// Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; layouts and codecs in
+// runtime/quant/ggml); other GGML types are refused at load naming the tensor and the
+// type. Tensor.Float32 converts any of them to float32, bit-exact to ggml's
+// dequantization (aliasing the mapping for aligned F32 data). WriteGGUF,
+// WriteSafetensors and NewTensor build files; NewTensor quantizes with ggml's reference
+// quantizers.
 package loader

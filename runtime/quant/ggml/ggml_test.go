@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,3 +114,63 @@ func allZero(x []float32) bool {
 	}
 	return true
 }
+
+// TestErrors: wrong sizes, unknown types and non-finite values are errors, never a panic.
+func TestErrors(t *testing.T) {
+	_, err := Q4_K.RowBytes(100)
+	require.ErrorContains(t, err, "Q4_K needs rows of a multiple of 256 values, got 100")
+	_, err = Type(20).RowBytes(32)
+	require.ErrorContains(t, err, "IQ4_NL has no known layout")
+	require.Equal(t, "unknown", Type(99).String())
+	require.ErrorContains(t, Dequantize(Q4_0, make([]float32, 32), make([]byte, 17)), "32 values of Q4_0 take 18 bytes, got 17")
+	require.ErrorContains(t, Quantize(Q6_K, make([]byte, 210), make([]float32, 255)), "multiple of 256")
+	x := make([]float32, 256)
+	x[7] = float32(math.Inf(-1))
+	require.ErrorContains(t, Quantize(Q5_K, make([]byte, 176), x), "value 7 is -Inf")
+	x[7] = float32(math.NaN())
+	require.ErrorContains(t, Quantize(Q8_0, make([]byte, 8*34), x), "value 7 is NaN")
+	require.NoError(t, Quantize(F16, make([]byte, 512), x), "float types convert non-finite values")
+	typ, ok := ParseType("q5_k")
+	require.True(t, ok)
+	require.Equal(t, Q5_K, typ)
+	_, ok = ParseType("q4_k_m")
+	require.False(t, ok, "a mix is not a type")
+	require.False(t, F16.Quantized())
+	require.True(t, Q8_0.Quantized())
+}
+
+// TestRoundTripBound: on Gaussian data of several scales (fp16 scales stay normal),
+// every block type reproduces its input within a loose bound on the relative RMSE of a
+// grid of its bit width: it catches a broken codec, not a tuning change.
+func TestRoundTripBound(t *testing.T) {
+	rng := newRand(1)
+	for _, typ := range fixtureTypes {
+		for _, scale := range []float32{1e-3, 0.02, 1, 300} {
+			x := make([]float32, 1024)
+			for i := range x {
+				x[i] = scale * float32(rng.NormFloat64())
+			}
+			q := make([]byte, mustRowBytes(t, typ, len(x)))
+			require.NoError(t, Quantize(typ, q, x))
+			y := make([]float32, len(x))
+			require.NoError(t, Dequantize(typ, y, q))
+			var se, ss float64
+			for i := range x {
+				se += float64(x[i]-y[i]) * float64(x[i]-y[i])
+				ss += float64(x[i]) * float64(x[i])
+			}
+			rel := math.Sqrt(se / ss)
+			// Relative RMSE of a b-bit grid on Gaussian data is below about 2^(1-b).
+			bits := map[Type]float64{Q2_K: 2, Q3_K: 3, Q4_0: 4, Q4_1: 4, Q4_K: 4, Q5_0: 5, Q5_1: 5, Q5_K: 5, Q6_K: 6, Q8_0: 8, Q8_K: 8}[typ]
+			require.Less(t, rel, 1.5*math.Pow(2, 1-bits), "%s scale %g", typ, scale)
+		}
+	}
+}
+
+func mustRowBytes(t *testing.T, typ Type, n int) int {
+	b, err := typ.RowBytes(n)
+	require.NoError(t, err)
+	return b
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
