@@ -252,7 +252,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.weights == "int8" {
 		mopt.Weights = model.WeightsInt8
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log})
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}

@@ -126,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.weights == "int8" {
 		opt.Weights = model.WeightsInt8
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, Log: log})
 	if err != nil {
 		return fmt.Errorf("-device %s: %w", o.device, err)
 	}

@@ -99,8 +99,32 @@ func Variants(tb testing.TB) []string {
 	return out
 }
 
-// MaxAbsDiff runs every prompt of ref through m (one pass per prompt, logits for every
-// position, a fresh cache) and returns the largest |logit − reference| and where.
+// Forward runs ids through m in one pass on a fresh cache and returns the logits of
+// every position ([len(ids)][vocab], a copy).
+func Forward(m *model.Model, ids []int32) ([]float32, error) {
+	n := len(ids)
+	ws, err := m.NewWorkspace(n, n)
+	if err != nil {
+		return nil, err
+	}
+	nb := (n + model.DefaultBlockSize - 1) / model.DefaultBlockSize
+	kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([]int32, nb)
+	for i := range blocks {
+		blocks[i] = int32(i)
+	}
+	logits, err := m.Forward(ws, kv, []model.Seq{{Tokens: ids, Blocks: blocks, Logits: model.LogitsAll}})
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), logits...), nil
+}
+
+// MaxAbsDiff runs every prompt of ref through m (Forward) and returns the largest
+// |logit − reference| and where it is.
 func MaxAbsDiff(m *model.Model, ref *Logits) (float64, string, error) {
 	V := m.Config.VocabSize
 	if V != ref.NVocab {
@@ -108,34 +132,21 @@ func MaxAbsDiff(m *model.Model, ref *Logits) (float64, string, error) {
 	}
 	worst, where := 0.0, ""
 	for p, pr := range ref.Prompts {
-		n := len(pr.IDs)
-		ws, err := m.NewWorkspace(n, n)
+		logits, err := Forward(m, pr.IDs)
 		if err != nil {
 			return 0, "", err
 		}
-		nb := (n + model.DefaultBlockSize - 1) / model.DefaultBlockSize
-		kv, err := m.NewKVCache(nb, model.DefaultBlockSize)
-		if err != nil {
-			return 0, "", err
-		}
-		blocks := make([]int32, nb)
-		for i := range blocks {
-			blocks[i] = int32(i)
-		}
-		logits, err := m.Forward(ws, kv, []model.Seq{{Tokens: pr.IDs, Blocks: blocks, Logits: model.LogitsAll}})
-		if err != nil {
-			return 0, "", err
-		}
-		if len(pr.Logits) != n {
-			return 0, "", fmt.Errorf("prompt %d: %d logit rows for %d ids", p, len(pr.Logits), n)
+		if len(pr.Logits) != len(pr.IDs) {
+			return 0, "", fmt.Errorf("prompt %d: %d logit rows for %d ids", p, len(pr.Logits), len(pr.IDs))
 		}
 		for i, row := range pr.Logits {
 			for v, want := range row {
-				if d := math.Abs(float64(logits[i*V+v]) - float64(want)); d > worst || math.IsNaN(d) {
+				d := math.Abs(float64(logits[i*V+v]) - float64(want))
+				if math.IsNaN(d) {
+					return math.Inf(1), fmt.Sprintf("prompt %d position %d token %d: %g vs %g", p, i, v, logits[i*V+v], want), nil
+				}
+				if d > worst {
 					worst, where = d, fmt.Sprintf("prompt %d position %d token %d: %g vs %g", p, i, v, logits[i*V+v], want)
-					if math.IsNaN(d) {
-						return math.Inf(1), where, nil
-					}
 				}
 			}
 		}

@@ -102,6 +102,11 @@ type HostWeight struct {
 	F32     []float32 // [Out*In], or nil
 	I8      []int8    // [Out*In], or nil
 	Scales  []float32 // [Out] for I8
+	// Source names the GGUF block-quantized type ("Q4_K", "Q8_0") F32 was dequantized
+	// from at load; "" when the checkpoint held floats. A backend without kernels for
+	// those types keeps such weights as int8 rather than expanding them to 16 bits
+	// (Int8FromBlocks).
+	Source string
 }
 
 // Validate checks that exactly one payload is present and the sizes agree.

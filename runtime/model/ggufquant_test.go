@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/ggufref"
+	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/loader"
 	"github.com/vireo-ai/vireo/runtime/model"
@@ -50,5 +51,55 @@ func TestGGUFQuantFixtures(t *testing.T) {
 			t.Logf("int8 weights: max |logit - llama.cpp %s| = %.3g", ref, d8)
 			require.LessOrEqual(t, d8, 0.02, where8) // measured 0.0045-0.0078
 		})
+	}
+}
+
+// int8Blocks is a CPU backend that stores block-quantized weights as the CUDA backend
+// does (backend.Int8FromBlocks) and records each weight's Source.
+type int8Blocks struct {
+	backend.Backend
+	sources map[string]string
+}
+
+func (b *int8Blocks) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
+	b.sources[h.Name] = h.Source
+	h, _ = backend.Int8FromBlocks(h)
+	return b.Backend.LoadWeight(h)
+}
+
+// TestBlockSourceInt8: the model tells the backend which GGUF block type each matrix
+// came from, and a backend storing those as int8 (the CUDA backend's load-time
+// conversion, run here on the CPU) computes exactly what int8 weights with an int8
+// embedding compute, reporting 1 byte per weight.
+func TestBlockSourceInt8(t *testing.T) {
+	dir := ggufref.ModelsDir(t)
+	for _, v := range []string{"F32", "Q4_K_M"} {
+		ck, err := loader.Open(filepath.Join(dir, "synth256-"+v+".gguf"), loader.Options{})
+		require.NoError(t, err)
+		defer ck.Close()
+		be := &int8Blocks{Backend: cpu.New(cpu.Options{Threads: 2}), sources: map[string]string{}}
+		conv, err := model.Load(ck, be, model.Options{Weights: model.WeightsF32})
+		require.NoError(t, err)
+		for name, src := range be.sources {
+			want := ""
+			if typ := ck.Tensors[name].Type; typ.Quantized() {
+				want = typ.String()
+			}
+			require.Equal(t, want, src, name)
+		}
+		require.Len(t, be.sources, 2+7*ck.Config.Layers, "every matrix")
+		if v == "F32" {
+			continue
+		}
+		i8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8, Int8Embedding: true})
+		require.NoError(t, err)
+		require.Equal(t, i8.WeightBytes, conv.WeightBytes)
+		for _, p := range ggufref.ReadLogits(t, "synth256-"+v+".deq-f32.logits.json").Prompts {
+			a, err := ggufref.Forward(conv, p.IDs)
+			require.NoError(t, err)
+			b, err := ggufref.Forward(i8, p.IDs)
+			require.NoError(t, err)
+			require.Equal(t, b, a, "same weights, same arithmetic")
+		}
 	}
 }

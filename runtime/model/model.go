@@ -153,18 +153,23 @@ type builder struct {
 	bytes int64
 }
 
-func (b *builder) linear(name string, out, in int, f []float32, int8 bool) (*backend.Weight, error) {
-	h := &backend.HostWeight{Name: name, Out: out, In: in}
+// linear loads one matrix: int8 (quantized here, per row) or f32. src is the GGUF
+// block-quantized type f was dequantized from ("" for float checkpoints), which a
+// backend may use to pick its own layout; WeightBytes counts what the backend kept.
+func (b *builder) linear(name string, out, in int, f []float32, int8 bool, src string) (*backend.Weight, error) {
+	h := &backend.HostWeight{Name: name, Out: out, In: in, Source: src}
 	if int8 {
 		h.I8, h.Scales = quant.QuantizeRows(f, out, in)
-		b.bytes += int64(out*in) + int64(4*out)
 	} else {
 		h.F32 = f
-		b.bytes += int64(4 * out * in)
 	}
 	w, err := b.be.LoadWeight(h)
 	if err != nil {
 		return nil, fmt.Errorf("weight %s: %w", name, err)
+	}
+	b.bytes += int64(out * in * w.W.DType.Size())
+	if w.W.DType == backend.I8 {
+		b.bytes += int64(4 * out)
 	}
 	return w, nil
 }
@@ -201,14 +206,18 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		return t, f, nil
 	}
 	// linear hands a matrix to the backend. The file's pages then leave the resident
-	// set if the backend does not read them: the floats were converted (F16, BF16,
-	// Q8_0) or quantized to int8.
+	// set if the backend does not read them: the floats were converted (F16, BF16, the
+	// GGUF block types, dequantized) or quantized to int8.
 	linear := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
 		t, f, err := get(name, out, in)
 		if err != nil {
 			return nil, err
 		}
-		w, err := b.linear(name, out, in, f, quantize)
+		var src string
+		if t.Type.Quantized() {
+			src = t.Type.String()
+		}
+		w, err := b.linear(name, out, in, f, quantize, src)
 		if err != nil {
 			return nil, err
 		}

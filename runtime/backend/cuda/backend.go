@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"go.uber.org/zap"
+
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
@@ -27,6 +29,9 @@ type Options struct {
 	// activations per token and runs the int8 tensor-core kernel (prefill). 0 means the
 	// default, 128; negative disables W8A8 (W8A16 throughout).
 	W8A8Rows int
+	// Log receives what the backend decides on the user's behalf (such as converting
+	// GGUF block-quantized weights to int8); nil discards it.
+	Log *zap.Logger
 }
 
 // Backend is the CUDA backend on device 0.
@@ -44,6 +49,10 @@ type Backend struct {
 	rope    []ropeTable
 	strs    []*stream                     // every stream, destroyed by Close with its pinned arena
 	loops   map[unsafe.Pointer]*loopState // DecodeLoop state per DecodeIO (keyed by io.IDs' address)
+
+	// blockTypes are the GGUF block types whose weights LoadWeight converted to int8,
+	// each logged once (under mu).
+	blockTypes map[string]bool
 
 	// mmVariant forces a matmul kernel (tests: the SIMT reference path on every shape);
 	// MMAuto lets the library choose.
@@ -77,6 +86,9 @@ func New(o Options) (*Backend, error) {
 	}
 	if o.W8A8Rows == 0 {
 		o.W8A8Rows = 128
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
 	}
 	n, err := cgo.DeviceCount()
 	if err != nil {
@@ -357,10 +369,17 @@ func i8Bytes(q []int8) []byte {
 }
 
 // LoadWeight copies a weight to the device: int8 rows and f32 scales as they are, f32
-// weights converted to the 16-bit activation type. On failure nothing stays allocated.
+// weights converted to the 16-bit activation type. Weights dequantized from a GGUF
+// block-quantized type (h.Source: Q4_0 … Q6_K, Q8_0) are stored as int8 with one scale
+// per row instead, 1 byte per weight, until the backend has kernels for those types;
+// the log says so once per type. On failure nothing stays allocated.
 func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
+	}
+	if q, ok := backend.Int8FromBlocks(h); ok {
+		c.noteBlockType(h.Source)
+		h = q
 	}
 	n := h.Out * h.In
 	w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
@@ -392,6 +411,21 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 		return nil, errors.Join(fmt.Errorf("cuda load weight %q scales: %w", h.Name, err), c.free(q), c.free(s))
 	}
 	return w, nil
+}
+
+// noteBlockType logs, once per type, that weights of a GGUF block type become int8.
+func (c *Backend) noteBlockType(typ string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.blockTypes[typ] {
+		return
+	}
+	if c.blockTypes == nil {
+		c.blockTypes = map[string]bool{}
+	}
+	c.blockTypes[typ] = true
+	c.opt.Log.Info("cuda: converting GGUF block-quantized weights to int8 at load (one scale per row): no CUDA kernels for this type yet",
+		zap.String("type", typ))
 }
 
 // KVBlocks is how many cache blocks fit in the memory the process may still take:

@@ -5,14 +5,17 @@ package device
 import (
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 )
 
 // Options configure whichever backend is opened.
 type Options struct {
-	Threads              int     // CPU: worker goroutines per op (0: GOMAXPROCS)
-	GPUMemoryUtilization float64 // CUDA: fraction of device memory the process may hold (0: 0.9)
+	Threads              int         // CPU: worker goroutines per op (0: GOMAXPROCS)
+	GPUMemoryUtilization float64     // CUDA: fraction of device memory the process may hold (0: 0.9)
+	Log                  *zap.Logger // what the backend decides on the user's behalf; nil discards it
 }
 
 // Names lists the devices this binary can open.
