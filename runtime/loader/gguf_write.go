@@ -18,10 +18,19 @@ type KV struct {
 }
 
 // WriteGGUF writes a GGUF v3 file: meta in order, then the tensors, each at an offset
-// aligned to general.alignment (from meta, default 32). A tensor's GGML type id is
-// GGMLType when non-zero, else Type's; its Data is written as given (Data of a known
-// type must have the size its shape implies).
+// aligned to general.alignment (from meta, default 32) and padded to it. A tensor's GGML
+// type id is GGMLType when non-zero, else Type's; its Data is written as given (Data of
+// a known type must have the size its shape implies).
 func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
+	return WriteGGUFStream(w, meta, tensors, func(i int) ([]byte, error) { return tensors[i].Data, nil })
+}
+
+// WriteGGUFStream is WriteGGUF with the tensor data produced one tensor at a time, in
+// order, by data(i), so that a file larger than memory can be written: tensors give
+// names, shapes and types, and their Data may be nil unless GGMLType overrides the type
+// (then Data's length is the size). The bytes data returns must have the size the
+// tensor's type and shape imply.
+func WriteGGUFStream(w io.Writer, meta []KV, tensors []*Tensor, data func(i int) ([]byte, error)) error {
 	align := uint64(ggufDefaultAlignment)
 	for _, kv := range meta {
 		if kv.Key == "general.alignment" {
@@ -32,7 +41,7 @@ func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
 			align = uint64(a)
 		}
 	}
-	bw := bufio.NewWriter(w)
+	bw := bufio.NewWriterSize(w, 1<<20)
 	ww := &ggufWriter{w: bw}
 	ww.u32(ggufMagic)
 	ww.u32(3)
@@ -48,6 +57,7 @@ func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
 		ww.value(kv.Value)
 	}
 	offsets := make([]uint64, len(tensors))
+	sizes := make([]int, len(tensors))
 	var off uint64
 	for i, t := range tensors {
 		typ := t.GGMLType
@@ -57,9 +67,11 @@ func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
 				return fmt.Errorf("gguf write: tensor %q: %w", t.Name, err)
 			}
 			typ = id
-			if err := t.checkSize(); err != nil {
-				return fmt.Errorf("gguf write: %w", err)
+			if sizes[i], err = dataSize(t.Type, t.NumElements(), t.Cols()); err != nil {
+				return fmt.Errorf("gguf write: tensor %q: %w", t.Name, err)
 			}
+		} else {
+			sizes[i] = len(t.Data)
 		}
 		ww.str(t.Name)
 		ww.u32(uint32(len(t.Shape)))
@@ -67,17 +79,24 @@ func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
 			ww.u64(uint64(t.Shape[j]))
 		}
 		ww.u32(typ)
-		off = (off + align - 1) / align * align
 		offsets[i] = off
 		ww.u64(off)
-		off += uint64(len(t.Data))
+		off = (off + uint64(sizes[i]) + align - 1) / align * align
 	}
 	ww.pad(align)
-	var pos uint64
 	for i, t := range tensors {
-		ww.zeros(offsets[i] - pos)
-		ww.bytes(t.Data)
-		pos = offsets[i] + uint64(len(t.Data))
+		if ww.err != nil {
+			return ww.err
+		}
+		b, err := data(i)
+		if err != nil {
+			return fmt.Errorf("gguf write: tensor %q: %w", t.Name, err)
+		}
+		if len(b) != sizes[i] {
+			return fmt.Errorf("gguf write: tensor %q: %s %v needs %d bytes, has %d", t.Name, t.Type, t.Shape, sizes[i], len(b))
+		}
+		ww.bytes(b)
+		ww.pad(align)
 	}
 	if ww.err != nil {
 		return ww.err

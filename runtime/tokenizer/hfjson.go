@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // FromHFTokenizerJSON builds a Tokenizer from a Hugging Face tokenizer.json and,
@@ -27,67 +28,113 @@ import (
 // guesses. Anything else (WordPiece, Unigram, other normalizers, pre-tokenizers or
 // regexes) is an error naming the component.
 func FromHFTokenizerJSON(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Tokenizer, error) {
+	t, _, _, err := fromHF(tokenizerJSON, tokenizerConfigJSON)
+	return t, err
+}
+
+// HFVocab returns the vocabulary of a Hugging Face tokenizer.json (and its
+// tokenizer_config.json) in GGUF's terms, as a converter writes it: model "gpt2" with the
+// merge list and the pre-tokenizer's GGUF name (Llama 3's split with ignore_merges is
+// "llama-bpe", GPT-2's is "gpt2"), or model "llama" with the merge ranks as scores
+// (score −rank of the merge that makes a piece). Encoding with it gives the ids of
+// FromHFTokenizerJSON except where GGUF cannot say what the file does: added tokens'
+// lstrip/rstrip/single_word flags are dropped, and the SentencePiece dummy prefix goes
+// to the first text only (llama.cpp's rule) when the file prefixes every text between
+// special tokens. A byte-level file GGUF has no name for (another pre-tokenizer
+// combination, add_prefix_space, merges containing spaces) is an error.
+func HFVocab(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Vocab, error) {
+	t, v, g, err := fromHF(tokenizerJSON, tokenizerConfigJSON)
+	if err != nil {
+		return nil, err
+	}
+	if g.problem != "" {
+		return nil, fmt.Errorf("tokenizer.json: %s: GGUF cannot express it", g.problem)
+	}
+	out := *v
+	out.Types = append([]TokenType(nil), t.types...)
+	out.Merges = g.merges
+	out.Pre = g.pre
+	out.EOSIDs = nil
+	for _, id := range t.eosIDs {
+		if id != v.EOS {
+			out.EOSIDs = append(out.EOSIDs, id)
+		}
+	}
+	return &out, nil
+}
+
+// ggufForm collects what a GGUF file needs of a tokenizer.json beyond the Vocab.
+type ggufForm struct {
+	pre     string   // tokenizer.ggml.pre of a byte-level file
+	merges  []string // "left right", byte-level files
+	problem string   // why GGUF cannot express the file ("" when it can)
+}
+
+// fromHF builds the tokenizer of a tokenizer.json and returns the vocabulary it built
+// from and what a GGUF file would need besides.
+func fromHF(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Tokenizer, *Vocab, *ggufForm, error) {
 	var f hfFile
 	if err := json.Unmarshal(tokenizerJSON, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: %w", err)
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
 	var cfg hfConfig
 	if len(bytes.TrimSpace(tokenizerConfigJSON)) > 0 {
 		if err := json.Unmarshal(tokenizerConfigJSON, &cfg); err != nil {
-			return nil, fmt.Errorf("tokenizer_config.json: %w", err)
+			return nil, nil, nil, fmt.Errorf("tokenizer_config.json: %w", err)
 		}
 	}
 	if f.Model == nil {
-		return nil, fmt.Errorf("tokenizer.json: no model")
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: no model")
 	}
 	m := f.Model
 	if m.Type != "BPE" {
-		return nil, fmt.Errorf("tokenizer.json: model type %q not supported (only BPE)", m.Type)
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: model type %q not supported (only BPE)", m.Type)
 	}
 	if m.Dropout != nil && *m.Dropout > 0 {
-		return nil, fmt.Errorf("tokenizer.json: BPE dropout %v not supported (encoding would be random)", *m.Dropout)
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: BPE dropout %v not supported (encoding would be random)", *m.Dropout)
 	}
 	if m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "" {
-		return nil, fmt.Errorf("tokenizer.json: BPE continuing_subword_prefix %q not supported", *m.ContinuingSubwordPrefix)
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: BPE continuing_subword_prefix %q not supported", *m.ContinuingSubwordPrefix)
 	}
 	if m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "" {
-		return nil, fmt.Errorf("tokenizer.json: BPE end_of_word_suffix %q not supported", *m.EndOfWordSuffix)
+		return nil, nil, nil, fmt.Errorf("tokenizer.json: BPE end_of_word_suffix %q not supported", *m.EndOfWordSuffix)
 	}
 	merges, err := m.mergePairs()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	v, err := f.vocab()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	unk := int32(-1)
 	if m.UnkToken != nil && *m.UnkToken != "" {
 		id, ok := lookupSpelling(v, *m.UnkToken)
 		if !ok {
-			return nil, fmt.Errorf("tokenizer.json: unk_token %q is not in the vocabulary", *m.UnkToken)
+			return nil, nil, nil, fmt.Errorf("tokenizer.json: unk_token %q is not in the vocabulary", *m.UnkToken)
 		}
 		unk = id
 	}
 	v.UNK = unk
 	bos, addBOS, err := f.PostProcessor.leadingSpecial(v)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	v.BOS, v.AddBOS = bos, addBOS
 	if err := cfg.apply(v); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 
 	byteLevel := f.PreTokenizer.contains("ByteLevel") || f.Decoder.contains("ByteLevel")
 	var t *Tokenizer
+	g := &ggufForm{}
 	if m.ByteFallback || !byteLevel {
 		t, err = f.sentencePiece(v, merges)
 	} else {
-		t, err = f.byteLevel(v, merges)
+		t, err = f.byteLevel(v, merges, g)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	// Matching follows added_tokens, with their flags; the types decided decoding.
 	t.special = t.special[:0]
@@ -98,7 +145,7 @@ func FromHFTokenizerJSON(tokenizerJSON []byte, tokenizerConfigJSON []byte) (*Tok
 	}
 	t.indexSpecials()
 	t.parseSpecial = true
-	return t, nil
+	return t, v, g, nil
 }
 
 // hfFile is the part of tokenizer.json that matters here.
@@ -440,7 +487,7 @@ func (c *hfComponent) leadingSpecial(v *Vocab) (int32, bool, error) {
 }
 
 // byteLevel checks the components of a byte-level BPE file and builds it.
-func (f *hfFile) byteLevel(v *Vocab, merges []mergePair) (*Tokenizer, error) {
+func (f *hfFile) byteLevel(v *Vocab, merges []mergePair, g *ggufForm) (*Tokenizer, error) {
 	if f.Normalizer != nil {
 		return nil, fmt.Errorf("tokenizer.json: normalizer %q not supported with a byte-level BPE", f.Normalizer.Type)
 	}
@@ -466,6 +513,10 @@ func (f *hfFile) byteLevel(v *Vocab, merges []mergePair) (*Tokenizer, error) {
 				return nil, fmt.Errorf("tokenizer.json: pre_tokenizer Split behavior %q (invert %v) not supported (only Isolated)", p.Behavior, p.Invert)
 			}
 			opt.pre = pre
+			g.pre = "llama-bpe"
+			if *p.Pattern.Regex != llama3Pattern {
+				g.pre = "gpt2"
+			}
 		case "ByteLevel":
 			if sawByteLevel {
 				return nil, fmt.Errorf("tokenizer.json: pre_tokenizer ByteLevel appears twice")
@@ -476,6 +527,7 @@ func (f *hfFile) byteLevel(v *Vocab, merges []mergePair) (*Tokenizer, error) {
 					return nil, fmt.Errorf("tokenizer.json: pre_tokenizer ByteLevel use_regex after a Split not supported")
 				}
 				opt.pre = gpt2Next
+				g.pre = "gpt2"
 			}
 			opt.addPrefixSpace = p.AddPrefixSpace != nil && *p.AddPrefixSpace
 		default:
@@ -497,6 +549,22 @@ func (f *hfFile) byteLevel(v *Vocab, merges []mergePair) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer.json: a byte-level BPE needs the ByteLevel decoder, the file has none")
 	}
 	v.Model = "gpt2"
+	// GGUF names a pre-tokenizer and implies ignore_merges by it (llama.cpp's rule).
+	switch {
+	case opt.addPrefixSpace:
+		g.problem = "ByteLevel add_prefix_space"
+	case g.pre == "llama-bpe" && !opt.ignoreMerges:
+		g.problem = "Llama 3's split without ignore_merges"
+	case g.pre == "gpt2" && opt.ignoreMerges:
+		g.problem = "GPT-2's split with ignore_merges"
+	}
+	for _, m := range merges {
+		if strings.Contains(m[0], " ") || strings.Contains(m[1], " ") {
+			g.problem = fmt.Sprintf("merge [%q, %q] holds a space", m[0], m[1])
+			break
+		}
+		g.merges = append(g.merges, m[0]+" "+m[1])
+	}
 	if v.UNK >= 0 && v.Types[v.UNK] == TypeNormal {
 		v.Types[v.UNK] = TypeUnknown
 	}

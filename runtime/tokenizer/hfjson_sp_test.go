@@ -112,3 +112,29 @@ func TestHFJSONFromSentencePieceMatchesBin(t *testing.T) {
 		assert.Equal(t, int32(2), id)
 	}
 }
+
+// TestHFVocabSentencePiece: Llama 2's tokenizer.json written as a GGUF vocabulary
+// (HFVocab: model "llama", merge ranks as scores) encodes every string as the
+// tokenizer.json does, and keeps BOS/EOS/UNK, the flags and the token types.
+func TestHFVocabSentencePiece(t *testing.T) {
+	v := llama2Model(t)
+	cfg := []byte(`{"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>", "tokenizer_class": "LlamaTokenizer"}`)
+	js := sentencePieceToHFJSON(t, v, false)
+	hf, err := FromHFTokenizerJSON(js, cfg)
+	require.NoError(t, err)
+	gv, err := HFVocab(js, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "llama", gv.Model)
+	assert.Equal(t, []int32{1, 2, 0}, []int32{gv.BOS, gv.EOS, gv.UNK})
+	assert.True(t, gv.AddBOS)
+	assert.True(t, gv.AddSpacePrefix)
+	assert.Nil(t, gv.Merges)
+	gg, err := New(gv)
+	require.NoError(t, err)
+	for id := range hf.VocabSize() {
+		require.Equal(t, hf.Type(int32(id)), gg.Type(int32(id)), "token %d", id)
+	}
+	for _, s := range append(genStrings(1000), roundTripStrings...) {
+		require.Equal(t, hf.Encode(s, withBOS), gg.Encode(s, withBOS), "%q", s)
+	}
+}

