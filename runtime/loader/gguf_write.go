@@ -22,6 +22,13 @@ type KV struct {
 // type id is GGMLType when non-zero, else Type's; its Data is written as given (Data of
 // a known type must have the size its shape implies).
 func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
+	for _, t := range tensors {
+		if t.GGMLType == 0 {
+			if err := t.checkSize(); err != nil {
+				return fmt.Errorf("gguf write: %w", err)
+			}
+		}
+	}
 	return WriteGGUFStream(w, meta, tensors, func(i int) ([]byte, error) { return tensors[i].Data, nil })
 }
 
