@@ -5,6 +5,7 @@
 //	vireo -model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 -prompt "Hello" -chat
 //	vireo pull MODEL     download a Hub model into the Hugging Face cache
 //	vireo list           the models in that cache, with sizes
+//	vireo quantize IN OUT --type T   write a GGUF file of type T (quantize.go)
 //
 // A model is a local path or a Hugging Face Hub name (package runtime/hub): the cache
 // is used first, with no request, then the Hub. With no -model it runs the built-in
@@ -47,7 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("vireo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vireo [flags]\n       vireo pull MODEL\n       vireo list\n\nGenerate text from a prompt, streaming tokens as they come. pull downloads a Hugging Face\nHub model into the Hub's cache; list shows the cached models.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: vireo [flags]\n       vireo pull MODEL\n       vireo list\n       vireo quantize IN OUT --type T (vireo quantize -h)\n\nGenerate text from a prompt, streaming tokens as they come. pull downloads a Hugging Face\nHub model into the Hub's cache; list shows the cached models; quantize writes a GGUF file.\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nSynthetic models (random weights, generated in memory): %v\n", model.SyntheticNames())
 	}
@@ -101,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return runPull(args[1:], stdout, stderr)
 		case "list":
 			return runList(args[1:], stdout, stderr)
+		case "quantize":
+			return quantizeCmd(args[1:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args, stderr)

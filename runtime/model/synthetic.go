@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/loader"
 )
 
 // SyntheticPrefix names generated models: "synthetic:<shape>".
@@ -192,4 +193,45 @@ func randInt8(seed uint64, rows, cols int) []int8 {
 		}
 	})
 	return out
+}
+
+// SyntheticWeights describes a named synthetic shape as a checkpoint: its configuration
+// and a generator of each canonical tensor's float values (loader.Canonical names),
+// exactly the weights Synthetic loads with f32 weights (norms are ones); its vocabulary
+// is tokenizer.SyntheticVocab. Each call generates the tensor anew, so a large shape can
+// be written one tensor at a time.
+func SyntheticWeights(name string) (Config, func(tensor string) ([]float32, error), error) {
+	c, err := SyntheticConfig(name)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	// Synthetic draws the matrices in this order, one seed each from 0x5eed+1.
+	seeds := map[string]uint64{"token_embd.weight": 0x5eed + 1}
+	next := uint64(0x5eed + 2)
+	for l := 0; l < c.Layers; l++ {
+		for _, s := range []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"} {
+			seeds[fmt.Sprintf("blk.%d.%s.weight", l, s)] = next
+			next++
+		}
+	}
+	if !c.TiedEmbeddings {
+		seeds["output.weight"] = next
+	}
+	_, shapes := loader.Canonical(c)
+	gen := func(tensor string) ([]float32, error) {
+		shape, ok := shapes[tensor]
+		if !ok {
+			return nil, fmt.Errorf("%s has no tensor %q", name, tensor)
+		}
+		if len(shape) == 1 {
+			ones := make([]float32, shape[0])
+			for i := range ones {
+				ones[i] = 1
+			}
+			return ones, nil
+		}
+		out, in := shape[0], shape[1]
+		return randF32(seeds[tensor], out*in, float32(math.Sqrt(3/float64(in)))), nil
+	}
+	return c, gen, nil
 }

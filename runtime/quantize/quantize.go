@@ -1,0 +1,207 @@
+// Package quantize writes GGUF files of the types users run: `vireo quantize IN OUT
+// --type T`. IN is a GGUF file (F32, F16 or BF16 tensors; block-quantized ones with
+// AllowRequantize), a Hugging Face model directory or synthetic:<shape>; the output
+// keeps IN's metadata and tokenizer (an HF directory's are converted to GGUF's keys).
+//
+// Each tensor's type is chosen as llama-quantize chooses it for a Llama model without
+// an importance matrix (types.go), tensors are ordered as llama-quantize writes them,
+// and the blocks are ggml's reference quantizers (runtime/quant/ggml), so quantizing
+// llama.cpp's F32 file gives llama.cpp's file. Tensors are converted one at a time,
+// rows in parallel, and the output appears under its name only once complete.
+package quantize
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/vireo-ai/vireo/runtime/loader"
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
+)
+
+// ggmlQuantVersion is general.quantization_version (GGML_QNT_VERSION).
+const ggmlQuantVersion = 2
+
+// Options control Run.
+type Options struct {
+	Type Target
+	// Pure gives every quantizable matrix the base type, as llama-quantize --pure
+	// (the row-length fallback still applies).
+	Pure bool
+	// AllowRequantize accepts block-quantized input tensors, dequantized first (their
+	// rounding is paid twice); a tensor that keeps its type is copied as it is.
+	AllowRequantize bool
+	// Threads quantize rows in parallel (0: GOMAXPROCS).
+	Threads int
+	// Progress, when set, hears of each tensor as it is written (i counts from 0).
+	Progress func(i, n int, t TensorReport)
+}
+
+// TensorReport says what became of one tensor.
+type TensorReport struct {
+	Name     string
+	Shape    []int // outermost first
+	From, To ggml.Type
+	Bytes    int // in the output
+}
+
+// Report is what Run wrote.
+type Report struct {
+	Tensors []TensorReport // in file order
+	Bytes   int64          // the output file's size
+}
+
+// Run quantizes in into a GGUF file at out (see the package comment).
+func Run(in, out string, opt Options) (*Report, error) {
+	if opt.Type.Name == "" {
+		return nil, errors.New("quantize: no --type given")
+	}
+	if err := sameFile(in, out); err != nil {
+		return nil, err
+	}
+	src, err := open(in)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	defer src.close()
+
+	infos := make([]tensorInfo, len(src.tensors))
+	order := make(map[string]int, len(src.tensors))
+	for i, t := range src.tensors {
+		infos[i] = t.tensorInfo
+		order[t.name] = i
+	}
+	sortLikeLlamaCpp(infos)
+	types, err := chooseTypes(infos, opt.Type, src.hp, opt.Pure)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	tensors := make([]*loader.Tensor, len(infos))
+	rep := &Report{}
+	for k, t := range infos {
+		to := types[k]
+		if t.typ.Quantized() && to != t.typ && !opt.AllowRequantize {
+			return nil, fmt.Errorf("quantize: tensor %q is already %s: requantizing to %s rounds twice (use an F32, F16 or BF16 source, or allow requantizing)", t.name, t.typ, to)
+		}
+		dt, ok := loader.DTypeOf(to)
+		if !ok {
+			return nil, fmt.Errorf("quantize: tensor %q: type %s cannot be written", t.name, to)
+		}
+		tensors[k] = &loader.Tensor{Name: t.name, Type: dt, Shape: t.shape}
+		rep.Tensors = append(rep.Tensors, TensorReport{Name: t.name, Shape: t.shape, From: t.typ, To: to})
+	}
+	meta := append(append([]loader.KV(nil), src.meta...),
+		loader.KV{Key: "general.quantization_version", Value: uint32(ggmlQuantVersion)},
+		loader.KV{Key: "general.file_type", Value: opt.Type.FileType})
+
+	threads := opt.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	data := func(k int) ([]byte, error) {
+		st := src.tensors[order[infos[k].name]]
+		b, err := convert(st, types[k], threads)
+		if err != nil {
+			return nil, err
+		}
+		rep.Tensors[k].Bytes = len(b)
+		if opt.Progress != nil {
+			opt.Progress(k, len(infos), rep.Tensors[k])
+		}
+		return b, nil
+	}
+	n, err := writeAtomic(out, func(f *os.File) error { return loader.WriteGGUFStream(f, meta, tensors, data) })
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	rep.Bytes = n
+	return rep, nil
+}
+
+// convert returns tensor t's bytes as type to: its stored bytes when the type stays,
+// else its values encoded row by row on threads goroutines.
+func convert(t srcTensor, to ggml.Type, threads int) ([]byte, error) {
+	if to == t.typ && t.raw != nil {
+		return t.raw, nil
+	}
+	f, err := t.f32()
+	if err != nil {
+		return nil, err
+	}
+	cols := t.shape[len(t.shape)-1]
+	rows := len(f) / cols
+	rowBytes, err := to.RowBytes(cols)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.name, err)
+	}
+	out := make([]byte, rows*rowBytes)
+	per := max(1, (rows+threads-1)/threads)
+	errs := make([]error, (rows+per-1)/per)
+	var wg sync.WaitGroup
+	for w, r0 := 0, 0; r0 < rows; w, r0 = w+1, r0+per {
+		r1 := min(rows, r0+per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := r0; r < r1; r++ {
+				if err := ggml.Quantize(to, out[r*rowBytes:(r+1)*rowBytes], f[r*cols:(r+1)*cols]); err != nil {
+					errs[w] = fmt.Errorf("tensor %q row %d: %w", t.name, r, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// sameFile refuses an output that would replace the input.
+func sameFile(in, out string) error {
+	a, err1 := os.Stat(in)
+	b, err2 := os.Stat(out)
+	if err1 == nil && err2 == nil && os.SameFile(a, b) {
+		return fmt.Errorf("quantize: OUT %s is IN", out)
+	}
+	if err2 == nil && b.IsDir() {
+		return fmt.Errorf("quantize: OUT %s is a directory", out)
+	}
+	return nil
+}
+
+// writeAtomic writes a file beside path and renames it into place once write and sync
+// succeed, so path never holds a partial file; it returns the size written.
+func writeAtomic(path string, write func(*os.File) error) (int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	var size int64
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return size, nil
+}
