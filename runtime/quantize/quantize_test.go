@@ -34,7 +34,9 @@ func fixtureTarget(t *testing.T, variant string) (Target, bool) {
 
 // TestLlamaCppFiles: quantizing llama.cpp's F32 fixture model reproduces every file
 // llama-quantize made from it byte for byte — metadata, the type of every tensor (the
-// mixes' choices), tensor order and every block (the K-quants included).
+// mixes' choices), tensor order and every block (the K-quants included). And the round
+// trip: the file loads and gives the logits of llama.cpp's file of the same type bit
+// for bit, within 1e-4 of llama.cpp's dequantized-f32 logits.
 func TestLlamaCppFiles(t *testing.T) {
 	dir := ggufref.ModelsDir(t)
 	files := ggufref.Files(t)
@@ -53,6 +55,7 @@ func TestLlamaCppFiles(t *testing.T) {
 			require.Equal(t, int64(len(got)), rep.Bytes)
 			sum := sha256.Sum256(got)
 			if hex.EncodeToString(sum[:]) == want.SHA256 {
+				roundTrip(t, out, filepath.Join(dir, "synth256-"+v+".gguf"), "synth256-"+v+".deq-f32.logits.json")
 				return
 			}
 			// Say where it differs.
@@ -74,6 +77,23 @@ func TestLlamaCppFiles(t *testing.T) {
 	}
 }
 
+// roundTrip loads ours and theirs with f32 weights: the same logits bit for bit, and
+// within 1e-4 of the reference logits ref.
+func roundTrip(t *testing.T, ours, theirs, ref string) {
+	a, b := loadF32(t, ours), loadF32(t, theirs)
+	want := ggufref.ReadLogits(t, ref)
+	for _, p := range want.Prompts {
+		la, err := ggufref.Forward(a, p.IDs)
+		require.NoError(t, err)
+		lb, err := ggufref.Forward(b, p.IDs)
+		require.NoError(t, err)
+		require.Equal(t, lb, la)
+	}
+	d, where, err := ggufref.MaxAbsDiff(a, want)
+	require.NoError(t, err)
+	require.LessOrEqual(t, d, 1e-4, where)
+}
+
 func loadF32(t *testing.T, path string) *model.Model {
 	t.Helper()
 	ck, err := loader.Open(path, loader.Options{})
@@ -82,32 +102,6 @@ func loadF32(t *testing.T, path string) *model.Model {
 	m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsF32})
 	require.NoError(t, err)
 	return m
-}
-
-// TestRoundTripLogits: quantize, load, run: the same logits, bit for bit, as loading
-// llama.cpp's file of the same type, and llama.cpp's dequantized-f32 logits within 1e-4.
-func TestRoundTripLogits(t *testing.T) {
-	dir := ggufref.ModelsDir(t)
-	for _, v := range ggufref.Variants(t) {
-		t.Run(v, func(t *testing.T) {
-			tg, pure := fixtureTarget(t, v)
-			out := filepath.Join(t.TempDir(), "out.gguf")
-			_, err := Run(filepath.Join(dir, "synth256-F32.gguf"), out, Options{Type: tg, Pure: pure})
-			require.NoError(t, err)
-			ours, theirs := loadF32(t, out), loadF32(t, filepath.Join(dir, "synth256-"+v+".gguf"))
-			ref := ggufref.ReadLogits(t, "synth256-"+v+".deq-f32.logits.json")
-			for _, p := range ref.Prompts {
-				a, err := ggufref.Forward(ours, p.IDs)
-				require.NoError(t, err)
-				b, err := ggufref.Forward(theirs, p.IDs)
-				require.NoError(t, err)
-				require.Equal(t, b, a)
-			}
-			d, where, err := ggufref.MaxAbsDiff(ours, ref)
-			require.NoError(t, err)
-			require.LessOrEqual(t, d, 1e-4, where)
-		})
-	}
 }
 
 // TestSyntheticRoundTrip: synthetic:tiny written as f32 GGUF holds exactly the weights
