@@ -395,3 +395,23 @@ func PhiloxUniform(s Stream, out, seeds, indices unsafe.Pointer, n int, streamID
 		return C.vireo_philox_uniform(s.c(), f32(out), (*C.uint64_t)(seeds), (*C.uint64_t)(indices), ci(n), C.uint32_t(streamID))
 	})
 }
+
+// FillUniform fills n elements of dtype dt at dst with uniform draws of seed on the
+// device (see vireo_fill_uniform): floats in [-scale, scale), int8 in [-127, 127].
+func FillUniform(s Stream, dt DType, dst unsafe.Pointer, n int, seed uint64, scale float32) error {
+	return call("vireo_fill_uniform", func() C.int {
+		return C.vireo_fill_uniform(s.c(), C.int(dt), dst, sz(n), C.uint64_t(seed), C.float(scale))
+	})
+}
+
+// Probe launches one tiny kernel and returns its 32 values (3*i + 1): a library
+// without a kernel image for the card fails here with the CUDA error.
+func Probe() ([32]int32, error) {
+	var v [32]C.int
+	err := call("vireo_probe", func() C.int { return C.vireo_probe(&v[0]) })
+	var out [32]int32
+	for i := range v {
+		out[i] = int32(v[i])
+	}
+	return out, err
+}

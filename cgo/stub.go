@@ -134,3 +134,9 @@ func DecodeIndex(s Stream, pos, tables unsafe.Pointer, n, maxBlocks, blockSize, 
 }
 
 func DecodeAdvance(s Stream, a *DecodeAdvanceArgs) error { return ErrNoCUDA }
+
+func FillUniform(s Stream, dt DType, dst unsafe.Pointer, n int, seed uint64, scale float32) error {
+	return ErrNoCUDA
+}
+
+func Probe() ([32]int32, error) { return [32]int32{}, ErrNoCUDA }

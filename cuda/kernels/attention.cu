@@ -186,8 +186,16 @@ int sm_count() {
   static int sms = 0;
   if (sms == 0) {
     int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 100;
+    // Failures here are not this launch's: clear them (cudaGetLastError) so that the
+    // attention launch's own check does not report them.
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+      cudaGetLastError();
+      dev = 0;
+    }
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
+      cudaGetLastError();
+      v = 100;
+    }
     sms = v;
   }
   return sms;

@@ -18,6 +18,11 @@ int set_error(int code, const char* fmt, ...) {
 
 int cuda_status(cudaError_t e, const char* op, const char* detail) {
   if (e == cudaSuccess) return VIREO_OK;
+  // The error is consumed here: clear the per-thread last error, so that the next
+  // launch_status does not report it as that kernel's launch failure (e.g. "launch: out
+  // of memory" after a recovered cudaMalloc failure). A sticky error (a kernel fault)
+  // is not cleared by this: every later call returns it again.
+  cudaGetLastError();
   int code = VIREO_ERR_CUDA;
   if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) code = VIREO_ERR_NO_DEVICE;
   return set_error(code, "%s%s%s: %s (%s)", op, detail && *detail ? ": " : "", detail ? detail : "",
@@ -51,6 +56,16 @@ using namespace vireo;
     }                                                            \
   } while (0)
 
+// attribute reads a device attribute, 0 when it cannot (the error cleared).
+static int attribute(cudaDeviceAttr a, int device) {
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, a, device) != cudaSuccess) {
+    cudaGetLastError();
+    v = 0;
+  }
+  return v;
+}
+
 extern "C" {
 
 int vireo_last_error(char* buf, int len) {
@@ -69,7 +84,10 @@ int vireo_versions(int* runtime_version, int* driver_version) {
   VIREO_CHECK_ARG(runtime_version && driver_version, "vireo_versions: NULL output");
   *runtime_version = CUDART_VERSION;
   *driver_version = 0;
-  cudaDriverGetVersion(driver_version); // 0 without a driver; not an error here
+  if (cudaDriverGetVersion(driver_version) != cudaSuccess) {
+    *driver_version = 0; // no driver: not an error here
+    cudaGetLastError();  // nor for the next launch check
+  }
   return VIREO_OK;
 }
 
@@ -112,15 +130,11 @@ int vireo_device_info_get(int device, vireo_device_info* out) {
   out->max_threads_per_sm = p.maxThreadsPerMultiProcessor;
   out->l2_bytes = p.l2CacheSize;
   out->smem_per_block_optin = (int)p.sharedMemPerBlockOptin;
-  int v = 0;
-  cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, device);
-  out->clock_khz = v;
-  v = 0;
-  cudaDeviceGetAttribute(&v, cudaDevAttrMemoryClockRate, device);
-  out->mem_clock_khz = v;
-  v = 0;
-  cudaDeviceGetAttribute(&v, cudaDevAttrGlobalMemoryBusWidth, device);
-  out->mem_bus_bits = v;
+  // Attributes a device may not report read as 0; their failure is cleared so that it
+  // cannot surface as the next kernel's launch error.
+  out->clock_khz = attribute(cudaDevAttrClockRate, device);
+  out->mem_clock_khz = attribute(cudaDevAttrMemoryClockRate, device);
+  out->mem_bus_bits = attribute(cudaDevAttrGlobalMemoryBusWidth, device);
   out->total_mem = p.totalGlobalMem;
   return VIREO_OK;
 }

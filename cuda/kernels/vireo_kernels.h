@@ -30,7 +30,8 @@ extern "C" {
 #endif
 
 // 2: vireo_decode_index, vireo_decode_advance; vireo_rope skips rows with pos < 0.
-#define VIREO_ABI_VERSION 2
+// 3: vireo_fill_uniform, vireo_probe.
+#define VIREO_ABI_VERSION 3
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -89,6 +90,10 @@ int vireo_set_device(int device);                          // for the calling th
 int vireo_device_info_get(int device, vireo_device_info* out); // out: host
 int vireo_mem_info(size_t* free_bytes, size_t* total_bytes);   // current device
 int vireo_device_sync(void);
+// Launches one tiny kernel on the legacy stream and copies its 32 ints back to values
+// (host): values[i] = 3*i + 1. A library without a kernel image for the card (or a
+// broken driver) fails here with the CUDA error, before any real op runs.
+int vireo_probe(int* values);
 
 // ---- memory ----------------------------------------------------------------------
 
@@ -206,6 +211,12 @@ int vireo_gather_rows(vireo_stream_t stream,
                       const void* x,         // [x_rows][cols]
                       const int32_t* rows,   // [n]
                       int n, int cols, int x_rows, int elem_bytes);
+
+// dst[i] = uniform draw i of seed, on the device (fill.cu): Philox4x32-10 with counter
+// (i/4 as two words, 0x46494c4c, 0) and key (seed lo, seed hi), word i%4 = x;
+// f32/f16/bf16: (2*u - 1) * scale with u = (x >> 8) * 2^-24 (rounded to the dtype);
+// i8: (x % 255) - 127, in [-127, 127] (scale ignored). n in elements.
+int vireo_fill_uniform(vireo_stream_t stream, int dtype, void* dst, size_t n, uint64_t seed, float scale);
 
 // ---- paged attention (attention.cu) ----------------------------------------------
 

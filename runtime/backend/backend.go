@@ -216,6 +216,14 @@ type Backend interface {
 	Sync(s Stream) error
 }
 
+// RandomWeightLoader is a backend that draws a synthetic float weight [out][in] of
+// uniform(-a, a) values from seed on its own device, so a synthetic model of a large
+// shape is not drawn on one host thread and copied. The values need not equal any
+// other backend's draw of the same seed.
+type RandomWeightLoader interface {
+	LoadRandomWeight(name string, out, in int, seed uint64, a float32) (*Weight, error)
+}
+
 // Graph is stream work captured once and replayed: a CUDA graph.
 type Graph interface {
 	// Launch replays the captured work on s, asynchronously, in s's order.

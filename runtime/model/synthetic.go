@@ -74,8 +74,17 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 			}
 			b.bytes += int64(out*in + 4*out)
 		} else {
-			h.F32 = randF32(seed, out*in, float32(a))
 			b.bytes += int64(4 * out * in)
+			// A device backend draws float weights itself (an 8B shape's 32 GB of f32
+			// would take tens of seconds on one host thread).
+			if rl, ok := be.(backend.RandomWeightLoader); ok {
+				w, err := rl.LoadRandomWeight(h.Name, out, in, seed, float32(a))
+				if err != nil {
+					return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
+				}
+				return w, nil
+			}
+			h.F32 = randF32(seed, out*in, float32(a))
 		}
 		w, err := be.LoadWeight(h)
 		if err != nil {

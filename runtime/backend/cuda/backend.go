@@ -43,12 +43,18 @@ type Backend struct {
 	// capturing counts streams recording a graph: host waits are refused meanwhile.
 	capturing atomic.Int32
 
-	mu      sync.Mutex
-	bufs    map[*devBuf]struct{} // every allocation, freed by Close
-	staging *devBuf              // f32 conversion buffer of Upload/Download
-	rope    []ropeTable
-	strs    []*stream                     // every stream, destroyed by Close with its pinned arena
-	loops   map[unsafe.Pointer]*loopState // DecodeLoop state per DecodeIO (keyed by io.IDs' address)
+	mu   sync.Mutex
+	bufs map[*devBuf]struct{} // every allocation, freed by Close
+	rope []ropeTable
+
+	// xfer is Upload's and Download's transfer state (its own stream, pinned staging);
+	// events is a free list of events for host waits on one stream's work.
+	xferMu sync.Mutex
+	xfer   *xfer
+	evMu   sync.Mutex
+	events []cgo.Event
+	strs   []*stream                     // every stream, destroyed by Close with its pinned arena
+	loops  map[unsafe.Pointer]*loopState // DecodeLoop state per DecodeIO (keyed by io.IDs' address)
 
 	// blockTypes are the GGUF block types whose weights LoadWeight converted to int8,
 	// each logged once (under mu).
@@ -69,6 +75,11 @@ type devBuf struct {
 	ptr unsafe.Pointer
 	n   int
 	dt  backend.DType
+	// writer is the stream of the last op issued with this buffer as its output (a
+	// graph replay or a DecodeLoop counts for what its capture wrote), nil when none
+	// has since it was allocated or last uploaded. Download waits for that stream's
+	// work, and Upload orders itself after it, instead of synchronizing the device.
+	writer atomic.Pointer[stream]
 }
 
 func (b *devBuf) Len() int { return b.n }
@@ -129,8 +140,17 @@ func (c *Backend) Close() error {
 		}
 	}
 	clear(c.bufs)
-	c.staging = nil
 	c.rope = nil
+	if x := c.xfer; x != nil {
+		errs = append(errs, x.free())
+		c.xfer = nil
+	}
+	c.evMu.Lock()
+	for _, e := range c.events {
+		errs = append(errs, e.Destroy())
+	}
+	c.events = nil
+	c.evMu.Unlock()
 	for _, ls := range c.loops {
 		errs = append(errs, ls.freeHost())
 	}
@@ -208,35 +228,150 @@ func dev(op string, t backend.Tensor) (unsafe.Pointer, *devBuf, error) {
 	return unsafe.Add(b.ptr, t.Off*b.dt.Size()), b, nil
 }
 
-// stage returns a device buffer of at least n f32 for conversions; c.mu must be held.
-func (c *Backend) stageLocked(n int) (*devBuf, error) {
-	if c.staging != nil && c.staging.n >= n {
-		return c.staging, nil
-	}
-	if c.staging != nil {
-		delete(c.bufs, c.staging)
-		if err := cgo.Free(c.staging.ptr); err != nil {
-			return nil, err
-		}
-		c.staging = nil
-	}
-	p, err := cgo.Malloc(4 * n)
-	if err != nil {
-		return nil, err
-	}
-	c.staging = &devBuf{ptr: p, n: n, dt: backend.F32}
-	c.bufs[c.staging] = struct{}{}
-	return c.staging, nil
+// ---- Upload and Download ----
+//
+// Both take no stream (backend.Backend's API), yet must be ordered with the streams
+// whose ops read or wrote the buffer, without synchronizing the whole device (that
+// would serialize the prefill lanes):
+//   - the bytes travel through pinned staging (two halves, so the host fills one while
+//     the other is copied) on the backend's own non-blocking transfer stream, with the
+//     16-bit conversion on that stream too;
+//   - Upload returns once its copies have landed (a host wait on the transfer stream
+//     only), so every op issued afterwards, on any stream, reads the new bytes. A plain
+//     cudaMemcpy from pageable memory on the legacy stream gave no such guarantee to
+//     ops on non-blocking streams: it may return before the DMA has landed;
+//   - before either starts, the host waits for the work issued so far on the buffer's
+//     writer stream (the last op that wrote it): Download reads finished results, and
+//     an Upload cannot be overtaken by a still-queued write of the same buffer.
+// Reads are not tracked: uploading into a buffer that queued work on some stream still
+// reads is the caller's race (order it with Sync or an event first).
+
+// xferHalf is the size of each pinned staging half and of the device conversion buffer.
+const xferHalf = 8 << 20
+
+// xfer is the transfer stream with its pinned staging halves, the events marking when
+// each half's copy completed, and the device buffer of the f32 conversions.
+type xfer struct {
+	s       cgo.Stream
+	host    [2]unsafe.Pointer
+	done    [2]cgo.Event
+	pending [2]bool
+	conv    unsafe.Pointer // xferHalf bytes: xferHalf/4 f32
 }
 
-// stageElems bounds the f32 staging buffer of Upload/Download conversions: larger
-// tensors are converted in chunks, so loading a vocabulary-sized f32 matrix does not
-// leave gigabytes of staging allocated (KVBlocks sizes the cache from what is free).
-const stageElems = 1 << 24 // 64 MiB
+func (x *xfer) free() error {
+	var errs []error
+	for i := range x.host {
+		if x.host[i] != nil {
+			errs = append(errs, cgo.FreeHost(x.host[i]))
+		}
+		if x.done[i] != (cgo.Event{}) {
+			errs = append(errs, x.done[i].Destroy())
+		}
+	}
+	if x.conv != nil {
+		errs = append(errs, cgo.Free(x.conv))
+	}
+	if x.s != (cgo.Stream{}) {
+		errs = append(errs, x.s.Destroy())
+	}
+	return errors.Join(errs...)
+}
+
+// xferLocked returns the transfer state, creating it on first use; c.xferMu is held.
+func (c *Backend) xferLocked() (*xfer, error) {
+	if c.xfer != nil {
+		return c.xfer, nil
+	}
+	x := &xfer{}
+	var err error
+	if x.s, err = cgo.StreamCreate(0); err != nil {
+		return nil, err
+	}
+	for i := range x.host {
+		if x.host[i], err = cgo.MallocHost(xferHalf); err != nil {
+			return nil, errors.Join(err, x.free())
+		}
+		if x.done[i], err = cgo.EventCreate(false); err != nil {
+			return nil, errors.Join(err, x.free())
+		}
+	}
+	if x.conv, err = cgo.Malloc(xferHalf); err != nil {
+		return nil, errors.Join(err, x.free())
+	}
+	c.xfer = x
+	return x, nil
+}
+
+// waitHalf makes the host wait until half h's last copy completed.
+func (x *xfer) waitHalf(h int) error {
+	if !x.pending[h] {
+		return nil
+	}
+	x.pending[h] = false
+	return x.done[h].Sync()
+}
+
+// event returns an event from the free list (or a new one); putEvent gives it back.
+func (c *Backend) event() (cgo.Event, error) {
+	c.evMu.Lock()
+	if n := len(c.events); n > 0 {
+		e := c.events[n-1]
+		c.events = c.events[:n-1]
+		c.evMu.Unlock()
+		return e, nil
+	}
+	c.evMu.Unlock()
+	return cgo.EventCreate(false)
+}
+
+func (c *Backend) putEvent(e cgo.Event) {
+	c.evMu.Lock()
+	c.events = append(c.events, e)
+	c.evMu.Unlock()
+}
+
+// waitWriter makes the host wait for the work issued so far on b's writer stream (the
+// stream of the last op that wrote b): no other stream is waited for.
+func (c *Backend) waitWriter(b *devBuf) error {
+	w := b.writer.Load()
+	if w == nil {
+		return nil
+	}
+	e, err := c.event()
+	if err != nil {
+		return err
+	}
+	defer c.putEvent(e)
+	if err := e.Record(w.s); err != nil {
+		return err
+	}
+	return e.Sync()
+}
+
+// wrote marks s as the writer of the tensors' buffers (after an op was issued on s);
+// while s captures a graph, the buffers are also remembered as the graph's outputs.
+func (s *stream) wrote(ts ...backend.Tensor) {
+	for _, t := range ts {
+		b, ok := t.Buf.(*devBuf)
+		if !ok || b == nil {
+			continue
+		}
+		b.writer.Store(s)
+		if s.capturing {
+			if s.capWrites == nil {
+				s.capWrites = map[*devBuf]struct{}{}
+			}
+			s.capWrites[b] = struct{}{}
+		}
+	}
+}
 
 // Upload copies src into dst: bytes of dst's own type, or f32 bytes for a 16-bit
 // tensor (what the model, which allocates its activations as F32, sends), converted on
-// the device. It waits for all device work first.
+// the device. It returns once the bytes have landed: ops issued afterwards on any
+// stream read them. It first waits for the queued work of dst's writer stream, never
+// for the whole device.
 func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	p, b, err := dev("cuda upload", dst)
 	if err != nil {
@@ -253,42 +388,57 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	if c.capturing.Load() > 0 {
 		return fmt.Errorf("cuda upload to %s: %w", dst, errCapturing)
 	}
-	if err := cgo.DeviceSync(); err != nil {
-		return fmt.Errorf("cuda upload to %s: %w", dst, err)
+	if err := c.waitWriter(b); err != nil {
+		return fmt.Errorf("cuda upload to %s: waiting for its last writer: %w", dst, err)
 	}
-	if !convert {
-		if err := cgo.MemcpyH2D(p, unsafe.Pointer(&src[0]), len(src), cgo.Stream{}); err != nil {
-			return fmt.Errorf("cuda upload to %s: %w", dst, err)
-		}
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	chunk := min(n, stageElems)
-	st, err := c.stageLocked(chunk)
-	if err != nil {
-		return fmt.Errorf("cuda upload to %s: %w", dst, err)
-	}
-	// Both calls go to the legacy stream, in order: the next chunk's copy into the
-	// staging buffer waits for the previous chunk's conversion.
-	for i := 0; i < n; i += chunk {
-		m := min(chunk, n-i)
-		if err := cgo.MemcpyH2D(st.ptr, unsafe.Pointer(&src[4*i]), 4*m, cgo.Stream{}); err != nil {
-			return fmt.Errorf("cuda upload to %s: %w", dst, err)
-		}
-		if err := cgo.Convert(cgo.Stream{}, cgo.DType(b.dt), unsafe.Add(p, i*b.dt.Size()), cgo.F32, st.ptr, m); err != nil {
-			return fmt.Errorf("cuda upload to %s: %w", dst, err)
-		}
-	}
-	if err := cgo.DeviceSync(); err != nil {
+	b.writer.Store(nil)
+	if err := c.upload(p, b.dt, src, convert); err != nil {
 		return fmt.Errorf("cuda upload to %s: %w", dst, err)
 	}
 	return nil
 }
 
+// upload copies src to p through the pinned staging on the transfer stream, converting
+// f32 to dt when convert is set, and waits for the transfer stream.
+func (c *Backend) upload(p unsafe.Pointer, dt backend.DType, src []byte, convert bool) error {
+	c.xferMu.Lock()
+	defer c.xferMu.Unlock()
+	x, err := c.xferLocked()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for off, h := 0, 0; off < len(src); off, h = off+xferHalf, 1-h {
+		m := min(xferHalf, len(src)-off)
+		if err := x.waitHalf(h); err != nil { // its previous copy still reads it
+			errs = append(errs, err)
+			break
+		}
+		copy(unsafe.Slice((*byte)(x.host[h]), m), src[off:off+m])
+		if !convert {
+			err = cgo.MemcpyH2D(unsafe.Add(p, off), x.host[h], m, x.s)
+		} else if err = cgo.MemcpyH2D(x.conv, x.host[h], m, x.s); err == nil {
+			err = cgo.Convert(x.s, cgo.DType(dt), unsafe.Add(p, off/4*dt.Size()), cgo.F32, x.conv, m/4)
+		}
+		if err == nil {
+			err = x.done[h].Record(x.s)
+			x.pending[h] = err == nil
+		}
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	// Whatever was queued must have finished before the staging is reused.
+	errs = append(errs, x.s.Sync())
+	x.pending = [2]bool{}
+	return errors.Join(errs...)
+}
+
 // Download copies src into dst as bytes of src's own type, or as f32 bytes for a 16-bit
 // tensor when dst has room for exactly that (the model reads its logits so), converted
-// on the device. It waits for all device work first.
+// on the device. It waits for the queued work of src's writer stream (the stream of the
+// last op that wrote src), never for the whole device.
 func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	p, b, err := dev("cuda download", src)
 	if err != nil {
@@ -305,32 +455,67 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	if c.capturing.Load() > 0 {
 		return fmt.Errorf("cuda download from %s: %w", src, errCapturing)
 	}
-	if err := cgo.DeviceSync(); err != nil {
+	if err := c.waitWriter(b); err != nil {
+		return fmt.Errorf("cuda download from %s: waiting for its writer: %w", src, err)
+	}
+	if err := c.download(dst, p, b.dt, convert); err != nil {
 		return fmt.Errorf("cuda download from %s: %w", src, err)
-	}
-	if !convert {
-		if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[0]), p, len(dst), cgo.Stream{}); err != nil {
-			return fmt.Errorf("cuda download from %s: %w", src, err)
-		}
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	chunk := min(n, stageElems)
-	st, err := c.stageLocked(chunk)
-	if err != nil {
-		return fmt.Errorf("cuda download from %s: %w", src, err)
-	}
-	for i := 0; i < n; i += chunk {
-		m := min(chunk, n-i)
-		if err := cgo.Convert(cgo.Stream{}, cgo.F32, st.ptr, cgo.DType(b.dt), unsafe.Add(p, i*b.dt.Size()), m); err != nil {
-			return fmt.Errorf("cuda download from %s: %w", src, err)
-		}
-		if err := cgo.MemcpyD2H(unsafe.Pointer(&dst[4*i]), st.ptr, 4*m, cgo.Stream{}); err != nil {
-			return fmt.Errorf("cuda download from %s: %w", src, err)
-		}
 	}
 	return nil
+}
+
+// download copies from p into dst through the pinned staging on the transfer stream,
+// two halves in flight: half h's chunk is copied out while the other's is copied in.
+func (c *Backend) download(dst []byte, p unsafe.Pointer, dt backend.DType, convert bool) error {
+	c.xferMu.Lock()
+	defer c.xferMu.Unlock()
+	x, err := c.xferLocked()
+	if err != nil {
+		return err
+	}
+	type chunk struct{ off, m, h int }
+	var inflight []chunk
+	drain := func() error {
+		ch := inflight[0]
+		inflight = inflight[1:]
+		if err := x.waitHalf(ch.h); err != nil {
+			return err
+		}
+		copy(dst[ch.off:ch.off+ch.m], unsafe.Slice((*byte)(x.host[ch.h]), ch.m))
+		return nil
+	}
+	var errs []error
+	for off, h := 0, 0; off < len(dst); off, h = off+xferHalf, 1-h {
+		m := min(xferHalf, len(dst)-off)
+		if len(inflight) == 2 {
+			if err := drain(); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+		if !convert {
+			err = cgo.MemcpyD2H(x.host[h], unsafe.Add(p, off), m, x.s)
+		} else if err = cgo.Convert(x.s, cgo.F32, x.conv, cgo.DType(dt), unsafe.Add(p, off/4*dt.Size()), m/4); err == nil {
+			err = cgo.MemcpyD2H(x.host[h], x.conv, m, x.s)
+		}
+		if err == nil {
+			err = x.done[h].Record(x.s)
+			x.pending[h] = err == nil
+		}
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		inflight = append(inflight, chunk{off, m, h})
+	}
+	for len(errs) == 0 && len(inflight) > 0 {
+		if err := drain(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, x.s.Sync())
+	x.pending = [2]bool{}
+	return errors.Join(errs...)
 }
 
 // Free releases a tensor's whole allocation (backendtest.Freer).
@@ -492,6 +677,7 @@ func (c *Backend) freeTensors(lists ...[]backend.Tensor) error {
 type stream struct {
 	id int
 	s  cgo.Stream
+	be *Backend
 
 	host, devp unsafe.Pointer // arena: pinned host and device, cap bytes each
 	cap, off   int
@@ -511,6 +697,9 @@ type stream struct {
 	sampleShape [2]int
 
 	capturing bool // between BeginCapture and EndCapture
+	// capWrites are the buffers the ops of the capture in progress wrote: a replay of
+	// the graph writes them again (see wrote).
+	capWrites map[*devBuf]struct{}
 	// During a capture: the smallest maxCtx of the AttentionAt calls and the block size
 	// of the caches the indexed ops used (see graph).
 	capMaxCtx, capBlockSize int
@@ -526,7 +715,7 @@ func (c *Backend) NewStream() (backend.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda new stream: %w", err)
 	}
-	st := &stream{id: int(c.streams.Add(1) - 1), s: cs}
+	st := &stream{id: int(c.streams.Add(1) - 1), s: cs, be: c}
 	c.mu.Lock()
 	c.strs = append(c.strs, st)
 	c.mu.Unlock()
@@ -553,7 +742,10 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 	}
 	need := (bytes + arenaAlign - 1) / arenaAlign * arenaAlign
 	if s.off+need > s.cap {
-		if s.capturing {
+		// Growing synchronizes this stream: refused while any stream captures (a
+		// capture in relaxed mode tolerates no host wait on work it depends on, and
+		// freeing memory a graph may reference breaks it).
+		if s.capturing || s.be.capturing.Load() > 0 {
 			return nil, fmt.Errorf("staging arena of %d bytes full: %w", s.cap, errCapturing)
 		}
 		if err := s.s.Sync(); err != nil {
@@ -603,7 +795,7 @@ func (c *Backend) scratchBytes(s *stream, n int) (unsafe.Pointer, error) {
 		s.scratchCaptured = s.scratchCaptured || s.capturing
 		return s.scratch.ptr, nil
 	}
-	if s.capturing {
+	if s.capturing || c.capturing.Load() > 0 { // growing syncs and frees: not while any stream captures
 		have := 0
 		if s.scratch != nil {
 			have = s.scratch.n
@@ -697,6 +889,11 @@ func (c *Backend) invFreq(f []float32) (unsafe.Pointer, error) {
 		}
 	}
 	c.mu.Unlock()
+	// A new table needs cudaMalloc, an upload and, on failure, cudaFree: refused before
+	// allocating while any stream captures (cudaFree during a capture invalidates it).
+	if c.capturing.Load() > 0 {
+		return nil, fmt.Errorf("new RoPE frequency table of %d entries: %w", len(f), errCapturing)
+	}
 	b, err := c.alloc(backend.F32, len(f))
 	if err != nil {
 		return nil, err
@@ -711,3 +908,35 @@ func (c *Backend) invFreq(f []float32) (unsafe.Pointer, error) {
 }
 
 var _ backend.Backend = (*Backend)(nil)
+
+// LoadRandomWeight draws a synthetic float weight on the device: uniform(-a, a) from
+// seed (vireo_fill_uniform's Philox stream), stored in the activation type. It is what
+// model.Synthetic uses on this backend (backend.RandomWeightLoader), so that an 8B
+// shape is not drawn and converted on one host thread (16 GB of 16-bit weights in
+// milliseconds instead of tens of seconds). The values differ from the host's draw of
+// the same seed: synthetic float models are for speed, not for comparison.
+func (c *Backend) LoadRandomWeight(name string, out, in int, seed uint64, a float32) (*backend.Weight, error) {
+	if out <= 0 || in <= 0 || out > (1<<40)/in {
+		return nil, fmt.Errorf("cuda random weight %q: bad shape [%d][%d]", name, out, in)
+	}
+	if c.capturing.Load() > 0 {
+		return nil, fmt.Errorf("cuda random weight %q: %w", name, errCapturing)
+	}
+	b, err := c.alloc(c.act, out*in)
+	if err != nil {
+		return nil, fmt.Errorf("cuda random weight %q [%d][%d]: %w", name, out, in, err)
+	}
+	c.xferMu.Lock()
+	x, err := c.xferLocked()
+	if err == nil {
+		err = cgo.FillUniform(x.s, cgo.DType(c.act), b.ptr, out*in, seed, a)
+		err = errors.Join(err, x.s.Sync())
+	}
+	c.xferMu.Unlock()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda random weight %q [%d][%d]: %w", name, out, in, err), c.free(b))
+	}
+	return &backend.Weight{Name: name, Out: out, In: in, W: backend.Tensor{DType: c.act, Rows: out, Cols: in, Buf: b}}, nil
+}
+
+var _ backend.RandomWeightLoader = (*Backend)(nil)

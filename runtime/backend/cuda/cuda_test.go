@@ -618,3 +618,73 @@ func column(toks []int32, R, i int) []int32 {
 	}
 	return c
 }
+
+// TestUploadOrdering is the real-device twin of runtime/engine's unordered-upload
+// detector (which runs on the CPU fake and cannot see inside Upload): 100 times, upload
+// a 64 MiB buffer and read it at once from a kernel (GatherRows, rows reversed) on a
+// non-blocking stream, then check every value. With Upload's copy on the legacy stream
+// from pageable memory, the gather could read bytes whose DMA had not landed yet. It
+// skips without a GPU.
+func TestUploadOrdering(t *testing.T) {
+	b := open(t)
+	s, err := b.NewStream()
+	must(t, err)
+	const rows, cols = 4096, 4096 // 64 MiB of int32
+	x, err := b.Alloc(backend.I32, rows, cols)
+	must(t, err)
+	out, err := b.Alloc(backend.I32, rows, cols)
+	must(t, err)
+	rev := make([]int32, rows)
+	for i := range rev {
+		rev[i] = int32(rows - 1 - i)
+	}
+	host := make([]int32, rows*cols)
+	got := make([]int32, rows*cols)
+	for it := 0; it < 100; it++ {
+		for i := range host {
+			host[i] = int32(uint32(i)*2654435761 + uint32(it)*40503)
+		}
+		must(t, b.Upload(x, i32b(host)))
+		must(t, b.GatherRows(s, out, x, rev)) // at once, on a non-blocking stream
+		must(t, b.Download(i32b(got), out))   // waits for s (out's writer), not the device
+		bad, first := 0, -1
+		for r := 0; r < rows; r++ {
+			src := host[(rows-1-r)*cols : (rows-r)*cols]
+			for c, v := range got[r*cols : (r+1)*cols] {
+				if v != src[c] {
+					if first < 0 {
+						first = r*cols + c
+					}
+					bad++
+				}
+			}
+		}
+		if bad > 0 {
+			t.Fatalf("iteration %d: %d of %d values wrong, first at row %d col %d", it, bad, rows*cols, first/cols, first%cols)
+		}
+	}
+}
+
+// TestMatMulKernel pins MatMulKernel to the dispatch it mirrors on the shapes the
+// backendtest matmul cases are built to reach. It needs no GPU (no device call).
+func TestMatMulKernel(t *testing.T) {
+	b := &Backend{opt: Options{W8A8Rows: 128}}
+	for _, tc := range []struct {
+		n, in, out int
+		w          backend.DType
+		want       string
+	}{
+		{1, 4096, 4096, backend.I8, "w8a16-simt"},
+		{8, 4096, 1024, backend.I8, "w8a16-simt"},
+		{9, 4096, 1024, backend.I8, "w8a16-mma"},
+		{127, 4096, 1024, backend.I8, "w8a16-mma"},
+		{128, 4096, 1024, backend.I8, "w8a8-mma"},
+		{130, 13, 7, backend.I8, "w8a16-simt"}, // k % 32 != 0: no W8A8, no MMA
+		{9, 4096, 1024, backend.F16, "f16-mma"},
+		{5, 4096, 1024, backend.BF16, "f16-simt"},
+	} {
+		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w); got != tc.want {
+			t.Errorf("n=%d in=%d out=%d w=%s: %s, want %s", tc.n, tc.in, tc.out, tc.w, got, tc.want)
+		}
+	}
+}

@@ -86,6 +86,7 @@ func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.W
 	if out.Rows == 0 {
 		return nil
 	}
+	st.wrote(out)
 	return wrap(op, cgo.Embed(st.s, dt, ps[0], tdt, tp, sp, ip, out.Rows, table.In, table.Out),
 		"%d rows, table %q [%d][%d]", out.Rows, table.Name, table.Out, table.In)
 }
@@ -119,6 +120,7 @@ func (c *Backend) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor,
 	if err != nil {
 		return wrap(op, err, "head dim %d (a capture cannot upload a new frequency table: issue the step once before capturing)", hd)
 	}
+	st.wrote(x)
 	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, ropeStyle(r)), "x %s, head dim %d", x, hd)
 }
 
@@ -191,6 +193,7 @@ func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k,
 	if err != nil {
 		return err
 	}
+	st.wrote(kv.K[layer], kv.V[layer])
 	return wrap(op, cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, slots, n, nkv, hd, bs, kv.Blocks),
 		"k %s, v %s, layer %d", k, v, layer)
 }
@@ -239,6 +242,7 @@ func (c *Backend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backe
 	if wsBytes > 0 {
 		ws = unsafe.Add(sc, indexBytes(n))
 	}
+	st.wrote(out)
 	return cgo.Attention(st.s, &cgo.AttentionArgs{
 		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
 		Seqs: seqs, RowSeq: rowSeq, BlockTables: tp,
@@ -562,6 +566,10 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 		return nil, nil, wrap(op, copyErr, "input copies of %d rows", R)
 	}
 
+	// The loop writes ids, positions and (through the replays) whatever the step's
+	// capture wrote, logits included: Download of any of them waits for st.
+	st.wrote(io.IDs, io.Pos, io.Tables, io.Logits)
+	g.markWrites(st)
 	dst := ls.state.ptr
 	next := ls.toks.ptr
 	toks := unsafe.Add(ls.toks.ptr, tokOff)

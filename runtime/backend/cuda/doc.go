@@ -14,7 +14,11 @@
 //
 // Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for few rows, W8A8 with
 // per-token activation quantization from Options.W8A8Rows rows on); float weights become
-// 16-bit. Upload and Download take no stream, so they first wait for all device work.
+// 16-bit. Upload and Download take no stream; they move bytes through pinned staging on
+// the backend's own transfer stream and wait only for the stream of the last op that
+// wrote the buffer (never for the whole device, which would serialize the prefill
+// lanes); Upload returns once its bytes have landed, so any op issued after it, on any
+// stream, reads them (backend.go, "Upload and Download").
 // Index inputs (ids, positions, slots, block tables) are copied per op through a pinned
 // staging arena of the stream, asynchronously. Every CUDA failure comes back as an error
 // naming the op and the shapes.

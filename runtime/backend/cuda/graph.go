@@ -14,11 +14,12 @@ import (
 // capture). UNTESTED ON A GPU: this compiles and follows the CUDA runtime's rules as
 // documented, but no capture or replay has run yet (no GPU was lent when it was
 // written). What it guards against, by construction:
-//   - host waits during capture: Upload and Download (which synchronize the device)
+//   - host waits during capture: Upload and Download (which wait for a stream's work)
 //     and Sync refuse while any stream of this backend is capturing; a stream's
-//     pinned staging arena and its scratch buffer refuse to grow (growing syncs), so
-//     a step is issued once before it is captured (model.CaptureDecode does), which
-//     sizes them;
+//     pinned staging arena and its scratch buffer refuse to grow (growing syncs and
+//     frees) and a new RoPE table is not uploaded while any stream captures, so a step
+//     is issued once before it is captured (model.CaptureDecode does), which sizes
+//     them;
 //   - a captured graph keeps the addresses of the arena and the scratch its stream
 //     used, so once captured they are never freed before Close (growing later
 //     allocates anew and keeps the old one);
@@ -39,6 +40,15 @@ type graph struct {
 	// the step would silently zero: the smallest maxCtx of its AttentionAt calls and
 	// the block size of its caches (0: none captured; blockSize -1: several).
 	maxCtx, blockSize int
+	// writes are the buffers the captured ops wrote: each replay writes them again, so
+	// Launch and DecodeLoop make the replaying stream their writer.
+	writes []*devBuf
+}
+
+func (g *graph) markWrites(st *stream) {
+	for _, b := range g.writes {
+		b.writer.Store(st)
+	}
 }
 
 // BeginCapture starts recording the ops issued on s.
@@ -55,6 +65,7 @@ func (c *Backend) BeginCapture(s backend.Stream) error {
 	}
 	st.capturing = true
 	st.capMaxCtx, st.capBlockSize = 0, 0
+	st.capWrites = nil
 	c.capturing.Add(1)
 	return nil
 }
@@ -71,6 +82,11 @@ func (c *Backend) EndCapture(s backend.Stream) (backend.Graph, error) {
 	g, err := cgo.EndCapture(st.s)
 	st.capturing = false
 	c.capturing.Add(-1)
+	writes := make([]*devBuf, 0, len(st.capWrites))
+	for b := range st.capWrites {
+		writes = append(writes, b)
+	}
+	st.capWrites = nil
 	if err != nil {
 		return nil, fmt.Errorf("cuda end capture: %w", err)
 	}
@@ -78,7 +94,7 @@ func (c *Backend) EndCapture(s backend.Stream) (backend.Graph, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda graph instantiate: %w", err), g.Destroy())
 	}
-	return &graph{g: g, x: x, maxCtx: st.capMaxCtx, blockSize: st.capBlockSize}, nil
+	return &graph{g: g, x: x, maxCtx: st.capMaxCtx, blockSize: st.capBlockSize, writes: writes}, nil
 }
 
 // Launch replays the graph on s.
@@ -87,6 +103,7 @@ func (g *graph) Launch(s backend.Stream) error {
 	if !ok || st == nil {
 		return fmt.Errorf("cuda graph launch: stream %v is not a CUDA stream", s)
 	}
+	g.markWrites(st)
 	if err := g.x.Launch(st.s); err != nil {
 		return fmt.Errorf("cuda graph launch: %w", err)
 	}

@@ -72,6 +72,7 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return wrap(op, err, "%d ids", len(ids))
 	}
+	st.wrote(out)
 	return cgo.Embed(st.s, dt, o, tdt, tp, sp, d, len(ids), table.In, table.Out)
 }
 
@@ -117,6 +118,7 @@ func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float3
 	if out.Rows != x.Rows || out.Cols != d || w.Rows*w.Cols != d {
 		return backend.ShapeError("rmsnorm", "out %s, x %s, w %s", out, x, w)
 	}
+	st.wrote(out)
 	return cgo.RMSNorm(st.s, &cgo.RMSNormArgs{DType: dt, Out: o, X: xp, WDType: cgo.DType(wb.dt), W: wp,
 		N: x.Rows, Dim: d, Eps: eps})
 }
@@ -148,6 +150,7 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if n == 0 {
 		return nil
 	}
+	st.wrote(out)
 	a := &cgo.MatMulArgs{DType: dt, Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
 		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone, Var: c.mmVariant}
 	if epi.Accumulate {
@@ -169,6 +172,41 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 		return wrap(op, cgo.MatMulF16(st.s, a), "16-bit weight %q, %s", w.Name, a)
 	}
 	return fmt.Errorf("%s: weight %q stored as %s with %s activations: not supported", op, w.Name, wb.dt, backend.DType(dt))
+}
+
+// Row thresholds and tiles of the kernel library's matmul dispatch (matmul_*.cu): the
+// library picks, for VIREO_MM_AUTO, the tensor-core kernel from kW8A16MmaRows
+// (kF16MmaRows) rows when k % 32 == 0 and the rows are 16-byte aligned, else the SIMT
+// kernel; MatMul itself sends int8 weights to W8A8 from Options.W8A8Rows rows.
+const (
+	mmaRows              = 9      // kW8A16MmaRows, kF16MmaRows
+	simtTileRows         = 8      // kSimtRows
+	simtTileCols         = 4      // kSimtWarps: one output column per warp
+	mmaTileRows, mmaTile = 64, 64 // kMmaRows × kMmaCols
+	w8a8Name, simtSuffix = "w8a8", "-simt"
+)
+
+// MatMulKernel names the kernel MatMul runs for n rows of x [n][in] times a weight
+// [out][in] stored as w (I8, or the activation type), and the output tile one block of
+// it computes (rows × cols): backendtest folds a failing case's error map by it. It
+// mirrors the dispatch of MatMul and of the library (see the constants above) for
+// operands at 16-byte aligned addresses, which every allocation and backendtest view is.
+func (c *Backend) MatMulKernel(n, in, out int, w backend.DType) (name string, tileRows, tileCols int) {
+	kind := "f16"
+	if w == backend.I8 {
+		kind = "w8a16"
+		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && in%32 == 0 {
+			if c.mmVariant == cgo.MMSIMT {
+				return w8a8Name + simtSuffix, simtTileRows, simtTileCols
+			}
+			return w8a8Name + "-mma", mmaTileRows, mmaTile
+		}
+	}
+	mma := c.mmVariant == cgo.MMMMA || (c.mmVariant == cgo.MMAuto && n >= mmaRows && in%32 == 0)
+	if mma {
+		return kind + "-mma", mmaTileRows, mmaTile
+	}
+	return kind + simtSuffix, simtTileRows, simtTileCols
 }
 
 // matmulW8A8 quantizes x per row into the stream's scratch and runs the int8 kernel.
@@ -213,6 +251,7 @@ func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	if err != nil {
 		return wrap(op, err, "%d positions", len(pos))
 	}
+	st.wrote(x)
 	return cgo.RoPE(st.s, dt, xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, ropeStyle(r))
 }
 
@@ -249,6 +288,7 @@ func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v
 	if err != nil {
 		return wrap(op, err, "%d slots", len(slots))
 	}
+	st.wrote(kv.K[layer], kv.V[layer])
 	return cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, sp, len(slots), nkv, hd, bs, kv.Blocks)
 }
 
@@ -315,6 +355,7 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 			return wrap(op, err, "workspace of %d bytes", wsBytes)
 		}
 	}
+	st.wrote(out)
 	return cgo.Attention(st.s, &cgo.AttentionArgs{
 		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
 		Seqs: d, RowSeq: unsafe.Add(d, 4*4*ns), BlockTables: unsafe.Add(d, 4*(4*ns+q.Rows)),
@@ -340,6 +381,7 @@ func (c *Backend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error 
 	if out.Len() == 0 {
 		return nil
 	}
+	st.wrote(out)
 	return cgo.SiLUMul(st.s, dt, o, g, u, out.Rows, out.Cols)
 }
 
@@ -375,6 +417,7 @@ func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int
 	if err != nil {
 		return wrap(op, err, "%d rows", len(rows))
 	}
+	st.wrote(out)
 	return cgo.GatherRows(st.s, o, xp, rp, len(rows), x.Cols, x.Rows, xb.dt.Size())
 }
 
