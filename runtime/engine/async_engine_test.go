@@ -30,7 +30,12 @@ type asyncRun struct {
 
 func newAsyncRun(t *testing.T, seed uint64, opt Options, gate bool, cancelRate, refuse float64) *asyncRun {
 	t.Helper()
-	f := newAsyncBackend(seed, 0.25)
+	return newAsyncRunOn(t, newAsyncBackend(seed, 0.25), seed, opt, gate, cancelRate, refuse)
+}
+
+// newAsyncRunOn is newAsyncRun on a given fake (e.g. one with unorderedUploads).
+func newAsyncRunOn(t *testing.T, f *asyncBackend, seed uint64, opt Options, gate bool, cancelRate, refuse float64) *asyncRun {
+	t.Helper()
 	f.refuse = refuse
 	m, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
 	require.NoError(t, err)

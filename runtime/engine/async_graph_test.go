@@ -83,11 +83,12 @@ var errCapture = errors.New("fake: not allowed while a stream is capturing (it w
 // declared by the DecodeLoop step that replays them ----
 
 func (f *asyncBackend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
-	return f.enqueue(s, &fakeOp{name: "embed@", run: func() error { return f.Backend.EmbedAt(s, out, table, ids) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "embed@", bufs: append(weightBufs(table), bufsOf(out, ids)...),
+		run: func() error { return f.Backend.EmbedAt(s, out, table, ids) }}, out.Buf)
 }
 
 func (f *asyncBackend) RoPEAt(s backend.Stream, x, pos backend.Tensor, r *backend.RoPE) error {
-	return f.enqueue(s, &fakeOp{name: "rope@", run: func() error { return f.Backend.RoPEAt(s, x, pos, r) }}, x.Buf)
+	return f.enqueue(s, &fakeOp{name: "rope@", bufs: bufsOf(x, pos), run: func() error { return f.Backend.RoPEAt(s, x, pos, r) }}, x.Buf)
 }
 
 func (f *asyncBackend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v, pos, tables backend.Tensor) error {
@@ -98,13 +99,13 @@ func (f *asyncBackend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer in
 		}
 		f.mu.Unlock()
 	}
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv@ l%d", layer),
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv@ l%d", layer), bufs: bufsOf(k, v, pos, tables),
 		run: func() error { return f.Backend.WriteKVAt(s, kv, layer, k, v, pos, tables) }}, nil)
 }
 
 func (f *asyncBackend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
 	bc := *b
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention@ l%d", layer),
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention@ l%d", layer), bufs: bufsOf(out, q, pos, tables),
 		run: func() error { return f.Backend.AttentionAt(s, out, q, kv, layer, pos, tables, &bc, maxCtx) }}, out.Buf)
 }
 
@@ -140,13 +141,18 @@ func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *bac
 	upload := func() error {
 		return errors.Join(f.Backend.Upload(io.IDs, i32b(ids)), f.Backend.Upload(io.Pos, i32b(pos)))
 	}
-	if err := f.enqueue(st, &fakeOp{name: "decode-loop upload", run: func() error {
+	ioBufs := bufsOf(io.IDs, io.Pos, io.Tables, io.Logits)
+	if err := f.enqueue(st, &fakeOp{name: "decode-loop upload", bufs: ioBufs, run: func() error {
 		return errors.Join(upload(), f.Backend.Upload(io.Tables, i32b(tables)))
 	}}, io.IDs.Buf); err != nil {
 		return nil, nil, err
 	}
 	logits := make([]float32, io.Rows*io.Logits.Cols)
 	V := io.Logits.Cols
+	stepBufs := slices.Clone(ioBufs) // a replay reads what its captured ops read
+	for _, op := range g.ops {
+		stepBufs = append(stepBufs, op.bufs...)
+	}
 	for k := 0; k < steps; k++ {
 		var reads, writes []int32
 		for _, r := range rs {
@@ -159,7 +165,7 @@ func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *bac
 		}
 		reads = slices.Compact(slices.Sorted(slices.Values(reads)))
 		writes = slices.Compact(slices.Sorted(slices.Values(writes)))
-		if err := f.enqueue(st, &fakeOp{name: fmt.Sprintf("decode-loop step %d", k), reads: reads, writes: writes, run: func() error {
+		if err := f.enqueue(st, &fakeOp{name: fmt.Sprintf("decode-loop step %d", k), reads: reads, writes: writes, bufs: stepBufs, run: func() error {
 			for _, op := range g.ops {
 				if err := op.run(); err != nil {
 					return fmt.Errorf("replay %s: %w", op.name, err)

@@ -27,7 +27,17 @@ import (
 //     reading the previous chunk written on another, a reused block written while
 //     the old owner's work still reads it);
 //   - (checkPool, from the engine's loop) a block back in the pool — refcount zero,
-//     free or evictable — while work issued on it has not run.
+//     free or evictable — while work issued on it has not run;
+//   - an op (or a Download) reading a buffer whose upload was not ordered before it,
+//     and an Upload into a buffer that work issued earlier still uses.
+//
+// Uploads are modelled as the CUDA backend does them: Upload and LoadWeight queue
+// their copy on the backend's own transfer stream and wait for that stream (only)
+// before returning, so every op issued afterwards reads landed bytes; before the copy
+// they wait for the buffer's writer stream. With unorderedUploads the fake returns with
+// the copy still queued, as a cudaMemcpy from pageable memory on the legacy stream
+// may (the bug of issue 18): the first op that reads the buffer before its copy has
+// run is reported, and the copy is then made to land so that the run goes on.
 type asyncBackend struct {
 	*cpu.Backend
 	mu       sync.Mutex
@@ -37,6 +47,10 @@ type asyncBackend struct {
 	seq      uint64
 	pending  map[int32][]access // per block: issued, not yet executed accesses
 	writer   map[backend.Buffer]*fakeStream
+
+	unorderedUploads bool                       // Upload returns before its copy ran (the old bug)
+	xfer             *fakeStream                // the transfer stream of Upload and LoadWeight
+	landing          map[backend.Buffer]*fakeOp // uploads whose copy has not run yet
 
 	capturing   int              // streams capturing a graph
 	failCapture int              // > 0: BeginCapture fails from this capture on
@@ -71,6 +85,7 @@ type fakeOp struct {
 	wait   *fakeEvent
 	reads  []int32
 	writes []int32
+	bufs   []backend.Buffer // buffers the op reads or writes (the upload checks)
 	done   bool
 }
 
@@ -88,7 +103,8 @@ type fakeEvent struct {
 
 func newAsyncBackend(seed uint64, progress float64) *asyncBackend {
 	return &asyncBackend{Backend: cpu.New(cpu.Options{}), rng: rand.New(rand.NewPCG(seed, 7)), progress: progress,
-		pending: map[int32][]access{}, writer: map[backend.Buffer]*fakeStream{}}
+		pending: map[int32][]access{}, writer: map[backend.Buffer]*fakeStream{},
+		xfer: &fakeStream{id: -1}, landing: map[backend.Buffer]*fakeOp{}}
 }
 
 func (f *asyncBackend) log(format string, args ...any) {
@@ -121,6 +137,10 @@ func (f *asyncBackend) enqueue(st backend.Stream, op *fakeOp, out backend.Buffer
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.enqueueLocked(s, op, out)
+}
+
+func (f *asyncBackend) enqueueLocked(s *fakeStream, op *fakeOp, out backend.Buffer) error {
 	if s.capture != nil {
 		if op.run == nil {
 			return fmt.Errorf("fake: %s while capturing (the decode step records no events)", op.name)
@@ -183,6 +203,13 @@ func (f *asyncBackend) execFront(s *fakeStream) error {
 	for _, b := range op.writes {
 		f.unpend(b, op)
 	}
+	if s == f.xfer {
+		for _, b := range op.bufs {
+			if f.landing[b] == op {
+				delete(f.landing, b)
+			}
+		}
+	}
 	s.q[0] = nil
 	s.q = s.q[1:]
 	f.log("exec s%d #%d", s.id, op.seq)
@@ -193,6 +220,11 @@ func (f *asyncBackend) execFront(s *fakeStream) error {
 }
 
 func (f *asyncBackend) check(x *fakeOp) {
+	if x.s != f.xfer {
+		for _, b := range x.bufs {
+			f.landed(b, fmt.Sprintf("s%d #%d %s", x.s.id, x.seq, x.name))
+		}
+	}
 	seen := map[string]bool{}
 	for _, acc := range [2]struct {
 		blocks []int32
@@ -213,6 +245,34 @@ func (f *asyncBackend) check(x *fakeOp) {
 		}
 	}
 }
+
+// landed reports who reading b while b's upload is still queued (f.mu held), then lets
+// the copy land so that the run goes on with the right bytes.
+func (f *asyncBackend) landed(b backend.Buffer, who string) {
+	up := f.landing[b]
+	if up == nil || up.done {
+		return
+	}
+	if len(f.violations) < 100 {
+		f.violations = append(f.violations, fmt.Sprintf("%s reads a buffer whose upload (#%d, %s) was not ordered before it", who, up.seq, up.name))
+	}
+	if err := f.runUntil(up); err != nil {
+		panic(err) // the fake's copies do not fail on valid input
+	}
+}
+
+// bufsOf lists the buffers of tensors (the zero tensor's nil buffer left out).
+func bufsOf(ts ...backend.Tensor) []backend.Buffer {
+	var out []backend.Buffer
+	for _, t := range ts {
+		if t.Buf != nil {
+			out = append(out, t.Buf)
+		}
+	}
+	return out
+}
+
+func weightBufs(w *backend.Weight) []backend.Buffer { return bufsOf(w.W, w.Scales) }
 
 func (f *asyncBackend) unpend(b int32, op *fakeOp) {
 	p := f.pending[b]
@@ -324,18 +384,67 @@ func (f *asyncBackend) Sync(st backend.Stream) error {
 	return f.drain(st.(*fakeStream))
 }
 
-// Upload and Download take no stream: Upload (weights, at load) waits for everything;
-// Download runs the stream that last wrote the buffer, and what that stream waits for.
+// Upload and Download take no stream. Upload, as the CUDA backend's: runs the stream
+// that last wrote the buffer, queues the copy on the transfer stream and (unless
+// unorderedUploads) runs that stream before returning; an Upload into a buffer that a
+// queued op still uses is reported. Download runs the stream that last wrote the
+// buffer, and what that stream waits for.
 func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.capturing > 0 {
 		return errCapture
 	}
-	if err := f.drainAll(); err != nil {
+	if dst.Buf == nil {
+		return f.Backend.Upload(dst, src) // the CPU backend's own error
+	}
+	for _, s := range f.streams {
+		for _, op := range s.q {
+			if slices.Contains(op.bufs, dst.Buf) && len(f.violations) < 100 {
+				f.violations = append(f.violations, fmt.Sprintf("upload into a buffer that s%d #%d %s, issued earlier, still uses", s.id, op.seq, op.name))
+			}
+		}
+	}
+	if s := f.writer[dst.Buf]; s != nil {
+		if err := f.drain(s); err != nil {
+			return err
+		}
+		delete(f.writer, dst.Buf)
+	}
+	data := slices.Clone(src)
+	return f.queueCopy("upload", dst.Buf, func() error { return f.Backend.Upload(dst, data) })
+}
+
+// LoadWeight keeps the CPU backend's weight (which holds the host slices) and models
+// the device copy: one queued copy per buffer on the transfer stream, ordered like
+// Upload's.
+func (f *asyncBackend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
+	w, err := f.Backend.LoadWeight(h)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range weightBufs(w) {
+		if err := f.queueCopy("load weight "+h.Name, b, func() error { return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// queueCopy queues a host-to-device copy into b on the transfer stream and, unless
+// unorderedUploads, waits for it (f.mu held).
+func (f *asyncBackend) queueCopy(name string, b backend.Buffer, run func() error) error {
+	op := &fakeOp{name: name, run: run, bufs: []backend.Buffer{b}}
+	if err := f.enqueueLocked(f.xfer, op, nil); err != nil {
 		return err
 	}
-	return f.Backend.Upload(dst, src)
+	f.landing[b] = op
+	if f.unorderedUploads {
+		return nil
+	}
+	return f.drain(f.xfer)
 }
 
 func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
@@ -344,6 +453,7 @@ func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
 	if f.capturing > 0 {
 		return errCapture
 	}
+	f.landed(src.Buf, "download")
 	if s := f.writer[src.Buf]; s != nil {
 		if err := f.drain(s); err != nil {
 			return err
@@ -356,20 +466,23 @@ func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
 
 func (f *asyncBackend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
 	ids = slices.Clone(ids)
-	return f.enqueue(s, &fakeOp{name: "embed", run: func() error { return f.Backend.Embed(s, out, table, ids) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "embed", bufs: append(weightBufs(table), out.Buf),
+		run: func() error { return f.Backend.Embed(s, out, table, ids) }}, out.Buf)
 }
 
 func (f *asyncBackend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32) error {
-	return f.enqueue(s, &fakeOp{name: "rmsnorm", run: func() error { return f.Backend.RMSNorm(s, out, x, w, eps) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "rmsnorm", bufs: bufsOf(out, x, w),
+		run: func() error { return f.Backend.RMSNorm(s, out, x, w, eps) }}, out.Buf)
 }
 
 func (f *asyncBackend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
-	return f.enqueue(s, &fakeOp{name: "matmul", run: func() error { return f.Backend.MatMul(s, out, x, w, epi) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "matmul", bufs: append(weightBufs(w), bufsOf(out, x)...),
+		run: func() error { return f.Backend.MatMul(s, out, x, w, epi) }}, out.Buf)
 }
 
 func (f *asyncBackend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
 	pos = slices.Clone(pos)
-	return f.enqueue(s, &fakeOp{name: "rope", run: func() error { return f.Backend.RoPE(s, x, pos, r) }}, x.Buf)
+	return f.enqueue(s, &fakeOp{name: "rope", bufs: bufsOf(x), run: func() error { return f.Backend.RoPE(s, x, pos, r) }}, x.Buf)
 }
 
 func (f *asyncBackend) WriteKV(s backend.Stream, c *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
@@ -379,7 +492,7 @@ func (f *asyncBackend) WriteKV(s backend.Stream, c *backend.KVCache, layer int, 
 		w = append(w, sl/int32(c.BlockSize))
 	}
 	w = slices.Compact(slices.Sorted(slices.Values(w)))
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv l%d", layer), writes: w,
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv l%d", layer), writes: w, bufs: bufsOf(k, v),
 		run: func() error { return f.Backend.WriteKV(s, c, layer, k, v, slots) }}, nil)
 }
 
@@ -393,17 +506,18 @@ func (f *asyncBackend) Attention(s backend.Stream, out, q backend.Tensor, c *bac
 		r = append(r, sq.Blocks...)
 	}
 	r = slices.Compact(slices.Sorted(slices.Values(r)))
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention l%d", layer), reads: r,
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention l%d", layer), reads: r, bufs: bufsOf(out, q),
 		run: func() error { return f.Backend.Attention(s, out, q, c, layer, &bc) }}, out.Buf)
 }
 
 func (f *asyncBackend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
-	return f.enqueue(s, &fakeOp{name: "silumul", run: func() error { return f.Backend.SiLUMul(s, out, gate, up) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "silumul", bufs: bufsOf(out, gate, up),
+		run: func() error { return f.Backend.SiLUMul(s, out, gate, up) }}, out.Buf)
 }
 
 func (f *asyncBackend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
 	rows = slices.Clone(rows)
-	return f.enqueue(s, &fakeOp{name: "gather", run: func() error { return f.Backend.GatherRows(s, out, x, rows) }}, out.Buf)
+	return f.enqueue(s, &fakeOp{name: "gather", bufs: bufsOf(out, x), run: func() error { return f.Backend.GatherRows(s, out, x, rows) }}, out.Buf)
 }
 
 var _ backend.Backend = (*asyncBackend)(nil)
