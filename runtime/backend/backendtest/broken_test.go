@@ -264,7 +264,7 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"embed at clamps bad ids", clampEmbedAt{c()}, backendtest.OpEmbedAt, "nmse"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}})
+			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}, Exclude: backendtest.PathCases})
 			total, failed, found := 0, 0, false
 			for _, r := range rep.Results {
 				if r.Op != tc.op {
@@ -292,5 +292,65 @@ func TestBrokenBackendsFail(t *testing.T) {
 				t.Errorf("%s: no failure mentions %q", tc.name, tc.want)
 			}
 		})
+	}
+}
+
+// fragmentMatMul models a fragment-layout bug: row 3 of every 16-row tile of its
+// (pretend) tensor-core kernel comes out doubled. It names that kernel (Kerneler).
+type fragmentMatMul struct{ *cpu.Backend }
+
+func (b fragmentMatMul) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	if err := b.Backend.MatMul(s, out, x, w, epi); err != nil {
+		return err
+	}
+	o := cpu.Float32s(out)
+	for r := 3; r < out.Rows; r += 16 {
+		for c := 0; c < out.Cols; c++ {
+			o[r*out.Cols+c] *= 2
+		}
+	}
+	return nil
+}
+
+func (fragmentMatMul) MatMulKernel(n, in, out int, w backend.DType) (string, int, int) {
+	return "fake-mma", 16, 8
+}
+
+// TestFailureDiagnostics: a failing case records where its errors are: the worst
+// elements, the count over tolerance, the error map by tile position (the bad tile
+// row stands out), the bad rows and the first bad elements with their values.
+func TestFailureDiagnostics(t *testing.T) {
+	rep := backendtest.Run(nil, cpu.New(cpu.Options{}), fragmentMatMul{cpu.New(cpu.Options{})},
+		backendtest.Options{Ops: []string{backendtest.OpMatMul}, Match: "n=17,in=64,out=33", DTypes: []backend.DType{backend.F32}})
+	fails := rep.Failures()
+	if len(fails) == 0 {
+		t.Fatalf("no failure: %s", rep.Summary())
+	}
+	r := fails[0]
+	if r.Kernel != "fake-mma" || len(r.Diags) != 1 {
+		t.Fatalf("kernel %q, %d diags: %s", r.Kernel, len(r.Diags), r.Line())
+	}
+	d := r.Diags[0]
+	t.Logf("%s\ntile map:\n%s", r.Line(), strings.Join(d.TileMap, "\n"))
+	if d.Rows != 17 || d.Cols != 33 || d.TileRows != 16 || d.TileCols != 8 || len(d.TileMap) != 16 {
+		t.Fatalf("shape %dx%d tile %dx%d, %d map rows", d.Rows, d.Cols, d.TileRows, d.TileCols, len(d.TileMap))
+	}
+	for i, line := range d.TileMap {
+		want := strings.Repeat(".", 8)
+		if i == 3 {
+			want = strings.Repeat("#", 8)
+		}
+		if line != want {
+			t.Errorf("tile map row %d: %q, want %q", i, line, want)
+		}
+	}
+	if d.MaxAbsRow != 3 || d.MaxRelRow != 3 || d.Over == 0 || d.Over > 33 {
+		t.Errorf("worst at rows %d/%d, %d over tolerance", d.MaxAbsRow, d.MaxRelRow, d.Over)
+	}
+	if len(d.BadRows) != 1 || d.BadRows[0] != (backendtest.Span{First: 3, Last: 3, Bad: d.Over}) {
+		t.Errorf("bad rows %+v", d.BadRows)
+	}
+	if len(d.First) == 0 || len(d.First) > 8 || d.First[0].Row != 3 || d.First[0].Got != 2*d.First[0].Want {
+		t.Errorf("first bad %+v", d.First)
 	}
 }

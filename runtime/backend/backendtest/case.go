@@ -79,8 +79,14 @@ type Options struct {
 	Large  bool            // also the large real-shape cases
 	Ops    []string        // only these ops; nil for all
 	Match  string          // only cases whose name contains this
+	// Exclude leaves out cases whose name contains this (the harness's own tests use it
+	// to skip the real-shape kernel-path cases they do not need).
+	Exclude string
 	DTypes []backend.DType // activation dtypes; nil for F32, F16 and BF16
 	Seed   uint64          // mixed into every case's seed
+	// OnResult, when set, gets each case's result as soon as it is known (the GPU check
+	// writes it out at once, so a run cut off by its time cap keeps what it checked).
+	OnResult func(Result) `json:"-"`
 }
 
 // Cases returns the cases opt selects, in a fixed order.
@@ -104,6 +110,9 @@ func Cases(opt Options) []Case {
 				c.DType = dt
 				c.Name = op + "/" + base + "/" + dt.String()
 				if opt.Match != "" && !strings.Contains(c.Name, opt.Match) {
+					continue
+				}
+				if opt.Exclude != "" && strings.Contains(c.Name, opt.Exclude) {
 					continue
 				}
 				h := fnv.New64a()
@@ -130,6 +139,10 @@ var generators = map[string]func() []Case{
 	OpWriteKVAt:   writeKVAtCases,
 	OpAttentionAt: attentionAtCases,
 }
+
+// PathCases names the default real-shape matmul cases that reach every kernel path of
+// a device backend (see matmulCases): Options{Exclude: PathCases} leaves them out.
+var PathCases = fmt.Sprintf("in=%d,out=%d", Llama3Dim, Llama3KVHeads*Llama3HeadDim)
 
 func wname(int8 bool) string {
 	if int8 {
@@ -187,13 +200,35 @@ func matmulCases() []Case {
 			}
 		}
 	}
+	// Column tails of the tensor-core kernels (64×64 block tiles, warps of 32×32, m16n8
+	// fragments) with k % 32 == 0, past a device's W8A8 threshold (128 rows: W8A8 for
+	// int8 weights, the 16-bit MMA kernel for float ones).
+	add(130, 96, 100, true, false, false)
+	add(129, 64, 33, false, true, false)
 	// Real shapes: one decode row of a 4096×4096 int8 projection runs by default.
 	add(1, Llama3Dim, Llama3Dim, true, true, false)
+	// Every kernel path of a device backend at a real shape, the k/v projection
+	// (4096 → 1024: Llama-3-8B's outputs are all multiples of 64, so only rows have
+	// tails), with the row tail of each tile: SIMT (blocks of 8 rows) 7 rows; the
+	// tensor-core W8A16 kernel (from 9 rows, 64-row tiles) 9 and 127; W8A8 (from
+	// Options.W8A8Rows = 128 rows on the CUDA backend) 128, 130 and 191; float weights
+	// (16-bit on a device: SIMT below 9 rows, MMA from 9) 5, 9 and 130.
+	for _, n := range []int{7, 9, 127, 128, 130, 191} {
+		add(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, n == 130, false)
+	}
+	for _, n := range []int{5, 9, 130} {
+		add(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, false, n == 9, false)
+	}
 	add(5, Llama3Dim, Llama3Dim, false, false, true)           // f32 attention projection
 	add(17, Llama3Dim, Llama3FFN, true, false, true)           // gate/up, prefill rows
 	add(3, Llama3FFN, Llama3Dim, true, true, true)             // down, residual accumulate
 	add(2, Llama3Dim, Llama3Vocab, true, false, true)          // classifier
 	add(64, Llama3Dim, 2*Llama3KVHeads*128, true, false, true) // k/v projection, a prefill chunk
+	// Prefill chunks through W8A8 at the FFN shapes: a full 512-row chunk of gate/up,
+	// and down with a row tail and the residual accumulate; 16-bit MMA at 200 rows.
+	add(512, Llama3Dim, Llama3FFN, true, false, true)
+	add(333, Llama3FFN, Llama3Dim, true, true, true)
+	add(200, Llama3Dim, Llama3Dim, false, false, true)
 	return cs
 }
 

@@ -22,6 +22,12 @@
 // real-shape cases (a 4096-wide RMSNorm, one decode row of a 4096×4096 int8 matmul,
 // RoPE and KV writes of Llama-3 heads, a short mixed attention batch).
 //
+// The default matmul set also reaches every kernel path of the CUDA backend at a real
+// shape (the 4096 → 1024 k/v projection, PathCases): SIMT and tensor-core W8A16,
+// W8A8 (from the backend's W8A8Rows, 128), 16-bit SIMT and MMA, each with a row tail
+// in its tile, plus odd shapes with column tails past 128 rows; larger prefill chunks
+// at the FFN shapes are Large.
+//
 // The indexed ops of backend.IndexedOps (embed_at, rope_at, write_kv_at, attention_at)
 // run decode steps whose ids, positions and block tables are i32 tensors of the backend
 // under test, with idle rows (pos < 0) and rows of out-of-range index data mixed in: ids
@@ -48,6 +54,12 @@
 //   - a stray read: input guards, unused cache blocks, slots past each sequence's
 //     context and the other layer hold NaN, which would reach the output;
 //   - an error from the backend, or a panic.
+//
+// A failing output also records Diags: the max abs and rel errors with their row and
+// column, the count of elements over tolerance, an error map by position inside the
+// kernel's output tile (the backend names its matmul kernel and tile through Kerneler)
+// and by runs of rows and columns, and the first 8 bad elements with the expected and
+// computed values: enough to debug a mismatch without a second run.
 //
 // An error wrapping ErrNotSupported, or whose text says "not supported", makes the case a
 // SKIP with the backend's reason, never a pass.

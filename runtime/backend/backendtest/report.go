@@ -55,6 +55,9 @@ type Result struct {
 	NMSE     Num    `json:"nmse"`
 	Tol      Num    `json:"tol"`
 	Detail   string `json:"detail,omitempty"` // why it failed or was skipped
+	Kernel   string `json:"kernel,omitempty"` // matmul: the kernel the backend ran (Kerneler)
+	Seconds  Num    `json:"seconds"`          // wall time of the case, both backends
+	Diags    []Diag `json:"diags,omitempty"`  // failing outputs: where and how they differ
 }
 
 // fromErr sets a failure, or a skip when err says "not supported".
@@ -81,7 +84,13 @@ func (r Result) Line() string {
 	if r.Class == "" { // failed before anything was compared
 		return fmt.Sprintf("FAIL %s: %s", r.Name, r.Detail)
 	}
-	return fmt.Sprintf("FAIL %s nmse=%.3g tol=%.3g [%s]: %s", r.Name, float64(r.NMSE), float64(r.Tol), r.Operands, r.Detail)
+	line := fmt.Sprintf("FAIL %s nmse=%.3g tol=%.3g [%s]: %s", r.Name, float64(r.NMSE), float64(r.Tol), r.Operands, r.Detail)
+	for _, d := range r.Diags {
+		line += fmt.Sprintf("\n    %s: %d of %d elements over %.3g (%d non-finite); max abs %.3g at (%d,%d), max rel %.3g at (%d,%d); kernel %q tile %dx%d",
+			d.Output, d.Over, d.Rows*d.Cols, float64(d.ElemTol), d.NonFinite, float64(d.MaxAbs), d.MaxAbsRow, d.MaxAbsCol,
+			float64(d.MaxRel), d.MaxRelRow, d.MaxRelCol, d.Kernel, d.TileRows, d.TileCols)
+	}
+	return line
 }
 
 // Counts tallies outcomes.

@@ -80,9 +80,14 @@ func Run(log Logger, ref, b backend.Backend, opt Options) Report {
 			r = Result{Op: c.Op, Name: c.Name, DType: c.DType.String()}
 			r.fromErr("stream", berr)
 		default:
+			t0 := time.Now()
 			r = runCase(c, &side{b: ref, s: rs}, &side{b: b, s: bs})
+			r.Seconds = Num(time.Since(t0).Seconds())
 		}
 		rep.Results = append(rep.Results, r)
+		if opt.OnResult != nil {
+			opt.OnResult(r)
+		}
 		if log != nil {
 			log.Logf("%s", r.Line())
 		}
@@ -141,6 +146,16 @@ func runCase(c Case, ref, b *side) (res Result) {
 	res.Class = be.class.String()
 	res.Tol = Num(Tolerance(c.Op, be.class))
 	res.Operands = be.describe()
+	tileRows, tileCols := 0, 0
+	if k, ok := b.b.(Kerneler); ok && c.Op == OpMatMul {
+		w := c.DType
+		if c.Int8 {
+			w = backend.I8
+		} else if dt, ok := be.dtypes["w"]; ok {
+			w = dt
+		}
+		res.Kernel, tileRows, tileCols = k.MatMulKernel(c.N, c.In, c.Out, w)
+	}
 
 	var problems []string
 	problems = append(problems, be.problems...)
@@ -162,6 +177,9 @@ func runCase(c Case, ref, b *side) (res Result) {
 		}
 		if n := NMSE(a, got); n > nmse || n != n {
 			nmse = n
+		}
+		if d := diagnose(name, a, got, be.cols[name], float64(res.Tol), res.Kernel, tileRows, tileCols); d != nil {
+			res.Diags = append(res.Diags, *d)
 		}
 	}
 	res.NMSE = Num(nmse)
@@ -207,12 +225,13 @@ type env struct {
 	weights  []*backend.Weight
 	kvAll    []*backend.KVCache
 	outputs  map[string][]float32
+	cols     map[string]int // row width of each output
 	problems []string
 	dropped  int
 }
 
 func newEnv(s *side) *env {
-	return &env{side: *s, class: backend.F32, dtypes: map[string]backend.DType{}, outputs: map[string][]float32{}}
+	return &env{side: *s, class: backend.F32, dtypes: map[string]backend.DType{}, outputs: map[string][]float32{}, cols: map[string]int{}}
 }
 
 // gtensor is a view in the middle of a larger allocation.
@@ -463,6 +482,7 @@ func (e *env) collect() error {
 		vals := decode(g.whole.DType, after[guard*es:(guard+n)*es])
 		e.nonFinite(g.name, vals, g.view.Cols)
 		e.outputs[g.name] = vals
+		e.cols[g.name] = g.view.Cols
 	}
 	for _, g := range e.kvs {
 		if err := e.collectKV(g); err != nil {
@@ -542,6 +562,7 @@ func (e *env) collectKV(g *gkv) error {
 			name := strings.ToLower(which) + "@slots"
 			e.nonFinite(name, vals, nkv*hd)
 			e.outputs[name] = vals
+			e.cols[name] = nkv * hd
 		}
 	}
 	return nil

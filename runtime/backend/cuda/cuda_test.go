@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -685,6 +686,44 @@ func TestMatMulKernel(t *testing.T) {
 	} {
 		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w); got != tc.want {
 			t.Errorf("n=%d in=%d out=%d w=%s: %s, want %s", tc.n, tc.in, tc.out, tc.w, got, tc.want)
+		}
+	}
+}
+
+// TestMatMulCasesReachEveryPath: the default backendtest matmul cases (what the GPU
+// check's ops phase runs) reach every kernel MatMul can pick with the default Options
+// — SIMT and tensor-core W8A16, W8A8, 16-bit SIMT and MMA — each at a Llama-3-8B shape
+// (k = 4096) with a row tail in its tile, and the MMA and W8A8 kernels with column
+// tails too. It needs no GPU (MatMulKernel makes no device call), so CI runs it
+// (make cuda-check).
+func TestMatMulCasesReachEveryPath(t *testing.T) {
+	b := &Backend{opt: Options{W8A8Rows: 128}}
+	type reach struct{ real, rowTail, colTail bool }
+	got := map[string]*reach{}
+	for _, c := range backendtest.Cases(backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16}}) {
+		w := backend.F16
+		if c.Int8 {
+			w = backend.I8
+		}
+		name, tr, tc := b.MatMulKernel(c.N, c.In, c.Out, w)
+		r := got[name]
+		if r == nil {
+			r = &reach{}
+			got[name] = r
+		}
+		r.real = r.real || c.In == backendtest.Llama3Dim
+		r.rowTail = r.rowTail || (c.In == backendtest.Llama3Dim && c.N%tr != 0)
+		r.colTail = r.colTail || c.Out%tc != 0
+	}
+	for _, k := range []string{"w8a16-simt", "w8a16-mma", "w8a8-mma", "f16-simt", "f16-mma"} {
+		r := got[k]
+		switch {
+		case r == nil:
+			t.Errorf("%s: no default case reaches it", k)
+		case !r.real || !r.rowTail:
+			t.Errorf("%s: no case at a Llama-3-8B shape with a row tail (%+v)", k, *r)
+		case strings.HasSuffix(k, "-mma") && !r.colTail:
+			t.Errorf("%s: no case with a column tail", k)
 		}
 	}
 }
