@@ -76,14 +76,14 @@ type Case struct {
 
 // Options select the cases a Run checks.
 type Options struct {
-	Large  bool            // also the large real-shape cases
-	Ops    []string        // only these ops; nil for all
-	Match  string          // only cases whose name contains this
+	Large bool     // also the large real-shape cases
+	Ops   []string // only these ops; nil for all
+	Match string   // only cases whose name contains this
 	// Exclude leaves out cases whose name contains this (the harness's own tests use it
 	// to skip the real-shape kernel-path cases they do not need).
 	Exclude string
-	DTypes []backend.DType // activation dtypes; nil for F32, F16 and BF16
-	Seed   uint64          // mixed into every case's seed
+	DTypes  []backend.DType // activation dtypes; nil for F32, F16 and BF16
+	Seed    uint64          // mixed into every case's seed
 	// OnResult, when set, gets each case's result as soon as it is known (the GPU check
 	// writes it out at once, so a run cut off by its time cap keeps what it checked).
 	OnResult func(Result) `json:"-"`
