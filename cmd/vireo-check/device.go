@@ -36,6 +36,21 @@ func runDevice(args []string) (any, error) {
 		return res, err
 	}
 	res["mem_free"], res["mem_total"] = free, total
+	record("device", res)
+	// One tiny kernel: a library without a kernel image for this card (or a broken
+	// driver) fails here, with the CUDA error, rather than inside the op checks.
+	vals, err := cgo.Probe()
+	if err != nil {
+		res["probe"] = err.Error()
+		return res, fmt.Errorf("probe kernel (library archs %v, card %d.%d): %w", res["library_archs"], info.Major, info.Minor, err)
+	}
+	for i, v := range vals {
+		if v != int32(3*i+1) {
+			res["probe"] = fmt.Sprintf("value %d is %d, want %d", i, v, 3*i+1)
+			return res, fmt.Errorf("probe kernel wrote wrong values: %s", res["probe"])
+		}
+	}
+	res["probe"] = "ok"
 	return res, nil
 }
 
@@ -112,6 +127,7 @@ func runBandwidth(args []string) (any, error) {
 	}
 	res["d2d_ms"] = ms
 	res["d2d_gbs"] = 2 * float64(n) / ms / 1e6 // bytes read + written
+	record("d2d", res)
 	host, err := cgo.MallocHost(n)
 	if err != nil {
 		return res, err
@@ -129,6 +145,7 @@ func runBandwidth(args []string) (any, error) {
 			return res, fmt.Errorf("%s: %w", dir.name, err)
 		}
 		res[dir.name+"_gbs"] = float64(n) / ms / 1e6
+		record(dir.name, res[dir.name+"_gbs"])
 	}
 	return res, nil
 }

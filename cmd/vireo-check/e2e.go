@@ -40,6 +40,7 @@ func runE2E(args []string) (any, error) {
 		}
 		r, err := greedyCompare(path, 48)
 		res["stories260K"] = r
+		record("stories260K", r)
 		if err != nil {
 			res["stories260K_error"] = err.Error()
 		}
@@ -54,6 +55,7 @@ func runE2E(args []string) (any, error) {
 			}
 		}
 		res[*shape+" "+wt] = r
+		record(*shape+" "+wt, r)
 	}
 	return res, firstErr
 }
@@ -234,6 +236,8 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 	}
 	res["load_s"] = time.Since(t0).Seconds()
 	res["weight_bytes"] = m.WeightBytes
+	res["bytes_per_token"] = deviceBytesPerToken(m.Config, wt)
+	record("load", res)
 	s, err := llm.NewSession(m, promptLen+steps+16, promptLen)
 	if err != nil {
 		return res, err
@@ -253,6 +257,7 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 		return res, err
 	}
 	res["ttft_ms"] = float64(time.Since(t0).Microseconds()) / 1e3
+	record("ttft", res["ttft_ms"])
 	next, ok := argmax(logits)
 	if !ok {
 		return res, fmt.Errorf("non-finite logits after the prompt")
@@ -274,4 +279,20 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 	}
 	res["decode_weight_gbs"] = wb * float64(steps) / el / 1e9
 	return res, nil
+}
+
+// deviceBytesPerToken is what one batch-1 decode step must read at least on the CUDA
+// backend: every layer's weights (int8 with an f32 scale per row, or 16-bit) and the
+// 16-bit classifier (the embedding row and the KV cache are small beside them). The
+// roofline is the copy bandwidth divided by this.
+func deviceBytesPerToken(c model.Config, wt string) float64 {
+	D, F, hd := float64(c.Dim), float64(c.HiddenDim), float64(c.HeadDim)
+	q, kv := float64(c.Heads)*hd, float64(c.KVHeads)*hd
+	rows := q + 2*kv + D + 2*F + D // output rows of wq, wk, wv, wo, gate, up, down
+	params := D*(q+2*kv+F+F) + q*D + F*D
+	per := params + 4*rows // int8 + scales
+	if wt == "f16" {
+		per = 2 * params
+	}
+	return float64(c.Layers)*per + 2*float64(c.VocabSize)*D
 }

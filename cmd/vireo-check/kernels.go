@@ -21,49 +21,60 @@ type bench struct {
 	GBs    float64 `json:"gbs,omitempty"`
 	TFLOPs float64 `json:"tflops,omitempty"`
 	Err    string  `json:"error,omitempty"`
+	// Check compares the last call's output with a CPU computation on sampled rows:
+	// "pass", "fail" (Detail says how far off), or "" when not checked.
+	Check  string  `json:"check,omitempty"`
+	NMSE   float64 `json:"check_nmse,omitempty"`
+	Detail string  `json:"check_detail,omitempty"`
 }
 
-// devRand allocates n elements of dt filled with uniform(-1, 1) (int8: -127..127).
-func devRand(rng *rand.Rand, dt cgo.DType, n int) (unsafe.Pointer, error) {
+// devRand allocates n elements of dt filled on the device with uniform(-1, 1) draws of
+// seed (int8: -127..127): vireo_fill_uniform's Philox stream, milliseconds for the
+// largest weights instead of seconds of host drawing.
+func devRand(s cgo.Stream, seed uint64, dt cgo.DType, n int) (unsafe.Pointer, error) {
 	size := map[cgo.DType]int{cgo.F32: 4, cgo.F16: 2, cgo.BF16: 2, cgo.I8: 1, cgo.I32: 4}[dt]
 	p, err := cgo.Malloc(n * size)
 	if err != nil {
 		return nil, err
 	}
-	if dt == cgo.I8 {
-		h := make([]int8, n)
-		for i := range h {
-			h[i] = int8(rng.IntN(255) - 127)
-		}
-		return p, cgo.MemcpyH2D(p, unsafe.Pointer(&h[0]), n, cgo.Stream{})
-	}
-	h := make([]float32, n)
-	for i := range h {
-		h[i] = rng.Float32()*2 - 1
-	}
-	if dt == cgo.F32 {
-		return p, cgo.MemcpyH2D(p, unsafe.Pointer(&h[0]), 4*n, cgo.Stream{})
-	}
-	st, err := cgo.Malloc(4 * n)
-	if err != nil {
+	if err := cgo.FillUniform(s, dt, p, n, seed, 1); err != nil {
+		cgo.Free(p)
 		return nil, err
 	}
-	defer cgo.Free(st)
-	if err := cgo.MemcpyH2D(st, unsafe.Pointer(&h[0]), 4*n, cgo.Stream{}); err != nil {
+	if err := s.Sync(); err != nil {
+		cgo.Free(p)
 		return nil, err
 	}
-	if err := cgo.Convert(cgo.Stream{}, dt, p, cgo.F32, st, n); err != nil {
-		return nil, err
-	}
-	return p, cgo.DeviceSync()
+	return p, nil
 }
 
-func devInts(v []int32) (unsafe.Pointer, error) {
-	p, err := cgo.Malloc(4 * len(v))
+// toDev copies host bytes to a new device buffer in s's order, from pinned staging,
+// and waits for s: the buffer is ready for any stream when it returns.
+func toDev(s cgo.Stream, src unsafe.Pointer, bytes int) (unsafe.Pointer, error) {
+	p, err := cgo.Malloc(bytes)
 	if err != nil {
 		return nil, err
 	}
-	return p, cgo.MemcpyH2D(p, unsafe.Pointer(&v[0]), 4*len(v), cgo.Stream{})
+	h, err := cgo.MallocHost(bytes)
+	if err != nil {
+		cgo.Free(p)
+		return nil, err
+	}
+	defer cgo.FreeHost(h)
+	copy(unsafe.Slice((*byte)(h), bytes), unsafe.Slice((*byte)(src), bytes))
+	if err := cgo.MemcpyH2D(p, h, bytes, s); err != nil {
+		cgo.Free(p)
+		return nil, err
+	}
+	if err := s.Sync(); err != nil {
+		cgo.Free(p)
+		return nil, err
+	}
+	return p, nil
+}
+
+func devInts(s cgo.Stream, v []int32) (unsafe.Pointer, error) {
+	return toDev(s, unsafe.Pointer(&v[0]), 4*len(v))
 }
 
 type allocs []unsafe.Pointer
@@ -96,11 +107,18 @@ func runKernels(args []string) (any, error) {
 	}
 	defer s.Destroy()
 	rng := rand.New(rand.NewPCG(1, 2))
+	var seed uint64
+	rnd := func(dt cgo.DType, n int) (unsafe.Pointer, error) { seed++; return devRand(s, seed, dt, n) }
 	var out []bench
+	failed := 0
 	add := func(b bench, f func(b *bench) error) {
 		if err := f(&b); err != nil {
 			b.Err = err.Error()
 		}
+		if b.Check == "fail" || b.Err != "" {
+			failed++
+		}
+		record("kernel", b)
 		out = append(out, b)
 	}
 	want := func(name string) bool { return *only == "" || strings.Contains(name, *only) }
@@ -139,15 +157,15 @@ func runKernels(args []string) (any, error) {
 			copies := max(1, min(8, (200<<20)/wsize)) // > L2 in all
 			ws := make([]unsafe.Pointer, copies)
 			for i := range ws {
-				if ws[i] = al.add(devRand(rng, wt, c.o*c.k)); ws[i] == nil {
+				if ws[i] = al.add(rnd(wt, c.o*c.k)); ws[i] == nil {
 					return fmt.Errorf("alloc weights")
 				}
 			}
-			scale := al.add(devRand(rng, cgo.F32, c.o))
-			x := al.add(devRand(rng, cgo.F16, c.n*c.k))
-			xq := al.add(devRand(rng, cgo.I8, c.n*c.k))
-			xs := al.add(devRand(rng, cgo.F32, c.n))
-			o := al.add(devRand(rng, cgo.F16, c.n*c.o))
+			scale := al.add(rnd(cgo.F32, c.o))
+			x := al.add(rnd(cgo.F16, c.n*c.k))
+			xq := al.add(rnd(cgo.I8, c.n*c.k))
+			xs := al.add(rnd(cgo.F32, c.n))
+			o := al.add(rnd(cgo.F16, c.n*c.o))
 			if scale == nil || x == nil || xq == nil || xs == nil || o == nil {
 				return fmt.Errorf("alloc operands")
 			}
@@ -168,7 +186,26 @@ func runKernels(args []string) (any, error) {
 			}
 			bytes := float64(wsize) + 2*float64(c.n*c.k+c.n*c.o)
 			b.Ms, b.GBs, b.TFLOPs = ms, bytes/ms/1e6, 2*float64(c.n)*float64(c.o)*float64(c.k)/ms/1e9
-			return nil
+			// The output of one more call with ws[0], checked on the CPU on sampled rows.
+			a := &cgo.MatMulArgs{DType: cgo.F16, Out: o, LdOut: c.o, X: x, LdX: c.k, W: ws[0], WScale: scale,
+				N: c.n, NOut: c.o, K: c.k, Var: c.v}
+			var err2 error
+			switch c.kind {
+			case "w8a16":
+				err2 = cgo.MatMulW8A16(s, a)
+			case "w8a8":
+				a.X, a.XScale = xq, xs
+				err2 = cgo.MatMulW8A8(s, a)
+			default:
+				err2 = cgo.MatMulF16(s, a)
+			}
+			if err2 == nil {
+				err2 = s.Sync()
+			}
+			if err2 != nil {
+				return err2
+			}
+			return checkMatMul(b, c.kind, c.n, c.o, c.k, o, x, xq, xs, ws[0], scale)
 		})
 	}
 
@@ -192,11 +229,11 @@ func runKernels(args []string) (any, error) {
 			const H, KH, HD, BS = 32, 8, 128, 16
 			nbSeq := (c.ctx + BS - 1) / BS
 			blocks := c.seqs * nbSeq
-			kc := al.add(devRand(rng, cgo.F16, blocks*KH*BS*HD))
-			vc := al.add(devRand(rng, cgo.F16, blocks*KH*BS*HD))
+			kc := al.add(rnd(cgo.F16, blocks*KH*BS*HD))
+			vc := al.add(rnd(cgo.F16, blocks*KH*BS*HD))
 			rows := c.seqs * c.nq
-			q := al.add(devRand(rng, cgo.F16, rows*H*HD))
-			o := al.add(devRand(rng, cgo.F16, rows*H*HD))
+			q := al.add(rnd(cgo.F16, rows*H*HD))
+			o := al.add(rnd(cgo.F16, rows*H*HD))
 			perm := rng.Perm(blocks)
 			var seqs, rowSeq, tables []int32
 			for si := 0; si < c.seqs; si++ {
@@ -208,9 +245,9 @@ func runKernels(args []string) (any, error) {
 					tables = append(tables, int32(perm[si*nbSeq+j]))
 				}
 			}
-			ds := al.add(devInts(seqs))
-			dr := al.add(devInts(rowSeq))
-			dt := al.add(devInts(tables))
+			ds := al.add(devInts(s, seqs))
+			dr := al.add(devInts(s, rowSeq))
+			dt := al.add(devInts(s, tables))
 			wsb, err := cgo.AttentionWorkspaceBytes(rows, H, HD, c.ctx)
 			if err != nil {
 				return err
@@ -233,7 +270,11 @@ func runKernels(args []string) (any, error) {
 			// Scores and weighted values over the causal context.
 			pairs := float64(c.seqs) * (float64(c.nq)*float64(c.ctx) - float64(c.nq)*float64(c.nq-1)/2)
 			b.Ms, b.GBs, b.TFLOPs = ms, kvBytes/ms/1e6, 4*pairs*H*HD/ms/1e9
-			return nil
+			if err := s.Sync(); err != nil {
+				return err
+			}
+			return checkAttention(b, attnShape{H: H, KH: KH, HD: HD, BS: BS, rows: rows, seqs: seqs, rowSeq: rowSeq, tables: tables,
+				blocks: blocks}, q, kc, vc, o)
 		})
 	}
 
@@ -243,14 +284,20 @@ func runKernels(args []string) (any, error) {
 		add(b, func(b *bench) error {
 			var al allocs
 			defer al.free()
-			x := al.add(devRand(rng, cgo.F16, 2048*4096))
-			o := al.add(devRand(rng, cgo.F16, 2048*4096))
-			w := al.add(devRand(rng, cgo.F16, 4096))
+			x := al.add(rnd(cgo.F16, 2048*4096))
+			o := al.add(rnd(cgo.F16, 2048*4096))
+			w := al.add(rnd(cgo.F16, 4096))
 			ms, err := timeMs(s, 20, 5, func(int) error {
 				return cgo.RMSNorm(s, &cgo.RMSNormArgs{DType: cgo.F16, Out: o, X: x, WDType: cgo.F16, W: w, N: 2048, Dim: 4096, Eps: 1e-5})
 			})
 			b.Ms, b.GBs = ms, 2*2*2048*4096/ms/1e6
-			return err
+			if err != nil {
+				return err
+			}
+			if err := s.Sync(); err != nil {
+				return err
+			}
+			return checkRMSNorm(b, 2048, 4096, 1e-5, x, w, o)
 		})
 	}
 	if want("sample") {
@@ -260,21 +307,21 @@ func runKernels(args []string) (any, error) {
 				var al allocs
 				defer al.free()
 				const rows, V = 8, 128256
-				lg := al.add(devRand(rng, cgo.F32, rows*V))
+				lg := al.add(rnd(cgo.F32, rows*V))
 				params := make([]cgo.SamplingParams, rows)
 				for i := range params {
 					params[i] = cgo.SamplingParams{Temperature: 0.8, TopP: 0.95, TopK: topK, RepetitionPenalty: 1, Seed: uint64(i)}
 				}
-				pp := al.add(cgo.Malloc(rows * cgo.SamplingParamsSize))
-				if err := cgo.MemcpyH2D(pp, unsafe.Pointer(&params[0]), rows*cgo.SamplingParamsSize, cgo.Stream{}); err != nil {
-					return err
+				pp := al.add(toDev(s, unsafe.Pointer(&params[0]), rows*cgo.SamplingParamsSize))
+				if pp == nil || lg == nil {
+					return fmt.Errorf("alloc operands")
 				}
 				wsb, err := cgo.SampleWorkspaceBytes(rows, V)
 				if err != nil {
 					return err
 				}
 				ws := al.add(cgo.Malloc(wsb))
-				if err := cgo.Memset(ws, 0, wsb, cgo.Stream{}); err != nil {
+				if err := cgo.Memset(ws, 0, wsb, s); err != nil {
 					return err
 				}
 				ids := al.add(cgo.Malloc(4 * rows))
@@ -282,9 +329,19 @@ func runKernels(args []string) (any, error) {
 					return cgo.Sample(s, cgo.F32, lg, V, rows, V, pp, nil, ids, ws, wsb)
 				})
 				b.Ms = ms
-				return err
+				if err != nil {
+					return err
+				}
+				if err := s.Sync(); err != nil {
+					return err
+				}
+				return checkSample(b, rows, V, lg, ids, params)
 			})
 		}
 	}
-	return out, nil
+	res := map[string]any{"benchmarks": out, "check_fail": failed}
+	if failed > 0 {
+		return res, fmt.Errorf("%d kernel benchmarks failed their CPU check or errored", failed)
+	}
+	return res, nil
 }

@@ -9,8 +9,14 @@
 //	                                batch-1 decode, TTFT 128/512/2048, throughput at 1/16/64,
 //	                                the mixed workload in its three configurations
 //
-// Each prints one JSON object to stdout (or -out FILE). Built with -tags cuda; without
-// it every subcommand reports that the build has no CUDA.
+//	vireo-check report -work DIR    merge a gpu-check.sh run's phases into one JSON with
+//	                                its summary, and print the one-screen summary
+//
+// Each prints one JSON object to stdout (or -out FILE). With -out FILE, every case or
+// measurement is also appended to FILE.jsonl as soon as it is known, one JSON object
+// per line, so a run cut off by its time cap still leaves what it measured (report
+// merges those lines when FILE never came). Built with -tags cuda; without it every
+// device subcommand reports that the build has no CUDA.
 package main
 
 import (
@@ -19,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -34,6 +41,7 @@ var commands = []command{
 	{"kernels", "kernel benchmarks on Llama-3-8B shapes", runKernels},
 	{"e2e", "synthetic Llama-3-8B decode tokens/s and 2048-token TTFT", runE2E},
 	{"engine", "engine end to end, graphs on/off: decode, TTFT, throughput, mixed", runEngine},
+	{"report", "merge a gpu-check.sh run into gpu-check.json and print its summary", runReport},
 }
 
 func usage(w io.Writer) {
@@ -54,10 +62,20 @@ func main() {
 			continue
 		}
 		start := time.Now()
+		if p := outPath(os.Args[2:]); p != "" && name != "report" {
+			if err := openLines(p + "l"); err != nil {
+				fmt.Fprintln(os.Stderr, "vireo-check:", err)
+				os.Exit(1)
+			}
+		}
 		res, err := c.run(os.Args[2:])
-		out := map[string]any{"command": name, "seconds": time.Since(start).Seconds(), "result": res}
+		closeLines()
+		var out any = map[string]any{"command": name, "seconds": time.Since(start).Seconds(), "result": res}
 		if err != nil {
-			out["error"] = err.Error()
+			out.(map[string]any)["error"] = err.Error()
+		}
+		if m, ok := res.(map[string]any); ok && name == "report" && err == nil {
+			out = m // gpu-check.json itself: "summary" at the top level
 		}
 		if werr := writeJSON(outPath(os.Args[2:]), out); werr != nil {
 			fmt.Fprintln(os.Stderr, "vireo-check:", werr)
@@ -101,4 +119,46 @@ func flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.String("out", "", "write the JSON result to this file")
 	return fs
+}
+
+// The JSON-lines record of a run (-out FILE: FILE.jsonl), written as results come.
+var lines struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openLines(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	lines.mu.Lock()
+	lines.f = f
+	lines.mu.Unlock()
+	return nil
+}
+
+func closeLines() {
+	lines.mu.Lock()
+	defer lines.mu.Unlock()
+	if lines.f != nil {
+		lines.f.Close()
+		lines.f = nil
+	}
+}
+
+// record appends {"kind": kind, "value": v} to the JSON-lines file (when -out was
+// given) and syncs it, so that a process killed right after keeps the line.
+func record(kind string, v any) {
+	lines.mu.Lock()
+	defer lines.mu.Unlock()
+	if lines.f == nil {
+		return
+	}
+	b, err := json.Marshal(map[string]any{"kind": kind, "value": v})
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"kind": kind, "error": err.Error()})
+	}
+	lines.f.Write(append(b, '\n'))
+	lines.f.Sync()
 }

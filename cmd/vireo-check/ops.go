@@ -17,6 +17,10 @@ type stderrLog struct{}
 
 func (stderrLog) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
+// smallExclude leaves out every case with a Llama-3-sized dimension or a long context
+// (what compute-sanitizer, which slows kernels 10-100x, cannot afford in its minute).
+const smallExclude = "4096|14336|128256|hd=128|1500|1100|n=129|n=130"
+
 // runOps checks every op on the CUDA backend against the CPU backend. The tolerances
 // are backendtest's, fixed in code before any run.
 func runOps(args []string) (any, error) {
@@ -25,6 +29,8 @@ func runOps(args []string) (any, error) {
 	match := fs.String("match", "", "only cases whose name contains this")
 	ops := fs.String("ops", "", "comma-separated ops (default all)")
 	verbose := fs.Bool("v", false, "one line per case on stderr")
+	exclude := fs.String("exclude", "", `leave out cases whose name contains any of these "|"-separated parts`)
+	small := fs.Bool("small", false, "only small shapes, f16 only (the sanitizer phase: no Llama-3-sized case)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -33,7 +39,12 @@ func runOps(args []string) (any, error) {
 		return nil, err
 	}
 	defer dev.Close()
-	opt := backendtest.Options{Large: *large, Match: *match, DTypes: []backend.DType{backend.F32, backend.F16, backend.BF16}}
+	opt := backendtest.Options{Large: *large, Match: *match, Exclude: *exclude, DTypes: []backend.DType{backend.F32, backend.F16, backend.BF16},
+		OnResult: func(r backendtest.Result) { record("case", r) }}
+	if *small {
+		opt.Large, opt.DTypes = false, []backend.DType{backend.F16}
+		opt.Exclude = strings.Trim(opt.Exclude+"|"+smallExclude, "|")
+	}
 	if *ops != "" {
 		opt.Ops = strings.Split(*ops, ",")
 	}

@@ -79,8 +79,9 @@ type Options struct {
 	Large bool     // also the large real-shape cases
 	Ops   []string // only these ops; nil for all
 	Match string   // only cases whose name contains this
-	// Exclude leaves out cases whose name contains this (the harness's own tests use it
-	// to skip the real-shape kernel-path cases they do not need).
+	// Exclude leaves out cases whose name contains any of its "|"-separated parts (the
+	// harness's own tests use it to skip the real-shape kernel-path cases they do not
+	// need; the GPU check's sanitizer phase to keep only small shapes).
 	Exclude string
 	DTypes  []backend.DType // activation dtypes; nil for F32, F16 and BF16
 	Seed    uint64          // mixed into every case's seed
@@ -112,7 +113,7 @@ func Cases(opt Options) []Case {
 				if opt.Match != "" && !strings.Contains(c.Name, opt.Match) {
 					continue
 				}
-				if opt.Exclude != "" && strings.Contains(c.Name, opt.Exclude) {
+				if excluded(c.Name, opt.Exclude) {
 					continue
 				}
 				h := fnv.New64a()
@@ -138,6 +139,18 @@ var generators = map[string]func() []Case{
 	OpRoPEAt:      ropeAtCases,
 	OpWriteKVAt:   writeKVAtCases,
 	OpAttentionAt: attentionAtCases,
+}
+
+func excluded(name, exclude string) bool {
+	if exclude == "" {
+		return false
+	}
+	for _, part := range strings.Split(exclude, "|") {
+		if part != "" && strings.Contains(name, part) {
+			return true
+		}
+	}
+	return false
 }
 
 // PathCases names the default real-shape matmul cases that reach every kernel path of
