@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# gpu-check.sh: what a lent GPU machine (H100/H200: nvcc 13, CMake, PyTorch; no Go, no
-# network) runs from the bundle `make gpu-bundle` builds (build/gpu, carried to the
-# machine). Phases, each capped by a timeout, each merged into $OUT/gpu-check.json as it
-# finishes (so a cut-off run still returns what it measured); about 5 minutes in all:
-#   1. device info and copy bandwidth
-#   2. (REBUILD=1 only) rebuild the kernel library with the local nvcc (adds sm_90a); the
-#      bundled nvcc 11.8 build stays as the fallback when the rebuild or its smoke test fails
-#   3. op checks against the CPU backend (backendtest; LARGE=1 adds the real-shape cases)
-#   4. kernel benchmarks, and the same shapes through PyTorch/cuBLAS (gpu-bench.py)
-#   5. end to end: stories260K greedy CPU vs GPU; synthetic Llama-3-8B TTFT and decode
-# Logs go to $OUT/logs.tar.gz ($OUT returns at most 8 files). Without a GPU every phase
-# fails quickly and says why; the script itself exits 0 once gpu-check.json is written.
+# gpu-check.sh: what a lent GPU machine (H100/H200: nvcc 13, CMake, PyTorch,
+# compute-sanitizer; no Go, no network) runs from the bundle `make gpu-bundle` builds
+# (build/gpu, carried to the machine). bench/NOTES.md documents every phase, its JSON
+# fields and its budget.
+#
+#   OUT=/path BUDGET=300 PHASES=ops,cuda-tests bash build/gpu/gpu-check.sh
+#
+# BUDGET (seconds, default 300) is the script's own time: each phase runs under a cap,
+# the smaller of its default cap and what is left of the budget; a phase whose expected
+# time no longer fits is skipped, saying so. PHASES=a,b runs only the named phases (a
+# rerun repeats only what failed); the default is every phase but rebuild and engine
+# (REBUILD=1, ENGINE=1 add them; LARGE=1 adds the large op cases). Vireo's performance
+# phases (kernels, e2e-*, engine) are skipped when ops ran cases and some failed.
+#
+# Every phase writes $WORK/<phase>.json (vireo-check also writes <phase>.jsonl line by
+# line as results come, so a phase cut off by its cap keeps what it measured) and a
+# <phase>.status; after each phase `vireo-check report` merges them into
+# $OUT/gpu-check.json, whose top-level "summary" has issue 19's keys, and at the end
+# prints the one-screen summary (also $OUT/summary.txt). Logs (nvidia-smi -q, each
+# phase's output, sanitizer reports, the compiler's ptxas report) go to
+# $OUT/logs.tar.gz. Without a GPU every phase fails fast and says why; the script
+# exits 0 once gpu-check.json is written.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,50 +28,126 @@ if [ -x "$here/bin/vireo-check" ]; then B=$here; else B=$(cd "$here/../build/gpu
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
-J=$OUT/gpu-check.json
 CHECK=$B/bin/vireo-check
+BUDGET=${BUDGET:-300}
 started=$(date +%s)
-phases=()
+ops_failed=0
+ran=()
 
-json_escape() { python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))' 2>/dev/null || sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$/"/' | tr -d '\n'; }
+default_phases="device,bandwidth,ops,cuda-tests,sanitizer,kernels,torch,e2e-int8,e2e-f16"
+[ "${REBUILD:-0}" = 1 ] && default_phases="device,rebuild,${default_phases#device,}"
+[ "${ENGINE:-0}" = 1 ] && default_phases="$default_phases,engine"
+PHASES=${PHASES:-$default_phases}
 
-# merge: gpu-check.json = {"bundle": ..., "elapsed_s": ..., "<phase>": <its JSON>, ...}
-merge() {
-  {
-    printf '{\n"bundle": "%s",\n"elapsed_s": %d' "$B" $(( $(date +%s) - started ))
-    for p in "${phases[@]}"; do
-      printf ',\n"%s": ' "$p"
-      if [ -s "$WORK/$p.json" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/$p.json" 2>/dev/null; then
-        cat "$WORK/$p.json"
-      else
-        printf '{"error": %s}' "$(tail -c 2000 "$WORK/$p.log" 2>/dev/null | json_escape)"
-      fi
-    done
-    printf '\n}\n'
-  } > "$J.tmp" && mv "$J.tmp" "$J"
-  tar -czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
+# Per phase: expected seconds on an H200, cap in seconds (bench/NOTES.md, "Budget").
+declare -A EXPECT=([device]=5 [rebuild]=90 [bandwidth]=3 [ops]=25 [cuda-tests]=12 [sanitizer]=45
+  [kernels]=15 [torch]=30 [e2e-int8]=25 [e2e-f16]=15 [engine]=200)
+declare -A CAP=([device]=15 [rebuild]=150 [bandwidth]=15 [ops]=45 [cuda-tests]=30 [sanitizer]=60
+  [kernels]=30 [torch]=50 [e2e-int8]=35 [e2e-f16]=20 [engine]=240)
+# Vireo's performance phases, skipped once ops has failed cases (the torch anchor runs
+# regardless: its numbers stay valid for a rerun after a fix).
+perf=" kernels e2e-int8 e2e-f16 engine "
+
+left() { echo $(( BUDGET - ($(date +%s) - started) )); }
+wanted() { [[ ",$PHASES," == *",$1,"* ]]; }
+
+report() {
+  local ph
+  ph=$(IFS=,; echo "${ran[*]}")
+  "$CHECK" report -work "$WORK" -phases "$ph" -budget "$BUDGET" -elapsed $(( $(date +%s) - started )) \
+    -bundle "$B" -screen "$OUT/summary.txt" -out "$OUT/gpu-check.json.tmp" 2>"$WORK/report.log" &&
+    mv "$OUT/gpu-check.json.tmp" "$OUT/gpu-check.json" && return 0
+  # vireo-check itself cannot run (e.g. its library does not load): a plain merge.
+  python3 - "$WORK" "$OUT/gpu-check.json" "$ph" <<'PY' 2>>"$WORK/report.log" || echo '{"error": "report failed; see logs.tar.gz"}' >"$OUT/gpu-check.json"
+import json, os, sys
+work, out, phases = sys.argv[1], sys.argv[2], [p for p in sys.argv[3].split(",") if p]
+res = {"report_error": open(os.path.join(work, "report.log")).read()[-2000:], "summary": None, "phases": phases}
+for p in phases:
+    d = {}
+    for ext in ("status", "json"):
+        try:
+            d[ext] = json.load(open(os.path.join(work, p + "." + ext)))
+        except Exception as e:
+            d[ext + "_error"] = str(e)
+    res[p] = d
+json.dump(res, open(out, "w"), indent=1)
+PY
 }
 
-# phase NAME TIMEOUT CMD...: runs CMD (which writes $WORK/NAME.json), logs, merges.
+# status NAME RC SECONDS CAP | status NAME skip REASON
+status() {
+  if [ "$2" = skip ]; then
+    python3 -c 'import json,sys; print(json.dumps({"skipped": sys.argv[1]}))' "$3" >"$WORK/$1.status"
+  else
+    printf '{"rc": %d, "seconds": %d, "cap_s": %d}\n' "$2" "$3" "$4" >"$WORK/$1.status"
+  fi
+}
+
+skip() {
+  echo "== $1: skipped: $2"
+  status "$1" skip "$2"
+  ran+=("$1")
+  report
+}
+
+# phase NAME CMD...: runs CMD under the phase's cap (trimmed to the budget), logs it to
+# $WORK/NAME.log, writes NAME.status and merges.
 phase() {
-  local name=$1 limit=$2
-  shift 2
-  echo "== $name (timeout ${limit}s)"
+  local name=$1
+  shift
+  wanted "$name" || return 0
+  local l=$(( $(left) - 3 )) cap=${CAP[$name]}
+  if [ "$ops_failed" = 1 ] && [[ "$perf" == *" $name "* ]]; then
+    skip "$name" "ops failed: Vireo's performance phases are not worth the GPU time until the ops pass"
+    return 0
+  fi
+  if [ "$l" -lt "${EXPECT[$name]}" ]; then
+    skip "$name" "time is short: ${l}s left of the ${BUDGET}s budget, the phase expects ${EXPECT[$name]}s"
+    return 0
+  fi
+  [ "$cap" -gt "$l" ] && cap=$l
+  echo "== $name (cap ${cap}s, ${l}s left)"
   local t0=$(date +%s)
-  timeout --kill-after=5 "$limit" "$@" >"$WORK/$name.log" 2>&1
+  PHASE_CAP=$cap timeout --kill-after=5 "$cap" "$@" >"$WORK/$name.log" 2>&1
   local rc=$?
-  echo "   rc=$rc, $(( $(date +%s) - t0 ))s"
-  tail -3 "$WORK/$name.log" | sed 's/^/   /'
-  phases+=("$name")
-  merge
+  local dt=$(( $(date +%s) - t0 ))
+  echo "   rc=$rc, ${dt}s"
+  tail -3 "$WORK/$name.log" | cut -c1-200 | sed 's/^/   /'
+  status "$name" "$rc" "$dt" "$cap"
+  ran+=("$name")
+  # ops "failed" for the gate when cases ran and some failed; an ops phase that could
+  # not start (no device) leaves the later phases to fail fast on their own.
+  if [ "$name" = ops ] && [ "$rc" != 0 ] && grep -q '"status":"FAIL"' "$WORK/ops.jsonl" 2>/dev/null; then
+    ops_failed=1
+  fi
+  report
+  return 0
+}
+
+have_driver() { [ -e /proc/driver/nvidia/version ] || nvidia-smi -L >/dev/null 2>&1; }
+
+# device: the card's state (nvidia-smi -q: clocks, power, memory, ECC, MIG mode) into
+# the logs, vireo-check device (versions, memory, and one tiny kernel: a missing
+# kernel image fails here), then vireo-devinfo (driver API via gorgonia.org/cu beside
+# the library's ABI; it exits without a driver, so it runs only when one exists).
+device() {
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi -q >"$WORK/nvidia-smi-q.txt" 2>&1
+    nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,power.limit,memory.used,memory.total,ecc.mode.current,mig.mode.current \
+      --format=csv >"$WORK/nvidia-smi.csv" 2>&1
+  else
+    echo "nvidia-smi not on PATH" >"$WORK/nvidia-smi-q.txt"
+  fi
+  "$CHECK" device -out "$WORK/device.json"
+  local rc=$?
+  if have_driver; then
+    "$B/bin/vireo-devinfo" -out "$WORK/devinfo.json" || rc=1
+  else
+    echo "vireo-devinfo: not run: no NVIDIA driver (/proc/driver/nvidia/version absent, nvidia-smi -L failed)" | tee "$WORK/devinfo.txt"
+    rc=1
+  fi
   return $rc
 }
-
-# Caps add up to about 5 minutes (the machine's start takes 1-2 of the 15 lent, and a
-# rerun must fit). The rebuild with the card's nvcc is opt-in (REBUILD=1): the 11.8
-# library already carries sm_90 code, and sm_90a only matters once wgmma kernels exist.
-phase device 20 "$CHECK" device -out "$WORK/device.json"
-phase bandwidth 30 "$CHECK" bandwidth -out "$WORK/bandwidth.json"
 
 rebuild() {
   local src=$B/src
@@ -87,36 +173,97 @@ rebuild() {
   printf '{"rebuilt": true, "nvcc": "%s", "spill_lines_nonzero": %s}\n' "$(nvcc --version | tail -1)" \
     "$(grep 'bytes spill' "$WORK/ptxas-local.log" | grep -vc ' 0 bytes spill stores, 0 bytes spill loads')" >"$WORK/rebuild.json"
 }
-if [ "${REBUILD:-0}" = 1 ]; then
-  phase rebuild 150 bash -c "$(declare -f rebuild); B='$B' WORK='$WORK' CHECK='$CHECK' rebuild"
-fi
+
+# cuda-tests: the CUDA backend's own tests against the CPU and runtime/sampling: the
+# indexed ops, the device decode loop (graph capture, device sampling), every matmul
+# path with W8A8 from row 1 and the SIMT kernels forced, and Upload's ordering (100
+# uploads of 64 MiB read at once on a non-blocking stream). A skip is not a pass.
+cuda_tests() {
+  local t=$(( PHASE_CAP - 3 ))
+  "$B/bin/backend-cuda.test" -test.v -test.count=1 -test.timeout "${t}s" \
+    -test.run 'TestIndexedOps|TestDecodeLoop|TestMatMulPaths|TestUploadOrdering|TestMatMulKernel|TestMatMulCasesReachEveryPath' >"$WORK/cuda-tests.out" 2>&1
+  local rc=$?
+  python3 - "$WORK/cuda-tests.out" "$rc" >"$WORK/cuda-tests.json" <<'PY'
+import json, re, sys
+text = open(sys.argv[1], errors="replace").read()
+top = lambda k: sorted(set(re.findall(r"^--- %s: (\S+)" % k, text, re.M)))
+print(json.dumps({"rc": int(sys.argv[2]), "pass": len(top("PASS")), "fail": len(top("FAIL")), "skip": len(top("SKIP")),
+                  "passed": top("PASS"), "failed": top("FAIL"), "skipped": top("SKIP"), "tail": text[-3000:]}))
+PY
+  tail -5 "$WORK/cuda-tests.out"
+  if grep -q -- '^--- SKIP' "$WORK/cuda-tests.out"; then
+    echo "cuda-tests: skipped: $(grep -m1 -E '^ +cuda_test.go:[0-9]+: ' "$WORK/cuda-tests.out" | sed 's/^ *//') (a skip is not a pass)"
+    rc=1
+  fi
+  return $rc
+}
+
+# sanitizer: compute-sanitizer memcheck and racecheck on the small op checks, and
+# memcheck on the device decode loop (TestDecodeLoop: capture, replays, device
+# sampling); error counts and the first 20 lines of each report.
+sanitizer() {
+  local cs
+  cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1)
+  if [ -z "$cs" ]; then
+    echo '{"errors": null, "error": "compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"}' >"$WORK/sanitizer.json"
+    echo "compute-sanitizer not found"
+    return 1
+  fi
+  local each=$(( (PHASE_CAP - 4) / 3 ))
+  run1() { # name tool cmd...
+    local name=$1 tool=$2
+    shift 2
+    timeout --kill-after=3 "$each" "$cs" --tool "$tool" --print-limit 20 --error-exitcode 3 "$@" >"$WORK/sanitizer-$name.txt" 2>&1
+    echo "$?" >"$WORK/sanitizer-$name.rc"
+  }
+  run1 memcheck-ops memcheck "$CHECK" ops -small -out "$WORK/sanitizer-ops.json"
+  run1 racecheck-ops racecheck "$CHECK" ops -small -ops matmul,attention,rmsnorm,attention_at -out "$WORK/sanitizer-race.json"
+  run1 memcheck-decode memcheck "$B/bin/backend-cuda.test" -test.count=1 -test.run 'TestDecodeLoop' -test.timeout "$((each - 2))s"
+  python3 - "$WORK" <<'PY'
+import json, os, re, sys
+w = sys.argv[1]
+res, total, complete, line = {}, 0, True, []
+for name in ("memcheck-ops", "racecheck-ops", "memcheck-decode"):
+    text = open(os.path.join(w, "sanitizer-%s.txt" % name), errors="replace").read()
+    rc = int(open(os.path.join(w, "sanitizer-%s.rc" % name)).read().strip() or 1)
+    m = re.search(r"ERROR SUMMARY: (\d+) error", text)
+    n = int(m.group(1)) if m else None
+    if n is None:
+        complete = False
+    else:
+        total += n
+    head = text.splitlines()[:20]
+    res[name] = {"rc": rc, "errors": n, "timed_out": rc in (124, 137), "head": head}
+    why = "%d errors" % n if n is not None else "no ERROR SUMMARY (rc %d%s: %s)" % (
+        rc, ", timed out" if rc in (124, 137) else "", (head[-1] if head else "no output").lstrip("= ")[:120])
+    line.append("%s: %s" % (name, why))
+res["errors"] = total if complete else None
+json.dump(res, open(os.path.join(w, "sanitizer.json"), "w"))
+print("sanitizer: " + "; ".join(line))
+sys.exit(0 if res["errors"] == 0 else 1)
+PY
+  return $?
+}
 
 ops_args=()
 [ "${LARGE:-0}" = 1 ] && ops_args+=(-large)
-phase ops 60 "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
-# The CUDA backend's own tests of the indexed ops and the device decode loop (graph
-# capture, device sampling, the finished mask) against the CPU and runtime/sampling.
-cuda_tests() {
-  "$B/bin/backend-cuda.test" -test.v -test.count=1 -test.timeout 40s -test.run 'TestIndexedOps|TestDecodeLoop' >"$WORK/cuda-tests.out" 2>&1
-  local rc=$?
-  printf '{"rc": %d, "pass": %d, "fail": %d, "skip": %d, "tail": %s}\n' "$rc" \
-    "$(grep -c -- '--- PASS' "$WORK/cuda-tests.out")" "$(grep -c -- '--- FAIL' "$WORK/cuda-tests.out")" \
-    "$(grep -c -- '--- SKIP' "$WORK/cuda-tests.out")" "$(tail -c 3000 "$WORK/cuda-tests.out" | json_escape)" >"$WORK/cuda-tests.json"
-  # A skip (no device) is not a pass: the phase fails unless a test passed and none failed.
-  grep -q -- '--- PASS' "$WORK/cuda-tests.out" || rc=1
-  return $rc
-}
-phase cuda-tests 45 bash -c "$(declare -f cuda_tests json_escape); B='$B' WORK='$WORK' cuda_tests"
-phase kernels 40 "$CHECK" kernels -out "$WORK/kernels.json"
-phase torch 40 python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
-# Separate processes, so a slow 16-bit load cannot cost the int8 numbers.
-phase e2e-int8 60 "$CHECK" e2e -weights int8 -out "$WORK/e2e-int8.json"
-phase e2e-f16 60 "$CHECK" e2e -weights f16 -stories "" -out "$WORK/e2e-f16.json"
-# The engine end to end (GPU-run item 2: TTFT 128/512/2,048, concurrency 1/16/64, the
-# mixed workload, graphs on/off) is a separate, longer run: ENGINE=1.
-if [ "${ENGINE:-0}" = 1 ]; then
-  phase engine 240 "$CHECK" engine -device cuda -out "$WORK/engine.json"
-fi
 
-echo "== done in $(( $(date +%s) - started ))s: $J"
+phase device bash -c "$(declare -f device have_driver); B='$B' WORK='$WORK' CHECK='$CHECK' device"
+phase rebuild bash -c "$(declare -f rebuild); B='$B' WORK='$WORK' CHECK='$CHECK' rebuild"
+phase bandwidth "$CHECK" bandwidth -out "$WORK/bandwidth.json"
+phase ops "$CHECK" ops "${ops_args[@]}" -v -out "$WORK/ops.json"
+phase cuda-tests bash -c "$(declare -f cuda_tests); B='$B' WORK='$WORK' cuda_tests"
+phase sanitizer bash -c "$(declare -f sanitizer); B='$B' WORK='$WORK' CHECK='$CHECK' sanitizer"
+phase kernels "$CHECK" kernels -out "$WORK/kernels.json"
+phase torch python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
+# Separate processes, so a slow 16-bit load cannot cost the int8 numbers.
+phase e2e-int8 "$CHECK" e2e -weights int8 -out "$WORK/e2e-int8.json"
+phase e2e-f16 "$CHECK" e2e -weights f16 -stories "" -steps 32 -out "$WORK/e2e-f16.json"
+phase engine "$CHECK" engine -device cuda -out "$WORK/engine.json"
+
+cp "$B/ptxas.log" "$WORK/" 2>/dev/null
+report
+tar -czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
+echo "== done in $(( $(date +%s) - started ))s of ${BUDGET}s: $OUT/gpu-check.json"
+cat "$OUT/summary.txt" 2>/dev/null || echo "(no summary: see $OUT/gpu-check.json)"
 exit 0
