@@ -1,3 +1,5 @@
+//go:build !cuda
+
 package main
 
 import (
@@ -8,7 +10,8 @@ import (
 
 // TestOnlyDevinfoLinksGorgonia: gorgonia.org/cu exits the process at init without a
 // driver, so no other package or command of the module may depend on it, in either
-// build.
+// build. (This file is not in the cuda build: a cuda-tagged test binary of this
+// package would link gorgonia.org/cu and exit at start without a driver.)
 func TestOnlyDevinfoLinksGorgonia(t *testing.T) {
 	for _, tags := range []string{"", "cuda"} {
 		out, err := exec.Command("go", "list", "-tags", tags, "-deps", "-test", "-f", `{{.ImportPath}} {{join .Deps " "}}`, "github.com/vireo-ai/vireo/...").CombinedOutput()
