@@ -308,15 +308,6 @@ func (f *asyncBackend) drain(s *fakeStream) error {
 	return nil
 }
 
-func (f *asyncBackend) drainAll() error {
-	for _, s := range f.streams {
-		if err := f.drain(s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // checkPool reports blocks back in the pool while work issued on them is pending.
 func (f *asyncBackend) checkPool(stage string, pool *kv.BlockPool) {
 	f.mu.Lock()
