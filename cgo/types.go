@@ -17,10 +17,10 @@ import (
 )
 
 // ErrNoCUDA is returned by every function of a build without the cuda tag.
-var ErrNoCUDA = errors.New("vireo: built without CUDA (build with make cuda)")
+var ErrNoCUDA = errors.New("this binary was built without CUDA (build it with make cuda)")
 
 // ErrNoDevice matches (errors.Is) an *Error for a missing device or driver.
-var ErrNoDevice = errors.New("vireo: no CUDA device")
+var ErrNoDevice = errors.New("no CUDA device")
 
 // Status codes of the C ABI (enum vireo_status).
 const (

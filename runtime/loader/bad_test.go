@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		want []string
 	}{
 		{"empty", "m.gguf", nil, nil, []string{"empty"}},
-		{"wrong magic", "m.gguf", append([]byte("GGUX"), good[4:]...), nil, []string{"wrong magic", `"GGUX"`}},
+		{"wrong magic", "m.gguf", append([]byte("GGUX"), good[4:]...), nil, []string{"not a model file", `starts with "GGUX", not "GGUF"`}},
 		{"short magic", "m.gguf", []byte("GG"), nil, []string{"truncated"}},
 		{"version 1", "m.gguf", patch(4, 1, 4), nil, []string{"version 1 is not supported"}},
 		{"version 4", "m.gguf", patch(4, 4, 4), nil, []string{"unsupported version 4"}},

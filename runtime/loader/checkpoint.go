@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,28 +22,41 @@ type Options struct {
 // Open maps the checkpoint at path read-only and loads it: a Hugging Face model
 // directory (config.json, safetensors weights, tokenizer.json) when path is a directory,
 // GGUF when the file starts with the "GGUF" magic, otherwise a legacy llama2.c .bin.
-// Errors name the file.
+// Errors start with the path, once.
 func Open(path string, opt Options) (*Checkpoint, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		ck, err := openHFDir(path)
 		if err != nil {
-			return nil, fmt.Errorf("loader: %s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return ck, nil
 	}
 	data, release, err := mapFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, withoutPath(err, path))
 	}
 	ck, err := load(path, data, opt)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	ck.Path = path
 	ck.close = release
 	return ck, nil
 }
+
+// withoutPath drops the path from an os error about that same path, which the caller
+// names already.
+func withoutPath(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return pe.Err
+	}
+	return err
+}
+
+// ErrNotModel is wrapped by Open's error for a file that is no checkpoint format.
+var ErrNotModel = errors.New("not a model file (expected GGUF, llama2.c .bin or a Hugging Face directory)")
 
 func load(path string, data []byte, opt Options) (*Checkpoint, error) {
 	switch {
@@ -52,11 +66,16 @@ func load(path string, data []byte, opt Options) (*Checkpoint, error) {
 		if len(data) < 4 {
 			return nil, fmt.Errorf("gguf: truncated: %d bytes, too short for the magic", len(data))
 		}
-		return nil, fmt.Errorf("gguf: wrong magic %q (want \"GGUF\")", data[:4])
+		return nil, fmt.Errorf("%w: a .gguf file that starts with %q, not \"GGUF\"", ErrNotModel, data[:4])
 	}
+	// llama2.c files have no magic: a file that is not GGUF is read as one, and one
+	// whose header does not parse is no model at all, unless it is named .bin.
 	cfg, tensors, err := parseLlama2C(data)
 	if err != nil {
-		return nil, err
+		if strings.EqualFold(filepath.Ext(path), ".bin") {
+			return nil, fmt.Errorf("%w: read as a llama2.c .bin: %w", ErrNotModel, err)
+		}
+		return nil, ErrNotModel
 	}
 	tokPath, err := findTokenizer(path, opt.TokenizerPath, cfg.VocabSize)
 	if err != nil {

@@ -143,12 +143,12 @@ func asInt(v any) (int64, bool) {
 func OpenGGUF(path string) (*GGUFFile, error) {
 	data, release, err := mapFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, withoutPath(err, path))
 	}
 	g, err := ParseGGUF(data)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	g.close = release
 	return g, nil

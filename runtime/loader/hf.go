@@ -462,7 +462,7 @@ func hfWeights(dir string, c Config, releases *[]func() error) (map[string]*Tens
 	mapShard := func(file string) (*SafetensorsFile, error) {
 		data, release, err := mapFile(filepath.Join(dir, file))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", file, withoutPath(err, filepath.Join(dir, file)))
 		}
 		*releases = append(*releases, release)
 		f, err := ParseSafetensors(data)
@@ -519,7 +519,7 @@ func hfWeights(dir string, c Config, releases *[]func() error) (map[string]*Tens
 					return nil, err
 				}
 				if f, err = mapShard(shard); err != nil {
-					return nil, fmt.Errorf("%s names shard %s: %w", hfIndexFile, shard, err)
+					return nil, fmt.Errorf("%s names a shard that cannot be read: %w", hfIndexFile, err)
 				}
 				shards[shard] = f
 			}

@@ -330,7 +330,7 @@ func TestHFBadInput(t *testing.T) {
 			m := maps.Clone(sharded)
 			m["model-00002-of-00002.safetensors"] = nil
 			return m
-		}(), []string{"model.safetensors.index.json names shard model-00002-of-00002.safetensors", "no such file"}},
+		}(), []string{"model.safetensors.index.json names a shard that cannot be read: model-00002-of-00002.safetensors: no such file or directory"}},
 		{"index maps a tensor to the wrong shard", nil, ts, func() map[string][]byte {
 			m := maps.Clone(sharded)
 			m["model-00001-of-00002.safetensors"], m["model-00002-of-00002.safetensors"] = m["model-00002-of-00002.safetensors"], m["model-00001-of-00002.safetensors"]
@@ -369,7 +369,8 @@ func TestHFBadInput(t *testing.T) {
 				ck.Close()
 			}
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "loader: "+dir+": ", "the error names the directory")
+			assert.True(t, strings.HasPrefix(err.Error(), dir+": "), "the error starts with the directory: %v", err)
+			assert.Equal(t, 1, strings.Count(err.Error(), dir), "and names it once: %v", err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}

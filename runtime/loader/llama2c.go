@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 )
@@ -191,7 +192,7 @@ func LoadLlama2C(model, tokenizerBin []byte) (*Checkpoint, error) {
 func findTokenizer(modelPath, explicit string, vocab int) (string, error) {
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("%w: tokenizer %s: %v", ErrNoTokenizer, explicit, err)
+			return "", &NoTokenizerError{Path: explicit, Err: withoutPath(err, explicit)}
 		}
 		return explicit, nil
 	}
@@ -201,12 +202,36 @@ func findTokenizer(modelPath, explicit string, vocab int) (string, error) {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("tokenizer %s: %w", p, err)
+			return "", fmt.Errorf("tokenizer %s: %w", p, withoutPath(err, p))
 		}
 	}
-	return "", fmt.Errorf("%w for this llama2.c checkpoint: set Options.TokenizerPath or put %s or %s beside the model",
-		ErrNoTokenizer, filepath.Base(cands[0]), filepath.Base(cands[1]))
+	return "", &NoTokenizerError{Tried: []string{filepath.Base(cands[0]), filepath.Base(cands[1])}}
 }
+
+// NoTokenizerError is Open's error for a llama2.c checkpoint without its tokenizer:
+// the file Options.TokenizerPath names is missing (Path, Err), or none of the names
+// looked for beside the model exists (Tried). It matches ErrNoTokenizer. Commands
+// rewrite it to name their own flag (Hint).
+type NoTokenizerError struct {
+	Path  string
+	Err   error
+	Tried []string
+}
+
+func (e *NoTokenizerError) Error() string { return e.Hint("Options.TokenizerPath") }
+
+// Hint is the error's text with the way to give a tokenizer named as the caller's
+// user knows it (a flag such as -tokenizer).
+func (e *NoTokenizerError) Hint(how string) string {
+	if e.Path != "" {
+		return fmt.Sprintf("%s: %s %s: %v", ErrNoTokenizer, how, e.Path, e.Err)
+	}
+	return fmt.Sprintf("%s for this llama2.c checkpoint: put %s beside the model, or give its path with %s",
+		ErrNoTokenizer, strings.Join(e.Tried, " or "), how)
+}
+
+func (e *NoTokenizerError) Is(target error) bool { return target == ErrNoTokenizer }
+func (e *NoTokenizerError) Unwrap() error        { return e.Err }
 
 // readLlama2CVocab reads a llama2.c tokenizer.bin (small: read, not mapped).
 func readLlama2CVocab(path string, vocab int) (*tokenizer.Vocab, error) {

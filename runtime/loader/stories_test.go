@@ -2,6 +2,8 @@ package loader
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
@@ -120,4 +122,37 @@ func bitsEqual(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestOpenErrorTexts: what a user reads for the common mistakes — a file that is no
+// model, a missing file (its path said once), a llama2.c checkpoint without its
+// tokenizer (the flag a command passes named by Hint).
+func TestOpenErrorTexts(t *testing.T) {
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	require.NoError(t, os.WriteFile(readme, []byte("# Vireo\n\nVireo is an LLM inference runtime and server written in Go. Go orchestrates; the\n"), 0o644))
+	_, err := Open(readme, Options{})
+	require.ErrorIs(t, err, ErrNotModel)
+	assert.EqualError(t, err, readme+": not a model file (expected GGUF, llama2.c .bin or a Hugging Face directory)")
+
+	missing := filepath.Join(dir, "nope.gguf")
+	_, err = Open(missing, Options{})
+	assert.EqualError(t, err, missing+": no such file or directory")
+
+	bin := shared.Path(t, "models", "stories260K", "stories260K.bin")
+	lonely := filepath.Join(dir, "lonely.bin")
+	data, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(lonely, data, 0o644))
+	_, err = Open(lonely, Options{})
+	require.ErrorIs(t, err, ErrNoTokenizer)
+	var nt *NoTokenizerError
+	require.ErrorAs(t, err, &nt)
+	assert.Equal(t, "no tokenizer file for this llama2.c checkpoint: put tok512.bin or tokenizer.bin beside the model, or give its path with -tokenizer FILE", nt.Hint("-tokenizer FILE"))
+
+	garbage := filepath.Join(dir, "garbage.bin")
+	require.NoError(t, os.WriteFile(garbage, data[:100], 0o644))
+	_, err = Open(garbage, Options{})
+	require.ErrorIs(t, err, ErrNotModel)
+	assert.ErrorContains(t, err, "read as a llama2.c .bin: llama2c: file is 100 bytes")
 }
