@@ -43,11 +43,36 @@ func Open(path, tokenizerPath string, be backend.Backend, opt model.Options) (*L
 		if err != nil {
 			return nil, err
 		}
-		tok, err := tokenizer.New(tokenizer.SyntheticVocab(m.Config.VocabSize))
+		l, err := syntheticTokenizer(path, m.Config.VocabSize)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
-		return &Loaded{Model: m, Tokenizer: tok, Path: path, Synthetic: true, EOSIDs: tok.EOSIDs()}, nil
+		l.Model = m
+		return l, nil
+	}
+	l, err := OpenTokenizer(path, tokenizerPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(l.ck, be, opt)
+	if err != nil {
+		l.ck.Close()
+		return nil, err
+	}
+	l.Model = m
+	return l, nil
+}
+
+// OpenTokenizer opens what Open opens except the weights: the tokenizer, chat template,
+// end-of-sequence ids and generation defaults, for tokenizing without loading a model
+// (the file is mapped, not read). Its Model is nil; Close releases the mapping.
+func OpenTokenizer(path, tokenizerPath string) (*Loaded, error) {
+	if model.IsSynthetic(path) {
+		c, err := model.SyntheticConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		return syntheticTokenizer(path, c.VocabSize)
 	}
 	ck, err := loader.Open(path, loader.Options{TokenizerPath: tokenizerPath})
 	if err != nil {
@@ -68,16 +93,19 @@ func Open(path, tokenizerPath string, be backend.Backend, opt model.Options) (*L
 		ck.Close()
 		return nil, fmt.Errorf("%s: vocabulary has %d tokens but the model expects %d", path, tok.VocabSize(), ck.Config.VocabSize)
 	}
-	m, err := model.Load(ck, be, opt)
-	if err != nil {
-		ck.Close()
-		return nil, err
-	}
 	eos := append([]int32(nil), tok.EOSIDs()...)
 	for _, id := range ck.EOSIDs {
 		if !slices.Contains(eos, id) && id >= 0 && int(id) < ck.Config.VocabSize {
 			eos = append(eos, id)
 		}
 	}
-	return &Loaded{Model: m, Tokenizer: tok, Path: path, ck: ck, ChatTemplate: ck.ChatTemplate, EOSIDs: eos, Defaults: ck.GenerationDefaults}, nil
+	return &Loaded{Tokenizer: tok, Path: path, ck: ck, ChatTemplate: ck.ChatTemplate, EOSIDs: eos, Defaults: ck.GenerationDefaults}, nil
+}
+
+func syntheticTokenizer(path string, vocab int) (*Loaded, error) {
+	tok, err := tokenizer.New(tokenizer.SyntheticVocab(vocab))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Loaded{Tokenizer: tok, Path: path, Synthetic: true, EOSIDs: tok.EOSIDs()}, nil
 }

@@ -78,3 +78,8 @@ func (s *Session) Feed(tokens []int32) ([]float32, error) {
 
 // Reset empties the sequence.
 func (s *Session) Reset() { s.pos = 0 }
+
+// Truncate keeps the first n tokens of the sequence (n >= Pos keeps all): the next
+// Feed continues from there, as when a chat is re-rendered and only its first n
+// tokens are unchanged. The cache entries past n are overwritten, never read.
+func (s *Session) Truncate(n int) { s.pos = max(0, min(s.pos, n)) }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
@@ -30,23 +31,83 @@ type RopeScaling = loader.RopeScaling
 type WeightType int
 
 const (
-	WeightsF32  WeightType = iota // float weights as loaded
-	WeightsInt8                   // symmetric int8, one scale per output row
+	WeightsF32  WeightType = iota // float weights as loaded (dequantized from GGUF block types)
+	WeightsInt8                   // symmetric int8, one scale per output row, quantized at load
+	// WeightsAuto keeps each matrix in the checkpoint's own precision as far as the
+	// backend runs it: float tensors (F32, F16, BF16) stay floats — f32 on the CPU, the
+	// backend's 16-bit type on CUDA — and GGUF block-quantized tensors (Q4_0 … Q8_0),
+	// which no backend multiplies natively yet, become int8 with one scale per row: the
+	// precision nearest theirs that the backends run, at 1 byte per weight. Synthetic
+	// models count as F32 checkpoints.
+	WeightsAuto
 )
 
 func (w WeightType) String() string {
-	if w == WeightsInt8 {
+	switch w {
+	case WeightsInt8:
 		return "int8"
+	case WeightsAuto:
+		return "auto"
 	}
 	return "f32"
+}
+
+// ParseWeightType reads "auto", "int8" or "f32".
+func ParseWeightType(s string) (WeightType, error) {
+	for _, w := range []WeightType{WeightsAuto, WeightsInt8, WeightsF32} {
+		if s == w.String() {
+			return w, nil
+		}
+	}
+	return 0, fmt.Errorf("weights must be auto, int8 or f32, got %q", s)
 }
 
 // Options choose how weights are laid out.
 type Options struct {
 	Weights WeightType
 	// Int8Embedding also quantizes the token embedding and the classifier (the tied
-	// matrix, or output.weight) when Weights is WeightsInt8.
+	// matrix, or output.weight) when Weights is WeightsInt8. (With WeightsAuto they
+	// follow their own tensors' types like every other matrix.)
 	Int8Embedding bool
+	// Progress, when set, is told how the load advances, matrix by matrix.
+	Progress func(LoadStep)
+}
+
+// LoadStep is one matrix handled by Load or Synthetic.
+type LoadStep struct {
+	Tensor string // its name (token_embd.weight, blk.3.ffn_up.weight, …)
+	// Action is what was done to it: "mapped" (read in place), "converted" (F16 or
+	// BF16 to f32), "dequantized" (a GGUF block type to f32), "quantized" (to int8),
+	// "uploaded" (to a device), or "generated" (a synthetic model's random weights).
+	Action string
+	// Done and Total count weights (elements) of the matrices handled so far (this
+	// one included) and of all of them.
+	Done, Total int64
+}
+
+// progress reports load steps to Options.Progress.
+type progress struct {
+	fn          func(LoadStep)
+	done, total int64
+}
+
+func (p *progress) step(name, action string, n int) {
+	p.done += int64(n)
+	if p.fn != nil {
+		p.fn(LoadStep{Tensor: name, Action: action, Done: p.done, Total: p.total})
+	}
+}
+
+// matrixWeights is the number of weights in a configuration's matrices (the classifier
+// counted when untied), the Total of its LoadSteps.
+func matrixWeights(c *Config) int64 {
+	D, F, V := int64(c.Dim), int64(c.HiddenDim), int64(c.VocabSize)
+	qd, kd := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
+	n := V*D + int64(c.Layers)*(2*qd*D+2*kd*D+3*F*D)
+	if !c.TiedEmbeddings {
+		n += V * D
+	}
+	return n
 }
 
 // layer holds one transformer block's weights. Shapes: D=dim, H=heads, K=kv heads,
@@ -75,7 +136,12 @@ type Model struct {
 	rope    backend.RoPE
 	// WeightBytes is the size of the weights the backend reads per token.
 	WeightBytes int64
+	weightTypes string
 }
+
+// WeightTypes says how the backend holds the model's matrices, type by type ("int8
+// ×56, f32 ×1"): what Options.Weights (auto in particular) came to.
+func (m *Model) WeightTypes() string { return m.weightTypes }
 
 // Backend is the backend the model runs on.
 func (m *Model) Backend() backend.Backend { return m.be }
@@ -151,6 +217,30 @@ type builder struct {
 	be    backend.Backend
 	opt   Options
 	bytes int64
+	types map[backend.DType]int // matrices kept per type
+}
+
+// kept counts a matrix the backend holds, by its type.
+func (b *builder) kept(w *backend.Weight) {
+	if b.types == nil {
+		b.types = map[backend.DType]int{}
+	}
+	b.types[w.W.DType]++
+}
+
+// typeSummary is WeightTypes' text: "int8 ×56, f32 ×1".
+func (b *builder) typeSummary() string {
+	var parts []string
+	for _, d := range []backend.DType{backend.I8, backend.F16, backend.BF16, backend.F32} {
+		if n := b.types[d]; n > 0 {
+			name := d.String()
+			if d == backend.I8 {
+				name = "int8" // as the flag says it
+			}
+			parts = append(parts, fmt.Sprintf("%s ×%d", name, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // linear loads one matrix: int8 (quantized here, per row) or f32. src is the GGUF
@@ -167,6 +257,7 @@ func (b *builder) linear(name string, out, in int, f []float32, int8 bool, src s
 	if err != nil {
 		return nil, fmt.Errorf("weight %s: %w", name, err)
 	}
+	b.kept(w)
 	b.bytes += int64(out * in * w.W.DType.Size())
 	if w.W.DType == backend.I8 {
 		b.bytes += int64(4 * out)
@@ -191,6 +282,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	}
 	m := &Model{Config: c, Options: opt, be: be, rope: RoPEOf(&c)}
 	b := &builder{be: be, opt: opt}
+	prog := &progress{fn: opt.Progress, total: matrixWeights(&c)}
 	get := func(name string, shape ...int) (*loader.Tensor, []float32, error) {
 		t, ok := ck.Tensors[name]
 		if !ok {
@@ -221,10 +313,36 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		if err != nil {
 			return nil, err
 		}
-		if quantize || unsafe.Pointer(unsafe.SliceData(f)) != unsafe.Pointer(unsafe.SliceData(t.Data)) {
+		converted := unsafe.Pointer(unsafe.SliceData(f)) != unsafe.Pointer(unsafe.SliceData(t.Data))
+		if quantize || converted {
 			dropPages(t.Data)
 		}
+		action := "mapped"
+		switch {
+		case quantize:
+			action = "quantized"
+		case t.Type.Quantized():
+			action = "dequantized"
+		case converted:
+			action = "converted"
+		}
+		if be.Name() != "cpu" && !quantize {
+			action = "uploaded"
+		}
+		prog.step(name, action, out*in)
 		return w, nil
+	}
+	// quantize says whether a matrix becomes int8 at load; emb marks the embedding and
+	// the classifier.
+	quantize := func(name string, emb bool) bool {
+		switch opt.Weights {
+		case WeightsInt8:
+			return !emb || opt.Int8Embedding
+		case WeightsAuto:
+			t, ok := ck.Tensors[name]
+			return ok && t.Type.Quantized()
+		}
+		return false
 	}
 	vector := func(name string, n int) (backend.Tensor, error) {
 		_, f, err := get(name, n)
@@ -235,10 +353,8 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	}
 	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
 	qd, kd := c.Heads*hd, c.KVHeads*hd
-	int8 := opt.Weights == WeightsInt8
-	embInt8 := int8 && opt.Int8Embedding
 	var err error
-	if m.embed, err = linear("token_embd.weight", V, D, embInt8); err != nil {
+	if m.embed, err = linear("token_embd.weight", V, D, quantize("token_embd.weight", true)); err != nil {
 		return nil, err
 	}
 	for l := 0; l < c.Layers; l++ {
@@ -253,7 +369,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
 			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
 		} {
-			if *s.dst, err = linear(p+s.name, s.out, s.in, int8); err != nil {
+			if *s.dst, err = linear(p+s.name, s.out, s.in, quantize(p+s.name, false)); err != nil {
 				return nil, err
 			}
 		}
@@ -271,7 +387,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		return nil, err
 	}
 	if _, ok := ck.Tensors["output.weight"]; ok && !c.TiedEmbeddings {
-		if m.output, err = linear("output.weight", V, D, embInt8); err != nil {
+		if m.output, err = linear("output.weight", V, D, quantize("output.weight", true)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -280,5 +396,6 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	}
 	b.bytes -= int64(V * D * m.embed.W.DType.Size()) // the embedding is gathered, not streamed
 	m.WeightBytes = b.bytes
+	m.weightTypes = b.typeSummary()
 	return m, nil
 }

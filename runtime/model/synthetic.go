@@ -61,7 +61,8 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	}
 	m := &Model{Config: c, Options: opt, be: be, rope: RoPEOf(&c)}
 	b := &builder{be: be, opt: opt}
-	int8 := opt.Weights == WeightsInt8
+	prog := &progress{fn: opt.Progress, total: matrixWeights(&c)}
+	int8 := opt.Weights == WeightsInt8 // WeightsAuto: f32, a synthetic model's own precision
 	seed := uint64(0x5eed)
 	gen := func(name string, out, in int, q bool) (*backend.Weight, error) {
 		seed++
@@ -90,6 +91,8 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
 		}
+		b.kept(w)
+		prog.step(h.Name, "generated", out*in)
 		return w, nil
 	}
 	ones := make([]float32, c.Dim)
@@ -131,6 +134,7 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 		return nil, err
 	}
 	m.WeightBytes = b.bytes
+	m.weightTypes = b.typeSummary()
 	if c.TiedEmbeddings {
 		m.WeightBytes += int64(V * D * m.embed.W.DType.Size())
 	}

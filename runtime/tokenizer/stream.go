@@ -10,6 +10,7 @@ import "unicode/utf8"
 type Stream struct {
 	t         *Tokenizer
 	stripNext bool // the next token drops a leading space (it follows BOS)
+	raw       bool // invalid bytes pass through instead of becoming U+FFFD
 	pending   []byte
 }
 
@@ -19,6 +20,16 @@ type Stream struct {
 // byte-level vocabularies drop nothing after BOS, so it has no effect there.
 func (t *Tokenizer) NewStream(skipLeadingSpace bool) *Stream {
 	return &Stream{t: t, stripNext: skipLeadingSpace && t.stripAfterBOS}
+}
+
+// NewRawStream is NewStream for output that must keep every byte (a file, or a
+// terminal that escapes them): bytes that can never complete a character are
+// returned as they are instead of as U+FFFD, so the Add outputs plus Flush equal
+// Decode for every id sequence. Characters are still never split across outputs.
+func (t *Tokenizer) NewRawStream(skipLeadingSpace bool) *Stream {
+	s := t.NewStream(skipLeadingSpace)
+	s.raw = true
+	return s
 }
 
 // Add consumes one id and returns the text it completes, possibly "".
@@ -52,7 +63,7 @@ func (s *Stream) drain(final bool) string {
 			break
 		}
 		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
+		if r == utf8.RuneError && size == 1 && !s.raw {
 			out = utf8.AppendRune(out, utf8.RuneError)
 		} else {
 			out = append(out, b[i:i+size]...)

@@ -68,3 +68,34 @@ func TestStreamInvalidBytes(t *testing.T) {
 	assert.Equal(t, "é", st.Add(b(0xC3))+st.Add(b(0xA9)), "the stream goes on after Flush")
 	assert.Equal(t, "", st.Add(-1))
 }
+
+// TestRawStreamKeepsBytes: the raw stream returns bytes that never complete a
+// character as they are, so its outputs add up to Decode byte for byte (what a file
+// written by the CLI holds), while characters still come out whole.
+func TestRawStreamKeepsBytes(t *testing.T) {
+	tok := llama2Tok(t)
+	b := func(x byte) int32 { return int32(x) + 3 }
+	st := tok.NewRawStream(false)
+	assert.Equal(t, "", st.Add(b(0xF0)))
+	assert.Equal(t, "", st.Add(b(0x9F)))
+	assert.Equal(t, "\xf0\x9f the", st.Add(278))
+	assert.Equal(t, "\x80", st.Add(b(0x80)))
+	assert.Equal(t, "", st.Add(b(0xE6)))
+	assert.Equal(t, "\xe6", st.Flush())
+	ids := []int32{b(0xF0), b(0x9F), 278, b(0x80), b(0xE2), b(0x82), b(0xAC), b(0xFF), 278}
+	got := streamAllRaw(tok, ids, func(s string) {})
+	require.Equal(t, tok.Decode(ids), got)
+	require.Equal(t, "\xf0\x9f the\x80€\xff the", got)
+}
+
+func streamAllRaw(tok *Tokenizer, ids []int32, each func(string)) string {
+	st := tok.NewRawStream(false)
+	var b strings.Builder
+	for _, id := range ids {
+		s := st.Add(id)
+		each(s)
+		b.WriteString(s)
+	}
+	b.WriteString(st.Flush())
+	return b.String()
+}
