@@ -14,7 +14,7 @@ import (
 type ModelSpec struct {
 	Path          string `json:"path"` // GGUF, llama2.c .bin or synthetic:<shape>
 	TokenizerPath string `json:"tokenizer_path,omitempty"`
-	Weights       string `json:"weights"` // f32 or int8
+	Weights       string `json:"weights"` // auto, f32 or int8
 	Int8Embedding bool   `json:"int8_embedding"`
 	Threads       int    `json:"threads"` // backend threads (0: GOMAXPROCS)
 }
@@ -29,8 +29,13 @@ func (s ModelSpec) Options() (model.Options, error) {
 		return model.Options{Weights: model.WeightsF32}, nil
 	case "int8":
 		return model.Options{Weights: model.WeightsInt8, Int8Embedding: s.Int8Embedding}, nil
+	case "auto":
+		if s.Int8Embedding {
+			return model.Options{}, fmt.Errorf("int8 embedding needs int8 weights")
+		}
+		return model.Options{Weights: model.WeightsAuto}, nil
 	}
-	return model.Options{}, fmt.Errorf("weights must be f32 or int8, got %q", s.Weights)
+	return model.Options{}, fmt.Errorf("weights must be auto, f32 or int8, got %q", s.Weights)
 }
 
 // Open loads the model on the CPU backend.

@@ -27,6 +27,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/vireo-ai/vireo/internal/version"
 )
 
 type command struct {
@@ -52,6 +54,10 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.Line("vireo-check"))
+		return
+	}
 	if len(os.Args) < 2 {
 		usage(os.Stderr)
 		os.Exit(2)

@@ -31,7 +31,7 @@ func TestQuantizeCommand(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	require.NoError(t, run([]string{"-model", out, "-max-tokens", "3", "-ignore-eos", "-quiet"}, &stdout, &stderr), stderr.String())
-	require.Contains(t, stderr.String(), "generated: 3 tokens")
+	require.Contains(t, stderr.String(), "generated 3 tokens")
 
 	for _, c := range []struct {
 		args []string

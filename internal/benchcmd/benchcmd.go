@@ -1,6 +1,7 @@
-// Command bench measures Vireo: load against a server or an in-process engine, a
-// quality audit of the optimizations against the float reference, the prefill-stream
-// and weight-format experiments, and a report (Markdown, JSON, SVG) from any of them.
+// Package benchcmd is the benchmark command, shared by the bench binary (cmd/bench)
+// and `vireo bench`: load against a server or an in-process engine, a quality audit of
+// the optimizations against the float reference, the prefill-stream and weight-format
+// experiments, and a report (Markdown, JSON, SVG) from any of them.
 //
 //	bench load --url http://localhost:8000 --model stories260K --concurrency 1,4,16 --out load.json
 //	bench load --engine --serve --model-path ../shared/models/stories260K/stories260K.bin --out load.json
@@ -10,7 +11,7 @@
 //	bench report --load load.json --quality quality.json --ttft ttft.json --weights weights.json --out-dir out
 //
 // See bench/README.md for the commands behind the committed results.
-package main
+package benchcmd
 
 import (
 	"context"
@@ -28,7 +29,9 @@ import (
 	"time"
 
 	"github.com/vireo-ai/vireo/bench"
+	"github.com/vireo-ai/vireo/internal/cli"
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/internal/version"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/server"
@@ -37,14 +40,25 @@ import (
 // errAllFailed makes the exit status non-zero after the results are written.
 var errAllFailed = errors.New("every request failed (the results were still written)")
 
-func main() {
+// Main runs the command as the program prog ("bench", "vireo bench") on args (the
+// arguments after its name), and exits 1 on error.
+func Main(prog string, args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := Run(ctx, prog, args, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		os.Exit(1)
 	}
+}
+
+// Run runs one bench command line.
+func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.Line(prog))
+		return nil
+	}
+	return run(ctx, args, stdout, stderr)
 }
 
 const usage = `Usage: bench <command> [flags]
@@ -63,7 +77,7 @@ Run 'bench <command> -h' for its flags.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
 			return errors.New("no command given")
@@ -133,12 +147,33 @@ func (m *modelFlags) resolve(ctx context.Context, stderr io.Writer) (err error) 
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet, defPath, defWeights string) {
-	fs.StringVar(&m.spec.Path, "model-path", defPath, "model: a GGUF file, a llama2.c .bin, a Hugging Face Hub name (org/name, org/name:QUANT), or synthetic:<shape>")
+	fs.StringVar(&m.spec.Path, "model-path", defPath, "model: a GGUF file, a llama2.c .bin, a Hugging Face model directory, a Hugging Face Hub name (org/name, org/name:QUANT), or synthetic:<shape>")
 	fs.BoolVar(&m.offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&m.spec.TokenizerPath, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
-	fs.StringVar(&m.spec.Weights, "weights", defWeights, "weight format: f32 or int8")
-	fs.BoolVar(&m.spec.Int8Embedding, "int8-embedding", false, "with --weights int8, also quantize the embedding/classifier")
+	m.spec.Weights = defWeights
+	fs.Var(weightsValue{&m.spec.Weights}, "quantization", cli.WeightsHelp)
+	fs.Var(weightsValue{&m.spec.Weights}, "weights", "alias of --quantization")
+	fs.BoolVar(&m.spec.Int8Embedding, "int8-embedding", false, "with --quantization int8, also quantize the embedding/classifier")
 	fs.IntVar(&m.spec.Threads, "threads", 0, "CPU backend threads (0: GOMAXPROCS)")
+}
+
+// weightsValue is --quantization (alias --weights) on a ModelSpec's Weights string.
+type weightsValue struct{ s *string }
+
+func (w weightsValue) Set(v string) error {
+	var x cli.Weights
+	if err := x.Set(v); err != nil {
+		return err
+	}
+	*w.s = x.T.String()
+	return nil
+}
+
+func (w weightsValue) String() string {
+	if w.s == nil {
+		return ""
+	}
+	return *w.s
 }
 
 func parseInts(s string) ([]int, error) {
@@ -192,7 +227,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	fs.StringVar(&apiKey, "api-key", os.Getenv("VIREO_API_KEY"), "Bearer API key (default $VIREO_API_KEY)")
 	fs.BoolVar(&useEngine, "engine", false, "run an in-process engine on --model-path instead of a server")
 	fs.BoolVar(&serve, "serve", false, "with --engine: put the real HTTP server in front of the engine on a loopback port and load it over HTTP/SSE")
-	mf.register(fs, "", "int8")
+	mf.register(fs, "", "auto")
 	fs.IntVar(&numSeqs, "max-num-seqs", 0, "engine: sequences per step (0: default)")
 	fs.IntVar(&lanes, "prefill-streams", 0, "engine: prefill lanes (0: default 1)")
 	fs.IntVar(&chunk, "prefill-chunk", 0, "engine: tokens of one prompt per step (0: default)")
@@ -385,7 +420,7 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 		seed                              uint64
 		texts                             string
 	)
-	fs.StringVar(&modelPath, "model-path", "", "model: a path or a Hugging Face Hub name (default: stories260K from the shared folder)")
+	fs.StringVar(&modelPath, "model-path", "", "model: a GGUF file, a llama2.c .bin, a Hugging Face model directory or Hub name (default: stories260K from the shared folder)")
 	fs.BoolVar(&offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
 	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/, golden/)")
@@ -477,7 +512,7 @@ func runTTFT(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	var mf modelFlags
 	var cfg bench.TTFTConfig
 	var out string
-	mf.register(fs, "synthetic:tiny", "int8")
+	mf.register(fs, "synthetic:tiny", "auto")
 	fs.IntVar(&cfg.LongLen, "long-len", 2000, "tokens of the long prompt")
 	fs.IntVar(&cfg.ShortLen, "short-len", 32, "tokens of each short prompt")
 	fs.IntVar(&cfg.Shorts, "shorts", 24, "short prompts")

@@ -1,13 +1,15 @@
-// Command serve runs Vireo's OpenAI-compatible HTTP server on one model:
+// Package servecmd is the server command — flags, wiring, signals — shared by the
+// serve binary (cmd/serve) and `vireo serve`:
 //
+//	serve MODEL --port 8000
 //	serve --model ../shared/models/stories260K/stories260K.bin --port 8000
 //	serve --model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0
 //
-// Flags follow vLLM's names where vLLM has one. With no --model it serves the built-in
+// Flags follow vLLM's names where vLLM has one. With no model it serves the built-in
 // synthetic model (random weights: its text is noise) and says so in the log. SIGTERM
 // or SIGINT stops intake, lets in-flight requests finish within --shutdown-timeout,
 // aborts the rest, and exits 0. The HTTP API itself lives in package server.
-package main
+package servecmd
 
 import (
 	"bufio"
@@ -31,6 +33,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/vireo-ai/vireo/internal/cli"
+	"github.com/vireo-ai/vireo/internal/version"
 	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/hub"
@@ -40,24 +44,34 @@ import (
 	"github.com/vireo-ai/vireo/server"
 )
 
-func main() {
+// Main runs the command as the program prog ("serve", "vireo serve") on args (the
+// arguments after the command's name) until SIGTERM or SIGINT, and exits 1 on error.
+func Main(prog string, args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := Run(ctx, prog, args, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "serve:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		os.Exit(1)
 	}
 }
 
+// Run serves until ctx is cancelled (a signal), then drains and returns nil. --version
+// and --help print to stdout and stderr and return at once.
+func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	return runAs(ctx, prog, args, stdout, stderr)
+}
+
 type options struct {
-	model, tokenizer, weights, device string
-	servedNames                       listFlag
-	offline                           bool
-	threads                           int
-	gpuMemUtil                        float64
+	model, tokenizer, device string
+	weights                  *cli.Weights
+	version                  bool
+	servedNames              listFlag
+	offline                  bool
+	threads                  int
+	gpuMemUtil               float64
 
 	maxModelLen, maxNumSeqs, maxNumBatchedTokens int
 	kvCacheMemory                                byteSize
@@ -81,23 +95,29 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "weights", "device", "gpu-memory-utilization", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
 	{"Limits and shutdown", []string{"max-waiting", "request-timeout", "shutdown-timeout"}},
-	{"Observability", []string{"log-level", "pprof-addr"}},
+	{"Observability", []string{"log-level", "pprof-addr", "version"}},
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{maxBodyBytes: 8 << 20}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	return parseFlagsAs("serve", args, stderr)
+}
+
+// parseFlagsAs parses the command line of prog ("serve", "vireo serve"): flags, and
+// the model as a positional argument (vLLM's `serve MODEL`) or as --model.
+func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error) {
+	o := &options{maxBodyBytes: 8 << 20, weights: cli.NewWeights()}
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.model, "model", "", "a GGUF file, a llama2.c .bin, a Hugging Face directory, a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded), or synthetic:<shape> (default: synthetic:tiny, random weights)")
+	fs.StringVar(&o.model, "model", "", "the model, also given as the first argument: a GGUF file, a llama2.c .bin, a Hugging Face model directory (config.json, safetensors, tokenizer.json), a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded), or synthetic:<shape> (default: synthetic:tiny, random weights)")
 	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
 	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: the --model value)")
-	fs.StringVar(&o.weights, "weights", "int8", "weight format: int8 (per-row scales) or f32")
+	o.weights.Register(fs)
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.Float64Var(&o.gpuMemUtil, "gpu-memory-utilization", 0.9, "with --device cuda: fraction of GPU memory for weights, activations and the KV cache")
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
@@ -126,19 +146,26 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs are JSON on stderr)")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof on this separate address, e.g. localhost:6060 (default: off)")
-	fs.Usage = func() { usage(fs, stderr) }
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() { usage(prog, fs, stderr) }
 
-	if err := fs.Parse(args); err != nil {
+	pos, err := cli.ParseInterspersed(fs, args)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags only; the model goes in --model)", fs.Arg(0))
+	switch {
+	case o.version:
+		return o, nil
+	case len(pos) > 1:
+		return nil, fmt.Errorf("unexpected argument %q (one model: %s MODEL [flags])", pos[1], prog)
+	case len(pos) == 1 && o.model != "" && o.model != pos[0]:
+		return nil, fmt.Errorf("two models: %q and --model %q", pos[0], o.model)
+	case len(pos) == 1:
+		o.model = pos[0]
 	}
 	switch {
-	case o.weights != "int8" && o.weights != "f32":
-		return nil, fmt.Errorf("--weights must be int8 or f32, got %q", o.weights)
 	case !slices.Contains(device.Names(), o.device) && o.device == "cuda":
-		return nil, errors.New("--device cuda: this binary was built without CUDA (build with make cuda); only --device cpu is available")
+		return nil, errors.New("--device cuda: this binary was built without CUDA (build it with make cuda); only --device cpu is available")
 	case !slices.Contains(device.Names(), o.device):
 		return nil, fmt.Errorf("--device %q: unknown device; this binary has %v", o.device, device.Names())
 	case !(o.gpuMemUtil > 0 && o.gpuMemUtil <= 1):
@@ -167,9 +194,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-func usage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprint(w, `Usage: serve [flags]
-
+func usage(prog string, fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [MODEL] [flags]\n", prog)
+	fmt.Fprint(w, `
 Serve a model over an OpenAI-compatible HTTP API:
   POST /v1/completions, POST /v1/chat/completions (stream with "stream": true),
   GET /v1/models, GET /health, GET /ready, GET /metrics (Prometheus).
@@ -191,11 +218,12 @@ Serve a model over an OpenAI-compatible HTTP API:
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprint(w, `Examples:
-  serve --model ../shared/models/stories260K/stories260K.bin --weights f32
-  serve --model model.gguf --served-model-name llama --max-num-seqs 64 --kv-cache-memory 4GiB --api-key-file keys.txt
-  serve --model bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 --offline
-`)
+	fmt.Fprint(w, strings.ReplaceAll(`Examples:
+  serve ../shared/models/stories260K/stories260K.bin
+  serve ./Llama-3.2-1B-Instruct --quantization int8        (a Hugging Face directory)
+  serve model.gguf --served-model-name llama --max-num-seqs 64 --kv-cache-memory 4GiB --api-key-file keys.txt
+  serve bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 --offline
+`, "  serve ", "  "+prog+" "))
 	fmt.Fprintf(w, "\nSynthetic models (random weights, for trying the server out): %s\n", strings.Join(model.SyntheticNames(), ", "))
 }
 
@@ -232,9 +260,17 @@ func newLogger(level string, stderr io.Writer) *zap.Logger {
 
 // run serves until ctx is cancelled (a signal), then drains and returns nil.
 func run(ctx context.Context, args []string, stderr io.Writer) error {
-	o, err := parseFlags(args, stderr)
+	return runAs(ctx, "serve", args, io.Discard, stderr)
+}
+
+func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlagsAs(prog, args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.version {
+		fmt.Fprintln(stdout, version.Line(prog))
+		return nil
 	}
 	log := newLogger(o.logLevel, stderr)
 	defer log.Sync()
@@ -242,24 +278,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	path := o.model
 	if path == "" {
 		path = model.SyntheticPrefix + "tiny"
-		log.Warn("no --model given: serving the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise", zap.String("model", path))
+		log.Warn("no model given: serving the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise", zap.String("model", path))
 	}
 	name := path // clients send the name given, not where the cache keeps it (as vLLM)
 	if path, err = hub.Resolve(ctx, path, hub.CommandConfig(o.offline, log.Named("hub"), stderr)); err != nil {
 		return err
-	}
-	mopt := model.Options{Weights: model.WeightsF32}
-	if o.weights == "int8" {
-		mopt.Weights = model.WeightsInt8
 	}
 	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log})
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}
 	start := time.Now()
+	lp := cli.NewLoadProgress(stderr, log, path)
+	mopt := model.Options{Weights: o.weights.T, Progress: lp.Func()}
+	lp.Start()
 	m, err := llm.Open(path, o.tokenizer, be, mopt)
+	lp.Done()
 	if err != nil {
-		return err
+		return cli.LoadError(err, "--tokenizer")
 	}
 	defer m.Close()
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{
@@ -306,7 +342,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("config",
 		zap.String("model", path), zap.Strings("served_model_name", names), zap.Bool("synthetic", m.Synthetic),
 		zap.Bool("chat_template", m.ChatTemplate != ""),
-		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.String("backend", be.Name()), zap.Int("threads", o.threads),
+		zap.String("device", o.device), zap.String("weights", mopt.Weights.String()), zap.String("weight_types", m.WeightTypes()), zap.String("backend", be.Name()), zap.Int("threads", o.threads),
 		zap.Int("GOMAXPROCS", runtime.GOMAXPROCS(0)),
 		zap.Int("layers", c.Layers), zap.Int("dim", c.Dim), zap.Int("vocab", c.VocabSize), zap.Int("context", c.MaxSeqLen),
 		zap.Int("max_model_len", eo.MaxModelLen), zap.Int("max_num_seqs", eo.MaxNumSeqs),

@@ -1,4 +1,4 @@
-package main
+package benchcmd
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -107,4 +108,10 @@ func TestEndToEnd(t *testing.T) {
 		_, err := os.Stat(p("out/" + c.File))
 		require.NoError(t, err)
 	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errOut strings.Builder
+	require.NoError(t, Run(context.Background(), "bench", []string{"--version"}, &out, &errOut))
+	require.Regexp(t, `^bench \d+\.\d+\.\d+\S* \(`, out.String())
 }

@@ -1,4 +1,4 @@
-package main
+package servecmd
 
 import (
 	"bufio"
@@ -34,12 +34,14 @@ func TestParseFlags(t *testing.T) {
 	for args, msg := range map[string]string{
 		"--device cuda":            "built without CUDA",
 		"--device tpu":             "unknown device",
-		"--weights q4":             "--weights must be int8 or f32",
+		"--weights q4":             `invalid value "q4" for flag -weights: must be auto, int8 or f32`,
+		"--quantization int4":      `invalid value "int4" for flag -quantization: must be auto, int8 or f32`,
 		"--kv-cache-memory 1XB":    "unknown unit",
 		"--port 70000":             "out of range",
 		"--log-level loud":         "--log-level",
 		"--api-key-file /nonexist": "--api-key-file",
-		"stray":                    "unexpected argument",
+		"m1.gguf m2.gguf":          `unexpected argument "m2.gguf" (one model: serve MODEL [flags])`,
+		"a.gguf --model b.gguf":    `two models: "a.gguf" and --model "b.gguf"`,
 	} {
 		_, err := parseFlags(strings.Fields(args), io.Discard)
 		require.ErrorContains(t, err, msg, args)
@@ -50,6 +52,29 @@ func TestParseFlags(t *testing.T) {
 	o, err = parseFlags([]string{"--api-key-file", keys, "--api-key", "gamma"}, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, listFlag{"gamma", "alpha", "beta"}, o.apiKeys)
+}
+
+// TestPositionalModel: vLLM's `serve MODEL [flags]`, flags before or after it, and the
+// old --model; the weights default to the checkpoint's own precision.
+func TestPositionalModel(t *testing.T) {
+	for _, args := range [][]string{
+		{"m.gguf", "--port", "0"}, {"--port", "0", "m.gguf"}, {"--model", "m.gguf", "--port", "0"}, {"m.gguf", "--model", "m.gguf"},
+	} {
+		o, err := parseFlags(args, io.Discard)
+		require.NoError(t, err, "%v", args)
+		require.Equal(t, "m.gguf", o.model, "%v", args)
+		require.Equal(t, "auto", o.weights.String())
+	}
+	o, err := parseFlags([]string{"m.gguf", "--weights", "int8"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "int8", o.weights.String(), "--weights is an alias of --quantization")
+	o, err = parseFlags([]string{"--quantization", "f32"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "f32", o.weights.String())
+
+	var out, errOut strings.Builder
+	require.NoError(t, Run(context.Background(), "vireo serve", []string{"m.gguf", "--version"}, &out, &errOut))
+	require.Regexp(t, `^vireo serve \d+\.\d+\.\d+\S* \(.*go1\.\d+.*devices: cpu.*\)\n$`, out.String())
 }
 
 func TestParseBytes(t *testing.T) {
@@ -101,7 +126,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "serve")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-o", bin, "github.com/vireo-ai/vireo/cmd/serve")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 

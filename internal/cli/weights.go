@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"strings"
+
+	"github.com/vireo-ai/vireo/runtime/model"
+)
+
+// Weights is the weight-format flag every command that loads a model takes, as
+// --quantization (vLLM's name) and --weights (its older name here). The default is
+// auto: the checkpoint's own precision.
+type Weights struct{ T model.WeightType }
+
+// WeightsHelp documents the flag's values.
+const WeightsHelp = "how the weights are held: auto (the checkpoint's own precision: F32, F16 and BF16 " +
+	"tensors run as f32 on the CPU and 16-bit on CUDA; GGUF block types such as Q4_K and Q8_0 become int8 " +
+	"with one scale per row, until native kernels for them exist), int8 (every matrix quantized at load, one " +
+	"scale per row: about 4x less memory than f32, greedy output may differ at near-ties), or f32"
+
+// Register adds --quantization and its alias --weights to fs, both setting w.
+func (w *Weights) Register(fs *flag.FlagSet) {
+	fs.Var(w, "quantization", WeightsHelp)
+	fs.Var(w, "weights", "alias of --quantization")
+}
+
+// Set parses auto (or none), int8 or f32.
+func (w *Weights) Set(s string) error {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "none" {
+		s = "auto"
+	}
+	t, err := model.ParseWeightType(s)
+	if err != nil {
+		return errors.New("must be auto, int8 or f32")
+	}
+	w.T = t
+	return nil
+}
+
+func (w *Weights) String() string {
+	if w == nil {
+		return model.WeightsAuto.String()
+	}
+	return w.T.String()
+}
+
+// NewWeights is the flag's value with its default, auto.
+func NewWeights() *Weights { return &Weights{T: model.WeightsAuto} }
