@@ -22,6 +22,7 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/internal/version"
 )
 
 type side struct {
@@ -37,7 +38,12 @@ type side struct {
 
 func main() {
 	out := flag.String("out", "", "write the JSON result to this file")
+	ver := version.Flag(flag.CommandLine)
 	flag.Parse()
+	if *ver {
+		fmt.Println(version.Line("vireo-devinfo"))
+		return
+	}
 	res := map[string]any{"driver_version": cu.Version()}
 	drv, err := driverSide()
 	res["driver_api"] = drv

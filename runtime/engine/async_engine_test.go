@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/llm"
@@ -267,12 +269,18 @@ func TestGraphModeSaysWhy(t *testing.T) {
 	lm, err := llm.Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", f, model.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { lm.Close() })
-	e3, err := New(lm.Model, lm.Tokenizer, Options{})
+	core, logs := observer.New(zap.InfoLevel)
+	e3, err := New(lm.Model, lm.Tokenizer, Options{Logger: zap.New(core)})
 	require.NoError(t, err)
 	t.Cleanup(func() { e3.Close() })
 	mode, why = e3.Graphs()
 	require.Equal(t, GraphsEager, mode)
 	require.Contains(t, why, "capturing the decode step failed, decoding eagerly: decode graph: fake: capture 3 refused")
+	// Capture logs its progress, bucket by bucket, up to the one that failed.
+	captures := logs.FilterMessage("capturing decode graph").All()
+	require.Len(t, captures, 3)
+	require.Equal(t, int64(3), captures[2].ContextMap()["bucket"])
+	require.Equal(t, int64(4), captures[2].ContextMap()["sequences"])
 	reqs := workload(t, m, 4)
 	for _, q := range reqs {
 		q.Sampling = sampling.Params{TopP: 1, RepetitionPenalty: 1}

@@ -6,15 +6,31 @@
 // The model is anything with the small Model interface (configuration, backend,
 // workspaces, KV cache, forward pass, decode-step capture): a *model.Model, or
 // enginetest.Fake when only the serving stack's own cost matters. It is the Go API
-// another service embeds:
+// another service embeds; the package's Example runs these lines as they are:
 //
-//	l, _ := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{})
-//	eng, _ := engine.New(l.Model, l.Tokenizer, engine.Options{})
+//	m, err := llm.Open("synthetic:tiny", "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsAuto})
+//	if err != nil {
+//		panic(err)
+//	}
+//	defer m.Close()
+//	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{})
+//	if err != nil {
+//		panic(err)
+//	}
 //	defer eng.Close()
-//	events, _ := eng.Submit(ctx, &engine.Request{Prompt: ids, MaxTokens: 64})
-//	for ev := range events { fmt.Print(ev.Text) }
 //
-// Cancelling ctx aborts the request; its KV blocks are free once the device work in
+//	prompt := m.Tokenizer.Encode("Once upon a time", m.Tokenizer.DefaultOptions())
+//	seed := uint64(1)
+//	events, err := eng.Submit(context.Background(), &engine.Request{
+//		Prompt:    prompt,
+//		MaxTokens: 8,
+//		IgnoreEOS: true,
+//		Seed:      &seed,
+//		Sampling:  sampling.Params{Temperature: 0.8, TopP: 0.95, RepetitionPenalty: 1},
+//	})
+//
+// and then ranges over events (token, text delta, logprobs, finish reason, usage).
+// Cancelling the context aborts the request; its KV blocks are free once the device work in
 // flight on them has completed.
 //
 // Each group of a plan (the decode group, each prefill group) is issued on its lane's

@@ -3,6 +3,11 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
@@ -14,7 +19,7 @@ import (
 // Stream a completion from the built-in synthetic model (swap in a GGUF or llama2.c
 // path for real text).
 func Example() {
-	m, err := llm.Open("synthetic:tiny", "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+	m, err := llm.Open("synthetic:tiny", "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsAuto})
 	if err != nil {
 		panic(err)
 	}
@@ -26,13 +31,9 @@ func Example() {
 	defer eng.Close()
 
 	prompt := m.Tokenizer.Encode("Once upon a time", m.Tokenizer.DefaultOptions())
-	ids := make([]int32, len(prompt))
-	for i, id := range prompt {
-		ids[i] = int32(id)
-	}
 	seed := uint64(1)
 	events, err := eng.Submit(context.Background(), &engine.Request{
-		Prompt:    ids,
+		Prompt:    prompt,
 		MaxTokens: 8,
 		IgnoreEOS: true,
 		Seed:      &seed,
@@ -51,4 +52,28 @@ func Example() {
 		}
 	}
 	// Output: 8 tokens, finish "length", usage {PromptTokens:17 CompletionTokens:8}
+}
+
+// TestDocExampleRuns: the code in the package documentation is the Example's, line
+// for line, so it compiles and runs (go test runs the Example and checks its Output).
+func TestDocExampleRuns(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	var code []string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if rest, ok := strings.CutPrefix(line, "//\t"); ok {
+			code = append(code, "\t"+rest)
+		} else if len(code) > 0 && line == "//" {
+			code = append(code, "")
+		} else if len(code) > 0 {
+			break
+		}
+	}
+	require.Greater(t, len(code), 15)
+	for len(code) > 0 && code[len(code)-1] == "" {
+		code = code[:len(code)-1]
+	}
+	require.Contains(t, string(src), "func Example() {\n"+strings.Join(code, "\n")+"\n")
 }

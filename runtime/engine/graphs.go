@@ -65,7 +65,11 @@ func (e *Engine) setupGraphs() (GraphMode, string) {
 	}
 	start := time.Now()
 	gs := &graphSet{lp: lp}
-	for _, rows := range decodeBuckets(e.opt.MaxNumSeqs) {
+	buckets := decodeBuckets(e.opt.MaxNumSeqs)
+	for i, rows := range buckets {
+		// Capture takes a while on a large model: the log shows its progress.
+		e.log.Info("capturing decode graph", zap.Int("bucket", i+1), zap.Int("buckets", len(buckets)), zap.Int("sequences", rows),
+			zap.Int("max_model_len", e.opt.MaxModelLen), zap.Duration("elapsed", time.Since(start).Round(time.Millisecond)))
 		g, err := e.m.CaptureDecode(e.decode.ws, e.kv, rows, e.opt.MaxModelLen)
 		if err != nil {
 			why := fmt.Sprintf("capturing the decode step failed, decoding eagerly: %v", err)

@@ -83,6 +83,8 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
 				}
+				b.kept(w)
+				prog.step(h.Name, "generated", out*in)
 				return w, nil
 			}
 			h.F32 = randF32(seed, out*in, float32(a))
