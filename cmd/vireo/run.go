@@ -277,7 +277,7 @@ type reply struct {
 	sampled            int           // tokens sampled, the end-of-sequence token included
 	ids                []int32       // the generated tokens, end-of-sequence excluded
 	prefill, decode    time.Duration // to the first token; from it to the last
-	stop, stopDetail   string        // stop, length, context full, interrupted
+	stop               string        // stop, length, context full, interrupted
 	limit, contextSize int
 }
 
