@@ -272,7 +272,8 @@ func TestDecodeJSONKeepsOrder(t *testing.T) {
 }
 
 // TestBigInputsAreBounded checks that filters over long sequences are charged
-// per item, so they hit the step limit instead of running unbounded.
+// per item, so they hit the step limit instead of running unbounded. The step
+// limit is the bound under test; no wall-clock time is asserted.
 func TestBigInputsAreBounded(t *testing.T) {
 	opts := Options{MaxSteps: 200_000, MaxOutput: 1 << 16}
 	for _, src := range []string{
@@ -281,11 +282,9 @@ func TestBigInputsAreBounded(t *testing.T) {
 		"{% for i in range(1000) %}{% if 99999 in range(100000) %}{% endif %}{% endfor %}",
 		"{{ ([1] * 100000 * 100)|length }}",
 	} {
-		start := time.Now()
 		_, err := render(t, src, opts, nil)
 		var le *LimitError
 		require.True(t, errors.As(err, &le), "%s: %v", src, err)
-		require.Less(t, time.Since(start), 5*time.Second, src)
 	}
 	got, err := render(t, "{{ (range(50000) + range(50000))|unique|length }}", Options{}, nil)
 	require.NoError(t, err)
