@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // TestNodeOpenAIClient: the official openai npm package (pinned in
@@ -21,11 +23,11 @@ import (
 func TestNodeOpenAIClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not found on PATH: install Node.js to run the openai npm client test")
+		testref.Missing(t, "Node.js (for the openai npm client)")
 	}
 	dir := filepath.Join("testdata", "node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
-		t.Skip("testdata/node/node_modules is missing: run `npm ci --prefix server/testdata/node` to run the openai npm client test")
+		testref.Missing(t, "the openai npm client (server/testdata/node)")
 	}
 	g := loadGolden(t)
 	ts := newTestServer(t, serverOpts{cfg: Config{APIKeys: []string{"sk-node"}}, quiet: true})

@@ -1,8 +1,11 @@
 package version
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"io"
+	"os"
 	"regexp"
 	"testing"
 
@@ -26,4 +29,13 @@ func TestRequested(t *testing.T) {
 	v := Flag(fs)
 	require.NoError(t, fs.Parse([]string{"--version"}))
 	require.True(t, *v)
+}
+
+// TestLicense: the repository carries the Apache License 2.0, verbatim (the text at
+// apache.org/licenses/LICENSE-2.0.txt).
+func TestLicense(t *testing.T) {
+	data, err := os.ReadFile("../../LICENSE")
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	require.Equal(t, "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30", hex.EncodeToString(sum[:]))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // tinyByteLevelJSON is a small byte-level BPE tokenizer.json in Llama 3's layout: all
@@ -185,7 +186,7 @@ func TestGGUFByteLevel(t *testing.T) {
 	path := filepath.Join(nodeDir, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip("Llama 3 tokenizer.json not installed: run `npm ci --prefix runtime/tokenizer/testdata/node`")
+		testref.Missing(t, "the Llama 3 tokenizer.json (runtime/tokenizer/testdata/node)")
 	}
 	hf, err := FromHFTokenizerJSON(data, nil)
 	require.NoError(t, err)
@@ -231,7 +232,7 @@ func TestHFVocabByteLevel(t *testing.T) {
 	path := filepath.Join(nodeDir, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip("Llama 3 tokenizer.json not installed: run `npm ci --prefix runtime/tokenizer/testdata/node`")
+		testref.Missing(t, "the Llama 3 tokenizer.json (runtime/tokenizer/testdata/node)")
 	}
 	hf, err := FromHFTokenizerJSON(data, nil)
 	require.NoError(t, err)
@@ -304,7 +305,7 @@ func BenchmarkByteLevelEncode(b *testing.B) {
 	path := filepath.Join(nodeDir, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		b.Skip("Llama 3 tokenizer.json not installed: run `npm ci --prefix runtime/tokenizer/testdata/node`")
+		testref.Missing(b, "the Llama 3 tokenizer.json (runtime/tokenizer/testdata/node)")
 	}
 	tok, err := FromHFTokenizerJSON(data, nil)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // The differential tests run transformers.js's tokenizer (testdata/node) on the same
@@ -26,10 +27,10 @@ const nodeDir = "testdata/node"
 func requireNode(tb testing.TB) {
 	tb.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		tb.Skip("node not on PATH: the reference tokenizer needs Node.js >= 18")
+		testref.Missing(tb, "Node.js (>= 18, for transformers.js's tokenizers)")
 	}
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "@lenml", "tokenizers")); err != nil {
-		tb.Skip("reference tokenizer not installed: run `npm ci --prefix runtime/tokenizer/testdata/node`")
+		testref.Missing(tb, "transformers.js's tokenizers (runtime/tokenizer/testdata/node)")
 	}
 }
 

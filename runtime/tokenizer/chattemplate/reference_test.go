@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/jinja"
+
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // The differential test renders every fixture template and a set of synthetic
@@ -176,10 +178,10 @@ func referenceCases(t testing.TB) []refCase {
 func requireReference(t *testing.T) string {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not found; install Node.js and run: npm ci --prefix runtime/tokenizer/chattemplate/testdata/node")
+		testref.Missing(t, "Node.js (for @huggingface/jinja)")
 	}
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "@huggingface", "jinja", "package.json")); err != nil {
-		t.Skip("@huggingface/jinja not installed; run: npm ci --prefix runtime/tokenizer/chattemplate/testdata/node")
+		testref.Missing(t, "@huggingface/jinja (runtime/tokenizer/chattemplate/testdata/node)")
 	}
 	return node
 }
