@@ -2,7 +2,11 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
@@ -58,13 +62,25 @@ type ModelInfo struct {
 	Context     int   `json:"context"`
 	WeightBytes int64 `json:"weight_bytes_per_token"`
 	Synthetic   bool  `json:"synthetic"`
+	// WeightTypes is how the backend held the matrices ("f32 ×36"), what Weights
+	// (auto in particular) came to.
+	WeightTypes string `json:"weight_types,omitempty"`
+}
+
+// Short names the model and its weights for a chart: "stories260K.bin, f32 ×36".
+func (m ModelInfo) Short() string {
+	w := m.WeightTypes
+	if w == "" {
+		w = m.Weights + " weights"
+	}
+	return filepath.Base(m.Path) + ", " + w
 }
 
 // InfoOf describes a loaded model.
 func InfoOf(s ModelSpec, m *llm.Loaded) ModelInfo {
 	c := m.Config
 	return ModelInfo{ModelSpec: s, Dim: c.Dim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, Vocab: c.VocabSize,
-		Context: c.MaxSeqLen, WeightBytes: m.WeightBytes, Synthetic: m.Synthetic}
+		Context: c.MaxSeqLen, WeightBytes: m.WeightBytes, Synthetic: m.Synthetic, WeightTypes: m.WeightTypes()}
 }
 
 // EngineOptions is the part of engine.Options a benchmark sets (JSON-friendly).
@@ -91,10 +107,75 @@ type Host struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	GoVersion  string `json:"go_version"`
 	Device     string `json:"device"`
+	CPUModel   string `json:"cpu_model,omitempty"` // /proc/cpuinfo's model name
+	// LoadAvg is the 1-minute load average when the measurement started and, once
+	// End is called, when it ended: other work on the machine skews timings.
+	LoadAvg []float64 `json:"load_average,omitempty"`
 }
 
-// ThisHost describes the current machine (CPU backend).
+// ThisHost describes the current machine (CPU backend) at the start of a measurement.
 func ThisHost() Host {
-	return Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		GoVersion: runtime.Version(), Device: "cpu"}
+	h := Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion: runtime.Version(), Device: "cpu", CPUModel: cpuModel()}
+	if l, ok := loadAvg(); ok {
+		h.LoadAvg = []float64{l}
+	}
+	return h
+}
+
+// End records the load average at the end of the measurement.
+func (h *Host) End() {
+	if l, ok := loadAvg(); ok && len(h.LoadAvg) == 1 {
+		h.LoadAvg = append(h.LoadAvg, l)
+	}
+}
+
+// Machine says in one line what the numbers were measured on: "2 CPUs, Intel(R)
+// Xeon(R) Platinum 8480C, linux/amd64, device cpu, load average 1.8-2.1".
+func (h Host) Machine() string {
+	var parts []string
+	cpus := fmt.Sprintf("%d CPUs", h.CPUs)
+	if h.GOMAXPROCS != h.CPUs && h.GOMAXPROCS > 0 {
+		cpus += fmt.Sprintf(" (GOMAXPROCS %d)", h.GOMAXPROCS)
+	}
+	parts = append(parts, cpus)
+	if h.CPUModel != "" {
+		parts = append(parts, h.CPUModel)
+	}
+	parts = append(parts, h.OS+"/"+h.Arch, "device "+h.Device)
+	switch len(h.LoadAvg) {
+	case 1:
+		parts = append(parts, fmt.Sprintf("load average %.1f at the start", h.LoadAvg[0]))
+	case 2:
+		parts = append(parts, fmt.Sprintf("load average %.1f at the start, %.1f at the end", h.LoadAvg[0], h.LoadAvg[1]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuModel is the processor's name from /proc/cpuinfo ("" where there is none).
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg.
+func loadAvg() (float64, bool) {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil
 }

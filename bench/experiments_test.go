@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,6 +48,17 @@ func TestTTFTConfigs(t *testing.T) {
 	r := readReport(t, dir)
 	requireSVGs(t, dir, r)
 	require.Equal(t, res.Configs[2].ShortTTFTms.P50, r.Summary[0].Value)
+	svg, err := os.ReadFile(filepath.Join(dir, "report-ttft-configs.svg"))
+	require.NoError(t, err)
+	for _, want := range []string{"ITL p99", "short TTFT p99", "log scale", "synthetic:tiny, int8 ×", res.Host.Machine()} {
+		require.Contains(t, string(svg), want)
+	}
+	require.Len(t, res.Host.LoadAvg, 2, "the load average at the start and the end")
+
+	// In a report about another model, the prefill section says whose numbers it has.
+	md := BuildReport("stories260K", "go test", &LoadResult{Model: &ModelInfo{ModelSpec: ModelSpec{Path: "models/stories260K.bin"}}}, nil, res, nil).Markdown()
+	require.Contains(t, md, "**This section measures synthetic:tiny, not models/stories260K.bin as the rest of this report** (random weights, dim 256, 4 layers, context 2048")
+	require.Contains(t, md, "Mixed workload on synthetic:tiny (one 200-token prompt")
 }
 
 // TestWeightConfigs measures f32 against int8 on stories260K.

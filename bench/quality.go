@@ -128,6 +128,7 @@ type QualityResult struct {
 	Texts    []TextQuality `json:"texts"`
 	Overall  []Metrics     `json:"overall"` // pooled over every text's windows
 	Protocol []ProtocolRow `json:"protocol_check"`
+	Host     Host          `json:"host"`
 }
 
 // windowScore is one window's sums for one variant.
@@ -153,7 +154,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	if cfg.Threads <= 0 {
 		cfg.Threads = 1
 	}
-	res := &QualityResult{}
+	res := &QualityResult{Host: ThisHost()}
 	var models []*llm.Loaded
 	defer func() {
 		for _, m := range models {
@@ -259,6 +260,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 	for vi := range models {
 		res.Overall = append(res.Overall, compare(res.Variants[vi].Name, pooled[0], pooled[vi], vi == 0, cfg.Resamples, cfg.Seed))
 	}
+	res.Host.End()
 	return res, nil
 }
 

@@ -68,6 +68,8 @@ func BuildReport(title, command string, load *LoadResult, q *QualityResult, ttft
 		r.Host = ttft.Host
 	case w != nil:
 		r.Host = w.Host
+	case q != nil:
+		r.Host = q.Host
 	}
 	r.summarize()
 	r.risks()
@@ -152,7 +154,7 @@ func (r *Report) summarize() {
 			parts = append(parts, fmt.Sprintf("%s %.0f ms", c.Name, c.ShortTTFTms.P50))
 		}
 		r.add("short-prompt TTFT p50 (multi-stream)", t.Configs[2].ShortTTFTms.P50, "ms",
-			fmt.Sprintf("Mixed workload (one %d-token prompt among %d short ones), short-prompt TTFT p50: %s.", t.Config.LongLen, t.Config.Shorts, strings.Join(parts, ", ")))
+			fmt.Sprintf("Mixed workload on %s (one %d-token prompt among %d short ones), short-prompt TTFT p50: %s.", t.Model.Path, t.Config.LongLen, t.Config.Shorts, strings.Join(parts, ", ")))
 	}
 	if w := r.Weights; w != nil && len(w.Formats) > 1 {
 		base := w.Formats[0]
@@ -165,6 +167,20 @@ func (r *Report) summarize() {
 				f.DecodeTokS.Mean, base.DecodeTokS.Mean, f.DecodeTokS.Mean/base.DecodeTokS.Mean, human(f.WeightBytes), human(base.WeightBytes), float64(base.WeightBytes)/float64(f.WeightBytes)))
 		}
 	}
+}
+
+// mainModel is the model of the load run or the quality audit ("" when neither ran):
+// what a report's title names.
+func (r *Report) mainModel() string {
+	switch {
+	case r.Load != nil && r.Load.Model != nil:
+		return r.Load.Model.Path
+	case r.Quality != nil:
+		return r.Quality.Config.ModelPath
+	case r.Weights != nil:
+		return r.Weights.Config.Model.Path
+	}
+	return ""
 }
 
 // risks lists measured, significant adverse effects only.
@@ -322,7 +338,7 @@ func (r *Report) charts() {
 				ser = append(ser, Series{Name: p.name, Values: v})
 			}
 			r.Charts = append(r.Charts, Chart{Title: "Latency percentiles, " + run.Label(), File: "latency-" + fileSafe(run.Label()) + ".svg",
-				svg: BarChart("Latency percentiles ("+run.Label()+")", "milliseconds", groups, ser)})
+				svg: BarChart("Latency percentiles ("+run.Label()+")", "milliseconds", groups, ser, ChartOpts{Subtitle: l.subtitle(), Log: true})})
 		}
 		var xs, out, tot, req []float64
 		xlabel := "concurrency"
@@ -337,20 +353,24 @@ func (r *Report) charts() {
 			req = append(req, run.Summary.RequestThroughput)
 		}
 		r.Charts = append(r.Charts, Chart{Title: "Throughput vs " + xlabel, File: "throughput.svg",
-			svg: LineChart("Throughput vs "+xlabel, xlabel, "tokens/s", xs, []Series{{Name: "output tokens/s", Values: out}, {Name: "total tokens/s", Values: tot}})})
+			svg: LineChart("Throughput vs "+xlabel, xlabel, "tokens/s", xs, []Series{{Name: "output tokens/s", Values: out}, {Name: "total tokens/s", Values: tot}},
+				ChartOpts{Subtitle: l.subtitle()})})
 		r.Charts = append(r.Charts, Chart{Title: "Requests/s vs " + xlabel, File: "requests.svg",
-			svg: LineChart("Request throughput vs "+xlabel, xlabel, "requests/s", xs, []Series{{Name: "requests/s", Values: req}})})
+			svg: LineChart("Request throughput vs "+xlabel, xlabel, "requests/s", xs, []Series{{Name: "requests/s", Values: req}}, ChartOpts{Subtitle: l.subtitle()})})
 	}
 	if t := r.TTFT; t != nil {
 		var groups []string
-		var p50, p99, itl []float64
+		var p50, p99, itl, itl99 []float64
 		for _, c := range t.Configs {
 			groups = append(groups, c.Name)
-			p50, p99, itl = append(p50, c.ShortTTFTms.P50), append(p99, c.ShortTTFTms.P99), append(itl, c.ITLms.P50)
+			p50, p99 = append(p50, c.ShortTTFTms.P50), append(p99, c.ShortTTFTms.P99)
+			itl, itl99 = append(itl, c.ITLms.P50), append(itl99, c.ITLms.P99)
 		}
-		r.Charts = append(r.Charts, Chart{Title: "TTFT for the three prefill configurations", File: "ttft-configs.svg",
-			svg: BarChart("Short-prompt TTFT beside a long prefill", "milliseconds", groups,
-				[]Series{{Name: "short TTFT p50", Values: p50}, {Name: "short TTFT p99", Values: p99}, {Name: "ITL p50", Values: itl}})})
+		// ITL p99 beside TTFT: what chunked and multi-stream prefill cost decode.
+		r.Charts = append(r.Charts, Chart{Title: "TTFT and ITL for the three prefill configurations", File: "ttft-configs.svg",
+			svg: BarChart("Short-prompt TTFT beside a long prefill, and decode ITL", "milliseconds", groups,
+				[]Series{{Name: "short TTFT p50", Values: p50}, {Name: "short TTFT p99", Values: p99}, {Name: "ITL p50", Values: itl}, {Name: "ITL p99", Values: itl99}},
+				ChartOpts{Subtitle: t.Model.Short() + " | " + t.Host.Machine(), Log: true})})
 	}
 	if q := r.Quality; q != nil && len(q.Texts) > 0 {
 		var groups []string
@@ -364,8 +384,9 @@ func (r *Report) charts() {
 				ser[i].Hi = append(ser[i].Hi, m.PerplexityChange.Hi)
 			}
 		}
+		qsub := ChartOpts{Subtitle: filepath.Base(q.Config.ModelPath) + " | " + q.Host.Machine()}
 		r.Charts = append(r.Charts, Chart{Title: "Perplexity change vs f32 per category (95% CI)", File: "quality.svg",
-			svg: BarChart("Perplexity change vs f32 by text category (95% CI)", "percent", groups, ser)})
+			svg: BarChart("Perplexity change vs f32 by text category (95% CI)", "percent", groups, ser, qsub)})
 		ppl := make([]Series, len(q.Texts[0].Results))
 		for _, t := range q.Texts {
 			for i, m := range t.Results {
@@ -374,7 +395,7 @@ func (r *Report) charts() {
 			}
 		}
 		r.Charts = append(r.Charts, Chart{Title: "Perplexity per category", File: "perplexity.svg",
-			svg: BarChart("Perplexity by text category", "perplexity", groups, ppl)})
+			svg: BarChart("Perplexity by text category", "perplexity", groups, ppl, qsub)})
 	}
 	if w := r.Weights; w != nil {
 		var groups []string
@@ -384,8 +405,18 @@ func (r *Report) charts() {
 			v = append(v, f.DecodeTokS.Mean)
 		}
 		r.Charts = append(r.Charts, Chart{Title: "Decode speed per weight format", File: "weights.svg",
-			svg: BarChart("Per-request decode speed by weight format", "tokens/s", groups, []Series{{Name: "decode tokens/s (mean)", Values: v}})})
+			svg: BarChart("Per-request decode speed by weight format", "tokens/s", groups, []Series{{Name: "decode tokens/s (mean)", Values: v}},
+				ChartOpts{Subtitle: filepath.Base(w.Config.Model.Path) + " | " + w.Host.Machine()})})
 	}
+}
+
+// subtitle names the load run's model and machine for its charts.
+func (l *LoadResult) subtitle() string {
+	what := l.Target
+	if l.Model != nil {
+		what = l.Model.Short()
+	}
+	return what + " | " + l.Host.Machine()
 }
 
 func fileSafe(s string) string {
@@ -497,7 +528,7 @@ func (r *Report) Markdown() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("# %s\n\n", r.Title)
-	p("Written %s on %s/%s, %d CPUs (GOMAXPROCS %d), %s, device %s.\n\n", r.Created.Format("2006-01-02 15:04 UTC"), r.Host.OS, r.Host.Arch, r.Host.CPUs, r.Host.GOMAXPROCS, r.Host.GoVersion, r.Host.Device)
+	p("Written %s. Measured with %s on %s.\n\n", r.Created.Format("2006-01-02 15:04 UTC"), r.Host.GoVersion, r.Host.Machine())
 	p("Commands:\n\n```sh\n")
 	for _, c := range r.Commands {
 		p("%s\n", c)
@@ -557,7 +588,7 @@ func (r *Report) mdLoad(b *strings.Builder) {
 		}
 		p("; dim %d, %d layers, vocab %d, context %d; %s of weights read per token)", m.Dim, m.Layers, m.Vocab, m.Context, human(m.WeightBytes))
 	}
-	p(".\n\n")
+	p(".\n\nMeasured on %s.\n\n", l.Host.Machine())
 	if len(l.Runs) > 0 {
 		w := l.Runs[0].Workload
 		if w.PromptsFile != "" {
@@ -611,6 +642,14 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 		p("Not measured in this report (run `bench ttft-configs`).\n\n")
 	} else {
 		c := t.Config
+		if other := r.mainModel(); other != "" && other != t.Model.Path {
+			p("**This section measures %s, not %s as the rest of this report**", t.Model.Path, other)
+			if t.Model.Synthetic {
+				p(" (random weights, dim %d, %d layers, context %d: its speed is real, its text is noise; the mixed workload needs a longer context than %s has)", t.Model.Dim, t.Model.Layers, t.Model.Context, filepath.Base(other))
+			}
+			p(".\n\n")
+		}
+		p("Measured on %s.\n\n", t.Host.Machine())
 		p("DESIGN.md's mixed workload on an in-process engine (model %s, %s weights): one %d-token prompt at t=0, then %d prompts of %d tokens every %v, each generating %d tokens; %d runs per configuration, the configurations taking turns (so drift in the machine's load falls on all alike), pooled. On the CPU the prefill streams are goroutine lanes.\n\n",
 			t.Model.Path, t.Model.Weights, c.LongLen, c.Shorts, c.ShortLen, c.Interval, c.OutputLen, c.Repeats)
 		p("| configuration | short TTFT p50 / p99 ms | long-prompt TTFT ms | ITL p50 / p99 ms | generated tok/s | total tok/s | failed |\n|---|---|---|---|---|---|---|\n")
@@ -629,6 +668,7 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 	if w := r.Weights; w == nil {
 		p("Decode speed not measured in this report (run `bench weight-configs`).\n\n")
 	} else {
+		p("Model %s, measured on %s.\n\n", w.Config.Model.Path, w.Host.Machine())
 		p("Closed loop at concurrency %d on in-process engines, %d requests of %d prompt tokens and %d output tokens per format, the formats taking turns in %d rounds. On the CPU, f32 stands in for the 16-bit baseline a GPU would use (the CPU backend has no 16-bit path); against 16-bit weights int8 halves the bytes per weight, where against f32 it quarters them.\n\n",
 			w.Config.Concurrency, w.Config.NumPrompts, w.Config.InputLen, w.Config.OutputLen, w.Config.Rounds)
 		p("| format | weights read per token | decode tok/s per request (mean / p50) | TPOT p50 ms | output tok/s | failed |\n|---|---|---|---|---|---|\n")

@@ -211,5 +211,6 @@ func RunTTFTConfigs(ctx context.Context, cfg TTFTConfig, prog func(string) *Prog
 		add("ITL p99", "ms", base.itlP99, multi.itlP99)
 		add("generated tokens/s", "tokens/s", base.gen, multi.gen)
 	}
+	res.Host.End()
 	return res, nil
 }

@@ -142,5 +142,6 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 		}
 		res.Comparisons = append(res.Comparisons, c)
 	}
+	res.Host.End()
 	return res, nil
 }

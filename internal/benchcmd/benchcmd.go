@@ -358,6 +358,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		res.Runs = append(res.Runs, run)
 		printRun(stdout, run)
 	}
+	res.Host.End()
 	if err := bench.WriteJSON(out, res); err != nil {
 		return err
 	}
