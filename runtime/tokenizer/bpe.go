@@ -83,7 +83,7 @@ func (e *encoder) encodeBPE(t *Tokenizer, dst []int32, s string, first bool) []i
 	if len(s) >= cacheMinLen && e.cache == nil {
 		e.cache = make(map[string][]int32)
 	}
-	for i := 0; i < len(s); {
+	for i := 0; i < len(s) && !e.full(dst); {
 		j := b.pre(s, i)
 		if j <= i { // a scanner bug must not hang Encode
 			j = i + 1

@@ -19,11 +19,20 @@ import "unicode/utf8"
 // normalizer prepends it to every piece, as the HF library then does), so "<s>Hello"
 // encodes like "Hello" with AddBOS.
 func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int32 {
-	ids := make([]int32, 0, len(text)/3+2)
+	var e encoder
+	return t.encodeWith(&e, text, opt)
+}
+
+// encodeWith is Encode with the encoder's limit (EncodeLimit).
+func (t *Tokenizer) encodeWith(e *encoder, text string, opt EncodeOptions) []int32 {
+	n := len(text)/3 + 2
+	if e.limit > 0 {
+		n = min(n, e.limit+2)
+	}
+	ids := make([]int32, 0, n)
 	if opt.AddBOS && t.bos >= 0 {
 		ids = append(ids, t.bos)
 	}
-	var e encoder
 	if !opt.ParseSpecial || len(t.special) == 0 {
 		if text != "" {
 			ids = e.encodeSegment(t, ids, text, true, true)
@@ -38,7 +47,7 @@ func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int32 {
 			first = false
 		}
 		atStart = false
-		if m.index < 0 {
+		if m.index < 0 || e.full(ids) {
 			break
 		}
 		ids = append(ids, t.special[m.index].id)
@@ -100,6 +109,7 @@ type encoder struct {
 	heap  []candidate
 	buf   []byte
 	cache map[string][]int32 // chunk -> ids, for long texts (see cacheMinLen)
+	limit int                // > 0: stop between words once more ids than this (EncodeLimit)
 }
 
 // encode appends the ids of s, with the dummy prefix if asked. When the vocabulary
@@ -118,6 +128,9 @@ func (e *encoder) encode(t *Tokenizer, dst []int32, s string, prefix bool) []int
 	for i := 1; i <= len(s); i++ {
 		if i < len(s) && (s[i] != ' ' || s[i-1] == ' ') {
 			continue
+		}
+		if e.full(dst) {
+			return dst
 		}
 		chunk := s[start:i]
 		switch {
