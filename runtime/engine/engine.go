@@ -31,7 +31,7 @@ type Options struct {
 	DecodeSteps         int     // K decode steps per round trip when nothing needs scheduling (default 1)
 	EnablePrefixCache   bool    // share full prompt blocks between requests
 	DisableCUDAGraphs   bool    // issue decode steps op by op even where the backend could replay graphs
-	MaxWaiting          int     // queued requests before Submit says ErrQueueFull (0: unbounded)
+	MaxWaiting          int     // completions queued (not yet running) before Submit says ErrQueueFull (0: unbounded)
 	EOSIDs              []int32 // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
 }
@@ -83,10 +83,17 @@ type Engine struct {
 	graphsWhy string
 	graphSet  *graphSet // the decode lane's captured steps, in GraphsReplay
 
-	inMu     sync.Mutex    // guards inbox
-	inbox    []*submission // submitted, not yet seen by the loop
-	pending  atomic.Int64  // completions in inbox
-	wake     chan struct{} // capacity 1: the inbox has work
+	// Admission. Submit checks and reserves room in the waiting queue under inMu in one
+	// step, and the loop hands completions on from the inbox under the same lock, so
+	// the cap holds however many goroutines submit at once.
+	inMu   sync.Mutex    // guards inbox, inboxN and queued
+	inbox  []*submission // submitted, not yet seen by the loop
+	inboxN int           // completions in inbox
+	// queued counts the completions not yet running: in the inbox, deferred behind
+	// their first sibling, or waiting in the scheduler (preempted ones included). The
+	// loop recounts it after each step; between recounts it can only be too high.
+	queued int
+	wake   chan struct{} // capacity 1: the inbox has work
 	quit     chan struct{}
 	done     chan struct{}
 	closed   atomic.Bool
@@ -132,6 +139,7 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	if opt.MaxNumBatchedTokens <= 0 {
 		opt.MaxNumBatchedTokens = max(2048, opt.MaxNumSeqs)
 	}
+	explicitLen := opt.MaxModelLen > 0
 	if opt.MaxModelLen <= 0 || opt.MaxModelLen > c.MaxSeqLen {
 		opt.MaxModelLen = c.MaxSeqLen
 	}
@@ -174,6 +182,17 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	}
 	if opt.NumBlocks < 2 {
 		return nil, fmt.Errorf("engine: a KV cache of %d blocks is too small", opt.NumBlocks)
+	}
+	// One sequence at MaxModelLen must fit the cache, or requests would end early for
+	// want of blocks (the scheduler caps each at what the cache holds).
+	if held := opt.NumBlocks * opt.BlockSize; opt.MaxModelLen > held {
+		if explicitLen {
+			return nil, fmt.Errorf("engine: the KV cache is too small for max_model_len: it holds %d tokens (%d blocks of %d), max_model_len is %d; give the cache more memory or lower max_model_len to at most %d",
+				held, opt.NumBlocks, opt.BlockSize, opt.MaxModelLen, held)
+		}
+		opt.Logger.Warn("the KV cache is too small for the model's context: max_model_len capped to what the cache holds (give the cache more memory to serve the whole context)",
+			zap.Int("context", opt.MaxModelLen), zap.Int("max_model_len", held), zap.Int("kv_blocks", opt.NumBlocks), zap.Int("kv_block_size", opt.BlockSize))
+		opt.MaxModelLen = held
 	}
 	sched, err := scheduler.New(scheduler.Config{
 		MaxNumBatchedTokens: opt.MaxNumBatchedTokens, MaxNumSeqs: opt.MaxNumSeqs, BlockSize: opt.BlockSize,
@@ -254,20 +273,26 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	if first := min(len(rc.Prompt), e.sched.Config().PrefillChunk); (first+e.opt.BlockSize-1)/e.opt.BlockSize > e.opt.NumBlocks {
 		return nil, fmt.Errorf("%w: the first %d prompt tokens need more KV blocks than the cache's %d", ErrInvalid, first, e.opt.NumBlocks)
 	}
-	if e.opt.MaxWaiting > 0 && int(e.pending.Load())+e.Stats().Waiting+rc.N > e.opt.MaxWaiting {
-		return nil, ErrQueueFull
+	if e.opt.MaxWaiting > 0 && rc.N > e.opt.MaxWaiting {
+		// Never room, however idle the engine: not a reason to retry.
+		return nil, fmt.Errorf("%w: n=%d completions can never fit the waiting queue, which holds %d (MaxWaiting)", ErrInvalid, rc.N, e.opt.MaxWaiting)
 	}
 	if rc.ID == "" {
 		rc.ID = fmt.Sprintf("req-%d", e.nextID.Add(1))
 	}
-	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N)}
 	e.inMu.Lock()
-	if e.closed.Load() {
+	switch {
+	case e.closed.Load():
 		e.inMu.Unlock()
 		return nil, ErrClosed
+	case e.opt.MaxWaiting > 0 && e.queued+rc.N > e.opt.MaxWaiting:
+		e.inMu.Unlock()
+		return nil, ErrQueueFull
 	}
+	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N)}
 	e.inbox = append(e.inbox, s)
-	e.pending.Add(int64(rc.N))
+	e.inboxN += rc.N
+	e.queued += rc.N
 	e.inMu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
@@ -300,7 +325,7 @@ func (e *Engine) intake() {
 	e.inMu.Lock()
 	in := e.inbox
 	e.inbox = nil
-	e.pending.Store(0)
+	e.inboxN = 0 // still in queued: they wait in the scheduler now, until a recount
 	e.inMu.Unlock()
 	for _, s := range in {
 		if err := e.admit(s); err != nil {
@@ -420,4 +445,7 @@ func (e *Engine) publishStats() {
 	e.mu.Lock()
 	e.stats = st
 	e.mu.Unlock()
+	e.inMu.Lock()
+	e.queued = e.inboxN + st.Waiting + len(e.deferred)
+	e.inMu.Unlock()
 }

@@ -173,6 +173,7 @@ func (e *Engine) failPending(err error) {
 	e.inMu.Lock()
 	in := e.inbox
 	e.inbox = nil
+	e.inboxN = 0
 	e.inMu.Unlock()
 	for _, s := range in {
 		for i := 0; i < s.req.N; i++ {
