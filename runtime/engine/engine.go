@@ -92,8 +92,8 @@ type Engine struct {
 	// queued counts the completions not yet running: in the inbox, deferred behind
 	// their first sibling, or waiting in the scheduler (preempted ones included). The
 	// loop recounts it after each step; between recounts it can only be too high.
-	queued int
-	wake   chan struct{} // capacity 1: the inbox has work
+	queued   int
+	wake     chan struct{} // capacity 1: the inbox has work
 	quit     chan struct{}
 	done     chan struct{}
 	closed   atomic.Bool
