@@ -91,7 +91,8 @@ type Engine struct {
 	inboxN int           // completions in inbox
 	// queued counts the completions not yet running: in the inbox, deferred behind
 	// their first sibling, or waiting in the scheduler (preempted ones included). The
-	// loop recounts it after each step; between recounts it can only be too high.
+	// loop recounts it after each step; between recounts it still counts what the
+	// step admitted (erring high for new intake) and not what the step preempted.
 	queued   int
 	wake     chan struct{} // capacity 1: the inbox has work
 	quit     chan struct{}
