@@ -74,7 +74,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "chat audio part", path: Chat, body: `{"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"","format":"wav"}}]}]}`, status: 400, param: "messages[0].content[0].type", msg: `"input_audio"`},
 		{name: "chat tool role", path: Chat, body: `{"messages":[{"role":"tool","content":"42","tool_call_id":"c1"}]}`, status: 400, param: "messages[0].role", msg: `"tool" messages need tool calling`},
 		{name: "chat bad role", path: Chat, body: `{"messages":[{"role":"wizard","content":"hi"}]}`, status: 400, param: "messages[0].role", msg: `must be one of system, developer, user, assistant; got "wizard"`},
-		{name: "chat message unknown field", path: Chat, body: `{"messages":[{"role":"user","content":"hi","mood":"happy"}]}`, status: 400, param: "messages.mood", msg: `unknown field "mood"`},
+		{name: "chat message unknown field", path: Chat, body: `{"messages":[{"role":"user","content":"hi","mood":"happy"}]}`, status: 400, param: "messages[0].mood", msg: `unknown field "mood"`},
 		{name: "chat numeric content", path: Chat, body: `{"messages":[{"role":"user","content":5}]}`, status: 400, param: "messages[0].content", msg: "must be a string or an array of content parts, got a number"},
 		{name: "chat top_logprobs without logprobs", path: Chat, body: `{` + msgs + `,"top_logprobs":3}`, status: 400, param: "top_logprobs", msg: `needs "logprobs": true`},
 		{name: "chat zero max_completion_tokens", path: Chat, body: `{` + msgs + `,"max_completion_tokens":0}`, status: 400, param: "max_completion_tokens", msg: `"max_completion_tokens" must be at least 1`},

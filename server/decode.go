@@ -11,41 +11,41 @@ import (
 )
 
 // decodeJSON reads body as exactly one JSON object into v, rejecting fields v does not
-// declare, and turns encoding/json's errors into messages that name the field.
+// declare under exactly that name, and turns encoding/json's errors into messages
+// that name the field.
 func decodeJSON(body []byte, v any) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badParam("", "the request body is empty: send a JSON object")
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && strings.Contains(syn.Error(), "after top-level value") {
+			return badParam("", "malformed JSON: unexpected data after the request object")
+		}
 		return jsonError(err)
 	}
-	if _, err := d.Token(); err != io.EOF {
-		return badParam("", "malformed JSON: unexpected data after the request object")
-	}
-	return nil
+	return checkKeys(body, 0, reflect.TypeOf(v), "")
 }
 
 func jsonError(err error) *apiError {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &syn):
-		return badParam("", "malformed JSON at byte offset %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && strings.Contains(syn.Error(), "unexpected end of JSON input")):
 		return badParam("", "malformed JSON: the body ends inside the request object")
+	case errors.As(err, &syn):
+		return badParam("", "malformed JSON at byte offset %d: %s", syn.Offset, clip(strings.TrimPrefix(syn.Error(), "json: ")))
 	case errors.As(err, &typ):
 		if typ.Field == "" {
 			return badParam("", "the request body must be a JSON object, got %s", describeValue(typ.Value))
 		}
-		field := strings.ReplaceAll(typ.Field, "commonBody.", "") // the embedded struct is not part of the API
+		field := clip(strings.ReplaceAll(typ.Field, "commonBody.", "")) // the embedded struct is not part of the API
 		return badParam(field, "%q must be %s, got %s", field, describeType(typ.Type), describeValue(typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return badParam(name, "unknown field %q: this server rejects fields it does not know instead of ignoring them (check the spelling, or see the server documentation for what is supported)", name)
+		return unknownField(name, name)
 	}
-	return badParam("", "malformed JSON: %v", err)
+	return badParam("", "malformed JSON: %s", clip(err.Error()))
 }
 
 // describeType names the JSON kind a Go field type takes.
@@ -83,9 +83,9 @@ func describeValue(v string) string {
 	case v == "number":
 		return "a number"
 	case strings.HasPrefix(v, "number "):
-		return strings.TrimPrefix(v, "number ") + " (out of range or not an integer)"
+		return clip(strings.TrimPrefix(v, "number ")) + " (out of range or not an integer)"
 	}
-	return v
+	return clip(v)
 }
 
 // isNull reports whether a raw field is absent or JSON null.
@@ -163,7 +163,9 @@ type promptInput struct {
 
 // parsePrompt reads "prompt": a string, a list of token ids, or a one-element list of
 // either. Lists of several prompts (a batch) are refused: send one request per prompt.
-func parsePrompt(raw json.RawMessage, vocab int) (promptInput, *apiError) {
+// Arrays are scanned, not decoded: a body of millions of ids costs no more than its
+// bytes.
+func (d *decoder) parsePrompt(raw json.RawMessage) (promptInput, *apiError) {
 	const shape = "\"prompt\" must be a string, an array of token ids, or an array holding one of those"
 	switch firstByte(raw) {
 	case 0, 'n':
@@ -178,40 +180,24 @@ func parsePrompt(raw json.RawMessage, vocab int) (promptInput, *apiError) {
 	default:
 		return promptInput{}, badParam("prompt", "%s, got %s", shape, kindOf(raw))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return promptInput{}, badParam("prompt", "%s", shape)
-	}
-	if len(items) == 0 {
+	b := []byte(raw)
+	i := skipWS(b, skipWS(b, 0)+1)
+	if i >= len(b) || b[i] == ']' {
 		return promptInput{}, badParam("prompt", "\"prompt\" is an empty array")
 	}
-	switch firstByte(items[0]) {
-	case '"', '[':
-		if len(items) > 1 {
-			return promptInput{}, unsupported("prompt", fmt.Sprintf("a batch of %d prompts in one request; send one request per prompt", len(items)))
-		}
-		if firstByte(items[0]) == '"' {
-			return parsePrompt(items[0], vocab)
-		}
-		return parseIDs(items[0], vocab)
+	if b[i] != '"' && b[i] != '[' {
+		return d.parseIDs(b)
 	}
-	return parseIDs(raw, vocab)
-}
-
-func parseIDs(raw json.RawMessage, vocab int) (promptInput, *apiError) {
-	var ids []int64
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return promptInput{}, badParam("prompt", "a token-id prompt must be an array of integers")
+	end := skipValue(b, i)
+	n := 1
+	for j := skipWS(b, end); j < len(b) && b[j] == ','; n++ {
+		j = skipWS(b, skipValue(b, skipWS(b, j+1)))
 	}
-	if len(ids) == 0 {
-		return promptInput{}, badParam("prompt", "\"prompt\" is an empty array of token ids")
+	if n > 1 {
+		return promptInput{}, unsupported("prompt", fmt.Sprintf("a batch of %d prompts in one request; send one request per prompt", n))
 	}
-	out := make([]int32, len(ids))
-	for i, id := range ids {
-		if id < 0 || id >= int64(vocab) {
-			return promptInput{}, badParam("prompt", "prompt token id %d at position %d is outside the vocabulary of %d tokens", id, i, vocab)
-		}
-		out[i] = int32(id)
+	if b[i] == '"' {
+		return d.parsePrompt(b[i:end])
 	}
-	return promptInput{ids: out, isIDs: true}, nil
+	return d.parseIDs(b[i:end])
 }

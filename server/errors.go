@@ -61,7 +61,7 @@ type errorDetail struct {
 }
 
 func (e *apiError) body() errorBody {
-	d := errorDetail{Message: e.Message, Type: e.Type}
+	d := errorDetail{Message: clipMessage(e.Message), Type: e.Type}
 	if e.Param != "" {
 		d.Param = &e.Param
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -50,7 +51,10 @@ func (s *Server) logRequest(l *reqLog) {
 
 // fail answers a request that did not reach the engine.
 func (s *Server) fail(w http.ResponseWriter, l *reqLog, e *apiError, reason string) {
-	l.status, l.err = e.Status, e.Message
+	l.status, l.err = e.Status, clipMessage(e.Message)
+	if e.Status == 499 { // nobody to answer
+		return
+	}
 	s.metrics.rejected.WithLabelValues(reason).Inc()
 	if l.id != "" {
 		w.Header().Set("X-Request-Id", l.id)
@@ -60,7 +64,7 @@ func (s *Server) fail(w http.ResponseWriter, l *reqLog, e *apiError, reason stri
 
 // serveGenerate runs POST /v1/completions and /v1/chat/completions.
 func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoint) {
-	l := &reqLog{path: r.URL.Path, start: time.Now()}
+	l := &reqLog{path: clip(r.URL.Path), start: time.Now()}
 	defer s.logRequest(l)
 	prefix := "cmpl-"
 	if ep == epChat {
@@ -70,7 +74,8 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	c, ok := s.begin(cancel)
+	rc := http.NewResponseController(w)
+	c, ok := s.begin(cancel, rc)
 	if !ok {
 		w.Header().Set("Connection", "close")
 		s.fail(w, l, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "draining",
@@ -79,29 +84,28 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 	}
 	defer s.end(c)
 
-	body, e := s.readBody(w, r)
+	g, e, reason := s.parse(ctx, w, r, ep)
 	if e != nil {
-		s.fail(w, l, e, "invalid")
-		return
-	}
-	var g *genRequest
-	if ep == epChat {
-		g, e = s.dec.decodeChat(body)
-	} else {
-		g, e = s.dec.decodeCompletion(body)
-	}
-	if e != nil {
-		s.fail(w, l, e, "invalid")
+		s.fail(w, l, e, reason)
 		return
 	}
 	l.model, l.stream, l.n = g.model, g.stream, g.eng.N
 	l.promptTokens = len(g.eng.Prompt)
+	cost, e := s.reserveResponse(g)
+	if e != nil {
+		reason := "invalid"
+		if e.Status == http.StatusTooManyRequests {
+			reason = "busy"
+		}
+		s.fail(w, l, e, reason)
+		return
+	}
+	defer s.respBud.give(cost)
 
 	// The body is read. Its read deadline must not outlive it: net/http's background
 	// read (which notices a client hanging up) would take a timeout for a hang-up and
 	// cancel the request. net/http lifts it at the body's EOF; say so explicitly. The
 	// write deadline is set per write below, so a long generation is not cut by it.
-	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
 
@@ -119,11 +123,11 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		switch {
 		case errors.Is(err, engine.ErrQueueFull):
 			s.fail(w, l, &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "queue_full",
-				RetryAfter: max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second)),
+				RetryAfter: s.retryAfter(),
 				Message:    "the server's waiting queue is full; retry after a moment"}, "queue_full")
 		case errors.Is(err, engine.ErrInvalid):
 			msg := strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": ")
-			s.fail(w, l, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: msg}, "invalid")
+			s.fail(w, l, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Param: engineParam(msg), Message: msg}, "invalid")
 		case errors.Is(err, engine.ErrClosed):
 			s.fail(w, l, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "engine_closed",
 				Message: "the engine is shut down"}, "engine_closed")
@@ -148,6 +152,79 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		run.collect(w, rc, events)
 	}
 	s.metrics.e2e.Observe(time.Since(l.start).Seconds())
+}
+
+// parse reads the body and decodes and tokenizes the request, within the limit on
+// requests in that stage at once. On failure it gives the error and the metrics'
+// reason for it.
+func (s *Server) parse(ctx context.Context, w http.ResponseWriter, r *http.Request, ep endpoint) (*genRequest, *apiError, string) {
+	body, e := s.readBody(ctx, w, r)
+	switch {
+	case e == nil:
+	case e.Status == http.StatusRequestTimeout:
+		return nil, e, "timeout"
+	case e.Status == http.StatusServiceUnavailable:
+		return nil, e, "draining"
+	default:
+		return nil, e, "invalid"
+	}
+	ok, err := s.parsing.enter(ctx)
+	if !ok {
+		if err != nil {
+			return nil, &apiError{Status: 499, Type: typeInvalid, Code: "client_closed_request", Message: "the client went away while its request waited to be parsed"}, "client_gone"
+		}
+		return nil, &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "server_busy",
+			RetryAfter: s.retryAfter(),
+			Message:    fmt.Sprintf("the server is parsing as many requests as it may at once (%d, max_concurrent_parsing) with as many waiting; retry after a moment", s.cfg.MaxConcurrentParsing)}, "busy"
+	}
+	defer s.parsing.leave()
+	var g *genRequest
+	if ep == epChat {
+		g, e = s.dec.decodeChat(body)
+	} else {
+		g, e = s.dec.decodeCompletion(body)
+	}
+	if e != nil {
+		return nil, e, "invalid"
+	}
+	return g, nil, ""
+}
+
+// reserveResponse checks what the request's response may hold against the limit per
+// request, and reserves it from the allowance of the requests in flight.
+func (s *Server) reserveResponse(g *genRequest) (int64, *apiError) {
+	cost := g.responseTokens()
+	if cost > s.cfg.MaxResponseTokens {
+		per := "1"
+		if g.logprobs {
+			per = fmt.Sprintf("(2 + %d top logprobs)", g.topLogprobs)
+		}
+		return 0, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Param: g.maxParam, Code: "response_too_large",
+			Message: fmt.Sprintf("the response could hold %d tokens (n=%d × %s=%d × %s per token), over this server's limit of %d per request (max_response_tokens): lower n, %s or the logprobs asked for",
+				cost, g.eng.N, g.maxParam, g.eng.MaxTokens, per, s.cfg.MaxResponseTokens, g.maxParam)}
+	}
+	if !s.respBud.take(cost) {
+		return 0, &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "server_busy", RetryAfter: s.retryAfter(),
+			Message: fmt.Sprintf("the requests in flight hold as much response as this server allows (%d tokens, max_inflight_response_tokens); this one may hold %d: retry after a moment", s.cfg.MaxInflightResponseTokens, cost)}
+	}
+	return cost, nil
+}
+
+func (s *Server) retryAfter() int { return max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second)) }
+
+// engineParam names the request field an engine validation message is about, for
+// the sampling parameters it checks ("sampling: repetition_penalty must be ...").
+func engineParam(msg string) string {
+	rest, ok := strings.CutPrefix(msg, "sampling: ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	switch name {
+	case "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty":
+		return name
+	}
+	return ""
 }
 
 // choice is one of a request's N completions as it arrives.

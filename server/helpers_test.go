@@ -42,6 +42,7 @@ type serverOpts struct {
 	cfg    Config
 	fake   time.Duration // >0: a Fake model of shape synthetic:tiny with this step delay
 	quiet  bool          // no per-request logs in the test output
+	log    *zap.Logger   // the server's logger (default: the test's, warnings up)
 }
 
 func openStories(t testing.TB) *llm.Loaded {
@@ -80,7 +81,10 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 		o.cfg.ModelNames = []string{testModel}
 	}
 	log := zap.NewNop()
-	if !o.quiet {
+	switch {
+	case o.log != nil:
+		log = o.log
+	case !o.quiet:
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
 	s, err := New(o.cfg, eng, tok, log)

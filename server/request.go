@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 
 	"github.com/vireo-ai/vireo/internal/jinja"
@@ -117,6 +118,7 @@ type genRequest struct {
 	includeUsage bool
 	logprobs     bool // report logprobs (completions: "logprobs" given; chat: logprobs=true)
 	topLogprobs  int
+	maxParam     string // the request's name for max tokens (max_tokens, max_completion_tokens)
 }
 
 // decoder turns request bodies into genRequests. It needs the tokenizer and the
@@ -127,6 +129,8 @@ type decoder struct {
 	maxModelLen int
 	models      []string // served names; models[0] is the default
 	chatPrompt  func([]chattemplate.Message) ([]int32, error)
+	maxWaiting  int // the engine's waiting cap (0: none): n beyond it can never run
+	maxLogprobs int // top logprobs per token
 }
 
 // templateError classifies a chat-template failure: a template that raises (e.g.
@@ -137,11 +141,11 @@ func templateError(err error) *apiError {
 	var limit *jinja.LimitError
 	switch {
 	case errors.As(err, &raise):
-		return badParam("messages", "the model's chat template rejected the conversation: %s", raise.Message)
+		return badParam("messages", "the model's chat template rejected the conversation: %s", clip(raise.Message))
 	case errors.As(err, &limit):
-		return badParam("messages", "the conversation is too large for the model's chat template: %s", limit.Msg)
+		return badParam("messages", "the conversation is too large for the model's chat template: %s", clip(limit.Msg))
 	}
-	return &apiError{Status: 500, Type: typeServer, Code: "chat_template_error", Message: "rendering the model's chat template failed: " + err.Error()}
+	return &apiError{Status: 500, Type: typeServer, Code: "chat_template_error", Message: "rendering the model's chat template failed: " + clip(err.Error())}
 }
 
 func (d *decoder) resolveModel(m *string) (string, *apiError) {
@@ -154,7 +158,7 @@ func (d *decoder) resolveModel(m *string) (string, *apiError) {
 		}
 	}
 	return "", &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found",
-		Message: fmt.Sprintf("the model %q does not exist; this server serves %s", *m, quoteList(d.models))}
+		Message: fmt.Sprintf("the model %q does not exist; this server serves %s", clip(*m), quoteList(d.models))}
 }
 
 func quoteList(s []string) string {
@@ -182,14 +186,14 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	case b.Suffix != nil && *b.Suffix != "":
 		return nil, unsupported("suffix", "insertion (fill-in-the-middle) is not implemented")
 	}
-	p, e := parsePrompt(b.Prompt, d.vocab)
+	p, e := d.parsePrompt(b.Prompt)
 	if e != nil {
 		return nil, e
 	}
 	if p.isIDs {
 		g.eng.Prompt = p.ids
-	} else {
-		g.eng.Prompt = d.tok.Encode(p.text, d.tok.DefaultOptions())
+	} else if g.eng.Prompt, e = d.encodeBounded("prompt", p.text, d.tok.DefaultOptions()); e != nil {
+		return nil, e
 	}
 	if e := d.common(&b.commonBody, g); e != nil {
 		return nil, e
@@ -199,8 +203,8 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	}
 	if b.Logprobs != nil {
 		k := *b.Logprobs
-		if k < 0 || k > engine.MaxTopLogprobs {
-			return nil, badParam("logprobs", "\"logprobs\" must be in [0, %d], got %d", engine.MaxTopLogprobs, k)
+		if k < 0 || k > d.maxLogprobs {
+			return nil, badParam("logprobs", "\"logprobs\" must be in [0, %d], got %d", d.maxLogprobs, k)
 		}
 		g.logprobs, g.topLogprobs = true, k
 	}
@@ -262,6 +266,13 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	contents := make([]string, len(msgs))
+	for i := range msgs {
+		contents[i] = msgs[i].Content
+	}
+	if e := d.checkChatBytes(contents); e != nil {
+		return nil, e
+	}
 	if d.chatPrompt != nil {
 		ids, err := d.chatPrompt(msgs)
 		if err != nil {
@@ -272,7 +283,9 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		// No template hook: the plain "role: content" format, with special-token
 		// text in the messages kept as text.
 		text := chattemplate.Plain(msgs, true)
-		g.eng.Prompt = d.tok.Encode(text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS})
+		if g.eng.Prompt, e = d.encodeBounded("messages", text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS}); e != nil {
+			return nil, e
+		}
 	}
 	if e := d.common(&b.commonBody, g); e != nil {
 		return nil, e
@@ -282,8 +295,8 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	}
 	if b.TopLogprobs != nil {
 		k := *b.TopLogprobs
-		if k < 0 || k > engine.MaxTopLogprobs {
-			return nil, badParam("top_logprobs", "\"top_logprobs\" must be in [0, %d], got %d", engine.MaxTopLogprobs, k)
+		if k < 0 || k > d.maxLogprobs {
+			return nil, badParam("top_logprobs", "\"top_logprobs\" must be in [0, %d], got %d", d.maxLogprobs, k)
 		}
 		if k > 0 && !g.logprobs {
 			return nil, badParam("top_logprobs", "\"top_logprobs\" needs \"logprobs\": true")
@@ -311,11 +324,14 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 	if firstByte(raw) != '[' {
 		return nil, badParam("messages", "\"messages\" must be an array of messages, got %s", kindOf(raw))
 	}
-	if err := strictUnmarshal(raw, &list); err != nil {
+	if err := json.Unmarshal(raw, &list); err != nil {
 		e := jsonError(err)
 		if e.Param != "" && !strings.HasPrefix(e.Param, "messages") {
 			e.Param = "messages." + e.Param
 		}
+		return nil, e
+	}
+	if e := checkKeys(raw, 0, reflect.TypeOf(list), "messages"); e != nil {
 		return nil, e
 	}
 	if len(list) == 0 {
@@ -327,11 +343,11 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 		switch m.Role {
 		case "system", "developer", "user", "assistant":
 		case "tool", "function":
-			return nil, unsupported(at+".role", fmt.Sprintf("%q messages need tool calling, which is not implemented", m.Role))
+			return nil, unsupported(at+".role", fmt.Sprintf("%q messages need tool calling, which is not implemented", clip(m.Role)))
 		case "":
 			return nil, badParam(at+".role", "%s has no \"role\"", at)
 		default:
-			return nil, badParam(at+".role", "%s.role must be one of system, developer, user, assistant; got %q", at, m.Role)
+			return nil, badParam(at+".role", "%s.role must be one of system, developer, user, assistant; got %q", at, clip(m.Role))
 		}
 		switch {
 		case !isNull(m.ToolCalls) && strings.TrimSpace(string(m.ToolCalls)) != "[]":
@@ -350,12 +366,6 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 		out[i] = chattemplate.Message{Role: m.Role, Content: text}
 	}
 	return out, nil
-}
-
-func strictUnmarshal(raw json.RawMessage, v any) error {
-	d := json.NewDecoder(strings.NewReader(string(raw)))
-	d.DisallowUnknownFields()
-	return d.Decode(v)
 }
 
 // messageText flattens a message's content: a string, null, or text parts joined.
@@ -385,11 +395,11 @@ func messageText(raw json.RawMessage, at string) (string, *apiError) {
 			return "", badParam(pat+".type", "%s has no string \"type\"", pat)
 		}
 		if typ != "text" {
-			return "", unsupported(pat+".type", fmt.Sprintf("content parts of type %q; only \"text\" parts are accepted (this model reads text only)", typ))
+			return "", unsupported(pat+".type", fmt.Sprintf("content parts of type %q; only \"text\" parts are accepted (this model reads text only)", clip(typ)))
 		}
 		for k := range p {
 			if k != "type" && k != "text" {
-				return "", badParam(pat+"."+k, "unknown field %q in %s", k, pat)
+				return "", unknownField(pat+"."+k, k)
 			}
 		}
 		var text string
@@ -422,7 +432,12 @@ func (d *decoder) common(b *commonBody, g *genRequest) *apiError {
 			}
 			return badParam(name, "%q must be in %s%v, %s, got %v", name, open, lo, hiS, x)
 		}
-		*dst = float32(x)
+		f := float32(x)
+		if math.IsInf(float64(f), 0) || (loOpen && f == float32(lo)) {
+			// In range, but not as the sampler's 32-bit float.
+			return badParam(name, "%q is %v, which a 32-bit float (what the sampler takes) cannot hold: use a value between 1e-38 and 3.4e38 in magnitude", name, x)
+		}
+		*dst = f
 		return nil
 	}
 	for _, e := range []*apiError{
@@ -456,6 +471,9 @@ func (d *decoder) common(b *commonBody, g *genRequest) *apiError {
 		if *b.N < 1 || *b.N > maxN {
 			return badParam("n", "\"n\" must be in [1, %d], got %d", maxN, *b.N)
 		}
+		if d.maxWaiting > 0 && *b.N > d.maxWaiting {
+			return badParam("n", "\"n\" is %d, but this server queues at most %d completions at a time (its max_waiting): such a request could never run", *b.N, d.maxWaiting)
+		}
 		g.eng.N = *b.N
 	}
 	stops, e := parseStop(b.Stop)
@@ -487,6 +505,7 @@ func (d *decoder) common(b *commonBody, g *genRequest) *apiError {
 // value must fit beside the prompt; a default is clamped to what is left (0 means
 // "the rest of the context").
 func (d *decoder) lengths(g *genRequest, promptParam, maxParam string, maxTokens *int, def int, minTokens *int) *apiError {
+	g.maxParam = maxParam
 	n := len(g.eng.Prompt)
 	if n == 0 {
 		return badParam(promptParam, "the prompt is empty (and this tokenizer adds no BOS token)")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,11 +12,14 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
@@ -51,6 +55,24 @@ type Config struct {
 	// template and encodes it (llm.Loaded.ChatPrompt). Nil: the plain
 	// "role: content" format (chattemplate.Plain).
 	ChatPrompt func(msgs []chattemplate.Message) ([]int32, error)
+
+	// What a request may cost (limits.go). Zero fields take the defaults.
+	//
+	// MaxConcurrentParsing bounds the requests whose bodies are parsed and prompts
+	// tokenized at once (default 8); as many more wait for a turn, and beyond that
+	// requests get 429.
+	MaxConcurrentParsing int
+	// MaxResponseTokens bounds what one request's response may hold: n × max tokens,
+	// times 2 + top_logprobs when logprobs are asked for (default 262,144). Larger
+	// requests get 400 naming the limit.
+	MaxResponseTokens int64
+	// MaxInflightResponseTokens bounds the sum of MaxResponseTokens' measure over the
+	// requests in flight (default 4,194,304); a request that would go over gets 429
+	// with Retry-After.
+	MaxInflightResponseTokens int64
+	// MaxLogprobs bounds logprobs (completions) and top_logprobs (chat) (default 20,
+	// the engine's bound, which it may not exceed).
+	MaxLogprobs int
 }
 
 func (c *Config) setDefaults() {
@@ -72,6 +94,18 @@ func (c *Config) setDefaults() {
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = time.Second
 	}
+	if c.MaxConcurrentParsing <= 0 {
+		c.MaxConcurrentParsing = DefaultMaxConcurrentParsing
+	}
+	if c.MaxResponseTokens <= 0 {
+		c.MaxResponseTokens = DefaultMaxResponseTokens
+	}
+	if c.MaxInflightResponseTokens <= 0 {
+		c.MaxInflightResponseTokens = max(DefaultMaxInflightResponseTokens, c.MaxResponseTokens)
+	}
+	if c.MaxLogprobs <= 0 {
+		c.MaxLogprobs = DefaultMaxLogprobs
+	}
 }
 
 // Why a request's context was cancelled by the server (context.Cause).
@@ -92,6 +126,8 @@ type Server struct {
 	promh   http.Handler
 	keys    [][32]byte // SHA-256 of each API key
 	created int64
+	parsing *gate   // requests parsed and tokenized at once
+	respBud *budget // response tokens of the requests in flight
 
 	mu       sync.Mutex
 	calls    map[*call]struct{}
@@ -103,6 +139,7 @@ type Server struct {
 // call is one in-flight request, cancellable by Drain.
 type call struct {
 	cancel context.CancelCauseFunc
+	rc     *http.ResponseController // to unblock its reads and writes on abort
 }
 
 // New builds a server on a running engine and its tokenizer.
@@ -117,9 +154,24 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 		log = zap.NewNop()
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix()}
-	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eng.Options().MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt}
+	switch {
+	case cfg.MaxLogprobs > engine.MaxTopLogprobs:
+		return nil, fmt.Errorf("server: MaxLogprobs %d is above the engine's bound of %d", cfg.MaxLogprobs, engine.MaxTopLogprobs)
+	case cfg.MaxInflightResponseTokens < cfg.MaxResponseTokens:
+		return nil, fmt.Errorf("server: MaxInflightResponseTokens %d is below MaxResponseTokens %d: the largest request allowed could never run", cfg.MaxInflightResponseTokens, cfg.MaxResponseTokens)
+	}
+	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix(),
+		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}}
+	eo := eng.Options()
+	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt,
+		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs}
 	s.metrics = newMetrics(cfg.ModelNames[0], eng)
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vireo_inflight_response_tokens",
+		Help: "Response tokens reserved by the requests in flight (see max_inflight_response_tokens).", ConstLabels: prometheus.Labels{"model_name": cfg.ModelNames[0]}},
+		func() float64 { return float64(s.respBud.Used()) }))
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vireo_requests_in_flight",
+		Help: "Generation requests being served, from the arrival of their headers to their last byte.", ConstLabels: prometheus.Labels{"model_name": cfg.ModelNames[0]}},
+		func() float64 { return float64(s.InFlight()) }))
 	s.promh = promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	for _, k := range cfg.APIKeys {
 		if k == "" {
@@ -187,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "unknown_url",
-			Message: fmt.Sprintf("no route for %s %s; the API is POST /v1/completions, POST /v1/chat/completions, GET /v1/models", r.Method, path)})
+			Message: fmt.Sprintf("no route for %s %s; the API is POST /v1/completions, POST /v1/chat/completions, GET /v1/models", clip(r.Method), clip(path))})
 	}
 }
 
@@ -198,18 +250,18 @@ func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) boo
 	}
 	w.Header().Set("Allow", want)
 	writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalid, Code: "method_not_allowed",
-		Message: fmt.Sprintf("%s %s is not allowed; use %s", r.Method, r.URL.Path, want)})
+		Message: fmt.Sprintf("%s %s is not allowed; use %s", clip(r.Method), clip(r.URL.Path), want)})
 	return false
 }
 
-// authorized checks the Bearer key in constant time against every configured key.
+// authorized checks the Bearer key in constant time against every configured key. The
+// scheme name is case-insensitive (RFC 9110, section 11.1).
 func (s *Server) authorized(r *http.Request) bool {
 	if len(s.keys) == 0 {
 		return true
 	}
-	h := r.Header.Get("Authorization")
-	key, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
@@ -274,13 +326,13 @@ func (s *Server) serveReady(w http.ResponseWriter) {
 }
 
 // begin registers an in-flight request; false while draining.
-func (s *Server) begin(cancel context.CancelCauseFunc) (*call, bool) {
+func (s *Server) begin(cancel context.CancelCauseFunc, rc *http.ResponseController) (*call, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
 		return nil, false
 	}
-	c := &call{cancel: cancel}
+	c := &call{cancel: cancel, rc: rc}
 	s.calls[c] = struct{}{}
 	return c, true
 }
@@ -309,9 +361,12 @@ func (s *Server) InFlight() int {
 
 // Drain stops intake — new requests and /ready get 503 from now on — and waits for
 // the requests in flight to finish. When ctx ends first, it aborts the remaining
-// requests (each ends with an error saying the server is shutting down; their KV
-// blocks are freed), waits briefly for their handlers to return, and returns an error
-// saying how many it aborted. Drain does not close the engine or any listener.
+// requests and returns at once with an error saying how many it aborted: each ends
+// with an error saying the server is shutting down (its KV blocks are freed), and a
+// handler waiting for a slow body stops waiting. WaitIdle waits for the handlers to
+// return; one blocked writing to a client that does not read returns when its write
+// deadline passes or its connection is closed (http.Server.Close). Drain does not
+// close the engine or any listener.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.draining {
@@ -329,37 +384,89 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	n := len(s.calls)
+	now := time.Now()
 	for c := range s.calls {
 		c.cancel(errShuttingDown)
+		if c.rc != nil {
+			c.rc.SetReadDeadline(now) // a body still arriving: stop waiting for it
+		}
 	}
 	s.mu.Unlock()
-	s.log.Warn("drain timed out: aborting the requests still in flight", zap.Int("aborted", n))
-	select {
-	case <-idle:
-	case <-time.After(5 * time.Second):
+	if n == 0 {
+		return nil
 	}
+	s.log.Warn("drain timed out: aborting the requests still in flight", zap.Int("aborted", n))
 	return fmt.Errorf("server: drain: aborted %d in-flight requests: %w", n, ctx.Err())
 }
 
-// readBody reads the request body within the size limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+// WaitIdle waits until no request handler is running (after Drain), or ctx ends: then
+// it says how many are left.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	s.mu.Lock()
+	idle := s.idle
+	s.mu.Unlock()
+	if idle == nil {
+		return errors.New("server: WaitIdle before Drain")
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server: %d request handlers still running: %w", s.InFlight(), ctx.Err())
+	}
+}
+
+// readBody reads the request body within the size limit: a declared length over it
+// is refused before anything is read, and a body that stops arriving within the read
+// timeout gets 408.
+func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeInvalid, Code: "unsupported_media_type",
-				Message: fmt.Sprintf("Content-Type must be application/json, got %q", ct)}
+				Message: fmt.Sprintf("Content-Type must be application/json, got %q", clip(ct))}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	tooLarge := &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalid, Code: "request_too_large",
+		Message: fmt.Sprintf("the request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		w.Header().Set("Connection", "close") // the body is not read
+		return nil, tooLarge
+	}
+	// A declared length gets its buffer in one allocation, not io.ReadAll's doublings,
+	// but only once its first 64 KiB have arrived: a client that declares a large body
+	// and sends little is not given memory for it.
+	var buf bytes.Buffer
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	const first = 64 << 10
+	buf.Grow(int(min(max(r.ContentLength, 0), first)) + bytes.MinRead)
+	_, err := io.CopyN(&buf, body, first)
+	if err == nil {
+		if r.ContentLength > first {
+			buf.Grow(int(r.ContentLength) - buf.Len() + bytes.MinRead)
+		}
+		_, err = buf.ReadFrom(body)
+	} else if err == io.EOF {
+		err = nil
+	}
 	if err != nil {
 		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalid, Code: "request_too_large",
-				Message: fmt.Sprintf("the request body exceeds the limit of %d bytes", mb.Limit)}
+		var ne net.Error
+		switch {
+		case errors.As(err, &mb):
+			return nil, tooLarge
+		case errors.Is(context.Cause(ctx), errShuttingDown):
+			w.Header().Set("Connection", "close")
+			return nil, &apiError{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Code: "draining",
+				Message: "the server is shutting down: the request body was still being read"}
+		case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+			w.Header().Set("Connection", "close")
+			return nil, &apiError{Status: http.StatusRequestTimeout, Type: typeTimeout, Code: "request_body_timeout",
+				Message: fmt.Sprintf("the request body did not arrive within the server's read timeout of %v", s.cfg.ReadTimeout)}
 		}
-		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: fmt.Sprintf("reading the request body: %v", err)}
+		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: fmt.Sprintf("reading the request body: %s", clip(err.Error()))}
 	}
-	return body, nil
+	return buf.Bytes(), nil
 }
 
 // newID returns prefix plus 24 random hex digits.

@@ -7,8 +7,9 @@
 //
 // Flags follow vLLM's names where vLLM has one. With no model it serves the built-in
 // synthetic model (random weights: its text is noise) and says so in the log. SIGTERM
-// or SIGINT stops intake, lets in-flight requests finish within --shutdown-timeout,
-// aborts the rest, and exits 0. The HTTP API itself lives in package server.
+// or SIGINT stops intake, lets in-flight requests finish, aborts the rest, and stops,
+// all within --shutdown-timeout; it exits 0 when every request finished and 1 when
+// some had to be aborted. The HTTP API itself lives in package server.
 package servecmd
 
 import (
@@ -49,6 +50,7 @@ import (
 func Main(prog string, args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	os.Args = redactArgs(os.Args) // what /debug/pprof/cmdline (or anything else) prints
 	if err := Run(ctx, prog, args, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -88,6 +90,12 @@ type options struct {
 	readTimeout, writeTimeout time.Duration
 	shutdownTimeout           time.Duration
 	pprofAddr, logLevel       string
+	pprofAllowRemote          bool
+
+	maxConcurrentParsing      int
+	maxResponseTokens         int64
+	maxInflightResponseTokens int64
+	maxLogprobs               int
 }
 
 // flagGroups orders --help: each group with a line on what it is for.
@@ -99,8 +107,9 @@ var flagGroups = []struct {
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
-	{"Limits and shutdown", []string{"max-waiting", "request-timeout", "shutdown-timeout"}},
-	{"Observability", []string{"log-level", "pprof-addr", "version"}},
+	{"Limits and shutdown", []string{"max-waiting", "max-concurrent-parsing", "max-response-tokens", "max-inflight-response-tokens",
+		"max-logprobs", "request-timeout", "shutdown-timeout"}},
+	{"Observability", []string{"log-level", "pprof-addr", "pprof-allow-remote", "version"}},
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -134,18 +143,23 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 
 	fs.StringVar(&o.host, "host", "0.0.0.0", "address to listen on")
 	fs.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port, logged at start)")
-	fs.Var(&o.apiKeys, "api-key", "require \"Authorization: Bearer <`key`>\" on /v1/*; repeat for several keys")
-	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file with one API key per line (blank lines and # comments skipped)")
+	fs.Var(&o.apiKeys, "api-key", "require \"Authorization: Bearer <`key`>\" on /v1/*; repeat for several keys. A key on the command line is visible to other local users (ps): prefer --api-key-file or the VLLM_API_KEY environment variable")
+	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file with one API key per line (blank lines and # comments skipped); VLLM_API_KEY in the environment adds one more")
 	fs.Var(&o.maxBodyBytes, "max-body-bytes", "largest request body accepted, a `size` such as 8MiB (default 8MiB)")
 	fs.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "time to read a request, headers and body")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 60*time.Second, "time for each response write (streams extend it per chunk)")
 
 	fs.IntVar(&o.maxWaiting, "max-waiting", 256, "requests queued before new ones get 429 with Retry-After (0: unbounded)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "longest a generation request may take, queueing included (0: none)")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are aborted")
+	fs.IntVar(&o.maxConcurrentParsing, "max-concurrent-parsing", server.DefaultMaxConcurrentParsing, "requests whose bodies are parsed and prompts tokenized at once; as many more wait for a turn, beyond that 429 with Retry-After")
+	fs.Int64Var(&o.maxResponseTokens, "max-response-tokens", server.DefaultMaxResponseTokens, "most tokens one request's response may hold: n × max_tokens, times 2 + top logprobs with logprobs; larger requests get 400")
+	fs.Int64Var(&o.maxInflightResponseTokens, "max-inflight-response-tokens", server.DefaultMaxInflightResponseTokens, "most response tokens (as --max-response-tokens counts them) the requests in flight may hold together; beyond it 429 with Retry-After")
+	fs.IntVar(&o.maxLogprobs, "max-logprobs", server.DefaultMaxLogprobs, "most logprobs (completions) or top_logprobs (chat) a request may ask for, 1 to 20")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, the whole shutdown: in-flight requests finish until shortly before it, then are aborted and the server stops by it (exit 1 when some were aborted)")
 
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs are JSON on stderr)")
-	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof on this separate address, e.g. localhost:6060 (default: off)")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof (no authentication) on this separate loopback address, e.g. localhost:6060 (default: off)")
+	fs.BoolVar(&o.pprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (anyone who reaches it can read the process's memory)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(prog, fs, stderr) }
 
@@ -180,6 +194,19 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 		return nil, errors.New("--max-model-len, --max-num-seqs, --max-num-batched-tokens and --threads must be >= 0")
 	case o.kvCacheMemory < 0 || o.maxBodyBytes <= 0:
 		return nil, errors.New("--kv-cache-memory must be >= 0 and --max-body-bytes positive")
+	case o.maxConcurrentParsing < 1 || o.maxResponseTokens < 1:
+		return nil, errors.New("--max-concurrent-parsing and --max-response-tokens must be at least 1")
+	case o.maxInflightResponseTokens < o.maxResponseTokens:
+		return nil, fmt.Errorf("--max-inflight-response-tokens %d is below --max-response-tokens %d: the largest request allowed could never run", o.maxInflightResponseTokens, o.maxResponseTokens)
+	case o.maxLogprobs < 1 || o.maxLogprobs > engine.MaxTopLogprobs:
+		return nil, fmt.Errorf("--max-logprobs must be in [1, %d], got %d", engine.MaxTopLogprobs, o.maxLogprobs)
+	case o.shutdownTimeout <= 0:
+		return nil, fmt.Errorf("--shutdown-timeout must be positive, got %v", o.shutdownTimeout)
+	}
+	if o.pprofAddr != "" && !o.pprofAllowRemote {
+		if err := checkLoopback(o.pprofAddr); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("--log-level: %v", err)
@@ -191,7 +218,49 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 		}
 		o.apiKeys = append(o.apiKeys, keys...)
 	}
+	if k := strings.TrimSpace(getenv("VLLM_API_KEY")); k != "" {
+		o.apiKeys = append(o.apiKeys, k)
+	}
 	return o, nil
+}
+
+// getenv is os.Getenv (tests replace it).
+var getenv = os.Getenv
+
+// checkLoopback refuses a pprof address other interfaces can reach: /debug/pprof
+// has no authentication and serves heap dumps and the command line.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	what := host
+	if host == "" {
+		what = "every interface"
+	}
+	return fmt.Errorf("--pprof-addr %s listens on %s, not loopback: /debug/pprof has no authentication and exposes the process's memory; use localhost:PORT, or add --pprof-allow-remote to serve it there anyway", addr, what)
+}
+
+// redactArgs returns a copy of a command line with the values of secret flags
+// (--api-key) replaced.
+func redactArgs(args []string) []string {
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		name := strings.TrimLeft(out[i], "-")
+		if !strings.HasPrefix(out[i], "-") || out[i] == "--" {
+			continue
+		}
+		if name == "api-key" && i+1 < len(out) {
+			out[i+1] = "<redacted>"
+			i++
+		} else if strings.HasPrefix(name, "api-key=") {
+			out[i] = out[i][:len(out[i])-len(name)] + "api-key=<redacted>"
+		}
+	}
+	return out
 }
 
 func usage(prog string, fs *flag.FlagSet, w io.Writer) {
@@ -316,6 +385,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	srv, err := server.New(server.Config{
 		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
+		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
+		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
 		ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
 			ids, _, err := m.ChatPrompt(msgs, true)
 			return ids, err
@@ -330,6 +401,9 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		return err
 	}
 	if o.pprofAddr != "" {
+		if o.pprofAllowRemote && checkLoopback(o.pprofAddr) != nil {
+			log.Warn("--pprof-allow-remote: /debug/pprof, which has no authentication and exposes the process's memory, is served beyond loopback", zap.String("pprof_addr", o.pprofAddr))
+		}
 		if err := servePprof(o.pprofAddr, log); err != nil {
 			ln.Close()
 			return err
@@ -353,6 +427,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		zap.Bool("cuda_graphs", o.cudaGraphs), zap.String("decode_graphs", string(graphs)), zap.String("decode_graphs_why", graphsWhy),
 		zap.Duration("request_timeout", o.requestTimeout), zap.Duration("shutdown_timeout", o.shutdownTimeout),
 		zap.Int64("max_body_bytes", int64(o.maxBodyBytes)), zap.Int("api_keys", len(o.apiKeys)),
+		zap.Int("max_concurrent_parsing", o.maxConcurrentParsing), zap.Int64("max_response_tokens", o.maxResponseTokens),
+		zap.Int64("max_inflight_response_tokens", o.maxInflightResponseTokens), zap.Int("max_logprobs", o.maxLogprobs),
 		zap.String("pprof_addr", o.pprofAddr), zap.Duration("load", time.Since(start)))
 
 	hs := srv.NewHTTPServer(ln.Addr().String())
@@ -366,18 +442,52 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	case <-ctx.Done():
 	}
 	log.Info("signal received: draining", zap.Duration("shutdown_timeout", o.shutdownTimeout), zap.Int("in_flight", srv.InFlight()))
-	dctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	if err := srv.Drain(dctx); err != nil {
+	t0 := now()
+	err = shutdown(srv, hs, t0.Add(o.shutdownTimeout), t0, log)
+	if err != nil {
 		log.Warn("drain incomplete", zap.Error(err))
 	}
-	sctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel2()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("http shutdown", zap.Error(err))
+	log.Info("stopped", zap.Bool("drain_complete", err == nil))
+	return err
+}
+
+// now is the clock shutdown plans with (tests replace it), and shutdownPhase, when
+// set, hears each phase of a shutdown and the time it must end by.
+var (
+	now           = time.Now
+	shutdownPhase func(phase string, by time.Time)
+)
+
+// shutdown stops the server by deadline, planned at start: in-flight requests may
+// finish until a reserve before the deadline (a fifth of the time, at most 5s); then
+// the rest are aborted, their handlers return and the connections close, by the
+// deadline; at the deadline whatever is left is closed. It returns an error when
+// requests had to be aborted (or handlers were still running at the deadline).
+func shutdown(srv *server.Server, hs *http.Server, deadline, start time.Time, log *zap.Logger) error {
+	phase := func(name string, by time.Time) {
+		if shutdownPhase != nil {
+			shutdownPhase(name, by)
+		}
+	}
+	drainBy := deadline.Add(-min(deadline.Sub(start)/5, 5*time.Second))
+	phase("drain", drainBy)
+	dctx, cancel := context.WithDeadline(context.Background(), drainBy)
+	drainErr := srv.Drain(dctx)
+	cancel()
+
+	phase("handlers", deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	waitErr := srv.WaitIdle(ctx)
+	phase("connections", deadline)
+	if err := hs.Shutdown(ctx); err != nil {
+		// Stalled clients: close their connections (their handlers' writes fail).
+		log.Warn("closing the connections still open at the shutdown deadline", zap.Error(err))
 		hs.Close()
 	}
-	log.Info("stopped")
+	if drainErr != nil || waitErr != nil {
+		return fmt.Errorf("shutdown: drain incomplete: %w", errors.Join(drainErr, waitErr))
+	}
 	return nil
 }
 
@@ -389,13 +499,20 @@ func servePprof(addr string, log *zap.Logger) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
 	go http.Serve(ln, mux)
 	return nil
+}
+
+// cmdline is pprof.Cmdline with secret flag values redacted.
+func cmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(redactArgs(os.Args), "\x00"))
 }
 
 // listFlag is a repeatable string flag; each value may also be comma-separated.

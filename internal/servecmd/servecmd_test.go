@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +98,9 @@ func TestHelp(t *testing.T) {
 	require.True(t, errors.Is(err, flag.ErrHelp))
 	help := b.String()
 	for _, s := range []string{"Model:", "Engine (batching and memory):", "HTTP server:", "Limits and shutdown:", "Observability:",
-		"--max-num-seqs", "--kv-cache-memory size", "--port int", "(default 8000)", "--api-key key", "synthetic:tiny"} {
+		"--max-num-seqs", "--kv-cache-memory size", "--port int", "(default 8000)", "--api-key key", "synthetic:tiny",
+		"--max-concurrent-parsing int", "(default 8)", "--max-response-tokens int", "(default 262144)",
+		"--max-inflight-response-tokens int", "(default 4194304)", "--max-logprobs int", "(default 20)", "--pprof-allow-remote", "VLLM_API_KEY"} {
 		require.Contains(t, help, s)
 	}
 	// Every flag is in a group (the alias is documented beside its flag).
@@ -113,7 +118,8 @@ func TestHelp(t *testing.T) {
 	}
 	for _, f := range []string{"model", "tokenizer", "served-model-name", "host", "port", "max-num-seqs", "max-num-batched-tokens",
 		"max-model-len", "api-key", "api-key-file", "enable-prefix-caching", "num-prefill-streams", "decode-steps", "weights", "device",
-		"threads", "kv-cache-memory", "max-waiting", "shutdown-timeout", "request-timeout", "pprof-addr", "log-level", "max-body-bytes"} {
+		"threads", "kv-cache-memory", "max-waiting", "shutdown-timeout", "request-timeout", "pprof-addr", "log-level", "max-body-bytes",
+		"max-concurrent-parsing", "max-response-tokens", "max-inflight-response-tokens", "max-logprobs", "pprof-allow-remote"} {
 		require.True(t, grouped[f], "flag --%s is in --help", f)
 	}
 }
@@ -133,7 +139,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--host", "127.0.0.1", "--port", "0", "--served-model-name", "tiny",
-		"--shutdown-timeout", "60s", "--threads", "1", "--pprof-addr", "127.0.0.1:0")
+		"--shutdown-timeout", "60s", "--threads", "1", "--pprof-addr", "127.0.0.1:0", "--api-key", "s3cret")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -170,12 +176,15 @@ func TestSIGTERMDrains(t *testing.T) {
 	}()
 	base := "http://" + addr
 
-	// pprof is on its own listener only.
+	// pprof is on its own listener only, and its command line keeps the key secret.
 	require.NotEmpty(t, pprofAddr)
 	pr, err := http.Get("http://" + pprofAddr + "/debug/pprof/cmdline")
 	require.NoError(t, err)
+	cmdline, _ := io.ReadAll(pr.Body)
 	pr.Body.Close()
 	require.Equal(t, 200, pr.StatusCode)
+	require.Contains(t, string(cmdline), "--api-key\x00<redacted>")
+	require.NotContains(t, string(cmdline), "s3cret")
 	pr, err = http.Get(base + "/debug/pprof/cmdline")
 	require.NoError(t, err)
 	pr.Body.Close()
@@ -184,6 +193,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/completions",
 		strings.NewReader(`{"prompt":"hello","max_tokens":400,"ignore_eos":true,"stream":true}`))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer s3cret")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -196,7 +206,9 @@ func TestSIGTERMDrains(t *testing.T) {
 	// New requests are refused while the stream drains (or the listener is already
 	// closed, if the stream has finished).
 	require.Eventually(t, func() bool {
-		r, err := http.Post(base+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"x","max_tokens":1}`))
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/completions", strings.NewReader(`{"prompt":"x","max_tokens":1}`))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return true
 		}
@@ -218,4 +230,115 @@ func TestSIGTERMDrains(t *testing.T) {
 	require.Regexp(t, `"signal received: draining".*"in_flight":[1-9]`, joined, "SIGTERM came while the stream was running")
 	require.Contains(t, joined, `"msg":"stopped"`)
 	require.Contains(t, joined, `"completion_tokens":400`)
+}
+
+// TestPprofStaysLocal (issue 29, defect 3): /debug/pprof has no authentication, so a
+// --pprof-addr other interfaces reach is refused unless --pprof-allow-remote opts in;
+// the command line it serves has the API keys redacted; keys can come from
+// VLLM_API_KEY instead of the command line.
+func TestPprofStaysLocal(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.168.1.5:6060", "[::]:6060", "example.com:6060"} {
+		_, err := parseFlags([]string{"--pprof-addr", addr}, io.Discard)
+		require.ErrorContains(t, err, "not loopback", addr)
+		require.ErrorContains(t, err, "--pprof-allow-remote", addr)
+		_, err = parseFlags([]string{"--pprof-addr", addr, "--pprof-allow-remote"}, io.Discard)
+		require.NoError(t, err, addr)
+	}
+	for _, addr := range []string{"localhost:6060", "127.0.0.1:0", "[::1]:6060", "127.3.4.5:1"} {
+		_, err := parseFlags([]string{"--pprof-addr", addr}, io.Discard)
+		require.NoError(t, err, addr)
+	}
+
+	require.Equal(t, []string{"serve", "--api-key", "<redacted>", "-api-key=<redacted>", "--api-key=<redacted>", "--port", "1", "--", "--api-key"},
+		redactArgs([]string{"serve", "--api-key", "s3cret", "-api-key=k2", "--api-key=k3", "--port", "1", "--", "--api-key"}))
+	old := os.Args
+	t.Cleanup(func() { os.Args = old })
+	os.Args = []string{"serve", "--api-key", "s3cret", "--port", "1"}
+	rec := httptest.NewRecorder()
+	cmdline(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/cmdline", nil))
+	require.Equal(t, "serve\x00--api-key\x00<redacted>\x00--port\x001", rec.Body.String())
+
+	oldEnv := getenv
+	t.Cleanup(func() { getenv = oldEnv })
+	getenv = func(k string) string {
+		if k == "VLLM_API_KEY" {
+			return " from-env "
+		}
+		return ""
+	}
+	o, err := parseFlags([]string{"--api-key", "k1"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, listFlag{"k1", "from-env"}, o.apiKeys)
+}
+
+// TestShutdownWithinTimeout (issue 29, defect 8): a client that stalls sending its
+// body no longer stretches the shutdown past --shutdown-timeout (3 s used to take
+// 13.1 s), and a drain that had to abort requests makes run fail (exit 1), where it
+// returned nil. The clock is injected: every phase of the shutdown must end by the
+// deadline planned when the signal came; no elapsed time is measured.
+func TestShutdownWithinTimeout(t *testing.T) {
+	t0 := time.Now()
+	oldNow, oldPhase := now, shutdownPhase
+	t.Cleanup(func() { now, shutdownPhase = oldNow, oldPhase })
+	now = func() time.Time { return t0 }
+	var phases []string
+	var bys []time.Time
+	shutdownPhase = func(p string, by time.Time) { phases = append(phases, p); bys = append(bys, by) }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--host", "127.0.0.1", "--port", "0", "--threads", "1", "--shutdown-timeout", "2s"}, pw)
+		pw.Close()
+	}()
+	logs := bufio.NewScanner(pr)
+	var addr string
+	for addr == "" && logs.Scan() {
+		var m struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		require.NoError(t, json.Unmarshal(logs.Bytes(), &m))
+		if m.Msg == "listening" {
+			addr = m.Addr
+		}
+	}
+	require.NotEmpty(t, addr)
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for logs.Scan() {
+			b.WriteString(logs.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+
+	// A client sends half its body and stalls (the read timeout is 60 s).
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":")
+	require.Eventually(t, func() bool { // the server is reading it
+		r, err := http.Get("http://" + addr + "/metrics")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		return strings.Contains(string(b), "vireo_requests_in_flight{model_name=\"synthetic:tiny\"} 1")
+	}, 10*time.Second, 5*time.Millisecond)
+
+	cancel() // SIGTERM
+	err = <-done
+	require.ErrorContains(t, err, "drain incomplete", "run fails when it had to abort a request")
+	deadline := t0.Add(2 * time.Second)
+	require.Equal(t, []string{"drain", "handlers", "connections"}, phases)
+	for i, by := range bys {
+		require.False(t, by.After(deadline), "phase %s ends %v after the deadline", phases[i], by.Sub(deadline))
+	}
+	require.True(t, bys[0].Before(deadline), "requests are aborted before the deadline, leaving time to close")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the stalled client got an answer")
+	require.Equal(t, 503, resp.StatusCode)
+	require.Contains(t, <-rest, `"drain_complete":false`)
 }
