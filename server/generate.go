@@ -210,7 +210,9 @@ func (s *Server) reserveResponse(g *genRequest) (int64, *apiError) {
 	return cost, nil
 }
 
-func (s *Server) retryAfter() int { return max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second)) }
+func (s *Server) retryAfter() int {
+	return max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second))
+}
 
 // engineParam names the request field an engine validation message is about, for
 // the sampling parameters it checks ("sampling: repetition_penalty must be ...").
