@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func fuzzDecoder(tb testing.TB) *decoder {
 	_, tok, err := enginetest.NewFake("synthetic:tiny", cpu.New(cpu.Options{Threads: 1}), time.Millisecond)
 	require.NoError(tb, err)
-	return &decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: 64, models: []string{"m", "alias"}}
+	return &decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: 64, models: []string{"m", "alias"}, maxLogprobs: 20, maxWaiting: 8}
 }
 
 var decoderSeeds = []string{
@@ -39,6 +40,34 @@ var decoderSeeds = []string{
 	"\xff\xfe",
 	`{"prompt":"\ud800"}`,
 	`{"prompt":1e400}`,
+	`{"prompt":"x","MAX_TOKENS":2,"Stream_Options":{}}`,
+	`{"prompt":"x","stream":true,"stream_options":{"INCLUDE_USAGE":true}}`,
+	`{"prompt":[1,2e1,-0,3.0]}`,
+	`{"prompt":[[1 , 2 ] ],"max_\u0074okens":2}`,
+	`{"prompt":[` + strings.Repeat("7,", 100) + `7]}`,
+	`{"prompt":[[[[[[1]]]]]]}`,
+	`{"prompt":["a" , "b",["c"]]}`,
+	`{"messages":[{"role":"user","content":"hi","Name":"x"}]}`,
+	`{"prompt":"x","repetition_penalty":1e-60,"n":9}`,
+}
+
+// FuzzJSONScan: on any valid JSON the scanner finds the end of the value where
+// encoding/json does, and checkKeys never panics.
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range decoderSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		start := skipWS(b, 0)
+		if end := skipWS(b, skipValue(b, start)); end != len(b) {
+			t.Fatalf("skipValue ends at %d of %d in %q", end, len(b), b)
+		}
+		checkKeys(b, 0, reflect.TypeOf(completionBody{}), "")
+		checkKeys(b, 0, reflect.TypeOf([]chatMessage{}), "messages")
+	})
 }
 
 // FuzzDecodeRequest: no body makes the decoder panic; what it accepts is a request the

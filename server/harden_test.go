@@ -97,6 +97,8 @@ func TestPromptBombsCostTheirBytes(t *testing.T) {
 // stage, holds the requests there.
 func TestParsingIsBounded(t *testing.T) {
 	release := make(chan struct{})
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
 	var inTemplate sync.WaitGroup
 	inTemplate.Add(1)
 	var once sync.Once
@@ -108,6 +110,7 @@ func TestParsingIsBounded(t *testing.T) {
 			ids, _, err := l.ChatPrompt(msgs, true)
 			return ids, err
 		}}})
+	t.Cleanup(free) // (after the server's cleanups, so first) a failing test must not leave handlers blocked
 	chat := `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}`
 	results := make(chan int, 2)
 	go func() { code, _, _ := ts.post(t, "/v1/chat/completions", chat); results <- code }()
@@ -133,7 +136,7 @@ func TestParsingIsBounded(t *testing.T) {
 	msg, _ := apiErr(t, b)
 	require.Contains(t, msg, "parsing as many requests as it may at once (1, max_concurrent_parsing)")
 
-	close(release)
+	free()
 	require.Equal(t, 200, <-results)
 	require.Equal(t, 200, <-results)
 	require.Equal(t, float64(1), ts.metric(t, `vireo_rejected_requests_total{reason="busy"}`))
