@@ -214,7 +214,7 @@ func soak(o options) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	runtimeGC(r) // let the server's heap settle before the last sample (RSS is what it is)
+	settle(r)
 	after := r.sampleNow()
 	load1 := loadavg()
 
@@ -652,22 +652,21 @@ func (r *run) slowLoop(ctx context.Context, i int) {
 			return
 		}
 		r.slowOpened.Add(1)
+		// The server either answers (408 for a body that stops arriving) or closes the
+		// connection (a header that does not arrive); either ends this connection.
 		closed := make(chan struct{})
 		var got408 atomic.Bool
 		go func() {
-			br := bufio.NewReader(conn)
-			if line, err := br.ReadString('\n'); err == nil && strings.Contains(line, " 408 ") {
-				got408.Store(true)
-			}
-			io.Copy(io.Discard, br)
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			got408.Store(strings.Contains(line, " 408 "))
 			close(closed)
 		}()
 		var msg string
 		switch (i + k) % 3 {
 		case 0: // headers, a byte at a time
 			msg = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Padding: " + strings.Repeat("a", 4096)
-		case 1: // a complete header, then the body a byte at a time
-			body := `{"prompt":"Once upon a time","max_tokens":4}`
+		case 1: // a complete header, then a body a byte at a time (longer than the read timeout lets through)
+			body := `{"prompt":"` + strings.Repeat("Once upon a time ", 20) + `","max_tokens":4}`
 			fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", len(body))
 			if r.o.apiKey != "" {
 				fmt.Fprintf(conn, "Authorization: Bearer %s\r\n", r.o.apiKey)
@@ -845,9 +844,12 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// runtimeGC waits a moment after the attack so the last sample is not taken in the
-// middle of the server's last collections.
-func runtimeGC(r *run) { time.Sleep(2 * time.Second) }
+// settle closes the soak's own idle keep-alive connections (each holds a server
+// goroutine) and waits a moment, so the last sample counts what the server kept.
+func settle(r *run) {
+	r.client.CloseIdleConnections()
+	time.Sleep(2 * time.Second)
+}
 
 // --- the report ---------------------------------------------------------------
 
