@@ -337,8 +337,14 @@ func TestShutdownWithinTimeout(t *testing.T) {
 		require.False(t, by.After(deadline), "phase %s ends %v after the deadline", phases[i], by.Sub(deadline))
 	}
 	require.True(t, bys[0].Before(deadline), "requests are aborted before the deadline, leaving time to close")
+	// The stalled client is let go: answered 503 when its handler returned before the
+	// deadline (usually), or cut off at the deadline on a loaded machine.
+	conn.SetReadDeadline(time.Now().Add(time.Minute)) // a backstop, not a measure
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err, "the stalled client got an answer")
-	require.Equal(t, 503, resp.StatusCode)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the stalled client is still connected")
+	if err == nil {
+		require.Equal(t, 503, resp.StatusCode)
+	}
 	require.Contains(t, <-rest, `"drain_complete":false`)
 }
