@@ -125,8 +125,8 @@ func TestChatTemplate(t *testing.T) {
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{NumBlocks: 64})
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
-	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
-		ids, _, err := m.ChatPrompt(msgs, true)
+	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
+		ids, _, err := m.ChatPromptLimit(msgs, true, limit)
 		return ids, err
 	}}, eng, m.Tokenizer, nil)
 	require.NoError(t, err)

@@ -83,6 +83,10 @@ func TestPromptBombsCostTheirBytes(t *testing.T) {
 	require.Equal(t, 400, code)
 	msg, _ := apiErr(t, resp)
 	require.Contains(t, msg, "the prompt is at least 512 tokens (counting stopped there), but this model's maximum context length is 512 tokens")
+	code, resp, _ = ts.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"`+strings.Repeat("a b ", 800)+`"}]}`)
+	require.Equal(t, 400, code)
+	msg, _ = apiErr(t, resp)
+	require.Regexp(t, `the prompt is at least 51\d tokens \(counting stopped there\), but this model's maximum context length is 512 tokens`, msg)
 	// Ids are counted exactly when they are few enough to be worth it.
 	code, resp, _ = ts.post(t, "/v1/completions", `{"prompt":[[`+strings.Repeat("5,", 599)+`5]]}`)
 	require.Equal(t, 400, code)
@@ -104,10 +108,10 @@ func TestParsingIsBounded(t *testing.T) {
 	var once sync.Once
 	l := openStories(t)
 	ts := newTestServer(t, serverOpts{quiet: true, cfg: Config{MaxConcurrentParsing: 1,
-		ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
+		ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
 			once.Do(inTemplate.Done)
 			<-release
-			ids, _, err := l.ChatPrompt(msgs, true)
+			ids, _, err := l.ChatPromptLimit(msgs, true, limit)
 			return ids, err
 		}}})
 	t.Cleanup(free) // (after the server's cleanups, so first) a failing test must not leave handlers blocked

@@ -128,7 +128,7 @@ type decoder struct {
 	vocab       int
 	maxModelLen int
 	models      []string // served names; models[0] is the default
-	chatPrompt  func([]chattemplate.Message) ([]int32, error)
+	chatPrompt  func(msgs []chattemplate.Message, limit int) ([]int32, error)
 	maxWaiting  int // the engine's waiting cap (0: none): n beyond it can never run
 	maxLogprobs int // top logprobs per token
 }
@@ -274,9 +274,12 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		return nil, e
 	}
 	if d.chatPrompt != nil {
-		ids, err := d.chatPrompt(msgs)
+		ids, err := d.chatPrompt(msgs, d.maxModelLen-1)
 		if err != nil {
 			return nil, templateError(err)
+		}
+		if len(ids) >= d.maxModelLen {
+			return nil, d.promptTooLong("messages", len(ids), true, " (counting stopped there)")
 		}
 		g.eng.Prompt = ids
 	} else {

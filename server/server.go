@@ -52,9 +52,11 @@ type Config struct {
 	// RetryAfter is the Retry-After a 429 (queue full) carries (default 1s).
 	RetryAfter time.Duration
 	// ChatPrompt renders a chat, generation prompt included, with the model's chat
-	// template and encodes it (llm.Loaded.ChatPrompt). Nil: the plain
-	// "role: content" format (chattemplate.Plain).
-	ChatPrompt func(msgs []chattemplate.Message) ([]int32, error)
+	// template and encodes it, stopping once past limit tokens when limit > 0 (then
+	// it returns more than limit ids) so that an over-long chat costs no more than the
+	// context (llm.Loaded.ChatPromptLimit). Nil: the plain "role: content" format
+	// (chattemplate.Plain).
+	ChatPrompt func(msgs []chattemplate.Message, limit int) ([]int32, error)
 
 	// What a request may cost (limits.go). Zero fields take the defaults.
 	//

@@ -387,8 +387,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
 		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
-		ChatPrompt: func(msgs []chattemplate.Message) ([]int32, error) {
-			ids, _, err := m.ChatPrompt(msgs, true)
+		ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
+			ids, _, err := m.ChatPromptLimit(msgs, true, limit)
 			return ids, err
 		},
 	}, eng, m.Tokenizer, log.Named("http"))

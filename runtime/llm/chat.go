@@ -20,6 +20,14 @@ type chat struct {
 // write it. As with transformers' apply_chat_template followed by encoding, special-
 // token text inside message content is encoded as that special token too.
 func (l *Loaded) ChatPrompt(msgs []chattemplate.Message, addGenerationPrompt bool) ([]int32, string, error) {
+	return l.ChatPromptLimit(msgs, addGenerationPrompt, 0)
+}
+
+// ChatPromptLimit is ChatPrompt for a caller that needs only to know whether the
+// prompt has more than limit tokens (a server checking its context): the encoding
+// stops once past the limit (tokenizer.EncodeLimit), and more than limit ids come
+// back then. A limit <= 0 means none.
+func (l *Loaded) ChatPromptLimit(msgs []chattemplate.Message, addGenerationPrompt bool, limit int) ([]int32, string, error) {
 	l.chat.once.Do(func() {
 		if l.ChatTemplate != "" {
 			l.chat.tmpl, l.chat.err = chattemplate.Parse(l.ChatTemplate)
@@ -42,7 +50,10 @@ func (l *Loaded) ChatPrompt(msgs []chattemplate.Message, addGenerationPrompt boo
 	}
 	opt := tok.DefaultOptions()
 	opt.ParseSpecial = l.chat.tmpl != nil
-	ids := tok.Encode(text, opt)
+	if limit > 0 {
+		limit++ // room for the BOS dropped below
+	}
+	ids, _ := tok.EncodeLimit(text, opt, limit)
 	if opt.AddBOS && len(ids) > 1 && ids[0] == tok.BOS() && ids[1] == tok.BOS() {
 		ids = ids[1:] // the template wrote BOS itself
 	}
