@@ -1,0 +1,7 @@
+package kern
+
+func init() {
+	for _, f := range QFormats {
+		_ = f
+	}
+}
