@@ -1,7 +1,42 @@
 package kern
 
+// The AVX-512 VNNI kernels (kq_vnni_amd64.s): 4 rows x 1 token.
+
+//go:noescape
+func q4kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q5kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q6kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q3kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q2kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q40Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q41Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
 func init() {
-	for _, f := range QFormats {
-		_ = f
-	}
+	QQ4_K.rows4[qLevelVNNI] = q4kRows4VNNI
+	QQ5_K.rows4[qLevelVNNI] = q5kRows4VNNI
+	QQ6_K.rows4[qLevelVNNI] = q6kRows4VNNI
+	QQ3_K.rows4[qLevelVNNI] = q3kRows4VNNI
+	QQ2_K.rows4[qLevelVNNI] = q2kRows4VNNI
+	QQ4_0.rows4[qLevelVNNI] = q40Rows4VNNI
+	QQ4_1.rows4[qLevelVNNI] = q41Rows4VNNI
+	QQ5_0.rows4[qLevelVNNI] = q50Rows4VNNI
+	QQ5_1.rows4[qLevelVNNI] = q51Rows4VNNI
 }

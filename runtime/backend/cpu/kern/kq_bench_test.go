@@ -1,0 +1,83 @@
+package kern
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// qArena is 512 MiB of valid blocks of one format: a random TinyLlama-FFN-sized matrix
+// repeated, so "dram" passes stream from memory.
+func qArena(f *QFormat, rows, cols int) []byte {
+	r := rand.New(rand.NewPCG(9, 10))
+	m := randBlocks(r, f, rows, cols/f.Block)
+	a := make([]byte, (512<<20)/len(m)*len(m))
+	for off := 0; off < len(a); off += len(m) {
+		copy(a[off:], m)
+	}
+	return a
+}
+
+// BenchmarkQKernels measures each block format's kernels on the TinyLlama FFN shape
+// (5632 x 2048): "decode" walks the whole matrix against one token with Rows4 (GB/s of
+// weights; "l3" reuses one matrix, "dram" walks a 512 MiB arena), "tile" 64 rows x 64
+// tokens in 4x4 tiles from cache (GMAC/s), "quantize" one token's activations.
+func BenchmarkQKernels(b *testing.B) {
+	const rows, cols = mvRows, mvCols
+	for _, f := range QFormats {
+		b.Run(f.Name, func(b *testing.B) {
+			nb := cols / f.Block
+			ldw := f.RowBytes(cols)
+			x := randActivations(rand.New(rand.NewPCG(1, 1)), 64*cols)
+			lda := f.ActBytes(cols)
+			act := make([]byte, 64*lda)
+			for t := 0; t < 64; t++ {
+				f.Quantize(act[t*lda:], x[t*cols:(t+1)*cols])
+			}
+			arena := qArena(f, rows, cols)
+			m := rows * ldw
+			forEachLevelB(b, func(b *testing.B) {
+				b.Run("decode/l3", func(b *testing.B) {
+					var o [4]float32
+					for i := 0; i < b.N; i++ {
+						for r := 0; r+4 <= rows; r += 4 {
+							f.Rows4(&o, arena[r*ldw:], ldw, nb, act)
+						}
+					}
+					reportGBs(b, m)
+				})
+				b.Run("decode/dram", func(b *testing.B) {
+					off := 0
+					var o [4]float32
+					for i := 0; i < b.N; i++ {
+						if off+m > len(arena) {
+							off = 0
+						}
+						w := arena[off : off+m]
+						for r := 0; r+4 <= rows; r += 4 {
+							f.Rows4(&o, w[r*ldw:], ldw, nb, act)
+						}
+						off += m
+					}
+					reportGBs(b, m)
+				})
+				b.Run("tile", func(b *testing.B) {
+					var o [16]float32
+					for i := 0; i < b.N; i++ {
+						for r := 0; r < 64; r += 4 {
+							for t := 0; t < 64; t += 4 {
+								f.Tile4x4(&o, arena[r*ldw:], ldw, nb, act[t*lda:], lda)
+							}
+						}
+					}
+					b.ReportMetric(float64(64*64*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				})
+			})
+			b.Run("quantize", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					f.Quantize(act, x[:cols])
+				}
+				b.ReportMetric(float64(cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+			})
+		})
+	}
+}

@@ -1,0 +1,843 @@
+#include "textflag.h"
+
+// Block-quantized kernels (kq.go) at the AVX-512 VNNI level. Constants first.
+
+DATA kqQ4KIdxP<>+0(SB)/8, $0x0b0a090803020100
+DATA kqQ4KIdxP<>+8(SB)/8, $0x0b0a090807060504
+DATA kqQ4KIdxP<>+16(SB)/8, $0x0b0a090803020100
+DATA kqQ4KIdxP<>+24(SB)/8, $0x0b0a090807060504
+DATA kqQ4KIdxP<>+32(SB)/8, $0x0b0a090803020100
+DATA kqQ4KIdxP<>+40(SB)/8, $0x0b0a090807060504
+DATA kqQ4KIdxP<>+48(SB)/8, $0x0b0a090803020100
+DATA kqQ4KIdxP<>+56(SB)/8, $0x0b0a090807060504
+GLOBL kqQ4KIdxP<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KIdxQ<>+0(SB)/8, $0x0302010080808080
+DATA kqQ4KIdxQ<>+8(SB)/8, $0x0706050480808080
+DATA kqQ4KIdxQ<>+16(SB)/8, $0x0302010080808080
+DATA kqQ4KIdxQ<>+24(SB)/8, $0x0706050480808080
+DATA kqQ4KIdxQ<>+32(SB)/8, $0x0302010080808080
+DATA kqQ4KIdxQ<>+40(SB)/8, $0x0706050480808080
+DATA kqQ4KIdxQ<>+48(SB)/8, $0x0302010080808080
+DATA kqQ4KIdxQ<>+56(SB)/8, $0x0706050480808080
+GLOBL kqQ4KIdxQ<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KMaskA<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kqQ4KMaskA<>+8(SB)/8, $0x000000003f3f3f3f
+DATA kqQ4KMaskA<>+16(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kqQ4KMaskA<>+24(SB)/8, $0x000000003f3f3f3f
+DATA kqQ4KMaskA<>+32(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kqQ4KMaskA<>+40(SB)/8, $0x000000003f3f3f3f
+DATA kqQ4KMaskA<>+48(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kqQ4KMaskA<>+56(SB)/8, $0x000000003f3f3f3f
+GLOBL kqQ4KMaskA<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KMaskB<>+0(SB)/8, $0x0000000000000000
+DATA kqQ4KMaskB<>+8(SB)/8, $0x0f0f0f0f00000000
+DATA kqQ4KMaskB<>+16(SB)/8, $0x0000000000000000
+DATA kqQ4KMaskB<>+24(SB)/8, $0x0f0f0f0f00000000
+DATA kqQ4KMaskB<>+32(SB)/8, $0x0000000000000000
+DATA kqQ4KMaskB<>+40(SB)/8, $0x0f0f0f0f00000000
+DATA kqQ4KMaskB<>+48(SB)/8, $0x0000000000000000
+DATA kqQ4KMaskB<>+56(SB)/8, $0x0f0f0f0f00000000
+GLOBL kqQ4KMaskB<>(SB), RODATA|NOPTR, $64
+
+DATA kqBytes30<>+0(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+8(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+16(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+24(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+32(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+40(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+48(SB)/8, $0x3030303030303030
+DATA kqBytes30<>+56(SB)/8, $0x3030303030303030
+GLOBL kqBytes30<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KSc0<>+0(SB)/8, $0x8000800080008000
+DATA kqQ4KSc0<>+8(SB)/8, $0x8000800080008000
+DATA kqQ4KSc0<>+16(SB)/8, $0x8000800080008000
+DATA kqQ4KSc0<>+24(SB)/8, $0x8000800080008000
+DATA kqQ4KSc0<>+32(SB)/8, $0x8002800280028002
+DATA kqQ4KSc0<>+40(SB)/8, $0x8002800280028002
+DATA kqQ4KSc0<>+48(SB)/8, $0x8002800280028002
+DATA kqQ4KSc0<>+56(SB)/8, $0x8002800280028002
+GLOBL kqQ4KSc0<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KSc1<>+0(SB)/8, $0x8001800180018001
+DATA kqQ4KSc1<>+8(SB)/8, $0x8001800180018001
+DATA kqQ4KSc1<>+16(SB)/8, $0x8001800180018001
+DATA kqQ4KSc1<>+24(SB)/8, $0x8001800180018001
+DATA kqQ4KSc1<>+32(SB)/8, $0x8003800380038003
+DATA kqQ4KSc1<>+40(SB)/8, $0x8003800380038003
+DATA kqQ4KSc1<>+48(SB)/8, $0x8003800380038003
+DATA kqQ4KSc1<>+56(SB)/8, $0x8003800380038003
+GLOBL kqQ4KSc1<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KSc2<>+0(SB)/8, $0x8004800480048004
+DATA kqQ4KSc2<>+8(SB)/8, $0x8004800480048004
+DATA kqQ4KSc2<>+16(SB)/8, $0x8004800480048004
+DATA kqQ4KSc2<>+24(SB)/8, $0x8004800480048004
+DATA kqQ4KSc2<>+32(SB)/8, $0x8006800680068006
+DATA kqQ4KSc2<>+40(SB)/8, $0x8006800680068006
+DATA kqQ4KSc2<>+48(SB)/8, $0x8006800680068006
+DATA kqQ4KSc2<>+56(SB)/8, $0x8006800680068006
+GLOBL kqQ4KSc2<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KSc3<>+0(SB)/8, $0x8005800580058005
+DATA kqQ4KSc3<>+8(SB)/8, $0x8005800580058005
+DATA kqQ4KSc3<>+16(SB)/8, $0x8005800580058005
+DATA kqQ4KSc3<>+24(SB)/8, $0x8005800580058005
+DATA kqQ4KSc3<>+32(SB)/8, $0x8007800780078007
+DATA kqQ4KSc3<>+40(SB)/8, $0x8007800780078007
+DATA kqQ4KSc3<>+48(SB)/8, $0x8007800780078007
+DATA kqQ4KSc3<>+56(SB)/8, $0x8007800780078007
+GLOBL kqQ4KSc3<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KMin<>+0(SB)/8, $0x8080800980808008
+DATA kqQ4KMin<>+8(SB)/8, $0x8080800b8080800a
+DATA kqQ4KMin<>+16(SB)/8, $0x8080800d8080800c
+DATA kqQ4KMin<>+24(SB)/8, $0x8080800f8080800e
+GLOBL kqQ4KMin<>(SB), RODATA|NOPTR, $32
+
+DATA kqQ6KSc0<>+0(SB)/8, $0x0000000000000000
+DATA kqQ6KSc0<>+8(SB)/8, $0x0000000000000000
+DATA kqQ6KSc0<>+16(SB)/8, $0x0001000100010001
+DATA kqQ6KSc0<>+24(SB)/8, $0x0001000100010001
+DATA kqQ6KSc0<>+32(SB)/8, $0x0002000200020002
+DATA kqQ6KSc0<>+40(SB)/8, $0x0002000200020002
+DATA kqQ6KSc0<>+48(SB)/8, $0x0003000300030003
+DATA kqQ6KSc0<>+56(SB)/8, $0x0003000300030003
+GLOBL kqQ6KSc0<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ6KSc1<>+0(SB)/8, $0x0004000400040004
+DATA kqQ6KSc1<>+8(SB)/8, $0x0004000400040004
+DATA kqQ6KSc1<>+16(SB)/8, $0x0005000500050005
+DATA kqQ6KSc1<>+24(SB)/8, $0x0005000500050005
+DATA kqQ6KSc1<>+32(SB)/8, $0x0006000600060006
+DATA kqQ6KSc1<>+40(SB)/8, $0x0006000600060006
+DATA kqQ6KSc1<>+48(SB)/8, $0x0007000700070007
+DATA kqQ6KSc1<>+56(SB)/8, $0x0007000700070007
+GLOBL kqQ6KSc1<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ6KSc2<>+0(SB)/8, $0x0008000800080008
+DATA kqQ6KSc2<>+8(SB)/8, $0x0008000800080008
+DATA kqQ6KSc2<>+16(SB)/8, $0x0009000900090009
+DATA kqQ6KSc2<>+24(SB)/8, $0x0009000900090009
+DATA kqQ6KSc2<>+32(SB)/8, $0x000a000a000a000a
+DATA kqQ6KSc2<>+40(SB)/8, $0x000a000a000a000a
+DATA kqQ6KSc2<>+48(SB)/8, $0x000b000b000b000b
+DATA kqQ6KSc2<>+56(SB)/8, $0x000b000b000b000b
+GLOBL kqQ6KSc2<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ6KSc3<>+0(SB)/8, $0x000c000c000c000c
+DATA kqQ6KSc3<>+8(SB)/8, $0x000c000c000c000c
+DATA kqQ6KSc3<>+16(SB)/8, $0x000d000d000d000d
+DATA kqQ6KSc3<>+24(SB)/8, $0x000d000d000d000d
+DATA kqQ6KSc3<>+32(SB)/8, $0x000e000e000e000e
+DATA kqQ6KSc3<>+40(SB)/8, $0x000e000e000e000e
+DATA kqQ6KSc3<>+48(SB)/8, $0x000f000f000f000f
+DATA kqQ6KSc3<>+56(SB)/8, $0x000f000f000f000f
+GLOBL kqQ6KSc3<>(SB), RODATA|NOPTR, $64
+
+DATA kqShl42<>+0(SB)/8, $0x0004000400040004
+DATA kqShl42<>+8(SB)/8, $0x0004000400040004
+DATA kqShl42<>+16(SB)/8, $0x0004000400040004
+DATA kqShl42<>+24(SB)/8, $0x0004000400040004
+DATA kqShl42<>+32(SB)/8, $0x0002000200020002
+DATA kqShl42<>+40(SB)/8, $0x0002000200020002
+DATA kqShl42<>+48(SB)/8, $0x0002000200020002
+DATA kqShl42<>+56(SB)/8, $0x0002000200020002
+GLOBL kqShl42<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr02<>+0(SB)/8, $0x0000000000000000
+DATA kqShr02<>+8(SB)/8, $0x0000000000000000
+DATA kqShr02<>+16(SB)/8, $0x0000000000000000
+DATA kqShr02<>+24(SB)/8, $0x0000000000000000
+DATA kqShr02<>+32(SB)/8, $0x0002000200020002
+DATA kqShr02<>+40(SB)/8, $0x0002000200020002
+DATA kqShr02<>+48(SB)/8, $0x0002000200020002
+DATA kqShr02<>+56(SB)/8, $0x0002000200020002
+GLOBL kqShr02<>(SB), RODATA|NOPTR, $64
+DATA kqShl31<>+0(SB)/8, $0x0003000300030003
+DATA kqShl31<>+8(SB)/8, $0x0003000300030003
+DATA kqShl31<>+16(SB)/8, $0x0003000300030003
+DATA kqShl31<>+24(SB)/8, $0x0003000300030003
+DATA kqShl31<>+32(SB)/8, $0x0001000100010001
+DATA kqShl31<>+40(SB)/8, $0x0001000100010001
+DATA kqShl31<>+48(SB)/8, $0x0001000100010001
+DATA kqShl31<>+56(SB)/8, $0x0001000100010001
+GLOBL kqShl31<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr13<>+0(SB)/8, $0x0001000100010001
+DATA kqShr13<>+8(SB)/8, $0x0001000100010001
+DATA kqShr13<>+16(SB)/8, $0x0001000100010001
+DATA kqShr13<>+24(SB)/8, $0x0001000100010001
+DATA kqShr13<>+32(SB)/8, $0x0003000300030003
+DATA kqShr13<>+40(SB)/8, $0x0003000300030003
+DATA kqShr13<>+48(SB)/8, $0x0003000300030003
+DATA kqShr13<>+56(SB)/8, $0x0003000300030003
+GLOBL kqShr13<>(SB), RODATA|NOPTR, $64
+
+DATA kqShl21<>+0(SB)/8, $0x0002000200020002
+DATA kqShl21<>+8(SB)/8, $0x0002000200020002
+DATA kqShl21<>+16(SB)/8, $0x0002000200020002
+DATA kqShl21<>+24(SB)/8, $0x0002000200020002
+DATA kqShl21<>+32(SB)/8, $0x0001000100010001
+DATA kqShl21<>+40(SB)/8, $0x0001000100010001
+DATA kqShl21<>+48(SB)/8, $0x0001000100010001
+DATA kqShl21<>+56(SB)/8, $0x0001000100010001
+GLOBL kqShl21<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr01<>+0(SB)/8, $0x0000000000000000
+DATA kqShr01<>+8(SB)/8, $0x0000000000000000
+DATA kqShr01<>+16(SB)/8, $0x0000000000000000
+DATA kqShr01<>+24(SB)/8, $0x0000000000000000
+DATA kqShr01<>+32(SB)/8, $0x0001000100010001
+DATA kqShr01<>+40(SB)/8, $0x0001000100010001
+DATA kqShr01<>+48(SB)/8, $0x0001000100010001
+DATA kqShr01<>+56(SB)/8, $0x0001000100010001
+GLOBL kqShr01<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr23<>+0(SB)/8, $0x0002000200020002
+DATA kqShr23<>+8(SB)/8, $0x0002000200020002
+DATA kqShr23<>+16(SB)/8, $0x0002000200020002
+DATA kqShr23<>+24(SB)/8, $0x0002000200020002
+DATA kqShr23<>+32(SB)/8, $0x0003000300030003
+DATA kqShr23<>+40(SB)/8, $0x0003000300030003
+DATA kqShr23<>+48(SB)/8, $0x0003000300030003
+DATA kqShr23<>+56(SB)/8, $0x0003000300030003
+GLOBL kqShr23<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr45<>+0(SB)/8, $0x0004000400040004
+DATA kqShr45<>+8(SB)/8, $0x0004000400040004
+DATA kqShr45<>+16(SB)/8, $0x0004000400040004
+DATA kqShr45<>+24(SB)/8, $0x0004000400040004
+DATA kqShr45<>+32(SB)/8, $0x0005000500050005
+DATA kqShr45<>+40(SB)/8, $0x0005000500050005
+DATA kqShr45<>+48(SB)/8, $0x0005000500050005
+DATA kqShr45<>+56(SB)/8, $0x0005000500050005
+GLOBL kqShr45<>(SB), RODATA|NOPTR, $64
+
+DATA kqShr46<>+0(SB)/8, $0x0004000400040004
+DATA kqShr46<>+8(SB)/8, $0x0004000400040004
+DATA kqShr46<>+16(SB)/8, $0x0004000400040004
+DATA kqShr46<>+24(SB)/8, $0x0004000400040004
+DATA kqShr46<>+32(SB)/8, $0x0006000600060006
+DATA kqShr46<>+40(SB)/8, $0x0006000600060006
+DATA kqShr46<>+48(SB)/8, $0x0006000600060006
+DATA kqShr46<>+56(SB)/8, $0x0006000600060006
+GLOBL kqShr46<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ3KIdxP<>+0(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+8(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+16(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+24(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+32(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+40(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+48(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+56(SB)/8, $0x0706050403020100
+GLOBL kqQ3KIdxP<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ3KIdxQ<>+0(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+8(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+16(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+24(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+32(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+40(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+48(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+56(SB)/8, $0x0b0a09080b0a0908
+GLOBL kqQ3KIdxQ<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ3KShrL<>+0(SB)/8, $0x0000000000000000
+DATA kqQ3KShrL<>+8(SB)/8, $0x0000000400000004
+DATA kqQ3KShrL<>+16(SB)/8, $0x0000000000000000
+DATA kqQ3KShrL<>+24(SB)/8, $0x0000000400000004
+DATA kqQ3KShrL<>+32(SB)/8, $0x0000000000000000
+DATA kqQ3KShrL<>+40(SB)/8, $0x0000000400000004
+DATA kqQ3KShrL<>+48(SB)/8, $0x0000000000000000
+DATA kqQ3KShrL<>+56(SB)/8, $0x0000000400000004
+GLOBL kqQ3KShrL<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ3KRolQ<>+0(SB)/8, $0x0000000200000004
+DATA kqQ3KRolQ<>+8(SB)/8, $0x0000001e00000000
+DATA kqQ3KRolQ<>+16(SB)/8, $0x0000000200000004
+DATA kqQ3KRolQ<>+24(SB)/8, $0x0000001e00000000
+DATA kqQ3KRolQ<>+32(SB)/8, $0x0000000200000004
+DATA kqQ3KRolQ<>+40(SB)/8, $0x0000001e00000000
+DATA kqQ3KRolQ<>+48(SB)/8, $0x0000000200000004
+DATA kqQ3KRolQ<>+56(SB)/8, $0x0000001e00000000
+GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
+
+// KREDUCE4 folds four 8-lane accumulators (registers below Y16: VHADDPS has no EVEX
+// form) into the low lanes r0..r3 of x0 (the xmm of a0), each
+// ((L0+L1)+(L2+L3)) + ((L4+L5)+(L6+L7)); clobbers all four and x1.
+#define KREDUCE4(a0, a1, a2, a3, x0, x1) \
+	VHADDPS      a1, a0, a1; \
+	VHADDPS      a3, a2, a3; \
+	VHADDPS      a3, a1, a0; \
+	VEXTRACTF128 $1, a0, x1; \
+	VADDPS       x1, x0, x0
+
+// ---------------------------------------------------------------------------------
+// Q4_K x Q8_K, AVX-512 VNNI. Per super-block the token's activations sit in Z0..Z3 (the
+// groups in the order 0 2 1 3 4 6 5 7, so 64 bytes of weight nibbles meet 64 bytes of
+// activations), Y4 their sums of 32 (int32), Y5 their scale. Y6..Y9 are the rows'
+// lanes. Z10 holds the four rows' unpacked scales and mins, one row per 128-bit lane
+// ([sc0..sc7, m0..m7]). Z24..Z27 pick a group's scale as words for the two groups of
+// one 64-byte vector; Y28 the mins as int32; Z29 is 0x0F in every byte.
+
+// Q4K_SCALES unpacks the 12-byte scale/min fields of the four rows into Z10.
+#define Q4K_SCALES \
+	VMOVDQU     4(R8), X10;                    \
+	VINSERTI32X4 $1, 4(R9), Z10, Z10;          \
+	VINSERTI32X4 $2, 4(R10), Z10, Z10;         \
+	VINSERTI32X4 $3, 4(R11), Z10, Z10;         \
+	VPSHUFB     kqQ4KIdxQ<>(SB), Z10, Z12;     \
+	VPSHUFB     kqQ4KIdxP<>(SB), Z10, Z10;     \
+	VPSRLW      $4, Z10, Z11;                  \
+	VPANDD      kqQ4KMaskB<>(SB), Z11, Z11;    \
+	VPANDD      kqQ4KMaskA<>(SB), Z10, Z10;    \
+	VPSRLW      $2, Z12, Z12;                  \
+	VPANDD      kqBytes30<>(SB), Z12, Z12;     \
+	VPTERNLOGD  $0xFE, Z12, Z11, Z10
+
+// Q4K_ROW adds one row's super-block at p (scales in lane imm of Z10) to L.
+#define Q4K_ROW(p, imm, L) \
+	VSHUFI64X2    $imm, Z10, Z10, Z17; \
+	VMOVDQU64     16(p), Z11;          \
+	VMOVDQU64     80(p), Z12;          \
+	VPSRLW        $4, Z11, Z14;        \
+	VPSRLW        $4, Z12, Z16;        \
+	VPANDD        Z29, Z11, Z13;       \
+	VPANDD        Z29, Z14, Z14;       \
+	VPANDD        Z29, Z12, Z15;       \
+	VPANDD        Z29, Z16, Z16;       \
+	VPSHUFB       Z24, Z17, Z18;       \
+	VPMADDUBSW    Z0, Z13, Z19;        \
+	VPMADDWD      Z18, Z19, Z20;       \
+	VPSHUFB       Z25, Z17, Z18;       \
+	VPMADDUBSW    Z1, Z14, Z19;        \
+	VPDPWSSD      Z18, Z19, Z20;       \
+	VPSHUFB       Z26, Z17, Z18;       \
+	VPMADDUBSW    Z2, Z15, Z19;        \
+	VPDPWSSD      Z18, Z19, Z20;       \
+	VPSHUFB       Z27, Z17, Z18;       \
+	VPMADDUBSW    Z3, Z16, Z19;        \
+	VPDPWSSD      Z18, Z19, Z20;       \
+	VEXTRACTI64X4 $1, Z20, Y21;        \
+	VPADDD        Y21, Y20, Y20;       \
+	VCVTDQ2PS     Y20, Y20;            \
+	VPBROADCASTD  (p), X22;            \
+	VCVTPH2PS     X22, Y22;            \
+	VMULPS        Y5, Y22, Y22;        \
+	VMOVSLDUP     Y22, Y23;            \
+	VMOVSHDUP     Y22, Y22;            \
+	VFMADD231PS   Y23, Y20, L;         \
+	VPSHUFB       Y28, Y17, Y21;       \
+	VPMADDWD      Y4, Y21, Y21;        \
+	VCVTDQ2PS     Y21, Y21;            \
+	VFNMADD231PS  Y22, Y21, L
+
+// ROWS4_PROLOGUE loads the arguments of a rows4 kernel: rows R8..R11, blocks CX,
+// activations SI; clears the lanes Y6..Y9.
+#define ROWS4_PROLOGUE \
+	MOVQ   w+8(FP), R8;       \
+	MOVQ   ldw+16(FP), DX;    \
+	MOVQ   nb+24(FP), CX;     \
+	MOVQ   act+32(FP), SI;    \
+	LEAQ   (R8)(DX*1), R9;    \
+	LEAQ   (R9)(DX*1), R10;   \
+	LEAQ   (R10)(DX*1), R11;  \
+	VPXORD Y6, Y6, Y6;        \
+	VPXORD Y7, Y7, Y7;        \
+	VPXORD Y8, Y8, Y8;        \
+	VPXORD Y9, Y9, Y9
+
+#define ROWS4_EPILOGUE \
+	MOVQ    out+0(FP), AX;                   \
+	KREDUCE4(Y6, Y7, Y8, Y9, X6, X7);        \
+	VMOVUPS X6, (AX);                        \
+	VZEROUPPER
+
+// func q4kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q4kRows4VNNI(SB), NOSPLIT, $0-40
+	ROWS4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	VMOVDQU64    kqQ4KSc0<>(SB), Z24
+	VMOVDQU64    kqQ4KSc1<>(SB), Z25
+	VMOVDQU64    kqQ4KSc2<>(SB), Z26
+	VMOVDQU64    kqQ4KSc3<>(SB), Z27
+	VMOVDQU32    kqQ4KMin<>(SB), Y28
+
+q4kloop:
+	VMOVDQU64    (SI), Z0
+	VMOVDQU64    64(SI), Z1
+	VMOVDQU64    128(SI), Z2
+	VMOVDQU64    192(SI), Z3
+	VMOVDQU      288(SI), Y4
+	VBROADCASTSS 256(SI), Y5
+	Q4K_SCALES
+	Q4K_ROW(R8, 0x00, Y6)
+	Q4K_ROW(R9, 0x55, Y7)
+	Q4K_ROW(R10, 0xAA, Y8)
+	Q4K_ROW(R11, 0xFF, Y9)
+	ADDQ         $144, R8
+	ADDQ         $144, R9
+	ADDQ         $144, R10
+	ADDQ         $144, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q4kloop
+	ROWS4_EPILOGUE
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q6_K x Q8_K, AVX-512 VNNI. Z0..Z3 the token's 256 quants (natural order), Y4 its
+// sixteen int16 sums of 16, Y5 its scale; Y6..Y9 the rows' lanes. Per half of 128
+// values, ql (64 bytes) gives the low nibbles of values 0..63 and the high nibbles of
+// 64..127; qh (32 bytes, loaded into both halves of a register) the two high bits,
+// shifted into place by word shifts of 4|2 (left) and 0|2 (right). Z24..Z27 spread
+// four of the sixteen scales (words) over the four 128-bit lanes; Z28/Z31 the shift
+// counts; Z29 0x0F and Z30 0x30 in every byte.
+
+// Q6K_HALF computes half h's two 64-value vectors at p into Z13 (values 0..63) and Z15.
+#define Q6K_HALF(p, qloff, qhoff) \
+	VMOVDQU64       qloff(p), Z11;      \
+	VBROADCASTI64X4 qhoff(p), Z12;      \
+	VPSLLVW         Z28, Z12, Z13;      \
+	VPANDD          Z30, Z13, Z13;      \
+	VPTERNLOGD      $0xF8, Z29, Z11, Z13; \
+	VPSRLW          $4, Z11, Z14;       \
+	VPSRLVW         Z31, Z12, Z15;      \
+	VPANDD          Z30, Z15, Z15;      \
+	VPTERNLOGD      $0xF8, Z29, Z14, Z15
+
+#define Q6K_ROW(p, L) \
+	VPMOVSXBW    192(p), Y17;         \
+	VPMADDWD     Y4, Y17, Y21;        \
+	VPSLLD       $5, Y21, Y21;        \
+	Q6K_HALF(p, 0, 128);              \
+	VPERMW       Z17, Z24, Z18;       \
+	VPMADDUBSW   Z0, Z13, Z19;        \
+	VPMADDWD     Z18, Z19, Z20;       \
+	VPERMW       Z17, Z25, Z18;       \
+	VPMADDUBSW   Z1, Z15, Z19;        \
+	VPDPWSSD     Z18, Z19, Z20;       \
+	Q6K_HALF(p, 64, 160);             \
+	VPERMW       Z17, Z26, Z18;       \
+	VPMADDUBSW   Z2, Z13, Z19;        \
+	VPDPWSSD     Z18, Z19, Z20;       \
+	VPERMW       Z17, Z27, Z18;       \
+	VPMADDUBSW   Z3, Z15, Z19;        \
+	VPDPWSSD     Z18, Z19, Z20;       \
+	VEXTRACTI64X4 $1, Z20, Y22;       \
+	VPADDD       Y22, Y20, Y20;       \
+	VPSUBD       Y21, Y20, Y20;       \
+	VCVTDQ2PS    Y20, Y20;            \
+	VPBROADCASTW 208(p), X22;         \
+	VCVTPH2PS    X22, Y22;            \
+	VMULPS       Y5, Y22, Y22;        \
+	VFMADD231PS  Y22, Y20, L
+
+// func q6kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q6kRows4VNNI(SB), NOSPLIT, $0-40
+	ROWS4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x30303030, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU64    kqQ6KSc0<>(SB), Z24
+	VMOVDQU64    kqQ6KSc1<>(SB), Z25
+	VMOVDQU64    kqQ6KSc2<>(SB), Z26
+	VMOVDQU64    kqQ6KSc3<>(SB), Z27
+	VMOVDQU64    kqShl42<>(SB), Z28
+	VMOVDQU64    kqShr02<>(SB), Z31
+
+q6kloop:
+	VMOVDQU64    (SI), Z0
+	VMOVDQU64    64(SI), Z1
+	VMOVDQU64    128(SI), Z2
+	VMOVDQU64    192(SI), Z3
+	VMOVDQU      288(SI), Y4
+	VBROADCASTSS 256(SI), Y5
+	Q6K_ROW(R8, Y6)
+	Q6K_ROW(R9, Y7)
+	Q6K_ROW(R10, Y8)
+	Q6K_ROW(R11, Y9)
+	ADDQ         $210, R8
+	ADDQ         $210, R9
+	ADDQ         $210, R10
+	ADDQ         $210, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q6kloop
+	ROWS4_EPILOGUE
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q5_K x Q8_K, AVX-512 VNNI: Q4_K's registers and order, plus the fifth bits: qh (32
+// bytes, in both halves of Z31) shifted so that group s's bit lands on bit 4, masked
+// with Z30 (0x10) and or-ed into the nibbles.
+
+#define Q5K_ROW(p, imm, L) \
+	VSHUFI64X2      $imm, Z10, Z10, Z17;        \
+	VBROADCASTI64X4 16(p), Z31;                 \
+	VMOVDQU64       48(p), Z11;                 \
+	VMOVDQU64       112(p), Z12;                \
+	VPSRLW          $4, Z11, Z14;               \
+	VPSRLW          $4, Z12, Z16;               \
+	VPANDD          Z29, Z11, Z13;              \
+	VPANDD          Z29, Z14, Z14;              \
+	VPANDD          Z29, Z12, Z15;              \
+	VPANDD          Z29, Z16, Z16;              \
+	VPSLLVW         kqShl42<>(SB), Z31, Z18;    \
+	VPTERNLOGD      $0xF8, Z30, Z18, Z13;       \
+	VPSLLVW         kqShl31<>(SB), Z31, Z19;    \
+	VPTERNLOGD      $0xF8, Z30, Z19, Z14;       \
+	VPSRLVW         kqShr02<>(SB), Z31, Z18;    \
+	VPTERNLOGD      $0xF8, Z30, Z18, Z15;       \
+	VPSRLVW         kqShr13<>(SB), Z31, Z19;    \
+	VPTERNLOGD      $0xF8, Z30, Z19, Z16;       \
+	VPSHUFB         Z24, Z17, Z18;              \
+	VPMADDUBSW      Z0, Z13, Z19;               \
+	VPMADDWD        Z18, Z19, Z20;              \
+	VPSHUFB         Z25, Z17, Z18;              \
+	VPMADDUBSW      Z1, Z14, Z19;               \
+	VPDPWSSD        Z18, Z19, Z20;              \
+	VPSHUFB         Z26, Z17, Z18;              \
+	VPMADDUBSW      Z2, Z15, Z19;               \
+	VPDPWSSD        Z18, Z19, Z20;              \
+	VPSHUFB         Z27, Z17, Z18;              \
+	VPMADDUBSW      Z3, Z16, Z19;               \
+	VPDPWSSD        Z18, Z19, Z20;              \
+	VEXTRACTI64X4   $1, Z20, Y21;               \
+	VPADDD          Y21, Y20, Y20;              \
+	VCVTDQ2PS       Y20, Y20;                   \
+	VPBROADCASTD    (p), X22;                   \
+	VCVTPH2PS       X22, Y22;                   \
+	VMULPS          Y5, Y22, Y22;               \
+	VMOVSLDUP       Y22, Y23;                   \
+	VMOVSHDUP       Y22, Y22;                   \
+	VFMADD231PS     Y23, Y20, L;                \
+	VPSHUFB         Y28, Y17, Y21;              \
+	VPMADDWD        Y4, Y21, Y21;               \
+	VCVTDQ2PS       Y21, Y21;                   \
+	VFNMADD231PS    Y22, Y21, L
+
+// func q5kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q5kRows4VNNI(SB), NOSPLIT, $0-40
+	ROWS4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x10101010, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU64    kqQ4KSc0<>(SB), Z24
+	VMOVDQU64    kqQ4KSc1<>(SB), Z25
+	VMOVDQU64    kqQ4KSc2<>(SB), Z26
+	VMOVDQU64    kqQ4KSc3<>(SB), Z27
+	VMOVDQU32    kqQ4KMin<>(SB), Y28
+
+q5kloop:
+	VMOVDQU64    (SI), Z0
+	VMOVDQU64    64(SI), Z1
+	VMOVDQU64    128(SI), Z2
+	VMOVDQU64    192(SI), Z3
+	VMOVDQU      288(SI), Y4
+	VBROADCASTSS 256(SI), Y5
+	Q4K_SCALES
+	Q5K_ROW(R8, 0x00, Y6)
+	Q5K_ROW(R9, 0x55, Y7)
+	Q5K_ROW(R10, 0xAA, Y8)
+	Q5K_ROW(R11, 0xFF, Y9)
+	ADDQ         $176, R8
+	ADDQ         $176, R9
+	ADDQ         $176, R10
+	ADDQ         $176, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q5kloop
+	ROWS4_EPILOGUE
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q3_K x Q8_K, AVX-512 VNNI. Activations as for Q6_K (Z0..Z3, Y4 sums of 16, Y5 scale).
+// Z10: the four rows' sixteen scales as signed bytes (sc-32), one row per 128-bit lane.
+// Per half of 128 values, qs (32 bytes, both register halves) gives the two low bits
+// of each value and hmask (Z31, loaded once per row) the third; the level u = low2 +
+// 4·h (0..7) meets the activations, and 4·Σ sc·B is subtracted per lane.
+
+// Q3K_SCALES unpacks the four rows' 12-byte scale fields into Z10.
+#define Q3K_SCALES \
+	VMOVDQU      96(R8), X10;                  \
+	VINSERTI32X4 $1, 96(R9), Z10, Z10;         \
+	VINSERTI32X4 $2, 96(R10), Z10, Z10;        \
+	VINSERTI32X4 $3, 96(R11), Z10, Z10;        \
+	VPSHUFB      kqQ3KIdxQ<>(SB), Z10, Z11;    \
+	VPSHUFB      kqQ3KIdxP<>(SB), Z10, Z10;    \
+	VPSRLVD      kqQ3KShrL<>(SB), Z10, Z10;    \
+	VPROLVD      kqQ3KRolQ<>(SB), Z11, Z11;    \
+	VPANDD       kqBytes30<>(SB), Z11, Z11;    \
+	VPTERNLOGD   $0xF8, Z29, Z10, Z11;         \
+	VPSUBB       Z30, Z11, Z10
+
+// Q3K_VEC makes one 64-value vector v from q (qs, both halves) and Z31 (hmask).
+#define Q3K_VEC(qsh, hsh, hop, v, t) \
+	VPSRLVW    qsh, Z12, v;           \
+	hop        hsh, Z31, t;           \
+	VPANDD     Z28, t, t;             \
+	VPTERNLOGD $0xF8, Z27, v, t;      \
+	VMOVDQA64  t, v
+
+#define Q3K_ROW(p, lane, L) \
+	VEXTRACTI32X4   $lane, Z10, X17;                                \
+	VPMOVSXBW       X17, Y17;                                       \
+	VPMADDWD        Y4, Y17, Y21;                                   \
+	VPSLLD          $2, Y21, Y21;                                   \
+	VBROADCASTI64X4 0(p), Z31;                                      \
+	VBROADCASTI64X4 32(p), Z12;                                     \
+	Q3K_VEC(kqShr02<>(SB), kqShl21<>(SB), VPSLLVW, Z13, Z18);       \
+	Q3K_VEC(kqShr46<>(SB), kqShr01<>(SB), VPSRLVW, Z14, Z18);       \
+	VBROADCASTI64X4 64(p), Z12;                                     \
+	Q3K_VEC(kqShr02<>(SB), kqShr23<>(SB), VPSRLVW, Z15, Z18);       \
+	Q3K_VEC(kqShr46<>(SB), kqShr45<>(SB), VPSRLVW, Z16, Z18);       \
+	VPERMW          Z17, Z24, Z18;                                  \
+	VPMADDUBSW      Z0, Z13, Z19;                                   \
+	VPMADDWD        Z18, Z19, Z20;                                  \
+	VPERMW          Z17, Z25, Z18;                                  \
+	VPMADDUBSW      Z1, Z14, Z19;                                   \
+	VPDPWSSD        Z18, Z19, Z20;                                  \
+	VPERMW          Z17, Z26, Z18;                                  \
+	VPMADDUBSW      Z2, Z15, Z19;                                   \
+	VPDPWSSD        Z18, Z19, Z20;                                  \
+	VPERMW          Z17, Z11, Z18;                                  \
+	VPMADDUBSW      Z3, Z16, Z19;                                   \
+	VPDPWSSD        Z18, Z19, Z20;                                  \
+	VEXTRACTI64X4   $1, Z20, Y22;                                   \
+	VPADDD          Y22, Y20, Y20;                                  \
+	VPSUBD          Y21, Y20, Y20;                                  \
+	VCVTDQ2PS       Y20, Y20;                                       \
+	VPBROADCASTW    108(p), X22;                                    \
+	VCVTPH2PS       X22, Y22;                                       \
+	VMULPS          Y5, Y22, Y22;                                   \
+	VFMADD231PS     Y22, Y20, L
+
+// func q3kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q3kRows4VNNI(SB), NOSPLIT, $0-40
+	ROWS4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x20202020, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z27
+	MOVL         $0x04040404, AX
+	VPBROADCASTD AX, Z28
+	VMOVDQU64    kqQ6KSc0<>(SB), Z24
+	VMOVDQU64    kqQ6KSc1<>(SB), Z25
+	VMOVDQU64    kqQ6KSc2<>(SB), Z26
+
+q3kloop:
+	VMOVDQU64    (SI), Z0
+	VMOVDQU64    64(SI), Z1
+	VMOVDQU64    128(SI), Z2
+	VMOVDQU64    192(SI), Z3
+	VMOVDQU      288(SI), Y4
+	VBROADCASTSS 256(SI), Y5
+	Q3K_SCALES
+	VMOVDQU64    kqQ6KSc3<>(SB), Z11
+	Q3K_ROW(R8, 0, Y6)
+	Q3K_ROW(R9, 1, Y7)
+	Q3K_ROW(R10, 2, Y8)
+	Q3K_ROW(R11, 3, Y9)
+	ADDQ         $110, R8
+	ADDQ         $110, R9
+	ADDQ         $110, R10
+	ADDQ         $110, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q3kloop
+	ROWS4_EPILOGUE
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q2_K x Q8_K, AVX-512 VNNI. Activations as for Q6_K. Per half of 128 values, qs (32
+// bytes, both register halves) shifted by 0|2 and 4|6 gives the levels; the sixteen
+// scale bytes give the scales (low nibbles) and mins (high nibbles) as words.
+
+#define Q2K_ROW(p, L) \
+	VMOVDQU32       (p), X17;                 \
+	VPSRLW          $4, X17, X21;             \
+	VPANDD          X29, X17, X17;            \
+	VPANDD          X29, X21, X21;            \
+	VPMOVZXBW       X17, Y17;                 \
+	VPMOVZXBW       X21, Y21;                 \
+	VPMADDWD        Y4, Y21, Y21;             \
+	VBROADCASTI64X4 16(p), Z12;               \
+	VPSRLVW         Z30, Z12, Z13;            \
+	VPANDD          Z28, Z13, Z13;            \
+	VPSRLVW         Z31, Z12, Z14;            \
+	VPANDD          Z28, Z14, Z14;            \
+	VBROADCASTI64X4 48(p), Z12;               \
+	VPSRLVW         Z30, Z12, Z15;            \
+	VPANDD          Z28, Z15, Z15;            \
+	VPSRLVW         Z31, Z12, Z16;            \
+	VPANDD          Z28, Z16, Z16;            \
+	VPERMW          Z17, Z24, Z18;            \
+	VPMADDUBSW      Z0, Z13, Z19;             \
+	VPMADDWD        Z18, Z19, Z20;            \
+	VPERMW          Z17, Z25, Z18;            \
+	VPMADDUBSW      Z1, Z14, Z19;             \
+	VPDPWSSD        Z18, Z19, Z20;            \
+	VPERMW          Z17, Z26, Z18;            \
+	VPMADDUBSW      Z2, Z15, Z19;             \
+	VPDPWSSD        Z18, Z19, Z20;            \
+	VPERMW          Z17, Z27, Z18;            \
+	VPMADDUBSW      Z3, Z16, Z19;             \
+	VPDPWSSD        Z18, Z19, Z20;            \
+	VEXTRACTI64X4   $1, Z20, Y23;             \
+	VPADDD          Y23, Y20, Y20;            \
+	VCVTDQ2PS       Y20, Y20;                 \
+	VPBROADCASTD    80(p), X22;               \
+	VCVTPH2PS       X22, Y22;                 \
+	VMULPS          Y5, Y22, Y22;             \
+	VMOVSLDUP       Y22, Y23;                 \
+	VMOVSHDUP       Y22, Y22;                 \
+	VFMADD231PS     Y23, Y20, L;              \
+	VCVTDQ2PS       Y21, Y21;                 \
+	VFNMADD231PS    Y22, Y21, L
+
+// func q2kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q2kRows4VNNI(SB), NOSPLIT, $0-40
+	ROWS4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z28
+	VMOVDQU64    kqQ6KSc0<>(SB), Z24
+	VMOVDQU64    kqQ6KSc1<>(SB), Z25
+	VMOVDQU64    kqQ6KSc2<>(SB), Z26
+	VMOVDQU64    kqQ6KSc3<>(SB), Z27
+	VMOVDQU64    kqShr02<>(SB), Z30
+	VMOVDQU64    kqShr46<>(SB), Z31
+
+q2kloop:
+	VMOVDQU64    (SI), Z0
+	VMOVDQU64    64(SI), Z1
+	VMOVDQU64    128(SI), Z2
+	VMOVDQU64    192(SI), Z3
+	VMOVDQU      288(SI), Y4
+	VBROADCASTSS 256(SI), Y5
+	Q2K_ROW(R8, Y6)
+	Q2K_ROW(R9, Y7)
+	Q2K_ROW(R10, Y8)
+	Q2K_ROW(R11, Y9)
+	ADDQ         $84, R8
+	ADDQ         $84, R9
+	ADDQ         $84, R10
+	ADDQ         $84, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q2kloop
+	ROWS4_EPILOGUE
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q4_0, Q4_1, Q5_0, Q5_1 x 8-bit activations, AVX-512 VNNI on 256-bit registers (one
+// 32-value block per register). Per block the token's record gives Y0 (quants), Y1
+// (lane terms: the offset correction as int32, or Σa as float32), Y2 (its scale).
+// The 16 nibble bytes become [low nibbles | high nibbles] = values 0..31; the fifth
+// bits of Q5 come from a mask register (bit p -> 0x10 in byte p). Y29 0x0F, Y30 0x10.
+
+#define QL_NIBBLES(qsoff, p, v) \
+	VMOVDQU      qsoff(p), X11;        \
+	VPSRLW       $4, X11, X12;         \
+	VINSERTI32X4 $1, X12, Y11, Y11;    \
+	VPANDD       Y29, Y11, v
+
+#define QL_FIFTH(qhoff, p, v) \
+	MOVL         qhoff(p), AX;         \
+	KMOVD        AX, K1;               \
+	VMOVDQU8.Z   Y30, K1, Y12;         \
+	VPORD        Y12, v, v
+
+// QL_SCALED: i (int32 lanes) into L with the weight scale at p.
+#define QL_DOT(i, p, L) \
+	VCVTDQ2PS    i, i;                 \
+	VPBROADCASTW (p), X14;             \
+	VCVTPH2PS    X14, Y14;             \
+	VMULPS       Y2, Y14, Y14;         \
+	VFMADD231PS  Y14, i, L
+
+// QL_DOTMIN: the same plus the min term (scale pair d|m at p).
+#define QL_DOTMIN(i, p, L) \
+	VCVTDQ2PS    i, i;                 \
+	VPBROADCASTD (p), X14;             \
+	VCVTPH2PS    X14, Y14;             \
+	VMULPS       Y2, Y14, Y14;         \
+	VMOVSLDUP    Y14, Y15;             \
+	VMOVSHDUP    Y14, Y14;             \
+	VFMADD231PS  Y15, i, L;            \
+	VFMADD231PS  Y14, Y1, L
+
+#define Q40_ROW(p, L) \
+	QL_NIBBLES(2, p, Y13);            \
+	VMOVDQA32    Y1, Y16;             \
+	VPDPBUSD     Y0, Y13, Y16;        \
+	QL_DOT(Y16, p, L)
+
+#define Q50_ROW(p, L) \
+	QL_NIBBLES(6, p, Y13);            \
+	QL_FIFTH(2, p, Y13);              \
+	VMOVDQA32    Y1, Y16;             \
+	VPDPBUSD     Y0, Y13, Y16;        \
+	QL_DOT(Y16, p, L)
+
+#define Q41_ROW(p, L) \
+	QL_NIBBLES(4, p, Y13);            \
+	VPXORD       Y16, Y16, Y16;       \
+	VPDPBUSD     Y0, Y13, Y16;        \
+	QL_DOTMIN(Y16, p, L)
+
+#define Q51_ROW(p, L) \
+	QL_NIBBLES(8, p, Y13);            \
+	QL_FIFTH(4, p, Y13);              \
+	VPXORD       Y16, Y16, Y16;       \
+	VPDPBUSD     Y0, Y13, Y16;        \
+	QL_DOTMIN(Y16, p, L)
+
+#define QL_KERNEL(name, ROW, bytes) \
+TEXT name(SB), NOSPLIT, $0-40;             \
+	ROWS4_PROLOGUE;                        \
+	MOVL         $0x0f0f0f0f, AX;          \
+	VPBROADCASTD AX, Y29;                  \
+	MOVL         $0x10101010, AX;          \
+	VPBROADCASTD AX, Y30;                  \
+qlloop:                                    \
+	VMOVDQU      (SI), Y0;                 \
+	VMOVDQU      32(SI), Y1;               \
+	VBROADCASTSS 64(SI), Y2;               \
+	ROW(R8, Y6);                           \
+	ROW(R9, Y7);                           \
+	ROW(R10, Y8);                          \
+	ROW(R11, Y9);                          \
+	ADDQ         $bytes, R8;               \
+	ADDQ         $bytes, R9;               \
+	ADDQ         $bytes, R10;              \
+	ADDQ         $bytes, R11;              \
+	ADDQ         $72, SI;                  \
+	DECQ         CX;                       \
+	JNZ          qlloop;                   \
+	ROWS4_EPILOGUE;                        \
+	RET
+
+// func q40Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+QL_KERNEL(·q40Rows4VNNI, Q40_ROW, 18)
+
+// func q41Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+QL_KERNEL(·q41Rows4VNNI, Q41_ROW, 20)
+
+// func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+QL_KERNEL(·q50Rows4VNNI, Q50_ROW, 22)
+
+// func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+QL_KERNEL(·q51Rows4VNNI, Q51_ROW, 24)
