@@ -24,9 +24,34 @@ const (
 	BF16
 	I8
 	I32
+	// Q8_0 is GGUF's block type of the same name: blocks of 32 values, each an IEEE
+	// half scale d followed by 32 int8 q (34 bytes), value = d·q. Only weights have it.
+	Q8_0
+	// GGUF's other block types, laid out exactly as the file stores them
+	// (runtime/quant/ggml documents each): 32-value blocks Q4_0, Q4_1, Q5_0, Q5_1 and
+	// the 256-value K-quant super-blocks Q2_K … Q6_K. Only weights have them.
+	Q4_0
+	Q4_1
+	Q5_0
+	Q5_1
+	Q2_K
+	Q3_K
+	Q4_K
+	Q5_K
+	Q6_K
 )
 
-// Size is the element size in bytes.
+// blockTypes: values and bytes per block of each block type, and its name.
+var blockTypes = map[DType]struct {
+	values, bytes int
+	name          string
+}{
+	Q8_0: {32, 34, "q8_0"}, Q4_0: {32, 18, "q4_0"}, Q4_1: {32, 20, "q4_1"}, Q5_0: {32, 22, "q5_0"},
+	Q5_1: {32, 24, "q5_1"}, Q2_K: {256, 84, "q2_k"}, Q3_K: {256, 110, "q3_k"}, Q4_K: {256, 144, "q4_k"},
+	Q5_K: {256, 176, "q5_k"}, Q6_K: {256, 210, "q6_k"},
+}
+
+// Size is the element size in bytes (0 for block types: see Block).
 func (d DType) Size() int {
 	switch d {
 	case F32, I32:
@@ -37,6 +62,25 @@ func (d DType) Size() int {
 		return 1
 	}
 	return 0
+}
+
+// Block returns how many values a block of a block-quantized type holds and its size
+// in bytes (Q8_0: 32 and 34); 0, 0 for element types.
+func (d DType) Block() (values, bytes int) {
+	b := blockTypes[d]
+	return b.values, b.bytes
+}
+
+// RowBytes is the size of a row of n values of type d, or -1 when n is not a whole
+// number of blocks.
+func (d DType) RowBytes(n int) int {
+	if v, b := d.Block(); v > 0 {
+		if n%v != 0 {
+			return -1
+		}
+		return n / v * b
+	}
+	return n * d.Size()
 }
 
 func (d DType) String() string {
@@ -51,6 +95,9 @@ func (d DType) String() string {
 		return "i8"
 	case I32:
 		return "i32"
+	}
+	if b, ok := blockTypes[d]; ok {
+		return b.name
 	}
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
@@ -85,7 +132,8 @@ func (t Tensor) SliceRows(r0, r1 int) Tensor {
 func (t Tensor) String() string { return fmt.Sprintf("%s[%d][%d]", t.DType, t.Rows, t.Cols) }
 
 // Weight is a linear layer's matrix [Out][In] (row j produces output j): int8 with one
-// fp32 scale per row, or float.
+// fp32 scale per row, float, or a block-quantized type (W.DType Q8_0, Q4_K, …: each row
+// is In/block blocks, the scales inside them).
 type Weight struct {
 	Name    string
 	Out, In int
@@ -107,22 +155,52 @@ type HostWeight struct {
 	// those types keeps such weights as int8 rather than expanding them to 16 bits
 	// (Int8FromBlocks).
 	Source string
+	// Blocks is the matrix in a block-quantized layout exactly as a GGUF file stores it
+	// (BlockType, e.g. Q8_0): Out rows of BlockType.RowBytes(In) bytes. Only a backend
+	// that reports it can multiply that type natively (BlockLoader) is handed one.
+	Blocks    []byte
+	BlockType DType
 }
 
 // Validate checks that exactly one payload is present and the sizes agree.
 func (h *HostWeight) Validate() error {
 	n := h.Out * h.In
+	payloads := 0
+	for _, set := range []bool{h.F32 != nil, h.I8 != nil, h.Blocks != nil} {
+		if set {
+			payloads++
+		}
+	}
 	switch {
 	case h.Out <= 0 || h.In <= 0:
 		return fmt.Errorf("weight %q: bad shape [%d][%d]", h.Name, h.Out, h.In)
-	case (h.F32 == nil) == (h.I8 == nil):
-		return fmt.Errorf("weight %q: need exactly one of f32 or i8 data", h.Name)
+	case payloads != 1:
+		return fmt.Errorf("weight %q: need exactly one of f32, i8 or block data", h.Name)
 	case h.F32 != nil && len(h.F32) < n:
 		return fmt.Errorf("weight %q: %d floats for shape [%d][%d]", h.Name, len(h.F32), h.Out, h.In)
 	case h.I8 != nil && (len(h.I8) < n || len(h.Scales) < h.Out):
 		return fmt.Errorf("weight %q: %d int8 values and %d scales for shape [%d][%d]", h.Name, len(h.I8), len(h.Scales), h.Out, h.In)
+	case h.Blocks != nil:
+		v, _ := h.BlockType.Block()
+		if v == 0 {
+			return fmt.Errorf("weight %q: %s is not a block type", h.Name, h.BlockType)
+		}
+		rb := h.BlockType.RowBytes(h.In)
+		if rb < 0 {
+			return fmt.Errorf("weight %q: %s rows of %d values are not whole blocks of %d", h.Name, h.BlockType, h.In, v)
+		}
+		if len(h.Blocks) < h.Out*rb {
+			return fmt.Errorf("weight %q: %d bytes of %s for shape [%d][%d] (need %d)", h.Name, len(h.Blocks), h.BlockType, h.Out, h.In, h.Out*rb)
+		}
 	}
 	return nil
+}
+
+// BlockLoader is a backend that keeps weights of some block-quantized types as they are
+// stored and multiplies them natively: LoadWeight accepts HostWeight.Blocks of every
+// type LoadsBlocks reports. Others get such weights converted by the model.
+type BlockLoader interface {
+	LoadsBlocks(t DType) bool
 }
 
 // Epilogue is fused into MatMul.

@@ -35,10 +35,16 @@ const (
 	WeightsInt8                   // symmetric int8, one scale per output row, quantized at load
 	// WeightsAuto keeps each matrix in the checkpoint's own precision as far as the
 	// backend runs it: float tensors (F32, F16, BF16) stay floats — f32 on the CPU, the
-	// backend's 16-bit type on CUDA — and GGUF block-quantized tensors (Q4_0 … Q8_0),
-	// which no backend multiplies natively yet, become int8 with one scale per row: the
-	// precision nearest theirs that the backends run, at 1 byte per weight. Synthetic
-	// models count as F32 checkpoints.
+	// backend's 16-bit type on CUDA — and GGUF block-quantized tensors (Q4_0 … Q8_0) run
+	// in their own type on a backend that multiplies them natively (backend.BlockLoader:
+	// the CPU backend, Q4_0 … Q6_K), the embedding and classifier included: the weights
+	// stay in the file's mapping and each matrix multiply quantizes its activations as
+	// llama.cpp's CPU backend does. Elsewhere (the CUDA backend; Q8_0 until its kernels
+	// land) they become int8 with one scale per row: the precision nearest theirs that
+	// the backend runs, at 1 byte per weight. Synthetic models count as F32 checkpoints.
+	// WeightsF32 and WeightsInt8 force their format on block tensors too: f32
+	// dequantizes them exactly (the f32 forward llama.cpp computes on the same weights
+	// dequantized), int8 requantizes them per row.
 	WeightsAuto
 )
 
@@ -231,7 +237,8 @@ func (b *builder) kept(w *backend.Weight) {
 // typeSummary is WeightTypes' text: "int8 ×56, f32 ×1".
 func (b *builder) typeSummary() string {
 	var parts []string
-	for _, d := range []backend.DType{backend.I8, backend.F16, backend.BF16, backend.F32} {
+	for _, d := range []backend.DType{backend.Q2_K, backend.Q3_K, backend.Q4_0, backend.Q4_1, backend.Q4_K,
+		backend.Q5_0, backend.Q5_1, backend.Q5_K, backend.Q6_K, backend.Q8_0, backend.I8, backend.F16, backend.BF16, backend.F32} {
 		if n := b.types[d]; n > 0 {
 			name := d.String()
 			if d == backend.I8 {
@@ -258,11 +265,49 @@ func (b *builder) linear(name string, out, in int, f []float32, int8 bool, src s
 		return nil, fmt.Errorf("weight %s: %w", name, err)
 	}
 	b.kept(w)
-	b.bytes += int64(out * in * w.W.DType.Size())
-	if w.W.DType == backend.I8 {
-		b.bytes += int64(4 * out)
-	}
+	b.bytes += weightBytes(w)
 	return w, nil
+}
+
+// weightBytes is the size of a weight as the backend keeps it: its matrix, and the
+// scales of per-row int8.
+func weightBytes(w *backend.Weight) int64 {
+	n := int64(w.Out) * int64(w.W.DType.RowBytes(w.In))
+	if w.W.DType == backend.I8 {
+		n += int64(4 * w.Out)
+	}
+	return n
+}
+
+// loadsBlocks reports whether the backend multiplies blocks of type t natively.
+func (b *builder) loadsBlocks(t backend.DType) bool {
+	bl, ok := b.be.(backend.BlockLoader)
+	return ok && bl.LoadsBlocks(t)
+}
+
+// blockDTypes maps the loader's block types to the backend's.
+var blockDTypes = map[loader.DType]backend.DType{
+	loader.Q8_0: backend.Q8_0, loader.Q4_0: backend.Q4_0, loader.Q4_1: backend.Q4_1,
+	loader.Q5_0: backend.Q5_0, loader.Q5_1: backend.Q5_1, loader.Q2_K: backend.Q2_K,
+	loader.Q3_K: backend.Q3_K, loader.Q4_K: backend.Q4_K, loader.Q5_K: backend.Q5_K,
+	loader.Q6_K: backend.Q6_K,
+}
+
+// native hands a block-quantized tensor to a backend that multiplies it as stored: no
+// float copy, no second quantization, the weight reads the file's mapping in place. ok
+// is false when the tensor or the backend does not allow it.
+func (b *builder) native(t *loader.Tensor, out, in int) (w *backend.Weight, ok bool, err error) {
+	dt, isBlock := blockDTypes[t.Type]
+	if !isBlock || !b.loadsBlocks(dt) || dt.RowBytes(in) < 0 || len(t.Data) != out*dt.RowBytes(in) {
+		return nil, false, nil
+	}
+	w, err = b.be.LoadWeight(&backend.HostWeight{Name: t.Name, Out: out, In: in, Blocks: t.Data, BlockType: dt})
+	if err != nil {
+		return nil, false, fmt.Errorf("weight %s: %w", t.Name, err)
+	}
+	b.kept(w)
+	b.bytes += weightBytes(w)
+	return w, true, nil
 }
 
 func (b *builder) vector(name string, f []float32) (backend.Tensor, error) {
@@ -301,6 +346,14 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	// set if the backend does not read them: the floats were converted (F16, BF16, the
 	// GGUF block types, dequantized) or quantized to int8.
 	linear := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
+		if t := ck.Tensors[name]; opt.Weights == WeightsAuto && t != nil && slices.Equal(t.Shape, []int{out, in}) {
+			if w, ok, err := b.native(t, out, in); ok || err != nil {
+				if ok {
+					prog.step(name, "mapped", out*in)
+				}
+				return w, err
+			}
+		}
 		t, f, err := get(name, out, in)
 		if err != nil {
 			return nil, err
@@ -392,9 +445,9 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		}
 	} else {
 		m.output = m.embed
-		b.bytes += int64(V * D * m.embed.W.DType.Size())
+		b.bytes += weightBytes(m.embed)
 	}
-	b.bytes -= int64(V * D * m.embed.W.DType.Size()) // the embedding is gathered, not streamed
+	b.bytes -= weightBytes(m.embed) // the embedding is gathered, not streamed
 	m.WeightBytes = b.bytes
 	m.weightTypes = b.typeSummary()
 	return m, nil

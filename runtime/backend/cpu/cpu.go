@@ -20,6 +20,7 @@ type buf struct {
 	f32 []float32
 	i8  []int8
 	i32 []int32
+	u8  []byte // a block-quantized weight's bytes
 	// t is a small f32 weight matrix [Out][In] transposed to [In][Out] (see
 	// cachedWeightBytes); nil otherwise.
 	t []float32
@@ -31,6 +32,8 @@ func (b *buf) Len() int {
 		return len(b.f32)
 	case b.i8 != nil:
 		return len(b.i8)
+	case b.u8 != nil:
+		return len(b.u8)
 	}
 	return len(b.i32)
 }
@@ -142,13 +145,22 @@ func (c *Backend) Download(dst []byte, src backend.Tensor) error {
 	return nil
 }
 
-// LoadWeight keeps the host slices as they are: no copy.
+// LoadWeight keeps the host slices as they are: no copy (block-quantized weights stay
+// in the file's mapping, multiplied natively; small f32 matrices also get a transposed
+// copy).
 func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
 	w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
 	n := h.Out * h.In
+	if h.Blocks != nil {
+		if !c.LoadsBlocks(h.BlockType) {
+			return nil, fmt.Errorf("cpu: weight %q: no kernels for %s blocks", h.Name, h.BlockType)
+		}
+		w.W = backend.Tensor{DType: h.BlockType, Rows: h.Out, Cols: h.In, Buf: &buf{u8: h.Blocks[:h.Out*h.BlockType.RowBytes(h.In)]}}
+		return w, nil
+	}
 	if h.F32 != nil {
 		b := &buf{f32: h.F32[:n]}
 		if 4*n <= cachedWeightBytes {

@@ -49,7 +49,11 @@ func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.W
 	if err != nil {
 		return err
 	}
-	if _, _, _, err := weightRows(op, table); err != nil {
+	if quantFormats[table.W.DType] != nil {
+		if _, _, err := quantRows(op, table); err != nil {
+			return err
+		}
+	} else if _, _, _, err := weightRows(op, table); err != nil {
 		return err
 	}
 	valid := func(i int) bool { return id[i] >= 0 && int(id[i]) < table.Out }

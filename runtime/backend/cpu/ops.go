@@ -52,6 +52,9 @@ func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Wei
 	if out.Rows != len(ids) || out.Cols != table.In {
 		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
 	}
+	if quantFormats[table.W.DType] != nil {
+		return embedQuant(o, table, ids)
+	}
 	f, q, sc, err := weightRows("embed", table)
 	if err != nil {
 		return err
@@ -74,6 +77,12 @@ func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Wei
 	return nil
 }
 
+// RMSNorm computes each row as llama.cpp's CPU backend does, step for step: the
+// squares rounded to float32 and summed in float64 in order, the mean rounded to
+// float32, scale = 1/sqrt(mean+eps) in float32, out = w·(x·scale). The same bits as
+// llama.cpp matter downstream: a quantized-activation matmul rounds to a grid, and an
+// activation on a rounding tie goes the way its last bit says (see
+// model.TestGGUFNative).
 func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float32) error {
 	o, err := f32s("rmsnorm", out)
 	if err != nil {
@@ -93,8 +102,12 @@ func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float3
 	}
 	for i := 0; i < x.Rows; i++ {
 		row := xs[i*d : (i+1)*d]
-		ss := kern.Dot(row, row)/float32(d) + eps
-		inv := float32(1 / math.Sqrt(float64(ss)))
+		var sum float64
+		for _, v := range row {
+			sum += float64(float32(v * v))
+		}
+		mean := float32(sum / float64(d))
+		inv := 1 / float32(math.Sqrt(float64(mean+eps)))
 		dst := o[i*d : (i+1)*d]
 		for k, v := range row {
 			dst[k] = ws[k] * (inv * v)
@@ -118,6 +131,9 @@ func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Wei
 	}
 	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
 		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
+	}
+	if quantFormats[w.W.DType] != nil {
+		return c.matmulQuant(o, xs, w, x.Rows, epi.Accumulate)
 	}
 	f, q, sc, err := weightRows("matmul", w)
 	if err != nil {

@@ -10,9 +10,9 @@ import (
 
 // Block-quantized weights of GGUF's 4-, 5- and 6-bit types, multiplied as stored (no
 // expansion to floats) with activations quantized on the fly, as llama.cpp's CPU
-// backend multiplies them: Q8_K activations for the K-quants (Q2_K … Q6_K), Q8_0-style
-// activations for Q4_0 and Q5_0, and the same with lane sums (llama.cpp's Q8_1) for
-// Q4_1 and Q5_1. (Q8_0 weights are q8.go's.) The weight layouts are GGUF's, exactly as
+// backend multiplies them: Q8_K activations for the K-quants (Q2_K … Q6_K), Q8_0
+// activations for Q4_0 and Q5_0, and Q8_1 (Q8_0 with the block's sum) for Q4_1 and
+// Q5_1. (Q8_0 weights are q8.go's.) The weight layouts are GGUF's, exactly as
 // the file stores them; runtime/quant/ggml documents them and dequantizes them
 // bit-exactly.
 //
@@ -28,9 +28,10 @@ import (
 //     6 5 7, the order their weight nibbles come in 64-byte loads); @256 d (float32);
 //     @288 the group sums the type needs: Q4_K and Q5_K eight int32 sums of 32, the
 //     others Q8_K's sixteen int16 sums of 16.
-//   - Q4_0, Q4_1, Q5_0, Q5_1, 72-byte records per 32 values: QuantizeQ8's quantization
-//     (d = max|x|/127, q = nearest-even(x/d)); @0 the 32 quants; @32 eight 4-byte lane
-//     terms c_j (below); @64 d (float32).
+//   - Q4_0, Q4_1, Q5_0, Q5_1, 72-byte records per 32 values: llama.cpp's x86
+//     quantize_row_q8_0/q8_1 exactly (d = fp16(max|x|/127), q = nearest-even(x·(127/max|x|)),
+//     all zero when max|x| is 0; Q8_1's s = fp16(max|x|/127 · Σq)); @0 the 32 quants;
+//     @32 eight 4-byte lane terms c_j (below); @64 d (float32, exactly the fp16 value).
 //
 // # Numerics (the contract every level keeps bit for bit)
 //
@@ -42,8 +43,9 @@ import (
 //   - Q4_0, Q5_0: I_j = c_j + Σ q_p·a_p over the lane's four positions, q the unsigned
 //     stored level and c_j = -8·Σa_p (Q4_0) or -16·Σa_p (Q5_0), i.e. Σ (q-8)·a;
 //     L_j = fma(float32(I_j), d·d_a, L_j).
-//   - Q4_1, Q5_1: I_j = Σ q_p·a_p; c_j = float32(Σ a_p);
-//     L_j = fma(float32(I_j), d·d_a, L_j), then L_j = fma(c_j, m·d_a, L_j).
+//   - Q4_1, Q5_1: I_j = Σ q_p·a_p; L_j = fma(float32(I_j), d·d_a, L_j), then
+//     L_j = fma(c_j, m, L_j) with c_0 = s (the activation block's rounded sum, as
+//     float32) and c_1..c_7 = 0.
 //   - Q4_K, Q5_K (sub-blocks of 32 with scale sc_s and min m_s): I_j = Σ sc·q·a over
 //     the lane's 32 positions of the super-block; M_j = m_j·(Σ a over sub-block j);
 //     L_j = fma(float32(I_j), d·d_a, L_j), then L_j = fma(-float32(M_j), dmin·d_a, L_j).
@@ -70,8 +72,8 @@ type QFormat struct {
 	ActBlock   int // values per activation record
 	ActRecord  int // bytes per activation record
 
-	quant  func(rec []byte, x []float32, n int) // n values into n/ActBlock records
-	dot    func(w []byte, nb int, act []byte) float32
+	quant func(rec []byte, x []float32, n int) // n values into n/ActBlock records
+	dot   func(w []byte, nb int, act []byte) float32
 	rows4 [3]rows4Func // per level (generic unused)
 	tile  [3]tileFunc  // 4 rows x 4 tokens per level (nil: rows4 per token)
 	typ   ggml.Type
@@ -214,11 +216,11 @@ var QFormats = []*QFormat{QQ4_0, QQ4_1, QQ5_0, QQ5_1, QQ2_K, QQ3_K, QQ4_K, QQ5_K
 
 // Field access.
 
-func le16(b []byte) uint16        { return binary.LittleEndian.Uint16(b) }
-func half(b []byte) float32       { return halfToF32(le16(b)) }
+func le16(b []byte) uint16          { return binary.LittleEndian.Uint16(b) }
+func half(b []byte) float32         { return halfToF32(le16(b)) }
 func f32at(b []byte, i int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b[i:])) }
-func i32at(b []byte, i int) int32 { return int32(binary.LittleEndian.Uint32(b[i:])) }
-func i16at(b []byte, i int) int32 { return int32(int16(binary.LittleEndian.Uint16(b[i:]))) }
+func i32at(b []byte, i int) int32   { return int32(binary.LittleEndian.Uint32(b[i:])) }
+func i16at(b []byte, i int) int32   { return int32(int16(binary.LittleEndian.Uint16(b[i:]))) }
 
 // halfToF32 converts IEEE half bits to float32 (exact).
 func halfToF32(h uint16) float32 {
@@ -270,31 +272,45 @@ func reduce8(l *[8]float32) float32 {
 
 // Activation quantization.
 
-// quantLegacy quantizes into 72-byte records: QuantizeQ8's quants and scale, and the
-// lane terms: corr*Σa as int32 (Q4_0: -8, Q5_0: -16), or, with corr 0, Σa as float32.
+// quantLegacy quantizes into 72-byte records (llama.cpp's Q8_0, or Q8_1 with corr 0)
+// and the lane terms: corr·Σa over each lane as int32 (Q4_0: -8, Q5_0: -16), or, with
+// corr 0, Q8_1's s in lane 0.
 func quantLegacy(corr int32) func(act []byte, x []float32, n int) {
 	return func(act []byte, x []float32, n int) {
-		nb := n / 32
-		var qa [32]int8
-		var da [1]float32
-		for b := 0; b < nb; b++ {
-			quantizeQ8Impl(qa[:], da[:], x[32*b:32*b+32])
-			rec := act[b*qlActRecord : (b+1)*qlActRecord]
-			for i, q := range qa {
-				rec[i] = byte(q)
-			}
-			for j := 0; j < 8; j++ {
-				s := int32(qa[4*j]) + int32(qa[4*j+1]) + int32(qa[4*j+2]) + int32(qa[4*j+3])
-				if corr != 0 {
-					binary.LittleEndian.PutUint32(rec[32+4*j:], uint32(corr*s))
-				} else {
-					binary.LittleEndian.PutUint32(rec[32+4*j:], math.Float32bits(float32(s)))
-				}
-			}
-			binary.LittleEndian.PutUint32(rec[64:], math.Float32bits(da[0]))
-			binary.LittleEndian.PutUint32(rec[68:], 0)
+		for b := 0; b < n/32; b++ {
+			quantQ8_0Record(act[b*qlActRecord:(b+1)*qlActRecord], x[32*b:32*b+32], corr)
 		}
 	}
+}
+
+func quantQ8_0Record(rec []byte, x []float32, corr int32) {
+	var amax float32
+	for _, v := range x[:32] {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := amax / 127
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	var sum int32
+	for i, v := range x[:32] {
+		q := int32(math.RoundToEven(float64(v * id)))
+		rec[i] = byte(int8(q))
+		sum += q
+	}
+	for j := 0; j < 8; j++ {
+		var c uint32
+		if corr != 0 {
+			s := int32(int8(rec[4*j])) + int32(int8(rec[4*j+1])) + int32(int8(rec[4*j+2])) + int32(int8(rec[4*j+3]))
+			c = uint32(corr * s)
+		} else if j == 0 {
+			c = math.Float32bits(halfToF32(ggml.FP32ToFP16(d * float32(sum))))
+		}
+		binary.LittleEndian.PutUint32(rec[32+4*j:], c)
+	}
+	binary.LittleEndian.PutUint32(rec[64:], math.Float32bits(halfToF32(ggml.FP32ToFP16(d))))
+	binary.LittleEndian.PutUint32(rec[68:], 0)
 }
 
 // q4kChunk is where sub-block s of a Q4_K/Q5_K super-block lies in the activation
@@ -372,10 +388,7 @@ func dotLegacy(w []byte, nb, bsz int, act []byte, level func(blk []byte, p int) 
 		rec := act[b*qlActRecord : (b+1)*qlActRecord]
 		da := f32at(rec, 64)
 		dd := half(blk) * da
-		var dm float32
-		if hasMin {
-			dm = half(blk[2:]) * da
-		}
+		m := half(blk[2:])
 		for j := 0; j < 8; j++ {
 			var s int32
 			if !hasMin {
@@ -386,7 +399,7 @@ func dotLegacy(w []byte, nb, bsz int, act []byte, level func(blk []byte, p int) 
 			}
 			l[j] = fmaF32(float32(s), dd, l[j])
 			if hasMin {
-				l[j] = fmaF32(f32at(rec, 32+4*j), dm, l[j])
+				l[j] = fmaF32(f32at(rec, 32+4*j), m, l[j])
 			}
 		}
 	}

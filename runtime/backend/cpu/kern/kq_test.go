@@ -121,6 +121,52 @@ func deqAct(f *QFormat, act []byte, n int) []float64 {
 	return y
 }
 
+// TestQuantizeQ8_0: the legacy types' activation records hold llama.cpp's x86 Q8_0 and
+// Q8_1 (d = fp16(max/127), q = nearest-even(x·(127/max)), s = fp16(max/127·Σq)) and the
+// lane terms.
+func TestQuantizeQ8_0(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := randActivations(r, 256)
+	x[70] = 127 / 3.0 // a value landing on a tie: 127·x/max exact halves
+	x[71] = -127 / 6.0
+	for _, f := range []*QFormat{QQ4_0, QQ5_0, QQ4_1} {
+		act := make([]byte, f.ActBytes(len(x)))
+		f.Quantize(act, x)
+		for b := 0; b < len(x)/32; b++ {
+			blk, rec := x[32*b:32*b+32], act[b*qlActRecord:]
+			var amax float32
+			for _, v := range blk {
+				amax = max(amax, float32(math.Abs(float64(v))))
+			}
+			require.Equal(t, halfToF32(ggml.FP32ToFP16(amax/127)), f32at(rec, 64))
+			var sum int32
+			for i, v := range blk {
+				var q int32
+				if amax != 0 {
+					q = int32(math.RoundToEven(float64(float32(v * (127 / amax)))))
+				}
+				require.Equal(t, q, int32(int8(rec[i])), "block %d value %d", b, i)
+				sum += q
+			}
+			for j := 0; j < 8; j++ {
+				s4 := int32(int8(rec[4*j])) + int32(int8(rec[4*j+1])) + int32(int8(rec[4*j+2])) + int32(int8(rec[4*j+3]))
+				switch f {
+				case QQ4_0:
+					require.Equal(t, -8*s4, i32at(rec, 32+4*j))
+				case QQ5_0:
+					require.Equal(t, -16*s4, i32at(rec, 32+4*j))
+				default:
+					want := float32(0)
+					if j == 0 {
+						want = halfToF32(ggml.FP32ToFP16(amax / 127 * float32(sum)))
+					}
+					require.Equal(t, want, f32at(rec, 32+4*j))
+				}
+			}
+		}
+	}
+}
+
 // TestQuantizeQ8K: the K-quant activation records hold exactly ggml's Q8_K
 // (quantize_row_q8_K_ref) quants, scale and sums, in each type's order.
 func TestQuantizeQ8K(t *testing.T) {
@@ -177,15 +223,24 @@ func TestQDotMeaning(t *testing.T) {
 				a := deqAct(f, act, n)
 				var want, mag float64
 				for i := range deq {
-					want += float64(deq[i]) * a[i]
-					mag += math.Abs(float64(deq[i]) * a[i])
+					wi := float64(deq[i])
+					if f == QQ4_1 || f == QQ5_1 {
+						// Q8_1: the min meets the block's rounded sum s, not Σ d·q.
+						m := float64(half(w[i/32*f.BlockBytes+2:]))
+						wi -= m
+						if i%32 == 0 {
+							s := float64(f32at(act[i/32*qlActRecord:], 32))
+							want += m * s
+							mag += math.Abs(m * s)
+						}
+					}
+					want += wi * a[i]
+					mag += math.Abs(wi * a[i])
 				}
 				// The types with a min sum the min's share separately: bound it too.
 				for b := 0; b < nb; b++ {
 					var dmin float64
 					switch f {
-					case QQ4_1, QQ5_1:
-						dmin = math.Abs(float64(half(w[b*f.BlockBytes+2:])))
 					case QQ4_K, QQ5_K:
 						dmin = 63 * math.Abs(float64(half(w[b*f.BlockBytes+2:])))
 					case QQ2_K:

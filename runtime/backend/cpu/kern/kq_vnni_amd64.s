@@ -744,7 +744,7 @@ q2kloop:
 // ---------------------------------------------------------------------------------
 // Q4_0, Q4_1, Q5_0, Q5_1 x 8-bit activations, AVX-512 VNNI on 256-bit registers (one
 // 32-value block per register). Per block the token's record gives Y0 (quants), Y1
-// (lane terms: the offset correction as int32, or Σa as float32), Y2 (its scale).
+// (lane terms: the offset correction as int32, or Q8_1's sum in lane 0), Y2 (its scale).
 // The 16 nibble bytes become [low nibbles | high nibbles] = values 0..31; the fifth
 // bits of Q5 come from a mask register (bit p -> 0x10 in byte p). Y29 0x0F, Y30 0x10.
 
@@ -768,13 +768,13 @@ q2kloop:
 	VMULPS       Y2, Y14, Y14;         \
 	VFMADD231PS  Y14, i, L
 
-// QL_DOTMIN: the same plus the min term (scale pair d|m at p).
+// QL_DOTMIN: the same, then the min term m·s (scale pair d|m at p; Y1 = [s, 0 ...]).
 #define QL_DOTMIN(i, p, L) \
 	VCVTDQ2PS    i, i;                 \
 	VPBROADCASTD (p), X14;             \
 	VCVTPH2PS    X14, Y14;             \
-	VMULPS       Y2, Y14, Y14;         \
-	VMOVSLDUP    Y14, Y15;             \
+	VMULPS       Y2, Y14, Y15;         \
+	VMOVSLDUP    Y15, Y15;             \
 	VMOVSHDUP    Y14, Y14;             \
 	VFMADD231PS  Y15, i, L;            \
 	VFMADD231PS  Y14, Y1, L
