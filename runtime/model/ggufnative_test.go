@@ -99,3 +99,122 @@ func TestGGUFNative(t *testing.T) {
 		})
 	}
 }
+
+// TestNativeBatchInvariance: on native block weights a token's logits depend on its
+// role, never on the batch. Each fixture prompt is fed alone (the whole prompt as one
+// pass, then 16 greedy tokens one per pass), then all prompts together with prefill
+// chunks of odd sizes mixed with other sequences' decode rows in the same passes, over
+// one cache with interleaved blocks: every logit must match bit for bit. And the logits
+// a generated token gets are the ones its position gets teacher-forced (the whole
+// sequence as one prompt): a verification row reproduces decode exactly.
+func TestNativeBatchInvariance(t *testing.T) {
+	dir := ggufref.ModelsDir(t)
+	prompts := ggufref.ReadLogits(t, "synth256-Q4_K_M.logits.json").Prompts
+	const steps, bs = 16, 16
+	for _, v := range []string{"Q4_K_M", "Q3_K_M", "Q6_K", "Q4_1", "Q5_0", "Q2_K"} {
+		t.Run(v, func(t *testing.T) {
+			ck, err := loader.Open(filepath.Join(dir, "synth256-"+v+".gguf"), loader.Options{})
+			require.NoError(t, err)
+			defer ck.Close()
+			m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{})
+			require.NoError(t, err)
+			V := m.Config.VocabSize
+			nblocks := (len(prompts[0].IDs) + steps + bs) / bs
+			type seq struct {
+				prompt, out []int32
+				pos, chunk  int
+				blocks      []int32
+				alone       [][]float32
+			}
+			var seqs []*seq
+			for i, p := range prompts {
+				s := &seq{prompt: p.IDs, chunk: []int{3, 5, 7}[i%3]}
+				kv, err := m.NewKVCache(nblocks, bs)
+				require.NoError(t, err)
+				ws, err := m.NewWorkspace(len(p.IDs), 1)
+				require.NoError(t, err)
+				blocks := make([]int32, nblocks)
+				for b := range blocks {
+					blocks[b] = int32(b)
+				}
+				logits, err := m.Forward(ws, kv, []model.Seq{{Tokens: p.IDs, Blocks: blocks, Logits: model.LogitsLast}})
+				require.NoError(t, err)
+				var gen []int32
+				for k := 0; k < steps; k++ {
+					s.alone = append(s.alone, append([]float32(nil), logits...))
+					next := int32(argmaxF(logits))
+					gen = append(gen, next)
+					logits, err = m.Forward(ws, kv, []model.Seq{{Tokens: []int32{next}, Pos: len(p.IDs) + k, Blocks: blocks, Logits: model.LogitsLast}})
+					require.NoError(t, err)
+				}
+				// Teacher-forced: the whole sequence as one prompt.
+				full := append(append([]int32(nil), p.IDs...), gen...)
+				all, err := ggufref.Forward(m, full)
+				require.NoError(t, err)
+				for k, want := range s.alone {
+					got := all[(len(p.IDs)-1+k)*V : (len(p.IDs)+k)*V]
+					for j := range want {
+						require.Equal(t, math.Float32bits(want[j]), math.Float32bits(got[j]), "prompt %d step %d logit %d: decode vs teacher-forced", i, k, j)
+					}
+				}
+				seqs = append(seqs, s)
+			}
+			kv, err := m.NewKVCache(nblocks*len(seqs), bs)
+			require.NoError(t, err)
+			for b := 0; b < nblocks*len(seqs); b++ { // blocks interleaved across sequences
+				seqs[b%len(seqs)].blocks = append(seqs[b%len(seqs)].blocks, int32(b))
+			}
+			ws, err := m.NewWorkspace(64, len(seqs))
+			require.NoError(t, err)
+			for {
+				var batch []model.Seq
+				var owners []*seq
+				for _, s := range seqs {
+					if len(s.out) >= steps {
+						continue
+					}
+					if s.pos < len(s.prompt) {
+						n := min(s.chunk, len(s.prompt)-s.pos)
+						mode := model.LogitsNone
+						if s.pos+n == len(s.prompt) {
+							mode = model.LogitsLast
+						}
+						batch = append(batch, model.Seq{Tokens: s.prompt[s.pos : s.pos+n], Pos: s.pos, Blocks: s.blocks, Logits: mode})
+					} else {
+						batch = append(batch, model.Seq{Tokens: s.out[len(s.out)-1:], Pos: s.pos, Blocks: s.blocks, Logits: model.LogitsLast})
+					}
+					owners = append(owners, s)
+				}
+				if len(batch) == 0 {
+					break
+				}
+				logits, err := m.Forward(ws, kv, batch)
+				require.NoError(t, err)
+				row := 0
+				for i, s := range owners {
+					s.pos += len(batch[i].Tokens)
+					if batch[i].Logits == model.LogitsNone {
+						continue
+					}
+					got := logits[row*V : (row+1)*V]
+					row++
+					want := s.alone[len(s.out)]
+					for j := range got {
+						require.Equal(t, math.Float32bits(want[j]), math.Float32bits(got[j]), "sequence %d step %d logit %d: alone vs batched", i, len(s.out), j)
+					}
+					s.out = append(s.out, int32(argmaxF(got)))
+				}
+			}
+		})
+	}
+}
+
+func argmaxF(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
