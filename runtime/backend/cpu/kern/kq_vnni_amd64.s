@@ -227,24 +227,24 @@ DATA kqShr46<>+48(SB)/8, $0x0006000600060006
 DATA kqShr46<>+56(SB)/8, $0x0006000600060006
 GLOBL kqShr46<>(SB), RODATA|NOPTR, $64
 
-DATA kqQ3KIdxP<>+0(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+8(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+16(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+24(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+32(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+40(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+48(SB)/8, $0x0706050403020100
-DATA kqQ3KIdxP<>+56(SB)/8, $0x0706050403020100
+DATA kqQ3KIdxP<>+0(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+8(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+16(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+24(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+32(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+40(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+48(SB)/8, $0x0908070605040302
+DATA kqQ3KIdxP<>+56(SB)/8, $0x0908070605040302
 GLOBL kqQ3KIdxP<>(SB), RODATA|NOPTR, $64
 
-DATA kqQ3KIdxQ<>+0(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+8(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+16(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+24(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+32(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+40(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+48(SB)/8, $0x0b0a09080b0a0908
-DATA kqQ3KIdxQ<>+56(SB)/8, $0x0b0a09080b0a0908
+DATA kqQ3KIdxQ<>+0(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+8(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+16(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+24(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+32(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+40(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+48(SB)/8, $0x0d0c0b0a0d0c0b0a
+DATA kqQ3KIdxQ<>+56(SB)/8, $0x0d0c0b0a0d0c0b0a
 GLOBL kqQ3KIdxQ<>(SB), RODATA|NOPTR, $64
 
 DATA kqQ3KShrL<>+0(SB)/8, $0x0000000000000000
@@ -566,12 +566,13 @@ q5kloop:
 // of each value and hmask (Z31, loaded once per row) the third; the level u = low2 +
 // 4·h (0..7) meets the activations, and 4·Σ sc·B is subtracted per lane.
 
-// Q3K_SCALES unpacks the four rows' 12-byte scale fields into Z10.
+// Q3K_SCALES unpacks the four rows' 12-byte scale fields into Z10 (16-byte loads from
+// byte 94, so that they end with the block).
 #define Q3K_SCALES \
-	VMOVDQU      96(R8), X10;                  \
-	VINSERTI32X4 $1, 96(R9), Z10, Z10;         \
-	VINSERTI32X4 $2, 96(R10), Z10, Z10;        \
-	VINSERTI32X4 $3, 96(R11), Z10, Z10;        \
+	VMOVDQU      94(R8), X10;                  \
+	VINSERTI32X4 $1, 94(R9), Z10, Z10;         \
+	VINSERTI32X4 $2, 94(R10), Z10, Z10;        \
+	VINSERTI32X4 $3, 94(R11), Z10, Z10;        \
 	VPSHUFB      kqQ3KIdxQ<>(SB), Z10, Z11;    \
 	VPSHUFB      kqQ3KIdxP<>(SB), Z10, Z10;    \
 	VPSRLVD      kqQ3KShrL<>(SB), Z10, Z10;    \
