@@ -29,6 +29,36 @@ func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
 //go:noescape
 func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
 
+
+// The AVX2 kernels (kq_avx2_amd64.s): 4 rows x 1 token.
+
+//go:noescape
+func q4kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q5kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q6kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q3kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q2kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q40Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q41Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q50Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
+//go:noescape
+func q51Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
 func init() {
 	QQ4_K.rows4[qLevelVNNI] = q4kRows4VNNI
 	QQ5_K.rows4[qLevelVNNI] = q5kRows4VNNI
@@ -39,4 +69,13 @@ func init() {
 	QQ4_1.rows4[qLevelVNNI] = q41Rows4VNNI
 	QQ5_0.rows4[qLevelVNNI] = q50Rows4VNNI
 	QQ5_1.rows4[qLevelVNNI] = q51Rows4VNNI
+	QQ4_K.rows4[qLevelAVX2] = q4kRows4AVX2
+	QQ5_K.rows4[qLevelAVX2] = q5kRows4AVX2
+	QQ6_K.rows4[qLevelAVX2] = q6kRows4AVX2
+	QQ3_K.rows4[qLevelAVX2] = q3kRows4AVX2
+	QQ2_K.rows4[qLevelAVX2] = q2kRows4AVX2
+	QQ4_0.rows4[qLevelAVX2] = q40Rows4AVX2
+	QQ4_1.rows4[qLevelAVX2] = q41Rows4AVX2
+	QQ5_0.rows4[qLevelAVX2] = q50Rows4AVX2
+	QQ5_1.rows4[qLevelAVX2] = q51Rows4AVX2
 }
