@@ -29,7 +29,6 @@ func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
 //go:noescape
 func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
 
-
 // The AVX2 kernels (kq_avx2_amd64.s): 4 rows x 1 token.
 
 //go:noescape
