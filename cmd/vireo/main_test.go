@@ -437,3 +437,22 @@ func TestTokenize(t *testing.T) {
 }
 
 var flagErrHelp = flag.ErrHelp
+
+// TestRunBlockTypesNative: by default (auto) a GGUF file's quantized matrices run in
+// their own type on the CPU; --quantization int8 or f32 converts them.
+func TestRunBlockTypesNative(t *testing.T) {
+	path := shared.Path(t, "golden", "gguf-quants", "models", "synth256-Q4_K_M.gguf")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `"weight_types": "q4_k ×13, q6_k ×3"`},
+		{[]string{"--quantization", "int8"}, `"weight_types": "int8 ×14, f32 ×2"`}, // embedding and classifier stay f32
+		{[]string{"-weights", "f32"}, `"weight_types": "f32 ×16"`},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"run", path, "Once upon a time", "-max-tokens", "3", "-ignore-eos", "-temperature", "0"}, c.args...)
+		require.NoError(t, run(args, &out, &errOut), errOut.String())
+		require.Contains(t, errOut.String(), c.want)
+	}
+}

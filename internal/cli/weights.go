@@ -15,9 +15,10 @@ type Weights struct{ T model.WeightType }
 
 // WeightsHelp documents the flag's values.
 const WeightsHelp = "how the weights are held: auto (the checkpoint's own precision: F32, F16 and BF16 " +
-	"tensors run as f32 on the CPU and 16-bit on CUDA; GGUF block types such as Q4_K and Q8_0 become int8 " +
-	"with one scale per row, until native kernels for them exist), int8 (every matrix quantized at load, one " +
-	"scale per row: about 4x less memory than f32, greedy output may differ at near-ties), or f32"
+	"tensors run as f32 on the CPU and 16-bit on CUDA; GGUF block types Q4_0 ... Q6_K run natively in their own " +
+	"type on the CPU, as llama.cpp runs them; Q8_0, and every block type on CUDA, become int8 with one scale per " +
+	"row until native kernels for them exist), int8 (every matrix quantized at load, one scale per row: about 4x " +
+	"less memory than f32, greedy output may differ at near-ties), or f32 (block types dequantized exactly)"
 
 // Register adds --quantization and its alias --weights to fs, both setting w.
 func (w *Weights) Register(fs *flag.FlagSet) {

@@ -59,7 +59,7 @@ func TestGGUFNative(t *testing.T) {
 			if v == "Q8_0" && !be.LoadsBlocks(backend.Q8_0) {
 				t.Skip("Q8_0 blocks are not multiplied natively on this branch (issue 27 adds them)")
 			}
-			m, err := model.Load(ck, be, model.Options{})
+			m, err := model.Load(ck, be, model.Options{Weights: model.WeightsAuto})
 			require.NoError(t, err)
 			var blockBytes int64
 			for name, tn := range ck.Tensors {
@@ -116,7 +116,7 @@ func TestNativeBatchInvariance(t *testing.T) {
 			ck, err := loader.Open(filepath.Join(dir, "synth256-"+v+".gguf"), loader.Options{})
 			require.NoError(t, err)
 			defer ck.Close()
-			m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{})
+			m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsAuto})
 			require.NoError(t, err)
 			V := m.Config.VocabSize
 			nblocks := (len(prompts[0].IDs) + steps + bs) / bs

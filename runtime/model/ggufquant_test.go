@@ -15,7 +15,7 @@ import (
 
 // TestGGUFQuantFixtures loads every llama.cpp-quantized fixture model (Q8_0, Q4_0 …
 // Q6_K, the K mixes and the pure K files): each tensor has the type llama-quantize
-// wrote, and f32 weights (dequantized at load: ExpandBlocks) reproduce llama.cpp's
+// wrote, and f32 weights (dequantized at load) reproduce llama.cpp's
 // logits of the same weights dequantized to F32 within 1e-4. The int8 path (dequantize,
 // then requantize per row) loads too and stays near those logits. The native path is
 // TestGGUFNative's.
@@ -38,14 +38,14 @@ func TestGGUFQuantFixtures(t *testing.T) {
 			}
 			want := ggufref.ReadLogits(t, ref)
 
-			m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsF32, ExpandBlocks: true})
+			m, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsF32})
 			require.NoError(t, err)
 			d, where, err := ggufref.MaxAbsDiff(m, want)
 			require.NoError(t, err)
 			t.Logf("f32 weights: max |logit - llama.cpp %s| = %.3g", ref, d)
 			require.LessOrEqual(t, d, 1e-4, where)
 
-			m8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8, ExpandBlocks: true})
+			m8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8})
 			require.NoError(t, err)
 			d8, where8, err := ggufref.MaxAbsDiff(m8, want)
 			require.NoError(t, err)
@@ -92,7 +92,7 @@ func TestBlockSourceInt8(t *testing.T) {
 		if v == "F32" {
 			continue
 		}
-		i8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8, Int8Embedding: true, ExpandBlocks: true})
+		i8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8, Int8Embedding: true})
 		require.NoError(t, err)
 		require.Equal(t, i8.WeightBytes, conv.WeightBytes)
 		for _, p := range ggufref.ReadLogits(t, "synth256-"+v+".deq-f32.logits.json").Prompts {
