@@ -27,7 +27,7 @@ func runE2E(args []string) (any, error) {
 	steps := fs.Int("steps", 64, "decode steps timed")
 	weights := fs.String("weights", "int8,f16", "weight types: int8, f16")
 	exe, _ := os.Executable()
-	stories := fs.String("stories", filepath.Join(filepath.Dir(exe), "..", "models", "stories260K", "stories260K.bin"), "stories260K.bin, or a Hugging Face Hub name of a small model ('' skips)")
+	stories := fs.String("stories", filepath.Join(filepath.Dir(exe), "..", "models", "stories260K", "stories260K.bin"), "stories260K.bin, or another small model: a GGUF file, a llama2.c .bin, a Hugging Face model directory or Hub name ('' skips)")
 	offline := fs.Bool("offline", false, "a Hub name comes from the local cache only (as HF_HUB_OFFLINE=1)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -390,7 +390,7 @@ func TestHelpTexts(t *testing.T) {
 		{[]string{"help", "run"}, []string{"Usage: vireo run MODEL [PROMPT] [flags]", "Hugging Face model directory", "-quiet", "no log lines and no progress", "-interactive", "-quantization", "/bye"}},
 		{[]string{"-model", "m", "-help"}, []string{"Usage: vireo [flags]", "Hugging Face model directory", "-quiet"}},
 		{[]string{"help", "serve"}, []string{"Usage: vireo serve [MODEL] [flags]", "Hugging Face model directory", "--quantization", "vireo serve ../shared"}},
-		{[]string{"help", "bench"}, []string{"Usage: bench <command>", "weight-configs"}},
+		{[]string{"help", "bench"}, []string{"Usage: bench <command>", "weight-configs", "Hugging Face model directory"}},
 		{[]string{"help", "tokenize"}, []string{"Usage: vireo tokenize", "Hugging Face model directory"}},
 		{[]string{"help", "quantize"}, []string{"Usage: vireo quantize", "Hugging Face model directory", "-quiet"}},
 		{[]string{"help", "pull"}, []string{"Usage: vireo pull", "-quiet"}},

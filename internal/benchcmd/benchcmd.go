@@ -73,6 +73,10 @@ Commands:
   weight-configs  decode speed and weight size per weight format (f32, int8, int8+emb)
   report          report.md, report.json and SVG charts from the JSON the others wrote
 
+Models (--model-path): a GGUF file, a llama2.c .bin, a Hugging Face model directory, a
+Hugging Face Hub name (org/name, org/name:QUANT), or synthetic:<shape>. Weights
+(--quantization, alias --weights): auto, the checkpoint's own precision, by default.
+
 Run 'bench <command> -h' for its flags.
 `
 

@@ -14,7 +14,8 @@ import (
 
 // LoadProgress reports a model load (model.Options.Progress): on a terminal a bar on
 // w, redrawn at most every 100 ms and ended with a newline by Done; otherwise a log
-// line when the load starts (Start) and one every 2 seconds while it runs, each saying
+// line when the first matrix is loaded (so a file that fails to open logs only its
+// error) and one every 2 seconds while the load runs, each saying
 // what is being done (reading the file, converting or dequantizing to f32,
 // quantizing to int8, uploading, generating a synthetic model's weights). A nil
 // LoadProgress reports nothing.
@@ -23,10 +24,11 @@ type LoadProgress struct {
 	log   *zap.Logger
 	model string
 
-	mu    sync.Mutex
-	start time.Time
-	last  time.Time
-	drawn bool
+	mu      sync.Mutex
+	start   time.Time
+	last    time.Time
+	drawn   bool
+	started bool // the first step was reported
 }
 
 // NewLoadProgress reports the load of model on w when w is a terminal, else as lines
@@ -48,9 +50,6 @@ func (p *LoadProgress) Start() {
 		return
 	}
 	p.start, p.last = time.Now(), time.Now()
-	if p.w == nil {
-		p.log.Info("loading model", zap.String("model", p.model))
-	}
 }
 
 // Step is model.Options.Progress.
@@ -60,6 +59,10 @@ func (p *LoadProgress) Step(s model.LoadStep) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.started && p.w == nil {
+		p.log.Info("loading model", zap.String("model", p.model))
+	}
+	p.started = true
 	now := time.Now()
 	every := 2 * time.Second
 	if p.w != nil {
