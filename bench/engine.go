@@ -133,6 +133,9 @@ func (h *Host) End() {
 // Machine says in one line what the numbers were measured on: "2 CPUs, Intel(R)
 // Xeon(R) Platinum 8480C, linux/amd64, device cpu, load average 1.8-2.1".
 func (h Host) Machine() string {
+	if h.CPUs == 0 {
+		return "a machine the result does not record"
+	}
 	var parts []string
 	cpus := fmt.Sprintf("%d CPUs", h.CPUs)
 	if h.GOMAXPROCS != h.CPUs && h.GOMAXPROCS > 0 {

@@ -370,7 +370,7 @@ func (r *Report) charts() {
 		r.Charts = append(r.Charts, Chart{Title: "TTFT and ITL for the three prefill configurations", File: "ttft-configs.svg",
 			svg: BarChart("Short-prompt TTFT beside a long prefill, and decode ITL", "milliseconds", groups,
 				[]Series{{Name: "short TTFT p50", Values: p50}, {Name: "short TTFT p99", Values: p99}, {Name: "ITL p50", Values: itl}, {Name: "ITL p99", Values: itl99}},
-				ChartOpts{Subtitle: t.Model.Short() + " | " + t.Host.Machine(), Log: true})})
+				ChartOpts{Subtitle: t.Model.Short() + " | " + r.machine(t.Host), Log: true})})
 	}
 	if q := r.Quality; q != nil && len(q.Texts) > 0 {
 		var groups []string
@@ -384,7 +384,7 @@ func (r *Report) charts() {
 				ser[i].Hi = append(ser[i].Hi, m.PerplexityChange.Hi)
 			}
 		}
-		qsub := ChartOpts{Subtitle: filepath.Base(q.Config.ModelPath) + " | " + q.Host.Machine()}
+		qsub := ChartOpts{Subtitle: filepath.Base(q.Config.ModelPath) + " | " + r.machine(q.Host)}
 		r.Charts = append(r.Charts, Chart{Title: "Perplexity change vs f32 per category (95% CI)", File: "quality.svg",
 			svg: BarChart("Perplexity change vs f32 by text category (95% CI)", "percent", groups, ser, qsub)})
 		ppl := make([]Series, len(q.Texts[0].Results))
@@ -406,8 +406,17 @@ func (r *Report) charts() {
 		}
 		r.Charts = append(r.Charts, Chart{Title: "Decode speed per weight format", File: "weights.svg",
 			svg: BarChart("Per-request decode speed by weight format", "tokens/s", groups, []Series{{Name: "decode tokens/s (mean)", Values: v}},
-				ChartOpts{Subtitle: filepath.Base(w.Config.Model.Path) + " | " + w.Host.Machine()})})
+				ChartOpts{Subtitle: filepath.Base(w.Config.Model.Path) + " | " + r.machine(w.Host)})})
 	}
+}
+
+// machine is Host.Machine of a section's host, or of the report's when the section's
+// result predates host records (a quality audit written before they existed).
+func (r *Report) machine(h Host) string {
+	if h.CPUs == 0 {
+		h = r.Host
+	}
+	return h.Machine()
 }
 
 // subtitle names the load run's model and machine for its charts.

@@ -149,7 +149,9 @@ func logRange(vs []float64) (float64, float64) {
 	if math.IsInf(mn, 1) {
 		return 0.1, 1
 	}
-	lo, hi := math.Pow(10, math.Floor(math.Log10(mn))), math.Pow(10, math.Ceil(math.Log10(mx)))
+	// The lowest decade sits at least a factor 3 below the smallest value, so its bar
+	// stands out from the axis.
+	lo, hi := math.Pow(10, math.Floor(math.Log10(mn/3))), math.Pow(10, math.Ceil(math.Log10(mx)))
 	if hi <= lo {
 		hi = lo * 10
 	}

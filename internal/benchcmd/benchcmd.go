@@ -603,8 +603,8 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 }
 
 func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset).", stderr)
-	var loadPath, qualityPath, ttftPath, weightsPath, title, dir, name string
+	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset),\nor redraw an earlier report from its own JSON (--from).", stderr)
+	var loadPath, qualityPath, ttftPath, weightsPath, title, dir, name, from string
 	var notes multiFlag
 	fs.StringVar(&loadPath, "load", "", "result of bench load")
 	fs.StringVar(&qualityPath, "quality", "", "result of bench quality")
@@ -614,11 +614,9 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&dir, "out-dir", ".", "folder for the report files")
 	fs.StringVar(&name, "name", "report", "file name stem: <name>.md, <name>.json, <name>-<chart>.svg")
 	fs.Var(&notes, "note", "a note for the report (repeatable), e.g. the machine's load during the run")
+	fs.StringVar(&from, "from", "", "an earlier report's JSON: redraw that report (Markdown, charts) with this version's code from the measurements it holds, keeping its title and notes")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" {
-		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights")
 	}
 	var (
 		l *bench.LoadResult
@@ -626,6 +624,31 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		t *bench.TTFTResult
 		w *bench.WeightResult
 	)
+	var created time.Time // a redrawn report keeps the date of its measurements
+	var firstCommand string
+	if from != "" {
+		if loadPath != "" || qualityPath != "" || ttftPath != "" || weightsPath != "" {
+			return errors.New("--from takes the measurements from the report: give no --load, --quality, --ttft or --weights")
+		}
+		var old bench.Report
+		if err := bench.ReadJSON(from, &old); err != nil {
+			return err
+		}
+		if old.Load == nil && old.Quality == nil && old.TTFT == nil && old.Weights == nil {
+			return fmt.Errorf("--from %s: the report holds no measurements", from)
+		}
+		l, q, t, w, created, firstCommand = old.Load, old.Quality, old.TTFT, old.Weights, old.Created, old.Command
+		titled := false
+		fs.Visit(func(f *flag.Flag) { titled = titled || f.Name == "title" })
+		if !titled {
+			title = old.Title
+		}
+		notes = append(append(multiFlag{}, old.Notes...), append(notes, fmt.Sprintf(
+			"Redrawn %s from %s by %s; the measurements are those of %s, unchanged, and the command that first wrote the report is the last but one above.",
+			time.Now().UTC().Format("2006-01-02"), filepath.Base(from), version.Line("bench"), old.Created.Format("2006-01-02 15:04 UTC")))...)
+	} else if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" {
+		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights (or --from)")
+	}
 	for _, in := range []struct {
 		path string
 		dst  any
@@ -639,6 +662,12 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	r := bench.BuildReport(title, cmd, l, q, t, w)
 	r.Notes = notes
+	if !created.IsZero() {
+		r.Created = created
+	}
+	if firstCommand != "" {
+		r.Commands = append(r.Commands, firstCommand)
+	}
 	files, err := bench.WriteReport(r, dir, name)
 	if err != nil {
 		return err

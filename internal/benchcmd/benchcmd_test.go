@@ -108,6 +108,28 @@ func TestEndToEnd(t *testing.T) {
 		_, err := os.Stat(p("out/" + c.File))
 		require.NoError(t, err)
 	}
+	// Every measurement records its machine and the load average around it.
+	for _, h := range []bench.Host{r.Load.Host, r.Quality.Host, r.TTFT.Host, r.Weights.Host} {
+		require.Len(t, h.LoadAvg, 2)
+		require.Contains(t, h.Machine(), "load average")
+	}
+	require.Contains(t, string(md), "Measured on "+r.Load.Host.Machine())
+
+	// --from redraws a report from its own JSON: same measurements, same date, a note.
+	log, err := runCLI(t, "report", "--from", p("out/r.json"), "--out-dir", p("redrawn"), "--name", "r")
+	require.NoError(t, err, log)
+	data, err = os.ReadFile(p("redrawn/r.json"))
+	require.NoError(t, err)
+	var r2 bench.Report
+	require.NoError(t, json.Unmarshal(data, &r2))
+	require.Equal(t, r.Title, r2.Title)
+	require.True(t, r.Created.Equal(r2.Created))
+	require.Equal(t, r.Summary, r2.Summary)
+	require.Len(t, r2.Notes, 1)
+	require.Regexp(t, `^Redrawn \d{4}-\d\d-\d\d from r.json by bench \S+ .*; the measurements are those of .*, unchanged`, r2.Notes[0])
+	require.Equal(t, append(r.Commands, r.Command), r2.Commands)
+	_, err = runCLI(t, "report", "--from", p("out/r.json"), "--load", p("load.json"))
+	require.ErrorContains(t, err, "--from takes the measurements from the report")
 }
 
 func TestVersion(t *testing.T) {
