@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -292,8 +293,8 @@ func TestGraphModeSaysWhy(t *testing.T) {
 // TestGraphReplayMatchesEager: decode graphs replayed through the fake's device loop
 // give exactly the eager engine's tokens, texts and finish reasons for every kind of
 // request — greedy and seeded sampling with penalties, stop strings (overshoot
-// dropped), stop token ids, EOS ignored or not, min_tokens and logprobs (which need
-// the host and fall back to eager steps), n > 1 — one step or K per round trip, with
+// dropped), stop token ids, EOS ignored or not, min_tokens, logprobs and constraints
+// (which need the host and fall back to eager steps), n > 1 — one step or K per round trip, with
 // and without rows the device sampler gives back to the host.
 func TestGraphReplayMatchesEager(t *testing.T) {
 	m := openStories(t)
@@ -319,6 +320,15 @@ func TestGraphReplayMatchesEager(t *testing.T) {
 			r.N = 3
 			r.Sampling = sampling.Params{Temperature: 0.7}
 			r.Seed = &seed
+		case 6:
+			// Constrained rows sample on the host while the others loop on the device.
+			r.Constraint = mustSchema(t, `{"type":"object","properties":{"a":{"type":"array","items":{"type":"integer"}}},"required":["a"]}`)
+			r.Sampling = sampling.Params{Temperature: 0.9, TopK: 20}
+			r.Seed = &seed
+			r.IgnoreEOS = false
+		case 7:
+			r.Constraint = mustSchema(t, `{"type":"string","pattern":"^[a-z ]+$","maxLength":30}`)
+			r.IgnoreEOS = false
 		}
 		if r.Sampling.TopP == 0 {
 			r.Sampling.TopP = 1
@@ -328,6 +338,12 @@ func TestGraphReplayMatchesEager(t *testing.T) {
 		}
 	}
 	want := runAll(t, newEngine(t, m, Options{}), reqs)
+	for i, r := range reqs {
+		if r.Constraint != nil {
+			require.Equal(t, FinishStop, want[i][0].finish)
+			require.True(t, json.Valid([]byte(want[i][0].text)), want[i][0].text)
+		}
+	}
 	for _, c := range []struct {
 		name   string
 		opt    Options

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -32,6 +33,8 @@ type completion struct {
 	// hostNext: the device sampler refused this completion's last position; its next
 	// token is sampled on the host (eager decode), then the device may take it again.
 	hostNext bool
+	matcher  *grammar.Matcher // the request's constraint, nil when unconstrained
+	err      error            // why the completion failed (with FinishError)
 }
 
 // maskLogits applies what the request forbids before sampling: end-of-sequence and
@@ -121,6 +124,7 @@ type lane struct {
 	waits   []backend.Event // scratch of fences.wait
 	sampler sampling.Sampler
 	lsm     []float32
+	gmask   []uint64 // constraint mask scratch
 }
 
 func (l *lane) logprobs(logits []float32, tok int32, k int) (float32, []sampling.TokenLogprob) {

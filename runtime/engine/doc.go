@@ -33,6 +33,16 @@
 // Cancelling the context aborts the request; its KV blocks are free once the device work in
 // flight on them has completed.
 //
+// Request.Constraint (a *grammar.Grammar: JSON Schema, regex, choice) restricts a
+// request's output: before each sampling step the logits are masked to the tokens the
+// constraint's automaton allows (end-of-sequence only where the output is complete,
+// and only tokens that keep it finishable within MaxTokens), so the sampler's
+// temperature, top-k/p, min-p and penalties act within the allowed set. The mask is
+// computed on the host: constrained rows of a device decode loop are sampled on the
+// host from their logits, like rows that want logprobs. Unconstrained requests are
+// untouched (testdata/unconstrained.json pins their tokens from before constraints
+// existed). See Example_constrained.
+//
 // Each group of a plan (the decode group, each prefill group) is issued on its lane's
 // backend stream, after stream waits for the events of the groups that last wrote the
 // blocks it touches, and followed by an event of its own; every block a group touched

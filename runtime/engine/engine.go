@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/scheduler"
@@ -81,6 +82,10 @@ type Engine struct {
 
 	graphs    GraphMode
 	graphsWhy string
+
+	vocabOnce sync.Once
+	vocab     *grammar.Vocab // the tokenizer as constraints see it, built on first use
+	vocabErr  error
 	graphSet  *graphSet // the decode lane's captured steps, in GraphsReplay
 
 	// Admission. Submit checks and reserves room in the waiting queue under inMu in one
@@ -245,6 +250,19 @@ func (e *Engine) Graphs() (GraphMode, string) { return e.graphs, e.graphsWhy }
 // Tokenizer is the model's tokenizer.
 func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
+// Vocab is the tokenizer's vocabulary as constraints see it (with the engine's
+// end-of-sequence ids), built on first use.
+func (e *Engine) Vocab() (*grammar.Vocab, error) {
+	e.vocabOnce.Do(func() {
+		pieces := make([]string, e.tok.VocabSize())
+		for i := range pieces {
+			pieces[i] = e.tok.Piece(int32(i))
+		}
+		e.vocab, e.vocabErr = grammar.NewVocab(pieces, e.opt.EOSIDs)
+	})
+	return e.vocab, e.vocabErr
+}
+
 // Model is the model the engine runs.
 func (e *Engine) Model() Model { return e.m }
 
@@ -266,6 +284,15 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	}
 	if err := r.validate(e.cfg.VocabSize, e.opt.MaxModelLen); err != nil {
 		return nil, err
+	}
+	if r.Constraint != nil {
+		v, err := e.Vocab()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		// Build the constraint's tables for this vocabulary here, on the caller's
+		// goroutine, not on the step loop (a no-op once built).
+		r.Constraint.Prepare(v)
 	}
 	rc := *r
 	if rc.N == 0 {
@@ -357,6 +384,9 @@ func (e *Engine) admit(s *submission) error {
 		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id,
 			seed: seed + uint64(i)*0x9e3779b97f4a7c15, stream: e.tok.NewStream(false),
 			history: append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...)}
+		if r.Constraint != nil {
+			c.matcher = r.Constraint.NewMatcher(e.vocab)
+		}
 		if i > 0 && e.opt.EnablePrefixCache {
 			// Siblings wait for the first completion's prefill, then find the
 			// prompt's full blocks in the prefix cache and share them.

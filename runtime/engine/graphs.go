@@ -109,10 +109,11 @@ func (gs *graphSet) bucket(n int) *model.DecodeGraph {
 
 // deviceSampleable says whether c's next tokens can be sampled on the device: nothing
 // that needs the logits on the host (log-probabilities, the EOS/stop mask before
-// MinTokens), at most MaxStopIDs stop ids, and not just refused by the device sampler.
+// MinTokens, a constraint's mask), at most MaxStopIDs stop ids, and not just refused
+// by the device sampler.
 func (e *Engine) deviceSampleable(c *completion) bool {
 	r := c.req
-	return !c.hostNext && !r.Logprobs && r.TopLogprobs == 0 && c.made >= r.MinTokens &&
+	return !c.hostNext && c.matcher == nil && !r.Logprobs && r.TopLogprobs == 0 && c.made >= r.MinTokens &&
 		len(r.StopTokenIDs)+len(e.opt.EOSIDs) <= backend.MaxStopIDs
 }
 

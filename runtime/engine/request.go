@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
@@ -23,6 +24,15 @@ type Request struct {
 	Logprobs     bool            // report each token's log-probability
 	TopLogprobs  int             // and the top alternatives (0..20)
 	Deadline     time.Time       // zero: none
+	// Constraint, when set, restricts the output to its language (JSON Schema, regex,
+	// choice: see package grammar): each step's logits are masked to the tokens that
+	// keep the output valid before sampling (temperature, top-k/p, min-p and penalties
+	// act within that set), end-of-sequence is allowed only where the output is
+	// complete, and the mask keeps the output finishable within MaxTokens (see
+	// grammar.Matcher). Incompatible with IgnoreEOS. Stop token ids that are not
+	// end-of-sequence ids cannot be sampled under a constraint; MinTokens holds unless
+	// the constrained output is complete earlier (then end-of-sequence is allowed).
+	Constraint *grammar.Grammar
 }
 
 // FinishReason says why a completion ended (OpenAI's names where they exist).
@@ -100,6 +110,9 @@ func (r *Request) validate(vocab, maxModelLen int) error {
 		if s == "" {
 			return bad("empty stop string")
 		}
+	}
+	if r.Constraint != nil && r.IgnoreEOS {
+		return bad("a constraint (structured output) cannot be combined with ignore_eos: the output must end where the constraint is satisfied")
 	}
 	if err := r.Sampling.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/scheduler"
 )
@@ -277,7 +278,7 @@ func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 				if o.finish == FinishLength {
 					fin = scheduler.FinishedLength
 				}
-				e.finish(o.c, Event{Time: time.Now()}, o.finish, nil)
+				e.finish(o.c, Event{Time: time.Now()}, o.finish, o.c.err)
 			}
 			if len(o.tokens) > 0 || fin != scheduler.NotFinished {
 				e.results = append(e.results, scheduler.Result{Req: o.c.sreq, Tokens: o.tokens, Finish: fin})
@@ -394,7 +395,25 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	if c.req.Logprobs || c.req.TopLogprobs > 0 {
 		raw = append([]float32(nil), logits...)
 	}
-	c.maskLogits(logits, e.opt.EOSIDs)
+	onlyEnd := false
+	if c.matcher != nil {
+		// The constraint's mask first: the sampler then works within the allowed set.
+		if cap(l.gmask) < c.matcher.Words() {
+			l.gmask = make([]uint64, c.matcher.Words())
+		}
+		mask := l.gmask[:c.matcher.Words()]
+		remaining := min(c.req.MaxTokens, e.opt.MaxModelLen-len(c.req.Prompt)) - c.made
+		allowed := c.matcher.FillMask(mask, remaining)
+		if allowed == 0 {
+			c.err = errors.New("constraint: no token of the vocabulary can continue the output")
+			return 0, Event{Index: c.index, Time: now}, FinishError
+		}
+		onlyEnd = c.matcher.CanEnd() && allowed == countEOS(mask, e.vocab.EOS())
+		grammar.ApplyMask(logits, mask)
+	}
+	if !onlyEnd {
+		c.maskLogits(logits, e.opt.EOSIDs)
+	}
 	c.hostNext = false
 	p := c.req.Sampling
 	p.Seed = c.seed
@@ -402,6 +421,23 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	if raw == nil {
 		raw = logits
 	}
+	if c.matcher != nil {
+		if err := c.matcher.Accept(tok); err != nil {
+			c.err = fmt.Errorf("constraint: sampled token %d: %w", tok, err)
+			return tok, Event{Index: c.index, Time: now}, FinishError
+		}
+	}
 	ev, fin := e.accept(c, tok, raw, l, now)
 	return tok, ev, fin
+}
+
+// countEOS is how many of the end-of-sequence ids the mask allows.
+func countEOS(mask []uint64, eos []int32) int {
+	n := 0
+	for _, id := range eos {
+		if int(id>>6) < len(mask) && mask[id>>6]&(1<<(id&63)) != 0 {
+			n++
+		}
+	}
+	return n
 }
