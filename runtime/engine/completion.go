@@ -124,7 +124,11 @@ type lane struct {
 	waits   []backend.Event // scratch of fences.wait
 	sampler sampling.Sampler
 	lsm     []float32
-	gmask   []uint64 // constraint mask scratch
+	gmask   []uint64  // constraint mask scratch
+	cids    []int32   // allowed ids of a compact constrained row
+	cvals   []float32 // their logits
+	cpos    []int32   // id → position in cids (-1 elsewhere), for the history
+	chist   []int32   // history mapped to positions
 }
 
 func (l *lane) logprobs(logits []float32, tok int32, k int) (float32, []sampling.TokenLogprob) {

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -395,25 +397,10 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	if c.req.Logprobs || c.req.TopLogprobs > 0 {
 		raw = append([]float32(nil), logits...)
 	}
-	onlyEnd := false
 	if c.matcher != nil {
-		// The constraint's mask first: the sampler then works within the allowed set.
-		if cap(l.gmask) < c.matcher.Words() {
-			l.gmask = make([]uint64, c.matcher.Words())
-		}
-		mask := l.gmask[:c.matcher.Words()]
-		remaining := min(c.req.MaxTokens, e.opt.MaxModelLen-len(c.req.Prompt)) - c.made
-		allowed := c.matcher.FillMask(mask, remaining)
-		if allowed == 0 {
-			c.err = errors.New("constraint: no token of the vocabulary can continue the output")
-			return 0, Event{Index: c.index, Time: now}, FinishError
-		}
-		onlyEnd = c.matcher.CanEnd() && allowed == countEOS(mask, e.vocab.EOS())
-		grammar.ApplyMask(logits, mask)
+		return e.sampleConstrained(l, c, logits, raw, now)
 	}
-	if !onlyEnd {
-		c.maskLogits(logits, e.opt.EOSIDs)
-	}
+	c.maskLogits(logits, e.opt.EOSIDs)
 	c.hostNext = false
 	p := c.req.Sampling
 	p.Seed = c.seed
@@ -421,14 +408,96 @@ func (e *Engine) sampleOne(l *lane, c *completion, logits []float32, now time.Ti
 	if raw == nil {
 		raw = logits
 	}
-	if c.matcher != nil {
-		if err := c.matcher.Accept(tok); err != nil {
-			c.err = fmt.Errorf("constraint: sampled token %d: %w", tok, err)
-			return tok, Event{Index: c.index, Time: now}, FinishError
+	ev, fin := e.accept(c, tok, raw, l, now)
+	return tok, ev, fin
+}
+
+// compactDiv: a constrained row allowing at most 1/compactDiv of the vocabulary is
+// sampled over the allowed tokens only (gathered), not over a masked full row.
+const compactDiv = 2
+
+// sampleConstrained samples a constrained completion's next token: the constraint's
+// mask first, so the sampler works within the allowed set (temperature, top-k/p,
+// min-p and penalties included). When few tokens are allowed the sampler sees only
+// them (their logits gathered in id order, the history mapped to their positions),
+// which costs what the allowed set costs instead of a pass over the vocabulary.
+func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32, now time.Time) (int32, Event, FinishReason) {
+	m := c.matcher
+	if cap(l.gmask) < m.Words() {
+		l.gmask = make([]uint64, m.Words())
+	}
+	mask := l.gmask[:m.Words()]
+	remaining := min(c.req.MaxTokens, e.opt.MaxModelLen-len(c.req.Prompt)) - c.made
+	allowed := m.FillMask(mask, remaining)
+	if allowed == 0 {
+		c.err = errors.New("constraint: no token of the vocabulary can continue the output")
+		return 0, Event{Index: c.index, Time: now}, FinishError
+	}
+	eos := e.vocab.EOS()
+	// Before MinTokens, end-of-sequence and stop ids are suppressed — unless the
+	// output is complete and nothing else may follow.
+	suppress := c.made < c.req.MinTokens && !(m.CanEnd() && allowed == countEOS(mask, eos))
+	c.hostNext = false
+	p := c.req.Sampling
+	p.Seed = c.seed
+	var tok int32
+	if allowed*compactDiv <= len(logits) {
+		l.cids, l.cvals = grammar.Gather(logits, mask, l.cids[:0], l.cvals[:0])
+		if suppress {
+			for j, id := range l.cids {
+				if (!c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, int(id))) || slices.Contains(c.req.StopTokenIDs, id) {
+					l.cvals[j] = float32(math.Inf(-1))
+				}
+			}
 		}
+		hist := c.history
+		if p.Penalizes() {
+			hist = l.remapHistory(c.history, l.cids, len(logits))
+		} else {
+			hist = nil
+		}
+		tok = l.cids[l.sampler.Sample(l.cvals, &p, uint64(c.made), hist)]
+	} else {
+		grammar.ApplyMask(logits, mask)
+		if suppress {
+			c.maskLogits(logits, e.opt.EOSIDs)
+		}
+		tok = int32(l.sampler.Sample(logits, &p, uint64(c.made), c.history))
+	}
+	if raw == nil {
+		raw = logits
+	}
+	if err := m.Accept(tok); err != nil {
+		c.err = fmt.Errorf("constraint: sampled token %d: %w", tok, err)
+		return tok, Event{Index: c.index, Time: now}, FinishError
 	}
 	ev, fin := e.accept(c, tok, raw, l, now)
 	return tok, ev, fin
+}
+
+// remapHistory maps token ids of hist to their positions in ids (ascending), dropping
+// the others (they are not allowed: their penalties change nothing).
+func (l *lane) remapHistory(hist, ids []int32, vocab int) []int32 {
+	if len(l.cpos) < vocab {
+		l.cpos = make([]int32, vocab)
+		for i := range l.cpos {
+			l.cpos[i] = -1
+		}
+	}
+	for j, id := range ids {
+		l.cpos[id] = int32(j)
+	}
+	out := l.chist[:0]
+	for _, id := range hist {
+		if id >= 0 && int(id) < vocab && l.cpos[id] >= 0 {
+			out = append(out, l.cpos[id])
+		}
+	}
+	for _, id := range ids {
+		l.cpos[id] = -1
+	}
+	l.chist = out
+	return out
 }
 
 // countEOS is how many of the end-of-sequence ids the mask allows.

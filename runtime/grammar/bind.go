@@ -1,8 +1,10 @@
 package grammar
 
 import (
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -86,7 +88,6 @@ func (g *Grammar) bind(v *Vocab) *boundGrammar {
 	}
 	bg.classify()
 	fill := func(tables []*table, classes []int32, t *trie, dense bool) {
-		w := newWalker(bg, t, dense)
 		rep := make([]int32, len(tables))
 		for i := range rep {
 			rep[i] = -1
@@ -96,13 +97,28 @@ func (g *Grammar) bind(v *Vocab) *boundGrammar {
 				rep[c] = int32(n)
 			}
 		}
-		for c, n := range rep {
-			if bg.final[n] || len(t.toks) == 0 {
-				tables[c] = &table{} // final nodes are never walked: the matcher leaves them at once
-				continue
-			}
-			tables[c] = w.table(n)
+		// The walks are independent: spread them over the cores.
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for k := min(runtime.GOMAXPROCS(0), max(1, len(rep)/8)); k > 0; k-- {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := newWalker(bg, t, dense)
+				for {
+					c := int(next.Add(1) - 1)
+					if c >= len(rep) {
+						return
+					}
+					if n := rep[c]; bg.final[n] || len(t.toks) == 0 {
+						tables[c] = &table{} // final nodes are never walked: the matcher leaves them at once
+					} else {
+						tables[c] = w.table(n)
+					}
+				}
+			}()
 		}
+		wg.Wait()
 	}
 	fill(bg.tables, bg.eqc, v.short, true)
 	fill(bg.longs, bg.eql, v.long, false)

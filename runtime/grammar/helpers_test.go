@@ -32,9 +32,11 @@ func vocabOf(tb testing.TB, tok *tokenizer.Tokenizer) *Vocab {
 var (
 	storiesOnce sync.Once
 	storiesTok  *tokenizer.Tokenizer
+	storiesV    *Vocab
 	storiesErr  error
 	llamaOnce   sync.Once
 	llamaTok    *tokenizer.Tokenizer
+	llamaV      *Vocab
 	llamaErr    error
 )
 
@@ -54,9 +56,12 @@ func storiesVocab(tb testing.TB) (*tokenizer.Tokenizer, *Vocab) {
 			return
 		}
 		storiesTok, storiesErr = tokenizer.New(v)
+		if storiesErr == nil {
+			storiesV = vocabOf(tb, storiesTok)
+		}
 	})
 	require.NoError(tb, storiesErr)
-	return storiesTok, vocabOf(tb, storiesTok)
+	return storiesTok, storiesV
 }
 
 // llama3Dir holds the Llama 3 tokenizer the npm reference package ships.
@@ -77,9 +82,12 @@ func llama3Vocab(tb testing.TB) (*tokenizer.Tokenizer, *Vocab) {
 			return
 		}
 		llamaTok, llamaErr = tokenizer.FromHFTokenizerJSON(tj, tc)
+		if llamaErr == nil {
+			llamaV = vocabOf(tb, llamaTok)
+		}
 	})
 	require.NoError(tb, llamaErr)
-	return llamaTok, vocabOf(tb, llamaTok)
+	return llamaTok, llamaV
 }
 
 // randomWalk generates one output: each step draws uniformly among the allowed tokens
@@ -87,6 +95,14 @@ func llama3Vocab(tb testing.TB) (*tokenizer.Tokenizer, *Vocab) {
 // It returns the text, the number of tokens and whether it ended by end-of-sequence.
 func randomWalk(tb testing.TB, g *Grammar, v *Vocab, rng *rand.Rand, maxTokens int, pEnd float64) (string, int, bool) {
 	tb.Helper()
+	text, ids, ended := randomWalkIDs(tb, g, v, rng, maxTokens, pEnd)
+	return text, len(ids), ended
+}
+
+// randomWalkIDs is randomWalk returning the token ids drawn.
+func randomWalkIDs(tb testing.TB, g *Grammar, v *Vocab, rng *rand.Rand, maxTokens int, pEnd float64) (string, []int32, bool) {
+	tb.Helper()
+	var ids []int32
 	m := g.NewMatcher(v)
 	mask := make([]uint64, m.Words())
 	var text []byte
@@ -109,12 +125,13 @@ func randomWalk(tb testing.TB, g *Grammar, v *Vocab, rng *rand.Rand, maxTokens i
 		}
 		if eosOK && (len(allowed) == 0 || rng.Float64() < pEnd) {
 			require.NoError(tb, m.Accept(v.eos[0]))
-			return string(text), step + 1, true
+			return string(text), append(ids, v.eos[0]), true
 		}
 		require.NotEmpty(tb, allowed, "only end-of-sequence is missing? after %q", text)
 		tok := allowed[rng.IntN(len(allowed))]
 		require.NoError(tb, m.Accept(tok), "after %q", text)
 		text = append(text, v.pieces[tok]...)
+		ids = append(ids, tok)
 	}
-	return string(text), maxTokens, false
+	return string(text), ids, false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -281,9 +282,10 @@ func (m *Matcher) Allowed(tok int32, remaining int) bool {
 func (m *Matcher) Words() int { return m.bg.words }
 
 // ApplyMask sets logits[i] to -Inf for every i whose bit in allowed is clear
-// (including ids beyond the bitmap).
+// (including ids beyond the bitmap). Its cost follows the mask's shape: words with no
+// allowed token are filled by block copies, words with a few disallowed tokens touch
+// only those.
 func ApplyMask(logits []float32, allowed []uint64) {
-	negInf := float32(math.Inf(-1))
 	n := len(logits)
 	for w := 0; w*64 < n; w++ {
 		var word uint64
@@ -291,24 +293,73 @@ func ApplyMask(logits []float32, allowed []uint64) {
 			word = allowed[w]
 		}
 		base := w * 64
-		seg := logits[base:min(base+64, n)]
-		switch word {
-		case ^uint64(0):
+		switch {
+		case word == ^uint64(0):
 			continue
-		case 0:
-			for i := range seg {
-				seg[i] = negInf
+		case word == 0:
+			// A run of empty words: one copy.
+			end := w + 1
+			for end*64 < n && (end >= len(allowed) || allowed[end] == 0) {
+				end++
 			}
+			fillNegInf(logits[base:min(end*64, n)])
+			w = end - 1
 		default:
+			seg := logits[base:min(base+64, n)]
 			inv := ^word
 			for inv != 0 {
 				i := bits.TrailingZeros64(inv)
 				if i >= len(seg) {
 					break
 				}
-				seg[i] = negInf
+				seg[i] = negInf32
 				inv &= inv - 1
 			}
 		}
 	}
+}
+
+var (
+	negInf32  = float32(math.Inf(-1))
+	negInfBuf = func() []float32 {
+		b := make([]float32, 4096)
+		for i := range b {
+			b[i] = negInf32
+		}
+		return b
+	}()
+)
+
+func fillNegInf(s []float32) {
+	for len(s) > 0 {
+		k := copy(s, negInfBuf)
+		s = s[k:]
+	}
+}
+
+// Gather appends the allowed ids (ascending) and their logits to ids and vals: the
+// compact form a sampler can work on when not most tokens are allowed (its cost
+// follows the allowed count, not the vocabulary). Ids beyond logits are skipped.
+func Gather(logits []float32, allowed []uint64, ids []int32, vals []float32) ([]int32, []float32) {
+	n := 0
+	for _, w := range allowed {
+		n += bits.OnesCount64(w)
+	}
+	ids, vals = slices.Grow(ids, n), slices.Grow(vals, n)
+	k0 := len(ids)
+	ids, vals = ids[:k0+n], vals[:k0+n]
+	k := k0
+	for w, word := range allowed {
+		base := int32(w * 64)
+		for word != 0 {
+			i := base + int32(bits.TrailingZeros64(word))
+			word &= word - 1
+			if int(i) >= len(logits) {
+				return ids[:k], vals[:k]
+			}
+			ids[k], vals[k] = i, logits[i]
+			k++
+		}
+	}
+	return ids[:k], vals[:k]
 }
