@@ -445,7 +445,7 @@ func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32
 		l.cids, l.cvals = grammar.Gather(logits, mask, l.cids[:0], l.cvals[:0])
 		if suppress {
 			for j, id := range l.cids {
-				if (!c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, int(id))) || slices.Contains(c.req.StopTokenIDs, id) {
+				if (!c.req.IgnoreEOS && slices.Contains(e.opt.EOSIDs, id)) || slices.Contains(c.req.StopTokenIDs, id) {
 					l.cvals[j] = float32(math.Inf(-1))
 				}
 			}

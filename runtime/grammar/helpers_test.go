@@ -18,13 +18,9 @@ import (
 func vocabOf(tb testing.TB, tok *tokenizer.Tokenizer) *Vocab {
 	pieces := make([]string, tok.VocabSize())
 	for i := range pieces {
-		pieces[i] = tok.Piece(i)
+		pieces[i] = tok.Piece(int32(i))
 	}
-	var eos []int32
-	for _, id := range tok.EOSIDs() {
-		eos = append(eos, int32(id))
-	}
-	v, err := NewVocab(pieces, eos)
+	v, err := NewVocab(pieces, tok.EOSIDs())
 	require.NoError(tb, err)
 	return v
 }
