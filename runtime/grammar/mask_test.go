@@ -86,8 +86,8 @@ func TestFillMaskMatchesSimulation(t *testing.T) {
 			if vocab == "stories" {
 				_, v = storiesVocab(t)
 			} else {
-				if testing.Short() {
-					t.Skip("short: the 128k brute force takes a while")
+				if testing.Short() || raceEnabled {
+					t.Skip("the 128k brute force takes minutes under -short and -race (run without them to check it)")
 				}
 				_, v = llama3Vocab(t)
 			}
