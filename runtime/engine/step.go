@@ -450,11 +450,9 @@ func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32
 				}
 			}
 		}
-		hist := c.history
+		var hist []int32
 		if p.Penalizes() {
 			hist = l.remapHistory(c.history, l.cids, len(logits))
-		} else {
-			hist = nil
 		}
 		tok = l.cids[l.sampler.Sample(l.cvals, &p, uint64(c.made), hist)]
 	} else {

@@ -47,10 +47,6 @@ func (g *Grammar) String() string {
 // States is the number of DFA nodes.
 func (g *Grammar) States() int { return len(g.accept) }
 
-func (g *Grammar) next(n int32, b byte) int32 {
-	return g.trans[int(n)*g.nclass+int(g.class[b])]
-}
-
 // builder assembles a grammar's rules in one NFA.
 type builder struct {
 	a         nfa

@@ -27,7 +27,6 @@ type Matcher struct {
 	nxt  []cfg
 	done bool
 	bits []uint64
-	sim  frames // scratch for full simulations
 	tmp1 []cfg
 	tmp2 []cfg
 }

@@ -29,9 +29,6 @@ var ten = big.NewInt(10)
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(ten, big.NewInt(int64(n)), nil) }
 
-// digitRange matches digits in [lo, hi].
-func (a *nfa) digitRange(lo, hi byte) frag { return a.rng(lo, hi) }
-
 // natFixed matches the decimal strings of length len(x) between x and y (same length,
 // x <= y), digit by digit.
 func (a *nfa) natFixed(x, y string) frag {
