@@ -64,6 +64,15 @@
 // vocabulary, so the result is always exactly the one specified above. min-p uses
 // t = max(t, MinP) the same way.
 //
+// Speculative decoding. Probs is the distribution step 6 draws from (w/total over the
+// kept set). Verify decides a drafted token at a position: for a deterministic
+// proposal, or a greedy request, it is Sample's own draw compared with the draft, so the
+// tokens are exactly those of decoding without speculation; for a draft drawn from a
+// distribution q (DraftSample, stream StreamDraft) it is the rejection rule of Leviathan
+// et al. / Chen et al. with r = Uniform(seed, tokenIndex, StreamAccept): accept when
+// r·q(x) < P(x), else draw from max(0, P − q) with the position's StreamToken uniform,
+// which leaves the output distributed as P.
+//
 // A Sampler keeps its scratch buffers between calls and does not allocate once
 // warmed up (or after Reserve). LogSoftmax and TopLogprobs compute log-probabilities
 // for the API's logprobs field.

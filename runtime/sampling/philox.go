@@ -40,7 +40,7 @@ func Philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
 }
 
 // StreamToken is the Philox stream used for the token-sampling draw of Sampler.Sample.
-// Other random decisions (e.g. speculative-decoding acceptance) must use other streams.
+// Other random decisions use other streams (StreamAccept, StreamDraft).
 const StreamToken uint32 = 0
 
 // Uniform returns the uniform variate in [0, 1) used for the draw of token number

@@ -16,6 +16,7 @@ type Sampler struct {
 	counts []int32      // history counts; all zero between calls
 	keys   []uint64     // candidate sort keys, see sortKey
 	hist   [256]float64 // weight mass per float32 exponent
+	pt     []float32    // Verify: the target distribution
 }
 
 // topPPruneMargin is the extra probability mass the top-p pre-filter gathers beyond
