@@ -34,6 +34,19 @@
 // registered in the index when the step that computed them is committed, so a
 // block is never shared before its KV exists.
 //
+// Speculative decoding (SpecTokens > 0): the engine says in each Result how many
+// drafted positions the request wants verified next (Result.Lookahead, from its
+// proposer). Its next decode item is then a single pass (NumSteps 1) that also
+// computes positions Pos+1 … Pos+Lookahead, whose slots are reserved. Drafted
+// positions are granted last, from what the step leaves: the token budget after
+// admission (each drafted position costs one token), MaxSpecTokens, and free blocks
+// only — never by preemption or by evicting a cached prefix block, and never ahead of
+// an admission, so speculation changes nothing in the bounded-waiting argument below.
+// At Commit the accepted drafts and the sampled token are appended and the computed
+// count moves past the accepted positions only; the KV of rejected positions lies
+// beyond it, is never registered in the prefix index, and the blocks reserved only
+// for them are released at once.
+//
 // Every request ends with a FinishReason: FinishedStop / FinishedLength /
 // Aborted as the engine reports them (FinishedLength also when MaxNewTokens,
 // clamped to MaxModelLen, is reached), Aborted by Cancel, Deadline by

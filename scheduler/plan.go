@@ -5,11 +5,17 @@ package scheduler
 // each freshly sampled token — and writes its KV into the slot of position
 // Pos+j in BlockTable (block (Pos+j)/BlockSize, offset (Pos+j)%BlockSize). The
 // scheduler has already reserved the blocks for all NumSteps positions.
+//
+// Lookahead > 0 makes the item a verification pass (NumSteps is then 1): the pass
+// feeds Tokens()[Pos] and up to Lookahead drafted tokens at positions Pos+1 …
+// Pos+Lookahead, whose slots are reserved as well, and yields the accepted drafts
+// followed by one sampled token.
 type DecodeItem struct {
 	Req        *Request
 	NumSteps   int
 	Pos        int
 	BlockTable []int32
+	Lookahead  int
 }
 
 // PrefillItem asks for the KV of Tokens()[Start:End] of one request, on top of
@@ -41,8 +47,11 @@ type Plan struct {
 	Decode  []DecodeItem
 	Prefill []PrefillGroup
 	// NumTokens is what the plan charges against MaxNumBatchedTokens: one per
-	// decode sequence (per forward pass) plus every prefill token.
+	// decode sequence (per forward pass), every drafted position, and every prefill
+	// token.
 	NumTokens int
+	// NumLookahead counts the drafted positions of the decode items.
+	NumLookahead int
 	// NumPrefillTokens counts the prefill tokens alone.
 	NumPrefillTokens int
 }
@@ -62,12 +71,19 @@ func (p *Plan) NumSeqs() int {
 // Result is the engine's outcome of one plan item.
 //
 // For a decode item: the tokens sampled, 1..NumSteps (fewer when the request
-// finished early; overshoot already dropped). For a prefill chunk that
+// finished early; overshoot already dropped); for a verification pass, the accepted
+// drafts and then the sampled token, 1..Lookahead+1 (the scheduler then releases the
+// blocks reserved for rejected drafts). For a prefill chunk that
 // completes the sequence: exactly one token. For a partial prefill chunk: no
 // tokens (and no Result is needed). Finish, when set (FinishedStop,
 // FinishedLength or Aborted), ends the request after Tokens are appended.
+//
+// Lookahead is how many drafted positions the request wants verified in its next
+// decode step (0..Config.SpecTokens): the engine's proposer knows it once the
+// request has its latest token. The scheduler grants what the step leaves room for.
 type Result struct {
-	Req    *Request
-	Tokens []int32
-	Finish FinishReason
+	Req       *Request
+	Tokens    []int32
+	Finish    FinishReason
+	Lookahead int
 }

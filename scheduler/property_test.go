@@ -21,6 +21,7 @@ func waitBound(c Config) int {
 type simCase struct {
 	seed        int64
 	k, lanes    int
+	spec        int // SpecTokens: the fake engine drafts, and accepts a random prefix
 	prefix      bool
 	steps       int
 	cancelProb  float64
@@ -42,6 +43,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		EnablePrefixCache: sc.prefix,
 		DecodeSteps:       sc.k,
 		PrefillLanes:      sc.lanes,
+		SpecTokens:        sc.spec,
 	}
 	cfg.MaxNumBatchedTokens = cfg.MaxNumSeqs + rng.Intn(64)
 	cfg.PrefillChunk = 1 + rng.Intn(cfg.MaxNumBatchedTokens)
@@ -117,7 +119,8 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		require.NoError(t, s.Check(), "%s step %d", desc, stepN)
 
 		// Plan shape.
-		decodeTok := len(p.Decode)
+		decodeTok := len(p.Decode) + p.NumLookahead
+		lookahead := 0
 		prefillTok := 0
 		inPlan := map[*Request]bool{}
 		for _, d := range p.Decode {
@@ -126,7 +129,15 @@ func simulate(t *testing.T, sc simCase) uint64 {
 			require.GreaterOrEqual(t, d.NumSteps, 1)
 			require.LessOrEqual(t, d.NumSteps, cfg.DecodeSteps)
 			require.GreaterOrEqual(t, len(d.BlockTable)*bs, d.Pos+d.NumSteps, "%s: decode reservation", desc)
-			fmt.Fprint(digest, "d", d.Req.ID(), d.Pos, d.NumSteps, d.BlockTable)
+			if d.Lookahead > 0 {
+				require.Equal(t, 1, d.NumSteps, "%s: a verification pass is one step", desc)
+				require.LessOrEqual(t, d.Lookahead, cfg.SpecTokens, desc)
+				require.LessOrEqual(t, d.Lookahead, d.Req.want, "%s: more drafted positions than asked for", desc)
+				require.Less(t, len(d.Req.Output())+d.Lookahead, d.Req.MaxNewTokens(), "%s: drafts past the length cap", desc)
+				require.GreaterOrEqual(t, len(d.BlockTable)*bs, d.Pos+1+d.Lookahead, "%s: lookahead reservation", desc)
+			}
+			lookahead += d.Lookahead
+			fmt.Fprint(digest, "d", d.Req.ID(), d.Pos, d.NumSteps, d.Lookahead, d.BlockTable)
 		}
 		require.LessOrEqual(t, len(p.Prefill), cfg.PrefillLanes)
 		laneSeen := map[int]bool{}
@@ -146,6 +157,8 @@ func simulate(t *testing.T, sc simCase) uint64 {
 				fmt.Fprint(digest, "p", g.Lane, it.Req.ID(), it.Start, it.End, it.BlockTable)
 			}
 		}
+		require.Equal(t, lookahead, p.NumLookahead)
+		require.LessOrEqual(t, lookahead, cfg.MaxSpecTokens)
 		require.Equal(t, decodeTok+prefillTok, p.NumTokens)
 		require.LessOrEqual(t, p.NumTokens, cfg.MaxNumBatchedTokens, "%s: budget", desc)
 		require.LessOrEqual(t, p.NumSeqs(), cfg.MaxNumSeqs, "%s: seq cap", desc)
@@ -156,10 +169,45 @@ func simulate(t *testing.T, sc simCase) uint64 {
 
 		// The engine: verify the KV history each item reads, then write.
 		res = res[:0]
+		want := func() int {
+			if sc.spec == 0 || rng.Intn(4) == 0 {
+				return 0
+			}
+			return rng.Intn(sc.spec + 1)
+		}
+		var verified []*Request
 		for _, d := range p.Decode {
 			toks := d.Req.Tokens()
 			for pos := 0; pos < d.Pos; pos++ {
 				require.Equal(t, toks[pos], kvMem[slot(d.BlockTable, pos)], "%s: %s reads wrong KV at %d", desc, d.Req.ID(), pos)
+			}
+			if d.Lookahead > 0 {
+				// Verification: write the fed token and the drafts (ids 3000+, never
+				// those of sampled tokens, so a rejected draft's KV read as history
+				// is caught), accept a random prefix, then sample one token.
+				drafts := make([]int32, d.Lookahead)
+				for j := range drafts {
+					drafts[j] = int32(3000 + rng.Intn(20))
+				}
+				for j := 0; j <= d.Lookahead; j++ {
+					in := toks[d.Pos]
+					if j > 0 {
+						in = drafts[j-1]
+					}
+					b := d.BlockTable[(d.Pos+j)/bs]
+					require.Equal(t, 1, s.Pool().RefCount(b), "%s: verification writes a shared block", desc)
+					kvMem[slot(d.BlockTable, d.Pos+j)] = in
+				}
+				a := rng.Intn(d.Lookahead + 1)
+				out := append(append([]int32(nil), drafts[:a]...), int32(2000+rng.Intn(20)))
+				fin := NotFinished
+				if rng.Intn(30) == 0 {
+					out = out[:1+rng.Intn(len(out))]
+					fin = FinishedStop
+				}
+				res = append(res, Result{Req: d.Req, Tokens: out, Finish: fin, Lookahead: want()})
+				verified = append(verified, d.Req)
+				continue
 			}
 			n := 1 + rng.Intn(d.NumSteps)
 			out := make([]int32, n)
@@ -184,7 +232,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 			if rng.Intn(200) == 0 {
 				fin = Aborted
 			}
-			res = append(res, Result{Req: d.Req, Tokens: out, Finish: fin})
+			res = append(res, Result{Req: d.Req, Tokens: out, Finish: fin, Lookahead: want()})
 		}
 		for _, g := range p.Prefill {
 			for _, it := range g.Items {
@@ -201,7 +249,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 					if rng.Intn(20) == 0 {
 						fin = FinishedStop
 					}
-					res = append(res, Result{Req: it.Req, Tokens: []int32{int32(2000 + rng.Intn(20))}, Finish: fin})
+					res = append(res, Result{Req: it.Req, Tokens: []int32{int32(2000 + rng.Intn(20))}, Finish: fin, Lookahead: want()})
 				}
 			}
 		}
@@ -211,6 +259,11 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		}
 		require.NoError(t, s.Commit(p, res), desc)
 		require.NoError(t, s.Check(), "%s step %d after commit", desc, stepN)
+		for _, r := range verified {
+			if !r.Finished() {
+				require.LessOrEqual(t, len(r.blocks), s.blocksFor(len(r.tokens)), "%s: %s keeps blocks reserved for rejected drafts", desc, r.ID())
+			}
+		}
 	}
 
 	for _, r := range all {
@@ -222,8 +275,11 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		require.LessOrEqual(t, len(r.Output()), r.MaxNewTokens())
 	}
 	st := s.Stats()
-	t.Logf("steps %d admitted %d preemptions %d prefill %d hit %d decode %d; max room-waits %d (bound %d)",
-		st.Steps, st.Admitted, st.Preemptions, st.PrefillTokens, st.PrefixHitTokens, st.DecodeTokens, maxRoom, B)
+	t.Logf("steps %d admitted %d preemptions %d prefill %d hit %d decode %d drafted %d; max room-waits %d (bound %d)",
+		st.Steps, st.Admitted, st.Preemptions, st.PrefillTokens, st.PrefixHitTokens, st.DecodeTokens, st.LookaheadTokens, maxRoom, B)
+	if sc.spec > 0 {
+		require.Greater(t, st.LookaheadTokens, uint64(0), "%s: no drafted position was ever scheduled", desc)
+	}
 	pool := s.Pool()
 	require.Equal(t, cfg.NumBlocks, pool.NumFree()+pool.NumCached(), "%s: leaked blocks", desc)
 	require.Zero(t, pool.NumPending())
@@ -240,15 +296,25 @@ func TestPropertyRandomWorkloads(t *testing.T) {
 	if testing.Short() {
 		seeds, steps = 3, 500
 	}
-	for _, k := range []int{1, 8} {
-		for _, lanes := range []int{1, 4} {
-			for _, prefix := range []bool{false, true} {
-				for seed := int64(1); seed <= int64(seeds); seed++ {
-					sc := simCase{seed: seed*1000 + int64(k*10+lanes), k: k, lanes: lanes, prefix: prefix,
-						steps: steps, cancelProb: 0.03, arrivalProb: 0.1 + 0.15*float64(seed%4)}
-					t.Run(fmt.Sprintf("k%d_lanes%d_prefix%v_seed%d", k, lanes, prefix, seed), func(t *testing.T) {
-						simulate(t, sc)
-					})
+	for _, spec := range []int{0, 3} {
+		for _, k := range []int{1, 8} {
+			for _, lanes := range []int{1, 4} {
+				for _, prefix := range []bool{false, true} {
+					n := seeds
+					if spec > 0 {
+						n = (seeds + 1) / 2 // the same invariants, with drafts: half the seeds
+					}
+					for seed := int64(1); seed <= int64(n); seed++ {
+						sc := simCase{seed: seed*1000 + int64(k*10+lanes) + int64(spec*100), k: k, lanes: lanes, prefix: prefix, spec: spec,
+							steps: steps, cancelProb: 0.03, arrivalProb: 0.1 + 0.15*float64(seed%4)}
+						name := fmt.Sprintf("k%d_lanes%d_prefix%v_seed%d", k, lanes, prefix, seed)
+						if spec > 0 {
+							name = fmt.Sprintf("spec%d_%s", spec, name)
+						}
+						t.Run(name, func(t *testing.T) {
+							simulate(t, sc)
+						})
+					}
 				}
 			}
 		}
@@ -257,5 +323,7 @@ func TestPropertyRandomWorkloads(t *testing.T) {
 
 func TestPropertyDeterministic(t *testing.T) {
 	sc := simCase{seed: 42, k: 8, lanes: 4, prefix: true, steps: 800, cancelProb: 0.05, arrivalProb: 0.5}
+	require.Equal(t, simulate(t, sc), simulate(t, sc))
+	sc.spec = 3
 	require.Equal(t, simulate(t, sc), simulate(t, sc))
 }

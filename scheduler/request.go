@@ -69,6 +69,7 @@ type Request struct {
 	numReg      int      // full blocks registered (or found duplicate)
 	regBroken   bool     // a hash collision stopped registration
 	long        bool
+	want        int // drafted positions wanted in the next decode step (Result.Lookahead)
 
 	// plan bookkeeping
 	planID  uint64 // plan it is scheduled in (0: none)

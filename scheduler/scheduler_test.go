@@ -462,3 +462,112 @@ func TestLanes(t *testing.T) {
 	assert.Equal(t, 6, p.NumSeqs())
 	require.NoError(t, s.Commit(p, results(p, nil)))
 }
+
+// TestLookahead follows one request through verification passes: the drafted slots
+// are reserved and charged, the accepted positions become computed, the blocks held
+// only for rejected drafts are released, and a block is registered in the prefix
+// index only with accepted tokens.
+func TestLookahead(t *testing.T) {
+	s := newSched(t, Config{BlockSize: 4, NumBlocks: 8, MaxNumBatchedTokens: 64, SpecTokens: 3, EnablePrefixCache: true})
+	r := add(t, s, "a", []int32{1, 2, 3}, 20)
+	p := plan(t, s)
+	require.Len(t, p.Prefill, 1)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{10}, Lookahead: 3}}))
+
+	// Pass 1: positions 3 (token 10) and 4..6 (drafts): two blocks, 4 tokens charged.
+	p = plan(t, s)
+	require.Len(t, p.Decode, 1)
+	d := p.Decode[0]
+	require.Equal(t, DecodeItem{Req: r, NumSteps: 1, Pos: 3, BlockTable: d.BlockTable, Lookahead: 3}, d)
+	require.Len(t, d.BlockTable, 2)
+	require.Equal(t, 4, p.NumTokens)
+	require.Equal(t, 3, p.NumLookahead)
+	free := s.Pool().NumFree()
+	// One draft accepted (11), then 99 sampled: drafts at 5 and 6 were rejected.
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{11, 99}, Lookahead: 2}}))
+	require.Equal(t, 5, r.NumComputed())
+	require.Equal(t, []int32{10, 11, 99}, r.Output())
+	require.Equal(t, free, s.Pool().NumFree(), "position 5 still needs block 1")
+	require.NoError(t, s.Check())
+
+	// Pass 2: 2 drafts at 6, 7; both rejected. Block 1 (positions 4..7) now holds a
+	// rejected draft at 6 and 7 but only 4 and 5 are computed: not registered.
+	p = plan(t, s)
+	require.Equal(t, 2, p.Decode[0].Lookahead)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{42}, Lookahead: 3}}))
+	require.Equal(t, 6, r.NumComputed())
+	_, _, hit := s.Pool().Lookup(r.hashes[0], []int32{11, 99, 500, 501})
+	require.False(t, hit)
+	require.Equal(t, 1, r.numReg)
+
+	// Pass 3: 3 drafts at 7, 8, 9 (three blocks); all accepted plus one sampled:
+	// block 1 = {11, 99, 42, 7} is registered with the accepted tokens; block 2 is kept.
+	p = plan(t, s)
+	require.Equal(t, 3, p.Decode[0].Lookahead)
+	require.Len(t, p.Decode[0].BlockTable, 3)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{7, 8, 9, 12}}}))
+	require.Equal(t, 10, r.NumComputed())
+	b, _, hit := s.Pool().Lookup(r.hashes[0], []int32{11, 99, 42, 7})
+	require.True(t, hit)
+	require.Equal(t, r.blocks[1], b)
+	require.Len(t, r.blocks, 3)
+	require.NoError(t, s.Check())
+
+	// Lookahead 0 (the proposer found nothing): a plain decode step.
+	p = plan(t, s)
+	require.Equal(t, 0, p.Decode[0].Lookahead)
+	require.Equal(t, 1, p.NumTokens)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{13}}}))
+	require.NoError(t, s.Check())
+}
+
+func TestLookaheadLimits(t *testing.T) {
+	// An out-of-range Lookahead is the engine's bug.
+	s := newSched(t, Config{BlockSize: 4, NumBlocks: 8, SpecTokens: 2})
+	r := add(t, s, "a", []int32{1, 2, 3}, 20)
+	p := plan(t, s)
+	require.ErrorIs(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{10}, Lookahead: 3}}), ErrInvalidReply)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{10}, Lookahead: 2}}))
+	// More tokens than the pass can yield.
+	p = plan(t, s)
+	require.Equal(t, 2, p.Decode[0].Lookahead)
+	require.ErrorIs(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{1, 2, 3, 4}}}), ErrInvalidReply)
+	require.NoError(t, s.Commit(p, []Result{{Req: r, Tokens: []int32{1, 2, 3}, Lookahead: 2}}))
+
+	// Drafts come from the budget left after admission and never past the length cap.
+	s = newSched(t, Config{BlockSize: 4, NumBlocks: 64, MaxNumBatchedTokens: 8, MaxNumSeqs: 4, SpecTokens: 5})
+	a := add(t, s, "a", []int32{1, 2}, 4)
+	p = plan(t, s)
+	require.NoError(t, s.Commit(p, []Result{{Req: a, Tokens: []int32{10}, Lookahead: 5}}))
+	b := add(t, s, "b", seqTokens(100, 6), 10)
+	p = plan(t, s)
+	// a's decode (1) + b's first chunk (6) leave 1 token of the budget of 8.
+	require.Equal(t, 1, p.Decode[0].Lookahead)
+	require.Equal(t, 8, p.NumTokens)
+	require.NoError(t, s.Commit(p, []Result{{Req: a, Tokens: []int32{11, 12}, Lookahead: 5}, {Req: b, Tokens: []int32{20}, Lookahead: 5}}))
+	p = plan(t, s)
+	require.Equal(t, 0, p.Decode[0].Lookahead, "a has one token left to generate: nothing to draft")
+	require.Equal(t, 5, p.Decode[1].Lookahead)
+	require.NoError(t, s.Commit(p, []Result{{Req: a, Tokens: []int32{13}}, {Req: b, Tokens: []int32{21}}}))
+	require.True(t, a.Finished())
+
+	// Drafts take free blocks only: no preemption, no eviction of the prefix cache.
+	s = newSched(t, Config{BlockSize: 4, NumBlocks: 3, SpecTokens: 5})
+	a = add(t, s, "a", []int32{1, 2, 3}, 20)
+	p = plan(t, s)
+	require.NoError(t, s.Commit(p, []Result{{Req: a, Tokens: []int32{10}, Lookahead: 5}}))
+	b = add(t, s, "b", []int32{4, 5, 6}, 20)
+	p = plan(t, s)
+	require.Equal(t, 4, p.Decode[0].Lookahead, "positions 3..7: the one free block left after admitting b")
+	require.Zero(t, s.Pool().NumFree())
+	require.Zero(t, s.Stats().Preemptions)
+}
+
+// plan schedules without committing.
+func plan(t testing.TB, s *Scheduler) *Plan {
+	t.Helper()
+	p, err := s.Schedule()
+	require.NoError(t, err)
+	require.NoError(t, s.Check())
+	return p
+}
