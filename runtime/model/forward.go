@@ -46,7 +46,7 @@ func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
 }
 
 // NewWorkspace allocates a workspace for a model of configuration c on be (stand-ins
-// for a model, such as engine tests' fake, allocate theirs so).
+// for a model, such as engine tests' fake, allocate theirs so), on a new stream.
 func NewWorkspace(be backend.Backend, c *Config, maxTokens, maxLogitRows int) (*Workspace, error) {
 	if maxTokens <= 0 || maxLogitRows <= 0 {
 		return nil, fmt.Errorf("workspace: need positive sizes, got %d tokens and %d logit rows", maxTokens, maxLogitRows)
@@ -55,6 +55,22 @@ func NewWorkspace(be backend.Backend, c *Config, maxTokens, maxLogitRows int) (*
 	if err != nil {
 		return nil, err
 	}
+	return NewWorkspaceOn(be, c, s, maxTokens, maxLogitRows)
+}
+
+// NewWorkspaceOn is the model's NewWorkspace on an existing stream s of its backend: a
+// draft model's passes issued on a target lane's stream stay in that lane's order, so
+// the lane's event fences cover them too.
+func (m *Model) NewWorkspaceOn(s backend.Stream, maxTokens, maxLogitRows int) (*Workspace, error) {
+	return NewWorkspaceOn(m.be, &m.Config, s, maxTokens, maxLogitRows)
+}
+
+// NewWorkspaceOn is NewWorkspace on an existing stream s of be.
+func NewWorkspaceOn(be backend.Backend, c *Config, s backend.Stream, maxTokens, maxLogitRows int) (*Workspace, error) {
+	if maxTokens <= 0 || maxLogitRows <= 0 {
+		return nil, fmt.Errorf("workspace: need positive sizes, got %d tokens and %d logit rows", maxTokens, maxLogitRows)
+	}
+	var err error
 	w := &Workspace{MaxTokens: maxTokens, MaxLogitRows: maxLogitRows, stream: s}
 	qd, kd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	for _, a := range []struct {
