@@ -11,6 +11,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
+	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/scheduler"
 )
@@ -35,12 +36,21 @@ type completion struct {
 	hostNext bool
 	matcher  *grammar.Matcher // the request's constraint, nil when unconstrained
 	err      error            // why the completion failed (with FinishError)
+	// Speculative decoding: prompt lookup's proposal for the next step; how many
+	// positions the draft model has computed; the draft's scratch.
+	proposal []int32
+	draftPos int
+	row      *specdec.Row
 }
 
 // maskLogits applies what the request forbids before sampling: end-of-sequence and
 // stop tokens before MinTokens.
-func (c *completion) maskLogits(logits []float32, eos []int32) {
-	if c.made >= c.req.MinTokens {
+func (c *completion) maskLogits(logits []float32, eos []int32) { c.maskLogitsAt(logits, eos, c.made) }
+
+// maskLogitsAt is maskLogits for the completion's token number made (a draft model
+// drafting ahead).
+func (c *completion) maskLogitsAt(logits []float32, eos []int32, made int) {
+	if made >= c.req.MinTokens {
 		return
 	}
 	inf := float32(math.Inf(-1))
@@ -120,8 +130,9 @@ func stopPrefixLen(s string, stops []string) int {
 // lane is one forward-pass worker: a workspace on its own stream and sampling scratch.
 type lane struct {
 	ws      *model.Workspace
-	stream  backend.Stream  // ws's stream
-	waits   []backend.Event // scratch of fences.wait
+	dws     *model.Workspace // a draft model's workspace on the same stream (prefill lanes)
+	stream  backend.Stream   // ws's stream
+	waits   []backend.Event  // scratch of fences.wait
 	sampler sampling.Sampler
 	lsm     []float32
 	gmask   []uint64  // constraint mask scratch

@@ -61,4 +61,15 @@
 // overshoot. Rows that need their logits on the host (logprobs, min_tokens, a row the
 // device sampler gave back) are sampled from the replay's logits, one step per round
 // trip. Graphs reports the mode and why; Options.DisableCUDAGraphs turns it off.
+//
+// Speculative decoding (Options.Speculative, spec.go): after each token a request gets,
+// its proposer says how many positions it wants drafted (prompt lookup finds its
+// proposal then; a draft model always wants k) and the scheduler reserves them. The
+// decode group then runs eagerly: the draft model, if any, catches up and drafts on
+// the decode lane's stream; one forward pass feeds each row's last token and its drafts
+// (LogitsAll) — verification rows are ordinary rows of the pass, so on the CPU their
+// logits are bit-identical to decode steps'; sampling.Sampler.Verify takes drafts while
+// they are accepted, each through accept as an ordinary token, and the row ends with
+// one token of the target's own. The draft prefills every prefill chunk on the chunk's
+// lane. Rows that speculation cannot apply to say so in speculates.
 package engine

@@ -14,6 +14,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/scheduler"
 )
@@ -35,6 +36,12 @@ type Options struct {
 	MaxWaiting          int     // completions queued (not yet running) before Submit says ErrQueueFull (0: unbounded)
 	EOSIDs              []int32 // tokens that end a completion unless IgnoreEOS (default: the tokenizer's)
 	Logger              *zap.Logger
+	// Speculative turns on speculative decoding (vLLM's --speculative-config; the zero
+	// value is off). Verification passes run eagerly, never as captured graphs.
+	Speculative specdec.Config
+	// Draft is the draft model of method draft_model, loaded by the caller on the
+	// target's backend (Speculative.Model names it); its vocabulary must be the target's.
+	Draft *model.Model
 }
 
 // Model is what the engine runs: a *model.Model, or a stand-in such as
@@ -87,6 +94,8 @@ type Engine struct {
 	vocab     *grammar.Vocab // the tokenizer as constraints see it, built on first use
 	vocabErr  error
 	graphSet  *graphSet // the decode lane's captured steps, in GraphsReplay
+
+	spec *speculator // nil: no speculative decoding
 
 	// Admission. Submit checks and reserves room in the waiting queue under inMu in one
 	// step, and the loop hands completions on from the inbox under the same lock, so
@@ -169,19 +178,27 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: end-of-sequence id %d outside the vocabulary of %d", id, c.VocabSize)
 		}
 	}
+	sp, err := setupSpec(m, &opt)
+	if err != nil {
+		return nil, err
+	}
 	if opt.NumBlocks <= 0 {
+		perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
+		var draftBlock int64 // a draft model's cache has as many blocks, addressed alike
+		if opt.Draft != nil {
+			draftBlock = specdec.KVBytesPerBlock(opt.Draft, opt.BlockSize)
+		}
 		if ks, ok := m.Backend().(kvSizer); ok && opt.KVCacheBytes <= 0 {
 			n, err := ks.KVBlocks(c.Layers, opt.BlockSize, c.KVHeads, c.HeadDim)
 			if err != nil {
 				return nil, fmt.Errorf("engine: sizing the KV cache from device memory: %w", err)
 			}
-			opt.NumBlocks = n
+			opt.NumBlocks = int(int64(n) * perBlock / (perBlock + draftBlock))
 		} else {
 			if opt.KVCacheBytes <= 0 {
 				opt.KVCacheBytes = 1 << 30
 			}
-			perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
-			opt.NumBlocks = int(opt.KVCacheBytes / perBlock)
+			opt.NumBlocks = int(opt.KVCacheBytes / (perBlock + draftBlock))
 		}
 		// No more than every sequence at full length needs.
 		opt.NumBlocks = min(opt.NumBlocks, opt.MaxNumSeqs*((opt.MaxModelLen+opt.BlockSize-1)/opt.BlockSize))
@@ -200,12 +217,17 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 			zap.Int("context", opt.MaxModelLen), zap.Int("max_model_len", held), zap.Int("kv_blocks", opt.NumBlocks), zap.Int("kv_block_size", opt.BlockSize))
 		opt.MaxModelLen = held
 	}
-	sched, err := scheduler.New(scheduler.Config{
+	scfg := scheduler.Config{
 		MaxNumBatchedTokens: opt.MaxNumBatchedTokens, MaxNumSeqs: opt.MaxNumSeqs, BlockSize: opt.BlockSize,
 		NumBlocks: opt.NumBlocks, MaxLongPrefills: opt.MaxLongPrefills, PrefillChunk: opt.PrefillChunk,
 		EnablePrefixCache: opt.EnablePrefixCache, DecodeSteps: opt.DecodeSteps, PrefillLanes: opt.PrefillStreams,
 		MaxModelLen: opt.MaxModelLen,
-	})
+	}
+	specTokens := sp.specTokens(opt.MaxNumSeqs)
+	if sp != nil {
+		scfg.SpecTokens, scfg.MaxSpecTokens = sp.cfg.NumSpeculativeTokens, specTokens
+	}
+	sched, err := scheduler.New(scfg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -213,19 +235,34 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: kv cache: %w", err)
 	}
-	e := &Engine{m: m, cfg: c, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched,
+	e := &Engine{m: m, cfg: c, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched, spec: sp,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	e.fences = newFences(m.Backend(), sched.Pool())
-	if e.decode, err = e.newLane(opt.MaxNumSeqs); err != nil {
+	// The decode lane computes one position per sequence, plus the drafted positions of
+	// verification passes, each with its logits.
+	if e.decode, err = e.newLane(opt.MaxNumSeqs+specTokens, opt.MaxNumSeqs+specTokens); err != nil {
 		return nil, err
 	}
 	for i := 0; i < opt.PrefillStreams; i++ {
-		l, err := e.newLane(opt.MaxNumBatchedTokens)
+		l, err := e.newLane(opt.MaxNumBatchedTokens, min(opt.MaxNumBatchedTokens, opt.MaxNumSeqs))
 		if err != nil {
 			return nil, err
 		}
 		e.lanes = append(e.lanes, l)
+	}
+	if sp != nil && opt.Draft != nil {
+		if sp.drafter, err = specdec.NewDrafter(opt.Draft, opt.NumBlocks, opt.BlockSize); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		if sp.dws, err = sp.drafter.NewWorkspace(e.decode.stream, opt.MaxNumSeqs+specTokens, opt.MaxNumSeqs); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		for _, l := range e.lanes {
+			if l.dws, err = sp.drafter.NewWorkspace(l.stream, opt.MaxNumBatchedTokens, 1); err != nil {
+				return nil, fmt.Errorf("engine: %w", err)
+			}
+		}
 	}
 	e.graphs, e.graphsWhy = e.setupGraphs()
 	e.logGraphs()
@@ -233,8 +270,8 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) newLane(tokens int) (*lane, error) {
-	ws, err := e.m.NewWorkspace(tokens, min(tokens, e.opt.MaxNumSeqs))
+func (e *Engine) newLane(tokens, logitRows int) (*lane, error) {
+	ws, err := e.m.NewWorkspace(tokens, logitRows)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

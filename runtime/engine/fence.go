@@ -126,9 +126,16 @@ func prefillSpans(dst []span, items []scheduler.PrefillItem) []span {
 	return dst
 }
 
-func decodeSpans(dst []span, items []scheduler.DecodeItem) []span {
+// decodeSpans: a decode item writes positions Pos … Pos+NumSteps+Lookahead-1; with a
+// draft model, a verification pass may also write the draft's KV from draftFrom(item)
+// on (its catch-up).
+func decodeSpans(dst []span, items []scheduler.DecodeItem, draftFrom func(scheduler.DecodeItem) int) []span {
 	for _, it := range items {
-		dst = append(dst, span{blocks: it.BlockTable, start: it.Pos, end: it.Pos + it.NumSteps})
+		start := it.Pos
+		if draftFrom != nil && it.Lookahead > 0 {
+			start = min(start, draftFrom(it))
+		}
+		dst = append(dst, span{blocks: it.BlockTable, start: start, end: it.Pos + it.NumSteps + it.Lookahead})
 	}
 	return dst
 }

@@ -225,7 +225,7 @@ func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 	if len(p.Decode) > 0 {
 		g := add(e.decode, nil)
 		g.dec = p.Decode
-		g.spans = decodeSpans(g.spans, p.Decode)
+		g.spans = decodeSpans(g.spans, p.Decode, e.draftFrom())
 	}
 	for _, pg := range p.Prefill {
 		if len(pg.Items) > 0 {
@@ -283,7 +283,11 @@ func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 				e.finish(o.c, Event{Time: time.Now()}, o.finish, o.c.err)
 			}
 			if len(o.tokens) > 0 || fin != scheduler.NotFinished {
-				e.results = append(e.results, scheduler.Result{Req: o.c.sreq, Tokens: o.tokens, Finish: fin})
+				la := 0
+				if fin == scheduler.NotFinished {
+					la = e.lookahead(o.c)
+				}
+				e.results = append(e.results, scheduler.Result{Req: o.c.sreq, Tokens: o.tokens, Finish: fin, Lookahead: la})
 			}
 		}
 	}
@@ -304,6 +308,13 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 	logits, err := e.m.Forward(l.ws, e.kv, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
+	}
+	if l.dws != nil {
+		// The draft model's KV for the same chunks (its pass leaves the target's
+		// logits, in the target's workspace, as they are).
+		if err := e.draftPrefill(l, items, seqs); err != nil {
+			return nil, err
+		}
 	}
 	V := e.cfg.VocabSize
 	var outs []itemOut
@@ -328,7 +339,7 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 // runDecode runs the decode group for its NumSteps steps, sampling after each, and
 // stops each sequence at its own end (later tokens of a K-step round are dropped).
 func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
-	if e.graphSet != nil {
+	if e.graphSet != nil && !hasLookahead(items) {
 		if outs, ok, err := e.runDecodeGraph(l, items); ok {
 			return outs, err
 		}
@@ -336,7 +347,9 @@ func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, er
 	return e.runDecodeEager(l, items)
 }
 
-// runDecodeEager issues every decode step op by op and samples on the host.
+// runDecodeEager issues every decode step op by op and samples on the host. Items with
+// drafted positions are verification passes: their first (only) step feeds the last
+// token and the drafts in one sequence and verifies them (verify).
 func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
 	outs := make([]itemOut, len(items))
 	active := make([]int, 0, len(items))
@@ -349,6 +362,14 @@ func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOu
 		}
 	}
 	V := e.cfg.VocabSize
+	var drafts [][]int32
+	var qs [][][]float32
+	if e.spec != nil {
+		var err error
+		if drafts, qs, err = e.propose(items, outs); err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+	}
 	seqs := make([]model.Seq, 0, len(items))
 	for step := 0; step < steps && len(active) > 0; step++ {
 		seqs = seqs[:0]
@@ -358,7 +379,11 @@ func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOu
 			if step > 0 {
 				tok = outs[i].tokens[step-1]
 			}
-			seqs = append(seqs, model.Seq{Tokens: []int32{tok}, Pos: it.Pos + step, Blocks: it.BlockTable, Logits: model.LogitsLast})
+			s := model.Seq{Tokens: []int32{tok}, Pos: it.Pos + step, Blocks: it.BlockTable, Logits: model.LogitsLast}
+			if step == 0 && drafts != nil && len(drafts[i]) > 0 {
+				s.Tokens, s.Logits = append(s.Tokens, drafts[i]...), model.LogitsAll
+			}
+			seqs = append(seqs, s)
 		}
 		logits, err := e.m.Forward(l.ws, e.kv, seqs)
 		if err != nil {
@@ -366,9 +391,17 @@ func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOu
 		}
 		now := time.Now()
 		next := active[:0]
-		for r, i := range active {
+		r := 0
+		for _, i := range active {
 			o := &outs[i]
+			if step == 0 && drafts != nil && len(drafts[i]) > 0 {
+				n := len(drafts[i]) + 1
+				e.verify(l, o, items[i], drafts[i], qs[i], logits[r*V:(r+n)*V], now)
+				r += n
+				continue // a verification pass is the item's only step
+			}
 			tok, ev, fin := e.sampleOne(l, o.c, logits[r*V:(r+1)*V], now)
+			r++
 			o.tokens = append(o.tokens, tok)
 			o.events = append(o.events, ev)
 			if fin != "" {
