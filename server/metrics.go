@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -70,8 +72,41 @@ func newMetrics(model string, eng *engine.Engine) *metrics {
 		kvUsage: prometheus.NewDesc("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", nil, labels),
 		blocks:  prometheus.NewDesc("vireo_kv_cache_blocks", "KV-cache blocks by state (free counts cached, evictable blocks).", []string{"state"}, labels),
 	})
+	if eng.Speculative().Enabled() {
+		reg.MustRegister(&specCollector{eng: eng,
+			drafts:   prometheus.NewDesc("vllm:spec_decode_num_drafts_total", "Number of spec decoding drafts (verification passes of a sequence with at least one draft token).", nil, labels),
+			tokens:   prometheus.NewDesc("vllm:spec_decode_num_draft_tokens_total", "Number of draft tokens.", nil, labels),
+			accepted: prometheus.NewDesc("vllm:spec_decode_num_accepted_tokens_total", "Number of accepted tokens.", nil, labels),
+			perPos:   prometheus.NewDesc("vllm:spec_decode_num_accepted_tokens_per_pos_total", "Accepted tokens per draft position.", []string{"position"}, labels),
+		})
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// specCollector reads speculative decoding's counters at scrape time (registered only
+// when speculation is on, as vLLM does). The acceptance rate is accepted/draft tokens;
+// per position j, accepted_per_pos[j]/drafts.
+type specCollector struct {
+	eng                              *engine.Engine
+	drafts, tokens, accepted, perPos *prometheus.Desc
+}
+
+func (c *specCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.drafts
+	ch <- c.tokens
+	ch <- c.accepted
+	ch <- c.perPos
+}
+
+func (c *specCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.eng.SpecStats()
+	ch <- prometheus.MustNewConstMetric(c.drafts, prometheus.CounterValue, float64(st.Drafts))
+	ch <- prometheus.MustNewConstMetric(c.tokens, prometheus.CounterValue, float64(st.DraftTokens))
+	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(st.AcceptedTokens))
+	for j, n := range st.AcceptedPerPos {
+		ch <- prometheus.MustNewConstMetric(c.perPos, prometheus.CounterValue, float64(n), strconv.Itoa(j))
+	}
 }
 
 func (m *metrics) finished(why engine.FinishReason) {

@@ -36,11 +36,13 @@ import (
 
 	"github.com/vireo-ai/vireo/internal/cli"
 	"github.com/vireo-ai/vireo/internal/version"
+	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/device"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/hub"
 	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 	"github.com/vireo-ai/vireo/server"
 )
@@ -80,6 +82,7 @@ type options struct {
 	prefixCaching                                bool
 	prefillStreams, decodeSteps, maxWaiting      int
 	cudaGraphs                                   bool
+	speculative                                  specdec.Config
 
 	host                      string
 	port                      int
@@ -105,7 +108,7 @@ var flagGroups = []struct {
 }{
 	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs"}},
+		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
 	{"Limits and shutdown", []string{"max-waiting", "max-concurrent-parsing", "max-response-tokens", "max-inflight-response-tokens",
 		"max-logprobs", "request-timeout", "shutdown-timeout"}},
@@ -140,6 +143,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.IntVar(&o.prefillStreams, "prefill-streams", 1, "alias of --num-prefill-streams")
 	fs.IntVar(&o.decodeSteps, "decode-steps", 1, "decode steps per scheduler round trip when nothing else needs scheduling")
 	fs.BoolVar(&o.cudaGraphs, "cuda-graphs", true, "replay decode steps as captured graphs where the backend can (false: issue every op, to measure the difference)")
+	specJSON := fs.String("speculative-config", "", `speculative decoding, as vLLM's JSON: {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4} or {"method": "draft_model", "model": "<a smaller model, same tokenizer>", "num_speculative_tokens": 3} (default: off)`)
 
 	fs.StringVar(&o.host, "host", "0.0.0.0", "address to listen on")
 	fs.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port, logged at start)")
@@ -207,6 +211,13 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 		if err := checkLoopback(o.pprofAddr); err != nil {
 			return nil, err
 		}
+	}
+	if *specJSON != "" {
+		c, err := specdec.Parse(*specJSON)
+		if err != nil {
+			return nil, fmt.Errorf("--speculative-config: %w", err)
+		}
+		o.speculative = c
 	}
 	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("--log-level: %v", err)
@@ -292,6 +303,8 @@ Serve a model over an OpenAI-compatible HTTP API:
   serve ./Llama-3.2-1B-Instruct --quantization int8        (a Hugging Face directory)
   serve model.gguf --served-model-name llama --max-num-seqs 64 --kv-cache-memory 4GiB --api-key-file keys.txt
   serve bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0 --offline
+  serve ../shared/models/stories260K/stories260K.bin --quantization f32 \
+        --speculative-config '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'
 `, "  serve ", "  "+prog+" "))
 	fmt.Fprintf(w, "\nSynthetic models (random weights, for trying the server out): %s\n", strings.Join(model.SyntheticNames(), ", "))
 }
@@ -367,12 +380,23 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		return cli.LoadError(err, "--tokenizer")
 	}
 	defer m.Close()
-	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{
+	draft, err := openDraft(ctx, o, mopt, be, m, log, stderr)
+	if err != nil {
+		return err
+	}
+	if draft != nil {
+		defer draft.Close()
+	}
+	eopt := engine.Options{
 		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxNumBatchedTokens, MaxModelLen: o.maxModelLen,
 		KVCacheBytes: int64(o.kvCacheMemory), PrefillStreams: o.prefillStreams, DecodeSteps: o.decodeSteps,
 		EnablePrefixCache: o.prefixCaching, MaxWaiting: o.maxWaiting, Logger: log.Named("engine"),
-		DisableCUDAGraphs: !o.cudaGraphs, EOSIDs: m.EOSIDs,
-	})
+		DisableCUDAGraphs: !o.cudaGraphs, EOSIDs: m.EOSIDs, Speculative: o.speculative,
+	}
+	if draft != nil {
+		eopt.Draft = draft.Model
+	}
+	eng, err := engine.New(m.Model, m.Tokenizer, eopt)
 	if err != nil {
 		return err
 	}
@@ -425,6 +449,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		zap.Bool("prefix_caching", eo.EnablePrefixCache), zap.Int("prefill_streams", eo.PrefillStreams),
 		zap.Int("decode_steps", eo.DecodeSteps), zap.Int("max_waiting", eo.MaxWaiting),
 		zap.Bool("cuda_graphs", o.cudaGraphs), zap.String("decode_graphs", string(graphs)), zap.String("decode_graphs_why", graphsWhy),
+		zap.Stringer("speculative_config", eng.Speculative()),
 		zap.Duration("request_timeout", o.requestTimeout), zap.Duration("shutdown_timeout", o.shutdownTimeout),
 		zap.Int64("max_body_bytes", int64(o.maxBodyBytes)), zap.Int("api_keys", len(o.apiKeys)),
 		zap.Int("max_concurrent_parsing", o.maxConcurrentParsing), zap.Int64("max_response_tokens", o.maxResponseTokens),
@@ -489,6 +514,39 @@ func shutdown(srv *server.Server, hs *http.Server, deadline, start time.Time, lo
 		return fmt.Errorf("shutdown: drain incomplete: %w", errors.Join(drainErr, waitErr))
 	}
 	return nil
+}
+
+// openDraft loads the draft model of --speculative-config's draft_model method on the
+// target's backend (nil for no speculation or prompt lookup): any path or Hub name
+// --model takes, with the target's weight format unless "quantization" says otherwise.
+// A draft whose tokenizer differs from the target's is refused here, naming how.
+func openDraft(ctx context.Context, o *options, mopt model.Options, be backend.Backend, target *llm.Loaded, log *zap.Logger, stderr io.Writer) (*llm.Loaded, error) {
+	sc := o.speculative
+	if sc.Method != specdec.MethodDraftModel {
+		return nil, nil
+	}
+	path, err := hub.Resolve(ctx, sc.Model, hub.CommandConfig(o.offline, log.Named("hub"), stderr))
+	if err != nil {
+		return nil, fmt.Errorf("--speculative-config: draft model: %w", err)
+	}
+	mopt.Progress = nil // the target's progress bar is done
+	switch sc.Quantization {
+	case "int8":
+		mopt.Weights = model.WeightsInt8
+	case "f32":
+		mopt.Weights = model.WeightsF32
+	}
+	d, err := llm.Open(path, "", be, mopt)
+	if err != nil {
+		return nil, fmt.Errorf("--speculative-config: draft model: %w", err)
+	}
+	if err := specdec.CheckTokenizers(d.Tokenizer, target.Tokenizer); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("--speculative-config: draft model %s: %w", sc.Model, err)
+	}
+	log.Info("draft model", zap.String("model", path), zap.String("weights", mopt.Weights.String()),
+		zap.Int("layers", d.Config.Layers), zap.Int("dim", d.Config.Dim), zap.Int("vocab", d.Config.VocabSize))
+	return d, nil
 }
 
 // servePprof serves /debug/pprof on its own listener, never on the API port.
