@@ -25,6 +25,7 @@ type Report struct {
 	Quality  *QualityResult `json:"quality,omitempty"`
 	TTFT     *TTFTResult    `json:"ttft_configs,omitempty"`
 	Weights  *WeightResult  `json:"weight_formats,omitempty"`
+	Spec     *SpecResult    `json:"speculative,omitempty"`
 	Risks    []Risk         `json:"risks"`
 	Charts   []Chart        `json:"charts"`
 	Notes    []string       `json:"notes,omitempty"`
@@ -558,6 +559,9 @@ func (r *Report) Markdown() string {
 	r.mdLoad(&b)
 	r.mdOptimizations(&b)
 	r.mdQuality(&b)
+	if r.Spec != nil {
+		b.WriteString(SpecMarkdown(r.Spec))
+	}
 
 	p("## Risks and mitigations\n\n")
 	p("Only measured effects that are statistically significant (95%% CI excludes zero) or observed failures.\n\n")

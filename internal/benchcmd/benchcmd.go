@@ -8,6 +8,7 @@
 //	bench quality --model-path ../shared/models/stories260K/stories260K.bin --out quality.json
 //	bench ttft-configs --model-path synthetic:tiny --out ttft.json
 //	bench weight-configs --model-path ../shared/models/stories260K/stories260K.bin --out weights.json
+//	bench spec --arms off,ngram:3,draft:3 --concurrency 1,16 --out spec.json --report spec.md
 //	bench report --load load.json --quality quality.json --ttft ttft.json --weights weights.json --out-dir out
 //
 // See bench/README.md for the commands behind the committed results.
@@ -71,6 +72,8 @@ Commands:
   ttft-configs    the mixed workload (one long prompt among short ones) on an in-process
                   engine in three prefill configurations
   weight-configs  decode speed and weight size per weight format (f32, int8, int8+emb)
+  spec            speculative decoding: acceptance and decode speed-up of prompt lookup and a
+                  draft model against no speculation, per workload and concurrency
   report          report.md, report.json and SVG charts from the JSON the others wrote
 
 Models (--model-path): a GGUF file, a llama2.c .bin, a Hugging Face model directory, a
@@ -98,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTTFT(ctx, cmd, args[1:], stdout, stderr)
 	case "weight-configs":
 		return runWeights(ctx, cmd, args[1:], stdout, stderr)
+	case "spec":
+		return runSpec(ctx, cmd, args[1:], stdout, stderr)
 	case "report":
 		return runReport(cmd, args[1:], stdout, stderr)
 	}
@@ -602,14 +607,103 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 	return nil
 }
 
+func runSpec(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("spec", "Greedy decoding with speculation off and on (prompt lookup, a draft model), the arms taking turns:\nacceptance rates and per-request decode speed-up per workload and concurrency, on in-process engines.", stderr)
+	var cfg bench.SpecConfig
+	var arms, workloads, conc, out, report string
+	root := shared.Root()
+	def := ""
+	if root != "" {
+		def = filepath.Join(root, "models", "stories260K", "stories260K.bin")
+	}
+	fs.StringVar(&cfg.Target.Path, "model-path", def, "target model (default: stories260K from the shared folder)")
+	fs.StringVar(&cfg.Target.Weights, "weights", "f32", "target weights: f32 or int8")
+	fs.StringVar(&cfg.Draft.Path, "draft-path", "", "draft model (default: the target's file)")
+	fs.StringVar(&cfg.Draft.Weights, "draft-weights", "int8", "draft weights: f32 or int8")
+	fs.IntVar(&cfg.Target.Threads, "threads", 0, "CPU backend threads (0: GOMAXPROCS)")
+	fs.StringVar(&arms, "arms", "off,ngram:3,draft:3", "configurations: off (first, the baseline), ngram:K, draft:K")
+	fs.StringVar(&workloads, "workloads", "repeat,story", "prompt sets: repeat (a passage that repeats), story (fresh text)")
+	fs.StringVar(&conc, "concurrency", "1,16", "requests in flight, comma list")
+	fs.IntVar(&cfg.NumPrompts, "num-prompts", 16, "requests per arm, workload, concurrency and round")
+	fs.IntVar(&cfg.OutputLen, "output-len", 64, "tokens generated per request")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "the arms take turns this many times")
+	fs.IntVar(&cfg.LookupMax, "prompt-lookup-max", 4, "prompt lookup: longest n-gram")
+	fs.IntVar(&cfg.LookupMin, "prompt-lookup-min", 2, "prompt lookup: shortest n-gram")
+	fs.StringVar(&cfg.TextPath, "text", "", "stories the prompts are cut from (default: the shared TinyStories validation part)")
+	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed")
+	fs.StringVar(&out, "out", "spec.json", "write the result here")
+	fs.StringVar(&report, "report", "", "also write the Markdown section here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if cfg.Target.Path == "" {
+		return errors.New("--model-path not given and no shared folder found (set VIREO_SHARED)")
+	}
+	if cfg.TextPath == "" {
+		if root == "" {
+			return errors.New("--text not given and no shared folder found (set VIREO_SHARED)")
+		}
+		cfg.TextPath = filepath.Join(root, "eval", "tinystories-valid-part.txt")
+	}
+	var err error
+	if cfg.Target.Path, err = resolveModel(ctx, cfg.Target.Path, false, stderr); err != nil {
+		return err
+	}
+	if cfg.Draft.Path == "" {
+		cfg.Draft.Path = cfg.Target.Path
+	} else if cfg.Draft.Path, err = resolveModel(ctx, cfg.Draft.Path, false, stderr); err != nil {
+		return err
+	}
+	cfg.Draft.Threads = cfg.Target.Threads
+	for _, a := range strings.Split(arms, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.Arms = append(cfg.Arms, a)
+		}
+	}
+	for _, w := range strings.Split(workloads, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			cfg.Workloads = append(cfg.Workloads, w)
+		}
+	}
+	if cfg.Concurrency, err = parseInts(conc); err != nil {
+		return fmt.Errorf("--concurrency: %w", err)
+	}
+	res, err := bench.RunSpec(ctx, cfg, func(label string) *bench.Progress { return progress(stderr, label, cfg.NumPrompts) })
+	if err != nil {
+		return err
+	}
+	res.Command = cmd
+	for _, c := range res.Cells {
+		line := fmt.Sprintf("%-7s c=%-3d %-9s %8.1f tok/s per request | %8.1f output tok/s", c.Workload, c.Concurrency, c.Arm, c.DecodeTokS.Mean, c.Summary.OutputThroughput)
+		if c.Arm != "off" {
+			line += fmt.Sprintf(" | acceptance %5.1f%% | %.2f tokens/verification | speed-up %.2fx", 100*c.Acceptance, c.TokensPass, 1+c.SpeedUp.Relative)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintf(stdout, "load average %s\n", res.Load)
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	if report != "" {
+		if err := bench.WriteSpecReport(res, report); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", report)
+	}
+	return nil
+}
+
 func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset),\nor redraw an earlier report from its own JSON (--from).", stderr)
-	var loadPath, qualityPath, ttftPath, weightsPath, title, dir, name, from string
+	var loadPath, qualityPath, ttftPath, weightsPath, specPath, title, dir, name, from string
 	var notes multiFlag
 	fs.StringVar(&loadPath, "load", "", "result of bench load")
 	fs.StringVar(&qualityPath, "quality", "", "result of bench quality")
 	fs.StringVar(&ttftPath, "ttft", "", "result of bench ttft-configs")
 	fs.StringVar(&weightsPath, "weights", "", "result of bench weight-configs")
+	fs.StringVar(&specPath, "spec", "", "result of bench spec")
 	fs.StringVar(&title, "title", "Vireo benchmark report", "report title")
 	fs.StringVar(&dir, "out-dir", ".", "folder for the report files")
 	fs.StringVar(&name, "name", "report", "file name stem: <name>.md, <name>.json, <name>-<chart>.svg")
@@ -624,20 +718,22 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		t *bench.TTFTResult
 		w *bench.WeightResult
 	)
+	var spec *bench.SpecResult
 	var created time.Time // a redrawn report keeps the date of its measurements
 	var firstCommand string
 	if from != "" {
-		if loadPath != "" || qualityPath != "" || ttftPath != "" || weightsPath != "" {
-			return errors.New("--from takes the measurements from the report: give no --load, --quality, --ttft or --weights")
+		if loadPath != "" || qualityPath != "" || ttftPath != "" || weightsPath != "" || specPath != "" {
+			return errors.New("--from takes the measurements from the report: give no --load, --quality, --ttft, --weights or --spec")
 		}
 		var old bench.Report
 		if err := bench.ReadJSON(from, &old); err != nil {
 			return err
 		}
-		if old.Load == nil && old.Quality == nil && old.TTFT == nil && old.Weights == nil {
+		if old.Load == nil && old.Quality == nil && old.TTFT == nil && old.Weights == nil && old.Spec == nil {
 			return fmt.Errorf("--from %s: the report holds no measurements", from)
 		}
 		l, q, t, w, created, firstCommand = old.Load, old.Quality, old.TTFT, old.Weights, old.Created, old.Command
+		spec = old.Spec
 		titled := false
 		fs.Visit(func(f *flag.Flag) { titled = titled || f.Name == "title" })
 		if !titled {
@@ -646,8 +742,8 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		notes = append(append(multiFlag{}, old.Notes...), append(notes, fmt.Sprintf(
 			"Redrawn %s from %s by %s; the measurements are those of %s, unchanged, and the command that first wrote the report is the last but one above.",
 			time.Now().UTC().Format("2006-01-02"), filepath.Base(from), version.Line("bench"), old.Created.Format("2006-01-02 15:04 UTC")))...)
-	} else if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" {
-		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights (or --from)")
+	} else if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" && specPath == "" {
+		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights, --spec (or --from)")
 	}
 	for _, in := range []struct {
 		path string
@@ -660,7 +756,16 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if specPath != "" {
+		spec = new(bench.SpecResult)
+		if err := bench.ReadJSON(specPath, spec); err != nil {
+			return err
+		}
+	}
 	r := bench.BuildReport(title, cmd, l, q, t, w)
+	if spec != nil {
+		r.AddSpec(spec)
+	}
 	r.Notes = notes
 	if !created.IsZero() {
 		r.Created = created
