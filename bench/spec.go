@@ -38,7 +38,7 @@ type SpecConfig struct {
 
 // SpecWorkloads describes the prompt sets.
 var SpecWorkloads = map[string]string{
-	"repeat": "a passage (the first ~2 sentences of a story) written twice, then its first words again: the continuation repeats what the prompt holds",
+	"repeat": "a passage (the first ~2 sentences of a story) written twice, then its first words again: a model that copies continues the passage from the prompt (stories260K, at 260K parameters, mostly tells a new story instead)",
 	"story":  "the first sentence of a story: a fresh continuation, little for prompt lookup to find",
 }
 

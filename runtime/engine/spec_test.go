@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -315,5 +316,50 @@ func TestVerificationRowsAreDecodeNumerics(t *testing.T) {
 		})
 		require.NoError(t, err)
 		require.Equal(t, want, got[V:V+len(next)*V], "%s weights", w)
+	}
+}
+
+// BenchmarkVerifyPass: what a verification pass of k+1 positions of one sequence costs
+// against a decode step (one position), after a 32-token prompt. Where the weights'
+// bytes bound a step (a large model, batch 1), k+1 positions cost about one step and
+// speculation pays; where arithmetic does, they cost up to k+1 steps.
+//
+//	go test ./runtime/engine/ -run '^$' -bench VerifyPass -benchtime 4x
+func BenchmarkVerifyPass(b *testing.B) {
+	for _, shape := range []string{"synthetic:tinyllama-1.1b"} {
+		m, err := llm.Open(shape, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+		require.NoError(b, err)
+		kv, err := m.NewKVCache(8, 16)
+		require.NoError(b, err)
+		ws, err := m.NewWorkspace(64, 64)
+		require.NoError(b, err)
+		blocks := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+		prompt := make([]int32, 32)
+		for i := range prompt {
+			prompt[i] = int32(3 + i)
+		}
+		_, err = m.Forward(ws, kv, []model.Seq{{Tokens: prompt, Pos: 0, Blocks: blocks}})
+		require.NoError(b, err)
+		// The sizes take turns in every iteration, so the machine's load falls on all.
+		sizes := []int{1, 2, 4, 6}
+		spent := make([]time.Duration, len(sizes))
+		b.Run(shape+"/int8", func(b *testing.B) {
+			for b.Loop() {
+				for i, n := range sizes {
+					start := time.Now()
+					if _, err := m.Forward(ws, kv, []model.Seq{{Tokens: prompt[:n], Pos: 32, Blocks: blocks, Logits: model.LogitsAll}}); err != nil {
+						b.Fatal(err)
+					}
+					spent[i] += time.Since(start)
+				}
+			}
+			for i, n := range sizes {
+				b.ReportMetric(float64(spent[i].Milliseconds())/float64(b.N), fmt.Sprintf("ms/pass-of-%d", n))
+				if i > 0 {
+					b.ReportMetric(float64(spent[i])/float64(spent[0]), fmt.Sprintf("x-step-for-%d", n))
+				}
+			}
+		})
+		m.Close()
 	}
 }
