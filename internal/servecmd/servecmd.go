@@ -531,6 +531,8 @@ func openDraft(ctx context.Context, o *options, mopt model.Options, be backend.B
 	}
 	mopt.Progress = nil // the target's progress bar is done
 	switch sc.Quantization {
+	case "auto":
+		mopt.Weights = model.WeightsAuto
 	case "int8":
 		mopt.Weights = model.WeightsInt8
 	case "f32":

@@ -32,8 +32,8 @@ type Config struct {
 	// (vLLM's defaults: both 5 when neither is set, else the one set for both).
 	PromptLookupMax int `json:"prompt_lookup_max,omitempty"`
 	PromptLookupMin int `json:"prompt_lookup_min,omitempty"`
-	// Quantization is the draft's weight format: "int8" or "f32" ("": the target's).
-	// (vLLM names a quantization method here; Vireo's weight formats are these two.)
+	// Quantization is the draft's weight format: "auto", "int8" or "f32" ("": the
+	// target's), as --quantization. (vLLM names a quantization method here.)
 	Quantization string `json:"quantization,omitempty"`
 }
 
@@ -116,8 +116,8 @@ func (c *Config) Normalize() error {
 		return bad("method draft_model needs a model")
 	case c.PromptLookupMax != 0 || c.PromptLookupMin != 0:
 		return bad("prompt_lookup_max and prompt_lookup_min apply to method ngram only")
-	case c.Quantization != "" && c.Quantization != "int8" && c.Quantization != "f32":
-		return bad("quantization %q: the draft's weights are int8 or f32", c.Quantization)
+	case c.Quantization != "" && c.Quantization != "auto" && c.Quantization != "int8" && c.Quantization != "f32":
+		return bad("quantization %q: the draft's weights are auto, int8 or f32", c.Quantization)
 	}
 	return nil
 }
