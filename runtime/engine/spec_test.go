@@ -277,11 +277,20 @@ func TestSpeculativeConfigRefused(t *testing.T) {
 // speculation cannot change a greedy token.
 func TestVerificationRowsAreDecodeNumerics(t *testing.T) {
 	be := cpu.New(cpu.Options{})
-	path := shared.Path(t, "models", "stories260K", "stories260K.bin")
-	for _, w := range []model.WeightType{model.WeightsF32, model.WeightsInt8} {
-		m, err := llm.Open(path, "", be, model.Options{Weights: w})
+	stories := shared.Path(t, "models", "stories260K", "stories260K.bin")
+	for _, c := range []struct {
+		path string
+		w    model.WeightType
+	}{
+		{stories, model.WeightsF32}, {stories, model.WeightsInt8},
+		// GGUF block types run natively (activations quantized per row, as llama.cpp).
+		{shared.Path(t, "golden", "gguf-quants", "models", "synth256-Q4_0.gguf"), model.WeightsAuto},
+		{shared.Path(t, "golden", "gguf-quants", "models", "synth256-Q8_0.gguf"), model.WeightsAuto},
+	} {
+		m, err := llm.Open(c.path, "", be, model.Options{Weights: c.w})
 		require.NoError(t, err)
 		defer m.Close()
+		w := fmt.Sprintf("%s %s", c.path, c.w)
 		kv, err := m.NewKVCache(16, 16)
 		require.NoError(t, err)
 		ws, err := m.NewWorkspace(64, 64)
@@ -316,6 +325,7 @@ func TestVerificationRowsAreDecodeNumerics(t *testing.T) {
 		})
 		require.NoError(t, err)
 		require.Equal(t, want, got[V:V+len(next)*V], "%s weights", w)
+		t.Logf("%s: %v", w, m.WeightTypes())
 	}
 }
 
