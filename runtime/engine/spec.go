@@ -88,11 +88,12 @@ func (e *Engine) lookahead(c *completion) int {
 	return k
 }
 
-// speculates says whether speculation applies to c's request. It applies to every
-// request today (sampling, penalties, stop strings, n, logprobs, min_tokens); rows it
-// cannot apply to — constrained rows of structured outputs, adapters a draft lacks —
-// must answer false here.
-func speculates(c *completion) bool { return true }
+// speculates says whether speculation applies to c's request: to every request
+// (sampling, penalties, stop strings, n, logprobs, min_tokens) but constrained rows of
+// structured outputs, whose tokens go through the constraint's mask one at a time
+// (sampleConstrained). A LoRA adapter the draft lacks would answer false here too
+// (adapters do not exist yet).
+func speculates(c *completion) bool { return c.matcher == nil }
 
 // draftPrefill computes the draft's KV for a prefill group's chunks on the lane's
 // stream and notes, per completion, how far the draft has computed.

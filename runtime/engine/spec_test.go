@@ -13,6 +13,7 @@ import (
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
@@ -375,5 +376,27 @@ func BenchmarkVerifyPass(b *testing.B) {
 			}
 		})
 		m.Close()
+	}
+}
+
+// TestSpeculationSkipsConstrainedRows: a constrained request (structured output) on a
+// speculating engine is decoded one token at a time through its constraint — its
+// output is the non-speculating engine's, and it drafts nothing — while an
+// unconstrained request beside it speculates.
+func TestSpeculationSkipsConstrainedRows(t *testing.T) {
+	target, draft := openPair(t, cpu.New(cpu.Options{}))
+	g, err := grammar.Regex(`(yes|no)(, because [a-z ]{1,30})?\.`, grammar.Options{})
+	require.NoError(t, err)
+	prompt := workload(t, target, 1)[0].Prompt
+	greedy := sampling.Params{TopP: 1, RepetitionPenalty: 1}
+	constrained := &Request{Prompt: prompt, MaxTokens: 48, Sampling: greedy, Constraint: g}
+	want := collect(t, mustSubmit(t, newEngine(t, target, Options{}), constrained))
+	for _, sc := range specCases(3) {
+		e := newEngine(t, target, sc.options(Options{}, draft))
+		require.Equal(t, want, collect(t, mustSubmit(t, e, constrained)), sc.name)
+		require.Zero(t, e.SpecStats().Drafts, "%s: a constrained row drafted", sc.name)
+		got := runAll(t, e, []*Request{constrained, {Prompt: prompt, MaxTokens: 48, Sampling: greedy, IgnoreEOS: true}})
+		require.Equal(t, want, got[0], sc.name)
+		require.Greater(t, e.SpecStats().Drafts, uint64(0), "%s: the unconstrained row beside it speculates", sc.name)
 	}
 }
