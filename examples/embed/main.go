@@ -29,7 +29,7 @@ func main() {
 }
 
 func run(path string, maxTokens int) error {
-	m, err := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsInt8})
+	m, err := llm.Open(path, "", cpu.New(cpu.Options{}), model.Options{Weights: model.WeightsAuto})
 	if err != nil {
 		return err
 	}
