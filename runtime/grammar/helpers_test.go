@@ -12,6 +12,8 @@ import (
 
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
+
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // vocabOf indexes a tokenizer's pieces as the engine does.
@@ -69,7 +71,7 @@ func llama3Vocab(tb testing.TB) (*tokenizer.Tokenizer, *Vocab) {
 	tb.Helper()
 	tj, err := os.ReadFile(filepath.Join(llama3Dir, "tokenizer.json"))
 	if err != nil {
-		tb.Skip("the Llama 3 tokenizer is not installed: run `bash scripts/install-test-deps.sh`")
+		testref.Missing(tb, "the Llama 3 tokenizer.json (runtime/tokenizer/testdata/node)")
 	}
 	llamaOnce.Do(func() {
 		tc, err := os.ReadFile(filepath.Join(llama3Dir, "tokenizer_config.json"))

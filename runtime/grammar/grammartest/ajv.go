@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/vireo-ai/vireo/internal/testref"
 )
 
 // NodeDir is the npm reference package (ajv + ajv-formats), relative to this file.
@@ -46,8 +48,11 @@ type Verdict struct {
 // skips tb when the reference is not installed.
 func Ajv(tb testing.TB, checks []Check) []Verdict {
 	tb.Helper()
-	if ok, why := HaveAjv(); !ok {
-		tb.Skip(why)
+	if _, err := exec.LookPath("node"); err != nil {
+		testref.Missing(tb, "Node.js (>= 18, for ajv)")
+	}
+	if ok, _ := HaveAjv(); !ok {
+		testref.Missing(tb, "ajv (runtime/grammar/testdata/node)")
 	}
 	var in bytes.Buffer
 	for _, c := range checks {
