@@ -556,7 +556,7 @@ func TestLookaheadLimits(t *testing.T) {
 	a = add(t, s, "a", []int32{1, 2, 3}, 20)
 	p = plan(t, s)
 	require.NoError(t, s.Commit(p, []Result{{Req: a, Tokens: []int32{10}, Lookahead: 5}}))
-	b = add(t, s, "b", []int32{4, 5, 6}, 20)
+	add(t, s, "b", []int32{4, 5, 6}, 20) // admitted: it takes a block
 	p = plan(t, s)
 	require.Equal(t, 4, p.Decode[0].Lookahead, "positions 3..7: the one free block left after admitting b")
 	require.Zero(t, s.Pool().NumFree())
