@@ -18,28 +18,24 @@ import (
 type ModelSpec struct {
 	Path          string `json:"path"` // GGUF, llama2.c .bin or synthetic:<shape>
 	TokenizerPath string `json:"tokenizer_path,omitempty"`
-	Weights       string `json:"weights"` // auto, f32 or int8
-	Int8Embedding bool   `json:"int8_embedding"`
-	Threads       int    `json:"threads"` // backend threads (0: GOMAXPROCS)
+	Weights       string `json:"weights"` // auto, f32, int8 or q8_0
+	// FloatEmbedding keeps the embedding and classifier in f32 with int8 or q8_0
+	// weights (model.Options.FloatEmbedding).
+	FloatEmbedding bool `json:"float_embedding,omitempty"`
+	Threads        int  `json:"threads"` // backend threads (0: GOMAXPROCS)
 }
 
 // Options turns the spec into model options.
 func (s ModelSpec) Options() (model.Options, error) {
-	switch s.Weights {
-	case "f32", "":
-		if s.Int8Embedding {
-			return model.Options{}, fmt.Errorf("int8 embedding needs int8 weights")
-		}
-		return model.Options{Weights: model.WeightsF32}, nil
-	case "int8":
-		return model.Options{Weights: model.WeightsInt8, Int8Embedding: s.Int8Embedding}, nil
-	case "auto":
-		if s.Int8Embedding {
-			return model.Options{}, fmt.Errorf("int8 embedding needs int8 weights")
-		}
-		return model.Options{Weights: model.WeightsAuto}, nil
+	w := s.Weights
+	if w == "" {
+		w = "f32"
 	}
-	return model.Options{}, fmt.Errorf("weights must be auto, f32 or int8, got %q", s.Weights)
+	wt, err := model.ParseWeightType(w)
+	if err != nil {
+		return model.Options{}, err
+	}
+	return model.Options{Weights: wt, FloatEmbedding: s.FloatEmbedding}, nil
 }
 
 // Open loads the model on the CPU backend.

@@ -49,11 +49,12 @@ func Variants() []Variant {
 	return []Variant{
 		{Name: "f32", Description: "float32 weights (the reference; on the CPU f32 stands in for the 16-bit baseline of a GPU)", Available: true,
 			Options: model.Options{Weights: model.WeightsF32}, GoldenColumn: "fp64"},
-		{Name: "int8", Description: "int8 weights, one scale per output row; embedding and classifier in float", Available: true,
-			Options: model.Options{Weights: model.WeightsInt8}, GoldenColumn: "int8_rows_w_only"},
-		{Name: "int8+emb", Description: "int8 weights and int8 embedding/classifier", Available: true,
-			Options: model.Options{Weights: model.WeightsInt8, Int8Embedding: true}, GoldenColumn: "int8_rows_w_and_embedding"},
-		{Name: "int8-activations", Description: "int8 activations (W8A8)", Reason: "not available: the runtime has no int8 activation path yet"},
+		{Name: "int8", Description: "int8 weights, one scale per output row, the embedding/classifier too (the default)", Available: true,
+			Options: model.Options{Weights: model.WeightsInt8}, GoldenColumn: "int8_rows_w_and_embedding"},
+		{Name: "int8+f32emb", Description: "int8 weights, one scale per output row; embedding and classifier in float", Available: true,
+			Options: model.Options{Weights: model.WeightsInt8, FloatEmbedding: true}, GoldenColumn: "int8_rows_w_only"},
+		{Name: "q8_0", Description: "Q8_0 weights (blocks of 32, f16 scales) and int8 activations quantized per token in the same blocks (W8A8, as llama.cpp's Q8_0)", Available: true,
+			Options: model.Options{Weights: model.WeightsQ8_0}},
 		{Name: "pruning", Description: "weight pruning / sparsity", Reason: "not available: not implemented"},
 	}
 }

@@ -36,13 +36,13 @@ func TestQualityAudit(t *testing.T) {
 			require.Contains(t, v.Reason, "not available")
 		}
 	}
-	require.Equal(t, []string{"f32", "int8", "int8+emb", "int8-activations", "pruning"}, names)
+	require.Equal(t, []string{"f32", "int8", "int8+f32emb", "q8_0", "pruning"}, names)
 
 	require.Len(t, res.Texts, 3)
 	for _, tq := range res.Texts {
 		require.Equal(t, tokens, tq.Tokens, tq.Name)
 		require.GreaterOrEqual(t, tq.Windows, (tokens-511)/256+1, tq.Name)
-		require.Len(t, tq.Results, 3)
+		require.Len(t, tq.Results, 4)
 		for i, m := range tq.Results {
 			require.Equal(t, tokens, m.Positions, "%s %s: every token scored once", tq.Name, m.Variant)
 			require.False(t, math.IsNaN(m.Perplexity))

@@ -11,7 +11,7 @@ import (
 // WeightConfig measures decode speed and weight size per weight format on an
 // in-process engine, with the same closed-loop workload for each.
 type WeightConfig struct {
-	Model       ModelSpec `json:"model"` // Weights and Int8Embedding are set per format
+	Model       ModelSpec `json:"model"` // Weights and FloatEmbedding are set per format
 	Formats     []string  `json:"formats"`
 	Concurrency int       `json:"concurrency"`
 	NumPrompts  int       `json:"num_prompts"`
@@ -24,9 +24,10 @@ type WeightConfig struct {
 
 // WeightFormats maps format names to model specs (the first is the baseline).
 var WeightFormats = map[string]func(ModelSpec) ModelSpec{
-	"f32":      func(s ModelSpec) ModelSpec { s.Weights, s.Int8Embedding = "f32", false; return s },
-	"int8":     func(s ModelSpec) ModelSpec { s.Weights, s.Int8Embedding = "int8", false; return s },
-	"int8+emb": func(s ModelSpec) ModelSpec { s.Weights, s.Int8Embedding = "int8", true; return s },
+	"f32":         func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "f32", false; return s },
+	"int8":        func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "int8", false; return s },
+	"int8+f32emb": func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "int8", true; return s },
+	"q8_0":        func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "q8_0", false; return s },
 }
 
 // WeightFormatResult is one format's measurement, over all its rounds.
@@ -53,7 +54,7 @@ type WeightResult struct {
 // during the measurement falls on all of them alike.
 func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *Progress) (*WeightResult, error) {
 	if len(cfg.Formats) == 0 {
-		cfg.Formats = []string{"f32", "int8", "int8+emb"}
+		cfg.Formats = []string{"f32", "int8", "int8+f32emb", "q8_0"}
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 1
@@ -86,7 +87,7 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 	for _, f := range cfg.Formats {
 		mk, ok := WeightFormats[f]
 		if !ok {
-			return nil, fmt.Errorf("unknown weight format %q (f32, int8, int8+emb)", f)
+			return nil, fmt.Errorf("unknown weight format %q (f32, int8, int8+f32emb, q8_0)", f)
 		}
 		spec := mk(cfg.Model)
 		m, err := spec.Open()

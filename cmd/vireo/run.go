@@ -66,7 +66,7 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed (Philox, keyed by seed and token index)")
 	fs.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
 	o.weights.Register(fs)
-	fs.BoolVar(&o.int8Embedding, "int8-embedding", false, "with -quantization int8, also quantize the embedding/classifier")
+	fs.BoolVar(&o.int8Embedding, "int8-embedding", true, "with -quantization int8 or q8_0, the embedding/classifier are 8-bit too (false: keep them f32)")
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 	fs.IntVar(&o.chunk, "prefill-chunk", 512, "tokens per prefill pass")
@@ -108,8 +108,6 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 		return nil, fmt.Errorf("-prefill-chunk must be positive, got %d", o.chunk)
 	case o.threads < 0:
 		return nil, fmt.Errorf("-threads must be >= 0, got %d", o.threads)
-	case o.int8Embedding && o.weights.T != model.WeightsInt8:
-		return nil, fmt.Errorf("-int8-embedding needs -quantization int8 (weights are %s)", o.weights)
 	case o.interactive && o.hasPrompt && !legacy:
 		return nil, errors.New("-interactive reads the messages from standard input: give no prompt")
 	}
@@ -223,7 +221,7 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 	}
 	start := time.Now()
 	lp.Start()
-	m, err := llm.Open(path, o.tokenizer, be, model.Options{Weights: o.weights.T, Int8Embedding: o.int8Embedding, Progress: lp.Func()})
+	m, err := llm.Open(path, o.tokenizer, be, model.Options{Weights: o.weights.T, FloatEmbedding: !o.int8Embedding, Progress: lp.Func()})
 	lp.Done()
 	if err != nil {
 		return cli.LoadError(err, "-tokenizer")

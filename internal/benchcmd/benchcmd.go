@@ -162,7 +162,11 @@ func (m *modelFlags) register(fs *flag.FlagSet, defPath, defWeights string) {
 	m.spec.Weights = defWeights
 	fs.Var(weightsValue{&m.spec.Weights}, "quantization", cli.WeightsHelp)
 	fs.Var(weightsValue{&m.spec.Weights}, "weights", "alias of --quantization")
-	fs.BoolVar(&m.spec.Int8Embedding, "int8-embedding", false, "with --quantization int8, also quantize the embedding/classifier")
+	fs.BoolFunc("int8-embedding", "with --quantization int8 or q8_0, the embedding/classifier are 8-bit too (the default; =false keeps them f32)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		m.spec.FloatEmbedding = !b
+		return err
+	})
 	fs.IntVar(&m.spec.Threads, "threads", 0, "CPU backend threads (0: GOMAXPROCS)")
 }
 

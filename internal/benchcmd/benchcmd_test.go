@@ -101,7 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	md, err := os.ReadFile(p("out/r.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"# end to end", "bench quality --model-path", "### Multi-stream prefill", "### int8 weights",
-		"### Pruning\n\nNot implemented", "int8-activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
+		"### Pruning\n\nNot implemented", "### int8 activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
 		require.Contains(t, string(md), want)
 	}
 	for _, c := range r.Charts {

@@ -70,7 +70,7 @@ func TestWeightsFlag(t *testing.T) {
 		require.Equal(t, want, w.T, args)
 	}
 	_, err = parse("--quantization", "int4")
-	require.EqualError(t, err, `invalid value "int4" for flag -quantization: must be auto, int8 or f32`)
+	require.EqualError(t, err, `invalid value "int4" for flag -quantization: must be auto, int8, q8_0 or f32`)
 }
 
 func TestParseInterspersed(t *testing.T) {

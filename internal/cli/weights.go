@@ -15,10 +15,11 @@ type Weights struct{ T model.WeightType }
 
 // WeightsHelp documents the flag's values.
 const WeightsHelp = "how the weights are held: auto (the checkpoint's own precision: F32, F16 and BF16 " +
-	"tensors run as f32 on the CPU and 16-bit on CUDA; GGUF block types Q4_0 ... Q6_K run natively in their own " +
-	"type on the CPU, as llama.cpp runs them; Q8_0, and every block type on CUDA, become int8 with one scale per " +
-	"row until native kernels for them exist), int8 (every matrix quantized at load, one scale per row: about 4x " +
-	"less memory than f32, greedy output may differ at near-ties), or f32 (block types dequantized exactly)"
+	"tensors run as f32 on the CPU and 16-bit on CUDA; GGUF block types Q4_0 ... Q6_K and Q8_0 run natively in " +
+	"their own type on the CPU, as llama.cpp runs them; every block type on CUDA becomes int8 with one scale per " +
+	"row), int8 (every matrix quantized at load, one scale per row, the embedding/classifier too: about 4x less " +
+	"memory than f32, greedy output may differ at near-ties), q8_0 (every matrix as Q8_0 blocks of 32, GGUF's " +
+	"layout, with activations quantized per token in the same blocks: W8A8), or f32 (block types dequantized exactly)"
 
 // Register adds --quantization and its alias --weights to fs, both setting w.
 func (w *Weights) Register(fs *flag.FlagSet) {
@@ -26,7 +27,7 @@ func (w *Weights) Register(fs *flag.FlagSet) {
 	fs.Var(w, "weights", "alias of --quantization")
 }
 
-// Set parses auto (or none), int8 or f32.
+// Set parses auto (or none), int8, q8_0 or f32.
 func (w *Weights) Set(s string) error {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "none" {
@@ -34,7 +35,7 @@ func (w *Weights) Set(s string) error {
 	}
 	t, err := model.ParseWeightType(s)
 	if err != nil {
-		return errors.New("must be auto, int8 or f32")
+		return errors.New("must be auto, int8, q8_0 or f32")
 	}
 	w.T = t
 	return nil

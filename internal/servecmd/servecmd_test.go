@@ -37,8 +37,8 @@ func TestParseFlags(t *testing.T) {
 	for args, msg := range map[string]string{
 		"--device cuda":            "built without CUDA",
 		"--device tpu":             "unknown device",
-		"--weights q4":             `invalid value "q4" for flag -weights: must be auto, int8 or f32`,
-		"--quantization int4":      `invalid value "int4" for flag -quantization: must be auto, int8 or f32`,
+		"--weights q4":             `invalid value "q4" for flag -weights: must be auto, int8, q8_0 or f32`,
+		"--quantization int4":      `invalid value "int4" for flag -quantization: must be auto, int8, q8_0 or f32`,
 		"--kv-cache-memory 1XB":    "unknown unit",
 		"--port 70000":             "out of range",
 		"--log-level loud":         "--log-level",

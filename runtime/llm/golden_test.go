@@ -151,8 +151,8 @@ func TestPerplexityMatchesGolden(t *testing.T) {
 		opt    model.Options
 	}{
 		{"fp64", model.Options{}},
-		{"int8_rows_w_only", model.Options{Weights: model.WeightsInt8}},
-		{"int8_rows_w_and_embedding", model.Options{Weights: model.WeightsInt8, Int8Embedding: true}},
+		{"int8_rows_w_only", model.Options{Weights: model.WeightsInt8, FloatEmbedding: true}},
+		{"int8_rows_w_and_embedding", model.Options{Weights: model.WeightsInt8}},
 	} {
 		for _, file := range storiesFiles {
 			m := openStories(t, file, cfg.opt)
@@ -210,12 +210,14 @@ func TestInt8AgreesWithF32(t *testing.T) {
 	rate := float64(agree) / float64(positions)
 	t.Logf("teacher-forced argmax agreement int8 vs f32: %d/%d = %.4f", agree, positions, rate)
 	require.GreaterOrEqual(t, positions, 2000)
-	// The target is 99%. Per-row round-to-nearest int8 reaches 99.1% on TinyStories
-	// train text, 98.3% on its validation text and 96.9% on WikiText (out of domain for
-	// this 260K-parameter model, with flat next-token distributions): every flip we
-	// inspected was a near-tie, fp32 top-1/top-2 margin under 0.24 logits, median 0.04.
-	// GPTQ rounding (tried) cut the logit RMS error by only 20%. The assertion holds the
-	// measured level so a regression fails; the gap to 99% is reported, not hidden.
+	// The target is 99%. Per-row round-to-nearest int8 (the classifier too, the
+	// default) reaches 98.8% on TinyStories train text, 98.0% on its validation text
+	// and 97.2% on WikiText (out of domain for this 260K-parameter model, with flat
+	// next-token distributions), 98.00% in all (98.09% with the classifier in f32):
+	// every flip we inspected was a near-tie, fp32 top-1/top-2 margin under 0.24
+	// logits, median 0.04. GPTQ rounding (tried) cut the logit RMS error by only 20%.
+	// The assertion holds the measured level so a regression fails; the gap to 99% is
+	// reported, not hidden.
 	require.GreaterOrEqual(t, rate, 0.978)
 }
 
@@ -223,8 +225,23 @@ func TestInt8AgreesWithF32(t *testing.T) {
 // sizes and decode steps mixed in one pass, blocks interleaved in one shared cache —
 // and requires the ids and logits each gives alone.
 func TestBatchInvariance(t *testing.T) {
+	batchInvariance(t, openStories(t, "stories260K.bin", model.Options{}), true)
+}
+
+// The same with 8-bit weights: per-row int8 (float activations) and a Q8_0 file's
+// blocks (W8A8: activations quantized per token), whose greedy ids differ from the f32
+// golden ones but must still be the same together as alone.
+func TestBatchInvariance8Bit(t *testing.T) {
+	t.Run("int8", func(t *testing.T) {
+		batchInvariance(t, openStories(t, "stories260K.bin", model.Options{Weights: model.WeightsInt8}), false)
+	})
+	t.Run("q8_0", func(t *testing.T) {
+		batchInvariance(t, openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsInt8}), false)
+	})
+}
+
+func batchInvariance(t *testing.T, m *Loaded, golden bool) {
 	cases := goldenCases(t)
-	m := openStories(t, "stories260K.bin", model.Options{})
 	const steps = 40
 	type seq struct {
 		prompt, out []int32
@@ -301,7 +318,9 @@ func TestBatchInvariance(t *testing.T) {
 	}
 	for i, s := range seqs {
 		n := min(steps, len(cases[i].GreedyIDs))
-		require.Equal(t, cases[i].GreedyIDs[:n], s.out[:n], "case %d", i)
+		if golden {
+			require.Equal(t, cases[i].GreedyIDs[:n], s.out[:n], "case %d", i)
+		}
 	}
 }
 

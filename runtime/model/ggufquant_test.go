@@ -92,7 +92,7 @@ func TestBlockSourceInt8(t *testing.T) {
 		if v == "F32" {
 			continue
 		}
-		i8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8, Int8Embedding: true})
+		i8, err := model.Load(ck, cpu.New(cpu.Options{Threads: 2}), model.Options{Weights: model.WeightsInt8})
 		require.NoError(t, err)
 		require.Equal(t, i8.WeightBytes, conv.WeightBytes)
 		for _, p := range ggufref.ReadLogits(t, "synth256-"+v+".deq-f32.logits.json").Prompts {

@@ -3,3 +3,5 @@
 package model
 
 func dropPages([]byte) {}
+
+func prefault([]byte) {}

@@ -62,12 +62,21 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	m := &Model{Config: c, Options: opt, be: be, rope: RoPEOf(&c)}
 	b := &builder{be: be, opt: opt}
 	prog := &progress{fn: opt.Progress, total: matrixWeights(&c)}
-	int8 := opt.Weights == WeightsInt8 // WeightsAuto: f32, a synthetic model's own precision
+	int8 := opt.Weights == WeightsInt8 || opt.Weights == WeightsQ8_0 // WeightsAuto: f32, a synthetic model's own precision
 	seed := uint64(0x5eed)
 	gen := func(name string, out, in int, q bool) (*backend.Weight, error) {
 		seed++
 		h := &backend.HostWeight{Name: name, Out: out, In: in}
 		a := math.Sqrt(3 / float64(in)) // uniform(-a, a) has variance 1/in
+		if q && opt.Weights == WeightsQ8_0 {
+			// Q8_0 blocks of the f32 model's weights, as vireo quantize stores them.
+			w, err := b.linear(name, out, in, randF32(seed, out*in, float32(a)), true, "")
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			prog.step(name, "generated", out*in)
+			return w, nil
+		}
 		if q {
 			h.I8, h.Scales = randInt8(seed, out, in), make([]float32, out)
 			for i := range h.Scales {
@@ -102,7 +111,7 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 		ones[i] = 1
 	}
 	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
-	if m.embed, err = gen("token_embd.weight", V, D, int8 && opt.Int8Embedding); err != nil {
+	if m.embed, err = gen("token_embd.weight", V, D, int8 && !opt.FloatEmbedding); err != nil {
 		return nil, err
 	}
 	for l := 0; l < c.Layers; l++ {
@@ -132,7 +141,7 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	}
 	if c.TiedEmbeddings {
 		m.output = m.embed
-	} else if m.output, err = gen("output.weight", V, D, int8 && opt.Int8Embedding); err != nil {
+	} else if m.output, err = gen("output.weight", V, D, int8 && !opt.FloatEmbedding); err != nil {
 		return nil, err
 	}
 	m.WeightBytes = b.bytes

@@ -53,6 +53,10 @@ func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.W
 		if _, _, err := quantRows(op, table); err != nil {
 			return err
 		}
+	} else if blockFormats[table.W.DType] != nil {
+		if _, _, err := blockRows(op, table); err != nil {
+			return err
+		}
 	} else if _, _, _, err := weightRows(op, table); err != nil {
 		return err
 	}

@@ -55,6 +55,9 @@ func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Wei
 	if quantFormats[table.W.DType] != nil {
 		return embedQuant(o, table, ids)
 	}
+	if blockFormats[table.W.DType] != nil {
+		return embedBlocks(o, table, ids)
+	}
 	f, q, sc, err := weightRows("embed", table)
 	if err != nil {
 		return err
@@ -134,6 +137,9 @@ func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Wei
 	}
 	if quantFormats[w.W.DType] != nil {
 		return c.matmulQuant(o, xs, w, x.Rows, epi.Accumulate)
+	}
+	if blockFormats[w.W.DType] != nil {
+		return c.matmulBlocks(o, xs, w, x.Rows, epi.Accumulate)
 	}
 	f, q, sc, err := weightRows("matmul", w)
 	if err != nil {

@@ -26,8 +26,9 @@ var quantFormats = map[backend.DType]*kern.QFormat{
 	backend.Q6_K: kern.QQ6_K,
 }
 
-// LoadsBlocks reports the block types the CPU backend multiplies natively.
-func (c *Backend) LoadsBlocks(t backend.DType) bool { return quantFormats[t] != nil }
+// LoadsBlocks reports the block types the CPU backend multiplies natively: these and
+// Q8_0 (blocks.go).
+func (c *Backend) LoadsBlocks(t backend.DType) bool { return quantFormats[t] != nil || blockFormats[t] != nil }
 
 var _ backend.BlockLoader = (*Backend)(nil)
 

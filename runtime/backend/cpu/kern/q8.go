@@ -116,7 +116,7 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes : (b+1)*Q8BlockBytes]
-		dw := f16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
 		q := blk[2:]
 		a := qa[b*Q8Block : (b+1)*Q8Block]
 		for j := 0; j < 8; j++ {
@@ -131,8 +131,8 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-// f16ToF32 converts IEEE half bits to float32 (exact).
-func f16ToF32(h uint16) float32 {
+// F16ToF32 converts IEEE half bits to float32 (exact).
+func F16ToF32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff

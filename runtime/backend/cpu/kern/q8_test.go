@@ -23,7 +23,7 @@ func q8Contract(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes:]
-		dw := f16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
 		for j := 0; j < 8; j++ {
 			var s int32
 			for k := 4 * j; k < 4*j+4; k++ {
