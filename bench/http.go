@@ -95,6 +95,11 @@ func (t *HTTPTarget) Generate(ctx context.Context, r GenRequest, onTokens func(n
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
+	// A kept-alive connection the server has just closed fails a POST before the
+	// server saw it ("server closed idle connection"); marking the request retryable
+	// lets the transport resend it on a fresh connection in exactly that case (a nil
+	// value sends no header). llama-server closes idle connections this way.
+	req.Header["X-Idempotency-Key"] = nil
 	if t.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+t.APIKey)
 	}

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +29,7 @@ import (
 // options are the flags of `vireo run` and of the old flags-only form.
 type options struct {
 	model, tokenizer, prompt, device, system string
+	cpuProfile                               string
 	weights                                  *cli.Weights
 	maxTokens, threads, chunk, ctxSize       int
 	temperature, topP, minP, repPenalty      float64
@@ -73,6 +76,7 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 	fs.BoolVar(&o.quiet, "quiet", false, "no log lines and no progress on stderr: only the generated text (stdout) and the closing speed and stop line (stderr)")
 	fs.BoolVar(&o.verbose, "verbose", false, "in a chat, print the speed and stop line after every reply")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the generation (prefill and decode, not the load) to this file, for go tool pprof")
 
 	pos, err := cli.ParseInterspersed(fs, args)
 	if err != nil {
@@ -240,6 +244,17 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 	sess, err := llm.NewSession(m.Model, ctx, o.chunk)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	g := &generator{m: m, o: o, p: &p, sess: sess, ctx: ctx, out: cli.NewTextWriter(stdout)}
 	if chat {

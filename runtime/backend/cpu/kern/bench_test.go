@@ -229,8 +229,8 @@ func BenchmarkQ8(b *testing.B) {
 	for i := range x {
 		x[i] = float32(i%13-6) * 0.1
 	}
-	qa, da := make([]int8, len(x)), make([]float32, len(x)/Q8Block)
-	QuantizeQ8(qa, da, x)
+	qa, da, ca := make([]int8, len(x)), make([]float32, len(x)/Q8Block), make([]int32, len(x)/4)
+	QuantizeQ8(qa, da, ca, x)
 	b.Run("decode/l3", func(b *testing.B) {
 		w := weightArena()[:rows*ldw]
 		var o [4]float32
@@ -261,10 +261,16 @@ func BenchmarkQ8(b *testing.B) {
 	b.Run("tile", func(b *testing.B) {
 		w := weightArena()[:64*ldw]
 		var o [16]float32
+		pw, pd := make([]byte, 4*cols), make([]float32, 4*nb)
+		da4 := make([]float32, len(da))
+		for t := 0; t < 64; t += 4 {
+			Q8Interleave4(da4[t*nb:], da[t*nb:], nb, nb)
+		}
 		for i := 0; i < b.N; i++ {
 			for r := 0; r < 64; r += 4 {
+				Q8Pack4(pw, pd, w[r*ldw:], ldw, nb)
 				for t := 0; t < 64; t += 4 {
-					Q8Tile4x4(&o, w[r*ldw:], ldw, nb, qa[t*cols:], cols, da[t*nb:], nb)
+					Q8Tile4x4(&o, pw, pd, nb, qa[t*cols:], cols, da4[t*nb:], ca[t*cols/4:], cols/4)
 				}
 			}
 		}
@@ -272,7 +278,7 @@ func BenchmarkQ8(b *testing.B) {
 	})
 	b.Run("quantize", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			QuantizeQ8(qa, da, x)
+			QuantizeQ8(qa, da, ca, x)
 		}
 		b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
 	})

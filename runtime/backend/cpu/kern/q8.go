@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"encoding/binary"
 	"math"
 	"unsafe"
 )
@@ -19,9 +20,8 @@ import (
 //     clamped to ±127 (all zero when max|x| = 0);
 //   - per (row, token), eight float32 lanes L0..L7 start at zero; for each block b in
 //     increasing order, lane j takes the exact integer I = Σ_{k<4} w[32b+4j+k]·a[32b+4j+k],
-//     converts it to float32 (exact: |I| < 2^17), multiplies by d_a (rounded), and
-//     adds the product times d_w with one fused multiply-add:
-//     L_j = fma(float32(I)·d_a, d_w, L_j);
+//     converts it to float32 (exact: |I| < 2^17) and adds it times the product of the
+//     two scales (rounded) with one fused multiply-add: L_j = fma(float32(I), d_w·d_a, L_j);
 //   - the result is ((L0+L1)+(L2+L3)) + ((L4+L5)+(L6+L7)).
 //
 // The AVX-512 VNNI level (VPDPBUSD on 256-bit registers) follows it bit for bit; the
@@ -39,16 +39,24 @@ const (
 func HasQ8() bool { return level == levelAVX512 && Features.VNNI }
 
 // QuantizeQ8 quantizes x (a multiple of 32 values) into qa (len(x) values) and da
-// (one scale per block of 32).
-func QuantizeQ8(qa []int8, da []float32, x []float32) {
+// (one scale per block of 32). When ca is not nil it also gets, per block, the eight
+// int32 corrections -128·(sum of each 4 consecutive values) that Q8Tile4x4 needs (8
+// per block).
+func QuantizeQ8(qa []int8, da []float32, ca []int32, x []float32) {
 	nb := len(x) / Q8Block
-	if len(x)%Q8Block != 0 || len(qa) < len(x) || len(da) < nb {
+	if len(x)%Q8Block != 0 || len(qa) < len(x) || len(da) < nb || (ca != nil && len(ca) < 8*nb) {
 		panic("kern: QuantizeQ8 sizes")
 	}
 	if nb == 0 {
 		return
 	}
 	quantizeQ8Impl(qa[:len(x)], da[:nb], x)
+	if ca != nil {
+		for i := range ca[:8*nb] {
+			q := qa[4*i : 4*i+4]
+			ca[i] = -128 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
+		}
+	}
 }
 
 func quantizeQ8Generic(qa []int8, da []float32, x []float32) {
@@ -92,22 +100,79 @@ func Q8Rows4(out *[4]float32, w []byte, ldw, nb int, qa []int8, da []float32) {
 	}
 }
 
-// Q8Tile4x4 sets out[4t+r] to the product of weight row r (as in Q8Rows4) with token t
-// of four quantized tokens: qa[t·lda:], da[t·ldd:]. Bit-identical to Q8Rows4 per token.
-func Q8Tile4x4(out *[16]float32, w []byte, ldw, nb int, qa []int8, lda int, da []float32, ldd int) {
-	checkQ8(w, ldw, 4, nb, qa, da)
-	if lda < nb*Q8Block || ldd < nb || len(qa) < 3*lda+nb*Q8Block || len(da) < 3*ldd+nb {
-		panic("kern: Q8Tile4x4 activations out of range")
+// Q8Pack4 prepares four weight rows (4 rows of nb blocks, ldw bytes apart, from w) for
+// Q8Tile4x4, block after block: pw[(4b+r)·32:] gets block b of row r with the sign bit
+// of each quant flipped (q^0x80 = q+128, what the unsigned side of VPDPBUSD takes),
+// pd[4b+r] its scale as float32. Packing a row group once serves every token group.
+func Q8Pack4(pw []byte, pd []float32, w []byte, ldw, nb int) {
+	if nb <= 0 || len(pw) < 4*nb*Q8Block || len(pd) < 4*nb || ldw < nb*Q8BlockBytes || len(w) < 3*ldw+nb*Q8BlockBytes {
+		panic("kern: Q8Pack4 sizes")
+	}
+	for r := 0; r < 4; r++ {
+		row := w[r*ldw:]
+		for b := 0; b < nb; b++ {
+			blk := row[b*Q8BlockBytes : (b+1)*Q8BlockBytes : (b+1)*Q8BlockBytes]
+			pd[4*b+r] = F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+			dst := pw[(4*b+r)*Q8Block : (4*b+r+1)*Q8Block : (4*b+r+1)*Q8Block]
+			for i := 0; i < Q8Block; i += 8 {
+				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(blk[2+i:])^0x8080808080808080)
+			}
+		}
+	}
+}
+
+// Q8Tile4x4 sets out[4t+r] to the product of packed weight row r (Q8Pack4) with token
+// t of four quantized tokens: qa[t·lda:] with their corrections ca[t·ldc:]
+// (QuantizeQ8), and their scales interleaved, da4[4b+t] (Q8Interleave4). Bit-identical
+// to Q8Rows4 per token.
+func Q8Tile4x4(out *[16]float32, pw []byte, pd []float32, nb int, qa []int8, lda int, da4 []float32, ca []int32, ldc int) {
+	if nb <= 0 || len(pw) < 4*nb*Q8Block || len(pd) < 4*nb || lda < nb*Q8Block || ldc < 8*nb ||
+		len(qa) < 3*lda+nb*Q8Block || len(da4) < 4*nb || len(ca) < 3*ldc+8*nb {
+		panic("kern: Q8Tile4x4 operands out of range")
 	}
 	if HasQ8() {
-		q8Tile4x4VNNI(out, unsafe.SliceData(w), ldw, nb, unsafe.SliceData(qa), lda, unsafe.SliceData(da), ldd)
+		q8Tile4x4VNNI(out, unsafe.SliceData(pw), unsafe.SliceData(pd), nb, unsafe.SliceData(qa), lda, unsafe.SliceData(da4), unsafe.SliceData(ca), ldc)
 		return
+	}
+	var da [4][]float32
+	for t := range da {
+		da[t] = make([]float32, nb)
+		for b := range da[t] {
+			da[t][b] = da4[4*b+t]
+		}
 	}
 	for t := 0; t < 4; t++ {
 		for r := 0; r < 4; r++ {
-			out[4*t+r] = q8DotGeneric(w[r*ldw:], nb, qa[t*lda:], da[t*ldd:])
+			out[4*t+r] = q8DotPackedGeneric(pw[r*Q8Block:], pd[r:], nb, qa[t*lda:], da[t])
 		}
 	}
+}
+
+// Q8Interleave4 writes the scales of four quantized tokens (da[t·ldd:], nb each) block
+// by block into da4 (da4[4b+t]), as Q8Tile4x4 takes them.
+func Q8Interleave4(da4 []float32, da []float32, ldd, nb int) {
+	for t := 0; t < 4; t++ {
+		for b := 0; b < nb; b++ {
+			da4[4*b+t] = da[t*ldd+b]
+		}
+	}
+}
+
+// q8DotPackedGeneric is q8DotGeneric on a packed row (blocks 4·32 bytes apart).
+func q8DotPackedGeneric(pw []byte, pd []float32, nb int, qa []int8, da []float32) float32 {
+	var l [8]float32
+	for b := 0; b < nb; b++ {
+		a := qa[b*Q8Block : (b+1)*Q8Block]
+		q := pw[4*b*Q8Block : 4*b*Q8Block+Q8Block]
+		for j := 0; j < 8; j++ {
+			var s int32
+			for k := 4 * j; k < 4*j+4; k++ {
+				s += (int32(q[k]) - 128) * int32(a[k])
+			}
+			l[j] = float32(math.FMA(float64(s), float64(pd[4*b]*da[b]), float64(l[j])))
+		}
+	}
+	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
 // q8DotGeneric is one (row, token) product following the contract, with the FMA
@@ -124,8 +189,7 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 			for k := 4 * j; k < 4*j+4; k++ {
 				s += int32(int8(q[k])) * int32(a[k])
 			}
-			p := float32(s) * da[b]
-			l[j] = float32(math.FMA(float64(p), float64(dw), float64(l[j])))
+			l[j] = float32(math.FMA(float64(s), float64(dw*da[b]), float64(l[j])))
 		}
 	}
 	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))

@@ -6,7 +6,7 @@ import "unsafe"
 func q8Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, qa *int8, da *float32)
 
 //go:noescape
-func q8Tile4x4VNNI(out *[16]float32, w *byte, ldw, nb int, qa *int8, lda int, da *float32, ldd int)
+func q8Tile4x4VNNI(out *[16]float32, pw *byte, pd *float32, nb int, qa *int8, lda int, da4 *float32, ca *int32, ldc int)
 
 //go:noescape
 func quantizeQ8AVX512(qa *int8, da *float32, x *float32, nb int)

@@ -13,12 +13,13 @@
 	VPXORD   z, z, z;   \
 	VPSUBD   c, z, c
 
-// STEP adds one block product to acc: i = c + (w^0x80)·a; acc = fma(cvt(i)·da, dw, acc).
+// STEP adds one block product to acc: i = c + (w^0x80)·a; acc = fma(cvt(i), dw·da, acc).
+// It overwrites dw with the product of the scales.
 #define STEP(a, c, da, wu, dw, i, acc) \
 	VMOVDQA32   c, i;      \
 	VPDPBUSD    a, wu, i;  \
 	VCVTDQ2PS   i, i;      \
-	VMULPS      da, i, i;  \
+	VMULPS      da, dw, dw; \
 	VFMADD231PS dw, i, acc
 
 // WEIGHT loads the block at p: wu = its bytes ^ 0x80, dw = its scale in all lanes.
@@ -81,73 +82,85 @@ loop:
 	VZEROUPPER
 	RET
 
-// Token t of the tile: accumulators Y(4t)..Y(4t+3), activation Y(16+t), correction
-// Y(20+t), activation scale Y(24+t). Weight of the current row: Y28 (bytes ^ 0x80),
-// Y29 (scale); Y30 is the product's scratch.
+// The tile: token t's accumulators are Y(4t)..Y(4t+3), its activation block Y(16+t),
+// its corrections Y(20+t). Per block the 16 products of the scales dw[r]·da[t] are
+// computed four at a time (dw[0..3] times one da) into a 64-byte scratch on the stack,
+// from where each pair broadcasts its own. Y24..Y28 are scratch.
 
-#define TOKEN(aoff, doff, a, c, da) \
-	VMOVDQU32    aoff, a;  \
-	CORR(a, c, Y30);       \
-	VBROADCASTSS doff, da
+#define SCALES(t) \
+	VBROADCASTSS (4*t)(DI), X25; \
+	VMULPS       X25, X24, X25;  \
+	VMOVUPS      X25, (16*t)(SP)
 
-#define ROW(p, a0, a1, a2, a3) \
-	WEIGHT(p, Y28, Y29, X29);                    \
-	STEP(Y16, Y20, Y24, Y28, Y29, Y30, a0);      \
-	STEP(Y17, Y21, Y25, Y28, Y29, Y30, a1);      \
-	STEP(Y18, Y22, Y26, Y28, Y29, Y30, a2);      \
-	STEP(Y19, Y23, Y27, Y28, Y29, Y30, a3)
+#define PSTEP(a, c, soff, acc) \
+	VMOVDQA32    c, Y27;       \
+	VPDPBUSD     a, Y26, Y27;  \
+	VCVTDQ2PS    Y27, Y27;     \
+	VBROADCASTSS soff(SP), Y28; \
+	VFMADD231PS  Y28, Y27, acc
 
-// func q8Tile4x4VNNI(out *[16]float32, w *byte, ldw, nb int, qa *int8, lda int, da *float32, ldd int)
-TEXT ·q8Tile4x4VNNI(SB), NOSPLIT, $0-64
-	MOVQ         w+8(FP), R8
-	MOVQ         ldw+16(FP), DX
-	MOVQ         nb+24(FP), CX
-	MOVQ         qa+32(FP), SI
-	MOVQ         lda+40(FP), R12
-	MOVQ         da+48(FP), DI
-	MOVQ         ldd+56(FP), R13
-	SHLQ         $2, R13               // ldd in bytes
-	LEAQ         (R8)(DX*1), R9
-	LEAQ         (R9)(DX*1), R10
-	LEAQ         (R10)(DX*1), R11
-	LEAQ         (R12)(R12*2), R14     // 3·lda
-	LEAQ         (R13)(R13*2), R15     // 3·ldd
-	MOVL         $0x80808080, BX
-	VPBROADCASTD BX, Y31
-	VPXORD       Y0, Y0, Y0
-	VPXORD       Y1, Y1, Y1
-	VPXORD       Y2, Y2, Y2
-	VPXORD       Y3, Y3, Y3
-	VPXORD       Y4, Y4, Y4
-	VPXORD       Y5, Y5, Y5
-	VPXORD       Y6, Y6, Y6
-	VPXORD       Y7, Y7, Y7
-	VPXORD       Y8, Y8, Y8
-	VPXORD       Y9, Y9, Y9
-	VPXORD       Y10, Y10, Y10
-	VPXORD       Y11, Y11, Y11
-	VPXORD       Y12, Y12, Y12
-	VPXORD       Y13, Y13, Y13
-	VPXORD       Y14, Y14, Y14
-	VPXORD       Y15, Y15, Y15
+#define PROW(r, a0, a1, a2, a3) \
+	VMOVDQU32 (32*r)(R8), Y26;       \
+	PSTEP(Y16, Y20, (4*r), a0);      \
+	PSTEP(Y17, Y21, (16+4*r), a1);   \
+	PSTEP(Y18, Y22, (32+4*r), a2);   \
+	PSTEP(Y19, Y23, (48+4*r), a3)
+
+// func q8Tile4x4VNNI(out *[16]float32, pw *byte, pd *float32, nb int, qa *int8, lda int, da4 *float32, ca *int32, ldc int)
+TEXT ·q8Tile4x4VNNI(SB), NOSPLIT, $64-72
+	MOVQ   pw+8(FP), R8
+	MOVQ   pd+16(FP), BX
+	MOVQ   nb+24(FP), CX
+	MOVQ   qa+32(FP), SI
+	MOVQ   lda+40(FP), DX
+	MOVQ   da4+48(FP), DI
+	MOVQ   ca+56(FP), R13
+	MOVQ   ldc+64(FP), R15
+	SHLQ   $2, R15             // ldc in bytes
+	LEAQ   (DX)(DX*2), R14     // 3·lda
+	LEAQ   (R15)(R15*2), AX    // 3·ldc
+	VPXORD Y0, Y0, Y0
+	VPXORD Y1, Y1, Y1
+	VPXORD Y2, Y2, Y2
+	VPXORD Y3, Y3, Y3
+	VPXORD Y4, Y4, Y4
+	VPXORD Y5, Y5, Y5
+	VPXORD Y6, Y6, Y6
+	VPXORD Y7, Y7, Y7
+	VPXORD Y8, Y8, Y8
+	VPXORD Y9, Y9, Y9
+	VPXORD Y10, Y10, Y10
+	VPXORD Y11, Y11, Y11
+	VPXORD Y12, Y12, Y12
+	VPXORD Y13, Y13, Y13
+	VPXORD Y14, Y14, Y14
+	VPXORD Y15, Y15, Y15
 
 tloop:
-	TOKEN((SI), (DI), Y16, Y20, Y24)
-	TOKEN((SI)(R12*1), (DI)(R13*1), Y17, Y21, Y25)
-	TOKEN((SI)(R12*2), (DI)(R13*2), Y18, Y22, Y26)
-	TOKEN((SI)(R14*1), (DI)(R15*1), Y19, Y23, Y27)
-	ROW(R8, Y0, Y4, Y8, Y12)
-	ROW(R9, Y1, Y5, Y9, Y13)
-	ROW(R10, Y2, Y6, Y10, Y14)
-	ROW(R11, Y3, Y7, Y11, Y15)
-	ADDQ $34, R8
-	ADDQ $34, R9
-	ADDQ $34, R10
-	ADDQ $34, R11
-	ADDQ $32, SI
-	ADDQ $4, DI
-	DECQ CX
-	JNZ  tloop
+	VMOVDQU32 (SI), Y16
+	VMOVDQU32 (SI)(DX*1), Y17
+	VMOVDQU32 (SI)(DX*2), Y18
+	VMOVDQU32 (SI)(R14*1), Y19
+	VMOVDQU32 (R13), Y20
+	VMOVDQU32 (R13)(R15*1), Y21
+	VMOVDQU32 (R13)(R15*2), Y22
+	VMOVDQU32 (R13)(AX*1), Y23
+	VMOVUPS   (BX), X24
+	SCALES(0)
+	SCALES(1)
+	SCALES(2)
+	SCALES(3)
+	PROW(0, Y0, Y4, Y8, Y12)
+	PROW(1, Y1, Y5, Y9, Y13)
+	PROW(2, Y2, Y6, Y10, Y14)
+	PROW(3, Y3, Y7, Y11, Y15)
+	ADDQ      $128, R8
+	ADDQ      $16, BX
+	ADDQ      $32, SI
+	ADDQ      $16, DI
+	ADDQ      $32, R13
+	DECQ      CX
+	JNZ       tloop
 
 	MOVQ    out+0(FP), AX
 	REDUCE4(Y0, Y1, Y2, Y3, X0, X1)

@@ -29,7 +29,7 @@ func q8Contract(w []byte, nb int, qa []int8, da []float32) float32 {
 			for k := 4 * j; k < 4*j+4; k++ {
 				s += int32(int8(blk[2+k])) * int32(qa[b*Q8Block+k])
 			}
-			l[j] = fma32(float32(s)*da[b], dw, l[j])
+			l[j] = fma32(float32(s), dw*da[b], l[j])
 		}
 	}
 	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
@@ -76,7 +76,7 @@ func randAct(r *rand.Rand, n int) ([]int8, []float32) {
 		}
 	}
 	qa, da := make([]int8, n), make([]float32, n/Q8Block)
-	QuantizeQ8(qa, da, x)
+	QuantizeQ8(qa, da, nil, x)
 	return qa, da
 }
 
@@ -91,9 +91,13 @@ func TestQuantizeQ8(t *testing.T) {
 			if nb > 1 {
 				x[40] = 1e6 // a block with one huge value
 			}
-			qa, da := make([]int8, len(x)+1), make([]float32, nb+1)
-			qa[len(x)], da[nb] = 99, 99
-			QuantizeQ8(qa, da, x)
+			qa, da, ca := make([]int8, len(x)+1), make([]float32, nb+1), make([]int32, 8*nb+1)
+			qa[len(x)], da[nb], ca[8*nb] = 99, 99, 99
+			QuantizeQ8(qa, da, ca, x)
+			for i := 0; i < 8*nb; i++ {
+				require.Equal(t, -128*(int32(qa[4*i])+int32(qa[4*i+1])+int32(qa[4*i+2])+int32(qa[4*i+3])), ca[i])
+			}
+			require.Equal(t, int32(99), ca[8*nb], "wrote past the corrections")
 			wq, wd := make([]int8, len(x)), make([]float32, nb)
 			quantizeQ8Generic(wq, wd, x)
 			require.Equal(t, wd, da[:nb])
@@ -107,7 +111,8 @@ func TestQuantizeQ8(t *testing.T) {
 			}
 			require.Zero(t, da[0])
 		}
-		require.Panics(t, func() { QuantizeQ8(make([]int8, 40), make([]float32, 2), make([]float32, 40)) })
+		require.Panics(t, func() { QuantizeQ8(make([]int8, 40), make([]float32, 2), nil, make([]float32, 40)) })
+		require.Panics(t, func() { QuantizeQ8(make([]int8, 64), make([]float32, 2), make([]int32, 15), make([]float32, 64)) })
 	})
 }
 
@@ -117,16 +122,25 @@ func TestQ8Kernels(t *testing.T) {
 		for _, nb := range []int{1, 2, 7, 64} {
 			ldw := nb*Q8BlockBytes + r.IntN(3)*Q8BlockBytes
 			w := randQ8Rows(r, 4, nb, ldw)
-			lda, ldd := nb*Q8Block+32, nb+1
+			lda, ldd, ldc := nb*Q8Block+32, nb+1, 8*nb+8
 			qa := make([]int8, 3*lda+nb*Q8Block)
 			da := make([]float32, 3*ldd+nb)
+			ca := make([]int32, 3*ldc+8*nb)
 			for tk := 0; tk < 4; tk++ {
-				q, d := randAct(r, nb*Q8Block)
-				copy(qa[tk*lda:], q)
-				copy(da[tk*ldd:], d)
+				x := randF32(r, nb*Q8Block)
+				for i := range x {
+					if r.IntN(50) == 0 {
+						x[i] *= 30
+					}
+				}
+				QuantizeQ8(qa[tk*lda:], da[tk*ldd:], ca[tk*ldc:], x)
 			}
+			pw, pd := make([]byte, 4*nb*Q8Block), make([]float32, 4*nb)
+			Q8Pack4(pw, pd, w, ldw, nb)
 			var tile [16]float32
-			Q8Tile4x4(&tile, w, ldw, nb, qa, lda, da, ldd)
+			da4 := make([]float32, 4*nb)
+			Q8Interleave4(da4, da, ldd, nb)
+			Q8Tile4x4(&tile, pw, pd, nb, qa, lda, da4, ca, ldc)
 			for tk := 0; tk < 4; tk++ {
 				var rows [4]float32
 				Q8Rows4(&rows, w, ldw, nb, qa[tk*lda:], da[tk*ldd:])
