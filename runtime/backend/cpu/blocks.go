@@ -6,6 +6,7 @@ import (
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu/kern"
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
 // Block-quantized weights (GGUF block types) stay as the file stores them and are
@@ -46,12 +47,8 @@ var blockFormats = map[backend.DType]*blockFormat{
 }
 
 func dequantQ8_0(dst []float32, row []byte) {
-	for b := 0; b < len(dst)/kern.Q8Block; b++ {
-		blk := row[b*kern.Q8BlockBytes : (b+1)*kern.Q8BlockBytes]
-		d := kern.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
-		for i := 0; i < kern.Q8Block; i++ {
-			dst[b*kern.Q8Block+i] = d * float32(int8(blk[2+i]))
-		}
+	if err := ggml.Dequantize(ggml.Q8_0, dst, row); err != nil {
+		panic(err) // the caller sized both from the weight's shape
 	}
 }
 

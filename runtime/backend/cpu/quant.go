@@ -28,7 +28,9 @@ var quantFormats = map[backend.DType]*kern.QFormat{
 
 // LoadsBlocks reports the block types the CPU backend multiplies natively: these and
 // Q8_0 (blocks.go).
-func (c *Backend) LoadsBlocks(t backend.DType) bool { return quantFormats[t] != nil || blockFormats[t] != nil }
+func (c *Backend) LoadsBlocks(t backend.DType) bool {
+	return quantFormats[t] != nil || blockFormats[t] != nil
+}
 
 var _ backend.BlockLoader = (*Backend)(nil)
 

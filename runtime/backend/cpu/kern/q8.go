@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"unsafe"
+
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
 // Q8_0 block kernels: weights stored as GGUF/ggml Q8_0 blocks (Q8BlockBytes bytes for
@@ -28,7 +30,8 @@ import (
 // portable level emulates the single-rounding FMA in float64, which can differ in the
 // last bit in rare cases, so the levels agree to rounding.
 
-// Q8Block is the number of values in a Q8_0 block; Q8BlockBytes its size in bytes.
+// Q8Block is the number of values in a Q8_0 block; Q8BlockBytes its size in bytes
+// (ggml's layout, runtime/quant/ggml; a test keeps them equal).
 const (
 	Q8Block      = 32
 	Q8BlockBytes = 34
@@ -112,7 +115,7 @@ func Q8Pack4(pw []byte, pd []float32, w []byte, ldw, nb int) {
 		row := w[r*ldw:]
 		for b := 0; b < nb; b++ {
 			blk := row[b*Q8BlockBytes : (b+1)*Q8BlockBytes : (b+1)*Q8BlockBytes]
-			pd[4*b+r] = F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+			pd[4*b+r] = ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
 			dst := pw[(4*b+r)*Q8Block : (4*b+r+1)*Q8Block : (4*b+r+1)*Q8Block]
 			for i := 0; i < Q8Block; i += 8 {
 				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(blk[2+i:])^0x8080808080808080)
@@ -181,7 +184,7 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes : (b+1)*Q8BlockBytes]
-		dw := F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
 		q := blk[2:]
 		a := qa[b*Q8Block : (b+1)*Q8Block]
 		for j := 0; j < 8; j++ {
@@ -193,22 +196,4 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 		}
 	}
 	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
-}
-
-// F16ToF32 converts IEEE half bits to float32 (exact).
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	case exp == 0:
-		v := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 }

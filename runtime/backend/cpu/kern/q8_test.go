@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
 // fma32 is float32 a·b+c rounded once (to nearest even), computed exactly.
@@ -23,7 +25,7 @@ func q8Contract(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes:]
-		dw := F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
 		for j := 0; j < 8; j++ {
 			var s int32
 			for k := 4 * j; k < 4*j+4; k++ {
@@ -46,26 +48,16 @@ func randQ8Rows(r *rand.Rand, rows, nb, ldw int) []byte {
 		for b := 0; b < nb; b++ {
 			p := w[row*ldw+b*Q8BlockBytes:]
 			d := float32(math.Abs(r.NormFloat64())) * 0.01
-			h := f32ToF16(d)
+			h := ggml.FP32ToFP16(d)
 			p[0], p[1] = byte(h), byte(h>>8)
 		}
 	}
 	return w
 }
 
-// f32ToF16 rounds to the nearest half (test helper; normal range only).
-func f32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	e := int32(b>>23&0xff) - 127 + 15
-	if e <= 0 {
-		return 0
-	}
-	m := b & 0x7fffff
-	h := uint32(e)<<10 | m>>13
-	if rem := m & 0x1fff; rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++
-	}
-	return uint16(b>>16&0x8000) | uint16(h)
+func TestQ8Layout(t *testing.T) {
+	require.Equal(t, ggml.Q8_0.BlockSize(), Q8Block)
+	require.Equal(t, ggml.Q8_0.BlockBytes(), Q8BlockBytes)
 }
 
 func randAct(r *rand.Rand, n int) ([]int8, []float32) {
