@@ -446,7 +446,8 @@ func TestRunBlockTypesNative(t *testing.T) {
 		want string
 	}{
 		{nil, `"weight_types": "q4_k ×13, q6_k ×3"`},
-		{[]string{"--quantization", "int8"}, `"weight_types": "int8 ×14, f32 ×2"`}, // embedding and classifier stay f32
+		{[]string{"--quantization", "int8"}, `"weight_types": "int8 ×16"`}, // the embedding and classifier too
+		{[]string{"--quantization", "int8", "-int8-embedding=false"}, `"weight_types": "int8 ×14, f32 ×2"`},
 		{[]string{"-weights", "f32"}, `"weight_types": "f32 ×16"`},
 	} {
 		var out, errOut bytes.Buffer

@@ -236,7 +236,7 @@ func TestBatchInvariance8Bit(t *testing.T) {
 		batchInvariance(t, openStories(t, "stories260K.bin", model.Options{Weights: model.WeightsInt8}), false)
 	})
 	t.Run("q8_0", func(t *testing.T) {
-		batchInvariance(t, openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsInt8}), false)
+		batchInvariance(t, openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsAuto}), false)
 	})
 }
 

@@ -62,20 +62,22 @@ func openPath(t testing.TB, path string, opt model.Options) *Loaded {
 }
 
 // TestQ8_0Native: a Q8_0 GGUF's matrices reach the CPU backend as Q8_0 blocks (no float
-// copy, no second quantization) when int8 weights are asked for, and as floats when f32
-// weights are; the two agree closely, and the native model predicts like the f32
+// copy, no second quantization) with auto weights, and as floats when f32 weights are
+// asked for; the two agree closely, and the native model predicts like the f32
 // reference teacher-forced.
 func TestQ8_0Native(t *testing.T) {
 	path := storiesQ8GGUF(t)
-	q := openPath(t, path, model.Options{Weights: model.WeightsInt8})
+	q := openPath(t, path, model.Options{Weights: model.WeightsAuto})
 	f := openPath(t, path, model.Options{Weights: model.WeightsF32})
-	// Every matrix but ffn_down (172 wide: F32 in the file, quantized per row) reaches
-	// the backend as the file's Q8_0 blocks, the embedding and classifier included.
-	require.Equal(t, "q8_0 ×32, int8 ×5", q.WeightTypes())
+	// auto: every Q8_0 matrix reaches the backend as the file's blocks, the embedding
+	// and classifier included; ffn_down (172 wide: F32 in the file) stays f32.
+	require.Equal(t, "q8_0 ×32, f32 ×5", q.WeightTypes())
 	require.Equal(t, "f32 ×37", f.WeightTypes())
-	auto := openPath(t, path, model.Options{Weights: model.WeightsAuto})
-	require.Equal(t, "q8_0 ×32, f32 ×5", auto.WeightTypes(), "auto keeps each tensor's own type")
-	require.Less(t, q.WeightBytes, f.WeightBytes/3)
+	// q8_0 keeps the file's blocks too (ffn_down, not whole blocks, goes per row); int8
+	// requantizes everything per row, as asked.
+	require.Equal(t, "q8_0 ×32, int8 ×5", openPath(t, path, model.Options{Weights: model.WeightsQ8_0}).WeightTypes())
+	require.Equal(t, "int8 ×37", openPath(t, path, model.Options{Weights: model.WeightsInt8}).WeightTypes())
+	require.Less(t, q.WeightBytes, f.WeightBytes/2)
 
 	ref := openStories(t, "stories260K.bin", model.Options{})
 	ctx := ref.Config.MaxSeqLen
@@ -108,13 +110,14 @@ func TestQ8_0Native(t *testing.T) {
 	}
 	rate, rateDeq := float64(agree)/float64(positions), float64(agreeDeq)/float64(positions)
 	t.Logf("teacher-forced argmax agreement, Q8_0 native (W8A8) vs f32: %.4f; vs the same file's weights dequantized to f32: %.4f", rate, rateDeq)
-	// Measured: 97.58% against f32 and 98.06% against the dequantized weights (the file
-	// from ggml's reference Q8_0 quantizer); the gap to per-row int8 weights with float
-	// activations (98.00% against f32) is the activation quantization, which costs most
-	// on a model this narrow (64 wide: one outlier sets the scale of a block). The bars
-	// hold the measured levels, less a near-tie or two, so a regression fails.
+	// Measured: 97.58% against f32 and 98.64% against the dequantized weights (auto:
+	// ffn_down, 172 wide, stays f32; activations quantized as llama.cpp does); the gap
+	// to per-row int8 weights with float activations (98.00% against f32) is the
+	// activation quantization, which costs most on a model this narrow (64 wide: one
+	// outlier sets the scale of a block). The bars hold the measured levels, less a
+	// near-tie or two, so a regression fails.
 	require.GreaterOrEqual(t, rate, 0.972)
-	require.GreaterOrEqual(t, rateDeq, 0.978)
+	require.GreaterOrEqual(t, rateDeq, 0.982)
 }
 
 // TestRolesAgree: on the CPU a token's numerics do not depend on its role. The logits
@@ -130,7 +133,7 @@ func TestRolesAgree(t *testing.T) {
 	}{
 		{"f32", openStories(t, "stories260K.bin", model.Options{})},
 		{"int8", openStories(t, "stories260K.bin", model.Options{Weights: model.WeightsInt8})},
-		{"q8_0", openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsInt8})},
+		{"q8_0", openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsAuto})},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			V := c.m.Config.VocabSize

@@ -17,9 +17,9 @@ import (
 
 // TestWeightsAuto: auto keeps a float checkpoint's matrices as floats (the same
 // logits as f32, bit for bit) and runs a block-quantized file's quantized matrices in
-// their own type where the CPU backend has the kernels (read in place: "mapped"), int8
-// per row where not yet (Q8_0), its float ones staying f32; the progress hook sees
-// every matrix once and ends at its total.
+// their own type where the CPU backend has the kernels (read in place: "mapped"; all of
+// GGUF's block types here), int8 per row where not, its float ones staying f32; the
+// progress hook sees every matrix once and ends at its total.
 func TestWeightsAuto(t *testing.T) {
 	dir := ggufref.ModelsDir(t)
 	for _, v := range []string{"F32", "Q4_0", "Q4_K_M", "Q8_0"} {
@@ -61,7 +61,7 @@ func TestWeightsAuto(t *testing.T) {
 			require.Equal(t, quantized, actions["quantized"])
 			require.Equal(t, nNative+float, actions["mapped"], "native block matrices and f32 ones are read in place")
 			var parts []string
-			for _, k := range []string{"q2_k", "q3_k", "q4_0", "q4_1", "q4_k", "q5_0", "q5_1", "q5_k", "q6_k"} {
+			for _, k := range []string{"q2_k", "q3_k", "q4_0", "q4_1", "q4_k", "q5_0", "q5_1", "q5_k", "q6_k", "q8_0"} {
 				if native[k] > 0 {
 					parts = append(parts, fmt.Sprintf("%s ×%d", k, native[k]))
 				}

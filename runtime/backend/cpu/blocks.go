@@ -9,18 +9,21 @@ import (
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
-// Block-quantized weights (GGUF block types) stay as the file stores them and are
-// multiplied natively, never expanded to floats: each MatMul quantizes its activations
-// per token into the type's activation format (for Q8_0: Q8_0 itself, blocks of 32 with
-// a float32 scale, as llama.cpp multiplies Q8_0 by Q8_0) and runs the type's kernels.
+// GGUF Q8_0 weights stay as the file stores them and are multiplied natively, never
+// expanded to floats: each MatMul quantizes its activations per token into Q8_0 blocks
+// of 32, exactly as llama.cpp's x86 quantize_row_q8_0 does, and runs kern's Q8_0
+// kernels. The other block types (Q4_0 … Q6_K) go through quant.go, whose kernels
+// unpack weights in registers; Q8_0 has its own path because its prefill tile reads
+// packed row groups (Q8Pack4: the quants' sign bits flipped once for VPDPBUSD, the
+// scales as float32) that quant.go's tile interface has no step for.
 //
-// Numerics: every output element is the type's kernel contract applied to its weight
-// row and its token's own quantized activations (kern/q8.go for Q8_0), whichever tile
-// or kernel computed it, so a row's result depends on nothing else in the batch:
-// prompt and generated tokens, one row or many, get identical results.
+// Numerics: every output element is kern's Q8_0 contract (kern/q8.go: the same as
+// kern/kq.go's for the other types) applied to its weight row and its token's own
+// quantized activations, whichever tile or kernel computed it, so a row's result
+// depends on nothing else in the batch: prompt and generated tokens, one row or many,
+// get identical results.
 //
-// blockFormat is what a type needs; a new type (Q4_K, …) adds an entry with its
-// activation format and kernels.
+// blockFormat is what such a path needs.
 type blockFormat struct {
 	values, bytes int // per weight block
 	// actBlock is the activation block the kernels take (values, one float32 scale).

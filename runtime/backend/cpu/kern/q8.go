@@ -12,14 +12,16 @@ import (
 // Q8Block values: an IEEE half scale d, then 32 int8 q; value = d·q), multiplied with
 // activations quantized the same way on the fly (W8A8, as llama.cpp multiplies Q8_0 by
 // Q8_0): each token's activations are quantized on their own, in blocks of 32 aligned
-// with the weight blocks, to int8 with one float32 scale per block (QuantizeQ8).
+// with the weight blocks, to int8 with one scale per block (QuantizeQ8), exactly as
+// llama.cpp's x86 quantize_row_q8_0 does.
 //
 // Numerics (the contract every entry point and every implementation level keeps, so a
 // result depends only on the weight row and the token's own activations — never on
 // which kernel, tile or batch computed it):
 //
-//   - activation block: d_a = max|x|/127, q = x·(1/d_a) rounded to nearest even and
-//     clamped to ±127 (all zero when max|x| = 0);
+//   - activation block: d_a = max|x|/127 rounded to fp16 (kept as float32),
+//     q = x·(127/max|x|) rounded to nearest even (all zero when max|x| = 0), as
+//     kq.go's Q8_0 records: the same contract as Q4_0 … Q6_K;
 //   - per (row, token), eight float32 lanes L0..L7 start at zero; for each block b in
 //     increasing order, lane j takes the exact integer I = Σ_{k<4} w[32b+4j+k]·a[32b+4j+k],
 //     converts it to float32 (exact: |I| < 2^17) and adds it times the product of the
@@ -69,11 +71,10 @@ func quantizeQ8Generic(qa []int8, da []float32, x []float32) {
 		for _, v := range blk {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
-		d := amax / 127
-		da[b] = d
+		da[b] = ggml.FP16ToFP32(ggml.FP32ToFP16(amax / 127))
 		var id float32
-		if d != 0 {
-			id = 1 / d
+		if amax != 0 {
+			id = 127 / amax
 		}
 		for i, v := range blk {
 			q := math.RoundToEven(float64(v * id))

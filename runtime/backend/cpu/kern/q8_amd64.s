@@ -175,8 +175,9 @@ tloop:
 	RET
 
 // func quantizeQ8AVX512(qa *int8, da *float32, x *float32, nb int)
-// Per block of 32: d = max|x|/127; q = nearest-even(x·(1/d)) clamped to ±127 (the
-// conversion rounds to nearest even, VPMOVSDB saturates), all zero when d = 0.
+// Per block of 32: d = fp16(max|x|/127) (VCVTPS2PH rounds to nearest even) as float32;
+// q = nearest-even(x·(127/max|x|)) (clamped to ±127, which it never exceeds), all zero
+// when max|x| = 0: llama.cpp's x86 quantize_row_q8_0.
 TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
 	MOVQ         qa+0(FP), DI
 	MOVQ         da+8(FP), BX
@@ -186,8 +187,6 @@ TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
 	VPBROADCASTD AX, Z31           // abs mask
 	MOVL         $0x42fe0000, AX   // 127.0
 	VMOVD        AX, X30
-	MOVL         $0x3f800000, AX   // 1.0
-	VMOVD        AX, X29
 	MOVL         $0x42fe0000, AX
 	VPBROADCASTD AX, Z28           // 127.0 in every lane
 	MOVL         $0xc2fe0000, AX
@@ -208,11 +207,13 @@ qloop:
 	VMOVSHDUP     X2, X3
 	VMAXSS        X3, X2, X2       // amax
 	VDIVSS        X30, X2, X4      // d = amax / 127
+	VCVTPS2PH     $0, X4, X6       // to fp16, nearest even
+	VCVTPH2PS     X6, X4
 	VMOVSS        X4, (BX)
 	VXORPS        X5, X5, X5
-	VUCOMISS      X5, X4
+	VUCOMISS      X5, X2
 	JEQ           zero
-	VDIVSS        X4, X29, X5      // id = 1/d
+	VDIVSS        X2, X30, X5      // id = 127 / amax
 	VBROADCASTSS  X5, Z5
 	VMULPS        Z5, Z0, Z0
 	VMULPS        Z5, Z1, Z1
