@@ -4,6 +4,7 @@ package model
 
 import (
 	"os"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -46,7 +47,5 @@ func prefault(b []byte) {
 	for i := 0; i < len(b); i += page {
 		sink += b[i]
 	}
-	prefaultSink = sink
+	runtime.KeepAlive(sink)
 }
-
-var prefaultSink byte

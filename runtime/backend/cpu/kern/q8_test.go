@@ -60,17 +60,6 @@ func TestQ8Layout(t *testing.T) {
 	require.Equal(t, ggml.Q8_0.BlockBytes(), Q8BlockBytes)
 }
 
-func randAct(r *rand.Rand, n int) ([]int8, []float32) {
-	x := randF32(r, n)
-	for i := range x { // an outlier channel now and then, as real activations have
-		if r.IntN(50) == 0 {
-			x[i] *= 30
-		}
-	}
-	qa, da := make([]int8, n), make([]float32, n/Q8Block)
-	QuantizeQ8(qa, da, nil, x)
-	return qa, da
-}
 
 func TestQuantizeQ8(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
