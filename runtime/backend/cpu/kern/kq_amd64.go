@@ -58,7 +58,17 @@ func q50Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
 //go:noescape
 func q51Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
 
+// The AVX-512 VNNI tiles: 4 rows x 4 tokens.
+
+//go:noescape
+func q4kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+
+//go:noescape
+func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+
 func init() {
+	QQ4_K.tile[qLevelVNNI] = q4kTileVNNI
+	QQ6_K.tile[qLevelVNNI] = q6kTileVNNI
 	QQ4_K.rows4[qLevelVNNI] = q4kRows4VNNI
 	QQ5_K.rows4[qLevelVNNI] = q5kRows4VNNI
 	QQ6_K.rows4[qLevelVNNI] = q6kRows4VNNI

@@ -842,3 +842,218 @@ QL_KERNEL(·q50Rows4VNNI, Q50_ROW, 22)
 
 // func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
 QL_KERNEL(·q51Rows4VNNI, Q51_ROW, 24)
+
+// ---------------------------------------------------------------------------------
+// 4x4 tiles (4 weight rows x 4 tokens) for the prefill: each weight super-block is
+// unpacked once per row and meets four tokens, whose activations are read from memory
+// (R12 = lda, R13 = 3·lda). Y0..Y15 are the lanes of (token t, row r) at 4t+r, so the
+// reductions leave out[4t+r]. The per-(row, token) steps are the decode kernels', so
+// the results are bit-identical.
+
+#define TILE_PROLOGUE \
+	MOVQ   w+8(FP), R8;       \
+	MOVQ   ldw+16(FP), DX;    \
+	MOVQ   nb+24(FP), CX;     \
+	MOVQ   act+32(FP), SI;    \
+	MOVQ   lda+40(FP), R12;   \
+	LEAQ   (R12)(R12*2), R13; \
+	LEAQ   (R8)(DX*1), R9;    \
+	LEAQ   (R9)(DX*1), R10;   \
+	LEAQ   (R10)(DX*1), R11;  \
+	VPXORD Y0, Y0, Y0;        \
+	VPXORD Y1, Y1, Y1;        \
+	VPXORD Y2, Y2, Y2;        \
+	VPXORD Y3, Y3, Y3;        \
+	VPXORD Y4, Y4, Y4;        \
+	VPXORD Y5, Y5, Y5;        \
+	VPXORD Y6, Y6, Y6;        \
+	VPXORD Y7, Y7, Y7;        \
+	VPXORD Y8, Y8, Y8;        \
+	VPXORD Y9, Y9, Y9;        \
+	VPXORD Y10, Y10, Y10;     \
+	VPXORD Y11, Y11, Y11;     \
+	VPXORD Y12, Y12, Y12;     \
+	VPXORD Y13, Y13, Y13;     \
+	VPXORD Y14, Y14, Y14;     \
+	VPXORD Y15, Y15, Y15
+
+#define TILE_EPILOGUE \
+	MOVQ    out+0(FP), AX;                     \
+	KREDUCE4(Y0, Y1, Y2, Y3, X0, X1);          \
+	VMOVUPS X0, (AX);                          \
+	KREDUCE4(Y4, Y5, Y6, Y7, X4, X5);          \
+	VMOVUPS X4, 16(AX);                        \
+	KREDUCE4(Y8, Y9, Y10, Y11, X8, X9);        \
+	VMOVUPS X8, 32(AX);                        \
+	KREDUCE4(Y12, Y13, Y14, Y15, X12, X13);    \
+	VMOVUPS X12, 48(AX);                       \
+	VZEROUPPER
+
+// Q4_K tile. Per row: W0..W3 in Z16..Z19, scale words S0..S3 in Z20..Z23, mins (int32)
+// in Y24, [d, dmin] in Y28; Z30 the four rows' scales, Z31 0x0F.
+
+#define Q4KT_SCALES \
+	VMOVDQU32    4(R8), X30;                    \
+	VINSERTI32X4 $1, 4(R9), Z30, Z30;           \
+	VINSERTI32X4 $2, 4(R10), Z30, Z30;          \
+	VINSERTI32X4 $3, 4(R11), Z30, Z30;          \
+	VPSHUFB      kqQ4KIdxQ<>(SB), Z30, Z26;     \
+	VPSHUFB      kqQ4KIdxP<>(SB), Z30, Z30;     \
+	VPSRLW       $4, Z30, Z27;                  \
+	VPANDD       kqQ4KMaskB<>(SB), Z27, Z27;    \
+	VPANDD       kqQ4KMaskA<>(SB), Z30, Z30;    \
+	VPSRLW       $2, Z26, Z26;                  \
+	VPANDD       kqBytes30<>(SB), Z26, Z26;     \
+	VPTERNLOGD   $0xFE, Z26, Z27, Z30
+
+#define Q4KT_ROW(p, imm) \
+	VSHUFI64X2    $imm, Z30, Z30, Z25;          \
+	VMOVDQU64     16(p), Z26;                   \
+	VMOVDQU64     80(p), Z27;                   \
+	VPSRLW        $4, Z26, Z17;                 \
+	VPSRLW        $4, Z27, Z19;                 \
+	VPANDD        Z31, Z26, Z16;                \
+	VPANDD        Z31, Z17, Z17;                \
+	VPANDD        Z31, Z27, Z18;                \
+	VPANDD        Z31, Z19, Z19;                \
+	VPSHUFB       kqQ4KSc0<>(SB), Z25, Z20;     \
+	VPSHUFB       kqQ4KSc1<>(SB), Z25, Z21;     \
+	VPSHUFB       kqQ4KSc2<>(SB), Z25, Z22;     \
+	VPSHUFB       kqQ4KSc3<>(SB), Z25, Z23;     \
+	VPSHUFB       kqQ4KMin<>(SB), Y25, Y24;     \
+	VPBROADCASTD  (p), X28;                     \
+	VCVTPH2PS     X28, Y28
+
+// Q4KT_TOK: (row, token) at activation address a (a base expression) into L.
+#define Q4KT_TOK(a0, a1, a2, a3, ad, am, L) \
+	VPMADDUBSW    a0, Z16, Z26;                 \
+	VPMADDWD      Z20, Z26, Z27;                \
+	VPMADDUBSW    a1, Z17, Z26;                 \
+	VPDPWSSD      Z21, Z26, Z27;                \
+	VPMADDUBSW    a2, Z18, Z26;                 \
+	VPDPWSSD      Z22, Z26, Z27;                \
+	VPMADDUBSW    a3, Z19, Z26;                 \
+	VPDPWSSD      Z23, Z26, Z27;                \
+	VEXTRACTI64X4 $1, Z27, Y26;                 \
+	VPADDD        Y26, Y27, Y27;                \
+	VCVTDQ2PS     Y27, Y27;                     \
+	VMULPS.BCST   ad, Y28, Y29;                 \
+	VMOVSHDUP     Y29, Y25;                     \
+	VMOVSLDUP     Y29, Y29;                     \
+	VFMADD231PS   Y29, Y27, L;                  \
+	VPMADDWD      am, Y24, Y26;                 \
+	VCVTDQ2PS     Y26, Y26;                     \
+	VFNMADD231PS  Y25, Y26, L
+
+#define Q4KT_TOKENS(L0, L1, L2, L3) \
+	Q4KT_TOK((SI), 64(SI), 128(SI), 192(SI), 256(SI), 288(SI), L0);                                     \
+	Q4KT_TOK((SI)(R12*1), 64(SI)(R12*1), 128(SI)(R12*1), 192(SI)(R12*1), 256(SI)(R12*1), 288(SI)(R12*1), L1); \
+	Q4KT_TOK((SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
+	Q4KT_TOK((SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
+
+// func q4kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q4kTileVNNI(SB), NOSPLIT, $0-48
+	TILE_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+
+q4ktloop:
+	Q4KT_SCALES
+	Q4KT_ROW(R8, 0x00)
+	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
+	Q4KT_ROW(R9, 0x55)
+	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
+	Q4KT_ROW(R10, 0xAA)
+	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
+	Q4KT_ROW(R11, 0xFF)
+	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
+	ADDQ         $144, R8
+	ADDQ         $144, R9
+	ADDQ         $144, R10
+	ADDQ         $144, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q4ktloop
+	TILE_EPILOGUE
+	RET
+
+// Q6_K tile. Per row: W0..W3 in Z16..Z19 (values 0..63, 64..127, 128..191, 192..255),
+// scale words in Z20..Z23, the sixteen scales as words in Y24, d in Y28; Z30 0x30,
+// Z31 0x0F.
+
+#define Q6KT_HALF(p, qloff, qhoff, Wa, Wb) \
+	VMOVDQU64       qloff(p), Z25;                \
+	VBROADCASTI64X4 qhoff(p), Z26;                \
+	VPSLLVW         kqShl42<>(SB), Z26, Wa;       \
+	VPANDD          Z30, Wa, Wa;                  \
+	VPTERNLOGD      $0xF8, Z31, Z25, Wa;          \
+	VPSRLW          $4, Z25, Z25;                 \
+	VPSRLVW         kqShr02<>(SB), Z26, Wb;       \
+	VPANDD          Z30, Wb, Wb;                  \
+	VPTERNLOGD      $0xF8, Z31, Z25, Wb
+
+#define Q6KT_ROW(p) \
+	Q6KT_HALF(p, 0, 128, Z16, Z17);               \
+	Q6KT_HALF(p, 64, 160, Z18, Z19);              \
+	VPMOVSXBW       192(p), Y24;                  \
+	VMOVDQU64       kqQ6KSc0<>(SB), Z26;          \
+	VPERMW          Z24, Z26, Z20;                \
+	VMOVDQU64       kqQ6KSc1<>(SB), Z26;          \
+	VPERMW          Z24, Z26, Z21;                \
+	VMOVDQU64       kqQ6KSc2<>(SB), Z26;          \
+	VPERMW          Z24, Z26, Z22;                \
+	VMOVDQU64       kqQ6KSc3<>(SB), Z26;          \
+	VPERMW          Z24, Z26, Z23;                \
+	VPBROADCASTW    208(p), X28;                  \
+	VCVTPH2PS       X28, Y28
+
+#define Q6KT_TOK(a0, a1, a2, a3, ad, ab, L) \
+	VPMADDUBSW    a0, Z16, Z26;                 \
+	VPMADDWD      Z20, Z26, Z27;                \
+	VPMADDUBSW    a1, Z17, Z26;                 \
+	VPDPWSSD      Z21, Z26, Z27;                \
+	VPMADDUBSW    a2, Z18, Z26;                 \
+	VPDPWSSD      Z22, Z26, Z27;                \
+	VPMADDUBSW    a3, Z19, Z26;                 \
+	VPDPWSSD      Z23, Z26, Z27;                \
+	VEXTRACTI64X4 $1, Z27, Y26;                 \
+	VPADDD        Y26, Y27, Y27;                \
+	VPMADDWD      ab, Y24, Y26;                 \
+	VPSLLD        $5, Y26, Y26;                 \
+	VPSUBD        Y26, Y27, Y27;                \
+	VCVTDQ2PS     Y27, Y27;                     \
+	VMULPS.BCST   ad, Y28, Y29;                 \
+	VFMADD231PS   Y29, Y27, L
+
+#define Q6KT_TOKENS(L0, L1, L2, L3) \
+	Q6KT_TOK((SI), 64(SI), 128(SI), 192(SI), 256(SI), 288(SI), L0);                                     \
+	Q6KT_TOK((SI)(R12*1), 64(SI)(R12*1), 128(SI)(R12*1), 192(SI)(R12*1), 256(SI)(R12*1), 288(SI)(R12*1), L1); \
+	Q6KT_TOK((SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
+	Q6KT_TOK((SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
+
+// func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q6kTileVNNI(SB), NOSPLIT, $0-48
+	TILE_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x30303030, AX
+	VPBROADCASTD AX, Z30
+
+q6ktloop:
+	Q6KT_ROW(R8)
+	Q6KT_TOKENS(Y0, Y4, Y8, Y12)
+	Q6KT_ROW(R9)
+	Q6KT_TOKENS(Y1, Y5, Y9, Y13)
+	Q6KT_ROW(R10)
+	Q6KT_TOKENS(Y2, Y6, Y10, Y14)
+	Q6KT_ROW(R11)
+	Q6KT_TOKENS(Y3, Y7, Y11, Y15)
+	ADDQ         $210, R8
+	ADDQ         $210, R9
+	ADDQ         $210, R10
+	ADDQ         $210, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q6ktloop
+	TILE_EPILOGUE
+	RET
