@@ -277,6 +277,9 @@ func reduce8(l *[8]float32) float32 {
 // corr 0, Q8_1's s in lane 0.
 func quantLegacy(corr int32) func(act []byte, x []float32, n int) {
 	return func(act []byte, x []float32, n int) {
+		if quantQ8_0Fast(act, x[:n], corr) {
+			return
+		}
 		for b := 0; b < n/32; b++ {
 			quantQ8_0Record(act[b*qlActRecord:(b+1)*qlActRecord], x[32*b:32*b+32], corr)
 		}
@@ -330,8 +333,30 @@ func nearestEven(f float32) int32 {
 func quantQ8K(perm bool) func(act []byte, x []float32, n int) {
 	return func(act []byte, x []float32, n int) {
 		for b := 0; b < n/256; b++ {
-			quantQ8KRecord(act[b*qkActRecord:(b+1)*qkActRecord], x[256*b:256*b+256], perm)
+			rec := act[b*qkActRecord : (b+1)*qkActRecord]
+			if !quantQ8KFast(rec, x[256*b:256*b+256]) {
+				quantQ8KRecord(rec, x[256*b:256*b+256], perm)
+				continue
+			}
+			if perm {
+				permuteQ4K(rec)
+			}
 		}
+	}
+}
+
+// permuteQ4K turns a record in natural order with sixteen int16 sums into Q4_K's order
+// with eight int32 sums of 32.
+func permuteQ4K(rec []byte) {
+	var q [256]byte
+	copy(q[:], rec[:256])
+	var s32 [8]int32
+	for s := range s32 {
+		s32[s] = bsum16(rec, 2*s) + bsum16(rec, 2*s+1)
+	}
+	for s := 0; s < 8; s++ {
+		copy(rec[32*q4kChunk[s]:32*q4kChunk[s]+32], q[32*s:32*s+32])
+		binary.LittleEndian.PutUint32(rec[288+4*s:], uint32(s32[s]))
 	}
 }
 

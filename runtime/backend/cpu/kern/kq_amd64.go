@@ -66,6 +66,33 @@ func q4kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
 //go:noescape
 func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
 
+//go:noescape
+func quantQ8KAVX512(rec *byte, x *float32)
+
+// quantQ8KFast quantizes one Q8_K record (natural order, int16 sums) in assembly
+// where the CPU allows; false when the caller must.
+func quantQ8KFast(rec []byte, x []float32) bool {
+	if level != levelAVX512 || len(rec) < qkActRecord || len(x) < 256 {
+		return false
+	}
+	quantQ8KAVX512(&rec[0], &x[0])
+	return true
+}
+
+//go:noescape
+func quantQ8_0AVX512(rec *byte, x *float32, nb int, corr int32)
+
+// quantQ8_0Fast quantizes len(x)/32 Q8_0/Q8_1 records in assembly where the CPU
+// allows (AVX-512 with VNNI); false when the caller must.
+func quantQ8_0Fast(act []byte, x []float32, corr int32) bool {
+	nb := len(x) / 32
+	if level != levelAVX512 || !Features.VNNI || nb == 0 || len(act) < nb*qlActRecord {
+		return false
+	}
+	quantQ8_0AVX512(&act[0], &x[0], nb, corr)
+	return true
+}
+
 func init() {
 	QQ4_K.tile[qLevelVNNI] = q4kTileVNNI
 	QQ6_K.tile[qLevelVNNI] = q6kTileVNNI

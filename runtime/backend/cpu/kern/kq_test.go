@@ -129,6 +129,11 @@ func TestQuantizeQ8_0(t *testing.T) {
 	x := randActivations(r, 256)
 	x[70] = 127 / 3.0 // a value landing on a tie: 127·x/max exact halves
 	x[71] = -127 / 6.0
+	clear(x[96:128]) // an all-zero block
+	forEachLevel(t, func(t *testing.T) { testQuantizeQ8_0(t, x) })
+}
+
+func testQuantizeQ8_0(t *testing.T, x []float32) {
 	for _, f := range []*QFormat{QQ4_0, QQ5_0, QQ4_1} {
 		act := make([]byte, f.ActBytes(len(x)))
 		f.Quantize(act, x)
@@ -168,42 +173,52 @@ func TestQuantizeQ8_0(t *testing.T) {
 }
 
 // TestQuantizeQ8K: the K-quant activation records hold exactly ggml's Q8_K
-// (quantize_row_q8_K_ref) quants, scale and sums, in each type's order.
+// (quantize_row_q8_K_ref) quants, scale and sums, in each type's order, on every level:
+// a zero super-block, a negative maximum, a maximum tied in magnitude with a later value
+// of the other sign, a maximum in the last lane.
 func TestQuantizeQ8K(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, f := range []*QFormat{QQ6_K, QQ4_K} {
-		x := randActivations(r, 1024)
-		x[700] = -x[700] * 1000 // a negative maximum
-		act := make([]byte, f.ActBytes(len(x))+1)
-		act[len(act)-1] = 0xAB
-		f.Quantize(act, x)
-		require.Equal(t, byte(0xAB), act[len(act)-1], "wrote past the records")
-		ref := make([]byte, 4*292)
-		require.NoError(t, ggml.Quantize(ggml.Q8_K, ref, x))
-		for b := 0; b < 4; b++ {
-			rb, rec := ref[b*292:], act[b*qkActRecord:]
-			require.Equal(t, binary.LittleEndian.Uint32(rb), binary.LittleEndian.Uint32(rec[256:]), "block %d d", b)
-			for i := 0; i < 256; i++ {
-				pos := i
-				if f == QQ4_K {
-					pos = 32*q4kChunk[i/32] + i%32
-				}
-				require.Equal(t, rb[4+i], rec[pos], "%s block %d value %d", f.Name, b, i)
-			}
-			for g := 0; g < 16; g++ {
-				want := int32(int16(binary.LittleEndian.Uint16(rb[260+2*g:])))
-				if f == QQ4_K {
-					if g%2 == 0 {
-						want += int32(int16(binary.LittleEndian.Uint16(rb[262+2*g:])))
-						require.Equal(t, want, i32at(rec, 288+2*g), "block %d sum32 %d", b, g/2)
-					}
-					continue
-				}
-				require.Equal(t, want, bsum16(rec, g), "block %d sum %d", b, g)
-			}
-		}
-		require.Zero(t, f32at(act[qkActRecord:], 256), "the zero super-block has d = 0")
+	x := randActivations(r, 1536)
+	x[700] = -x[700] * 1000  // super-block 2: a negative maximum
+	x[800], x[900] = 77, -77 // super-block 3: tied magnitudes, the first wins
+	x[1279] = 500            // super-block 4: the maximum in the last lane
+	x[1300] = 0.5            // super-block 5: ties to even at the rounding step
+	for i := 1301; i < 1536; i++ {
+		x[i] = float32(i%9) * 0.5 / 127 * 0.5
 	}
+	ref := make([]byte, 6*292)
+	require.NoError(t, ggml.Quantize(ggml.Q8_K, ref, x))
+	forEachLevel(t, func(t *testing.T) {
+		for _, f := range []*QFormat{QQ6_K, QQ4_K} {
+			act := make([]byte, f.ActBytes(len(x))+1)
+			act[len(act)-1] = 0xAB
+			f.Quantize(act, x)
+			require.Equal(t, byte(0xAB), act[len(act)-1], "wrote past the records")
+			for b := 0; b < 6; b++ {
+				rb, rec := ref[b*292:], act[b*qkActRecord:]
+				require.Equal(t, binary.LittleEndian.Uint32(rb), binary.LittleEndian.Uint32(rec[256:]), "block %d d", b)
+				for i := 0; i < 256; i++ {
+					pos := i
+					if f == QQ4_K {
+						pos = 32*q4kChunk[i/32] + i%32
+					}
+					require.Equal(t, rb[4+i], rec[pos], "%s block %d value %d", f.Name, b, i)
+				}
+				for g := 0; g < 16; g++ {
+					want := int32(int16(binary.LittleEndian.Uint16(rb[260+2*g:])))
+					if f == QQ4_K {
+						if g%2 == 0 {
+							want += int32(int16(binary.LittleEndian.Uint16(rb[262+2*g:])))
+							require.Equal(t, want, i32at(rec, 288+2*g), "block %d sum32 %d", b, g/2)
+						}
+						continue
+					}
+					require.Equal(t, want, bsum16(rec, g), "block %d sum %d", b, g)
+				}
+			}
+			require.Zero(t, f32at(act[qkActRecord:], 256), "the zero super-block has d = 0")
+		}
+	})
 }
 
 // TestQDotMeaning: every format's product is the dot product of ggml's dequantized

@@ -1057,3 +1057,235 @@ q6ktloop:
 	JNZ          q6ktloop
 	TILE_EPILOGUE
 	RET
+
+// ---------------------------------------------------------------------------------
+// Q8_K activation quantization (one 256-value record): ggml's quantize_row_q8_K_ref
+// step for step — amax = max|x|; max = the first value with |x| = amax;
+// iscale = -127/max; q = min(127, nearest-even(iscale·x)) (the product rounded to
+// float32 first, then VCVTPS2DQ: nearest even, as ggml's 1.5·2^23 trick); d = 1/iscale;
+// all zero when amax is 0. Writes the 256 quants in natural order at rec, d at rec+256
+// and the sixteen int16 sums of 16 at rec+288 (bytes biased by 128 and summed with
+// VPSADBW, the bias taken off).
+
+#define Q8K_FIND(z) \
+	ADDQ   $16, BX;        \
+	VCMPPS $0, Z16, z, K1; \
+	KMOVW  K1, AX;         \
+	TESTL  AX, AX;         \
+	JNZ    q8kfound
+
+#define Q8K_QUANT16(off, dst) \
+	VMULPS    off(SI), Z18, Z0;  \
+	VCVTPS2DQ Z0, Z0;            \
+	VPMINSD   Z20, Z0, Z0;       \
+	VPMOVDB   Z0, dst
+
+// Q8K_QUANT64: four groups of 16 (64 values from x+off): quants to qoff(DI), their four
+// sums to soff(DI).
+#define Q8K_QUANT64(off, qoff, soff) \
+	Q8K_QUANT16(off, X1);                \
+	Q8K_QUANT16(off+64, X2);             \
+	Q8K_QUANT16(off+128, X3);            \
+	Q8K_QUANT16(off+192, X4);            \
+	VINSERTI32X4 $1, X2, Z1, Z1;         \
+	VINSERTI32X4 $2, X3, Z1, Z1;         \
+	VINSERTI32X4 $3, X4, Z1, Z1;         \
+	VMOVDQU64    Z1, qoff(DI);           \
+	VPXORD       Z21, Z1, Z1;            \
+	VPSADBW      Z22, Z1, Z1;            \
+	VPMOVQW      Z1, X1;                 \
+	VPHADDW      X1, X1, X1;             \
+	VPSUBW       X23, X1, X1;            \
+	VMOVQ        X1, soff(DI)
+
+// func quantQ8KAVX512(rec *byte, x *float32)
+TEXT ·quantQ8KAVX512(SB), NOSPLIT, $0-16
+	MOVQ         rec+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	VANDPS       (SI), Z31, Z0
+	VANDPS       64(SI), Z31, Z1
+	VANDPS       128(SI), Z31, Z2
+	VANDPS       192(SI), Z31, Z3
+	VANDPS       256(SI), Z31, Z4
+	VANDPS       320(SI), Z31, Z5
+	VANDPS       384(SI), Z31, Z6
+	VANDPS       448(SI), Z31, Z7
+	VANDPS       512(SI), Z31, Z8
+	VANDPS       576(SI), Z31, Z9
+	VANDPS       640(SI), Z31, Z10
+	VANDPS       704(SI), Z31, Z11
+	VANDPS       768(SI), Z31, Z12
+	VANDPS       832(SI), Z31, Z13
+	VANDPS       896(SI), Z31, Z14
+	VANDPS       960(SI), Z31, Z15
+	VMAXPS       Z1, Z0, Z16
+	VMAXPS       Z3, Z2, Z17
+	VMAXPS       Z5, Z4, Z18
+	VMAXPS       Z7, Z6, Z19
+	VMAXPS       Z9, Z8, Z20
+	VMAXPS       Z11, Z10, Z21
+	VMAXPS       Z13, Z12, Z22
+	VMAXPS       Z15, Z14, Z23
+	VMAXPS       Z17, Z16, Z16
+	VMAXPS       Z19, Z18, Z18
+	VMAXPS       Z21, Z20, Z20
+	VMAXPS       Z23, Z22, Z22
+	VMAXPS       Z18, Z16, Z16
+	VMAXPS       Z22, Z20, Z20
+	VMAXPS       Z20, Z16, Z16
+	VEXTRACTF64X4 $1, Z16, Y17
+	VMAXPS       Y17, Y16, Y16
+	VEXTRACTF32X4 $1, Y16, X17
+	VMAXPS       X17, X16, X16
+	VMOVHLPS     X16, X16, X17
+	VMAXPS       X17, X16, X16
+	VMOVSHDUP    X16, X17
+	VMAXSS       X17, X16, X16          // amax
+	VXORPS       X17, X17, X17
+	VUCOMISS     X17, X16
+	JEQ          q8kzero
+	VBROADCASTSS X16, Z16
+	// The first value with |x| = amax: scan the 16 vectors of |x|.
+	XORQ         BX, BX
+	VCMPPS       $0, Z16, Z0, K1
+	KMOVW        K1, AX
+	TESTL        AX, AX
+	JNZ          q8kfound
+	Q8K_FIND(Z1)
+	Q8K_FIND(Z2)
+	Q8K_FIND(Z3)
+	Q8K_FIND(Z4)
+	Q8K_FIND(Z5)
+	Q8K_FIND(Z6)
+	Q8K_FIND(Z7)
+	Q8K_FIND(Z8)
+	Q8K_FIND(Z9)
+	Q8K_FIND(Z10)
+	Q8K_FIND(Z11)
+	Q8K_FIND(Z12)
+	Q8K_FIND(Z13)
+	Q8K_FIND(Z14)
+	Q8K_FIND(Z15)
+
+q8kfound:
+	BSFL         AX, AX
+	ADDQ         AX, BX
+	MOVL         $0xc2fe0000, AX       // -127.0
+	VMOVD        AX, X18
+	VDIVSS       (SI)(BX*4), X18, X18  // iscale = -127/max
+	MOVL         $0x3f800000, AX       // 1.0
+	VMOVD        AX, X19
+	VDIVSS       X18, X19, X19         // d = 1/iscale
+	VMOVSS       X19, 256(DI)
+	VBROADCASTSS X18, Z18
+	MOVL         $127, AX
+	VPBROADCASTD AX, Z20
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z21
+	VPXORD       Z22, Z22, Z22
+	MOVL         $0x08000800, AX       // 2048 = 16·128 in each word
+	VPBROADCASTD AX, X23
+	Q8K_QUANT64(0, 0, 288)
+	Q8K_QUANT64(256, 64, 296)
+	Q8K_QUANT64(512, 128, 304)
+	Q8K_QUANT64(768, 192, 312)
+	VZEROUPPER
+	RET
+
+q8kzero:
+	VPXORD    Z0, Z0, Z0
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z0, 64(DI)
+	VMOVDQU64 Z0, 128(DI)
+	VMOVDQU64 Z0, 192(DI)
+	VMOVDQU64 Z0, 256(DI)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------------
+// Q8_0 / Q8_1 activation quantization (72-byte records per 32 values): llama.cpp's x86
+// quantize_row_q8_0/q8_1 — d = fp16(amax/127), q = nearest-even(x·(127/amax)) (all zero
+// when amax is 0), then the lane terms: corr·(sum of each 4 quants) as int32 when corr
+// is not 0 (Q4_0: -8, Q5_0: -16), else Q8_1's s = fp16(amax/127 · Σq) in lane 0 as
+// float32 and zeros.
+
+// func quantQ8_0AVX512(rec *byte, x *float32, nb int, corr int32)
+TEXT ·quantQ8_0AVX512(SB), NOSPLIT, $0-28
+	MOVQ         rec+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         nb+16(FP), CX
+	MOVL         corr+24(FP), R8
+	VPBROADCASTD R8, Y30                // corr in every lane
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x42fe0000, AX        // 127.0
+	VMOVD        AX, X29
+	MOVL         $0x01010101, AX
+	VPBROADCASTD AX, Y28                // unsigned ones for VPDPBUSD
+
+q80loop:
+	VMOVUPS      (SI), Z0
+	VMOVUPS      64(SI), Z1
+	VANDPS       Z31, Z0, Z2
+	VANDPS       Z31, Z1, Z3
+	VMAXPS       Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS       Y3, Y2, Y2
+	VEXTRACTF32X4 $1, Y2, X3
+	VMAXPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VMAXSS       X3, X2, X2             // amax
+	VDIVSS       X29, X2, X4            // d = amax/127
+	VCVTPS2PH    $0, X4, X5             // to fp16, nearest even
+	VCVTPH2PS    X5, X5
+	VMOVSS       X5, 64(DI)
+	MOVL         $0, 68(DI)
+	VXORPS       X6, X6, X6
+	VUCOMISS     X6, X2
+	JEQ          q80id
+	VDIVSS       X2, X29, X6            // id = 127/amax
+
+q80id:
+	VBROADCASTSS X6, Z6
+	VMULPS       Z6, Z0, Z0
+	VMULPS       Z6, Z1, Z1
+	VCVTPS2DQ    Z0, Z0
+	VCVTPS2DQ    Z1, Z1
+	VPMOVDB      Z0, X7
+	VPMOVDB      Z1, X8
+	VINSERTI32X4 $1, X8, Y7, Y7
+	VMOVDQU      Y7, (DI)
+	VPXORD       Y9, Y9, Y9
+	VPDPBUSD     Y7, Y28, Y9            // the sums of each 4 quants
+	TESTL        R8, R8
+	JEQ          q81
+	VPMULLD      Y30, Y9, Y9
+	VMOVDQU      Y9, 32(DI)
+	JMP          q80next
+
+q81:
+	VEXTRACTI32X4 $1, Y9, X10
+	VPADDD       X10, X9, X9
+	VPSHUFD      $0x4e, X9, X10
+	VPADDD       X10, X9, X9
+	VPSHUFD      $0xb1, X9, X10
+	VPADDD       X10, X9, X9            // Σq in every lane
+	VCVTDQ2PS    X9, X9
+	VMULSS       X9, X4, X9             // d·Σq
+	VCVTPS2PH    $0, X9, X9
+	VCVTPH2PS    X9, X9
+	VXORPS       Y10, Y10, Y10
+	VMOVSS       X9, X10, X10           // [s, 0, 0, ...]
+	VMOVDQU      Y10, 32(DI)
+
+q80next:
+	ADDQ         $128, SI
+	ADDQ         $72, DI
+	DECQ         CX
+	JNZ          q80loop
+	VZEROUPPER
+	RET
