@@ -74,13 +74,13 @@ type QFormat struct {
 
 	quant func(rec []byte, x []float32, n int) // n values into n/ActBlock records
 	dot   func(w []byte, nb int, act []byte) float32
-	rows4 [3]rows4Func // per level (generic unused)
-	tile  [3]tileFunc  // 4 rows x 4 tokens per level (nil: rows4 per token)
+	row1  [3]row1Func // one row x one token per level (nil: the portable code)
+	tile  [3]tileFunc // 4 rows x 4 tokens per level (nil: Rows4 per token)
 	typ   ggml.Type
 }
 
-// rows4Func computes 4 rows (ldw bytes apart) times one token.
-type rows4Func func(out *[4]float32, w *byte, ldw, nb int, act *byte)
+// row1Func computes one row times one token into *out.
+type row1Func func(out *float32, w *byte, nb int, act *byte)
 
 // tileFunc computes 4 rows (ldw apart) times 4 tokens (lda bytes apart): out[4t+r].
 type tileFunc func(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
@@ -119,15 +119,24 @@ func (f *QFormat) check(w []byte, ldw, rows, nb int, act []byte) {
 // Dot is one weight row (nb blocks) times one token's quantized activations.
 func (f *QFormat) Dot(w []byte, nb int, act []byte) float32 {
 	f.check(w, nb*f.BlockBytes, 1, nb, act)
+	if k := f.row1[qLevel()]; k != nil {
+		var out float32
+		k(&out, &w[0], nb, unsafe.SliceData(act))
+		return out
+	}
 	return f.dot(w, nb, act)
 }
 
 // Rows4 sets out[r] to weight row r (4 rows of nb blocks, ldw bytes apart, from w)
-// times one token's quantized activations: the decode kernel.
+// times one token's quantized activations, the rows one after another (the one-row
+// decode kernel).
 func (f *QFormat) Rows4(out *[4]float32, w []byte, ldw, nb int, act []byte) {
 	f.check(w, ldw, 4, nb, act)
-	if k := f.rows4[qLevel()]; k != nil {
-		k(out, unsafe.SliceData(w), ldw, nb, unsafe.SliceData(act))
+	l := qLevel()
+	if k := f.row1[l]; k != nil {
+		for r := range out {
+			k(&out[r], &w[r*ldw], nb, unsafe.SliceData(act))
+		}
 		return
 	}
 	for r := range out {

@@ -1,62 +1,62 @@
 package kern
 
-// The AVX-512 VNNI kernels (kq_vnni_amd64.s): 4 rows x 1 token.
+// The AVX-512 VNNI decode kernels (kq_vnni_amd64.s): one row x one token.
 
 //go:noescape
-func q4kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q4kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q5kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q5kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q6kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q6kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q3kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q3kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q2kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q2kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q40Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q40Row1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q41Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q41Row1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q50Row1VNNI(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q51Row1VNNI(out *float32, w *byte, nb int, act *byte)
 
-// The AVX2 kernels (kq_avx2_amd64.s): 4 rows x 1 token.
-
-//go:noescape
-func q4kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+// The AVX2 decode kernels (kq_avx2_amd64.s): one row x one token.
 
 //go:noescape
-func q5kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q4kRow1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q6kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q5kRow1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q3kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q6kRow1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q2kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q3kRow1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q40Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q2kRow1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q41Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q40Row1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q50Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q41Row1AVX2(out *float32, w *byte, nb int, act *byte)
 
 //go:noescape
-func q51Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
+func q50Row1AVX2(out *float32, w *byte, nb int, act *byte)
+
+//go:noescape
+func q51Row1AVX2(out *float32, w *byte, nb int, act *byte)
 
 // The AVX-512 VNNI tiles: 4 rows x 4 tokens.
 
@@ -96,22 +96,22 @@ func quantQ8_0Fast(act []byte, x []float32, corr int32) bool {
 func init() {
 	QQ4_K.tile[qLevelVNNI] = q4kTileVNNI
 	QQ6_K.tile[qLevelVNNI] = q6kTileVNNI
-	QQ4_K.rows4[qLevelVNNI] = q4kRows4VNNI
-	QQ5_K.rows4[qLevelVNNI] = q5kRows4VNNI
-	QQ6_K.rows4[qLevelVNNI] = q6kRows4VNNI
-	QQ3_K.rows4[qLevelVNNI] = q3kRows4VNNI
-	QQ2_K.rows4[qLevelVNNI] = q2kRows4VNNI
-	QQ4_0.rows4[qLevelVNNI] = q40Rows4VNNI
-	QQ4_1.rows4[qLevelVNNI] = q41Rows4VNNI
-	QQ5_0.rows4[qLevelVNNI] = q50Rows4VNNI
-	QQ5_1.rows4[qLevelVNNI] = q51Rows4VNNI
-	QQ4_K.rows4[qLevelAVX2] = q4kRows4AVX2
-	QQ5_K.rows4[qLevelAVX2] = q5kRows4AVX2
-	QQ6_K.rows4[qLevelAVX2] = q6kRows4AVX2
-	QQ3_K.rows4[qLevelAVX2] = q3kRows4AVX2
-	QQ2_K.rows4[qLevelAVX2] = q2kRows4AVX2
-	QQ4_0.rows4[qLevelAVX2] = q40Rows4AVX2
-	QQ4_1.rows4[qLevelAVX2] = q41Rows4AVX2
-	QQ5_0.rows4[qLevelAVX2] = q50Rows4AVX2
-	QQ5_1.rows4[qLevelAVX2] = q51Rows4AVX2
+	QQ4_K.row1[qLevelVNNI] = q4kRow1VNNI
+	QQ5_K.row1[qLevelVNNI] = q5kRow1VNNI
+	QQ6_K.row1[qLevelVNNI] = q6kRow1VNNI
+	QQ3_K.row1[qLevelVNNI] = q3kRow1VNNI
+	QQ2_K.row1[qLevelVNNI] = q2kRow1VNNI
+	QQ4_0.row1[qLevelVNNI] = q40Row1VNNI
+	QQ4_1.row1[qLevelVNNI] = q41Row1VNNI
+	QQ5_0.row1[qLevelVNNI] = q50Row1VNNI
+	QQ5_1.row1[qLevelVNNI] = q51Row1VNNI
+	QQ4_K.row1[qLevelAVX2] = q4kRow1AVX2
+	QQ5_K.row1[qLevelAVX2] = q5kRow1AVX2
+	QQ6_K.row1[qLevelAVX2] = q6kRow1AVX2
+	QQ3_K.row1[qLevelAVX2] = q3kRow1AVX2
+	QQ2_K.row1[qLevelAVX2] = q2kRow1AVX2
+	QQ4_0.row1[qLevelAVX2] = q40Row1AVX2
+	QQ4_1.row1[qLevelAVX2] = q41Row1AVX2
+	QQ5_0.row1[qLevelAVX2] = q50Row1AVX2
+	QQ5_1.row1[qLevelAVX2] = q51Row1AVX2
 }

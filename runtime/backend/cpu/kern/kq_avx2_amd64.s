@@ -3,8 +3,8 @@
 // Block-quantized kernels (kq.go) at the AVX2 level: 256-bit registers, one 32-value
 // group at a time (VPMADDUBSW: unsigned weight levels times signed activations into
 // word pairs, VPMADDWD: times the group's scales into int32 lanes), the same integer
-// lanes and float steps as every level. Y0..Y3 are the four rows' lanes, Y14 the
-// activation scale, Y15 0x0F in every byte; the activations are read from memory (L1).
+// lanes and float steps as every level. Y14 is the activation scale, Y15 0x0F in every
+// byte; the activations are read from memory (L1).
 
 DATA kqaIdxP<>+0(SB)/8, $0x0b0a090803020100
 DATA kqaIdxP<>+8(SB)/8, $0x0b0a090807060504
@@ -170,31 +170,22 @@ DATA kqaBitMask<>+16(SB)/8, $0x8040201008040201
 DATA kqaBitMask<>+24(SB)/8, $0x8040201008040201
 GLOBL kqaBitMask<>(SB), RODATA|NOPTR, $32
 
-#define AREDUCE4(a0, a1, a2, a3, x0, x1) \
-	VHADDPS      a1, a0, a1; \
-	VHADDPS      a3, a2, a3; \
-	VHADDPS      a3, a1, a0; \
-	VEXTRACTF128 $1, a0, x1; \
-	VADDPS       x1, x0, x0
-
-#define AROWS4_PROLOGUE \
+// One row times one token per call, the row read from start to end (see the VNNI
+// file); Y0 holds the row's lanes.
+#define AROW1_PROLOGUE \
 	MOVQ         w+8(FP), R8;        \
-	MOVQ         ldw+16(FP), DX;     \
-	MOVQ         nb+24(FP), CX;      \
-	MOVQ         act+32(FP), SI;     \
-	LEAQ         (R8)(DX*1), R9;     \
-	LEAQ         (R9)(DX*1), R10;    \
-	LEAQ         (R10)(DX*1), R11;   \
+	MOVQ         nb+16(FP), CX;      \
+	MOVQ         act+24(FP), SI;     \
 	VPXOR        Y0, Y0, Y0;         \
-	VPXOR        Y1, Y1, Y1;         \
-	VPXOR        Y2, Y2, Y2;         \
-	VPXOR        Y3, Y3, Y3;         \
 	VMOVDQU      kqaB0F<>(SB), Y15
 
-#define AROWS4_EPILOGUE \
-	MOVQ    out+0(FP), AX;                 \
-	AREDUCE4(Y0, Y1, Y2, Y3, X0, X1);      \
-	VMOVUPS X0, (AX);                      \
+#define AROW1_EPILOGUE \
+	MOVQ         out+0(FP), AX;   \
+	VHADDPS      Y0, Y0, Y0;      \
+	VHADDPS      Y0, Y0, Y0;      \
+	VEXTRACTF128 $1, Y0, X1;      \
+	VADDSS       X1, X0, X0;      \
+	VMOVSS       X0, (AX);        \
 	VZEROUPPER
 
 // KGROUP adds one 32-value group (levels in w, activations at aoff(SI), scale words
@@ -226,22 +217,16 @@ GLOBL kqaBitMask<>(SB), RODATA|NOPTR, $32
 	VFNMADD231PS Y10, Y5, L
 
 #define KLOOP(name, ROW, bytes) \
-TEXT name(SB), NOSPLIT, $0-40;          \
-	AROWS4_PROLOGUE;                    \
+TEXT name(SB), NOSPLIT, $0-32;          \
+	AROW1_PROLOGUE;                     \
 kloop:                                  \
 	VBROADCASTSS 256(SI), Y14;          \
 	ROW(R8, Y0);                        \
-	ROW(R9, Y1);                        \
-	ROW(R10, Y2);                       \
-	ROW(R11, Y3);                       \
 	ADDQ         $bytes, R8;            \
-	ADDQ         $bytes, R9;            \
-	ADDQ         $bytes, R10;           \
-	ADDQ         $bytes, R11;           \
 	ADDQ         $320, SI;              \
 	DECQ         CX;                    \
 	JNZ          kloop;                 \
-	AROWS4_EPILOGUE;                    \
+	AROW1_EPILOGUE;                     \
 	RET
 
 // ---- Q4_K / Q5_K: sub-block s of 32 at act offset 32·(0 2 1 3 4 6 5 7)[s]; Y4 holds
@@ -312,11 +297,11 @@ kloop:                                  \
 	K5PAIR(p, 144, 160, 192, 224, 224, VPSRLW, 2, VPSRLW, 3);         \
 	KDOTMIN(p, 0, L)
 
-// func q4kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-KLOOP(·q4kRows4AVX2, Q4K_AROW, 144)
+// func q4kRow1AVX2(out *float32, w *byte, nb int, act *byte)
+KLOOP(·q4kRow1AVX2, Q4K_AROW, 144)
 
-// func q5kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-KLOOP(·q5kRows4AVX2, Q5K_AROW, 176)
+// func q5kRow1AVX2(out *float32, w *byte, nb int, act *byte)
+KLOOP(·q5kRow1AVX2, Q5K_AROW, 176)
 
 // ---- Q6_K, Q3_K, Q2_K: sixteen scales as words in Y4; Y12 / Y13 hold scales 0..7 /
 // 8..15 in both lanes for the group shuffles; Y5 the offset or min lanes.
@@ -363,8 +348,8 @@ KLOOP(·q5kRows4AVX2, Q5K_AROW, 176)
 	VPSUBD    Y5, Y6, Y6;                                                 \
 	KDOT(p, 208, L)
 
-// func q6kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-KLOOP(·q6kRows4AVX2, Q6K_AROW, 210)
+// func q6kRow1AVX2(out *float32, w *byte, nb int, act *byte)
+KLOOP(·q6kRow1AVX2, Q6K_AROW, 210)
 
 // Q3GROUP: group j of a half (qs in Y8, hmask in Y9): low two bits (qs >> 2j) and the
 // third from hmask shifted by HSH n to bit 2.
@@ -406,8 +391,8 @@ KLOOP(·q6kRows4AVX2, Q6K_AROW, 210)
 	VPSUBD    Y5, Y6, Y6;                         \
 	KDOT(p, 108, L)
 
-// func q3kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-KLOOP(·q3kRows4AVX2, Q3K_AROW, 110)
+// func q3kRow1AVX2(out *float32, w *byte, nb int, act *byte)
+KLOOP(·q3kRow1AVX2, Q3K_AROW, 110)
 
 #define Q2GROUP(qsh, a, s, src) \
 	VPSRLW  $qsh, Y8, Y10;               \
@@ -435,8 +420,8 @@ KLOOP(·q3kRows4AVX2, Q3K_AROW, 110)
 	Q2GROUP(6, 224, 224, Y13);           \
 	KDOTMIN(p, 80, L)
 
-// func q2kRows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-KLOOP(·q2kRows4AVX2, Q2K_AROW, 84)
+// func q2kRow1AVX2(out *float32, w *byte, nb int, act *byte)
+KLOOP(·q2kRow1AVX2, Q2K_AROW, 84)
 
 // ---- Q4_0, Q4_1, Q5_0, Q5_1: one 32-value block per step; the record's quants at
 // 0(SI), lane terms at 32(SI), scale in Y14.
@@ -502,32 +487,26 @@ KLOOP(·q2kRows4AVX2, Q2K_AROW, 84)
 	QLA_DOTMIN(p, L)
 
 #define QLLOOP(name, ROW, bytes) \
-TEXT name(SB), NOSPLIT, $0-40;          \
-	AROWS4_PROLOGUE;                    \
+TEXT name(SB), NOSPLIT, $0-32;          \
+	AROW1_PROLOGUE;                     \
 qlloop:                                 \
 	VBROADCASTSS 64(SI), Y14;           \
 	ROW(R8, Y0);                        \
-	ROW(R9, Y1);                        \
-	ROW(R10, Y2);                       \
-	ROW(R11, Y3);                       \
 	ADDQ         $bytes, R8;            \
-	ADDQ         $bytes, R9;            \
-	ADDQ         $bytes, R10;           \
-	ADDQ         $bytes, R11;           \
 	ADDQ         $72, SI;               \
 	DECQ         CX;                    \
 	JNZ          qlloop;                \
-	AROWS4_EPILOGUE;                    \
+	AROW1_EPILOGUE;                     \
 	RET
 
-// func q40Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-QLLOOP(·q40Rows4AVX2, Q40_AROW, 18)
+// func q40Row1AVX2(out *float32, w *byte, nb int, act *byte)
+QLLOOP(·q40Row1AVX2, Q40_AROW, 18)
 
-// func q41Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-QLLOOP(·q41Rows4AVX2, Q41_AROW, 20)
+// func q41Row1AVX2(out *float32, w *byte, nb int, act *byte)
+QLLOOP(·q41Row1AVX2, Q41_AROW, 20)
 
-// func q50Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-QLLOOP(·q50Rows4AVX2, Q50_AROW, 22)
+// func q50Row1AVX2(out *float32, w *byte, nb int, act *byte)
+QLLOOP(·q50Row1AVX2, Q50_AROW, 22)
 
-// func q51Rows4AVX2(out *[4]float32, w *byte, ldw, nb int, act *byte)
-QLLOOP(·q51Rows4AVX2, Q51_AROW, 24)
+// func q51Row1AVX2(out *float32, w *byte, nb int, act *byte)
+QLLOOP(·q51Row1AVX2, Q51_AROW, 24)

@@ -1,7 +1,11 @@
 package kern
 
 import (
+	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -80,4 +84,35 @@ func BenchmarkQKernels(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkReadBandwidth is the denominator of "fraction of read bandwidth": every
+// core (GOMAXPROCS goroutines) streams its share of a 1 GiB arena once per iteration
+// with the float kernel's vector loads, dotting 16 KiB chunks against one L1-resident
+// chunk; GB/s counts the arena's bytes.
+func BenchmarkReadBandwidth(b *testing.B) {
+	a := f32s(weightArena())
+	const chunk = 4096 // floats: 16 KiB
+	w := make([]float32, chunk)
+	for i := range w {
+		w[i] = 1
+	}
+	procs := runtime.GOMAXPROCS(0)
+	per := len(a) / procs / chunk * chunk
+	var sink atomic.Uint32
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		for p := 0; p < procs; p++ {
+			wg.Go(func() {
+				var s float32
+				for off := p * per; off < (p+1)*per; off += chunk {
+					s += Dot(a[off:off+chunk], w)
+				}
+				sink.Add(math.Float32bits(s) & 1)
+			})
+		}
+		wg.Wait()
+	}
+	reportGBs(b, procs*per*4)
 }
