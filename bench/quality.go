@@ -42,6 +42,18 @@ type Variant struct {
 	Reason       string        `json:"reason,omitempty"`
 	Options      model.Options `json:"-"`
 	GoldenColumn string        `json:"golden_column,omitempty"` // nll.json column with the same arithmetic
+	// Path is the variant's own model file (a GGUF of the same model quantized with
+	// vireo quantize, say); empty: the audit's model.
+	Path string `json:"path,omitempty"`
+	// WeightTypes says how the backend held the variant's matrices ("q4_k ×135, ...").
+	WeightTypes string `json:"weight_types,omitempty"`
+}
+
+// QualityFile is another file of the audited model, run as a variant with auto weights
+// (its GGUF block types run natively).
+type QualityFile struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
 }
 
 // Variants are the reference and every optimization Vireo has or plans.
@@ -71,6 +83,8 @@ type QualityConfig struct {
 	Seed          uint64        `json:"seed"`
 	GoldenPath    string        `json:"golden_path,omitempty"` // nll.json; empty: no protocol check
 	Threads       int           `json:"threads"`               // backend threads per variant (default 1; variants run in parallel)
+	Files         []QualityFile `json:"files,omitempty"`       // more variants: other files of the same model
+	Dequantized   bool          `json:"dequantized,omitempty"` // each file also dequantized to f32 (its weight rounding alone)
 }
 
 // Metrics are one variant's scores on a text (or pooled over texts).
@@ -162,15 +176,36 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 			m.Close()
 		}
 	}()
-	for _, v := range Variants() {
+	variants := Variants()
+	for _, f := range cfg.Files {
+		variants = append(variants, Variant{Name: f.Name, Available: true, Path: f.Path,
+			Description: "GGUF file " + f.Path + ", its block types run natively (weights as stored, activations quantized per token as llama.cpp does)",
+			Options:     model.Options{Weights: model.WeightsAuto}})
+		if cfg.Dequantized {
+			variants = append(variants, Variant{Name: f.Name + " deq-f32", Available: true, Path: f.Path,
+				Description: "the same file's weights dequantized exactly to f32, f32 activations (what the weight rounding alone costs)",
+				Options:     model.Options{Weights: model.WeightsF32}})
+		}
+	}
+	var names []string // of the available variants, as models
+	for _, v := range variants {
 		vi := VariantInfo{Variant: v}
 		if v.Available {
-			m, err := llm.Open(cfg.ModelPath, cfg.TokenizerPath, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
+			path, tok := cfg.ModelPath, cfg.TokenizerPath
+			if v.Path != "" {
+				path, tok = v.Path, ""
+			}
+			m, err := llm.Open(path, tok, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
 			if err != nil {
 				return nil, fmt.Errorf("quality: %s: %w", v.Name, err)
 			}
 			models = append(models, m)
+			if len(models) > 1 && (m.Config.VocabSize != models[0].Config.VocabSize || m.Tokenizer.BOS() != models[0].Tokenizer.BOS()) {
+				return nil, fmt.Errorf("quality: %s (%s): vocabulary of %d (BOS %d), the reference's %d (BOS %d): not the same model", v.Name, path, m.Config.VocabSize, m.Tokenizer.BOS(), models[0].Config.VocabSize, models[0].Tokenizer.BOS())
+			}
 			vi.WeightBytes = m.WeightBytes
+			vi.WeightTypes = m.WeightTypes()
+			names = append(names, v.Name)
 		}
 		res.Variants = append(res.Variants, vi)
 	}
@@ -220,7 +255,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 				for _, w := range p.wins {
 					ws, err := scoreWindow(s, w)
 					if err != nil {
-						errs[vi] = fmt.Errorf("quality: %s on %s: %w", res.Variants[vi].Name, cfg.Texts[ti].Name, err)
+						errs[vi] = fmt.Errorf("quality: %s on %s: %w", names[vi], cfg.Texts[ti].Name, err)
 						return
 					}
 					scores[ti][vi] = append(scores[ti][vi], ws)
@@ -247,7 +282,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 		}
 		tq := TextQuality{Name: t.Name, Category: t.Category, Tokens: len(preps[ti].toks), Windows: len(preps[ti].wins)}
 		for vi := range models {
-			tq.Results = append(tq.Results, compare(res.Variants[vi].Name, sc[0], sc[vi], vi == 0, cfg.Resamples, cfg.Seed))
+			tq.Results = append(tq.Results, compare(names[vi], sc[0], sc[vi], vi == 0, cfg.Resamples, cfg.Seed))
 		}
 		res.Texts = append(res.Texts, tq)
 		if cfg.GoldenPath != "" {
@@ -259,7 +294,7 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 		}
 	}
 	for vi := range models {
-		res.Overall = append(res.Overall, compare(res.Variants[vi].Name, pooled[0], pooled[vi], vi == 0, cfg.Resamples, cfg.Seed))
+		res.Overall = append(res.Overall, compare(names[vi], pooled[0], pooled[vi], vi == 0, cfg.Resamples, cfg.Seed))
 	}
 	res.Host.End()
 	return res, nil

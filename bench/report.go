@@ -146,6 +146,22 @@ func (r *Report) summarize() {
 				"Quality score (int8 weights vs the f32 reference, %d positions over %d texts): top-1 agreement %.2f%% (95%% CI %.2f–%.2f%%), perplexity ratio %.4f, retained next-token accuracy %.2f%%; %s.",
 				m.Positions, len(q.Texts), 100*m.Agreement.Value, 100*m.Agreement.Lo, 100*m.Agreement.Hi, m.PerplexityRatio, 100*m.AccuracyRatio, m.Verdict))
 		}
+		files := map[string]bool{}
+		for _, v := range q.Variants {
+			files[v.Name] = v.Path != ""
+		}
+		for _, m := range q.Overall[1:] {
+			if !files[m.Variant] {
+				continue
+			}
+			meets := "meets"
+			if m.Agreement.Value < RetainedBar {
+				meets = "misses"
+			}
+			r.add("quality: "+m.Variant+" top-1 agreement", m.Agreement.Value, "fraction", fmt.Sprintf(
+				"%s (its blocks run natively) vs the f32 reference: top-1 agreement %.2f%% (95%% CI %.2f–%.2f%%: %s the %.0f%% bar), perplexity ratio %.4f, next-token accuracy kept %.2f%%.",
+				m.Variant, 100*m.Agreement.Value, 100*m.Agreement.Lo, 100*m.Agreement.Hi, meets, 100*RetainedBar, m.PerplexityRatio, 100*m.AccuracyRatio))
+		}
 		ref := q.Overall[0]
 		r.add("quality: f32 perplexity", ref.Perplexity, "", fmt.Sprintf("Reference (f32) perplexity over all texts %.3f, next-token accuracy %.2f%%.", ref.Perplexity, 100*ref.Accuracy))
 	}
@@ -561,6 +577,7 @@ func (r *Report) Markdown() string {
 	r.mdLoad(&b)
 	r.mdOptimizations(&b)
 	r.mdQuality(&b)
+	r.mdRetained(&b)
 	if r.Spec != nil {
 		b.WriteString(SpecMarkdown(r.Spec))
 	}
@@ -725,6 +742,65 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// RetainedBar is the seed's bar for a faster configuration: it keeps at least this
+// much of the reference's quality, measured as teacher-forced top-1 agreement with it.
+const RetainedBar = 0.92
+
+// mdRetained is the seed's summary: for every variant the quality kept (top-1
+// agreement with the f32 reference and next-token accuracy kept, pooled over all texts)
+// against the throughput gained (decode tokens/s per request against the weight
+// comparison's baseline, where that comparison measured a format of the same name).
+func (r *Report) mdRetained(b *strings.Builder) {
+	q := r.Quality
+	if q == nil || len(q.Overall) < 2 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	speed := map[string]float64{}
+	base := ""
+	if w := r.Weights; w != nil && len(w.Formats) > 0 {
+		base = w.Formats[0].Format
+		for _, f := range w.Formats {
+			speed[f.Format] = f.DecodeTokS.Mean
+		}
+	}
+	p("## Quality retained against throughput gained\n\n")
+	p("Quality retained is the teacher-forced top-1 agreement with the f32 reference, pooled over all %d texts (the seed's bar: %.0f%%), beside the next-token accuracy kept and the perplexity change.", len(q.Texts), 100*RetainedBar)
+	if base != "" {
+		p(" Throughput gained is decode tokens/s per request against %s in the weight comparison (same run, formats taking turns), where it measured a format of the same name.", base)
+	}
+	p("\n\n| variant | weights held as | weights read per token | top-1 agreement %% [95%% CI] | accuracy kept | perplexity change %% [CI] | meets %.0f%% | decode speed vs %s |\n|---|---|---|---|---|---|---|---|\n", 100*RetainedBar, orDash(base))
+	info := map[string]VariantInfo{}
+	for _, v := range q.Variants {
+		info[v.Name] = v
+	}
+	for _, m := range q.Overall[1:] {
+		v := info[m.Variant]
+		gain := "–"
+		if s, ok := speed[m.Variant]; ok && speed[base] > 0 {
+			gain = fmt.Sprintf("%.2fx (%.1f vs %.1f tok/s)", s/speed[base], s, speed[base])
+		}
+		ag := m.Agreement
+		meets := "no"
+		switch {
+		case ag.Lo >= RetainedBar:
+			meets = "yes"
+		case ag.Value >= RetainedBar:
+			meets = "yes (its CI reaches below)"
+		}
+		p("| %s | %s | %s | %.2f [%.2f, %.2f] | %.2f%% | %s | %s | %s |\n", m.Variant, orDash(v.WeightTypes), human(v.WeightBytes),
+			100*ag.Value, 100*ag.Lo, 100*ag.Hi, 100*m.AccuracyRatio, ciPct(m.PerplexityChange), meets, gain)
+	}
+	p("\n")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
 }
 
 func (r *Report) mdQuality(b *strings.Builder) {

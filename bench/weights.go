@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/llm"
@@ -28,6 +29,24 @@ var WeightFormats = map[string]func(ModelSpec) ModelSpec{
 	"int8":        func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "int8", false; return s },
 	"int8+f32emb": func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "int8", true; return s },
 	"q8_0":        func(s ModelSpec) ModelSpec { s.Weights, s.FloatEmbedding = "q8_0", false; return s },
+}
+
+// formatSpec is the model a format runs: a WeightFormats name, or NAME=PATH for another
+// file of the same model (a GGUF quantized with vireo quantize, say) with auto weights —
+// its block types run natively.
+func formatSpec(base ModelSpec, f string) (ModelSpec, string, error) {
+	if name, path, ok := strings.Cut(f, "="); ok {
+		if name == "" || path == "" {
+			return ModelSpec{}, "", fmt.Errorf("weight format %q: want NAME=PATH", f)
+		}
+		base.Path, base.Weights, base.FloatEmbedding = path, "auto", false
+		return base, name, nil
+	}
+	mk, ok := WeightFormats[f]
+	if !ok {
+		return ModelSpec{}, "", fmt.Errorf("unknown weight format %q (f32, int8, int8+f32emb, q8_0, or NAME=PATH of a file of the same model)", f)
+	}
+	return mk(base), f, nil
 }
 
 // WeightFormatResult is one format's measurement, over all its rounds.
@@ -84,12 +103,14 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 			a.m.Close()
 		}
 	}()
-	for _, f := range cfg.Formats {
-		mk, ok := WeightFormats[f]
-		if !ok {
-			return nil, fmt.Errorf("unknown weight format %q (f32, int8, int8+f32emb, q8_0)", f)
+	names := make([]string, len(cfg.Formats)) // NAME=PATH formats go by NAME
+	for i, f := range cfg.Formats {
+		spec, name, err := formatSpec(cfg.Model, f)
+		if err != nil {
+			return nil, err
 		}
-		spec := mk(cfg.Model)
+		names[i] = name
+		f = name
 		m, err := spec.Open()
 		if err != nil {
 			return nil, err
@@ -133,9 +154,9 @@ func RunWeightConfigs(ctx context.Context, cfg WeightConfig, prog func(string) *
 		a.res.DecodeTokS = NewDist(rates[a.res.Format])
 		res.Formats = append(res.Formats, a.res)
 	}
-	base := cfg.Formats[0]
+	base := names[0]
 	mean := func(x []float64) float64 { return NewDist(x).Mean }
-	for i, f := range cfg.Formats[1:] {
+	for i, f := range names[1:] {
 		iv := BootstrapDiff(rates[base], rates[f], cfg.Resamples, cfg.Seed+uint64(i), mean)
 		c := Comparison{Metric: "per-request decode tokens/s", Config: f, Baseline: base, Unit: "tokens/s", Diff: iv}
 		if b := mean(rates[base]); b != 0 && finite(iv.Value) {

@@ -21,6 +21,7 @@ func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	typ := fs.String("type", "", "output type: "+strings.Join(quantize.TargetNames(), ", "))
 	pure := fs.Bool("pure", false, "give every quantizable matrix the base type (no mix rules), as llama-quantize --pure")
+	f16 := fs.Bool("f16-fallback", false, "keep F16 the matrices whose rows no block of the type fits, where llama.cpp defines no fallback (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and llama-quantize refuses")
 	requant := fs.Bool("allow-requantize", false, "accept block-quantized input tensors (dequantized first: their rounding is paid twice)")
 	threads := fs.Int("threads", 0, "goroutines quantizing rows (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only the summary")
@@ -56,7 +57,7 @@ func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	if *threads < 0 {
 		return fmt.Errorf("quantize: --threads must be >= 0, got %d", *threads)
 	}
-	opt := quantize.Options{Type: tg, Pure: *pure, AllowRequantize: *requant, Threads: *threads}
+	opt := quantize.Options{Type: tg, Pure: *pure, F16Fallback: *f16, AllowRequantize: *requant, Threads: *threads}
 	if !*quiet {
 		opt.Progress = func(i, n int, t quantize.TensorReport) {
 			fmt.Fprintf(stderr, "[%*d/%d] %-32s %-14s %-5s -> %-5s %10d bytes\n", len(fmt.Sprint(n)), i+1, n, t.Name, fmt.Sprint(t.Shape), t.From, t.To, t.Bytes)

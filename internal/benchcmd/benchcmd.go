@@ -71,7 +71,7 @@ Commands:
                   per eval text, for each optimization, with bootstrap confidence intervals
   ttft-configs    the mixed workload (one long prompt among short ones) on an in-process
                   engine in three prefill configurations
-  weight-configs  decode speed and weight size per weight format (f32, int8, int8+emb)
+  weight-configs  decode speed and weight size per weight format (f32, int8, int8+f32emb, q8_0, a GGUF file)
   spec            speculative decoding: acceptance and decode speed-up of prompt lookup and a
                   draft model against no speculation, per workload and concurrency
   report          report.md, report.json and SVG charts from the JSON the others wrote
@@ -432,9 +432,12 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 		tokens, ctxLen, stride, resamples int
 		threads                           int
 		seed                              uint64
-		texts                             string
+		texts, files                      string
+		deq                               bool
 	)
 	fs.StringVar(&modelPath, "model-path", "", "model: a GGUF file, a llama2.c .bin, a Hugging Face model directory or Hub name (default: stories260K from the shared folder)")
+	fs.StringVar(&files, "files", "", "more variants, other files of the same model as name=path,... (GGUF files from vireo quantize: their block types run natively)")
+	fs.BoolVar(&deq, "files-deq", false, "also run each --files file with its weights dequantized to f32 (what the weight rounding alone costs, without the activation quantization)")
 	fs.BoolVar(&offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
 	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/, golden/)")
@@ -460,7 +463,16 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads}
+	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads, Dequantized: deq}
+	if files != "" {
+		for _, kv := range strings.Split(files, ",") {
+			name, path, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || path == "" {
+				return fmt.Errorf("--files: %q is not name=path", kv)
+			}
+			cfg.Files = append(cfg.Files, bench.QualityFile{Name: name, Path: path})
+		}
+	}
 	if texts != "" {
 		for _, kv := range strings.Split(texts, ",") {
 			cat, path, ok := strings.Cut(kv, "=")
@@ -571,7 +583,7 @@ func runWeights(ctx context.Context, cmd string, args []string, stdout, stderr i
 	var cfg bench.WeightConfig
 	var formats, out string
 	mf.register(fs, "", "")
-	fs.StringVar(&formats, "formats", "f32,int8,int8+emb", "weight formats, the first is the baseline")
+	fs.StringVar(&formats, "formats", "f32,int8,int8+f32emb,q8_0", "weight formats, the first is the baseline: f32, int8, int8+f32emb, q8_0, or name=path for another file of the same model (a GGUF from vireo quantize: its block types run natively)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "requests in flight")
 	fs.IntVar(&cfg.NumPrompts, "num-prompts", 8, "requests per format")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "the formats take turns this many times (drift in the machine's load falls on all alike)")

@@ -34,6 +34,10 @@ type Options struct {
 	// AllowRequantize accepts block-quantized input tensors, dequantized first (their
 	// rounding is paid twice); a tensor that keeps its type is copied as it is.
 	AllowRequantize bool
+	// F16Fallback keeps F16 the matrices whose rows are not whole blocks of a type for
+	// which llama.cpp defines no fallback type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), where
+	// llama-quantize refuses the file.
+	F16Fallback bool
 	// Threads quantize rows in parallel (0: GOMAXPROCS).
 	Threads int
 	// Progress, when set, hears of each tensor as it is written (i counts from 0).
@@ -75,7 +79,7 @@ func Run(in, out string, opt Options) (*Report, error) {
 		order[t.name] = i
 	}
 	sortLikeLlamaCpp(infos)
-	types, err := chooseTypes(infos, opt.Type, src.hp, opt.Pure)
+	types, err := chooseTypes(infos, opt.Type, src.hp, opt.Pure, opt.F16Fallback)
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}

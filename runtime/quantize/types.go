@@ -154,9 +154,9 @@ type hparams struct {
 // without an importance matrix (llama_tensor_get_type): tensors it does not quantize
 // keep their type; with pure, every quantizable matrix gets the base type; otherwise
 // the mix's rules trade some for neighbours; then a row length that is not a whole
-// number of blocks falls back to a type whose blocks fit. ts must be in
-// sortLikeLlamaCpp's order.
-func chooseTypes(ts []tensorInfo, tg Target, hp hparams, pure bool) ([]ggml.Type, error) {
+// number of blocks falls back to a type whose blocks fit (F16 where llama.cpp defines
+// none, with f16Fallback). ts must be in sortLikeLlamaCpp's order.
+func chooseTypes(ts []tensorInfo, tg Target, hp hparams, pure, f16Fallback bool) ([]ggml.Type, error) {
 	nAttnV, tied := 0, true
 	for _, t := range ts {
 		switch categoryOf(t.name) {
@@ -247,7 +247,7 @@ func chooseTypes(ts []tensorInfo, tg Target, hp hparams, pure bool) ([]ggml.Type
 			}
 		}
 		var err error
-		if typ, err = fallback(t.name, cols, typ); err != nil {
+		if typ, err = fallback(t.name, cols, typ, f16Fallback); err != nil {
 			return nil, err
 		}
 		out[k] = typ
@@ -258,8 +258,9 @@ func chooseTypes(ts []tensorInfo, tg Target, hp hparams, pure bool) ([]ggml.Type
 // fallback is llama.cpp's tensor_type_fallback: a row length that is not a whole number
 // of the type's blocks takes a type with blocks of 32 (Q2_K and Q3_K become Q4_0, as
 // current llama.cpp does; older versions wrote IQ4_NL, which Vireo does not implement),
-// and F16 when even those do not fit.
-func fallback(name string, cols int, typ ggml.Type) (ggml.Type, error) {
+// and F16 when even those do not fit. For the other types llama.cpp defines no fallback
+// and refuses; with f16 they fall back to F16 too (a Vireo extension).
+func fallback(name string, cols int, typ ggml.Type, f16 bool) (ggml.Type, error) {
 	if cols%typ.BlockSize() == 0 {
 		return typ, nil
 	}
@@ -274,7 +275,10 @@ func fallback(name string, cols int, typ ggml.Type) (ggml.Type, error) {
 	case ggml.Q6_K:
 		alt = ggml.Q8_0
 	default:
-		return 0, fmt.Errorf("tensor %q: rows of %d values are not a whole number of %s blocks of %d, and llama.cpp defines no fallback for %s",
+		if f16 {
+			return ggml.F16, nil
+		}
+		return 0, fmt.Errorf("tensor %q: rows of %d values are not a whole number of %s blocks of %d, and llama.cpp defines no fallback for %s (--f16-fallback keeps such tensors F16)",
 			name, cols, typ, typ.BlockSize(), typ)
 	}
 	if cols%alt.BlockSize() != 0 {

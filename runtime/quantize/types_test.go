@@ -20,7 +20,7 @@ func counts(t *testing.T, c loader.Config, target string) map[ggml.Type]int {
 	sortLikeLlamaCpp(ts)
 	tg, err := ParseTarget(target)
 	require.NoError(t, err)
-	types, err := chooseTypes(ts, tg, hparams{c.Layers, c.Heads, c.KVHeads}, false)
+	types, err := chooseTypes(ts, tg, hparams{c.Layers, c.Heads, c.KVHeads}, false, false)
 	require.NoError(t, err)
 	out := map[ggml.Type]int{}
 	for i, typ := range types {
@@ -77,16 +77,19 @@ func TestFallback(t *testing.T) {
 		{ggml.Q3_K, 96, ggml.Q4_0},
 		{ggml.Q6_K, 100, ggml.F16},
 	} {
-		got, err := fallback("w", tc.cols, tc.typ)
+		got, err := fallback("w", tc.cols, tc.typ, false)
 		require.NoError(t, err)
 		require.Equal(t, tc.want, got, "%s rows of %d", tc.typ, tc.cols)
 	}
-	_, err := fallback("blk.0.attn_q.weight", 100, ggml.Q4_0)
+	f16, err := fallback("blk.0.attn_q.weight", 100, ggml.Q4_0, true)
+	require.NoError(t, err)
+	require.Equal(t, ggml.F16, f16, "with f16 fallback")
+	_, err = fallback("blk.0.attn_q.weight", 100, ggml.Q4_0, false)
 	require.ErrorContains(t, err, `tensor "blk.0.attn_q.weight": rows of 100 values are not a whole number of Q4_0 blocks of 32`)
 
 	// The output of a model whose rows do not fit the base type's blocks is Q8_0.
 	ts := []tensorInfo{{name: "output.weight", shape: []int{10, 96}, typ: ggml.F32}, {name: "token_embd.weight", shape: []int{10, 96}, typ: ggml.F32}}
-	types, err := chooseTypes(ts, mustTarget(t, "q4_k_m"), hparams{1, 1, 1}, false)
+	types, err := chooseTypes(ts, mustTarget(t, "q4_k_m"), hparams{1, 1, 1}, false, false)
 	require.NoError(t, err)
 	require.Equal(t, []ggml.Type{ggml.Q8_0, ggml.Q5_0}, types)
 }
