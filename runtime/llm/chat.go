@@ -28,6 +28,14 @@ func (l *Loaded) ChatPrompt(msgs []chattemplate.Message, addGenerationPrompt boo
 // stops once past the limit (tokenizer.EncodeLimit), and more than limit ids come
 // back then. A limit <= 0 means none.
 func (l *Loaded) ChatPromptLimit(msgs []chattemplate.Message, addGenerationPrompt bool, limit int) ([]int32, string, error) {
+	return l.ChatPromptTools(msgs, nil, addGenerationPrompt, limit)
+}
+
+// ChatPromptTools is ChatPromptLimit with tool definitions
+// (chattemplate.RenderChatTools: templates that read "tools" render them in their own
+// format; others, and models without a template, get the documented fallback system
+// message).
+func (l *Loaded) ChatPromptTools(msgs []chattemplate.Message, tools []chattemplate.Tool, addGenerationPrompt bool, limit int) ([]int32, string, error) {
 	l.chat.once.Do(func() {
 		if l.ChatTemplate != "" {
 			l.chat.tmpl, l.chat.err = chattemplate.Parse(l.ChatTemplate)
@@ -44,7 +52,7 @@ func (l *Loaded) ChatPromptLimit(msgs []chattemplate.Message, addGenerationPromp
 	if id := tok.EOS(); id >= 0 {
 		special["eos_token"] = tok.Spelling(id)
 	}
-	text, err := chattemplate.RenderChat(l.chat.tmpl, msgs, addGenerationPrompt, special, nil)
+	text, err := chattemplate.RenderChatTools(l.chat.tmpl, msgs, tools, addGenerationPrompt, special, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("chat template of %s: %w", l.Path, err)
 	}

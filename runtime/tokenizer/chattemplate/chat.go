@@ -8,10 +8,15 @@ import (
 )
 
 // Message is one chat turn. Content is plain text; multi-part content (lists of
-// text/image parts some APIs send) is rejected by DecodeMessages.
+// text/image parts some APIs send) is rejected by DecodeMessages. Assistant turns may
+// carry the tool calls they made, tool turns the call they answer (see
+// RenderChatTools).
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Name       string     `json:"name,omitempty"` // a tool turn's function, when known
 }
 
 // Template is a parsed chat template. It is safe for concurrent use.
@@ -35,24 +40,7 @@ func Parse(src string) (*Template, error) {
 // clashes: special over the base variables, extra over both. A nil template renders
 // Plain.
 func RenderChat(t *Template, msgs []Message, addGenerationPrompt bool, special map[string]string, extra map[string]any) (string, error) {
-	if t == nil {
-		return Plain(msgs, addGenerationPrompt), nil
-	}
-	list := make([]any, len(msgs))
-	for i, m := range msgs {
-		list[i] = jinja.NewDict().Set("role", m.Role).Set("content", m.Content)
-	}
-	ctx := map[string]any{
-		"messages":              list,
-		"add_generation_prompt": addGenerationPrompt,
-	}
-	for k, v := range special {
-		ctx[k] = v
-	}
-	for k, v := range extra {
-		ctx[k] = v
-	}
-	return t.t.Render(ctx)
+	return RenderChatTools(t, msgs, nil, addGenerationPrompt, special, extra)
 }
 
 // Plain is the fallback for models without a chat template: each message as a

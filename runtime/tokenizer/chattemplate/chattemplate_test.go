@@ -14,7 +14,7 @@ func TestRaiseException(t *testing.T) {
 	// The fixture templates raise through RenderChat.
 	mt, err := Parse(loadFixtures(t)["mistral-v0.1"])
 	require.NoError(t, err)
-	_, err = RenderChat(mt, []Message{{"user", "a"}, {"user", "b"}}, true, nil, nil)
+	_, err = RenderChat(mt, []Message{{Role: "user", Content: "a"}, {Role: "user", Content: "b"}}, true, nil, nil)
 	var re *jinja.RaiseError
 	require.True(t, errors.As(err, &re))
 	require.Equal(t, "Conversation roles must alternate user/assistant/user/assistant/...", re.Message)
@@ -23,7 +23,7 @@ func TestRaiseException(t *testing.T) {
 func TestRenderChat(t *testing.T) {
 	fx := loadFixtures(t)
 	special := map[string]string{"bos_token": "<s>", "eos_token": "</s>"}
-	msgs := []Message{{"system", "Be nice."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}}
+	msgs := []Message{{Role: "system", Content: "Be nice."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello!"}, {Role: "user", Content: "Bye"}}
 	tests := []struct{ name, want string }{
 		{"llama2", "<s>[INST] <<SYS>>\nBe nice.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Bye [/INST]"},
 		{"llama3", "<s><|start_header_id|>system<|end_header_id|>\n\nBe nice.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"},
@@ -46,7 +46,7 @@ func TestRenderChat(t *testing.T) {
 	// JavaScript reference drops it, see doc.go.
 	tpl, err := Parse(fx["llama2"])
 	require.NoError(t, err)
-	got, err := RenderChat(tpl, []Message{{"system", ""}, {"user", "Hi"}}, false, special, nil)
+	got, err := RenderChat(tpl, []Message{{Role: "system", Content: ""}, {Role: "user", Content: "Hi"}}, false, special, nil)
 	require.NoError(t, err)
 	require.Equal(t, "<s>[INST] <<SYS>>\n\n<</SYS>>\n\nHi [/INST]", got)
 
@@ -70,14 +70,14 @@ func TestStrftimeNow(t *testing.T) {
 func TestPlain(t *testing.T) {
 	require.Equal(t, "", Plain(nil, false))
 	require.Equal(t, "assistant: ", Plain(nil, true))
-	require.Equal(t, "system: S\nuser: Hi\n", Plain([]Message{{"system", "S"}, {"user", "Hi"}}, false))
-	require.Equal(t, "user: Hi\nassistant: ", Plain([]Message{{"user", "Hi"}}, true))
+	require.Equal(t, "system: S\nuser: Hi\n", Plain([]Message{{Role: "system", Content: "S"}, {Role: "user", Content: "Hi"}}, false))
+	require.Equal(t, "user: Hi\nassistant: ", Plain([]Message{{Role: "user", Content: "Hi"}}, true))
 }
 
 func TestDecodeMessages(t *testing.T) {
 	msgs, err := DecodeMessages([]byte(`[{"role":"user","content":"hi"},{"role":"assistant","content":null}]`))
 	require.NoError(t, err)
-	require.Equal(t, []Message{{"user", "hi"}, {"assistant", ""}}, msgs)
+	require.Equal(t, []Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: ""}}, msgs)
 	_, err = DecodeMessages([]byte(`[{"role":"user","content":[{"type":"text","text":"hi"}]}]`))
 	require.ErrorContains(t, err, "message 0 (user): content must be a string, got list (multi-part content is not supported)")
 	_, err = DecodeMessages([]byte(`{"role":"user"}`))
@@ -92,7 +92,7 @@ func TestDecodeMessages(t *testing.T) {
 func TestConcurrentRender(t *testing.T) {
 	tpl, err := Parse(loadFixtures(t)["llama3.1"])
 	require.NoError(t, err)
-	msgs := []Message{{"user", "Hi"}}
+	msgs := []Message{{Role: "user", Content: "Hi"}}
 	want, err := RenderChat(tpl, msgs, true, map[string]string{"bos_token": "<s>"}, nil)
 	require.NoError(t, err)
 	tpl2, err := Parse(loadFixtures(t)["llama3.1"])
