@@ -39,7 +39,7 @@ func jsonError(err error) *apiError {
 		if typ.Field == "" {
 			return badParam("", "the request body must be a JSON object, got %s", describeValue(typ.Value))
 		}
-		field := clip(strings.ReplaceAll(typ.Field, "commonBody.", "")) // the embedded struct is not part of the API
+		field := clip(strings.ReplaceAll(strings.ReplaceAll(typ.Field, "commonBody.", ""), "structuredFields.", "")) // the embedded structs are not part of the API
 		return badParam(field, "%q must be %s, got %s", field, describeType(typ.Type), describeValue(typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)

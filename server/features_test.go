@@ -81,7 +81,7 @@ func TestChatLogprobs(t *testing.T) {
 		require.Equal(t, e.Token, e.TopLogprobs[0].Token, "greedy picks the top token")
 		require.Equal(t, len(e.Token), len(e.Bytes))
 	}
-	require.Equal(t, r.Choices[0].Message.Content, text.String())
+	require.Equal(t, *r.Choices[0].Message.Content, text.String())
 
 	resp := ts.streamReq(t, context.Background(), "/v1/chat/completions", strings.TrimSuffix(body, "}")+`,"stream":true}`)
 	defer resp.Body.Close()
@@ -125,8 +125,8 @@ func TestChatTemplate(t *testing.T) {
 	eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{NumBlocks: 64})
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close() })
-	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
-		ids, _, err := m.ChatPromptLimit(msgs, true, limit)
+	s, err := New(Config{ModelNames: []string{testModel}, ChatPrompt: func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
+		ids, _, err := m.ChatPromptTools(msgs, tools, true, limit)
 		return ids, err
 	}}, eng, m.Tokenizer, nil)
 	require.NoError(t, err)

@@ -187,6 +187,16 @@ func (s *Server) parse(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if e != nil {
 		return nil, e, "invalid"
 	}
+	if g.eng.Constraint != nil {
+		// The constraint's tables for the vocabulary are built here, within the
+		// parsing gate, so that what they cost is bounded like parsing (a no-op for a
+		// cached grammar).
+		v, err := s.eng.Vocab()
+		if err != nil {
+			return nil, &apiError{Status: http.StatusInternalServerError, Type: typeServer, Message: "the vocabulary for constraints: " + err.Error()}, "internal"
+		}
+		g.eng.Constraint.Prepare(v)
+	}
 	return g, nil, ""
 }
 
@@ -239,6 +249,13 @@ type choice struct {
 	lp       completionLogprobs
 	chatLP   []chatTokenLogprob
 	errEvent error
+	// tool calls (chat with tools)
+	started   bool       // a token has arrived
+	pythonTag bool       // the first token was <|python_tag|>
+	calls     callStream // forced calls, read as they stream
+	decided   bool       // auto: whether the output is a candidate call is known
+	buffering bool       // auto: holding the output back until it is known to be a call or not
+	held      strings.Builder
 }
 
 // genRun is one admitted request's trip through the engine.
@@ -261,6 +278,10 @@ func (r *genRun) observe(ev *engine.Event) *choice {
 		return nil
 	}
 	c := &r.choices[ev.Index]
+	if ev.HasToken && !c.started {
+		c.started = true
+		c.pythonTag = r.s.dec.pythonTag >= 0 && ev.Token == r.s.dec.pythonTag
+	}
 	if ev.HasToken {
 		c.tokens++
 		r.newToks++
@@ -427,7 +448,13 @@ func (r *genRun) collect(w http.ResponseWriter, rc *http.ResponseController, eve
 		resp := chatResponse{ID: r.l.id, Object: "chat.completion", Created: r.created, Model: r.g.model, Usage: r.usage()}
 		for i := range r.choices {
 			c := &r.choices[i]
-			ch := chatChoice{Index: i, Message: chatMessageOut{Role: "assistant", Content: c.text.String()}, FinishReason: string(c.finish)}
+			text := c.text.String()
+			ch := chatChoice{Index: i, Message: chatMessageOut{Role: "assistant", Content: &text}, FinishReason: string(c.finish)}
+			if r.g.tools.active() && c.finish == engine.FinishStop {
+				if calls := r.g.tools.parseCalls(text, c.pythonTag); calls != nil {
+					ch.Message.Content, ch.Message.ToolCalls, ch.FinishReason = nil, calls, "tool_calls"
+				}
+			}
 			if r.g.logprobs {
 				ch.Logprobs = &chatLogprobs{Content: c.chatLP}
 				if ch.Logprobs.Content == nil {
@@ -582,6 +609,10 @@ func (r *genRun) streamEvent(sw *sseWriter, ev *engine.Event) {
 	if c == nil || sw.dead {
 		return
 	}
+	if r.g.tools.active() {
+		r.streamTools(sw, c, ev)
+		return
+	}
 	fin := ev.Finish == engine.FinishStop || ev.Finish == engine.FinishLength
 	if ev.Text == "" && !(r.g.logprobs && ev.HasToken) && !fin {
 		return // held-back text, nothing to say yet
@@ -710,8 +741,9 @@ type chatChoice struct {
 }
 
 type chatMessageOut struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string        `json:"role"`
+	Content   *string       `json:"content"` // null when the turn is tool calls
+	ToolCalls []toolCallOut `json:"tool_calls,omitempty"`
 }
 
 type chatLogprobs struct {
@@ -736,3 +768,126 @@ type chatTopLogprob struct {
 type lpFloat float32
 
 func (f lpFloat) MarshalJSON() ([]byte, error) { return appendFloat(nil, float32(f)), nil }
+
+// streamTools streams a chat whose output may be tool calls, as OpenAI does: a call's
+// first chunk carries its index, id, type and name (and empty arguments), the next
+// ones pieces of its arguments, and the last chunk finish_reason "tool_calls". Forced
+// calls (tool_choice "required" or named) stream as they are generated; with "auto",
+// output that starts like a call ("{" or <|python_tag|>) is held back until the end
+// and sent as calls if it parses, else as content. Logprobs are not streamed with
+// tools.
+func (r *genRun) streamTools(sw *sseWriter, c *choice, ev *engine.Event) {
+	fin := ev.Finish == engine.FinishStop || ev.Finish == engine.FinishLength
+	if ev.Finish != "" && !fin {
+		return // aborted, timed out or failed: the stream ends with an error event
+	}
+	c.text.WriteString(ev.Text)
+	i := ev.Index
+	finish := string(ev.Finish)
+	if r.g.tools.forced() {
+		for _, d := range c.calls.add(ev.Text) {
+			r.appendToolDelta(sw, i, c, d)
+		}
+		if fin {
+			if ev.Finish == engine.FinishStop && c.calls.calls > 0 {
+				finish = "tool_calls"
+			}
+			r.appendFinishChunk(sw, i, finish)
+		}
+		return
+	}
+	switch {
+	case !c.decided:
+		c.held.WriteString(ev.Text)
+		t := strings.TrimLeft(c.held.String(), " \t\r\n")
+		switch {
+		case c.pythonTag || strings.HasPrefix(t, "{"):
+			c.decided, c.buffering = true, true
+		case t != "":
+			c.decided = true
+			r.appendContentChunk(sw, i, c.held.String())
+			c.held.Reset()
+		}
+	case c.buffering:
+		c.held.WriteString(ev.Text)
+	case ev.Text != "":
+		r.appendContentChunk(sw, i, ev.Text)
+	}
+	if !fin {
+		return
+	}
+	if c.held.Len() > 0 {
+		held := c.held.String()
+		c.held.Reset()
+		var calls []toolCallOut
+		if ev.Finish == engine.FinishStop {
+			calls = r.g.tools.parseCalls(held, c.pythonTag)
+		}
+		if calls != nil {
+			for k, call := range calls {
+				r.appendCallChunk(sw, i, k, call)
+			}
+			finish = "tool_calls"
+		} else {
+			r.appendContentChunk(sw, i, held)
+		}
+	}
+	r.appendFinishChunk(sw, i, finish)
+}
+
+// toolCallDelta is one entry of a chunk's delta.tool_calls.
+type toolCallDelta struct {
+	Index    int               `json:"index"`
+	ID       string            `json:"id,omitempty"`
+	Type     string            `json:"type,omitempty"`
+	Function toolFunctionDelta `json:"function"`
+}
+
+type toolFunctionDelta struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+func (r *genRun) appendToolDelta(sw *sseWriter, i int, c *choice, d callDelta) {
+	td := toolCallDelta{Index: d.index, Function: toolFunctionDelta{Arguments: d.args}}
+	if d.name != "" {
+		td.ID, td.Type, td.Function.Name = newCallID(), "function", d.name
+	}
+	r.appendDeltaChunk(sw, i, td)
+}
+
+func (r *genRun) appendCallChunk(sw *sseWriter, i, k int, call toolCallOut) {
+	r.appendDeltaChunk(sw, i, toolCallDelta{Index: k, ID: call.ID, Type: call.Type,
+		Function: toolFunctionDelta{Name: call.Function.Name, Arguments: call.Function.Arguments}})
+}
+
+func (r *genRun) appendDeltaChunk(sw *sseWriter, i int, td toolCallDelta) {
+	j, err := json.Marshal([]toolCallDelta{td})
+	if err != nil {
+		return
+	}
+	b := r.appendChoiceStart(sw.buf, i)
+	b = append(b, `"delta":{"tool_calls":`...)
+	b = append(b, j...)
+	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
+	sw.buf = r.appendChunkEnd(b)
+}
+
+func (r *genRun) appendContentChunk(sw *sseWriter, i int, text string) {
+	if text == "" {
+		return
+	}
+	b := r.appendChoiceStart(sw.buf, i)
+	b = append(b, `"delta":{"content":`...)
+	b = appendJSONString(b, text)
+	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
+	sw.buf = r.appendChunkEnd(b)
+}
+
+func (r *genRun) appendFinishChunk(sw *sseWriter, i int, finish string) {
+	b := r.appendChoiceStart(sw.buf, i)
+	b = append(b, `"delta":{},"logprobs":null,"finish_reason":`...)
+	b = appendJSONString(b, finish)
+	b = append(b, "}]"...)
+	sw.buf = r.appendChunkEnd(b)
+}

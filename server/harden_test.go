@@ -108,7 +108,7 @@ func TestParsingIsBounded(t *testing.T) {
 	var once sync.Once
 	l := openStories(t)
 	ts := newTestServer(t, serverOpts{quiet: true, cfg: Config{MaxConcurrentParsing: 1,
-		ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
+		ChatPrompt: func(msgs []chattemplate.Message, _ []chattemplate.Tool, limit int) ([]int32, error) {
 			once.Do(inTemplate.Done)
 			<-release
 			ids, _, err := l.ChatPromptLimit(msgs, true, limit)

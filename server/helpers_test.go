@@ -65,8 +65,8 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 		l := openStories(t)
 		m, tok = l.Model, l.Tokenizer
 		if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
-			o.cfg.ChatPrompt = func(msgs []chattemplate.Message, limit int) ([]int32, error) {
-				ids, _, err := l.ChatPromptLimit(msgs, true, limit)
+			o.cfg.ChatPrompt = func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
+				ids, _, err := l.ChatPromptTools(msgs, tools, true, limit)
 				return ids, err
 			}
 		}

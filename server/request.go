@@ -45,6 +45,7 @@ type commonBody struct {
 	MinTokens         *int            `json:"min_tokens"`
 	IgnoreEOS         *bool           `json:"ignore_eos"`
 	StopTokenIDs      []int64         `json:"stop_token_ids"`
+	structuredFields
 }
 
 type streamOptions struct {
@@ -75,20 +76,19 @@ type chatBody struct {
 	SafetyIdentifier    *string         `json:"safety_identifier"` // accepted, ignored: like "user"
 	PromptCacheKey      *string         `json:"prompt_cache_key"`  // accepted, ignored: a cache-routing hint
 	Store               *bool           `json:"store"`
-	ResponseFormat      json.RawMessage `json:"response_format"`
 	Modalities          []string        `json:"modalities"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   json.RawMessage `json:"parallel_tool_calls"`
 
 	// Refused when present (not null): features this server does not have.
-	Tools             json.RawMessage `json:"tools"`
-	ToolChoice        json.RawMessage `json:"tool_choice"`
-	Functions         json.RawMessage `json:"functions"`
-	FunctionCall      json.RawMessage `json:"function_call"`
-	ParallelToolCalls json.RawMessage `json:"parallel_tool_calls"`
-	Audio             json.RawMessage `json:"audio"`
-	Prediction        json.RawMessage `json:"prediction"`
-	ReasoningEffort   json.RawMessage `json:"reasoning_effort"`
-	WebSearchOptions  json.RawMessage `json:"web_search_options"`
-	Verbosity         json.RawMessage `json:"verbosity"`
+	Functions        json.RawMessage `json:"functions"`
+	FunctionCall     json.RawMessage `json:"function_call"`
+	Audio            json.RawMessage `json:"audio"`
+	Prediction       json.RawMessage `json:"prediction"`
+	ReasoningEffort  json.RawMessage `json:"reasoning_effort"`
+	WebSearchOptions json.RawMessage `json:"web_search_options"`
+	Verbosity        json.RawMessage `json:"verbosity"`
 }
 
 type chatMessage struct {
@@ -111,6 +111,7 @@ const (
 
 // genRequest is a decoded, validated generation request, ready for the engine.
 type genRequest struct {
+	tools        *toolSpec // nil: no tools
 	ep           endpoint
 	model        string
 	eng          engine.Request
@@ -128,9 +129,11 @@ type decoder struct {
 	vocab       int
 	maxModelLen int
 	models      []string // served names; models[0] is the default
-	chatPrompt  func(msgs []chattemplate.Message, limit int) ([]int32, error)
-	maxWaiting  int // the engine's waiting cap (0: none): n beyond it can never run
-	maxLogprobs int // top logprobs per token
+	chatPrompt  func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
+	maxWaiting  int           // the engine's waiting cap (0: none): n beyond it can never run
+	maxLogprobs int           // top logprobs per token
+	grammars    *grammarCache // compiled constraints
+	pythonTag   int32         // <|python_tag|>'s id, -1 when the vocabulary has none
 }
 
 // templateError classifies a chat-template failure: a template that raises (e.g.
@@ -211,6 +214,18 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	if e := d.lengths(g, "prompt", "max_tokens", b.MaxTokens, defaultCompletionToken, b.MinTokens); e != nil {
 		return nil, e
 	}
+	format, e := b.structuredFields.parse()
+	if e != nil {
+		return nil, e
+	}
+	if format != nil {
+		if g.eng.Constraint, e = d.compile(format); e != nil {
+			return nil, e
+		}
+	}
+	if e := g.checkConstraint(); e != nil {
+		return nil, e
+	}
 	g.fillEngine()
 	return g, nil
 }
@@ -231,11 +246,8 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		raw  json.RawMessage
 		why  string
 	}{
-		{"tools", b.Tools, "tool calling is not implemented"},
-		{"tool_choice", b.ToolChoice, "tool calling is not implemented"},
-		{"functions", b.Functions, "function calling is not implemented"},
-		{"function_call", b.FunctionCall, "function calling is not implemented"},
-		{"parallel_tool_calls", b.ParallelToolCalls, "tool calling is not implemented"},
+		{"functions", b.Functions, "the deprecated functions API is not implemented; use \"tools\""},
+		{"function_call", b.FunctionCall, "the deprecated functions API is not implemented; use \"tool_choice\""},
 		{"audio", b.Audio, "audio output is not implemented"},
 		{"prediction", b.Prediction, "predicted outputs are not implemented"},
 		{"reasoning_effort", b.ReasoningEffort, "this is not a reasoning model"},
@@ -246,14 +258,15 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 			return nil, unsupported(f.name, f.why)
 		}
 	}
-	if !isNull(b.ResponseFormat) {
-		var rf struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(b.ResponseFormat, &rf) != nil || rf.Type != "text" {
-			return nil, unsupported("response_format", "structured output (json_object, json_schema) is not implemented; only {\"type\": \"text\"} is accepted")
-		}
+	format, e := b.structuredFields.parse()
+	if e != nil {
+		return nil, e
 	}
+	tools, e := parseTools(b.Tools, b.ToolChoice, b.ParallelToolCalls)
+	if e != nil {
+		return nil, e
+	}
+	g.tools = tools
 	for _, m := range b.Modalities {
 		if m != "text" {
 			return nil, unsupported("modalities", fmt.Sprintf("output modality %q; only \"text\" is available", m))
@@ -273,8 +286,12 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	if e := d.checkChatBytes(contents); e != nil {
 		return nil, e
 	}
+	var render []chattemplate.Tool // tools the prompt shows: none when the choice is "none"
+	if tools.active() {
+		render = tools.tools
+	}
 	if d.chatPrompt != nil {
-		ids, err := d.chatPrompt(msgs, d.maxModelLen-1)
+		ids, err := d.chatPrompt(msgs, render, d.maxModelLen-1)
 		if err != nil {
 			return nil, templateError(err)
 		}
@@ -285,8 +302,21 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	} else {
 		// No template hook: the plain "role: content" format, with special-token
 		// text in the messages kept as text.
-		text := chattemplate.Plain(msgs, true)
+		text, err := chattemplate.RenderChatTools(nil, msgs, render, true, nil, nil)
+		if err != nil {
+			return nil, templateError(err)
+		}
 		if g.eng.Prompt, e = d.encodeBounded("messages", text, tokenizer.EncodeOptions{AddBOS: d.tok.DefaultOptions().AddBOS}); e != nil {
+			return nil, e
+		}
+	}
+	switch {
+	case tools.forced() || tools.active() && format != nil:
+		if g.eng.Constraint, e = d.toolGrammar(tools, format); e != nil {
+			return nil, e
+		}
+	case format != nil:
+		if g.eng.Constraint, e = d.compile(format); e != nil {
 			return nil, e
 		}
 	}
@@ -313,8 +343,19 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	if e := d.lengths(g, "messages", param, maxTok, 0, b.MinTokens); e != nil {
 		return nil, e
 	}
+	if e := g.checkConstraint(); e != nil {
+		return nil, e
+	}
 	g.fillEngine()
 	return g, nil
+}
+
+// checkConstraint refuses what a constrained output cannot honour.
+func (g *genRequest) checkConstraint() *apiError {
+	if g.eng.Constraint != nil && g.eng.IgnoreEOS {
+		return badParam("ignore_eos", "\"ignore_eos\" cannot be combined with a structured output or forced tool call: the output ends where it is complete")
+	}
+	return nil
 }
 
 // parseMessages reads the chat messages: text content only (a string, null, or a list
@@ -341,32 +382,92 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 		return nil, badParam("messages", "\"messages\" must hold at least one message")
 	}
 	out := make([]chattemplate.Message, len(list))
+	callNames := map[string]string{} // tool call id → function name, from assistant turns
 	for i, m := range list {
 		at := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
-		case "system", "developer", "user", "assistant":
-		case "tool", "function":
-			return nil, unsupported(at+".role", fmt.Sprintf("%q messages need tool calling, which is not implemented", clip(m.Role)))
+		case "system", "developer", "user", "assistant", "tool":
+		case "function":
+			return nil, unsupported(at+".role", "\"function\" messages belong to the deprecated functions API; answer tool calls with \"tool\" messages")
 		case "":
 			return nil, badParam(at+".role", "%s has no \"role\"", at)
 		default:
-			return nil, badParam(at+".role", "%s.role must be one of system, developer, user, assistant; got %q", at, clip(m.Role))
+			return nil, badParam(at+".role", "%s.role must be one of system, developer, user, assistant, tool; got %q", at, clip(m.Role))
 		}
 		switch {
-		case !isNull(m.ToolCalls) && strings.TrimSpace(string(m.ToolCalls)) != "[]":
-			return nil, unsupported(at+".tool_calls", "tool calling is not implemented")
-		case !isNull(m.ToolCallID):
-			return nil, unsupported(at+".tool_call_id", "tool calling is not implemented")
 		case !isNull(m.FunctionCall):
-			return nil, unsupported(at+".function_call", "function calling is not implemented")
+			return nil, unsupported(at+".function_call", "the deprecated functions API is not implemented; use \"tool_calls\"")
 		case !isNull(m.Audio):
 			return nil, unsupported(at+".audio", "audio is not implemented")
+		case !isNull(m.ToolCalls) && m.Role != "assistant":
+			return nil, badParam(at+".tool_calls", "only assistant messages carry \"tool_calls\"")
+		case !isNull(m.ToolCallID) && m.Role != "tool":
+			return nil, badParam(at+".tool_call_id", "only tool messages carry \"tool_call_id\"")
 		}
 		text, e := messageText(m.Content, at)
 		if e != nil {
 			return nil, e
 		}
-		out[i] = chattemplate.Message{Role: m.Role, Content: text}
+		msg := chattemplate.Message{Role: m.Role, Content: text}
+		if !isNull(m.ToolCalls) {
+			calls, e := parseCallsIn(m.ToolCalls, at+".tool_calls")
+			if e != nil {
+				return nil, e
+			}
+			for _, c := range calls {
+				if c.ID != "" {
+					callNames[c.ID] = c.Name
+				}
+			}
+			msg.ToolCalls = calls
+		}
+		if m.Role == "tool" {
+			var id string
+			if isNull(m.ToolCallID) || json.Unmarshal(m.ToolCallID, &id) != nil || id == "" {
+				return nil, badParam(at+".tool_call_id", "%s: a tool message needs the string \"tool_call_id\" of the call it answers", at)
+			}
+			msg.ToolCallID, msg.Name = id, callNames[id]
+		}
+		out[i] = msg
+	}
+	return out, nil
+}
+
+// parseCallsIn reads an assistant message's tool_calls: [{"id", "type": "function",
+// "function": {"name", "arguments": "<JSON object>"}}].
+func parseCallsIn(raw json.RawMessage, at string) ([]chattemplate.ToolCall, *apiError) {
+	var list []struct {
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	}
+	if firstByte(raw) != '[' {
+		return nil, badParam(at, "%s must be an array of tool calls", at)
+	}
+	if e := strictDecode(raw, &list, at); e != nil {
+		return nil, e
+	}
+	var out []chattemplate.ToolCall
+	for j, c := range list {
+		cat := fmt.Sprintf("%s[%d]", at, j)
+		if c.Type != "" && c.Type != "function" {
+			return nil, unsupported(cat+".type", fmt.Sprintf("tool calls of type %q; only \"function\"", c.Type))
+		}
+		if c.Function.Name == "" {
+			return nil, badParam(cat+".function.name", "%s has no function name", cat)
+		}
+		args := strings.TrimSpace(c.Function.Arguments)
+		if args == "" {
+			args = "{}"
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(args), &obj) != nil {
+			return nil, badParam(cat+".function.arguments", "%s.function.arguments must be a JSON object's text", cat)
+		}
+		out = append(out, chattemplate.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: args})
 	}
 	return out, nil
 }

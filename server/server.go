@@ -52,11 +52,12 @@ type Config struct {
 	// RetryAfter is the Retry-After a 429 (queue full) carries (default 1s).
 	RetryAfter time.Duration
 	// ChatPrompt renders a chat, generation prompt included, with the model's chat
-	// template and encodes it, stopping once past limit tokens when limit > 0 (then
-	// it returns more than limit ids) so that an over-long chat costs no more than the
-	// context (llm.Loaded.ChatPromptLimit). Nil: the plain "role: content" format
-	// (chattemplate.Plain).
-	ChatPrompt func(msgs []chattemplate.Message, limit int) ([]int32, error)
+	// template and encodes it, with the tools the request offers, stopping once past
+	// limit tokens when limit > 0 (then it returns more than limit ids) so that an
+	// over-long chat costs no more than the context (llm.Loaded.ChatPromptTools). Nil:
+	// the plain "role: content" format (chattemplate.RenderChatTools with no
+	// template).
+	ChatPrompt func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
 
 	// What a request may cost (limits.go). Zero fields take the defaults.
 	//
@@ -166,7 +167,10 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}}
 	eo := eng.Options()
 	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt,
-		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs}
+		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs, grammars: newGrammarCache(maxCachedGrammars), pythonTag: -1}
+	if id, ok := tok.TokenID("<|python_tag|>"); ok {
+		s.dec.pythonTag = id
+	}
 	s.metrics = newMetrics(cfg.ModelNames[0], eng)
 	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vireo_inflight_response_tokens",
 		Help: "Response tokens reserved by the requests in flight (see max_inflight_response_tokens).", ConstLabels: prometheus.Labels{"model_name": cfg.ModelNames[0]}},

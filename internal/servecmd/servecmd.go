@@ -411,8 +411,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
 		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
-		ChatPrompt: func(msgs []chattemplate.Message, limit int) ([]int32, error) {
-			ids, _, err := m.ChatPromptLimit(msgs, true, limit)
+		ChatPrompt: func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
+			ids, _, err := m.ChatPromptTools(msgs, tools, true, limit)
 			return ids, err
 		},
 	}, eng, m.Tokenizer, log.Named("http"))

@@ -56,10 +56,10 @@ for await (const chunk of stream) {
 out.stream = { text, chunks, finish_reason: finish, usage };
 
 try {
-  await client.chat.completions.create({ ...params, tools: [{ type: "function", function: { name: "f", parameters: {} } }] });
-  out.tools_error = null;
+  await client.chat.completions.create({ ...params, prediction: { type: "content", content: "Once" } });
+  out.unsupported_error = null;
 } catch (e) {
-  out.tools_error = { status: e.status, param: e.param ?? e.error?.param ?? null, message: e.message };
+  out.unsupported_error = { status: e.status, param: e.param ?? e.error?.param ?? null, message: e.message };
 }
 
 console.log(JSON.stringify(out));
