@@ -24,12 +24,13 @@ const benchSchema = `{"type":"object","properties":{"title":{"type":"string"},"s
 //
 //   - stories260K-512: the real model (a forward pass of ~0.1 ms: the worst case for
 //     the mask's relative cost);
+//
 //   - fake-128k: the Llama 3 tokenizer (128,256 tokens) over a model whose forward
 //     pass is a fixed wait (enginetest.Fake, 5 ms per step, what an 8B step takes on
 //     a GPU at a small batch), so what differs is the host's per-row work: mask,
 //     sampling over the allowed set, detokenizing.
 //
-//	go test ./runtime/engine/ -run '^$' -bench ConstrainedThroughput -benchtime 3x
+//     go test ./runtime/engine/ -run '^$' -bench ConstrainedThroughput -benchtime 3x
 func BenchmarkConstrainedThroughput(b *testing.B) {
 	g, err := grammar.JSONSchema([]byte(benchSchema), grammar.Options{})
 	if err != nil {

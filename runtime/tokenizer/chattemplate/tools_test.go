@@ -15,8 +15,8 @@ import (
 // messages, tools in extra) into RenderChatTools' arguments.
 func decodeConversation(t *testing.T, c conversation) ([]Message, []Tool, map[string]any) {
 	var raw []struct {
-		Role      string          `json:"role"`
-		Content   string          `json:"content"`
+		Role      string `json:"role"`
+		Content   string `json:"content"`
 		ToolCalls []struct {
 			ID       string `json:"id"`
 			Function struct {
