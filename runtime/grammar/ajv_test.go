@@ -37,7 +37,7 @@ func TestAjvDifferentialWalks(t *testing.T) {
 		_, llama := llama3Vocab(t)
 		every := 1
 		if raceEnabled {
-			every = 8 // the 128k tables take a while under the race detector
+			every = 24 // the 128k tables take a while under the race detector
 		}
 		vocabs = append(vocabs, struct {
 			name  string
