@@ -454,7 +454,15 @@ const compactDiv = 2
 // min-p and penalties included). When few tokens are allowed the sampler sees only
 // them (their logits gathered in id order, the history mapped to their positions),
 // which costs what the allowed set costs instead of a pass over the vocabulary.
-func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32, now time.Time) (int32, Event, FinishReason) {
+func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32, now time.Time) (tok int32, ev Event, fin FinishReason) {
+	defer func() {
+		// A fault in the constraint's automaton ends this completion with an error,
+		// not the engine.
+		if r := recover(); r != nil {
+			c.err = fmt.Errorf("constraint: internal error: %v", r)
+			tok, ev, fin = 0, Event{Index: c.index, Time: now}, FinishError
+		}
+	}()
 	m := c.matcher
 	if cap(l.gmask) < m.Words() {
 		l.gmask = make([]uint64, m.Words())
@@ -473,7 +481,6 @@ func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32
 	c.hostNext = false
 	p := c.req.Sampling
 	p.Seed = c.seed
-	var tok int32
 	if allowed*compactDiv <= len(logits) {
 		l.cids, l.cvals = grammar.Gather(logits, mask, l.cids[:0], l.cvals[:0])
 		if suppress {
@@ -502,7 +509,7 @@ func (e *Engine) sampleConstrained(l *lane, c *completion, logits, raw []float32
 		c.err = fmt.Errorf("constraint: sampled token %d: %w", tok, err)
 		return tok, Event{Index: c.index, Time: now}, FinishError
 	}
-	ev, fin := e.accept(c, tok, raw, l, now)
+	ev, fin = e.accept(c, tok, raw, l, now)
 	return tok, ev, fin
 }
 
