@@ -99,12 +99,12 @@ func TestNodeOpenAIClient(t *testing.T) {
 func TestNodeOpenAIStructured(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not found on PATH: install Node.js to run the openai npm client test")
+		testref.Missing(t, "Node.js (for the openai npm client)")
 	}
 	dir := filepath.Join("testdata", "node")
 	for _, pkg := range []string{"openai", "ajv"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
-			t.Skipf("testdata/node/node_modules/%s is missing: run `bash scripts/install-test-deps.sh`", pkg)
+			testref.Missing(t, "the openai npm client and ajv (server/testdata/node)")
 		}
 	}
 	// A compact chat template that renders tools (stories260K's context is 512

