@@ -60,7 +60,6 @@ func TestQ8Layout(t *testing.T) {
 	require.Equal(t, ggml.Q8_0.BlockBytes(), Q8BlockBytes)
 }
 
-
 func TestQuantizeQ8(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(31, 32))
