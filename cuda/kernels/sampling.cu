@@ -1,25 +1,23 @@
 // sampling.cu: token sampling on the device, reproducing runtime/sampling.Sampler.Sample
 // token for token (the algorithm is specified in runtime/sampling/doc.go; read it first).
 //
-// One block per row. Parallel: the copy with NaN/-0 canonicalization, penalties (history
-// counts by atomics in a zeroed scratch), argmax, the softmax weights (double exp
-// rounded to float, as specified), the exponent histogram of the top-p pre-filter, a
-// radix select for top-k, the candidate gather and a bitonic sort of the canonical sort
-// keys. Sequential on one thread, in the specified order: every float32 sum (Z, the
-// top-p walk, the draw's total and running sum), so the sums round exactly as on the CPU.
-// This file is compiled with -fmad=false and spells the float operations with __f*_rn
-// intrinsics besides, so nothing is contracted into an FMA.
+// Kernels v1 (sampling2.cu is v2, which samples any candidate count). One block per
+// row. Parallel: the copy with NaN/-0 canonicalization, penalties (history counts by
+// atomics in a zeroed scratch), argmax, the softmax weights (double exp rounded to
+// float, as specified) and their integer masses, Z and the mass histogram by weight
+// exponent of the top-p pre-filter (integer sums: exact in any order), a radix select
+// for top-k, the candidate gather and a bitonic sort of the canonical sort keys.
+// Sequential on one thread: the walk of step 5 and the draw of step 6 over the sorted
+// candidates (integer running sums). This file is compiled with -fmad=false and spells
+// the float operations with __f*_rn intrinsics besides, so nothing is contracted into an
+// FMA.
 //
-// Where bit equality can fail:
-//   - exp: CUDA's double exp and Go's math.Exp are both within 1 ulp of double but not
-//     always the same double; the float32 rounding of the two differs only if the double
-//     lies within an ulp of a float32 rounding boundary (probability about 2^-29 per weight).
-//   - the top-p pre-filter's histogram is summed in float64 in another order than the CPU;
-//     it only chooses the candidate set, and the exact walk over the canonical order
-//     decides, so results agree whenever the candidates contain the kept set; when they
-//     might not (the walk runs off the end), the row returns -1 like a too-large set.
-// Rows returning -1 (more than VIREO_SAMPLE_MAX_CANDIDATES candidates, or the rounding
-// case above) must be sampled on the host.
+// Where bit equality can fail: exp. CUDA's double exp and Go's math.Exp are both within
+// 1 ulp of double but not always the same double; the float32 rounding of the two
+// differs only if the double lies within an ulp of a float32 rounding boundary
+// (probability about 2^-29 per weight).
+// Rows returning -1 (more than VIREO_SAMPLE_MAX_CANDIDATES candidates) must be sampled
+// on the host.
 #include <float.h>
 
 #include "common.cuh"
@@ -74,13 +72,55 @@ __device__ __forceinline__ float weight(float v, float xmax, float T) {
   return (float)exp((double)__fdiv_rn(__fsub_rn(v, xmax), T));
 }
 
+// runtime/sampling.Mass: floor(e · 2^40), exact (e in [0, 1]).
+__device__ __forceinline__ unsigned long long mass(float e) {
+  return (unsigned long long)__dmul_rz((double)e, 1099511627776.0);
+}
+
+// runtime/sampling.TopPThreshold: ceil(top_p · z), exactly.
+__device__ __forceinline__ unsigned long long top_p_threshold(float top_p, unsigned long long z) {
+  uint32_t b = __float_as_uint(top_p);
+  uint32_t ex = (b >> 23) & 0xff;
+  unsigned long long mant = b & 0x7fffff;
+  int shift = 149;
+  if (ex != 0) mant |= 1ull << 23, shift = 150 - (int)ex;
+  unsigned long long lo = mant * z, hi = __umul64hi(mant, z);
+  if (shift >= 128) return (hi | lo) ? 1ull : 0ull;
+  unsigned long long q, rem;
+  if (shift >= 64) {
+    int s = shift - 64;
+    q = s == 0 ? hi : hi >> s;
+    rem = (s == 0 ? 0ull : (hi & ((1ull << s) - 1))) | lo;
+  } else if (shift == 0) {
+    q = lo, rem = 0;
+  } else {
+    q = (hi << (64 - shift)) | (lo >> shift);
+    rem = lo & ((1ull << shift) - 1);
+  }
+  return rem ? q + 1 : q;
+}
+
+// runtime/sampling.DrawTarget: floor(r · total / 2^24).
+__device__ __forceinline__ unsigned long long draw_target(uint32_t r, unsigned long long total) {
+  unsigned long long lo = (unsigned long long)r * total, hi = __umul64hi((unsigned long long)r, total);
+  return (hi << 40) | (lo >> 24);
+}
+
+// runtime/sampling.UniformBits: the 24-bit integer of the draw.
+__device__ __forceinline__ uint32_t uniform_bits(uint64_t seed, uint64_t index, uint32_t stream) {
+  uint4 c = make_uint4((uint32_t)index, (uint32_t)(index >> 32), stream, 0u);
+  uint4 o = philox4x32_10(c, make_uint2((uint32_t)seed, (uint32_t)(seed >> 32)));
+  return o.x >> 8;
+}
+
 template <typename L>
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const L* __restrict__ logits, int ld, int V, const vireo_sampling_params* __restrict__ params,
                   const int32_t* __restrict__ history, int32_t* __restrict__ out, float* __restrict__ ws_x,
-                  float* __restrict__ ws_e, int32_t* __restrict__ ws_counts, float* __restrict__ ws_w) {
+                  float* __restrict__ ws_e, int32_t* __restrict__ ws_counts, unsigned long long* __restrict__ ws_w) {
   __shared__ uint64_t keys[kCap];
-  __shared__ double hist[256];
+  __shared__ unsigned long long hist[256];
+  __shared__ unsigned long long s_z;
   __shared__ float red_v[kThreads / 32];
   __shared__ int red_i[kThreads / 32];
   __shared__ int s_int[4];
@@ -92,7 +132,7 @@ __global__ void __launch_bounds__(kThreads)
   float* x = ws_x + (size_t)r * V;
   float* e = ws_e + (size_t)r * V;
   int32_t* counts = ws_counts + (size_t)r * V;
-  float* wbuf = ws_w + (size_t)r * kCap;
+  unsigned long long* wbuf = ws_w + (size_t)r * kCap;
 
   // Step 1: copy.
   for (int i = tid; i < V; i += kThreads) x[i] = canon(to_f32(lr[i]));
@@ -160,52 +200,50 @@ __global__ void __launch_bounds__(kThreads)
   float minP = P.min_p;
   const bool useM = minP > 0.f;
   if (minP > 1.f) minP = 1.f;
-  const float u = uniform(P.seed, P.token_index, 0u);
+  const uint32_t ubits = uniform_bits(P.seed, P.token_index, 0u);
 
-  // Step 4: weights of the whole vocabulary (needed for Z, the pre-filter, or the
-  // unfiltered draw), with the exponent histogram.
-  float Z = 0.f;
+  // Step 4: weights and masses of the whole vocabulary (needed for Z, the pre-filter,
+  // or the unfiltered draw), with the mass histogram by weight exponent. Integer sums:
+  // any order gives the CPU's values.
+  unsigned long long Z = 0;
   if (k == 0 || useP) {
-    for (int b = tid; b < 256; b += kThreads) hist[b] = 0.0;
+    for (int b = tid; b < 256; b += kThreads) hist[b] = 0ull;
+    if (tid == 0) s_z = 0ull;
     __syncthreads();
+    unsigned long long z = 0;
     for (int i = tid; i < V; i += kThreads) {
       float wi = weight(x[i], xmax, T);
       e[i] = wi;
-      if (wi > 0.f) atomicAdd(&hist[__float_as_uint(wi) >> 23], (double)wi);
+      unsigned long long m = mass(wi);
+      z += m;
+      if (m) atomicAdd(&hist[__float_as_uint(wi) >> 23], m);
     }
+    atomicAdd(&s_z, z);
     __syncthreads();
-    if (tid == 0) {
-      float z = 0.f;
-      for (int i = 0; i < V; i++) z = __fadd_rn(z, e[i]);
-      s_float[1] = z;
-    }
-    __syncthreads();
-    Z = s_float[1];
+    Z = s_z;
   }
 
-  // No filter: the whole vocabulary in ascending id order.
+  // No filter: the whole vocabulary in ascending id order (sequential running sum).
   if (k == 0 && !useP && !useM) {
     if (tid == 0) {
-      float target = __fmul_rn(u, Z), cum = 0.f; // total = Z: the same sequential sum
-      int last = 0, pick = -2;
+      unsigned long long target = draw_target(ubits, Z), cum = 0;
+      int pick = 0;
       for (int i = 0; i < V; i++) {
-        float wi = e[i];
-        cum = __fadd_rn(cum, wi);
+        cum += mass(e[i]);
         if (cum > target) {
           pick = i;
           break;
         }
-        if (wi > 0.f) last = i;
       }
-      out[r] = pick >= 0 ? pick : last;
+      out[r] = pick;
     }
     return;
   }
+  const unsigned long long thr = useP ? top_p_threshold(topP, Z) : 0ull;
 
   // Step 5: a canonical prefix containing the kept set, as sort keys in shared memory.
   uint32_t tau = 0; // candidates: order_key(x) >= tau ...
   float xmin = 0.f; // ... or x >= xmin (no top-k)
-  float t_thr = 0.f;
   if (k > 0) {
     // Radix select of the k-th largest order key, 8 bits at a time.
     __shared__ int bins[256];
@@ -237,18 +275,15 @@ __global__ void __launch_bounds__(kThreads)
     tau = prefix;
   } else {
     // Pre-filter threshold: the largest power of two t such that the weights >= t hold
-    // top_p (+ margin) of the mass, raised to min_p; then every logit >= the smallest
-    // logit with weight >= t.
+    // at least thr of the mass (exact), raised to min_p; then every logit >= the
+    // smallest logit with weight >= t.
     if (tid == 0) {
       float t = 0.f;
       if (useP) {
-        double margin = fmin(1e-3, (1.0 - (double)topP) / 2);
-        double z64 = 0;
-        for (int b = 0; b < 256; b++) z64 += hist[b];
-        double target = ((double)topP + margin) * z64, cum = 0;
+        unsigned long long cum = 0;
         for (int b = 127; b >= 1; b--) {
           cum += hist[b];
-          if (cum >= target) {
+          if (cum >= thr) {
             t = __uint_as_float((uint32_t)b << 23);
             break;
           }
@@ -258,7 +293,7 @@ __global__ void __launch_bounds__(kThreads)
       s_float[2] = t;
     }
     __syncthreads();
-    t_thr = s_float[2];
+    const float t_thr = s_float[2];
     float m = xmax;
     for (int i = tid; i < V; i += kThreads)
       if (e[i] >= t_thr && x[i] < m) m = x[i];
@@ -308,47 +343,41 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   const int n_walk = k > 0 ? k : n_cand; // top-k: the first k of the canonical order
-  for (int j = tid; j < n_walk; j += kThreads) wbuf[j] = weight(x[(uint32_t)keys[j]], xmax, T);
+  for (int j = tid; j < n_walk; j += kThreads) {
+    float wj = weight(x[(uint32_t)keys[j]], xmax, T);
+    wbuf[j] = useM && wj < minP && j > 0 ? ~0ull : mass(wj); // ~0: cut by min-p
+  }
   __syncthreads();
 
   // Steps 5 (the walk) and 6 (the draw), sequential in canonical order.
   if (tid == 0) {
     int Lk = n_walk;
-    bool exhausted = true;
-    float cum = 0.f;
+    unsigned long long cum = 0;
     for (int j = 0; j < n_walk; j++) {
-      float wj = wbuf[j];
-      if (useM && wj < minP && j > 0) {
-        Lk = j, exhausted = false;
+      if (wbuf[j] == ~0ull) {
+        Lk = j;
         break;
       }
       if (useP) {
-        cum = __fadd_rn(cum, __fdiv_rn(wj, Z));
-        if (cum >= topP) {
-          Lk = j + 1, exhausted = false;
+        cum += wbuf[j];
+        if (cum >= thr) {
+          Lk = j + 1;
           break;
         }
       }
     }
-    if (k == 0 && exhausted && n_cand < V && !(useM && t_thr <= minP)) {
-      out[r] = -1; // the CPU would sort the whole vocabulary here
-      return;
-    }
-    float total = 0.f;
-    for (int j = 0; j < Lk; j++) total = __fadd_rn(total, wbuf[j]);
-    float target = __fmul_rn(u, total);
-    float c = 0.f;
-    int last = 0, pick = -2;
+    unsigned long long total = 0;
+    for (int j = 0; j < Lk; j++) total += wbuf[j];
+    unsigned long long target = draw_target(ubits, total), c = 0;
+    int pick = (int)(uint32_t)keys[0];
     for (int j = 0; j < Lk; j++) {
-      int id = (int)(uint32_t)keys[j];
-      c = __fadd_rn(c, wbuf[j]);
+      c += wbuf[j];
       if (c > target) {
-        pick = id;
+        pick = (int)(uint32_t)keys[j];
         break;
       }
-      if (wbuf[j] > 0.f) last = id;
     }
-    out[r] = pick >= 0 ? pick : last;
+    out[r] = pick;
   }
 }
 
@@ -367,7 +396,7 @@ int vireo_sample_workspace_bytes(size_t* bytes, int rows, int vocab) {
   VIREO_CHECK_ARG(bytes && rows >= 0 && vocab >= 0, "vireo_sample_workspace_bytes: bad arguments");
   size_t rv = (size_t)rows * vocab;
   // counts first (the part that must start zeroed), then x, e and the kept weights.
-  *bytes = align256(rv * 4) + 2 * align256(rv * 4) + align256((size_t)rows * kCap * 4);
+  *bytes = align256(rv * 4) + 2 * align256(rv * 4) + align256((size_t)rows * kCap * 8);
   return VIREO_OK;
 }
 
@@ -386,7 +415,7 @@ int vireo_sample(vireo_stream_t stream, int logits_dtype, const void* logits, in
   int32_t* counts = (int32_t*)p;
   float* x = (float*)(p + align256(rv * 4));
   float* e = (float*)(p + 2 * align256(rv * 4));
-  float* w = (float*)(p + 3 * align256(rv * 4));
+  unsigned long long* w = (unsigned long long*)(p + 3 * align256(rv * 4));
   cudaStream_t s = as_stream(stream);
   VIREO_DISPATCH_FLOAT("vireo_sample", logits_dtype, L, {
     sample_kernel<L><<<rows, kThreads, 0, s>>>((const L*)logits, ld, vocab, params, history, out, x, e, counts, w);

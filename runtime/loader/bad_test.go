@@ -194,6 +194,7 @@ func TestBadInput(t *testing.T) {
 		{"llama2c min vocab", "m.bin", hdr(5, -1<<31), tok, []string{"vocab_size is -2147483648"}},
 		{"version 0", "m.gguf", patch(4, 0, 4), nil, []string{"unsupported version 0"}},
 		{"llama2c zero vocab", "m.bin", hdr(5, 0), tok, []string{"vocab_size is 0"}},
+		{"llama2c vocab past the sampler", "m.bin", hdr(5, 1<<23+1), tok, []string{"vocab_size 8388609 exceeds the sampler's limit of 8388608"}},
 		{"llama2c heads do not divide dim", "m.bin", hdr(3, 5), tok, []string{"n_heads 5 does not divide dim 16"}},
 		{"llama2c kv heads do not divide heads", "m.bin", hdr(4, 3), tok, []string{"n_kv_heads 3 does not divide n_heads 4"}},
 		{"llama2c more kv heads than heads", "m.bin", hdr(4, 8), tok, []string{"n_kv_heads 8 does not divide n_heads 4"}},

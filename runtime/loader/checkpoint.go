@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
 // Options control Open.
@@ -140,6 +142,9 @@ func (c Config) validate() error {
 		if f.v >= maxConfigValue {
 			return fmt.Errorf("implausible config: %s is %d (too large)", f.name, f.v)
 		}
+	}
+	if c.VocabSize > sampling.MaxVocab {
+		return fmt.Errorf("vocab_size %d exceeds the sampler's limit of %d tokens", c.VocabSize, sampling.MaxVocab)
 	}
 	if c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
 		return fmt.Errorf("implausible config: n_kv_heads %d does not divide n_heads %d", c.KVHeads, c.Heads)

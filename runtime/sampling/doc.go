@@ -20,51 +20,61 @@
 // Step 3, greedy: if Temperature == 0, return argmax x, the lowest id on ties. If
 // every x_i is -Inf, return 0 (in every mode).
 //
-// Step 4, weights: with xmax = max x and T = Temperature,
+// Step 4, weights and masses: with xmax = max x and T = Temperature,
 //
 //	e_i = float32(exp(float64((x_i - xmax) / T)))  // float32 sub and div, double exp
-//	Z   = e_0 + e_1 + … + e_{V-1}                   // float32, sequential, ascending id
+//	m_i = floor(e_i · 2^40)                         // uint64: the token's mass
+//	Z   = m_0 + m_1 + … + m_{V-1}                   // uint64
 //
 // A kernel should use double-precision exp rounded to float, not __expf. The maximum
-// gets e = 1 exactly. If xmax is +Inf, e_i is 1 for +Inf logits and 0 otherwise. Z is
-// only needed for top-p.
+// gets e = 1 and m = 2^40 exactly. If xmax is +Inf, e_i is 1 for +Inf logits and 0
+// otherwise. Masses are integers (fixed point, 2^-40 the unit: a token with e < 2^-40
+// has mass 0 and is never drawn), so every sum below is exact and the same in any
+// order: a GPU reduces them in parallel, with atomics or in blocks, and still matches
+// this CPU bit for bit. V is at most MaxVocab (2^23), so Z < 2^63. Z is only needed
+// for top-p and the unfiltered draw.
 //
 // Step 5, truncation: order all tokens canonically, s_1, s_2, …, s_V. Ordering by
 // logit refines the order by (rounded) probability, and makes top_k = 1 identical
-// to greedy at any temperature. The kept set is the prefix s_1 … s_L, L = min(Lk,
-// Lp, Lm):
+// to greedy at any temperature. With C_j = m_{s_1} + … + m_{s_j}, the kept set is the
+// prefix s_1 … s_L, L = min(Lk, Lp, Lm):
 //
 //	Lk = TopK if 0 < TopK < V, else V
-//	Lp = V if TopP >= 1, else the smallest j with c_j >= TopP,
-//	     c_0 = 0, c_j = c_{j-1} + e_{s_j} / Z (float32), or V if there is none
+//	Lp = V if TopP >= 1, else the smallest j with C_j >= TopP · Z, compared exactly
+//	     (TopP is the float32's exact binary value: C_j >= ceil(TopP · Z))
 //	Lm = V if MinP == 0, else the number of leading s_j with e_{s_j} >= MinP
 //	     (>= 1; e is compared with MinP because the best token has e = 1)
 //
 // Top-p measures mass under the full softmax of step 4, not under a distribution
 // renormalized after top-k (as HF transformers and vLLM do), so the three filters
 // commute. If no filter is active the kept set is instead all V tokens in
-// ascending id order (the same distribution without a sort).
+// ascending id order (the same distribution without a sort), with C_j the running
+// sum in that order.
 //
 // Step 6, draw:
 //
-//	u      = Uniform(Seed, tokenIndex, 0)
-//	total  = Σ e over the kept tokens, in their order (float32, sequential)
-//	cum   += e walking the kept tokens in that order; return the first with cum > u * total
-//	if none (rounding only): return the last kept token with e > 0
+//	r      = the 24-bit integer of Uniform(Seed, tokenIndex, 0) (u = r / 2^24)
+//	total  = C_L, the mass of the kept set (>= 2^40: the best token is kept)
+//	target = floor(r · total / 2^24)            // exact: a 128-bit product
+//	return the kept token s_j with the smallest j such that C_j > target
+//
+// Such a j always exists (C_L = total > target), and a token of mass 0 is never
+// returned. Since C_j only depends on which tokens precede s_j, a parallel sampler
+// finds L and the drawn token by selecting on the canonical order (radix select over
+// the logits' order keys with per-bucket counts and masses, equal logits having equal
+// masses), without sorting.
 //
 // Cost. Penalties are O(len(history)). Greedy is one pass. top-k selects with a
 // bounded max-heap (one compare per token, O(V + k log k) typical, O(V log k) worst)
 // and sorts only the k kept. top-p without top-k avoids sorting the whole
-// vocabulary: while computing the weights it builds a histogram of their float32
-// exponents, picks the largest power-of-two threshold t such that the tokens with
-// e >= t hold top_p (+0.1% margin) of the mass, extends that set to the canonical
-// prefix containing it (all tokens whose logit is >= the smallest logit in it), and
-// sorts only that prefix. If the exact walk of step 5 runs off its end without
-// reaching top_p (float32 rounding), Sample falls back to sorting the whole
-// vocabulary, so the result is always exactly the one specified above. min-p uses
-// t = max(t, MinP) the same way.
+// vocabulary: while computing the weights it builds a histogram of the masses by the
+// float32 exponent of their weights, picks the largest power-of-two threshold t such
+// that the tokens with e >= t hold at least ceil(TopP · Z) of the mass (exact: the
+// masses are integers), extends that set to the canonical prefix containing it (all
+// tokens whose logit is >= the smallest logit in it), and sorts only that prefix, in
+// which the walk of step 5 is certain to stop. min-p uses t = max(t, MinP) the same way.
 //
-// Speculative decoding. Probs is the distribution step 6 draws from (w/total over the
+// Speculative decoding. Probs is the distribution step 6 draws from (m/total over the
 // kept set). Verify decides a drafted token at a position: for a deterministic
 // proposal, or a greedy request, it is Sample's own draw compared with the draft, so the
 // tokens are exactly those of decoding without speculation; for a draft drawn from a

@@ -56,9 +56,14 @@ const StreamToken uint32 = 0
 // by 2^-24 are both exact: u is one of the 2^24 values k/2^24, k = 0 … 2^24-1, and is
 // never 1. Words 1–3 of the Philox output are currently unused.
 func Uniform(seed uint64, tokenIndex uint64, stream uint32) float32 {
+	return float32(UniformBits(seed, tokenIndex, stream)) * (1.0 / 16777216.0)
+}
+
+// UniformBits is the 24-bit integer r of Uniform (u = r / 2^24): x >> 8.
+func UniformBits(seed uint64, tokenIndex uint64, stream uint32) uint32 {
 	out := Philox4x32(
 		[4]uint32{uint32(tokenIndex), uint32(tokenIndex >> 32), stream, 0},
 		[2]uint32{uint32(seed), uint32(seed >> 32)},
 	)
-	return float32(out[0]>>8) * (1.0 / 16777216.0)
+	return out[0] >> 8
 }

@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"math"
+	"math/big"
 	"sort"
 )
 
@@ -42,12 +43,13 @@ func refPenalize(logits []float32, p *Params, history []int32) []float32 {
 	return x
 }
 
-func refWeights(x []float32, T float32) (e []float32, Z float32) {
+func refWeights(x []float32, T float32) (e []float32, m []uint64, Z uint64) {
 	xmax := float32(math.Inf(-1))
 	for _, v := range x {
 		xmax = max(xmax, v)
 	}
 	e = make([]float32, len(x))
+	m = make([]uint64, len(x))
 	for i, v := range x {
 		if math.IsInf(float64(xmax), 1) {
 			if math.IsInf(float64(v), 1) {
@@ -58,15 +60,25 @@ func refWeights(x []float32, T float32) (e []float32, Z float32) {
 			d = d / T
 			e[i] = float32(math.Exp(float64(d)))
 		}
-		Z += e[i]
+		// floor(e · 2^40) in exact rational arithmetic (NaN: every logit is -Inf, the
+		// caller ignores the result).
+		if e[i] != e[i] {
+			continue
+		}
+		m[i] = new(big.Int).Quo(new(big.Int).Mul(ratNum(e[i]), big.NewInt(1<<40)), ratDen(e[i])).Uint64()
+		Z += m[i]
 	}
-	return e, Z
+	return e, m, Z
 }
 
-// refKept returns the kept token ids in walk order and their weights.
-func refKept(x []float32, p *Params) ([]int, []float32) {
+// ratNum and ratDen are the numerator and denominator of a float32's exact value.
+func ratNum(v float32) *big.Int { return new(big.Rat).SetFloat64(float64(v)).Num() }
+func ratDen(v float32) *big.Int { return new(big.Rat).SetFloat64(float64(v)).Denom() }
+
+// refKept returns the kept token ids in walk order and their masses.
+func refKept(x []float32, p *Params) ([]int, []uint64) {
 	n := len(x)
-	e, Z := refWeights(x, p.Temperature)
+	e, m, Z := refWeights(x, p.Temperature)
 	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = i
@@ -75,7 +87,7 @@ func refKept(x []float32, p *Params) ([]int, []float32) {
 	pOn := p.TopP > 0 && p.TopP < 1
 	mOn := p.MinP > 0
 	if !kOn && !pOn && !mOn {
-		return ids, e
+		return ids, m
 	}
 	sort.SliceStable(ids, func(a, b int) bool { return x[ids[a]] > x[ids[b]] })
 	L := n
@@ -83,10 +95,12 @@ func refKept(x []float32, p *Params) ([]int, []float32) {
 		L = p.TopK
 	}
 	if pOn {
-		var c float32
+		// C_j >= TopP·Z, exactly.
+		need := new(big.Rat).Mul(new(big.Rat).SetFloat64(float64(p.TopP)), new(big.Rat).SetInt(new(big.Int).SetUint64(Z)))
+		var c uint64
 		for j, id := range ids {
-			c += e[id] / Z
-			if c >= p.TopP {
+			c += m[id]
+			if new(big.Rat).SetInt(new(big.Int).SetUint64(c)).Cmp(need) >= 0 {
 				L = min(L, j+1)
 				break
 			}
@@ -100,9 +114,9 @@ func refKept(x []float32, p *Params) ([]int, []float32) {
 		L = min(L, max(j, 1))
 	}
 	ids = ids[:L]
-	w := make([]float32, L)
+	w := make([]uint64, L)
 	for j, id := range ids {
-		w[j] = e[id]
+		w[j] = m[id]
 	}
 	return ids, w
 }
@@ -125,23 +139,21 @@ func refSample(logits []float32, p *Params, tokenIndex uint64, history []int32) 
 	return int32(refDraw(ids, w, Uniform(p.Seed, tokenIndex, 0)))
 }
 
-func refDraw(ids []int, w []float32, u float32) int {
-	var total float32
+// refDraw: the first kept token whose running mass exceeds u·total (u = r/2^24 exactly).
+func refDraw(ids []int, w []uint64, u float32) int {
+	total := new(big.Int)
 	for _, v := range w {
-		total += v
+		total.Add(total, new(big.Int).SetUint64(v))
 	}
-	var cum float32
-	last := -1
+	target := new(big.Rat).Mul(new(big.Rat).SetFloat64(float64(u)), new(big.Rat).SetInt(total))
+	c := new(big.Int)
 	for j, id := range ids {
-		cum += w[j]
-		if cum > u*total {
+		c.Add(c, new(big.Int).SetUint64(w[j]))
+		if new(big.Rat).SetInt(c).Cmp(target) > 0 {
 			return id
 		}
-		if w[j] > 0 {
-			last = id
-		}
 	}
-	return last
+	return -1
 }
 
 // keptSet exposes the Sampler's kept set (walk order) for comparison with refKept.
@@ -152,7 +164,7 @@ func (s *Sampler) keptSet(logits []float32, p *Params, history []int32) []int {
 	if math.IsInf(float64(x[best]), -1) {
 		return []int{0}
 	}
-	cand, _ := s.kept(x, best, p)
+	cand, _, _ := s.kept(x, best, p)
 	if cand == nil {
 		ids := make([]int, len(x))
 		for i := range ids {

@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -10,20 +11,62 @@ import (
 // allocate. A Sampler is not safe for concurrent use; use one per goroutine.
 // The zero value is ready to use.
 type Sampler struct {
-	x      []float32    // penalized logits
-	e      []float32    // softmax weights exp((x-xmax)/T) of the whole vocabulary
-	w      []float32    // weights of the candidates in keys, same order
-	counts []int32      // history counts; all zero between calls
-	keys   []uint64     // candidate sort keys, see sortKey
-	hist   [256]float64 // weight mass per float32 exponent
-	pt     []float32    // Verify: the target distribution
+	x      []float32   // penalized logits
+	e      []float32   // softmax weights exp((x-xmax)/T) of the whole vocabulary
+	w      []uint64    // masses of the candidates in keys, same order
+	counts []int32     // history counts; all zero between calls
+	keys   []uint64    // candidate sort keys, see sortKey
+	hist   [256]uint64 // mass per float32 exponent of the weight
+	pt     []float32   // Verify: the target distribution
 }
 
-// topPPruneMargin is the extra probability mass the top-p pre-filter gathers beyond
-// top_p so that float32 rounding of the exact prefix walk rarely exceeds the
-// candidate set (which is then detected and handled by a full sort). Tests lower it
-// to force that fallback.
-var topPPruneMargin = 1e-3
+// MaxVocab is the largest vocabulary the sampler takes: V masses of at most 2^40 sum
+// to less than 2^63 (see the package documentation). Loaders refuse larger ones.
+const MaxVocab = 1 << 23
+
+// MassBits is the fixed-point precision of a token's mass: m = floor(e · 2^MassBits).
+const MassBits = 40
+
+// Mass is the integer mass floor(e · 2^40) of a weight e in [0, 1] (step 4).
+func Mass(e float32) uint64 { return uint64(float64(e) * (1 << MassBits)) }
+
+// TopPThreshold is ceil(topP · z) computed exactly from topP's binary value: the mass
+// a top-p prefix must reach (step 5). topP is in (0, 1); z < 2^63.
+func TopPThreshold(topP float32, z uint64) uint64 {
+	b := math.Float32bits(topP)
+	exp, frac := b>>23&0xff, uint64(b&(1<<23-1))
+	mant, shift := frac, uint(149) // subnormal: frac · 2^-149
+	if exp != 0 {
+		mant, shift = frac|1<<23, uint(150-exp)
+	}
+	hi, lo := bits.Mul64(mant, z) // topP · z = (hi:lo) / 2^shift
+	if shift >= 128 {
+		if hi|lo != 0 {
+			return 1
+		}
+		return 0
+	}
+	var q, rem uint64
+	switch {
+	case shift >= 64:
+		q, rem = hi>>(shift-64), hi&(1<<(shift-64)-1)|lo
+	case shift == 0:
+		q = lo // topP >= 1 never reaches here (filter off); kept for completeness
+	default:
+		q, rem = hi<<(64-shift)|lo>>shift, lo&(1<<shift-1)
+	}
+	if rem != 0 {
+		q++
+	}
+	return q
+}
+
+// DrawTarget is floor(r · total / 2^24), r the 24-bit integer of a uniform draw: the
+// token drawn is the first kept one whose running mass exceeds it (step 6).
+func DrawTarget(r uint32, total uint64) uint64 {
+	hi, lo := bits.Mul64(uint64(r), total)
+	return hi<<40 | lo>>24
+}
 
 // Reserve sizes the scratch buffers for a vocabulary of vocab tokens so that even the
 // first Sample call does not allocate.
@@ -31,7 +74,7 @@ func (s *Sampler) Reserve(vocab int) {
 	if cap(s.x) < vocab {
 		s.x = make([]float32, vocab)
 		s.e = make([]float32, vocab)
-		s.w = make([]float32, vocab)
+		s.w = make([]uint64, vocab)
 		s.counts = make([]int32, vocab)
 		s.keys = make([]uint64, vocab)
 	}
@@ -63,12 +106,12 @@ func (s *Sampler) Sample(logits []float32, p *Params, tokenIndex uint64, history
 	if !(T > 0) || x[best] == float32(math.Inf(-1)) {
 		return int32(best)
 	}
-	cand, w := s.kept(x, best, p)
-	u := Uniform(p.Seed, tokenIndex, StreamToken)
+	cand, w, z := s.kept(x, best, p)
+	r := UniformBits(p.Seed, tokenIndex, StreamToken)
 	if cand == nil { // no filter: the whole vocabulary in ascending id order
-		return int32(draw(nil, s.e[:n], u))
+		return int32(drawIDs(s.e[:n], z, r))
 	}
-	return int32(draw(cand, w, u))
+	return int32(draw(cand, w, r))
 }
 
 // prepare copies logits into s.x, maps NaN to -Inf and -0 to +0, and applies the
@@ -168,9 +211,9 @@ func sortKey(v float32, id int) uint64 {
 func keyID(k uint64) int { return int(uint32(k)) }
 
 // kept returns the kept candidates as sort keys in canonical order together with
-// their weights, or (nil, nil) when no filter is active; then s.e holds the weights
-// of the whole vocabulary.
-func (s *Sampler) kept(x []float32, best int, p *Params) ([]uint64, []float32) {
+// their masses, or (nil, nil) when no filter is active; then s.e holds the weights
+// of the whole vocabulary and z their total mass.
+func (s *Sampler) kept(x []float32, best int, p *Params) (cand []uint64, w []uint64, z uint64) {
 	n := len(x)
 	T, xmax := p.Temperature, x[best]
 	k := p.TopK
@@ -187,43 +230,43 @@ func (s *Sampler) kept(x []float32, best int, p *Params) ([]uint64, []float32) {
 
 	// Whole-vocabulary weights: needed for the total Z (top-p), for the threshold
 	// pre-filter (no top-k) and for the unfiltered draw.
-	var Z float32
 	if k == 0 || useP {
 		e := s.e[:n]
 		clear(s.hist[:])
 		for i, v := range x {
 			wi := weight(v, xmax, T)
 			e[i] = wi
-			Z += wi
-			s.hist[math.Float32bits(wi)>>23] += float64(wi)
+			m := Mass(wi)
+			z += m
+			s.hist[math.Float32bits(wi)>>23] += m
 		}
 	}
 	if k == 0 && !useP && !useM {
-		return nil, nil
+		return nil, nil, z
+	}
+	var thr uint64
+	if useP {
+		thr = TopPThreshold(topP, z)
 	}
 
 	if k > 0 {
 		cand := s.topK(x, k)
-		L, _ := s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
-		return cand[:L], s.w[:L]
+		L := s.prefix(cand, x, xmax, T, thr, useP, useM, minP)
+		return cand[:L], s.w[:L], z
 	}
 
 	// No top-k: pre-filter with a weight threshold t so that only the tokens that
 	// can be kept are sorted. t is the largest power of two such that the tokens
-	// with weight >= t hold at least top_p (+margin) of the mass (read off a
-	// histogram of the float32 exponents of the weights), raised to min_p.
+	// with weight >= t hold at least thr of the mass (read off the histogram of the
+	// masses by the float32 exponent of the weights: exact, the masses are integers),
+	// raised to min_p. Buckets below exponent 87 (e < 2^-40) hold no mass, so the
+	// search stops above them.
 	t := float32(0)
 	if useP {
-		margin := min(topPPruneMargin, (1-float64(topP))/2)
-		var z64 float64
-		for _, m := range s.hist {
-			z64 += m
-		}
-		target := (float64(topP) + margin) * z64
-		var cum float64
+		var cum uint64
 		for b := 127; b >= 1; b-- {
 			cum += s.hist[b]
-			if cum >= target {
+			if cum >= thr {
 				t = math.Float32frombits(uint32(b) << 23)
 				break
 			}
@@ -233,7 +276,8 @@ func (s *Sampler) kept(x []float32, best int, p *Params) ([]uint64, []float32) {
 		t = minP
 	}
 	// Extend {i : e_i >= t} to the prefix of the canonical order that contains it:
-	// every token whose logit is >= the smallest logit in the set.
+	// every token whose logit is >= the smallest logit in the set. Its mass reaches
+	// thr (top-p), or it is exactly the min-p prefix, so the walk stops inside it.
 	e := s.e[:n]
 	xmin := xmax
 	for i, v := range x {
@@ -241,26 +285,15 @@ func (s *Sampler) kept(x []float32, best int, p *Params) ([]uint64, []float32) {
 			xmin = v
 		}
 	}
-	cand := s.keys[:0]
+	cand = s.keys[:0]
 	for i, v := range x {
 		if v >= xmin {
 			cand = append(cand, sortKey(v, i))
 		}
 	}
 	slices.Sort(cand)
-	L, exhausted := s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
-	// If the walk ran off the end of the candidates without a stop, the answer is
-	// certain only if the candidates are the whole vocabulary or the next token (whose
-	// weight is < t) would have been cut by min_p (t <= min_p).
-	if exhausted && len(cand) < n && !(useM && t <= minP) {
-		cand = s.keys[:0]
-		for i, v := range x {
-			cand = append(cand, sortKey(v, i))
-		}
-		slices.Sort(cand)
-		L, _ = s.prefix(cand, x, xmax, T, Z, useP, topP, useM, minP)
-	}
-	return cand[:L], s.w[:L]
+	L := s.prefix(cand, x, xmax, T, thr, useP, useM, minP)
+	return cand[:L], s.w[:L], z
 }
 
 // topK returns the k best tokens in canonical order (logit descending, id
@@ -308,50 +341,54 @@ func siftDown(h []uint64, i int) {
 }
 
 // prefix walks the candidates (a prefix of the canonical order) and returns how many
-// are kept by min_p and top_p, storing their weights in s.w. exhausted reports that
-// neither filter stopped the walk.
-func (s *Sampler) prefix(cand []uint64, x []float32, xmax, T, Z float32, useP bool, topP float32, useM bool, minP float32) (L int, exhausted bool) {
+// are kept by min_p and top_p (the running mass reaching thr), storing their masses
+// in s.w.
+func (s *Sampler) prefix(cand []uint64, x []float32, xmax, T float32, thr uint64, useP, useM bool, minP float32) (L int) {
 	w := s.w[:len(cand)]
-	var cum float32
+	var cum uint64
 	for j, key := range cand {
 		wj := weight(x[keyID(key)], xmax, T)
 		if useM && wj < minP && j > 0 {
-			return j, false
+			return j
 		}
-		w[j] = wj
+		w[j] = Mass(wj)
 		if useP {
-			cum += wj / Z
-			if cum >= topP {
-				return j + 1, false
+			cum += w[j]
+			if cum >= thr {
+				return j + 1
 			}
 		}
 	}
-	return len(cand), true
+	return len(cand)
 }
 
-// draw walks the candidates accumulating weights and returns the first whose running
-// sum exceeds u times the total; if rounding leaves none, the last candidate with a
-// non-zero weight. cand == nil means ids 0, 1, … len(w)-1.
-func draw(cand []uint64, w []float32, u float32) int {
-	var total float32
+// draw returns the first candidate whose running mass exceeds DrawTarget(r, total),
+// total the candidates' mass (step 6).
+func draw(cand []uint64, w []uint64, r uint32) int {
+	var total uint64
 	for _, wj := range w {
 		total += wj
 	}
-	target := u * total
-	var cum float32
-	last := 0
+	target := DrawTarget(r, total)
+	var cum uint64
 	for j, wj := range w {
-		id := j
-		if cand != nil {
-			id = keyID(cand[j])
-		}
 		cum += wj
 		if cum > target {
-			return id
-		}
-		if wj > 0 {
-			last = id
+			return keyID(cand[j])
 		}
 	}
-	return last
+	return keyID(cand[0]) // unreachable: the running mass ends at total > target
+}
+
+// drawIDs is draw over the whole vocabulary in ascending id order, of total mass z.
+func drawIDs(e []float32, z uint64, r uint32) int {
+	target := DrawTarget(r, z)
+	var cum uint64
+	for i, ei := range e {
+		cum += Mass(ei)
+		if cum > target {
+			return i
+		}
+	}
+	return 0 // unreachable: the running mass ends at z > target
 }

@@ -3,6 +3,7 @@ package sampling
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -253,12 +254,12 @@ func TestEmpiricalDistribution(t *testing.T) {
 }
 
 func TestKeptSetAndDrawMatchReference(t *testing.T) {
-	run := func(t *testing.T, seed uint64) {
+	run := func(t *testing.T, seed uint64, scales []float64) {
 		r := rand.New(rand.NewPCG(seed, 99))
 		var s Sampler
 		for iter := 0; iter < 300; iter++ {
 			n := []int{2, 6, 50, 1000, 10000}[iter%5]
-			x := randLogits(r, n, []float64{0.3, 2, 8}[r.IntN(3)])
+			x := randLogits(r, n, scales[r.IntN(len(scales))])
 			switch r.IntN(5) {
 			case 0: // exact ties
 				for i := range x {
@@ -307,13 +308,10 @@ func TestKeptSetAndDrawMatchReference(t *testing.T) {
 			}
 		}
 	}
-	t.Run("pruned", func(t *testing.T) { run(t, 7) })
-	t.Run("forced fallback", func(t *testing.T) {
-		old := topPPruneMargin
-		topPPruneMargin = -1 // the pre-filter keeps too little: every top-p walk falls back
-		defer func() { topPPruneMargin = old }()
-		run(t, 8)
-	})
+	t.Run("pruned", func(t *testing.T) { run(t, 7, []float64{0.3, 2, 8}) })
+	// Nearly flat logits: top-p keeps most of the vocabulary, and many weights share
+	// an exponent bucket of the pre-filter.
+	t.Run("flat", func(t *testing.T) { run(t, 8, []float64{1e-3, 0.02}) })
 }
 
 func TestPenalties(t *testing.T) {
@@ -595,4 +593,65 @@ func BenchmarkSample(b *testing.B) {
 			}
 		}
 	}
+}
+
+// The exact integer arithmetic of steps 4-6 against big.Rat.
+func TestMassArithmetic(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	floorRat := func(q *big.Rat) uint64 { return new(big.Int).Quo(q.Num(), q.Denom()).Uint64() }
+	ceilRat := func(q *big.Rat) uint64 {
+		f := new(big.Int).Quo(q.Num(), q.Denom())
+		if new(big.Rat).SetInt(f).Cmp(q) != 0 {
+			f.Add(f, big.NewInt(1))
+		}
+		return f.Uint64()
+	}
+	rat := func(v float32) *big.Rat { return new(big.Rat).SetFloat64(float64(v)) }
+	u64 := func(v uint64) *big.Rat { return new(big.Rat).SetInt(new(big.Int).SetUint64(v)) }
+	es := []float32{0, 1, 0.5, math.SmallestNonzeroFloat32, 0x1p-40, 0x1.fffffep-41, 0x1p-39 * 1.5, 0.1, 0.99999994}
+	for i := 0; i < 2000; i++ {
+		es = append(es, r.Float32(), float32(math.Exp(-50*r.Float64())))
+	}
+	for _, e := range es {
+		want := floorRat(new(big.Rat).Mul(rat(e), u64(1<<40)))
+		require.Equal(t, want, Mass(e), "Mass(%g)", e)
+	}
+	ps := []float32{0.5, 0.9, 0.95, 0.99999994, 1e-30, math.SmallestNonzeroFloat32, 0x1p-126, 0.1}
+	zs := []uint64{1 << 40, 1<<63 - 1, 3, 1<<40 + 12345, 128256 << 40}
+	for i := 0; i < 2000; i++ {
+		ps = append(ps, r.Float32())
+		zs = append(zs, r.Uint64()>>1)
+	}
+	for i, p := range ps {
+		if !(p > 0 && p < 1) {
+			continue
+		}
+		z := zs[i%len(zs)]
+		want := ceilRat(new(big.Rat).Mul(rat(p), u64(z)))
+		require.Equal(t, want, TopPThreshold(p, z), "TopPThreshold(%g, %d)", p, z)
+	}
+	for i := 0; i < 5000; i++ {
+		rb := r.Uint32() >> 8
+		total := r.Uint64() >> 1
+		if i%7 == 0 {
+			rb = 1<<24 - 1
+		}
+		want := floorRat(new(big.Rat).Mul(new(big.Rat).SetFrac64(int64(rb), 1<<24), u64(total)))
+		require.Equal(t, want, DrawTarget(rb, total), "DrawTarget(%d, %d)", rb, total)
+	}
+	assert.Equal(t, float32(UniformBits(5, 6, 0))/(1<<24), Uniform(5, 6, 0))
+}
+
+// A token whose weight is below 2^-40 has mass 0 and is never drawn, whatever u.
+func TestZeroMassNeverDrawn(t *testing.T) {
+	x := []float32{0, -40, -20, -40, 0} // e^-40 < 2^-40 < e^-20
+	p := Params{Temperature: 1, TopP: 1, RepetitionPenalty: 1}
+	var s Sampler
+	seen := map[int32]int{}
+	for ti := uint64(0); ti < 20000; ti++ {
+		seen[s.Sample(x, &p, ti, nil)]++
+	}
+	assert.Zero(t, seen[1]+seen[3], "zero-mass tokens drawn: %v", seen)
+	assert.Greater(t, seen[0], 9000)
+	assert.Greater(t, seen[4], 9000)
 }

@@ -14,7 +14,8 @@ const (
 
 // Probs writes into dst (len(logits) entries, or a new slice when dst is too short)
 // the distribution that Sample draws from for these logits, parameters and history:
-// w/total over the kept tokens of step 5 and 0 elsewhere; a one-hot vector at the
+// m/total over the kept tokens of step 5 (rounded to float32) and 0 elsewhere; a
+// one-hot vector at the
 // token Sample returns when it is greedy (Temperature 0) or every logit is -Inf.
 func (s *Sampler) Probs(dst, logits []float32, p *Params, history []int32) []float32 {
 	n := len(logits)
@@ -37,20 +38,19 @@ func (s *Sampler) Probs(dst, logits []float32, p *Params, history []int32) []flo
 		dst[best] = 1
 		return dst
 	}
-	cand, w := s.kept(x, best, p)
+	cand, w, z := s.kept(x, best, p)
 	if cand == nil {
-		w = s.e[:n]
+		for i, ei := range s.e[:n] {
+			dst[i] = float32(float64(Mass(ei)) / float64(z))
+		}
+		return dst
 	}
-	var total float32
+	var total uint64
 	for _, wj := range w {
 		total += wj
 	}
 	for j, wj := range w {
-		id := j
-		if cand != nil {
-			id = keyID(cand[j])
-		}
-		dst[id] = wj / total
+		dst[keyID(cand[j])] = float32(float64(wj) / float64(total))
 	}
 	return dst
 }
