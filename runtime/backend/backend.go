@@ -133,12 +133,17 @@ func (t Tensor) String() string { return fmt.Sprintf("%s[%d][%d]", t.DType, t.Ro
 
 // Weight is a linear layer's matrix [Out][In] (row j produces output j): int8 with one
 // fp32 scale per row, float, or a block-quantized type (W.DType Q8_0, Q4_K, …: each row
-// is In/block blocks, the scales inside them).
+// is In/block blocks, the scales inside them). Kind says how the matrix is stored
+// (kinds.go): dense, a low-rank pair of factor weights, or 2:4 sparse (W then holds the
+// kept values).
 type Weight struct {
 	Name    string
 	Out, In int
-	W       Tensor // [Out][In]
+	W       Tensor // [Out][In]; Sparse24: [Out][In/2] kept values; LowRank: unused
 	Scales  Tensor // [Out] f32; only for I8
+	Kind    WeightKind
+	Meta    Tensor  // Sparse24: [Out][Sparse24MetaStride(In)] metadata bytes (I8)
+	A, B    *Weight // LowRank: W ≈ B·A with A [Rank][In], B [Out][Rank], both dense
 }
 
 // HostWeight is a weight in host memory, handed to Backend.LoadWeight. The CPU backend
@@ -160,10 +165,23 @@ type HostWeight struct {
 	// that reports it can multiply that type natively (BlockLoader) is handed one.
 	Blocks    []byte
 	BlockType DType
+	// Kind is the storage kind (kinds.go). Sparse24: F32 or I8 hold [Out][In/2] kept
+	// values (Scales [Out] for I8) and Meta their positions. LowRank: F32 and I8 are nil
+	// and A [Rank][In], B [Out][Rank] are the dense factors.
+	Kind WeightKind
+	Meta []byte
+	A, B *HostWeight
 }
 
 // Validate checks that exactly one payload is present and the sizes agree.
 func (h *HostWeight) Validate() error {
+	switch h.Kind {
+	case Dense:
+	case LowRank, Sparse24:
+		return h.validateKind()
+	default:
+		return fmt.Errorf("weight %q: unknown kind %d", h.Name, h.Kind)
+	}
 	n := h.Out * h.In
 	payloads := 0
 	for _, set := range []bool{h.F32 != nil, h.I8 != nil, h.Blocks != nil} {

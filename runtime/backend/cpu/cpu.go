@@ -152,6 +152,9 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
+	if h.Kind != backend.Dense {
+		return c.loadKind(h)
+	}
 	w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
 	n := h.Out * h.In
 	if h.Blocks != nil {

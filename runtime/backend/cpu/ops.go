@@ -18,6 +18,9 @@ func f32s(op string, t backend.Tensor) ([]float32, error) {
 
 // weightRows returns the weight's storage: f32 rows, or int8 rows and scales.
 func weightRows(op string, w *backend.Weight) (f []float32, q []int8, scales []float32, err error) {
+	if w.Kind != backend.Dense {
+		return nil, nil, nil, fmt.Errorf("%s: weight %q is %s, not dense", op, w.Name, w.Kind)
+	}
 	b, ok := w.W.Buf.(*buf)
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("%s: weight %q is not on the CPU", op, w.Name)
@@ -123,7 +126,7 @@ func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float3
 // keeping those rows in cache while the weights stream past.
 const matmulRowBlock = 64
 
-func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
 	o, err := f32s("matmul", out)
 	if err != nil {
 		return err
@@ -134,6 +137,9 @@ func (c *Backend) MatMul(_ backend.Stream, out, x backend.Tensor, w *backend.Wei
 	}
 	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
 		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
+	}
+	if w.Kind != backend.Dense {
+		return c.matmulKind(s, out, x, o, xs, w, epi)
 	}
 	if quantFormats[w.W.DType] != nil {
 		return c.matmulQuant(o, xs, w, x.Rows, epi.Accumulate)
