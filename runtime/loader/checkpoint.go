@@ -165,6 +165,12 @@ func (c Config) validate() error {
 func checkTensors(c Config, tensors map[string]*Tensor) error {
 	names, shapes := Canonical(c)
 	for _, name := range names {
+		if sh := shapes[name]; len(sh) == 2 && compressible(name) {
+			if _, err := Matrix(tensors, name, sh[0], sh[1]); err != nil {
+				return err
+			}
+			continue
+		}
 		t, ok := tensors[name]
 		if !ok {
 			return fmt.Errorf("missing tensor %q", name)

@@ -41,7 +41,7 @@ const (
 // supportedTypes lists the GGML types the loader reads, for error messages.
 func supportedTypes() string {
 	var s []string
-	for d := F32; d <= Q6_K; d++ {
+	for d := range DType(len(dtypeGGML)) {
 		s = append(s, d.String())
 	}
 	return strings.Join(s, ", ")

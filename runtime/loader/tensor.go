@@ -58,6 +58,9 @@ func dataSize(d DType, n, cols int) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("unknown dtype %d", int(d))
 	}
+	if d == I8 {
+		return n, nil
+	}
 	if !g.Quantized() {
 		return n * g.BlockBytes(), nil
 	}
@@ -119,6 +122,12 @@ func (t *Tensor) Float32() ([]float32, error) {
 		out := make([]float32, n)
 		for i := range out {
 			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+		}
+		return out, nil
+	case I8:
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = float32(int8(t.Data[i]))
 		}
 		return out, nil
 	}

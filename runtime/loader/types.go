@@ -23,6 +23,7 @@ const (
 	Q4_K              // GGML super-blocks of 256, 4-bit levels (144 bytes)
 	Q5_K              // GGML super-blocks of 256, 5-bit levels (176 bytes)
 	Q6_K              // GGML super-blocks of 256, 6-bit levels (210 bytes)
+	I8                // GGML I8: raw bytes (the 2:4 metadata of vireo compress; see compressed.go)
 )
 
 // dtypeGGML maps each DType to its GGML type id.
@@ -30,7 +31,11 @@ var dtypeGGML = [...]ggml.Type{
 	F32: ggml.F32, F16: ggml.F16, BF16: ggml.BF16, Q8_0: ggml.Q8_0,
 	Q4_0: ggml.Q4_0, Q4_1: ggml.Q4_1, Q5_0: ggml.Q5_0, Q5_1: ggml.Q5_1,
 	Q2_K: ggml.Q2_K, Q3_K: ggml.Q3_K, Q4_K: ggml.Q4_K, Q5_K: ggml.Q5_K, Q6_K: ggml.Q6_K,
+	I8: ggmlI8,
 }
+
+// ggmlI8 is GGML_TYPE_I8.
+const ggmlI8 ggml.Type = 24
 
 // GGML is the type's GGML id; ok is false for a value that is not a DType.
 func (d DType) GGML() (t ggml.Type, ok bool) {
@@ -58,6 +63,9 @@ func (d DType) Quantized() bool {
 
 // String is GGML's name of the type ("Q4_K").
 func (d DType) String() string {
+	if d == I8 {
+		return "I8"
+	}
 	if t, ok := d.GGML(); ok {
 		return t.String()
 	}

@@ -421,6 +421,51 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		}
 		return false
 	}
+	// matrix loads one of a block's linear matrices in the form the checkpoint stores
+	// it: dense, a low-rank pair or 2:4 (loader.Matrix).
+	matrix := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
+		form, err := loader.Matrix(ck.Tensors, name, out, in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ck.Path, err)
+		}
+		switch form {
+		case loader.FormLowRank:
+			r := ck.Tensors[name+loader.SuffixLowRankA].Shape[0]
+			ta, fa, err := get(name+loader.SuffixLowRankA, r, in)
+			if err != nil {
+				return nil, err
+			}
+			tb, fb, err := get(name+loader.SuffixLowRankB, out, r)
+			if err != nil {
+				return nil, err
+			}
+			w, err := b.lowRank(name, out, in, r, fa, fb, quantize)
+			if err != nil {
+				return nil, err
+			}
+			if quantize {
+				dropPages(ta.Data)
+				dropPages(tb.Data)
+			}
+			prog.step(name, fmt.Sprintf("low-rank %d", r), out*in)
+			return w, nil
+		case loader.FormSparse24:
+			tv, fv, err := get(name+loader.SuffixSparse24, out, in/2)
+			if err != nil {
+				return nil, err
+			}
+			w, err := b.sparse24(name, out, in, fv, ck.Tensors[name+loader.SuffixSparse24Meta].Data, quantize)
+			if err != nil {
+				return nil, err
+			}
+			if quantize {
+				dropPages(tv.Data)
+			}
+			prog.step(name, "2:4", out*in)
+			return w, nil
+		}
+		return linear(name, out, in, quantize)
+	}
 	vector := func(name string, n int) (backend.Tensor, error) {
 		_, f, err := get(name, n)
 		if err != nil {
@@ -446,7 +491,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
 			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
 		} {
-			if *s.dst, err = linear(p+s.name, s.out, s.in, quantize(p+s.name, false)); err != nil {
+			if *s.dst, err = matrix(p+s.name, s.out, s.in, quantize(p+s.name, false)); err != nil {
 				return nil, err
 			}
 		}
