@@ -2,7 +2,9 @@
 
 package kern
 
-func dot24Impl(x, v []float32, meta []byte, steps int) float32 { return dot24Generic(x, v, meta, steps) }
+func dot24Impl(x, v []float32, meta []byte, steps int) float32 {
+	return dot24Generic(x, v, meta, steps)
+}
 
 func dot24Q8Impl(x []float32, v []int8, meta []byte, steps int) float32 {
 	return dot24Q8Generic(x, v, meta, steps)
