@@ -7,6 +7,7 @@
 //	vireo serve MODEL --port 8000                             the OpenAI-compatible server (= cmd/serve)
 //	vireo bench load --engine --model-path MODEL              measurements (= cmd/bench)
 //	vireo quantize IN OUT --type q4_k_m                       write a GGUF file (quantize.go)
+//	vireo compress IN OUT --param-budget 0.5                  low-rank and 2:4 matrices (compress.go)
 //	vireo tokenize MODEL "some text"                          token ids (tokenize.go)
 //	vireo pull MODEL, vireo list                              the Hugging Face cache (hub.go)
 //	vireo version                                             also --version, on every binary
@@ -50,6 +51,7 @@ var commands = []struct {
 	{"serve", "MODEL", "serve the model over an OpenAI-compatible HTTP API (the serve binary)"},
 	{"bench", "COMMAND", "load tests, quality audits, experiments and reports (the bench binary)"},
 	{"quantize", "IN OUT --type T", "write a GGUF file of type T (q4_k_m, q8_0, f16, …)"},
+	{"compress", "IN OUT [flags]", "prune the block matrices: low-rank factors and/or 2:4 sparsity"},
 	{"tokenize", "MODEL TEXT", "the token ids of TEXT, without loading the weights"},
 	{"pull", "MODEL", "download a Hugging Face Hub model into the Hub's cache"},
 	{"list", "", "the models in that cache, with sizes"},
@@ -114,6 +116,8 @@ func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return benchcmd.Run(ctx, "vireo bench", rest, stdout, stderr)
 	case "quantize":
 		return quantizeCmd(rest, stdout, stderr)
+	case "compress":
+		return compressCmd(rest, stdout, stderr)
 	case "tokenize":
 		return tokenizeCmd(rest, stdin, stdout, stderr)
 	case "pull":

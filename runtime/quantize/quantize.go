@@ -71,6 +71,11 @@ func Run(in, out string, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	defer src.close()
+	for _, kv := range src.meta {
+		if kv.Key == loader.KeyCompressVersion {
+			return nil, fmt.Errorf("quantize: %s holds matrices compressed by vireo compress (low-rank or 2:4), which quantize does not rewrite: load it with -weights int8, or quantize before compressing", in)
+		}
+	}
 
 	infos := make([]tensorInfo, len(src.tensors))
 	order := make(map[string]int, len(src.tensors))
