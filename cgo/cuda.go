@@ -353,6 +353,13 @@ func MatMulF16(s Stream, a *MatMulArgs) error {
 	})
 }
 
+func MatMulSp24(s Stream, a *Sp24Args) error {
+	return call("vireo_matmul_sp24", func() C.int {
+		return C.vireo_matmul_sp24(s.c(), C.int(a.DType), a.Out, ci(a.LdOut), a.X, ci(a.LdX), f32(a.XScale), C.int(a.WDType), a.W,
+			f32(a.WScale), (*C.uint8_t)(a.Meta), ci(a.N), ci(a.NOut), ci(a.K), C.int(a.Epi), C.int(a.Var))
+	})
+}
+
 // SampleWorkspaceBytes is the scratch Sample needs; zero it once after allocating.
 func SampleWorkspaceBytes(rows, vocab int) (int, error) {
 	var b C.size_t

@@ -119,6 +119,8 @@ func MatMulW8A8(s Stream, a *MatMulArgs) error { return ErrNoCUDA }
 
 func MatMulF16(s Stream, a *MatMulArgs) error { return ErrNoCUDA }
 
+func MatMulSp24(s Stream, a *Sp24Args) error { return ErrNoCUDA }
+
 func SampleWorkspaceBytes(rows, vocab int) (int, error) { return 0, ErrNoCUDA }
 
 func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab int, params, history, out, workspace unsafe.Pointer, workspaceBytes int) error {

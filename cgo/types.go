@@ -167,6 +167,29 @@ func (a *MatMulArgs) String() string {
 	return fmt.Sprintf("n=%d n_out=%d k=%d epilogue=%d variant=%d", a.N, a.NOut, a.K, a.Epi, a.Var)
 }
 
+// Sp24Args are the operands of MatMulSp24 (vireo_matmul_sp24): 2:4 sparse weights.
+type Sp24Args struct {
+	DType  DType          // activation dtype (out, and x unless XScale is set)
+	Out    unsafe.Pointer // [N][LdOut]
+	LdOut  int
+	X      unsafe.Pointer // [N][LdX] activations, or int8 [N][K] with XScale
+	LdX    int
+	XScale unsafe.Pointer // f32 [N] for int8 activations (W8A8), else nil
+	WDType DType          // the kept values' dtype: DType, or I8
+	W      unsafe.Pointer // [NOut][K/2] kept values
+	WScale unsafe.Pointer // f32 [NOut] for I8 kept values
+	Meta   unsafe.Pointer // [NOut][(K/4+1)/2] metadata bytes
+	N      int
+	NOut   int
+	K      int
+	Epi    Epilogue
+	Var    Variant
+}
+
+func (a *Sp24Args) String() string {
+	return fmt.Sprintf("2:4 n=%d n_out=%d k=%d values=%d int8-x=%v epilogue=%d variant=%d", a.N, a.NOut, a.K, a.WDType, a.XScale != nil, a.Epi, a.Var)
+}
+
 // AttentionArgs are the operands of Attention; see vireo_attention.
 type AttentionArgs struct {
 	DType          DType

@@ -31,10 +31,11 @@ func runOps(args []string) (any, error) {
 	verbose := fs.Bool("v", false, "one line per case on stderr")
 	exclude := fs.String("exclude", "", `leave out cases whose name contains any of these "|"-separated parts`)
 	small := fs.Bool("small", false, "only small shapes, f16 only (the sanitizer phase: no Llama-3-sized case)")
+	sparse24 := fs.Bool("sparse24", false, "run the 2:4 kernels (off by default in the backend until verified): the 2:4 matmul cases then check them")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	dev, err := cuda.New(cuda.Options{})
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24})
 	if err != nil {
 		return nil, err
 	}

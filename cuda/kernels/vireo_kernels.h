@@ -31,7 +31,8 @@ extern "C" {
 
 // 2: vireo_decode_index, vireo_decode_advance; vireo_rope skips rows with pos < 0.
 // 3: vireo_fill_uniform, vireo_probe.
-#define VIREO_ABI_VERSION 3
+// 4: vireo_matmul_sp24.
+#define VIREO_ABI_VERSION 4
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -301,6 +302,25 @@ int vireo_matmul_f16(vireo_stream_t stream, int dtype,
                      int ld_x,
                      const void* w,      // [n_w][k] activation dtype
                      int n, int n_out, int k, int epilogue, int variant);
+
+// 2:4 sparse weights (sparse24.cu; layout in runtime/backend/kinds.go): w holds the two
+// kept values of every group of 4 inputs, [n_out][k/2], as the activation dtype or int8
+// (then w_scale [n_out]), and meta their positions, [n_out][(k/4+1)/2] bytes, 4 bits per
+// group. out[i][j] (+)= w_scale[j] * Σ_k x[i][k] * W[j][k] over the masked W.
+//   - x_scale == NULL: x [n][ld_x] activations. AUTO: a SIMT kernel for up to 8 rows
+//     (decode) and for any k % 4 == 0; from 9 rows, 16-bit kept values and k % 32 == 0,
+//     mma.sp m16n8k32 tensor cores.
+//   - x_scale != NULL: x int8 [n][k] quantized per row (W8A8) with int8 kept values:
+//     mma.sp m16n8k64, k % 64 == 0.
+// The epilogue is NONE or ACCUMULATE.
+int vireo_matmul_sp24(vireo_stream_t stream, int dtype,
+                      void* out, int ld_out,         // [n][ld_out] activation dtype
+                      const void* x, int ld_x,       // [n][ld_x], or int8 [n][k] with x_scale
+                      const float* x_scale,          // [n] or NULL
+                      int w_dtype, const void* w,    // [n_out][k/2] kept values
+                      const float* w_scale,          // [n_out] for int8 kept values, else NULL
+                      const uint8_t* meta,           // [n_out][(k/4+1)/2]
+                      int n, int n_out, int k, int epilogue, int variant);
 
 // ---- sampling (sampling.cu) ------------------------------------------------------
 

@@ -19,7 +19,9 @@ import (
 var f32Only = backendtest.Options{DTypes: []backend.DType{backend.F32}, Exclude: backendtest.PathCases}
 
 // The real CPU backend passes everything against itself, bit for bit (its results do
-// not depend on the thread count), and reports f16/bf16 as skipped.
+// not depend on the thread count), and reports f16/bf16 as skipped. Its 2:4 kernels,
+// checked against its dense kernels on the masked weights, sum in another order: they
+// pass within the f32 tolerance, but not bit for bit.
 func TestCPUAgainstCPU(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
 	b := cpu.New(cpu.Options{Threads: 1})
@@ -29,6 +31,10 @@ func TestCPUAgainstCPU(t *testing.T) {
 	}
 	for _, r := range rep.Results {
 		switch {
+		case r.DType == "f32" && strings.Contains(r.Name, ",2:4"):
+			if r.Status != backendtest.Pass || !(r.NMSE < 1e-12) {
+				t.Errorf("want a pass to float rounding: %s", r.Line())
+			}
 		case r.DType == "f32" && (r.Status != backendtest.Pass || r.NMSE != 0):
 			t.Errorf("want an exact pass: %s", r.Line())
 		case r.DType != "f32" && (r.Status != backendtest.Skip || !strings.Contains(r.Detail, "not supported")):

@@ -48,6 +48,13 @@ type Case struct {
 	In, Out    int  // matmul weight [Out][In]
 	Int8       bool // embed, matmul: int8 weights with one scale per row (else f32)
 	Accumulate bool // matmul epilogue: out += x·Wᵀ
+	// Sparse24 makes the matmul weight 2:4 sparse (the two largest of every 4): the
+	// backend under test gets the compressed weight, the reference the dense masked
+	// matrix, so a 2:4 kernel is checked against the dense kernel on the same weights.
+	Sparse24 bool `json:",omitempty"`
+	// Rank > 0 makes the matmul weight a low-rank pair (factors [Rank][In] and
+	// [Out][Rank]) on both sides.
+	Rank int `json:",omitempty"`
 
 	Eps float32 // rmsnorm
 
@@ -242,6 +249,39 @@ func matmulCases() []Case {
 	add(512, Llama3Dim, Llama3FFN, true, false, true)
 	add(333, Llama3FFN, Llama3Dim, true, true, true)
 	add(200, Llama3Dim, Llama3Dim, false, false, true)
+	// 2:4 weights against the dense kernels on the masked weights: the SIMT path with
+	// rows of any multiple of 4 (36, 100) and of 32, up to and past 8 rows; the 16-bit
+	// mma.sp path from 9 rows (k % 32 == 0); int8 past 128 rows (W8A8, k % 64 == 0); an
+	// output tail of each tile (64 features × 32 tokens); the Llama-3 k/v projection.
+	sp := func(n, in, out int, q, acc, large bool) {
+		add(n, in, out, q, acc, large)
+		c := &cs[len(cs)-1]
+		c.Sparse24 = true
+		c.Name += ",2:4"
+	}
+	for _, s := range [][3]int{{1, 4, 1}, {1, 36, 7}, {5, 100, 9}, {8, 64, 33}, {9, 32, 17}, {33, 96, 65}, {130, 128, 70}} {
+		for _, q := range []bool{false, true} {
+			sp(s[0], s[1], s[2], q, s[0]%2 == 1, false)
+		}
+	}
+	for _, n := range []int{1, 9, 130} {
+		for _, q := range []bool{false, true} {
+			sp(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, q, n == 9, false)
+		}
+	}
+	sp(512, Llama3Dim, Llama3FFN, true, false, true)
+	// Low-rank pairs: two matmuls through the backend's scratch, on both sides.
+	lr := func(n, in, out, rank int, q, acc bool) {
+		add(n, in, out, q, acc, false)
+		c := &cs[len(cs)-1]
+		c.Rank = rank
+		c.Name += fmt.Sprintf(",rank=%d", rank)
+	}
+	for _, s := range [][4]int{{1, 5, 7, 1}, {5, 64, 33, 8}, {9, 96, 17, 32}, {130, 128, 70, 64}, {3, Llama3Dim, Llama3Dim, 512}} {
+		for _, q := range []bool{false, true} {
+			lr(s[0], s[1], s[2], s[3], q, s[0] == 5)
+		}
+	}
 	return cs
 }
 

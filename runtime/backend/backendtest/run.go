@@ -684,6 +684,15 @@ func prepRMSNorm(c Case, r *rand.Rand) exec {
 func prepMatMul(c Case, r *rand.Rand) exec {
 	x := uniform(r, c.N*c.In, 1)
 	hw := hostWeight("w", c.Out, c.In, c.Int8, r)
+	ref := hw // what the reference loads
+	switch {
+	case c.Sparse24:
+		hw, ref = sparse24Weight(hw)
+	case c.Rank > 0:
+		hw = &backend.HostWeight{Name: "w", Out: c.Out, In: c.In, Kind: backend.LowRank,
+			A: hostWeight("w.a", c.Rank, c.In, c.Int8, r), B: hostWeight("w.b", c.Out, c.Rank, c.Int8, r)}
+		ref = hw
+	}
 	var init []float32
 	if c.Accumulate {
 		init = uniform(r, c.N*c.Out, 1)
@@ -693,7 +702,11 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		if err != nil {
 			return err
 		}
-		w, err := e.weight(hw)
+		h := hw
+		if e.ref {
+			h = ref
+		}
+		w, err := e.weight(h)
 		if err != nil {
 			return err
 		}
@@ -703,6 +716,62 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		}
 		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate}))
 	}
+}
+
+// sparse24Weight keeps the two largest |W| of every group of 4 inputs of h: the 2:4
+// weight a backend under test loads and the dense masked weight the reference loads
+// (int8: the masked rows keep their scales, their largest values being kept).
+func sparse24Weight(h *backend.HostWeight) (sparse, dense *backend.HostWeight) {
+	in := h.In
+	masked := func(v func(i int) float32) []bool {
+		keep := make([]bool, h.Out*in)
+		for g := 0; g+4 <= len(keep); g += 4 {
+			a, b := -1, -1
+			for i := g; i < g+4; i++ {
+				m := float32(math.Abs(float64(v(i))))
+				switch {
+				case a < 0 || m > float32(math.Abs(float64(v(a)))):
+					a, b = i, a
+				case b < 0 || m > float32(math.Abs(float64(v(b)))):
+					b = i
+				}
+			}
+			keep[a], keep[b] = true, true
+		}
+		return keep
+	}
+	dense = &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Scales: h.Scales}
+	if h.F32 != nil {
+		keep := masked(func(i int) float32 { return h.F32[i] })
+		dense.F32 = make([]float32, len(keep))
+		for i, k := range keep {
+			if k {
+				dense.F32[i] = h.F32[i]
+			}
+		}
+		vals, meta, err := backend.PackSparse24(dense.F32, h.Out, in)
+		if err != nil {
+			panic(err) // two kept per group by construction
+		}
+		return &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Kind: backend.Sparse24, F32: vals, Meta: meta}, dense
+	}
+	keep := masked(func(i int) float32 { return float32(h.I8[i]) })
+	dense.I8 = make([]int8, len(keep))
+	f := make([]float32, len(keep)) // the kept int8 values as floats, to pack
+	for i, k := range keep {
+		if k {
+			dense.I8[i], f[i] = h.I8[i], float32(h.I8[i])
+		}
+	}
+	vals, meta, err := backend.PackSparse24(f, h.Out, in)
+	if err != nil {
+		panic(err)
+	}
+	q := make([]int8, len(vals))
+	for i, v := range vals {
+		q[i] = int8(v)
+	}
+	return &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Kind: backend.Sparse24, I8: q, Scales: h.Scales, Meta: meta}, dense
 }
 
 func prepRoPE(c Case, r *rand.Rand) exec {

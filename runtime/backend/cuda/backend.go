@@ -32,6 +32,10 @@ type Options struct {
 	// Log receives what the backend decides on the user's behalf (such as converting
 	// GGUF block-quantized weights to int8); nil discards it.
 	Log *zap.Logger
+	// Sparse24 keeps 2:4 sparse weights compressed and runs the 2:4 kernels
+	// (sparse24.cu). Off by default: those kernels have not yet been verified on a GPU
+	// (GPU run C), so 2:4 weights are expanded to their dense masked matrices.
+	Sparse24 bool
 }
 
 // Backend is the CUDA backend on device 0.
@@ -57,8 +61,9 @@ type Backend struct {
 	loops  map[unsafe.Pointer]*loopState // DecodeLoop state per DecodeIO (keyed by io.IDs' address)
 
 	// blockTypes are the GGUF block types whose weights LoadWeight converted to int8,
-	// each logged once (under mu).
-	blockTypes map[string]bool
+	// each logged once (under mu); sparse24Noted, that 2:4 weights became dense.
+	blockTypes    map[string]bool
+	sparse24Noted bool
 
 	// mmVariant forces a matmul kernel (tests: the SIMT reference path on every shape);
 	// MMAuto lets the library choose.
@@ -529,6 +534,9 @@ func (c *Backend) Free(t backend.Tensor) error {
 
 // FreeWeight releases a weight's device memory.
 func (c *Backend) FreeWeight(w *backend.Weight) error {
+	if w.Kind != backend.Dense {
+		return c.freeKind(w)
+	}
 	err := c.Free(w.W)
 	if w.Scales.Buf != nil {
 		err = errors.Join(err, c.Free(w.Scales))
@@ -561,6 +569,9 @@ func i8Bytes(q []int8) []byte {
 func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
+	}
+	if h.Kind != backend.Dense {
+		return c.loadKind(h)
 	}
 	if q, ok := backend.Int8FromBlocks(h); ok {
 		c.noteBlockType(h.Source)

@@ -137,6 +137,9 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
 		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
 	}
+	if w.Kind != backend.Dense {
+		return c.matmulKind(st, s, out, x, w, epi)
+	}
 	wp, wb, err := dev(op, w.W)
 	if err != nil {
 		return err
