@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"unsafe"
 
-
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
@@ -215,4 +214,3 @@ func (c *Backend) matmulSparse24(st *stream, out, x backend.Tensor, w *backend.W
 	}
 	return wrap(op, cgo.MatMulSp24(st.s, a), "weight %q, %s", w.Name, a)
 }
-
