@@ -71,9 +71,5 @@ func WeightStorageBytes(w *backend.Weight) int64 {
 		}
 		return n
 	}
-	n := int64(w.Out * w.In * w.W.DType.Size())
-	if w.W.DType == backend.I8 {
-		n += 4 * int64(w.Out)
-	}
-	return n
+	return weightBytes(w)
 }
