@@ -67,7 +67,7 @@ func Variants() []Variant {
 			Options: model.Options{Weights: model.WeightsInt8, FloatEmbedding: true}, GoldenColumn: "int8_rows_w_only"},
 		{Name: "q8_0", Description: "Q8_0 weights (blocks of 32, f16 scales) and int8 activations quantized per token in the same blocks (W8A8, as llama.cpp's Q8_0)", Available: true,
 			Options: model.Options{Weights: model.WeightsQ8_0}},
-		{Name: "pruning", Description: "weight pruning / sparsity", Reason: "not available: not implemented"},
+		{Name: "pruning", Description: "weight pruning / sparsity (low-rank factors, 2:4)", Reason: "not available in this audit: bench compress audits each pruning setting (vireo compress) against this reference"},
 	}
 }
 
@@ -85,6 +85,9 @@ type QualityConfig struct {
 	Threads       int           `json:"threads"`               // backend threads per variant (default 1; variants run in parallel)
 	Files         []QualityFile `json:"files,omitempty"`       // more variants: other files of the same model
 	Dequantized   bool          `json:"dequantized,omitempty"` // each file also dequantized to f32 (its weight rounding alone)
+	// Variants, when set, replace Variants() (and Files): the ways to run the model
+	// audited, the float reference first (bench compress).
+	Variants []Variant `json:"-"`
 }
 
 // Metrics are one variant's scores on a text (or pooled over texts).
@@ -102,7 +105,10 @@ type Metrics struct {
 	Agreement        *Interval `json:"top1_agreement,omitempty"`
 	PerplexityRatio  float64   `json:"perplexity_ratio,omitempty"` // optimized / reference
 	AccuracyRatio    float64   `json:"accuracy_ratio,omitempty"`   // optimized / reference (retained)
-	Verdict          string    `json:"verdict,omitempty"`
+	// AccuracyRatioCI is AccuracyRatio with its paired bootstrap 95% CI over windows:
+	// the quality score of bench compress.
+	AccuracyRatioCI *Interval `json:"accuracy_ratio_ci,omitempty"`
+	Verdict         string    `json:"verdict,omitempty"`
 }
 
 // TextQuality is the audit of one text.
@@ -177,6 +183,9 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 		}
 	}()
 	variants := Variants()
+	if cfg.Variants != nil {
+		variants = cfg.Variants
+	}
 	for _, f := range cfg.Files {
 		variants = append(variants, Variant{Name: f.Name, Available: true, Path: f.Path,
 			Description: "GGUF file " + f.Path + ", its block types run natively (weights as stored, activations quantized per token as llama.cpp does)",
@@ -386,6 +395,15 @@ func compare(name string, f, q []windowScore, isRef bool, resamples int, seed ui
 	m.PerplexityRatio = m.Perplexity / math.Exp(fnll/float64(n))
 	if fc > 0 {
 		m.AccuracyRatio = float64(correct) / float64(fc)
+		ar := Bootstrap(len(q), resamples, seed, func(idx []int) float64 {
+			_, a, _, _ := sums(f, idx)
+			_, b, _, _ := sums(q, idx)
+			if a == 0 {
+				return math.NaN()
+			}
+			return float64(b) / float64(a)
+		})
+		m.AccuracyRatioCI = &ar
 	}
 	m.Verdict = verdict(m)
 	return m

@@ -15,20 +15,21 @@ import (
 // Report combines whatever was measured — a load sweep, a quality audit, the prefill
 // configurations, the weight formats — into one document.
 type Report struct {
-	Title    string         `json:"title"`
-	Created  time.Time      `json:"created"`
-	Command  string         `json:"command"`        // the command that wrote the report
-	Commands []string       `json:"input_commands"` // the commands that measured its inputs
-	Host     Host           `json:"host"`
-	Summary  []SummaryItem  `json:"executive_summary"`
-	Load     *LoadResult    `json:"load,omitempty"`
-	Quality  *QualityResult `json:"quality,omitempty"`
-	TTFT     *TTFTResult    `json:"ttft_configs,omitempty"`
-	Weights  *WeightResult  `json:"weight_formats,omitempty"`
-	Spec     *SpecResult    `json:"speculative,omitempty"`
-	Risks    []Risk         `json:"risks"`
-	Charts   []Chart        `json:"charts"`
-	Notes    []string       `json:"notes,omitempty"`
+	Title    string          `json:"title"`
+	Created  time.Time       `json:"created"`
+	Command  string          `json:"command"`        // the command that wrote the report
+	Commands []string        `json:"input_commands"` // the commands that measured its inputs
+	Host     Host            `json:"host"`
+	Summary  []SummaryItem   `json:"executive_summary"`
+	Load     *LoadResult     `json:"load,omitempty"`
+	Quality  *QualityResult  `json:"quality,omitempty"`
+	TTFT     *TTFTResult     `json:"ttft_configs,omitempty"`
+	Weights  *WeightResult   `json:"weight_formats,omitempty"`
+	Spec     *SpecResult     `json:"speculative,omitempty"`
+	Compress *CompressResult `json:"compress,omitempty"`
+	Risks    []Risk          `json:"risks"`
+	Charts   []Chart         `json:"charts"`
+	Notes    []string        `json:"notes,omitempty"`
 }
 
 // SummaryItem is one measured headline.
@@ -723,7 +724,7 @@ func (r *Report) mdOptimizations(b *strings.Builder) {
 		p("%s, pooled over all texts).\n\n", strings.Join(parts, "; "))
 	}
 	p("### int8 activations\n\nThe q8_0 format multiplies Q8_0 weights by activations quantized per token in blocks of 32 (W8A8, as llama.cpp's Q8_0): its speed is in the table above when measured, its quality under Quality (variant q8_0). The per-row int8 format keeps float activations: W8A8 on per-row weights cost stories260K's teacher-forced top-1 agreement with f32 1.1 points (per-token scales) or 0.3 (blocks of 32), below the bar the int8 tests hold.\n\n")
-	p("### Pruning\n\nNot implemented.\n\n")
+	r.mdCompress(b)
 }
 
 // diffCI renders a difference with its interval, or says there is none.

@@ -33,6 +33,7 @@ import (
 	"github.com/vireo-ai/vireo/internal/cli"
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/internal/version"
+	"github.com/vireo-ai/vireo/runtime/compress"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/server"
@@ -74,6 +75,8 @@ Commands:
   weight-configs  decode speed and weight size per weight format (f32, int8, int8+f32emb, q8_0, a GGUF file)
   spec            speculative decoding: acceptance and decode speed-up of prompt lookup and a
                   draft model against no speculation, per workload and concurrency
+  compress        the pruning trade-off curve: quality score, prefill and decode speed and
+                  memory per compression setting (low-rank, 2:4), with and without int8
   report          report.md, report.json and SVG charts from the JSON the others wrote
 
 Models (--model-path): a GGUF file, a llama2.c .bin, a Hugging Face model directory, a
@@ -103,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWeights(ctx, cmd, args[1:], stdout, stderr)
 	case "spec":
 		return runSpec(ctx, cmd, args[1:], stdout, stderr)
+	case "compress":
+		return runCompress(cmd, args[1:], stdout, stderr)
 	case "report":
 		return runReport(cmd, args[1:], stdout, stderr)
 	}
@@ -711,6 +716,143 @@ func runSpec(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	return nil
 }
 
+func runCompress(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("compress", "Compress the model with each setting (vireo compress) and measure, per setting and weight format: the\nquality score (next-token accuracy relative to the uncompressed f32 model, per text category, with\nbootstrap CIs), prefill and decode tokens/s (the arms taking turns) and the weights read per token.", stderr)
+	var (
+		cfg                        bench.CompressConfig
+		root, settings, formats    string
+		texts, out, workDir, calib string
+		quality                    string
+		calibSkip, calibTokens     int
+	)
+	fs.StringVar(&cfg.ModelPath, "model-path", "", "model: a GGUF file, a Hugging Face directory or synthetic:<shape> (default: stories260K's GGUF from the shared folder)")
+	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/)")
+	fs.StringVar(&settings, "settings", "lowrank-b0.9,lowrank-b0.75,lowrank-b0.5,lowrank-e0.99-w,lowrank-b0.75-w,2:4-mag,2:4-wanda,2:4-wanda-ffn,2:4-wanda-attn",
+		"compression settings: lowrank-<b|f|e><value>[-w][-attn|-ffn] (budget, rank fraction, energy; -w whitened), 2:4-<mag|wanda>[-attn|-ffn]")
+	fs.StringVar(&formats, "formats", "f32,int8", "weight formats each setting runs in")
+	fs.StringVar(&quality, "quality", "auto", "audit quality: yes, no, or auto (not for synthetic models, whose weights are random)")
+	fs.StringVar(&texts, "texts", "", "eval texts as category=path,... (default: the three shared texts)")
+	fs.IntVar(&cfg.Tokens, "tokens", 8192, "scored tokens per text")
+	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed (bootstrap, SVD sketches, prompts)")
+	fs.Float64Var(&cfg.Threshold, "threshold", 0.92, "the quality score a setting must keep")
+	fs.StringVar(&calib, "calib", "", "calibration text of whitening and Wanda (default: the shared TinyStories training prefix, past the scored tokens)")
+	fs.IntVar(&calibSkip, "calib-skip", -1, "calibration: tokens skipped first (default: --tokens, so that the seen-text audit never scores calibration text)")
+	fs.IntVar(&calibTokens, "calib-tokens", 4096, "calibration tokens")
+	fs.IntVar(&cfg.PowerIters, "power-iters", 2, "randomized SVD power iterations")
+	fs.StringVar(&cfg.Type, "type", "f32", "storage of the factors and kept values in the checkpoints (f32, f16, bf16)")
+	fs.IntVar(&cfg.PromptLen, "prompt-len", 128, "prefill tokens (one pass)")
+	fs.IntVar(&cfg.DecodeLen, "decode-len", 32, "decoded tokens (one pass each)")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "speed rounds (the arms take turns in each)")
+	fs.IntVar(&cfg.Threads, "threads", 0, "backend threads of the speed runs (0: GOMAXPROCS)")
+	fs.StringVar(&workDir, "work-dir", "", "keep the compressed checkpoints here (default: a temporary folder, removed)")
+	fs.StringVar(&out, "out", "compress.json", "write the result here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if cfg.ModelPath == "" {
+		if root == "" {
+			return errors.New("--model-path not given and no shared folder found (set --shared or VIREO_SHARED)")
+		}
+		cfg.ModelPath = filepath.Join(root, "models", "stories260K", "stories260K.gguf")
+	}
+	for _, s := range strings.Split(settings, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.Settings = append(cfg.Settings, s)
+		}
+	}
+	for _, f := range strings.Split(formats, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			cfg.Formats = append(cfg.Formats, f)
+		}
+	}
+	switch quality {
+	case "yes":
+		cfg.Quality = true
+	case "no":
+	case "auto":
+		cfg.Quality = !strings.HasPrefix(cfg.ModelPath, "synthetic:")
+	default:
+		return fmt.Errorf("--quality %q: yes, no or auto", quality)
+	}
+	needCalib := false
+	for _, s := range cfg.Settings {
+		st, err := bench.ParseCompressSetting(s)
+		if err != nil {
+			return err
+		}
+		needCalib = needCalib || st.Options.Whiten || st.Options.Prune == "wanda"
+	}
+	if cfg.Quality || needCalib {
+		switch {
+		case texts != "":
+			for _, kv := range strings.Split(texts, ",") {
+				cat, path, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--texts: %q is not category=path", kv)
+				}
+				cfg.Texts = append(cfg.Texts, bench.QualityText{Name: filepath.Base(path), Category: cat, Path: path})
+			}
+		case root != "":
+			cfg.Texts = bench.DefaultTexts(root)
+		case cfg.Quality:
+			return errors.New("no shared folder found for the eval texts: set --shared, VIREO_SHARED or --texts")
+		}
+	}
+	if !cfg.Quality {
+		cfg.Texts = nil
+	}
+	if needCalib {
+		if calib == "" {
+			if root == "" {
+				return errors.New("--calib not given and no shared folder found")
+			}
+			calib = filepath.Join(root, "eval", "tinystories-train-prefix.txt")
+		}
+		if calibSkip < 0 {
+			calibSkip = cfg.Tokens
+		}
+		cfg.Calib = compress.CalibOptions{Path: calib, Skip: calibSkip, Tokens: calibTokens}
+	}
+	cfg.WorkDir = workDir
+	if workDir != "" {
+		if err := os.MkdirAll(workDir, 0o755); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	res, err := bench.RunCompress(cfg, func(s string) { fmt.Fprintln(stderr, s) })
+	if err != nil {
+		return err
+	}
+	res.Command = cmd
+	for _, a := range res.Arms {
+		line := fmt.Sprintf("%-22s %-5s weights/token %10s | prefill %8.1f tok/s | decode %8.1f tok/s", a.Setting, a.Format, humanBytes(a.WeightBytes),
+			bench.Median(a.Prefill), bench.Median(a.Decode))
+		if a.DecodeSpeedup != nil {
+			line += fmt.Sprintf(" (x%.2f, x%.2f)", a.PrefillSpeedup.Value, a.DecodeSpeedup.Value)
+		}
+		if a.Quality != nil {
+			line += fmt.Sprintf(" | score %.1f%% ppl %.3f", 100*a.Quality.AccuracyRatio, a.Quality.Perplexity)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintln(stdout, res.Recommendation)
+	fmt.Fprintf(stdout, "compress bench took %.1fs\n", time.Since(start).Seconds())
+	if err := bench.WriteJSON(out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return nil
+}
+
+func humanBytes(b int64) string {
+	if b >= 10<<20 {
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KiB", float64(b)/1024)
+}
+
 func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", "Write <name>.md, <name>.json and <name>-*.svg from results of the other commands (any subset),\nor redraw an earlier report from its own JSON (--from).", stderr)
 	var loadPath, qualityPath, ttftPath, weightsPath, specPath, title, dir, name, from string
@@ -719,6 +861,8 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&qualityPath, "quality", "", "result of bench quality")
 	fs.StringVar(&ttftPath, "ttft", "", "result of bench ttft-configs")
 	fs.StringVar(&weightsPath, "weights", "", "result of bench weight-configs")
+	var compressPath string
+	fs.StringVar(&compressPath, "compress", "", "result of bench compress")
 	fs.StringVar(&specPath, "spec", "", "result of bench spec")
 	fs.StringVar(&title, "title", "Vireo benchmark report", "report title")
 	fs.StringVar(&dir, "out-dir", ".", "folder for the report files")
@@ -735,21 +879,22 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		w *bench.WeightResult
 	)
 	var spec *bench.SpecResult
+	var k *bench.CompressResult
 	var created time.Time // a redrawn report keeps the date of its measurements
 	var firstCommand string
 	if from != "" {
-		if loadPath != "" || qualityPath != "" || ttftPath != "" || weightsPath != "" || specPath != "" {
-			return errors.New("--from takes the measurements from the report: give no --load, --quality, --ttft, --weights or --spec")
+		if loadPath != "" || qualityPath != "" || ttftPath != "" || weightsPath != "" || specPath != "" || compressPath != "" {
+			return errors.New("--from takes the measurements from the report: give no --load, --quality, --ttft, --weights, --spec or --compress")
 		}
 		var old bench.Report
 		if err := bench.ReadJSON(from, &old); err != nil {
 			return err
 		}
-		if old.Load == nil && old.Quality == nil && old.TTFT == nil && old.Weights == nil && old.Spec == nil {
+		if old.Load == nil && old.Quality == nil && old.TTFT == nil && old.Weights == nil && old.Spec == nil && old.Compress == nil {
 			return fmt.Errorf("--from %s: the report holds no measurements", from)
 		}
 		l, q, t, w, created, firstCommand = old.Load, old.Quality, old.TTFT, old.Weights, old.Created, old.Command
-		spec = old.Spec
+		spec, k = old.Spec, old.Compress
 		titled := false
 		fs.Visit(func(f *flag.Flag) { titled = titled || f.Name == "title" })
 		if !titled {
@@ -758,13 +903,13 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 		notes = append(append(multiFlag{}, old.Notes...), append(notes, fmt.Sprintf(
 			"Redrawn %s from %s by %s; the measurements are those of %s, unchanged, and the command that first wrote the report is the last but one above.",
 			time.Now().UTC().Format("2006-01-02"), filepath.Base(from), version.Line("bench"), old.Created.Format("2006-01-02 15:04 UTC")))...)
-	} else if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" && specPath == "" {
-		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights, --spec (or --from)")
+	} else if loadPath == "" && qualityPath == "" && ttftPath == "" && weightsPath == "" && specPath == "" && compressPath == "" {
+		return errors.New("nothing to report: give at least one of --load, --quality, --ttft, --weights, --spec, --compress (or --from)")
 	}
 	for _, in := range []struct {
 		path string
 		dst  any
-	}{{loadPath, &l}, {qualityPath, &q}, {ttftPath, &t}, {weightsPath, &w}} {
+	}{{loadPath, &l}, {qualityPath, &q}, {ttftPath, &t}, {weightsPath, &w}, {compressPath, &k}} {
 		if in.path == "" {
 			continue
 		}
@@ -782,6 +927,7 @@ func runReport(cmd string, args []string, stdout, stderr io.Writer) error {
 	if spec != nil {
 		r.AddSpec(spec)
 	}
+	r.AddCompress(k)
 	r.Notes = notes
 	if !created.IsZero() {
 		r.Created = created

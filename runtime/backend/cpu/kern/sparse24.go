@@ -35,7 +35,7 @@ func Dot24(x, v []float32, meta []byte) float32 {
 	if steps > 0 {
 		s = dot24Impl(x, v, meta, steps)
 	}
-	return tail24(s, x, n, 8*steps, func(i int) float32 { return v[i] }, meta)
+	return tail24(s, x, n, 8*steps, v, meta)
 }
 
 // Dot24Q8 is Dot24 with int8 values (the row scale is the caller's).
@@ -47,7 +47,7 @@ func Dot24Q8(x []float32, v []int8, meta []byte) float32 {
 	if steps > 0 {
 		s = dot24Q8Impl(x, v, meta, steps)
 	}
-	return tail24(s, x, n, 8*steps, func(i int) float32 { return float32(v[i]) }, meta)
+	return tail24Q8(s, x, n, 8*steps, v, meta)
 }
 
 // Dot24x4 computes out[r] = Dot24(x[r*ldx : r*ldx+n], v, meta) for r < 4, reading the
@@ -61,7 +61,7 @@ func Dot24x4(out *[4]float32, x []float32, ldx, n int, v []float32, meta []byte)
 		dot24x4Impl(out, x, ldx, v, meta, steps)
 	}
 	for r := range out {
-		out[r] = tail24(out[r], x[r*ldx:], n, 8*steps, func(i int) float32 { return v[i] }, meta)
+		out[r] = tail24(out[r], x[r*ldx:], n, 8*steps, v, meta)
 	}
 }
 
@@ -75,16 +75,26 @@ func Dot24x4Q8(out *[4]float32, x []float32, ldx, n int, v []int8, meta []byte) 
 		dot24x4Q8Impl(out, x, ldx, v, meta, steps)
 	}
 	for r := range out {
-		out[r] = tail24(out[r], x[r*ldx:], n, 8*steps, func(i int) float32 { return float32(v[i]) }, meta)
+		out[r] = tail24Q8(out[r], x[r*ldx:], n, 8*steps, v, meta)
 	}
 }
 
 // tail24 adds groups [g0, n/4) of the row to s in order.
-func tail24(s float32, x []float32, n, g0 int, v func(i int) float32, meta []byte) float32 {
+func tail24(s float32, x []float32, n, g0 int, v []float32, meta []byte) float32 {
 	for g := g0; g < n/4; g++ {
 		code := meta[g/2] >> (4 * (g % 2))
-		s += float32(v(2*g) * x[4*g+int(code&3)])
-		s += float32(v(2*g+1) * x[4*g+int(code>>2&3)])
+		s += float32(v[2*g] * x[4*g+int(code&3)])
+		s += float32(v[2*g+1] * x[4*g+int(code>>2&3)])
+	}
+	return s
+}
+
+// tail24Q8 is tail24 with int8 values.
+func tail24Q8(s float32, x []float32, n, g0 int, v []int8, meta []byte) float32 {
+	for g := g0; g < n/4; g++ {
+		code := meta[g/2] >> (4 * (g % 2))
+		s += float32(float32(v[2*g]) * x[4*g+int(code&3)])
+		s += float32(float32(v[2*g+1]) * x[4*g+int(code>>2&3)])
 	}
 	return s
 }
