@@ -101,11 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	md, err := os.ReadFile(p("out/r.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"# end to end", "bench quality --model-path", "### Multi-stream prefill", "### int8 weights",
-<<<<<<< HEAD
-		"### Pruning\n\nNot implemented", "### int8 activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
-=======
-		"### Pruning: low-rank factorization and 2:4 sparsity\n\nNot measured in this report (run `bench compress`", "int8-activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
->>>>>>> e195256 (bench compress: the pruning trade-off curve — each setting compressed by vireo compress and loaded back, in f32 and int8: quality score (next-token accuracy relative to the uncompressed f32 model, paired bootstrap CI, per category), prefill/decode tokens/s with the arms taking turns and speed-ups with CIs, weights per token; report --compress adds the Pruning section, the recommendation line, risks and charts; 2:4 tails without closures)
+		"### Pruning: low-rank factorization and 2:4 sparsity\n\nNot measured in this report (run `bench compress`", "### int8 activations", "## Risks and mitigations", "![", "f32 stands in for the 16-bit baseline"} {
 		require.Contains(t, string(md), want)
 	}
 	for _, c := range r.Charts {
