@@ -31,6 +31,9 @@ type completion struct {
 	history []int32
 	made    int // tokens generated (delivered or held)
 	done    bool
+	// queued: when Submit took the request; scheduled: when the completion first
+	// entered a step (zero until then).
+	queued, scheduled time.Time
 	// hostNext: the device sampler refused this completion's last position; its next
 	// token is sampled on the host (eager decode), then the device may take it again.
 	hostNext bool

@@ -124,12 +124,51 @@ type Engine struct {
 	results  []scheduler.Result
 	ended    []*scheduler.Request
 	hook     func(stage string) // tests: called on the loop after each Step ("step") and Commit ("commit")
+
+	obsMu     sync.Mutex // serializes OnStep
+	observers atomic.Pointer[[]func(StepStats)]
 }
 
 type submission struct {
-	ctx context.Context
-	req *Request
-	out *outbox
+	ctx    context.Context
+	req    *Request
+	out    *outbox
+	queued time.Time
+}
+
+// StepStats is what one engine step (one scheduler plan, whose decode group may run
+// several passes with DecodeSteps) computed: vLLM's iteration counts.
+type StepStats struct {
+	PromptTokens     int // prompt tokens computed (prefill chunks; prefix-cache hits not counted)
+	GenerationTokens int // tokens sampled
+}
+
+// OnStep registers f to be called on the engine's loop after every step that ran
+// work. f must return quickly and must not call the engine.
+func (e *Engine) OnStep(f func(StepStats)) {
+	e.obsMu.Lock()
+	defer e.obsMu.Unlock()
+	var fs []func(StepStats)
+	if p := e.observers.Load(); p != nil {
+		fs = append(fs, *p...)
+	}
+	fs = append(fs, f)
+	e.observers.Store(&fs)
+}
+
+// observeStep tells the OnStep observers what a committed plan computed (loop).
+func (e *Engine) observeStep(p *scheduler.Plan, results []scheduler.Result) {
+	fs := e.observers.Load()
+	if fs == nil {
+		return
+	}
+	st := StepStats{PromptTokens: p.NumPrefillTokens}
+	for i := range results {
+		st.GenerationTokens += len(results[i].Tokens)
+	}
+	for _, f := range *fs {
+		f(st)
+	}
 }
 
 // New builds an engine on a loaded model and starts its step loop.
@@ -354,7 +393,7 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 		e.inMu.Unlock()
 		return nil, ErrQueueFull
 	}
-	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N)}
+	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N), queued: time.Now()}
 	e.inbox = append(e.inbox, s)
 	e.inboxN += rc.N
 	e.queued += rc.N
@@ -418,7 +457,7 @@ func (e *Engine) admit(s *submission) error {
 			e.abortAll(cs, FinishAbort, nil)
 			return fmt.Errorf("%w: request id %q is already running", ErrInvalid, id)
 		}
-		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id,
+		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id, queued: s.queued,
 			seed: seed + uint64(i)*0x9e3779b97f4a7c15, stream: e.tok.NewStream(false),
 			history: append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...)}
 		if r.Constraint != nil {
@@ -486,6 +525,7 @@ func (e *Engine) finish(c *completion, ev Event, why FinishReason, err error) {
 	ev.Text += c.pending
 	c.pending = ""
 	ev.Usage = &Usage{PromptTokens: len(c.req.Prompt), CompletionTokens: c.made}
+	ev.Timing = &Timing{Queued: c.queued, Scheduled: c.scheduled}
 	c.out.push(ev)
 	delete(e.live, c.id)
 	cs := e.reqs[c.out]
@@ -502,6 +542,18 @@ func (e *Engine) abortAll(cs []*completion, why FinishReason, err error) {
 		if !c.done {
 			e.sched.Cancel(c.id)
 			e.finish(c, Event{}, why, err)
+		}
+	}
+}
+
+// markScheduled records when each completion of a plan first entered a step: its
+// first step is always a prefill chunk (loop).
+func (e *Engine) markScheduled(p *scheduler.Plan, now time.Time) {
+	for _, g := range p.Prefill {
+		for _, it := range g.Items {
+			if c, ok := e.live[it.Req.ID()]; ok && c.scheduled.IsZero() {
+				c.scheduled = now
+			}
 		}
 	}
 }

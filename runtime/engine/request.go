@@ -52,6 +52,13 @@ type Usage struct {
 	CompletionTokens int
 }
 
+// Timing says when a completion went through the engine's phases, for metrics
+// (vLLM's queue and prefill times): Queued is when Submit took the request,
+// Scheduled when the completion first entered a step (zero when it never did).
+type Timing struct {
+	Queued, Scheduled time.Time
+}
+
 // Event is one step of one completion: a token with its text delta, and on the last
 // event the finish reason and usage. Text may be empty while it is held back (an
 // incomplete UTF-8 character, or a possible start of a stop string).
@@ -64,6 +71,7 @@ type Event struct {
 	TopLogprobs []sampling.TokenLogprob // when Request.TopLogprobs > 0
 	Finish      FinishReason            // "" until the completion's last event
 	Usage       *Usage                  // on the last event
+	Timing      *Timing                 // on the last event
 	Err         error                   // with FinishError
 	Time        time.Time               // when the engine produced it
 }

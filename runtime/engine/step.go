@@ -46,11 +46,13 @@ func (e *Engine) loop() {
 				e.finish(c, Event{}, FinishAbort, nil)
 			}
 		}
-		plan, err := e.sched.Step(time.Now())
+		now := time.Now()
+		plan, err := e.sched.Step(now)
 		if err != nil {
 			e.fail(fmt.Errorf("engine: schedule: %w", err))
 			return
 		}
+		e.markScheduled(plan, now)
 		if e.hook != nil {
 			e.hook("step")
 		}
@@ -76,6 +78,9 @@ func (e *Engine) loop() {
 			continue
 		}
 		results, err := e.run(plan)
+		if err == nil {
+			e.observeStep(plan, results)
+		}
 		if err != nil {
 			// A backend failure: every request in the plan ends with the error.
 			e.log.Error("step failed", zap.Error(err))
