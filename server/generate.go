@@ -152,6 +152,13 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		run.collect(w, rc, events)
 	}
 	s.metrics.e2e.Observe(time.Since(l.start).Seconds())
+	s.metrics.paramN.Observe(float64(g.eng.N))
+	s.metrics.paramMaxTokens.Observe(float64(g.eng.MaxTokens))
+	most := 0
+	for i := range run.choices {
+		most = max(most, run.choices[i].tokens)
+	}
+	s.metrics.reqMaxGen.Observe(float64(most))
 }
 
 // parse reads the body and decodes and tokenizes the request, within the limit on
@@ -244,6 +251,7 @@ type choice struct {
 	text     strings.Builder
 	tokens   int
 	finish   engine.FinishReason
+	first    time.Time // the first token
 	last     time.Time // the previous token, for inter-token latency
 	offset   int       // text offset, for completion logprobs
 	lp       completionLogprobs
@@ -291,18 +299,31 @@ func (r *genRun) observe(ev *engine.Event) *choice {
 			r.l.ttft = ev.Time.Sub(r.l.start)
 			r.s.metrics.ttft.Observe(r.l.ttft.Seconds())
 		}
-		if !c.last.IsZero() {
-			r.s.metrics.itl.Observe(ev.Time.Sub(c.last).Seconds())
+		if c.last.IsZero() {
+			c.first = ev.Time
+		} else {
+			gap := ev.Time.Sub(c.last).Seconds()
+			r.s.metrics.itl.Observe(gap)
+			r.s.metrics.tpot.Observe(gap) // vLLM's deprecated name, the same observations
 		}
 		c.last = ev.Time
 	}
 	if ev.Finish != "" {
 		c.finish = ev.Finish
 		c.errEvent = ev.Err
-		r.s.metrics.finished(ev.Finish)
-		r.l.finish = append(r.l.finish, string(ev.Finish))
+		r.s.metrics.completionTimes(ev.Timing, c.first, c.last, c.tokens)
+		r.finished(c)
 	}
 	return c
+}
+
+// finished counts a choice's end in the metrics and the log.
+func (r *genRun) finished(c *choice) {
+	m := r.s.metrics
+	m.finished(c.finish)
+	m.reqPrompt.Observe(float64(len(r.g.eng.Prompt)))
+	m.reqGen.Observe(float64(c.tokens))
+	r.l.finish = append(r.l.finish, string(c.finish))
 }
 
 // settle runs once the event channel has closed: a choice with no final event was cut
@@ -313,8 +334,7 @@ func (r *genRun) settle() {
 	for i := range r.choices {
 		if r.choices[i].finish == "" {
 			r.choices[i].finish = engine.FinishAbort
-			r.s.metrics.finished(engine.FinishAbort)
-			r.l.finish = append(r.l.finish, string(engine.FinishAbort))
+			r.finished(&r.choices[i])
 		}
 	}
 }

@@ -218,30 +218,3 @@ func TestAPIKeys(t *testing.T) {
 	require.Equal(t, 200, do("/health", ""))
 	require.Equal(t, 200, do("/metrics", ""))
 }
-
-// TestMetricsNames: the vLLM series are there, labelled with the model name, with
-// vLLM's buckets.
-func TestMetricsNames(t *testing.T) {
-	ts := newTestServer(t, serverOpts{quiet: true})
-	code, body, _ := ts.post(t, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":8,"temperature":0}`)
-	require.Equal(t, 200, code, "%s", body)
-	_, m := ts.get(t, "/metrics")
-	text := string(m)
-	for _, s := range []string{
-		`vllm:num_requests_waiting{model_name="stories260K"} 0`,
-		`vllm:num_requests_running{model_name="stories260K"} 0`,
-		`vllm:kv_cache_usage_perc{model_name="stories260K"} 0`,
-		`vllm:time_to_first_token_seconds_bucket{model_name="stories260K",le="0.001"}`,
-		`vllm:time_to_first_token_seconds_bucket{model_name="stories260K",le="2560"}`,
-		`vllm:inter_token_latency_seconds_bucket{model_name="stories260K",le="80"}`,
-		`vllm:e2e_request_latency_seconds_bucket{model_name="stories260K",le="7680"}`,
-		`vllm:e2e_request_latency_seconds_count{model_name="stories260K"} 1`,
-		`vllm:prompt_tokens_total{model_name="stories260K"} 5`,
-		`vllm:generation_tokens_total{model_name="stories260K"} 8`,
-		`vllm:request_success_total{finished_reason="length",model_name="stories260K"} 1`,
-		`vllm:inter_token_latency_seconds_count{model_name="stories260K"} 7`,
-		`vllm:time_to_first_token_seconds_count{model_name="stories260K"} 1`,
-	} {
-		require.Contains(t, text, s)
-	}
-}

@@ -76,6 +76,9 @@ type Config struct {
 	// MaxLogprobs bounds logprobs (completions) and top_logprobs (chat) (default 20,
 	// the engine's bound, which it may not exceed).
 	MaxLogprobs int
+
+	// Cache is what vllm:cache_config_info says beside the engine's own numbers.
+	Cache CacheInfo
 }
 
 func (c *Config) setDefaults() {
@@ -171,7 +174,7 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 	if id, ok := tok.TokenID("<|python_tag|>"); ok {
 		s.dec.pythonTag = id
 	}
-	s.metrics = newMetrics(cfg.ModelNames[0], eng)
+	s.metrics = newMetrics(cfg.ModelNames[0], eng, cfg.Cache)
 	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vireo_inflight_response_tokens",
 		Help: "Response tokens reserved by the requests in flight (see max_inflight_response_tokens).", ConstLabels: prometheus.Labels{"model_name": cfg.ModelNames[0]}},
 		func() float64 { return float64(s.respBud.Used()) }))

@@ -47,5 +47,5 @@ func TestSpecDecodeMetrics(t *testing.T) {
 	_, m := plain.get(t, "/metrics")
 	require.NotContains(t, string(m), "spec_decode")
 	_, m = spec.get(t, "/metrics")
-	require.True(t, strings.Contains(string(m), `vllm:spec_decode_num_accepted_tokens_per_pos_total{model_name="stories260K",position="2"}`), "%s", m)
+	require.True(t, strings.Contains(string(m), `vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="stories260K",position="2"}`), "%s", m)
 }

@@ -411,6 +411,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
 		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
+		Cache: server.CacheInfo{GPUMemoryUtilization: o.gpuMemUtil},
 		ChatPrompt: func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
 			ids, _, err := m.ChatPromptTools(msgs, tools, true, limit)
 			return ids, err
