@@ -10,12 +10,16 @@ import (
 	"strings"
 )
 
-// decodeJSON reads body as exactly one JSON object into v, rejecting fields v does not
-// declare under exactly that name, and turns encoding/json's errors into messages
-// that name the field.
-func decodeJSON(body []byte, v any) *apiError {
+// decodeJSON reads body as exactly one JSON object into v, noting in ig the fields v
+// does not declare under exactly that name (they are ignored; body's bytes of those
+// that differ from a field's name only in case are overwritten, see checkKeys), and
+// turns encoding/json's errors into messages that name the field.
+func decodeJSON(body []byte, v any, ig *ignored) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badParam("", "the request body is empty: send a JSON object")
+	}
+	if json.Valid(body) {
+		checkKeys(body, 0, reflect.TypeOf(v), "", ig)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var syn *json.SyntaxError
@@ -24,7 +28,7 @@ func decodeJSON(body []byte, v any) *apiError {
 		}
 		return jsonError(err)
 	}
-	return checkKeys(body, 0, reflect.TypeOf(v), "")
+	return nil
 }
 
 func jsonError(err error) *apiError {
@@ -41,9 +45,6 @@ func jsonError(err error) *apiError {
 		}
 		field := clip(strings.ReplaceAll(strings.ReplaceAll(typ.Field, "commonBody.", ""), "structuredFields.", "")) // the embedded structs are not part of the API
 		return badParam(field, "%q must be %s, got %s", field, describeType(typ.Type), describeValue(typ.Value))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return unknownField(name, name)
 	}
 	return badParam("", "malformed JSON: %s", clip(err.Error()))
 }

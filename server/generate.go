@@ -89,6 +89,7 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		s.fail(w, l, e, reason)
 		return
 	}
+	s.fields.note(l.id, l.path, &g.ignored)
 	l.model, l.stream, l.n = g.model, g.stream, g.eng.N
 	l.promptTokens = len(g.eng.Prompt)
 	cost, e := s.reserveResponse(g)
@@ -192,6 +193,9 @@ func (s *Server) parse(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		g, e = s.dec.decodeCompletion(body)
 	}
 	if e != nil {
+		if ct := r.Header.Get("Content-Type"); e.Param == "" && !isJSONType(ct) {
+			e.Message += fmt.Sprintf(" (the body is read as JSON whatever its Content-Type; this one was %q)", clip(ct))
+		}
 		return nil, e, "invalid"
 	}
 	if g.eng.Constraint != nil {

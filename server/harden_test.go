@@ -150,24 +150,27 @@ func TestParsingIsBounded(t *testing.T) {
 // into error messages and logs clipped to 256 bytes with a marker: an 8 MiB field name
 // used to give a 16 MB response and an 8 MB log line.
 func TestEchoedValuesAreClipped(t *testing.T) {
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zapcore.DebugLevel)
 	ts := newTestServer(t, serverOpts{log: zap.New(core)})
 	huge := strings.Repeat("x", 8<<20-200)
 	for _, c := range []struct{ path, body, param string }{
-		{"/v1/completions", `{"prompt":"x","` + huge + `":1}`, "-"},
+		{"/v1/completions", `{"prompt":"x","max_tokens":1,"` + huge + `":1}`, ""}, // unknown fields are ignored, and logged clipped
 		{"/v1/completions", `{"prompt":"x","model":"` + huge + `"}`, "model"},
 		{"/v1/chat/completions", `{"messages":[{"role":"` + huge + `","content":"hi"}]}`, "messages[0].role"},
-		{"/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"text","text":"hi","` + huge + `":1}]}]}`, "-"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"text","text":"hi","` + huge + `":1}]}],"max_tokens":1}`, ""},
 		{"/v1/completions", `{"prompt":"x","max_tokens":1` + strings.Repeat("0", 8<<20-200) + `}`, "max_tokens"},
 	} {
 		code, resp, _ := ts.post(t, c.path, c.body)
+		require.Less(t, len(resp), 2048, "a %d-byte response", len(resp))
+		if c.param == "" {
+			require.Equal(t, 200, code, "%s", resp)
+			continue
+		}
 		require.Contains(t, []int{400, 404}, code)
 		require.Less(t, len(resp), 2048, "a %d-byte response", len(resp))
 		msg, param := apiErr(t, resp)
 		require.Contains(t, msg, "...[truncated: ")
-		if c.param != "-" {
-			require.Equal(t, c.param, *param)
-		}
+		require.Equal(t, c.param, *param)
 		require.Less(t, len(*param), 512)
 	}
 	entries := logs.All()
@@ -314,10 +317,11 @@ func TestSmallOnes(t *testing.T) {
 		return resp.StatusCode, msg, p
 	}
 	for _, c := range []struct{ path, body, param, msg string }{
-		{"/v1/completions", `{"prompt":"x","MAX_TOKENS":3}`, "MAX_TOKENS", `unknown field "MAX_TOKENS"`},
-		{"/v1/completions", `{"Prompt":"x"}`, "Prompt", `unknown field "Prompt"`},
-		{"/v1/completions", `{"prompt":"x","stream":true,"stream_options":{"Include_Usage":true}}`, "stream_options.Include_Usage", `unknown field "Include_Usage"`},
-		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"},{"ROLE":"user","content":"hi"}]}`, "messages[1].ROLE", `unknown field "ROLE"`},
+		// Names match exactly: a key differing in case is an unknown field, ignored, and
+		// never sets the field encoding/json would fold it onto.
+		{"/v1/completions", `{"Prompt":"x"}`, "prompt", `"prompt" is required`},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"},{"ROLE":"user","content":"hi"}]}`, "messages[1].role", `messages[1] has no "role"`},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","Role":"wizard","content":"hi"}],"max_tokens":0,"MAX_TOKENS":3}`, "max_tokens", `"max_tokens" must be at least 1, got 0`},
 		{"/v1/completions", `{"prompt":"x","repetition_penalty":1e308}`, "repetition_penalty", "cannot hold"},
 		{"/v1/completions", `{"prompt":"x","repetition_penalty":1e-50}`, "repetition_penalty", "cannot hold"},
 	} {
@@ -326,6 +330,29 @@ func TestSmallOnes(t *testing.T) {
 		require.Equal(t, c.param, param, c.body)
 		require.Contains(t, msg, c.msg, c.body)
 	}
+	for _, body := range []string{
+		`{"prompt":"x","max_tokens":2,"MAX_TOKENS":300}`,
+		`{"prompt":"x","MAX_TOKENS":300,"max_tokens":2,"Max_Tokens":300,"max_to\u212aens":300}`, // the Kelvin sign folds to k
+	} {
+		req, _ := http.NewRequest(http.MethodPost, ts.url+"/v1/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer k1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var r completionResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		resp.Body.Close()
+		require.Equal(t, 2, r.Usage.CompletionTokens, "%s: the case-folded names set nothing", body)
+	}
+	resp0 := func() string {
+		req, _ := http.NewRequest(http.MethodPost, ts.url+"/v1/completions", strings.NewReader(`{"prompt":"x","max_tokens":2,"stream":true,"stream_options":{"Include_Usage":true}}`))
+		req.Header.Set("Authorization", "Bearer k1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}()
+	require.NotContains(t, resp0, `"usage"`, "stream_options.Include_Usage is not include_usage")
 	code, _, _ := post("/v1/completions", `{"prompt":"x","max_tokens":2,"repetition_penalty":3e38}`)
 	require.Equal(t, 200, code, "large but representable")
 	code, _, _ = post("/v1/completions", `{"prompt":"x","max_\u0074okens":2}`)

@@ -61,8 +61,9 @@ func skipString(b []byte, i int) int {
 	return i
 }
 
-// objectKeys calls f for each key of the object at b[i] with the index of its value.
-func objectKeys(b []byte, i int, f func(key string, v int) *apiError) *apiError {
+// objectKeys calls f for each key of the object at b[i] with the index of the key's
+// opening quote and of its value.
+func objectKeys(b []byte, i int, f func(key string, k, v int) *apiError) *apiError {
 	i = skipWS(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return nil
@@ -76,7 +77,7 @@ func objectKeys(b []byte, i int, f func(key string, v int) *apiError) *apiError 
 			json.Unmarshal(raw, &key) // escapes, as encoding/json reads them
 		}
 		v := skipWS(b, skipWS(b, end)+1) // past the colon
-		if e := f(key, v); e != nil {
+		if e := f(key, i, v); e != nil {
 			return e
 		}
 		i = skipWS(b, skipValue(b, v))
@@ -92,6 +93,17 @@ func objectKeys(b []byte, i int, f func(key string, v int) *apiError) *apiError 
 type fieldSet map[string]reflect.Type
 
 var fieldSets sync.Map // reflect.Type -> fieldSet
+
+// folds says whether encoding/json would take key for one of the fields: it matches
+// names under Unicode case folding, as strings.EqualFold does (the Kelvin sign is a k).
+func (fs fieldSet) folds(key string) bool {
+	for name := range fs {
+		if strings.EqualFold(name, key) {
+			return true
+		}
+	}
+	return false
+}
 
 func fieldsOf(t reflect.Type) fieldSet {
 	if fs, ok := fieldSets.Load(t); ok {
@@ -121,56 +133,86 @@ func fieldsOf(t reflect.Type) fieldSet {
 
 var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
 
-// checkKeys refuses, naming it, the first object key in b[i:] that the Go type t has
-// no field for under exactly that name. It follows t into nested structs and slices
-// of structs; json.RawMessage fields are the caller's to check.
-func checkKeys(b []byte, i int, t reflect.Type, path string) *apiError {
+// checkKeys notes in ig, under their paths, the object keys in b[i:] (valid JSON) that
+// the Go type t has no field for under exactly that name: unknown fields are ignored,
+// as vLLM ignores them (since its PR #10463), and only logged. A key that differs from
+// a field's name only in case ("MAX_TOKENS") is unknown too, but encoding/json would
+// set the field from it, so checkKeys overwrites that key's bytes in b with '~' (a
+// name no field has, the JSON still valid): decode b after checkKeys. It follows t into
+// nested structs and slices of structs; json.RawMessage fields are the caller's to
+// check.
+func checkKeys(b []byte, i int, t reflect.Type, path string, ig *ignored) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	i = skipWS(b, i)
 	if i >= len(b) {
-		return nil
+		return
 	}
 	switch {
 	case t == rawMessageType:
-		return nil
+		return
 	case t.Kind() == reflect.Slice && b[i] == '[':
 		elem := t.Elem()
 		for elem.Kind() == reflect.Pointer {
 			elem = elem.Elem()
 		}
 		if elem.Kind() != reflect.Struct {
-			return nil
+			return
 		}
 		i = skipWS(b, i+1)
 		for n := 0; i < len(b) && b[i] != ']'; n++ {
-			if e := checkKeys(b, i, elem, fmt.Sprintf("%s[%d]", path, n)); e != nil {
-				return e
-			}
+			checkKeys(b, i, elem, fmt.Sprintf("%s[%d]", path, n), ig)
 			i = skipWS(b, skipValue(b, i))
 			if i < len(b) && b[i] == ',' {
 				i = skipWS(b, i+1)
 			}
 		}
-		return nil
+		return
 	case t.Kind() != reflect.Struct || b[i] != '{':
-		return nil
+		return
 	}
 	fs := fieldsOf(t)
-	return objectKeys(b, i, func(key string, v int) *apiError {
+	objectKeys(b, i, func(key string, k, v int) *apiError {
 		at := key
 		if path != "" {
 			at = path + "." + key
 		}
 		ft, ok := fs[key]
 		if !ok {
-			return unknownField(at, key)
+			ig.add(at)
+			if fs.folds(key) {
+				for j := k + 1; j < skipString(b, k)-1; j++ {
+					b[j] = '~'
+				}
+			}
+			return nil
 		}
-		return checkKeys(b, v, ft, at)
+		checkKeys(b, v, ft, at, ig)
+		return nil
 	})
 }
 
-func unknownField(param, name string) *apiError {
-	return badParam(clip(param), "unknown field %q: this server rejects fields it does not know instead of ignoring them (names are case-sensitive; check the spelling, or see the server documentation for what is supported)", clip(name))
+// ignored collects the unknown fields of one request, for the log: at most
+// maxIgnoredNames names, each clipped to maxIgnoredName bytes, and a count of the rest,
+// so that a body of a million unknown keys costs no more than its bytes.
+type ignored struct {
+	names []string
+	more  int
+}
+
+const (
+	maxIgnoredNames = 8
+	maxIgnoredName  = 64
+)
+
+func (ig *ignored) add(path string) {
+	if ig == nil {
+		return
+	}
+	if len(ig.names) >= maxIgnoredNames {
+		ig.more++
+		return
+	}
+	ig.names = append(ig.names, clipTo(path, maxIgnoredName))
 }

@@ -27,11 +27,14 @@ const maxEcho = 256
 
 // clip bounds a client-supplied value before it is echoed: the first maxEcho bytes
 // (cut at a character boundary) and a marker saying how long it was.
-func clip(s string) string {
-	if len(s) <= maxEcho {
+func clip(s string) string { return clipTo(s, maxEcho) }
+
+// clipTo is clip with a limit of n bytes.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxEcho
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -120,6 +120,7 @@ type genRequest struct {
 	logprobs     bool // report logprobs (completions: "logprobs" given; chat: logprobs=true)
 	topLogprobs  int
 	maxParam     string // the request's name for max tokens (max_tokens, max_completion_tokens)
+	ignored      ignored
 }
 
 // decoder turns request bodies into genRequests. It needs the tokenizer and the
@@ -175,10 +176,10 @@ func quoteList(s []string) string {
 // decodeCompletion reads and validates a /v1/completions body.
 func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	var b completionBody
-	if err := decodeJSON(body, &b); err != nil {
+	g := &genRequest{ep: epCompletion}
+	if err := decodeJSON(body, &b, &g.ignored); err != nil {
 		return nil, err
 	}
-	g := &genRequest{ep: epCompletion}
 	var e *apiError
 	if g.model, e = d.resolveModel(b.Model); e != nil {
 		return nil, e
@@ -214,7 +215,7 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 	if e := d.lengths(g, "prompt", "max_tokens", b.MaxTokens, defaultCompletionToken, b.MinTokens); e != nil {
 		return nil, e
 	}
-	format, e := b.structuredFields.parse()
+	format, e := b.structuredFields.parse(&g.ignored)
 	if e != nil {
 		return nil, e
 	}
@@ -233,10 +234,10 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 // decodeChat reads and validates a /v1/chat/completions body.
 func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 	var b chatBody
-	if err := decodeJSON(body, &b); err != nil {
+	g := &genRequest{ep: epChat}
+	if err := decodeJSON(body, &b, &g.ignored); err != nil {
 		return nil, err
 	}
-	g := &genRequest{ep: epChat}
 	var e *apiError
 	if g.model, e = d.resolveModel(b.Model); e != nil {
 		return nil, e
@@ -258,11 +259,11 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 			return nil, unsupported(f.name, f.why)
 		}
 	}
-	format, e := b.structuredFields.parse()
+	format, e := b.structuredFields.parse(&g.ignored)
 	if e != nil {
 		return nil, e
 	}
-	tools, e := parseTools(b.Tools, b.ToolChoice, b.ParallelToolCalls)
+	tools, e := parseTools(b.Tools, b.ToolChoice, b.ParallelToolCalls, &g.ignored)
 	if e != nil {
 		return nil, e
 	}
@@ -272,10 +273,7 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 			return nil, unsupported("modalities", fmt.Sprintf("output modality %q; only \"text\" is available", m))
 		}
 	}
-	if b.Store != nil && *b.Store {
-		return nil, unsupported("store", "completions are not stored")
-	}
-	msgs, e := parseMessages(b.Messages)
+	msgs, e := parseMessages(b.Messages, &g.ignored)
 	if e != nil {
 		return nil, e
 	}
@@ -360,7 +358,7 @@ func (g *genRequest) checkConstraint() *apiError {
 
 // parseMessages reads the chat messages: text content only (a string, null, or a list
 // of text parts); no tool turns.
-func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
+func parseMessages(raw json.RawMessage, ig *ignored) ([]chattemplate.Message, *apiError) {
 	if isNull(raw) {
 		return nil, badParam("messages", "\"messages\" is required")
 	}
@@ -368,14 +366,12 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 	if firstByte(raw) != '[' {
 		return nil, badParam("messages", "\"messages\" must be an array of messages, got %s", kindOf(raw))
 	}
+	checkKeys(raw, 0, reflect.TypeOf(list), "messages", ig) // before decoding: it masks case-folded keys
 	if err := json.Unmarshal(raw, &list); err != nil {
 		e := jsonError(err)
 		if e.Param != "" && !strings.HasPrefix(e.Param, "messages") {
 			e.Param = "messages." + e.Param
 		}
-		return nil, e
-	}
-	if e := checkKeys(raw, 0, reflect.TypeOf(list), "messages"); e != nil {
 		return nil, e
 	}
 	if len(list) == 0 {
@@ -404,13 +400,13 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 		case !isNull(m.ToolCallID) && m.Role != "tool":
 			return nil, badParam(at+".tool_call_id", "only tool messages carry \"tool_call_id\"")
 		}
-		text, e := messageText(m.Content, at)
+		text, e := messageText(m.Content, at, ig)
 		if e != nil {
 			return nil, e
 		}
 		msg := chattemplate.Message{Role: m.Role, Content: text}
 		if !isNull(m.ToolCalls) {
-			calls, e := parseCallsIn(m.ToolCalls, at+".tool_calls")
+			calls, e := parseCallsIn(m.ToolCalls, at+".tool_calls", ig)
 			if e != nil {
 				return nil, e
 			}
@@ -435,7 +431,7 @@ func parseMessages(raw json.RawMessage) ([]chattemplate.Message, *apiError) {
 
 // parseCallsIn reads an assistant message's tool_calls: [{"id", "type": "function",
 // "function": {"name", "arguments": "<JSON object>"}}].
-func parseCallsIn(raw json.RawMessage, at string) ([]chattemplate.ToolCall, *apiError) {
+func parseCallsIn(raw json.RawMessage, at string, ig *ignored) ([]chattemplate.ToolCall, *apiError) {
 	var list []struct {
 		ID       string `json:"id"`
 		Type     string `json:"type"`
@@ -447,7 +443,7 @@ func parseCallsIn(raw json.RawMessage, at string) ([]chattemplate.ToolCall, *api
 	if firstByte(raw) != '[' {
 		return nil, badParam(at, "%s must be an array of tool calls", at)
 	}
-	if e := strictDecode(raw, &list, at); e != nil {
+	if e := decodeField(raw, &list, at, ig); e != nil {
 		return nil, e
 	}
 	var out []chattemplate.ToolCall
@@ -473,7 +469,7 @@ func parseCallsIn(raw json.RawMessage, at string) ([]chattemplate.ToolCall, *api
 }
 
 // messageText flattens a message's content: a string, null, or text parts joined.
-func messageText(raw json.RawMessage, at string) (string, *apiError) {
+func messageText(raw json.RawMessage, at string, ig *ignored) (string, *apiError) {
 	switch firstByte(raw) {
 	case 0, 'n':
 		return "", nil
@@ -503,7 +499,7 @@ func messageText(raw json.RawMessage, at string) (string, *apiError) {
 		}
 		for k := range p {
 			if k != "type" && k != "text" {
-				return "", unknownField(pat+"."+k, k)
+				ig.add(pat + "." + k)
 			}
 		}
 		var text string

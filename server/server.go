@@ -134,6 +134,7 @@ type Server struct {
 	created int64
 	parsing *gate   // requests parsed and tokenized at once
 	respBud *budget // response tokens of the requests in flight
+	fields  *fieldLog
 
 	mu       sync.Mutex
 	calls    map[*call]struct{}
@@ -167,7 +168,7 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 		return nil, fmt.Errorf("server: MaxInflightResponseTokens %d is below MaxResponseTokens %d: the largest request allowed could never run", cfg.MaxInflightResponseTokens, cfg.MaxResponseTokens)
 	}
 	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix(),
-		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}}
+		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}, fields: newFieldLog(log)}
 	eo := eng.Options()
 	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt,
 		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs, grammars: newGrammarCache(maxCachedGrammars), pythonTag: -1}
@@ -429,12 +430,9 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 // is refused before anything is read, and a body that stops arriving within the read
 // timeout gets 408.
 func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeInvalid, Code: "unsupported_media_type",
-				Message: fmt.Sprintf("Content-Type must be application/json, got %q", clip(ct))}
-		}
+	if notJSON(r.Header.Get("Content-Type")) {
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeInvalid, Code: "unsupported_media_type",
+			Message: fmt.Sprintf("the body must be a JSON object (Content-Type application/json), got Content-Type %q", clip(r.Header.Get("Content-Type")))}
 	}
 	tooLarge := &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalid, Code: "request_too_large",
 		Message: fmt.Sprintf("the request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)}
@@ -476,6 +474,30 @@ func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: fmt.Sprintf("reading the request body: %s", clip(err.Error()))}
 	}
 	return buf.Bytes(), nil
+}
+
+// notJSON says whether a Content-Type names a format that is clearly not JSON: a
+// multipart body. Any other type, or none, is read as JSON, as clients that omit the
+// header or send curl's default (application/x-www-form-urlencoded) mean JSON; a body
+// that does not parse is a 400 saying so.
+func notJSON(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(ct))
+	}
+	return strings.HasPrefix(mt, "multipart/")
+}
+
+// isJSONType says whether a Content-Type is JSON's (or none was sent).
+func isJSONType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // newID returns prefix plus 24 random hex digits.

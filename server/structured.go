@@ -62,11 +62,11 @@ type structuredFields struct {
 }
 
 // parse reads the structured-output fields; nil when none asks for a constraint.
-func (sf *structuredFields) parse() (*outputFormat, *apiError) {
+func (sf *structuredFields) parse(ig *ignored) (*outputFormat, *apiError) {
 	var found []*outputFormat
 	add := func(f *outputFormat) { found = append(found, f) }
 	if !isNull(sf.ResponseFormat) {
-		f, e := parseResponseFormat(sf.ResponseFormat)
+		f, e := parseResponseFormat(sf.ResponseFormat, ig)
 		if e != nil {
 			return nil, e
 		}
@@ -108,7 +108,7 @@ func (sf *structuredFields) parse() (*outputFormat, *apiError) {
 		}
 	}
 	if !isNull(sf.StructuredOutputs) {
-		f, e := parseStructuredOutputs(sf.StructuredOutputs)
+		f, e := parseStructuredOutputs(sf.StructuredOutputs, ig)
 		if e != nil {
 			return nil, e
 		}
@@ -125,7 +125,7 @@ func (sf *structuredFields) parse() (*outputFormat, *apiError) {
 	return nil, badParam(found[1].param, "only one structured-output constraint may be given, but %q and %q both are", found[0].param, found[1].param)
 }
 
-func parseResponseFormat(raw json.RawMessage) (*outputFormat, *apiError) {
+func parseResponseFormat(raw json.RawMessage, ig *ignored) (*outputFormat, *apiError) {
 	var rf struct {
 		Type       string          `json:"type"`
 		JSONSchema json.RawMessage `json:"json_schema"`
@@ -133,7 +133,7 @@ func parseResponseFormat(raw json.RawMessage) (*outputFormat, *apiError) {
 	if firstByte(raw) != '{' {
 		return nil, badParam("response_format", "\"response_format\" must be an object, got %s", kindOf(raw))
 	}
-	if e := strictDecode(raw, &rf, "response_format"); e != nil {
+	if e := decodeField(raw, &rf, "response_format", ig); e != nil {
 		return nil, e
 	}
 	switch rf.Type {
@@ -157,7 +157,7 @@ func parseResponseFormat(raw json.RawMessage) (*outputFormat, *apiError) {
 		if firstByte(rf.JSONSchema) != '{' {
 			return nil, badParam("response_format.json_schema", "\"response_format.json_schema\" must be an object with \"name\" and \"schema\"")
 		}
-		if e := strictDecode(rf.JSONSchema, &js, "response_format.json_schema"); e != nil {
+		if e := decodeField(rf.JSONSchema, &js, "response_format.json_schema", ig); e != nil {
 			return nil, e
 		}
 		if js.Name == nil || !grammar.ToolNamePattern.MatchString(*js.Name) {
@@ -210,7 +210,7 @@ func choiceField(param string, raw json.RawMessage) (*outputFormat, *apiError) {
 	return &outputFormat{param: param, kind: "choice", choice: choice}, nil
 }
 
-func parseStructuredOutputs(raw json.RawMessage) (*outputFormat, *apiError) {
+func parseStructuredOutputs(raw json.RawMessage, ig *ignored) (*outputFormat, *apiError) {
 	var so struct {
 		JSON                        json.RawMessage `json:"json"`
 		Regex                       *string         `json:"regex"`
@@ -226,8 +226,15 @@ func parseStructuredOutputs(raw json.RawMessage) (*outputFormat, *apiError) {
 	if firstByte(raw) != '{' {
 		return nil, badParam("structured_outputs", "\"structured_outputs\" must be an object, got %s", kindOf(raw))
 	}
-	if e := strictDecode(raw, &so, "structured_outputs"); e != nil {
+	// Here an unknown key is refused, not ignored: it would be a constraint (vLLM's
+	// StructuredOutputsParams takes no others) dropped without a word.
+	var unknown ignored
+	if e := decodeField(raw, &so, "structured_outputs", &unknown); e != nil {
 		return nil, e
+	}
+	if len(unknown.names) > 0 {
+		name := unknown.names[0]
+		return nil, badParam(name, "unknown field %q in \"structured_outputs\": a constraint this server does not know is refused, not ignored", strings.TrimPrefix(name, "structured_outputs."))
 	}
 	switch {
 	case !isNull(so.Grammar):
@@ -363,9 +370,11 @@ func (d *decoder) compile(f *outputFormat) (*grammar.Grammar, *apiError) {
 	return g, nil
 }
 
-// strictDecode reads raw into v, refusing keys v has no field for (exact names, as
-// for request bodies); param names the field raw came from.
-func strictDecode(raw json.RawMessage, v any, param string) *apiError {
+// decodeField reads raw (valid JSON, a part of the request body) into v as request
+// bodies are read: keys v has no field for under exactly that name are ignored and
+// noted in ig (see checkKeys, which runs first); param names the field raw came from.
+func decodeField(raw json.RawMessage, v any, param string, ig *ignored) *apiError {
+	checkKeys(raw, 0, reflect.TypeOf(v), param, ig)
 	if err := json.Unmarshal(raw, v); err != nil {
 		e := jsonError(err)
 		switch {
@@ -376,5 +385,5 @@ func strictDecode(raw json.RawMessage, v any, param string) *apiError {
 		}
 		return e
 	}
-	return checkKeys(raw, 0, reflect.TypeOf(v), param)
+	return nil
 }

@@ -48,7 +48,7 @@ func (t *toolSpec) known(name string) bool {
 }
 
 // parseTools reads tools, tool_choice and parallel_tool_calls.
-func parseTools(rawTools, rawChoice, rawParallel json.RawMessage) (*toolSpec, *apiError) {
+func parseTools(rawTools, rawChoice, rawParallel json.RawMessage, ig *ignored) (*toolSpec, *apiError) {
 	spec := &toolSpec{choice: "none", parallel: true}
 	if !isNull(rawTools) {
 		var list []json.RawMessage
@@ -64,7 +64,7 @@ func parseTools(rawTools, rawChoice, rawParallel json.RawMessage) (*toolSpec, *a
 			if firstByte(raw) != '{' {
 				return nil, badParam(at, "%s must be an object", at)
 			}
-			if e := strictDecode(raw, &t, at); e != nil {
+			if e := decodeField(raw, &t, at, ig); e != nil {
 				return nil, e
 			}
 			if t.Type != "function" {
@@ -79,7 +79,7 @@ func parseTools(rawTools, rawChoice, rawParallel json.RawMessage) (*toolSpec, *a
 			if firstByte(t.Function) != '{' {
 				return nil, badParam(at+".function", "%s.function must be an object with a \"name\"", at)
 			}
-			if e := strictDecode(t.Function, &f, at+".function"); e != nil {
+			if e := decodeField(t.Function, &f, at+".function", ig); e != nil {
 				return nil, e
 			}
 			if !grammar.ToolNamePattern.MatchString(f.Name) {
@@ -126,7 +126,8 @@ func parseTools(rawTools, rawChoice, rawParallel json.RawMessage) (*toolSpec, *a
 					Name string `json:"name"`
 				} `json:"function"`
 			}
-			if json.Unmarshal(rawChoice, &c) != nil || checkKeys(rawChoice, 0, reflect.TypeOf(&c), "tool_choice") != nil || c.Type != "function" || c.Function.Name == "" {
+			checkKeys(rawChoice, 0, reflect.TypeOf(&c), "tool_choice", ig)
+			if json.Unmarshal(rawChoice, &c) != nil || c.Type != "function" || c.Function.Name == "" {
 				return nil, badParam("tool_choice", "a named \"tool_choice\" is {\"type\": \"function\", \"function\": {\"name\": ...}}")
 			}
 			spec.choice, spec.named = "named", c.Function.Name
