@@ -193,10 +193,7 @@ func (s *Server) parse(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		g, e = s.dec.decodeCompletion(body)
 	}
 	if e != nil {
-		if ct := r.Header.Get("Content-Type"); e.Param == "" && !isJSONType(ct) {
-			e.Message += fmt.Sprintf(" (the body is read as JSON whatever its Content-Type; this one was %q)", clip(ct))
-		}
-		return nil, e, "invalid"
+		return nil, contentTypeNote(e, r), "invalid"
 	}
 	if g.eng.Constraint != nil {
 		// The constraint's tables for the vocabulary are built here, within the

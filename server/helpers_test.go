@@ -69,6 +69,10 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 				ids, _, err := l.ChatPromptTools(msgs, tools, true, limit)
 				return ids, err
 			}
+			o.cfg.ChatEncode = func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGen bool, limit int) ([]int32, error) {
+				ids, _, err := l.ChatPromptTools(msgs, tools, addGen, limit)
+				return ids, err
+			}
 		}
 	}
 	if o.engine.NumBlocks == 0 && o.engine.KVCacheBytes == 0 {

@@ -131,6 +131,7 @@ type decoder struct {
 	maxModelLen int
 	models      []string // served names; models[0] is the default
 	chatPrompt  func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
+	chatEncode  func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGen bool, limit int) ([]int32, error)
 	maxWaiting  int           // the engine's waiting cap (0: none): n beyond it can never run
 	maxLogprobs int           // top logprobs per token
 	grammars    *grammarCache // compiled constraints

@@ -58,6 +58,12 @@ type Config struct {
 	// the plain "role: content" format (chattemplate.RenderChatTools with no
 	// template).
 	ChatPrompt func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
+	// ChatEncode is ChatPrompt with the generation prompt optional, for /tokenize
+	// (llm.Loaded.ChatPromptTools). Nil: ChatPrompt when the generation prompt is asked
+	// for, else the plain format.
+	ChatEncode func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGenerationPrompt bool, limit int) ([]int32, error)
+	// Version is what GET /version reports (default "unknown").
+	Version string
 
 	// What a request may cost (limits.go). Zero fields take the defaults.
 	//
@@ -170,7 +176,7 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix(),
 		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}, fields: newFieldLog(log)}
 	eo := eng.Options()
-	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt,
+	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt, chatEncode: cfg.ChatEncode,
 		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs, grammars: newGrammarCache(maxCachedGrammars), pythonTag: -1}
 	if id, ok := tok.TokenID("<|python_tag|>"); ok {
 		s.dec.pythonTag = id
@@ -209,7 +215,7 @@ func (s *Server) NewHTTPServer(addr string) *http.Server {
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	if strings.HasPrefix(path, "/v1/") && !s.authorized(r) {
+	if (strings.HasPrefix(path, "/v1/") || path == "/tokenize" || path == "/detokenize") && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vireo"`)
 		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		writeError(w, &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key",
@@ -228,6 +234,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/models":
 		if s.method(w, r, http.MethodGet) {
 			s.serveModels(w, "")
+		}
+	case "/tokenize", "/detokenize":
+		if s.method(w, r, http.MethodPost) {
+			s.serveTokenizer(w, r, path == "/detokenize")
+		}
+	case "/version":
+		if s.method(w, r, http.MethodGet) {
+			v := s.cfg.Version
+			if v == "" {
+				v = "unknown"
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"version": v})
 		}
 	case "/health":
 		if s.method(w, r, http.MethodGet) {
@@ -249,7 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "unknown_url",
-			Message: fmt.Sprintf("no route for %s %s; the API is POST /v1/completions, POST /v1/chat/completions, GET /v1/models", clip(r.Method), clip(path))})
+			Message: fmt.Sprintf("no route for %s %s; the API is POST /v1/completions, POST /v1/chat/completions, GET /v1/models, POST /tokenize, POST /detokenize, GET /version", clip(r.Method), clip(path))})
 	}
 }
 
@@ -489,6 +507,15 @@ func notJSON(ct string) bool {
 		mt = strings.ToLower(strings.TrimSpace(ct))
 	}
 	return strings.HasPrefix(mt, "multipart/")
+}
+
+// contentTypeNote adds to an error about a body that is not JSON (no field at fault)
+// the Content-Type it came with, when that was not JSON's.
+func contentTypeNote(e *apiError, r *http.Request) *apiError {
+	if ct := r.Header.Get("Content-Type"); e.Param == "" && !isJSONType(ct) {
+		e.Message += fmt.Sprintf(" (the body is read as JSON whatever its Content-Type; this one was %q)", clip(ct))
+	}
+	return e
 }
 
 // isJSONType says whether a Content-Type is JSON's (or none was sent).

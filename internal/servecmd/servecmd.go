@@ -411,7 +411,11 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
 		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
-		Cache: server.CacheInfo{GPUMemoryUtilization: o.gpuMemUtil},
+		Cache: server.CacheInfo{GPUMemoryUtilization: o.gpuMemUtil}, Version: version.Get().Version,
+		ChatEncode: func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGen bool, limit int) ([]int32, error) {
+			ids, _, err := m.ChatPromptTools(msgs, tools, addGen, limit)
+			return ids, err
+		},
 		ChatPrompt: func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
 			ids, _, err := m.ChatPromptTools(msgs, tools, true, limit)
 			return ids, err
