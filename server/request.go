@@ -130,6 +130,7 @@ type decoder struct {
 	vocab       int
 	maxModelLen int
 	models      []string // served names; models[0] is the default
+	aliases     []string // names accepted too, not listed
 	chatPrompt  func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
 	chatEncode  func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGen bool, limit int) ([]int32, error)
 	maxWaiting  int           // the engine's waiting cap (0: none): n beyond it can never run
@@ -160,6 +161,11 @@ func (d *decoder) resolveModel(m *string) (string, *apiError) {
 	for _, name := range d.models {
 		if *m == name {
 			return name, nil
+		}
+	}
+	for _, name := range d.aliases {
+		if *m == name {
+			return d.models[0], nil
 		}
 	}
 	return "", &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found",

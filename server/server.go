@@ -34,6 +34,10 @@ type Config struct {
 	// ModelNames are the names clients may put in "model"; the first is the one
 	// responses report and metrics label. Required.
 	ModelNames []string
+	// ModelAliases are more names accepted in "model", not listed by /v1/models
+	// (responses report ModelNames[0]): the path a model was given by, which vLLM
+	// would serve it under.
+	ModelAliases []string
 	// APIKeys, when any are set, are required as "Authorization: Bearer <key>" on
 	// /v1/*. /health, /ready and /metrics stay open.
 	APIKeys []string
@@ -176,7 +180,7 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix(),
 		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}, fields: newFieldLog(log)}
 	eo := eng.Options()
-	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, chatPrompt: cfg.ChatPrompt, chatEncode: cfg.ChatEncode,
+	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, aliases: cfg.ModelAliases, chatPrompt: cfg.ChatPrompt, chatEncode: cfg.ChatEncode,
 		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs, grammars: newGrammarCache(maxCachedGrammars), pythonTag: -1}
 	if id, ok := tok.TokenID("<|python_tag|>"); ok {
 		s.dec.pythonTag = id

@@ -24,6 +24,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -128,7 +129,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.StringVar(&o.model, "model", "", "the model, also given as the first argument: a GGUF file, a llama2.c .bin, a Hugging Face model directory (config.json, safetensors, tokenizer.json), a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded), or synthetic:<shape> (default: synthetic:tiny, random weights)")
 	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
-	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: the --model value)")
+	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: a file's name without its extension, a directory's name, or the Hub name as given; the --model value itself is accepted too)")
 	o.weights.Register(fs)
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.Float64Var(&o.gpuMemUtil, "gpu-memory-utilization", 0.9, "with --device cuda: fraction of GPU memory for weights, activations and the KV cache")
@@ -145,7 +146,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.BoolVar(&o.cudaGraphs, "cuda-graphs", true, "replay decode steps as captured graphs where the backend can (false: issue every op, to measure the difference)")
 	specJSON := fs.String("speculative-config", "", `speculative decoding, as vLLM's JSON: {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4} or {"method": "draft_model", "model": "<a smaller model, same tokenizer>", "num_speculative_tokens": 3} (default: off)`)
 
-	fs.StringVar(&o.host, "host", "0.0.0.0", "address to listen on")
+	fs.StringVar(&o.host, "host", "127.0.0.1", "address to listen on: this machine only by default; 0.0.0.0 (or ::) for every interface, which without an API key is logged as a warning")
 	fs.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port, logged at start)")
 	fs.Var(&o.apiKeys, "api-key", "require \"Authorization: Bearer <`key`>\" on /v1/*; repeat for several keys. A key on the command line is visible to other local users (ps): prefer --api-key-file or the VLLM_API_KEY environment variable")
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file with one API key per line (blank lines and # comments skipped); VLLM_API_KEY in the environment adds one more")
@@ -235,6 +236,31 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	return o, nil
 }
 
+// defaultServedName is the name a model is served under when --served-model-name is
+// not given: a local file's name without its extension, a local directory's name, or
+// anything else (a Hub name, synthetic:<shape>) as given. /v1/models then shows
+// "stories260K", not "../shared/models/stories260K/stories260K.bin".
+func defaultServedName(path string) string {
+	if strings.HasPrefix(path, model.SyntheticPrefix) {
+		return path
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return path
+	}
+	if fi.IsDir() {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return filepath.Base(filepath.Clean(path))
+	}
+	base := filepath.Base(path)
+	if stem := strings.TrimSuffix(base, filepath.Ext(base)); stem != "" {
+		return stem
+	}
+	return base
+}
+
 // getenv is os.Getenv (tests replace it).
 var getenv = os.Getenv
 
@@ -279,7 +305,9 @@ func usage(prog string, fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `
 Serve a model over an OpenAI-compatible HTTP API:
   POST /v1/completions, POST /v1/chat/completions (stream with "stream": true),
-  GET /v1/models, GET /health, GET /ready, GET /metrics (Prometheus).
+  GET /v1/models, POST /tokenize, POST /detokenize, GET /version, GET /health,
+  GET /ready, GET /metrics (Prometheus, vLLM's series).
+It listens on 127.0.0.1 unless --host says otherwise.
 
 `)
 	for _, g := range flagGroups {
@@ -403,11 +431,15 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	defer eng.Close()
 
 	names := []string(o.servedNames)
+	var aliases []string
 	if len(names) == 0 {
-		names = []string{name}
+		names = []string{defaultServedName(name)}
+		if names[0] != name {
+			aliases = []string{name} // what vLLM would have served it as
+		}
 	}
 	srv, err := server.New(server.Config{
-		ModelNames: names, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
+		ModelNames: names, ModelAliases: aliases, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
 		MaxInflightResponseTokens: o.maxInflightResponseTokens, MaxLogprobs: o.maxLogprobs,
@@ -461,6 +493,9 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		zap.Int64("max_inflight_response_tokens", o.maxInflightResponseTokens), zap.Int("max_logprobs", o.maxLogprobs),
 		zap.String("pprof_addr", o.pprofAddr), zap.Duration("load", time.Since(start)))
 
+	if len(o.apiKeys) == 0 && checkLoopback(ln.Addr().String()) != nil {
+		log.Warn("listening beyond this machine without an API key: anyone who can reach the port can use the model (set --api-key-file or VLLM_API_KEY, or --host 127.0.0.1)", zap.String("addr", ln.Addr().String()))
+	}
 	hs := srv.NewHTTPServer(ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
