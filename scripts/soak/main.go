@@ -14,8 +14,8 @@
 //	go run ./scripts/soak -url http://127.0.0.1:8000 -pid 1234
 //
 // The mix: valid requests (completions and chats, streamed and not, n up to 4) whose
-// every answer is checked; bad requests (malformed JSON, wrong types, unknown fields,
-// huge and deep values); token bombs (8 MiB prompts of ids, text and chat, 8 MiB field
+// every answer is checked; bad requests (malformed JSON, wrong types, wrong values beside
+// unknown fields, which are ignored, huge and deep values); token bombs (8 MiB prompts of ids, text and chat, 8 MiB field
 // names and model values, responses of millions of tokens, bodies over the limit);
 // slowloris connections (headers or bodies a byte at a time, silent connections);
 // storms of concurrent streams; and clients that disconnect mid-stream, mid-body or
@@ -541,8 +541,8 @@ func badRequests() []badReq {
 	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
 	var out []badReq
 	for _, b := range []string{
-		`{"prompt":`, `{"prompt":"x",}`, ``, `["x"]`, `{"prompt":"x"} {}`, `{"prompt":"x","max_token":5}`,
-		`{"prompt":"x","MAX_TOKENS":5}`, `{"prompt":"x","temperature":"hot"}`, `{"prompt":"x","max_tokens":1.5}`,
+		`{"prompt":`, `{"prompt":"x",}`, ``, `["x"]`, `{"prompt":"x"} {}`, `{"prompt":"x","max_token":5,"max_tokens":0}`,
+		`{"prompt":"x","MAX_TOKENS":5,"max_tokens":-1}`, `{"prompt":"x","temperature":"hot"}`, `{"prompt":"x","max_tokens":1.5}`,
 		`{"prompt":42}`, `{"prompt":["a","b"]}`, `{"prompt":[1,99999999]}`, `{"prompt":[-1]}`, `{"prompt":"x","max_tokens":0}`,
 		`{"prompt":"x","temperature":3}`, `{"prompt":"x","top_p":0}`, `{"prompt":"x","n":0}`, `{"prompt":"x","n":129}`,
 		`{"prompt":"x","logprobs":21}`, `{"prompt":"x","stop":7}`, `{"prompt":"x","repetition_penalty":1e308}`,
@@ -562,7 +562,8 @@ func badRequests() []badReq {
 		out = append(out, badReq{http.MethodPost, Chat, "application/json", b})
 	}
 	return append(out,
-		badReq{http.MethodPost, C, "text/plain", `{"prompt":"x"}`},
+		badReq{http.MethodPost, C, "multipart/form-data; boundary=x", "--x\r\n"},
+		badReq{http.MethodPost, C, "application/x-www-form-urlencoded", "prompt=x"},
 		badReq{http.MethodGet, C, "", ""},
 		badReq{http.MethodPost, "/v1/embeddings", "application/json", `{}`},
 		badReq{http.MethodPost, "/v1/" + strings.Repeat("a", 60000), "application/json", `{}`},
@@ -622,7 +623,7 @@ func (r *run) bombLoop(ctx context.Context) {
 		{"/v1/completions", `{"prompt":[` + strings.Repeat("1,", size/2-8) + `1],"max_tokens":1}`},
 		{"/v1/completions", `{"prompt":"` + story + `","max_tokens":1}`},
 		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"` + story + `"}],"max_tokens":1}`},
-		{"/v1/completions", `{"prompt":"x","` + huge + `":1}`},
+		{"/v1/completions", `{"prompt":"x","max_tokens":0,"` + huge + `":1}`}, // the unknown field is ignored; max_tokens is wrong
 		{"/v1/completions", `{"prompt":"x","model":"` + huge + `"}`},
 		{"/v1/chat/completions", `{"messages":[{"role":"` + huge + `","content":"x"}]}`},
 		{"/v1/completions", fmt.Sprintf(`{"prompt":"Once","max_tokens":%d,"n":128,"logprobs":20,"ignore_eos":true}`, maxTok)},
