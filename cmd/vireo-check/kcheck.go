@@ -10,6 +10,7 @@ import (
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
+	"github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
@@ -34,7 +35,7 @@ func f16s(p unsafe.Pointer, n int) ([]float32, error) {
 	}
 	out := make([]float32, n)
 	for i := range out {
-		out[i] = backendtest.F16ToF32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+		out[i] = half.F16ToF32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vireo-ai/vireo/runtime/half"
 )
 
 func TestRoundTripGGUF(t *testing.T) {
@@ -79,7 +81,7 @@ func TestRoundTripGGUF(t *testing.T) {
 			assert.True(t, bitsEqual(want, got), name)
 		case d == F16:
 			for i := range want {
-				assert.Equal(t, F16ToF32(F32ToF16(want[i])), got[i])
+				assert.Equal(t, half.F16ToF32(half.F32ToF16(want[i])), got[i])
 				assert.InEpsilon(t, want[i], got[i], 1.0/2048+1e-7, "%s[%d]", name, i)
 			}
 		case d == BF16:
@@ -146,31 +148,31 @@ func TestHalfConversions(t *testing.T) {
 		{2.98e-08, 0}, {1.0009765625, 0x3c01}, {1.00048828125, 0x3c00}, {1.00146484375, 0x3c02},
 	}
 	for _, c := range cases {
-		assert.Equal(t, c.h, F32ToF16(c.f), "%g", c.f)
+		assert.Equal(t, c.h, half.F32ToF16(c.f), "%g", c.f)
 	}
-	assert.True(t, math.IsNaN(float64(F16ToF32(F32ToF16(float32(math.NaN()))))))
+	assert.True(t, math.IsNaN(float64(half.F16ToF32(half.F32ToF16(float32(math.NaN()))))))
 	// Every half round-trips through float32.
 	for h := 0; h < 1<<16; h++ {
-		f := F16ToF32(uint16(h))
+		f := half.F16ToF32(uint16(h))
 		if f != f {
 			continue
 		}
-		require.Equal(t, uint16(h), F32ToF16(f), "%#04x", h)
+		require.Equal(t, uint16(h), half.F32ToF16(f), "%#04x", h)
 	}
 	// Random floats: the nearest half.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 10000; i++ {
 		f := float32(rng.NormFloat64() * 100)
-		h := F32ToF16(f)
-		got := F16ToF32(h)
+		h := half.F32ToF16(f)
+		got := half.F16ToF32(h)
 		for _, nb := range []uint16{h - 1, h + 1} {
-			other := F16ToF32(nb)
+			other := half.F16ToF32(nb)
 			require.LessOrEqual(t, math.Abs(float64(got-f)), math.Abs(float64(other-f)), "%g", f)
 		}
 	}
-	assert.Equal(t, uint16(0x3f80), F32ToBF16(1))
-	assert.Equal(t, uint16(0x3f80), F32ToBF16(math.Float32frombits(0x3f808000))) // tie to even
-	assert.Equal(t, uint16(0x3f82), F32ToBF16(math.Float32frombits(0x3f818000)))
+	assert.Equal(t, uint16(0x3f80), half.F32ToBF16(1))
+	assert.Equal(t, uint16(0x3f80), half.F32ToBF16(math.Float32frombits(0x3f808000))) // tie to even
+	assert.Equal(t, uint16(0x3f82), half.F32ToBF16(math.Float32frombits(0x3f818000)))
 }
 
 func TestWriteGGUFRefuses(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
@@ -115,13 +116,13 @@ func (t *Tensor) Float32() ([]float32, error) {
 	case F16:
 		out := make([]float32, n)
 		for i := range out {
-			out[i] = F16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = half.F16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 		return out, nil
 	case BF16:
 		out := make([]float32, n)
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+			out[i] = half.BF16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 		return out, nil
 	case I8:
@@ -156,7 +157,7 @@ func (t *Tensor) Q8_0Blocks() (scales []float32, q []int8, err error) {
 	q = make([]int8, nb*q8Block)
 	for b := 0; b < nb; b++ {
 		blk := t.Data[b*q8BlockBytes : (b+1)*q8BlockBytes]
-		scales[b] = F16ToF32(binary.LittleEndian.Uint16(blk))
+		scales[b] = half.F16ToF32(binary.LittleEndian.Uint16(blk))
 		for j := 0; j < q8Block; j++ {
 			q[b*q8Block+j] = int8(blk[2+j])
 		}
@@ -191,13 +192,3 @@ func NewTensor(name string, typ DType, shape []int, values []float32) (*Tensor, 
 	}
 	return t, nil
 }
-
-// F16ToF32 converts IEEE half-precision bits to float32 (exact).
-func F16ToF32(h uint16) float32 { return ggml.FP16ToFP32(h) }
-
-// F32ToF16 converts a float32 to IEEE half bits, rounding to nearest even; values past
-// the half range become infinities, NaN stays NaN.
-func F32ToF16(f float32) uint16 { return ggml.FP32ToFP16(f) }
-
-// F32ToBF16 converts a float32 to bfloat16 bits, rounding to nearest even.
-func F32ToBF16(f float32) uint16 { return ggml.FP32ToBF16(f) }

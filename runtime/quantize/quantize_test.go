@@ -15,6 +15,7 @@ import (
 	"github.com/vireo-ai/vireo/internal/ggufref"
 	"github.com/vireo-ai/vireo/internal/shared"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/loader"
 	"github.com/vireo-ai/vireo/runtime/model"
@@ -244,7 +245,7 @@ func TestKeepsQuantizedTensors(t *testing.T) {
 			require.Equal(t, loader.F16, tt.Type, name)
 		}
 		for i := range want {
-			require.Equal(t, loader.F16ToF32(loader.F32ToF16(want[i])), got[i], "%s[%d]", name, i)
+			require.Equal(t, half.F16ToF32(half.F32ToF16(want[i])), got[i], "%s[%d]", name, i)
 		}
 	}
 	ft, _ := ck.GGUF.Int("general.file_type")

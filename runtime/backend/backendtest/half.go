@@ -7,7 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
-	"github.com/vireo-ai/vireo/runtime/loader"
+	"github.com/vireo-ai/vireo/runtime/half"
 )
 
 // littleEndian lets f32 encoding be a plain copy.
@@ -17,27 +17,13 @@ func f32Bytes(s []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 }
 
-// The half-precision conversions are the loader's (the same rounding the checkpoint
-// formats use), re-exported for tests and device backends.
-var (
-	// F32ToF16 rounds f to IEEE half precision, to nearest even.
-	F32ToF16 = loader.F32ToF16
-	// F16ToF32 widens an IEEE half exactly.
-	F16ToF32 = loader.F16ToF32
-	// F32ToBF16 rounds f to bfloat16, to nearest even.
-	F32ToBF16 = loader.F32ToBF16
-)
-
-// BF16ToF32 widens a bfloat16 exactly.
-func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
 // Round returns f as stored in dt (f32, f16 or bf16) and read back.
 func Round(dt backend.DType, f float32) float32 {
 	switch dt {
 	case backend.F16:
-		return F16ToF32(F32ToF16(f))
+		return half.F16ToF32(half.F32ToF16(f))
 	case backend.BF16:
-		return BF16ToF32(F32ToBF16(f))
+		return half.BF16ToF32(half.F32ToBF16(f))
 	}
 	return f
 }
@@ -69,11 +55,11 @@ func encode(dt backend.DType, s []float32) []byte {
 		}
 	case backend.F16:
 		for i, v := range s {
-			binary.LittleEndian.PutUint16(out[2*i:], F32ToF16(v))
+			binary.LittleEndian.PutUint16(out[2*i:], half.F32ToF16(v))
 		}
 	case backend.BF16:
 		for i, v := range s {
-			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
+			binary.LittleEndian.PutUint16(out[2*i:], half.F32ToBF16(v))
 		}
 	default:
 		panic(fmt.Sprintf("backendtest: encode %s", dt))
@@ -96,11 +82,11 @@ func decode(dt backend.DType, b []byte) []float32 {
 		}
 	case backend.F16:
 		for i := range out {
-			out[i] = F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case backend.BF16:
 		for i := range out {
-			out[i] = BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	default:
 		panic(fmt.Sprintf("backendtest: decode %s", dt))

@@ -11,6 +11,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/half"
 )
 
 // halfCPU stands in for a device backend with 16-bit tensors, so that the harness's
@@ -64,9 +65,9 @@ func (h halfCPU) Upload(dst backend.Tensor, src []byte) error {
 	f := make([]byte, 4*dst.Len())
 	for i := 0; i < dst.Len(); i++ {
 		u := binary.LittleEndian.Uint16(src[2*i:])
-		v := backendtest.BF16ToF32(u)
+		v := half.BF16ToF32(u)
 		if dst.DType == backend.F16 {
-			v = backendtest.F16ToF32(u)
+			v = half.F16ToF32(u)
 		}
 		binary.LittleEndian.PutUint32(f[4*i:], math.Float32bits(v))
 	}
@@ -81,9 +82,9 @@ func (h halfCPU) Download(dst []byte, src backend.Tensor) error {
 		return fmt.Errorf("download from %s: %d bytes", src, len(dst))
 	}
 	for i, v := range cpu.Float32s(asF32(src)) {
-		u := backendtest.F32ToBF16(v)
+		u := half.F32ToBF16(v)
 		if src.DType == backend.F16 {
-			u = backendtest.F32ToF16(v)
+			u = half.F32ToF16(v)
 		}
 		binary.LittleEndian.PutUint16(dst[2*i:], u)
 	}

@@ -19,6 +19,8 @@ package ggml
 import (
 	"fmt"
 	"math"
+
+	"github.com/vireo-ai/vireo/runtime/half"
 )
 
 // Type is a GGML tensor type id, as stored in a GGUF tensor info.
@@ -197,12 +199,12 @@ func check(t Type, n, nbytes int) (layout, error) {
 
 func dequantF32(y []float32, b []byte) { y[0] = math.Float32frombits(le32(b)) }
 func quantF32(b []byte, x []float32)   { put32(b, math.Float32bits(x[0])) }
-func dequantF16(y []float32, b []byte) { y[0] = FP16ToFP32(le16(b)) }
-func quantF16(b []byte, x []float32)   { put16(b, FP32ToFP16(x[0])) }
+func dequantF16(y []float32, b []byte) { y[0] = half.F16ToF32(le16(b)) }
+func quantF16(b []byte, x []float32)   { put16(b, half.F32ToF16(x[0])) }
 func dequantBF16(y []float32, b []byte) {
 	y[0] = math.Float32frombits(uint32(le16(b)) << 16)
 }
-func quantBF16(b []byte, x []float32) { put16(b, FP32ToBF16(x[0])) }
+func quantBF16(b []byte, x []float32) { put16(b, half.F32ToBF16(x[0])) }
 
 // Little-endian field access.
 
@@ -216,8 +218,8 @@ func put32(b []byte, v uint32) {
 }
 
 // f16 reads an fp16 field as float32; putF16 rounds v to fp16 and stores it.
-func f16(b []byte) float32       { return FP16ToFP32(le16(b)) }
-func putF16(b []byte, v float32) { put16(b, FP32ToFP16(v)) }
+func f16(b []byte) float32       { return half.F16ToF32(le16(b)) }
+func putF16(b []byte, v float32) { put16(b, half.F32ToF16(v)) }
 
 // abs32 is fabsf.
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	f16 "github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
@@ -317,11 +318,11 @@ func quantQ8_0Record(rec []byte, x []float32, corr int32) {
 			s := int32(int8(rec[4*j])) + int32(int8(rec[4*j+1])) + int32(int8(rec[4*j+2])) + int32(int8(rec[4*j+3]))
 			c = uint32(corr * s)
 		} else if j == 0 {
-			c = math.Float32bits(halfToF32(ggml.FP32ToFP16(d * float32(sum))))
+			c = math.Float32bits(halfToF32(f16.F32ToF16(d * float32(sum))))
 		}
 		binary.LittleEndian.PutUint32(rec[32+4*j:], c)
 	}
-	binary.LittleEndian.PutUint32(rec[64:], math.Float32bits(halfToF32(ggml.FP32ToFP16(d))))
+	binary.LittleEndian.PutUint32(rec[64:], math.Float32bits(halfToF32(f16.F32ToF16(d))))
 	binary.LittleEndian.PutUint32(rec[68:], 0)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	f16 "github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
@@ -143,7 +144,7 @@ func testQuantizeQ8_0(t *testing.T, x []float32) {
 			for _, v := range blk {
 				amax = max(amax, float32(math.Abs(float64(v))))
 			}
-			require.Equal(t, halfToF32(ggml.FP32ToFP16(amax/127)), f32at(rec, 64))
+			require.Equal(t, halfToF32(f16.F32ToF16(amax/127)), f32at(rec, 64))
 			var sum int32
 			for i, v := range blk {
 				var q int32
@@ -163,7 +164,7 @@ func testQuantizeQ8_0(t *testing.T, x []float32) {
 				default:
 					want := float32(0)
 					if j == 0 {
-						want = halfToF32(ggml.FP32ToFP16(amax / 127 * float32(sum)))
+						want = halfToF32(f16.F32ToF16(amax / 127 * float32(sum)))
 					}
 					require.Equal(t, want, f32at(rec, 32+4*j))
 				}

@@ -5,7 +5,7 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/vireo-ai/vireo/runtime/quant/ggml"
+	f16 "github.com/vireo-ai/vireo/runtime/half"
 )
 
 // Q8_0 block kernels: weights stored as GGUF/ggml Q8_0 blocks (Q8BlockBytes bytes for
@@ -71,7 +71,7 @@ func quantizeQ8Generic(qa []int8, da []float32, x []float32) {
 		for _, v := range blk {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
-		da[b] = ggml.FP16ToFP32(ggml.FP32ToFP16(amax / 127))
+		da[b] = f16.F16ToF32(f16.F32ToF16(amax / 127))
 		var id float32
 		if amax != 0 {
 			id = 127 / amax
@@ -116,7 +116,7 @@ func Q8Pack4(pw []byte, pd []float32, w []byte, ldw, nb int) {
 		row := w[r*ldw:]
 		for b := 0; b < nb; b++ {
 			blk := row[b*Q8BlockBytes : (b+1)*Q8BlockBytes : (b+1)*Q8BlockBytes]
-			pd[4*b+r] = ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
+			pd[4*b+r] = f16.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
 			dst := pw[(4*b+r)*Q8Block : (4*b+r+1)*Q8Block : (4*b+r+1)*Q8Block]
 			for i := 0; i < Q8Block; i += 8 {
 				binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(blk[2+i:])^0x8080808080808080)
@@ -185,7 +185,7 @@ func q8DotGeneric(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes : (b+1)*Q8BlockBytes]
-		dw := ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := f16.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
 		q := blk[2:]
 		a := qa[b*Q8Block : (b+1)*Q8Block]
 		for j := 0; j < 8; j++ {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	f16 "github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
 
@@ -25,7 +26,7 @@ func q8Contract(w []byte, nb int, qa []int8, da []float32) float32 {
 	var l [8]float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*Q8BlockBytes:]
-		dw := ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
+		dw := f16.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
 		for j := 0; j < 8; j++ {
 			var s int32
 			for k := 4 * j; k < 4*j+4; k++ {
@@ -48,7 +49,7 @@ func randQ8Rows(r *rand.Rand, rows, nb, ldw int) []byte {
 		for b := 0; b < nb; b++ {
 			p := w[row*ldw+b*Q8BlockBytes:]
 			d := float32(math.Abs(r.NormFloat64())) * 0.01
-			h := ggml.FP32ToFP16(d)
+			h := f16.F32ToF16(d)
 			p[0], p[1] = byte(h), byte(h>>8)
 		}
 	}
@@ -148,4 +149,4 @@ func TestQ8Kernels(t *testing.T) {
 }
 
 // f32ToF16 rounds to the nearest half (ggml's conversion).
-func f32ToF16(f float32) uint16 { return ggml.FP32ToFP16(f) }
+func f32ToF16(f float32) uint16 { return f16.F32ToF16(f) }

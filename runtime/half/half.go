@@ -1,9 +1,12 @@
-package ggml
+// Package half converts between float32 and the 16-bit float formats: IEEE half
+// precision (f16) and bfloat16 (bf16), rounding to nearest even as ggml does. It is a
+// leaf: the loader, the GGML block formats, the backends and their checks all use it.
+package half
 
 import "math"
 
-// FP16ToFP32 converts IEEE half-precision bits to float32 (exact).
-func FP16ToFP32(h uint16) float32 {
+// F16ToF32 converts IEEE half-precision bits to float32 (exact).
+func F16ToF32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff
@@ -24,10 +27,10 @@ func FP16ToFP32(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 }
 
-// FP32ToFP16 converts a float32 to IEEE half bits, rounding to nearest even as ggml's
+// F32ToF16 converts a float32 to IEEE half bits, rounding to nearest even as ggml's
 // GGML_FP32_TO_FP16 does; values past the half range become infinities, NaN becomes
 // the quiet NaN 0x7e00 (with its sign).
-func FP32ToFP16(f float32) uint16 {
+func F32ToF16(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
 	exp := int32(b>>23) & 0xff
@@ -65,9 +68,9 @@ func FP32ToFP16(f float32) uint16 {
 	return sign | uint16(half)
 }
 
-// FP32ToBF16 converts a float32 to bfloat16 bits, rounding to nearest even (NaN stays a
+// F32ToBF16 converts a float32 to bfloat16 bits, rounding to nearest even (NaN stays a
 // quiet NaN), as ggml's GGML_FP32_TO_BF16.
-func FP32ToBF16(f float32) uint16 {
+func F32ToBF16(f float32) uint16 {
 	b := math.Float32bits(f)
 	if b&0x7fffffff > 0x7f800000 {
 		return uint16(b>>16) | 0x40 // quiet NaN
@@ -75,3 +78,6 @@ func FP32ToBF16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
+
+// BF16ToF32 widens bfloat16 bits to float32 (exact).
+func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
