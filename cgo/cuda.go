@@ -376,13 +376,13 @@ func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab i
 	})
 }
 
-// DecodeIndex fills, from device pos (int32 [n]) and tables (int32 [n][maxBlocks]),
-// the step metadata of WriteKV (slots int32 [n]) and Attention (seqs int32 [n][4],
-// rowSeq int32 [n]) on the device; see vireo_decode_index.
-func DecodeIndex(s Stream, pos, tables unsafe.Pointer, n, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
-	return call("vireo_decode_index", func() C.int {
-		return C.vireo_decode_index(s.c(), i32(pos), i32(tables), ci(n), ci(maxBlocks), ci(blockSize), ci(numBlocks),
-			ci(maxCtx), i32(slots), i32(seqs), i32(rowSeq))
+// KVIndex fills, from device pos and seq (int32 [n]) and tables (int32
+// [nTables][maxBlocks]), the metadata of WriteKV (slots int32 [n]) and Attention (seqs
+// int32 [n][4], rowSeq int32 [n]) on the device; see vireo_kv_index.
+func KVIndex(s Stream, pos, seq, tables unsafe.Pointer, n, nTables, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
+	return call("vireo_kv_index", func() C.int {
+		return C.vireo_kv_index(s.c(), i32(pos), i32(seq), i32(tables), ci(n), ci(nTables), ci(maxBlocks), ci(blockSize),
+			ci(numBlocks), ci(maxCtx), i32(slots), i32(seqs), i32(rowSeq))
 	})
 }
 

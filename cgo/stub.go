@@ -131,7 +131,7 @@ func PhiloxUniform(s Stream, out, seeds, indices unsafe.Pointer, n int, streamID
 	return ErrNoCUDA
 }
 
-func DecodeIndex(s Stream, pos, tables unsafe.Pointer, n, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
+func KVIndex(s Stream, pos, seq, tables unsafe.Pointer, n, nTables, maxBlocks, blockSize, numBlocks, maxCtx int, slots, seqs, rowSeq unsafe.Pointer) error {
 	return ErrNoCUDA
 }
 

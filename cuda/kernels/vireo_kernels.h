@@ -32,7 +32,8 @@ extern "C" {
 // 2: vireo_decode_index, vireo_decode_advance; vireo_rope skips rows with pos < 0.
 // 3: vireo_fill_uniform, vireo_probe.
 // 4: vireo_matmul_sp24.
-#define VIREO_ABI_VERSION 4
+// 5: vireo_kv_index (a per-row sequence into the block tables) replaces vireo_decode_index.
+#define VIREO_ABI_VERSION 5
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -367,30 +368,34 @@ int vireo_philox_uniform(vireo_stream_t stream,
                          const uint64_t* indices,  // [n]
                          int n, uint32_t stream_id);
 
-// ---- decode loop on the device (decode.cu) ----------------------------------------
+// ---- the paged-cache index and the decode loop on the device (decode.cu) ---------
 //
-// A decode step for a bucket of n rows whose per-row inputs live in device memory: row i
-// computes the token at position pos[i] of the sequence whose block table is row i of
-// tables ([n][max_blocks] int32). pos[i] < 0 marks an idle (padding) or ended row.
+// A pass's rows locate themselves in the paged cache through device memory: row i is
+// the token at position pos[i] of the sequence whose block table is row seq[i] of
+// tables ([n_tables][max_blocks] int32). pos[i] < 0 marks an idle (padding) or ended
+// row. Eager passes and captured decode steps alike hand these to the ops (Go:
+// backend.KVIndex).
 
-// Fills, from device pos [n] and tables [n][max_blocks], the metadata of vireo_write_kv
-// and vireo_attention for the step, on the device (no host copy, so it can be captured):
-//   slots[i]   = tables[i][pos/bs]*bs + pos%bs, or -1 (vireo_write_kv skips the row)
-//                when pos < 0, pos/bs >= max_blocks or that entry is outside
-//                [0, num_blocks);
-//   seqs[i]    = {i, 1, pos, i*max_blocks} (pos clamped to >= 0): one query row per
-//                sequence, block_tables = tables;
-//   row_seq[i] = i, or -1 (vireo_attention writes the row as zeros) when pos < 0,
-//                pos+1 > max_ctx, pos/bs >= max_blocks, or any entry for blocks
-//                0..pos/bs is outside [0, num_blocks).
+// Fills, from device pos [n], seq [n] and tables [n_tables][max_blocks], the metadata of
+// vireo_write_kv and vireo_attention for the pass, on the device (no host copy, so a
+// step can be captured):
+//   slots[i]   = tables[seq[i]][pos/bs]*bs + pos%bs, or -1 (vireo_write_kv skips the
+//                row) when pos < 0, seq[i] is outside [0, n_tables), pos/bs >= max_blocks
+//                or that entry is outside [0, num_blocks);
+//   seqs[i]    = {i, 1, pos, seq[i]*max_blocks} (pos clamped to >= 0, seq to 0 when
+//                out of range): one query row per sequence, block_tables = tables;
+//   row_seq[i] = i, or -1 (vireo_attention writes the row as zeros) when the slot's
+//                rules, pos+1 > max_ctx, or any entry for blocks 0..pos/bs outside
+//                [0, num_blocks) say so.
 // Pass the same max_ctx to vireo_attention (it fixes the split-K shape).
-int vireo_decode_index(vireo_stream_t stream,
-                       const int32_t* pos,     // [n]
-                       const int32_t* tables,  // [n][max_blocks]
-                       int n, int max_blocks, int block_size, int num_blocks, int max_ctx,
-                       int32_t* slots,         // [n]    out
-                       int32_t* seqs,          // [n][4] out
-                       int32_t* row_seq);      // [n]    out
+int vireo_kv_index(vireo_stream_t stream,
+                   const int32_t* pos,     // [n]
+                   const int32_t* seq,     // [n]
+                   const int32_t* tables,  // [n_tables][max_blocks]
+                   int n, int n_tables, int max_blocks, int block_size, int num_blocks, int max_ctx,
+                   int32_t* slots,         // [n]    out
+                   int32_t* seqs,          // [n][4] out
+                   int32_t* row_seq);      // [n]    out
 
 // Stop ids per row of vireo_decode_advance (Go: backend.MaxStopIDs).
 #define VIREO_MAX_STOP_IDS 8

@@ -1,16 +1,9 @@
-// Package backend defines the small interface the model is written against: layer-sized
-// operations over backend-owned tensors, issued on streams. The CPU backend
-// (backend/cpu) is the reference; the CUDA backend implements the same ops with our
-// kernels. Abilities only some backends have are optional interfaces found by type
-// assertion.
-//
-// Index-like inputs (token ids, positions, KV slots, block tables) travel as host
-// slices: the CPU uses them in place and a device backend uploads them with the step.
 package backend
 
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
@@ -129,7 +122,23 @@ func (t Tensor) SliceRows(r0, r1 int) Tensor {
 	return t
 }
 
+// View returns the [rows][cols] tensor whose elements start at element off of t's
+// (t is contiguous: its elements are t.Len() consecutive ones of its buffer).
+func (t Tensor) View(off, rows, cols int) Tensor {
+	if off < 0 || rows < 0 || cols < 0 || off+rows*cols > t.Len() {
+		panic(fmt.Sprintf("backend: View(%d, %d, %d) of %s", off, rows, cols, t))
+	}
+	return Tensor{DType: t.DType, Rows: rows, Cols: cols, Off: t.Off + off, Buf: t.Buf}
+}
+
 func (t Tensor) String() string { return fmt.Sprintf("%s[%d][%d]", t.DType, t.Rows, t.Cols) }
+
+// Bytes views a host slice as the little-endian bytes Upload and Download move, without
+// copying (the hosts Vireo runs on are little-endian).
+func Bytes[T float32 | int32 | int8 | uint16](s []T) []byte {
+	var z T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(z)))
+}
 
 // Weight is a linear layer's matrix [Out][In] (row j produces output j): int8 with one
 // fp32 scale per row, float, or a block-quantized type (W.DType Q8_0, Q4_K, …: each row
@@ -250,28 +259,33 @@ type KVCache struct {
 	K, V                                        []Tensor // [Layers]
 }
 
-// Slot is the cache slot of position pos for a sequence whose block table is blocks.
-func Slot(blocks []int32, blockSize, pos int) int32 {
-	return blocks[pos/blockSize]*int32(blockSize) + int32(pos%blockSize)
+// KVIndex says where the rows of a pass sit in the paged cache: row i is position
+// Pos[i] of the sequence whose block table is row Seq[i] of Tables. Its K and V go to
+// slot Tables[Seq[i]][Pos[i]/BlockSize]·BlockSize + Pos[i]%BlockSize, and its query
+// attends to positions 0..Pos[i] of that sequence (causal: the rows of a prefill chunk
+// are consecutive positions of one sequence). The tensors are I32 tensors of the
+// backend, read on the device; nothing an op does depends on their values on the host.
+//
+// A row is idle when Pos[i] < 0 (bucket padding, a row that ended in a device loop)
+// and invalid when its index data is out of range: Seq[i] outside [0, Tables.Rows),
+// Pos[i]/BlockSize not below the table's width, a table entry it reads outside
+// [0, Blocks), or (attention only) Pos[i]+1 > MaxCtx. WriteKV skips such rows and
+// Attention writes them as zeros: an op never fails on the values of device data.
+// Whoever builds a KVIndex from host data (model.Forward) validates it first.
+type KVIndex struct {
+	Pos    Tensor // [1][n] i32
+	Seq    Tensor // [1][n] i32
+	Tables Tensor // [seqs][width] i32: block ids; entries past a context are never read
+	// MaxCtx bounds Pos[i]+1 over the rows Attention computes, and fixes its launch
+	// shape (a captured step keeps it; an eager pass gives its largest context).
+	MaxCtx int
 }
 
-// AttnSeq is one sequence of an attention batch: query rows [Q0, Q0+NQ) of q hold the
-// tokens at positions Pos..Pos+NQ-1; the context is positions 0..Pos+NQ-1, found
-// through Blocks.
-type AttnSeq struct {
-	Q0, NQ int
-	Pos    int
-	Blocks []int32
-}
-
-// AttnBatch is the attention work of one forward pass: prefill chunks and decode tokens
-// mixed, causal within each sequence.
-type AttnBatch struct {
-	Seqs    []AttnSeq
-	Heads   int
-	KVHeads int
-	HeadDim int
-	Scale   float32 // usually 1/sqrt(HeadDim)
+// AttnHeads are the head counts of an attention: query head h reads KV head
+// h/(Heads/KVHeads).
+type AttnHeads struct {
+	Heads, KVHeads, HeadDim int
+	Scale                   float32 // usually 1/sqrt(HeadDim)
 }
 
 // Stream is an ordered queue of work: a CUDA stream, or a goroutine lane on the CPU.
@@ -280,32 +294,54 @@ type Stream interface{ ID() int }
 // Event marks a point in a stream's work.
 type Event interface{ Done() bool }
 
-// Backend runs the model's operations.
+// Backend runs the model's operations. The ops (Embed .. GatherRows) are issued on a
+// stream and may run later, in the stream's order; their index inputs (token ids,
+// positions, block tables, rows) are I32 tensors of the backend, never host slices, so
+// one op set serves eager passes and captured graphs alike. See doc.go.
 type Backend interface {
 	Name() string
+	// Activations is the element type the ops take activations in (F32 on the CPU,
+	// F16 or BF16 on a GPU); AllocKV's caches hold it too.
+	Activations() DType
 	Alloc(dt DType, rows, cols int) (Tensor, error)
-	Upload(dst Tensor, src []byte) error
-	Download(dst []byte, src Tensor) error
+	// Upload copies src, dst.Len() little-endian values of type dt, into dst, converting
+	// when dt is F32 and dst is F16 or BF16 (any other pair of different types is not
+	// supported). It returns once ops issued afterwards, on any stream, read the bytes.
+	Upload(dst Tensor, src []byte, dt DType) error
+	// Download copies src into dst as src.Len() values of type dt (F32 from F16 or
+	// BF16 converts), after the work issued so far that writes src.
+	Download(dst []byte, dt DType, src Tensor) error
 	LoadWeight(h *HostWeight) (*Weight, error)
 	AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*KVCache, error)
 	NewStream() (Stream, error)
+	// Stage makes host index data an I32 tensor [1][len(v)] that the ops issued on s
+	// read in order: the CPU reads v in place (do not change it until they ran), a GPU
+	// copies it into the stream's staging arena, asynchronously. Ops reading it must be
+	// issued before the next Stage or Sync on s; a capture refuses Stage (a replayed
+	// step reads fixed device buffers instead).
+	Stage(s Stream, v []int32) (Tensor, error)
 
-	// Embed writes table row ids[i] into out row i. out [len(ids)][dim].
-	Embed(s Stream, out Tensor, table *Weight, ids []int32) error
+	// Embed writes table row ids[i] into out row i; a row whose id is outside
+	// [0, table.Out) is zero. ids [1][n] i32; out [n][table.In].
+	Embed(s Stream, out Tensor, table *Weight, ids Tensor) error
 	// RMSNorm: out[i] = x[i] / rms(x[i]) * w. out, x [n][dim]; w [1][dim].
 	RMSNorm(s Stream, out, x, w Tensor, eps float32) error
 	// MatMul: out[i][j] (+)= scale[j] * Σ_k x[i][k]·W[j][k]. out [n][Out]; x [n][In].
 	MatMul(s Stream, out, x Tensor, w *Weight, epi Epilogue) error
-	// RoPE rotates each head of x [n][heads*HeadDim]; row i is at position pos[i].
-	RoPE(s Stream, x Tensor, pos []int32, r *RoPE) error
-	// WriteKV stores k, v [n][kvHeads*headDim] at cache slots[i] of layer.
-	WriteKV(s Stream, kv *KVCache, layer int, k, v Tensor, slots []int32) error
-	// Attention: out, q [n][heads*headDim].
-	Attention(s Stream, out, q Tensor, kv *KVCache, layer int, b *AttnBatch) error
+	// RoPE rotates each head of row i of x [n][heads*HeadDim] to position pos[i]; rows
+	// with pos[i] < 0 stay as they are. pos [1][n] i32.
+	RoPE(s Stream, x, pos Tensor, r *RoPE) error
+	// WriteKV stores row i of k, v [n][kvHeads*headDim] in layer's cache at the slot at
+	// says, skipping idle and invalid rows (see KVIndex).
+	WriteKV(s Stream, kv *KVCache, layer int, k, v Tensor, at *KVIndex) error
+	// Attention: causal paged attention of q [n][heads*headDim] over layer's cache for
+	// the rows at locates, into out [n][heads*headDim]; idle and invalid rows are zero.
+	Attention(s Stream, out, q Tensor, kv *KVCache, layer int, at *KVIndex, h *AttnHeads) error
 	// SiLUMul: out = silu(gate) * up, all [n][hidden].
 	SiLUMul(s Stream, out, gate, up Tensor) error
-	// GatherRows copies x row rows[i] to out row i.
-	GatherRows(s Stream, out, x Tensor, rows []int32) error
+	// GatherRows copies x row rows[i] to out row i; a row outside [0, x.Rows) gives
+	// zeros. rows [1][n] i32.
+	GatherRows(s Stream, out, x, rows Tensor) error
 
 	Record(s Stream) (Event, error)
 	Wait(s Stream, e Event) error
@@ -339,37 +375,22 @@ type GraphCapturer interface {
 	EndCapture(s Stream) (Graph, error)
 }
 
-// IndexedOps are the ops of a fixed-shape decode step whose per-row index inputs live
-// in device buffers (I32 tensors of the backend) rather than host slices, so the step
-// can be captured once as a graph and replayed with new inputs. Row i of such a step
-// computes the token at position pos[i] of the sequence whose block table is row i of
-// tables ([Rows][MaxBlocks] i32). A row with pos[i] < 0 is idle — bucket padding, or a
-// row that ended during a device loop: WriteKVAt skips it, AttentionAt writes zeros,
-// RoPEAt leaves it as it is. Nothing here can fail on the values of device data:
-//   - EmbedAt gives a zero row for an id outside [0, vocab);
-//   - WriteKVAt skips a row whose block-table entry for pos is outside [0, Blocks) or
-//     whose pos/BlockSize is not below the table's width;
-//   - AttentionAt writes zeros for a row whose pos+1 exceeds maxCtx or the table, or one
-//     of whose block-table entries for positions 0..pos is outside [0, Blocks).
-//
-// maxCtx bounds pos+1 over every row and fixes the launch shape (grids, splits) of a
-// capture; b supplies Heads, KVHeads, HeadDim and Scale (its Seqs are ignored).
-type IndexedOps interface {
-	EmbedAt(s Stream, out Tensor, table *Weight, ids Tensor) error
-	RoPEAt(s Stream, x Tensor, pos Tensor, r *RoPE) error
-	WriteKVAt(s Stream, kv *KVCache, layer int, k, v Tensor, pos, tables Tensor) error
-	AttentionAt(s Stream, out, q Tensor, kv *KVCache, layer int, pos, tables Tensor, b *AttnBatch, maxCtx int) error
-}
-
 // DecodeIO are the fixed device buffers of a captured decode step for a batch-size
-// bucket of Rows sequences: the step reads IDs, Pos and Tables and writes Logits (one
-// row per sequence). Whoever captures the step allocates them; DecodeLoop fills the
-// inputs.
+// bucket of Rows sequences: row i is the token IDs[i] at position Pos[i] of the
+// sequence whose block table is Tables row i. The step reads IDs, Pos, Seq and Tables
+// (as a KVIndex) and writes Logits (one row per sequence). Whoever captures the step
+// allocates them; DecodeLoop fills IDs, Pos and Tables.
 type DecodeIO struct {
 	Rows, MaxBlocks int
 	IDs, Pos        Tensor // [1][Rows] i32
+	Seq             Tensor // [1][Rows] i32: 0, 1, ..., Rows-1, written once
 	Tables          Tensor // [Rows][MaxBlocks] i32
-	Logits          Tensor // [Rows][vocab] f32 (or the backend's activation type)
+	Logits          Tensor // [Rows][vocab] in the activation type
+}
+
+// Index is the KVIndex of io's rows for a step captured with contexts up to maxCtx.
+func (io *DecodeIO) Index(maxCtx int) KVIndex {
+	return KVIndex{Pos: io.Pos, Seq: io.Seq, Tables: io.Tables, MaxCtx: maxCtx}
 }
 
 // DecodeRow is one sequence of a device decode loop.
@@ -406,7 +427,6 @@ const (
 // done has completed and until the next DecodeLoop on the same io.
 type DecodeLooper interface {
 	GraphCapturer
-	IndexedOps
 	DecodeLoop(s Stream, step Graph, io *DecodeIO, rows []DecodeRow, steps int) (tokens []int32, done Event, err error)
 }
 

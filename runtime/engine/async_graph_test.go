@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/sampling"
@@ -24,7 +23,7 @@ import (
 
 type fakeGraph struct {
 	ops []*fakeOp
-	bs  int // the KV cache's block size, seen in the captured WriteKVAt
+	bs  int // the KV cache's block size, seen in the captured WriteKV
 }
 
 func (g *fakeGraph) Launch(backend.Stream) error {
@@ -79,36 +78,6 @@ func (f *asyncBackend) EndCapture(st backend.Stream) (backend.Graph, error) {
 // errCapture is what the fake says when the host would wait during a capture.
 var errCapture = errors.New("fake: not allowed while a stream is capturing (it would synchronize)")
 
-// ---- indexed ops: queued (or recorded) like the others; their KV accesses are
-// declared by the DecodeLoop step that replays them ----
-
-func (f *asyncBackend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
-	return f.enqueue(s, &fakeOp{name: "embed@", bufs: append(weightBufs(table), bufsOf(out, ids)...),
-		run: func() error { return f.Backend.EmbedAt(s, out, table, ids) }}, out.Buf)
-}
-
-func (f *asyncBackend) RoPEAt(s backend.Stream, x, pos backend.Tensor, r *backend.RoPE) error {
-	return f.enqueue(s, &fakeOp{name: "rope@", bufs: bufsOf(x, pos), run: func() error { return f.Backend.RoPEAt(s, x, pos, r) }}, x.Buf)
-}
-
-func (f *asyncBackend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v, pos, tables backend.Tensor) error {
-	if fs, ok := s.(*fakeStream); ok {
-		f.mu.Lock()
-		if fs.capture != nil {
-			fs.capture.bs = kv.BlockSize
-		}
-		f.mu.Unlock()
-	}
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv@ l%d", layer), bufs: bufsOf(k, v, pos, tables),
-		run: func() error { return f.Backend.WriteKVAt(s, kv, layer, k, v, pos, tables) }}, nil)
-}
-
-func (f *asyncBackend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
-	bc := *b
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention@ l%d", layer), bufs: bufsOf(out, q, pos, tables),
-		run: func() error { return f.Backend.AttentionAt(s, out, q, kv, layer, pos, tables, &bc, maxCtx) }}, out.Buf)
-}
-
 // ---- the device decode loop ----
 
 func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *backend.DecodeIO, rows []backend.DecodeRow, steps int) ([]int32, backend.Event, error) {
@@ -139,11 +108,11 @@ func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *bac
 		}
 	}
 	upload := func() error {
-		return errors.Join(f.Backend.Upload(io.IDs, i32b(ids)), f.Backend.Upload(io.Pos, i32b(pos)))
+		return errors.Join(f.Backend.Upload(io.IDs, backend.Bytes(ids), backend.I32), f.Backend.Upload(io.Pos, backend.Bytes(pos), backend.I32))
 	}
 	ioBufs := bufsOf(io.IDs, io.Pos, io.Tables, io.Logits)
 	if err := f.enqueue(st, &fakeOp{name: "decode-loop upload", bufs: ioBufs, run: func() error {
-		return errors.Join(upload(), f.Backend.Upload(io.Tables, i32b(tables)))
+		return errors.Join(upload(), f.Backend.Upload(io.Tables, backend.Bytes(tables), backend.I32))
 	}}, io.IDs.Buf); err != nil {
 		return nil, nil, err
 	}
@@ -171,7 +140,7 @@ func (f *asyncBackend) DecodeLoop(st backend.Stream, step backend.Graph, io *bac
 					return fmt.Errorf("replay %s: %w", op.name, err)
 				}
 			}
-			if err := f.Backend.Download(f32Bytes(logits), io.Logits); err != nil {
+			if err := f.Backend.Download(backend.Bytes(logits), backend.F32, io.Logits); err != nil {
 				return err
 			}
 			for i := range io.Rows {
@@ -217,10 +186,6 @@ func (f *asyncBackend) deviceSample(logits []float32, r *backend.DecodeRow) int3
 	p := sampling.Params{Temperature: r.Temperature, TopK: r.TopK, TopP: r.TopP, MinP: r.MinP,
 		RepetitionPenalty: r.RepetitionPenalty, PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty, Seed: r.Seed}
 	return int32(f.sampler.Sample(logits, &p, r.Index, r.History))
-}
-
-func i32b(s []int32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 }
 
 var _ backend.DecodeLooper = (*asyncBackend)(nil)

@@ -380,14 +380,14 @@ func (f *asyncBackend) Sync(st backend.Stream) error {
 // unorderedUploads) runs that stream before returning; an Upload into a buffer that a
 // queued op still uses is reported. Download runs the stream that last wrote the
 // buffer, and what that stream waits for.
-func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
+func (f *asyncBackend) Upload(dst backend.Tensor, src []byte, dt backend.DType) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.capturing > 0 {
 		return errCapture
 	}
 	if dst.Buf == nil {
-		return f.Backend.Upload(dst, src) // the CPU backend's own error
+		return f.Backend.Upload(dst, src, dt) // the CPU backend's own error
 	}
 	for _, s := range f.streams {
 		for _, op := range s.q {
@@ -403,7 +403,7 @@ func (f *asyncBackend) Upload(dst backend.Tensor, src []byte) error {
 		delete(f.writer, dst.Buf)
 	}
 	data := slices.Clone(src)
-	return f.queueCopy("upload", dst.Buf, func() error { return f.Backend.Upload(dst, data) })
+	return f.queueCopy("upload", dst.Buf, func() error { return f.Backend.Upload(dst, data, dt) })
 }
 
 // LoadWeight keeps the CPU backend's weight (which holds the host slices) and models
@@ -438,7 +438,7 @@ func (f *asyncBackend) queueCopy(name string, b backend.Buffer, run func() error
 	return f.drain(f.xfer)
 }
 
-func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
+func (f *asyncBackend) Download(dst []byte, dt backend.DType, src backend.Tensor) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.capturing > 0 {
@@ -450,14 +450,18 @@ func (f *asyncBackend) Download(dst []byte, src backend.Tensor) error {
 			return err
 		}
 	}
-	return f.Backend.Download(dst, src)
+	return f.Backend.Download(dst, dt, src)
 }
 
-// ---- ops: host slices are copied at issue, as a device backend uploads them ----
+// ---- ops: staged index data is copied at issue, as a device backend copies it into
+// its staging arena ----
 
-func (f *asyncBackend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
-	ids = slices.Clone(ids)
-	return f.enqueue(s, &fakeOp{name: "embed", bufs: append(weightBufs(table), out.Buf),
+func (f *asyncBackend) Stage(s backend.Stream, v []int32) (backend.Tensor, error) {
+	return f.Backend.Stage(s, slices.Clone(v))
+}
+
+func (f *asyncBackend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
+	return f.enqueue(s, &fakeOp{name: "embed", bufs: append(weightBufs(table), bufsOf(out, ids)...),
 		run: func() error { return f.Backend.Embed(s, out, table, ids) }}, out.Buf)
 }
 
@@ -471,34 +475,78 @@ func (f *asyncBackend) MatMul(s backend.Stream, out, x backend.Tensor, w *backen
 		run: func() error { return f.Backend.MatMul(s, out, x, w, epi) }}, out.Buf)
 }
 
-func (f *asyncBackend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
-	pos = slices.Clone(pos)
-	return f.enqueue(s, &fakeOp{name: "rope", bufs: bufsOf(x), run: func() error { return f.Backend.RoPE(s, x, pos, r) }}, x.Buf)
+func (f *asyncBackend) RoPE(s backend.Stream, x, pos backend.Tensor, r *backend.RoPE) error {
+	return f.enqueue(s, &fakeOp{name: "rope", bufs: bufsOf(x, pos), run: func() error { return f.Backend.RoPE(s, x, pos, r) }}, x.Buf)
 }
 
-func (f *asyncBackend) WriteKV(s backend.Stream, c *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
-	slots = slices.Clone(slots)
-	var w []int32
-	for _, sl := range slots {
-		w = append(w, sl/int32(c.BlockSize))
+// kvBlocks lists the cache blocks the rows of at touch: the block of each row's
+// position (a write), or every block up to it (attention's reads). An eager pass's
+// index is staged, so its values, read here at issue, are those the op will see; a
+// captured op's are not known until a replay, whose DecodeLoop step declares them
+// (nil here).
+func (f *asyncBackend) kvBlocks(st backend.Stream, c *backend.KVCache, at *backend.KVIndex, n int, upTo bool) ([]int32, error) {
+	if fs, ok := st.(*fakeStream); ok {
+		f.mu.Lock()
+		capturing := fs.capture != nil
+		if capturing {
+			fs.capture.bs = c.BlockSize
+		}
+		f.mu.Unlock()
+		if capturing {
+			return nil, nil
+		}
 	}
-	w = slices.Compact(slices.Sorted(slices.Values(w)))
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv l%d", layer), writes: w, bufs: bufsOf(k, v),
-		run: func() error { return f.Backend.WriteKV(s, c, layer, k, v, slots) }}, nil)
+	read := func(t backend.Tensor) ([]int32, error) {
+		v := make([]int32, t.Len())
+		return v, f.Backend.Download(backend.Bytes(v), backend.I32, t)
+	}
+	pos, err := read(at.Pos)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := read(at.Seq)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := read(at.Tables)
+	if err != nil {
+		return nil, err
+	}
+	bs, w := c.BlockSize, at.Tables.Cols
+	var blocks []int32
+	for i := range min(n, len(pos), len(seq)) {
+		p, sq := int(pos[i]), int(seq[i])
+		if p < 0 || sq < 0 || sq >= at.Tables.Rows || p/bs >= w {
+			continue
+		}
+		row := tables[sq*w : (sq+1)*w]
+		if upTo {
+			blocks = append(blocks, row[:p/bs+1]...)
+		} else {
+			blocks = append(blocks, row[p/bs])
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(blocks))), nil
 }
 
-func (f *asyncBackend) Attention(s backend.Stream, out, q backend.Tensor, c *backend.KVCache, layer int, b *backend.AttnBatch) error {
-	bc := *b
-	bc.Seqs = slices.Clone(b.Seqs)
-	var r []int32
-	for i := range bc.Seqs {
-		sq := &bc.Seqs[i]
-		sq.Blocks = slices.Clone(sq.Blocks[:(sq.Pos+sq.NQ+c.BlockSize-1)/c.BlockSize])
-		r = append(r, sq.Blocks...)
+func (f *asyncBackend) WriteKV(s backend.Stream, c *backend.KVCache, layer int, k, v backend.Tensor, at *backend.KVIndex) error {
+	w, err := f.kvBlocks(s, c, at, k.Rows, false)
+	if err != nil {
+		return err
 	}
-	r = slices.Compact(slices.Sorted(slices.Values(r)))
-	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention l%d", layer), reads: r, bufs: bufsOf(out, q),
-		run: func() error { return f.Backend.Attention(s, out, q, c, layer, &bc) }}, out.Buf)
+	ac := *at
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("writekv l%d", layer), writes: w, bufs: bufsOf(k, v, at.Pos, at.Seq, at.Tables),
+		run: func() error { return f.Backend.WriteKV(s, c, layer, k, v, &ac) }}, nil)
+}
+
+func (f *asyncBackend) Attention(s backend.Stream, out, q backend.Tensor, c *backend.KVCache, layer int, at *backend.KVIndex, h *backend.AttnHeads) error {
+	r, err := f.kvBlocks(s, c, at, q.Rows, true)
+	if err != nil {
+		return err
+	}
+	ac, hc := *at, *h
+	return f.enqueue(s, &fakeOp{name: fmt.Sprintf("attention l%d", layer), reads: r, bufs: bufsOf(out, q, at.Pos, at.Seq, at.Tables),
+		run: func() error { return f.Backend.Attention(s, out, q, c, layer, &ac, &hc) }}, out.Buf)
 }
 
 func (f *asyncBackend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
@@ -506,9 +554,8 @@ func (f *asyncBackend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) e
 		run: func() error { return f.Backend.SiLUMul(s, out, gate, up) }}, out.Buf)
 }
 
-func (f *asyncBackend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
-	rows = slices.Clone(rows)
-	return f.enqueue(s, &fakeOp{name: "gather", bufs: bufsOf(out, x), run: func() error { return f.Backend.GatherRows(s, out, x, rows) }}, out.Buf)
+func (f *asyncBackend) GatherRows(s backend.Stream, out, x, rows backend.Tensor) error {
+	return f.enqueue(s, &fakeOp{name: "gather", bufs: bufsOf(out, x, rows), run: func() error { return f.Backend.GatherRows(s, out, x, rows) }}, out.Buf)
 }
 
 var _ backend.Backend = (*asyncBackend)(nil)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -191,7 +190,7 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 				gs.logits = make([]float32, V)
 			}
 			lg := gs.logits[:V]
-			if err := be.Download(f32Bytes(lg), g.IO.Logits.SliceRows(r, r+1)); err != nil {
+			if err := be.Download(backend.Bytes(lg), backend.F32, g.IO.Logits.SliceRows(r, r+1)); err != nil {
 				return nil, true, fmt.Errorf("decode graph: logits of row %d: %w", r, err)
 			}
 			tok, ev, fin := e.sampleOne(l, c, lg, now)
@@ -236,8 +235,4 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 // logGraphs reports the decode mode at start-up.
 func (e *Engine) logGraphs() {
 	e.log.Info("decode steps", zap.String("graphs", string(e.graphs)), zap.String("why", e.graphsWhy))
-}
-
-func f32Bytes(f []float32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
 }

@@ -18,9 +18,10 @@ type DecodeGraph struct {
 	be     backend.Backend
 }
 
-// NewDecodeIO allocates a bucket's fixed inputs on the model's backend: ids, positions
-// and block tables of rows sequences of up to maxCtx positions, and a logits view of
-// ws (which must have at least rows logit rows). The buffers start idle (pos = -1).
+// NewDecodeIO allocates a bucket's fixed inputs on the model's backend: ids, positions,
+// sequence numbers (0..rows-1, written once) and block tables of rows sequences of up
+// to maxCtx positions, and a logits view of ws (which must have at least rows logit
+// rows). The rows start idle (pos = -1).
 func (m *Model) NewDecodeIO(ws *Workspace, kv *backend.KVCache, rows, maxCtx int) (*backend.DecodeIO, error) {
 	switch {
 	case rows <= 0 || rows > ws.MaxTokens || rows > ws.MaxLogitRows:
@@ -29,64 +30,42 @@ func (m *Model) NewDecodeIO(ws *Workspace, kv *backend.KVCache, rows, maxCtx int
 		return nil, fmt.Errorf("decode step: context %d outside the model's 1..%d", maxCtx, m.Config.MaxSeqLen)
 	}
 	io := &backend.DecodeIO{Rows: rows, MaxBlocks: (maxCtx + kv.BlockSize - 1) / kv.BlockSize}
-	var err error
+	idle, seq := make([]int32, rows), make([]int32, rows)
+	for i := range idle {
+		idle[i], seq[i] = -1, int32(i)
+	}
 	for _, a := range []struct {
 		t          *backend.Tensor
 		rows, cols int
-	}{{&io.IDs, 1, rows}, {&io.Pos, 1, rows}, {&io.Tables, rows, io.MaxBlocks}} {
+		data       []int32
+	}{
+		{&io.IDs, 1, rows, make([]int32, rows)}, {&io.Pos, 1, rows, idle}, {&io.Seq, 1, rows, seq},
+		{&io.Tables, rows, io.MaxBlocks, make([]int32, rows*io.MaxBlocks)},
+	} {
+		var err error
 		if *a.t, err = m.be.Alloc(backend.I32, a.rows, a.cols); err != nil {
 			return nil, fmt.Errorf("decode step: %w", err)
 		}
-	}
-	idle := make([]int32, rows)
-	for i := range idle {
-		idle[i] = -1
-	}
-	if err := m.be.Upload(io.Pos, i32Bytes(idle)); err != nil {
-		return nil, fmt.Errorf("decode step: %w", err)
-	}
-	clear(idle)
-	if err := m.be.Upload(io.IDs, i32Bytes(idle)); err != nil {
-		return nil, fmt.Errorf("decode step: %w", err)
-	}
-	if err := m.be.Upload(io.Tables, i32Bytes(make([]int32, rows*io.MaxBlocks))); err != nil {
-		return nil, fmt.Errorf("decode step: %w", err)
+		if err := m.be.Upload(*a.t, backend.Bytes(a.data), backend.I32); err != nil {
+			return nil, fmt.Errorf("decode step: %w", err)
+		}
 	}
 	io.Logits = ws.logits.SliceRows(0, rows)
 	return io, nil
 }
 
-// DecodeStepAt issues, on ws's stream, one decode step over io: row i computes the
-// token io.IDs[i] at position io.Pos[i] through block table row i, writing its K/V and
-// its logits to io.Logits row i; idle rows (pos < 0) write nothing to the cache. It is
-// the step CaptureDecode records, issued eagerly; for the rows it computes it gives
-// the logits Forward gives for the same one-token sequences. The backend must
-// implement backend.IndexedOps.
-func (m *Model) DecodeStepAt(ws *Workspace, kv *backend.KVCache, io *backend.DecodeIO, maxCtx int) error {
-	ix, ok := m.be.(backend.IndexedOps)
-	if !ok {
-		return fmt.Errorf("decode step: the %s backend has no indexed ops", m.be.Name())
+// DecodeStep issues, on ws's stream, one decode step over io: Forward's pass over
+// inputs that live in io's fixed buffers. Row i computes the token io.IDs[i] at
+// position io.Pos[i] through block table row i, writing its K/V and its logits to
+// io.Logits row i; idle rows (pos < 0) write nothing to the cache. It is the step
+// CaptureDecode records, issued eagerly; for the rows it computes it gives the logits
+// Forward gives for the same one-token sequences.
+func (m *Model) DecodeStep(ws *Workspace, kv *backend.KVCache, io *backend.DecodeIO, maxCtx int) error {
+	if io.Logits.Rows != io.Rows {
+		return fmt.Errorf("decode step: logits %s for %d rows", io.Logits, io.Rows)
 	}
-	n := io.Rows
-	if n > ws.MaxTokens || n > ws.MaxLogitRows || io.Logits.Rows != n {
-		return fmt.Errorf("decode step: %d rows (logits %s) for a workspace of %d tokens and %d logit rows", n, io.Logits, ws.MaxTokens, ws.MaxLogitRows)
-	}
-	st := ws.stream
-	o := m.issuer(ws, "decode step", indexed{
-		rope:  func(x backend.Tensor) error { return ix.RoPEAt(st, x, io.Pos, &m.rope) },
-		write: func(l int, k, v backend.Tensor) error { return ix.WriteKVAt(st, kv, l, k, v, io.Pos, io.Tables) },
-		attend: func(l int, out, q backend.Tensor) error {
-			return ix.AttentionAt(st, out, q, kv, l, io.Pos, io.Tables, &ws.attn, maxCtx)
-		},
-	})
-	x, xl := ws.x.SliceRows(0, n), ws.xl.SliceRows(0, n)
-	if o.err == nil {
-		o.check("embed", ix.EmbedAt(st, x, m.embed, io.IDs))
-	}
-	m.layerStack(o, ws, n)
-	o.rmsNorm("output norm", xl, x, m.outNorm)
-	o.matmul("classifier", io.Logits, xl, m.output, backend.Epilogue{})
-	return o.err
+	// io.Seq, 0..Rows-1, doubles as the rows whose logits are kept: all of them.
+	return m.pass(ws, kv, &Batch{IDs: io.IDs, KV: io.Index(maxCtx), Rows: io.Seq}, io.Logits, "decode step")
 }
 
 // CaptureDecode records the decode step of a bucket of rows sequences (contexts up to
@@ -104,7 +83,7 @@ func (m *Model) CaptureDecode(ws *Workspace, kv *backend.KVCache, rows, maxCtx i
 	if err != nil {
 		return nil, err
 	}
-	if err := m.DecodeStepAt(ws, kv, io, maxCtx); err != nil {
+	if err := m.DecodeStep(ws, kv, io, maxCtx); err != nil {
 		return nil, fmt.Errorf("decode graph: warm-up: %w", err)
 	}
 	if err := m.be.Sync(ws.stream); err != nil {
@@ -113,7 +92,7 @@ func (m *Model) CaptureDecode(ws *Workspace, kv *backend.KVCache, rows, maxCtx i
 	if err := gc.BeginCapture(ws.stream); err != nil {
 		return nil, fmt.Errorf("decode graph: %w", err)
 	}
-	stepErr := m.DecodeStepAt(ws, kv, io, maxCtx)
+	stepErr := m.DecodeStep(ws, kv, io, maxCtx)
 	g, endErr := gc.EndCapture(ws.stream) // always end: the stream must leave capture mode
 	if stepErr != nil || endErr != nil {
 		if g != nil {

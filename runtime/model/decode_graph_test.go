@@ -24,10 +24,10 @@ func loadStories(t testing.TB, opt Options) *Model {
 	return m
 }
 
-// TestDecodeStepAtMatchesForward: the indexed decode step (what a decode graph
-// captures) gives, row for row, bit for bit, the logits Forward gives for the same
+// TestDecodeStepMatchesForward: the decode step over a DecodeIO's fixed buffers (what a
+// decode graph captures) gives, row for row, bit for bit, the logits Forward gives for the same
 // one-token sequences, writes the same K/V, and leaves idle rows out of the cache.
-func TestDecodeStepAtMatchesForward(t *testing.T) {
+func TestDecodeStepMatchesForward(t *testing.T) {
 	for _, w := range []WeightType{WeightsF32, WeightsInt8} {
 		t.Run(w.String(), func(t *testing.T) {
 			m := loadStories(t, Options{Weights: w})
@@ -94,12 +94,12 @@ func TestDecodeStepAtMatchesForward(t *testing.T) {
 			require.NoError(t, err)
 			want = append([]float32(nil), want...)
 
-			require.NoError(t, m.be.Upload(io.IDs, i32Bytes(ids)))
-			require.NoError(t, m.be.Upload(io.Pos, i32Bytes(pos)))
-			require.NoError(t, m.be.Upload(io.Tables, i32Bytes(tables)))
-			require.NoError(t, m.DecodeStepAt(wsB, kvB, io, maxCtx))
+			require.NoError(t, m.be.Upload(io.IDs, backend.Bytes(ids), backend.I32))
+			require.NoError(t, m.be.Upload(io.Pos, backend.Bytes(pos), backend.I32))
+			require.NoError(t, m.be.Upload(io.Tables, backend.Bytes(tables), backend.I32))
+			require.NoError(t, m.DecodeStep(wsB, kvB, io, maxCtx))
 			got := make([]float32, rows*V)
-			require.NoError(t, m.be.Download(f32Bytes(got), io.Logits))
+			require.NoError(t, m.be.Download(backend.Bytes(got), backend.F32, io.Logits))
 			require.Equal(t, want, got[:len(seqs)*V], "active rows")
 			for i := len(seqs) * V; i < rows*V; i++ {
 				require.False(t, got[i] != got[i], "idle row logit %d is NaN", i) // computed, finite, unused
@@ -110,8 +110,8 @@ func TestDecodeStepAtMatchesForward(t *testing.T) {
 				for _, pair := range [][2]backend.Tensor{{kvA.K[l], kvB.K[l]}, {kvA.V[l], kvB.V[l]}} {
 					a := make([]float32, pair[0].Len())
 					b := make([]float32, pair[1].Len())
-					require.NoError(t, m.be.Download(f32Bytes(a), pair[0]))
-					require.NoError(t, m.be.Download(f32Bytes(b), pair[1]))
+					require.NoError(t, m.be.Download(backend.Bytes(a), backend.F32, pair[0]))
+					require.NoError(t, m.be.Download(backend.Bytes(b), backend.F32, pair[1]))
 					require.Equal(t, a, b, "layer %d cache", l)
 				}
 			}

@@ -24,19 +24,29 @@ type Seq struct {
 	Logits LogitsMode // which rows produce logits
 }
 
+// Batch is a pass's inputs as I32 tensors of the backend, what every layer reads:
+// Forward stages them from its sequences, a captured decode step reads a DecodeIO's
+// fixed buffers, and both run the same pass over them.
+type Batch struct {
+	IDs  backend.Tensor  // [1][n] token ids
+	KV   backend.KVIndex // positions, sequences, block tables of the n rows
+	Rows backend.Tensor  // [1][r] the rows whose logits are computed (r may be 0)
+}
+
 // Workspace holds one lane's activations for batches of up to MaxTokens tokens. A
 // workspace serves one forward pass at a time; concurrent lanes each need their own.
 type Workspace struct {
 	MaxTokens, MaxLogitRows int
 	stream                  backend.Stream
 
+	// Activations, in the backend's activation type.
 	x, xb, q, k, v, att backend.Tensor // [MaxTokens][D | H*d | K*d]
 	gate, up, hb        backend.Tensor // [MaxTokens][F]
 	xl, logits          backend.Tensor // [MaxLogitRows][D | V]
 	host                []float32      // [MaxLogitRows*V] logits copied back
 
-	ids, pos, slots, rows []int32
-	attn                  backend.AttnBatch
+	index []int32 // Forward's host inputs, staged at once: ids, pos, seq, rows, tables
+	heads backend.AttnHeads
 }
 
 // NewWorkspace allocates activations for up to maxTokens tokens per pass, of which up to
@@ -47,6 +57,7 @@ func (m *Model) NewWorkspace(maxTokens, maxLogitRows int) (*Workspace, error) {
 
 // NewWorkspace allocates a workspace for a model of configuration c on be (stand-ins
 // for a model, such as engine tests' fake, allocate theirs so), on a new stream.
+// Activations are of be.Activations().
 func NewWorkspace(be backend.Backend, c *Config, maxTokens, maxLogitRows int) (*Workspace, error) {
 	if maxTokens <= 0 || maxLogitRows <= 0 {
 		return nil, fmt.Errorf("workspace: need positive sizes, got %d tokens and %d logit rows", maxTokens, maxLogitRows)
@@ -72,7 +83,7 @@ func NewWorkspaceOn(be backend.Backend, c *Config, s backend.Stream, maxTokens, 
 	}
 	var err error
 	w := &Workspace{MaxTokens: maxTokens, MaxLogitRows: maxLogitRows, stream: s}
-	qd, kd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	qd, kd, act := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, be.Activations()
 	for _, a := range []struct {
 		t          *backend.Tensor
 		rows, cols int
@@ -82,12 +93,12 @@ func NewWorkspaceOn(be backend.Backend, c *Config, s backend.Stream, maxTokens, 
 		{&w.gate, maxTokens, c.HiddenDim}, {&w.up, maxTokens, c.HiddenDim}, {&w.hb, maxTokens, c.HiddenDim},
 		{&w.xl, maxLogitRows, c.Dim}, {&w.logits, maxLogitRows, c.VocabSize},
 	} {
-		if *a.t, err = be.Alloc(backend.F32, a.rows, a.cols); err != nil {
+		if *a.t, err = be.Alloc(act, a.rows, a.cols); err != nil {
 			return nil, fmt.Errorf("workspace: %w", err)
 		}
 	}
 	w.host = make([]float32, maxLogitRows*c.VocabSize)
-	w.attn = backend.AttnBatch{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
+	w.heads = backend.AttnHeads{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
 	return w, nil
 }
 
@@ -107,80 +118,124 @@ func (m *Model) NewKVCache(blocks, blockSize int) (*backend.KVCache, error) {
 // rows the sequences asked for, in order ([rows][vocab], valid until the next pass on
 // this workspace).
 func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float32, error) {
-	c := &m.Config
-	ws.ids, ws.pos, ws.slots, ws.rows = ws.ids[:0], ws.pos[:0], ws.slots[:0], ws.rows[:0]
-	ws.attn.Seqs = ws.attn.Seqs[:0]
-	for i := range seqs {
-		s := &seqs[i]
-		n := len(s.Tokens)
-		end := s.Pos + n
-		switch {
-		case n == 0:
-			return nil, fmt.Errorf("forward: sequence %d has no tokens", i)
-		case s.Pos < 0 || end > c.MaxSeqLen:
-			return nil, fmt.Errorf("forward: sequence %d: positions %d..%d exceed the context of %d", i, s.Pos, end-1, c.MaxSeqLen)
-		case (end+kv.BlockSize-1)/kv.BlockSize > len(s.Blocks):
-			return nil, fmt.Errorf("forward: sequence %d: %d blocks of %d cannot hold %d positions", i, len(s.Blocks), kv.BlockSize, end)
-		}
-		q0 := len(ws.ids)
-		if q0+n > ws.MaxTokens {
-			return nil, fmt.Errorf("forward: batch of more than %d tokens for a workspace of %d", q0+n, ws.MaxTokens)
-		}
-		ws.attn.Seqs = append(ws.attn.Seqs, backend.AttnSeq{Q0: q0, NQ: n, Pos: s.Pos, Blocks: s.Blocks})
-		for j, t := range s.Tokens {
-			p := s.Pos + j
-			ws.ids = append(ws.ids, t)
-			ws.pos = append(ws.pos, int32(p))
-			ws.slots = append(ws.slots, backend.Slot(s.Blocks, kv.BlockSize, p))
-		}
-		switch s.Logits {
-		case LogitsLast:
-			ws.rows = append(ws.rows, int32(q0+n-1))
-		case LogitsAll:
-			for j := 0; j < n; j++ {
-				ws.rows = append(ws.rows, int32(q0+j))
-			}
-		}
+	b, n, err := m.stage(ws, kv, seqs)
+	if err != nil || n == 0 {
+		return nil, err
 	}
-	if len(ws.rows) > ws.MaxLogitRows {
-		return nil, fmt.Errorf("forward: %d logit rows for a workspace of %d", len(ws.rows), ws.MaxLogitRows)
+	r := b.Rows.Cols
+	logits := ws.logits.SliceRows(0, r)
+	if err := m.pass(ws, kv, &b, logits, "forward"); err != nil || r == 0 {
+		return nil, err
 	}
-	n := len(ws.ids)
-	if n == 0 {
-		return nil, nil
-	}
-	x := ws.x.SliceRows(0, n)
-	o := m.issuer(ws, "forward", indexed{
-		rope:   func(x backend.Tensor) error { return m.be.RoPE(ws.stream, x, ws.pos, &m.rope) },
-		write:  func(l int, k, v backend.Tensor) error { return m.be.WriteKV(ws.stream, kv, l, k, v, ws.slots) },
-		attend: func(l int, out, q backend.Tensor) error { return m.be.Attention(ws.stream, out, q, kv, l, &ws.attn) },
-	})
-	o.embed(x, ws.ids)
-	m.layerStack(o, ws, n)
-	r := len(ws.rows)
-	if o.err != nil || r == 0 {
-		return nil, o.err
-	}
-	xl, logits := ws.xl.SliceRows(0, r), ws.logits.SliceRows(0, r)
-	o.gather(xl, x, ws.rows)
-	o.rmsNorm("output norm", xl, xl, m.outNorm)
-	o.matmul("classifier", logits, xl, m.output, backend.Epilogue{})
-	if o.err != nil {
-		return nil, o.err
-	}
-	out := ws.host[:r*c.VocabSize]
-	if err := m.be.Download(f32Bytes(out), logits); err != nil {
+	out := ws.host[:r*m.Config.VocabSize]
+	if err := m.be.Download(backend.Bytes(out), backend.F32, logits); err != nil {
 		return nil, fmt.Errorf("forward: logits: %w", err)
 	}
 	return out, nil
 }
 
-// indexed are the ops of a layer that read per-row indices (positions, cache slots,
-// block tables): host slices in Forward, device buffers in DecodeStepAt.
-type indexed struct {
-	rope   func(x backend.Tensor) error
-	write  func(layer int, k, v backend.Tensor) error
-	attend func(layer int, out, q backend.Tensor) error
+// stage checks seqs against the model and the cache, lays their inputs out in
+// ws.index — ids, positions, sequence of each row, rows whose logits are kept, then
+// the block tables [len(seqs)][width] (entries past a context -1) — and stages them
+// as one tensor, the views of which make the Batch. n is the number of tokens.
+func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, n int, err error) {
+	c, bs := &m.Config, kv.BlockSize
+	width, rows, maxCtx := 0, 0, 0
+	for i := range seqs {
+		s := &seqs[i]
+		end := s.Pos + len(s.Tokens)
+		switch {
+		case len(s.Tokens) == 0:
+			return b, 0, fmt.Errorf("forward: sequence %d has no tokens", i)
+		case s.Pos < 0 || end > c.MaxSeqLen:
+			return b, 0, fmt.Errorf("forward: sequence %d: positions %d..%d exceed the context of %d", i, s.Pos, end-1, c.MaxSeqLen)
+		case (end+bs-1)/bs > len(s.Blocks):
+			return b, 0, fmt.Errorf("forward: sequence %d: %d blocks of %d cannot hold %d positions", i, len(s.Blocks), bs, end)
+		}
+		for _, id := range s.Tokens {
+			if id < 0 || int(id) >= c.VocabSize {
+				return b, 0, fmt.Errorf("forward: sequence %d: token id %d outside the vocabulary [0, %d)", i, id, c.VocabSize)
+			}
+		}
+		for _, blk := range s.Blocks[:(end+bs-1)/bs] {
+			if blk < 0 || int(blk) >= kv.Blocks {
+				return b, 0, fmt.Errorf("forward: sequence %d: block %d outside the cache of %d", i, blk, kv.Blocks)
+			}
+		}
+		n += len(s.Tokens)
+		if n > ws.MaxTokens {
+			return b, 0, fmt.Errorf("forward: batch of more than %d tokens for a workspace of %d", n, ws.MaxTokens)
+		}
+		switch s.Logits {
+		case LogitsLast:
+			rows++
+		case LogitsAll:
+			rows += len(s.Tokens)
+		}
+		width, maxCtx = max(width, (end+bs-1)/bs), max(maxCtx, end)
+	}
+	if rows > ws.MaxLogitRows {
+		return b, 0, fmt.Errorf("forward: %d logit rows for a workspace of %d", rows, ws.MaxLogitRows)
+	}
+	if n == 0 {
+		return b, 0, nil
+	}
+	size := 3*n + rows + len(seqs)*width
+	if cap(ws.index) < size {
+		ws.index = make([]int32, size)
+	}
+	x := ws.index[:size]
+	ids, pos, seq, keep, tables := x[:n], x[n:2*n], x[2*n:3*n], x[3*n:3*n+rows], x[3*n+rows:]
+	row, k := 0, 0
+	for i := range seqs {
+		s := &seqs[i]
+		for j, t := range s.Tokens {
+			ids[row], pos[row], seq[row] = t, int32(s.Pos+j), int32(i)
+			if s.Logits == LogitsAll || (s.Logits == LogitsLast && j == len(s.Tokens)-1) {
+				keep[k] = int32(row)
+				k++
+			}
+			row++
+		}
+		t := tables[i*width : (i+1)*width]
+		used := copy(t, s.Blocks[:(s.Pos+len(s.Tokens)+bs-1)/bs])
+		for j := used; j < width; j++ {
+			t[j] = -1
+		}
+	}
+	all, err := m.be.Stage(ws.stream, x)
+	if err != nil {
+		return b, 0, fmt.Errorf("forward: staging %d index values: %w", size, err)
+	}
+	b = Batch{
+		IDs: all.View(0, 1, n),
+		KV: backend.KVIndex{Pos: all.View(n, 1, n), Seq: all.View(2*n, 1, n),
+			Tables: all.View(3*n+rows, len(seqs), width), MaxCtx: maxCtx},
+		Rows: all.View(3*n, 1, rows),
+	}
+	return b, n, nil
+}
+
+// pass issues the model over b on ws's stream: the embedding, every layer, and, for
+// the r rows of b.Rows, the final norm and the classifier into logits [r][vocab]. what
+// names the pass in errors.
+func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backend.Tensor, what string) error {
+	n, r := b.IDs.Cols, b.Rows.Cols
+	if n > ws.MaxTokens || r > ws.MaxLogitRows || logits.Rows != r {
+		return fmt.Errorf("%s: %d rows, logits %s of %d for a workspace of %d tokens and %d logit rows", what, n, logits, r, ws.MaxTokens, ws.MaxLogitRows)
+	}
+	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: what, layer: -1}
+	x := ws.x.SliceRows(0, n)
+	o.embed(x, b.IDs)
+	m.layerStack(o, ws, n)
+	if r == 0 {
+		return o.err
+	}
+	xl := ws.xl.SliceRows(0, r)
+	o.gather(xl, x, b.Rows)
+	o.rmsNorm("output norm", xl, xl, m.outNorm)
+	o.matmul("classifier", logits, xl, m.output, backend.Epilogue{})
+	return o.err
 }
 
 // issuer issues one pass's ops on a workspace's stream and keeps the first error
@@ -189,14 +244,12 @@ type indexed struct {
 type issuer struct {
 	m     *Model
 	st    backend.Stream
-	ix    indexed
+	kv    *backend.KVCache
+	at    *backend.KVIndex
+	heads *backend.AttnHeads
 	what  string // "forward", "decode step"
 	layer int    // -1 outside the layer stack
 	err   error
-}
-
-func (m *Model) issuer(ws *Workspace, what string, ix indexed) *issuer {
-	return &issuer{m: m, st: ws.stream, ix: ix, what: what, layer: -1}
 }
 
 // check records err, the first failure of the pass, naming op.
@@ -210,13 +263,13 @@ func (o *issuer) check(op string, err error) {
 	}
 }
 
-func (o *issuer) embed(x backend.Tensor, ids []int32) {
+func (o *issuer) embed(x, ids backend.Tensor) {
 	if o.err == nil {
 		o.check("embed", o.m.be.Embed(o.st, x, o.m.embed, ids))
 	}
 }
 
-func (o *issuer) gather(dst, x backend.Tensor, rows []int32) {
+func (o *issuer) gather(dst, x, rows backend.Tensor) {
 	if o.err == nil {
 		o.check("gather", o.m.be.GatherRows(o.st, dst, x, rows))
 	}
@@ -242,19 +295,19 @@ func (o *issuer) siluMul(out, gate, up backend.Tensor) {
 
 func (o *issuer) rope(op string, x backend.Tensor) {
 	if o.err == nil {
-		o.check(op, o.ix.rope(x))
+		o.check(op, o.m.be.RoPE(o.st, x, o.at.Pos, &o.m.rope))
 	}
 }
 
 func (o *issuer) writeKV(k, v backend.Tensor) {
 	if o.err == nil {
-		o.check("write kv", o.ix.write(o.layer, k, v))
+		o.check("write kv", o.m.be.WriteKV(o.st, o.kv, o.layer, k, v, o.at))
 	}
 }
 
 func (o *issuer) attend(out, q backend.Tensor) {
 	if o.err == nil {
-		o.check("attention", o.ix.attend(o.layer, out, q))
+		o.check("attention", o.m.be.Attention(o.st, out, q, o.kv, o.layer, o.at, o.heads))
 	}
 }
 

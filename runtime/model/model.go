@@ -3,8 +3,10 @@
 // chunks and decode tokens mixed), and the paged KV cache it reads and writes.
 //
 // Read top to bottom: Config and weights (this file); Forward and the layer loop
-// (forward.go), issued through a sticky-error issuer as in llama2.c's forward; the
-// decode step a graph captures (decode_graph.go); synthetic checkpoints of named shapes
+// (forward.go), issued through a sticky-error issuer as in llama2.c's forward, over a
+// Batch of index tensors (ids, positions, sequences, block tables) that Forward stages
+// from its sequences; the decode step a graph captures (decode_graph.go), the same pass
+// over a DecodeIO's fixed buffers; synthetic checkpoints of named shapes
 // (synthetic.go). Loading a checkpoint with its tokenizer and chat template, single
 // sequences and scoring are runtime/llm's.
 package model
@@ -338,7 +340,7 @@ func (b *builder) vector(name string, f []float32) (backend.Tensor, error) {
 	if err != nil {
 		return t, fmt.Errorf("weight %s: %w", name, err)
 	}
-	return t, b.be.Upload(t, f32Bytes(f))
+	return t, b.be.Upload(t, backend.Bytes(f), backend.F32)
 }
 
 // Load binds a checkpoint's tensors to a backend. With float weights on the CPU the

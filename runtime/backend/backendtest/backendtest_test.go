@@ -113,18 +113,18 @@ func (unsupported) MatMul(backend.Stream, backend.Tensor, backend.Tensor, *backe
 	return fmt.Errorf("matmul: int8 prefill: %w", backendtest.ErrNotSupported)
 }
 
-func (unsupported) Attention(backend.Stream, backend.Tensor, backend.Tensor, *backend.KVCache, int, *backend.AttnBatch) error {
+func (unsupported) Attention(backend.Stream, backend.Tensor, backend.Tensor, *backend.KVCache, int, *backend.KVIndex, *backend.AttnHeads) error {
 	return errors.New("paged attention: head dim not supported by this kernel")
 }
 
 // failing errs in RoPE and panics in GatherRows.
 type failing struct{ *cpu.Backend }
 
-func (failing) RoPE(backend.Stream, backend.Tensor, []int32, *backend.RoPE) error {
+func (failing) RoPE(backend.Stream, backend.Tensor, backend.Tensor, *backend.RoPE) error {
 	return errors.New("rope: launch failed")
 }
 
-func (failing) GatherRows(backend.Stream, backend.Tensor, backend.Tensor, []int32) error {
+func (failing) GatherRows(backend.Stream, backend.Tensor, backend.Tensor, backend.Tensor) error {
 	panic("index out of range")
 }
 
@@ -164,27 +164,6 @@ func TestNotSupportedSkipsAndErrorsFail(t *testing.T) {
 			t.Errorf("want %s: %.200s", want, r.Line())
 		}
 	}
-}
-
-// hostOnly hides the CPU backend's optional abilities: only backend.Backend is left.
-type hostOnly struct{ backend.Backend }
-
-// A backend without backend.IndexedOps skips the indexed ops' cases, and only those.
-func TestNoIndexedOpsSkips(t *testing.T) {
-	rep := backendtest.Run(nil, cpu.New(cpu.Options{}), hostOnly{cpu.New(cpu.Options{})}, f32Only)
-	if rep.Failed() {
-		t.Fatalf("%s\n%s", rep.Summary(), rep.Text())
-	}
-	for _, r := range rep.Results {
-		indexed := strings.HasSuffix(r.Op, "_at")
-		switch {
-		case indexed && (r.Status != backendtest.Skip || !strings.Contains(r.Detail, "no indexed ops")):
-			t.Errorf("want a skip: %s", r.Line())
-		case !indexed && r.Status != backendtest.Pass:
-			t.Errorf("want a pass: %s", r.Line())
-		}
-	}
-	t.Log(rep.Summary())
 }
 
 func TestReportJSON(t *testing.T) {

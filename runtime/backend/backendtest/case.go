@@ -68,17 +68,18 @@ type Case struct {
 	KVHeads   int       // write_kv, attention
 	BlockSize int       // write_kv, attention
 	Blocks    int       // write_kv: blocks in the cache (attention derives its own)
-	Seqs      []SeqSpec // attention; attention_at: one decode row each (NQ 1)
+	Seqs      []SeqSpec // attention: the sequences whose rows the batch computes
 
-	// The indexed ops (*_at) run a decode step of rows whose index inputs live in backend
-	// tensors. Among its N rows (attention_at: one per Seqs entry, then Idle and Bad more)
-	// Idle have pos < 0 and Bad carry index data the op must refuse without failing: an
-	// id outside the vocabulary, a block-table entry outside the cache, a position past
-	// the table or maxCtx.
-	Idle      int `json:",omitempty"`
-	Bad       int `json:",omitempty"`
-	MaxBlocks int `json:",omitempty"` // write_kv_at: block table width (attention_at derives its own)
-	Slack     int `json:",omitempty"` // attention_at: maxCtx is the longest valid context plus this
+	// Index inputs are I32 tensors of the backend, and rows whose index data says so are
+	// left alone rather than failing the op (backend.KVIndex). Among a case's rows (for
+	// attention: those of Seqs, then Idle and Bad more) Idle have pos < 0 and Bad carry
+	// index data out of range: an id outside the vocabulary (embed), a row outside the
+	// source (gather_rows), a block-table entry outside the cache, a position past the
+	// table or MaxCtx, a sequence with no table (write_kv, attention).
+	Idle      int `json:",omitempty"` // rope, write_kv, attention
+	Bad       int `json:",omitempty"` // embed, write_kv, attention, gather_rows
+	MaxBlocks int `json:",omitempty"` // write_kv: block table width (0: 3; attention derives its own)
+	Slack     int `json:",omitempty"` // attention: MaxCtx is the longest valid context plus this
 }
 
 // Options select the cases a Run checks.
@@ -134,18 +135,14 @@ func Cases(opt Options) []Case {
 }
 
 var generators = map[string]func() []Case{
-	OpEmbed:       embedCases,
-	OpRMSNorm:     rmsnormCases,
-	OpMatMul:      matmulCases,
-	OpRoPE:        ropeCases,
-	OpWriteKV:     writeKVCases,
-	OpAttention:   attentionCases,
-	OpSiLUMul:     siluCases,
-	OpGatherRows:  gatherCases,
-	OpEmbedAt:     embedAtCases,
-	OpRoPEAt:      ropeAtCases,
-	OpWriteKVAt:   writeKVAtCases,
-	OpAttentionAt: attentionAtCases,
+	OpEmbed:      embedCases,
+	OpRMSNorm:    rmsnormCases,
+	OpMatMul:     matmulCases,
+	OpRoPE:       ropeCases,
+	OpWriteKV:    writeKVCases,
+	OpAttention:  attentionCases,
+	OpSiLUMul:    siluCases,
+	OpGatherRows: gatherCases,
 }
 
 func excluded(name, exclude string) bool {
@@ -171,19 +168,27 @@ func wname(int8 bool) string {
 	return "f32"
 }
 
+// Embed: tables of odd shapes and the real one, f32 and int8, with ids at the ends of
+// the vocabulary; the "bad" variants mix in ids outside it (the rows must be zero).
 func embedCases() []Case {
 	var cs []Case
-	for _, s := range []struct{ n, vocab, dim int }{
-		{1, 1, 1}, {5, 7, 5}, {7, 13, 11}, {17, 257, 64}, {3, 256, Llama3Dim},
+	for _, s := range []struct{ n, vocab, dim, bad int }{
+		{1, 1, 1, 0}, {5, 7, 5, 0}, {7, 13, 11, 0}, {17, 257, 64, 0}, {3, 256, Llama3Dim, 0},
+		{5, 7, 5, 2}, {7, 13, 11, 3}, {17, 257, 64, 4}, {3, 256, Llama3Dim, 1},
 	} {
 		for _, q := range []bool{false, true} {
-			cs = append(cs, Case{Name: fmt.Sprintf("w=%s,n=%d,vocab=%d,dim=%d", wname(q), s.n, s.vocab, s.dim),
-				N: s.n, Vocab: s.vocab, Dim: s.dim, Int8: q})
+			name := fmt.Sprintf("w=%s,n=%d,vocab=%d,dim=%d", wname(q), s.n, s.vocab, s.dim)
+			if s.bad > 0 {
+				name += fmt.Sprintf(",bad=%d", s.bad)
+			}
+			cs = append(cs, Case{Name: name, N: s.n, Vocab: s.vocab, Dim: s.dim, Int8: q, Bad: s.bad})
 		}
 	}
 	// The Llama-3 table, int8 (half a gigabyte; f32 would be two).
 	cs = append(cs, Case{Name: fmt.Sprintf("w=i8,n=7,vocab=%d,dim=%d", Llama3Vocab, Llama3Dim),
 		N: 7, Vocab: Llama3Vocab, Dim: Llama3Dim, Int8: true, Large: true})
+	cs = append(cs, Case{Name: fmt.Sprintf("w=i8,n=9,vocab=%d,dim=%d,bad=2", Llama3Vocab, Llama3Dim),
+		N: 9, Vocab: Llama3Vocab, Dim: Llama3Dim, Int8: true, Bad: 2, Large: true})
 	return cs
 }
 
@@ -211,6 +216,7 @@ func matmulCases() []Case {
 		}
 		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, Accumulate: acc, Large: large})
 	}
+
 	// Odd shapes; 9 and 17 rows cross a device's decode/prefill regime switch (8 rows),
 	// 65 the CPU's 64-row block.
 	for _, s := range [][3]int{{1, 1, 1}, {1, 5, 7}, {5, 7, 11}, {7, 13, 5}, {9, 17, 11}, {17, 64, 33}, {65, 32, 9}, {3, 256, 129}} {
@@ -285,21 +291,28 @@ func matmulCases() []Case {
 	return cs
 }
 
+// RoPE: both styles, plain and Llama-3-scaled frequencies, positions up to 8191; the
+// "idle" variants mix in rows at negative positions (they must come back as they were).
 func ropeCases() []Case {
 	var cs []Case
 	for _, st := range []backend.RopeStyle{backend.RopePairs, backend.RopeRotateHalf} {
 		for _, s := range []struct {
-			n, heads, hd int
-			theta        float64
-			llama3       bool
-			maxPos       int
+			n, idle, heads, hd int
+			theta              float64
+			llama3             bool
+			maxPos             int
 		}{
-			{1, 1, 2, 10000, false, 1},
-			{5, 3, 8, 10000, false, 37},
-			{7, 5, 12, 10000, false, 1024},
-			{11, 2, 64, Llama3Theta, true, 8192},
-			{3, Llama3Heads, Llama3HeadDim, Llama3Theta, true, 8192},    // q, real shape
-			{13, Llama3KVHeads, Llama3HeadDim, Llama3Theta, true, 8192}, // k, real shape
+			{1, 0, 1, 2, 10000, false, 1},
+			{5, 0, 3, 8, 10000, false, 37},
+			{7, 0, 5, 12, 10000, false, 1024},
+			{11, 0, 2, 64, Llama3Theta, true, 8192},
+			{3, 0, Llama3Heads, Llama3HeadDim, Llama3Theta, true, 8192},    // q, real shape
+			{13, 0, Llama3KVHeads, Llama3HeadDim, Llama3Theta, true, 8192}, // k, real shape
+			{5, 2, 3, 8, 10000, false, 37},
+			{7, 3, 6, 48, 10000, false, 1024},
+			{11, 1, 2, 64, Llama3Theta, true, 8192},
+			{3, 1, Llama3Heads, Llama3HeadDim, Llama3Theta, true, 8192},
+			{13, 4, Llama3KVHeads, Llama3HeadDim, Llama3Theta, true, 8192},
 		} {
 			style := "pairs"
 			if st == backend.RopeRotateHalf {
@@ -309,21 +322,38 @@ func ropeCases() []Case {
 			if s.llama3 {
 				freq += ",llama3"
 			}
-			cs = append(cs, Case{Name: fmt.Sprintf("%s,n=%d,heads=%d,hd=%d,%s,pos<%d", style, s.n, s.heads, s.hd, freq, s.maxPos),
-				N: s.n, Heads: s.heads, HeadDim: s.hd, Style: st, Theta: s.theta, Llama3: s.llama3, MaxPos: s.maxPos})
+			name := fmt.Sprintf("%s,n=%d,heads=%d,hd=%d,%s,pos<%d", style, s.n, s.heads, s.hd, freq, s.maxPos)
+			if s.idle > 0 {
+				name = fmt.Sprintf("%s,n=%d,idle=%d,heads=%d,hd=%d,%s,pos<%d", style, s.n, s.idle, s.heads, s.hd, freq, s.maxPos)
+			}
+			cs = append(cs, Case{Name: name, N: s.n, Idle: s.idle, Heads: s.heads, HeadDim: s.hd, Style: st, Theta: s.theta, Llama3: s.llama3, MaxPos: s.maxPos})
 		}
 	}
 	return cs
 }
 
+// WriteKV: slots scattered over the cache through shuffled table rows; the idle/bad
+// variants mix in rows at negative positions and rows whose table entry, position or
+// sequence is out of range (they must write nothing).
 func writeKVCases() []Case {
 	var cs []Case
-	for _, s := range []struct{ n, blocks, bs, kvh, hd int }{
-		{1, 1, 1, 1, 1}, {3, 4, 1, 1, 8}, {5, 5, 16, 1, 8}, {13, 7, 5, 3, 12}, {17, 9, 16, 2, 64},
-		{37, 6, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim}, // real heads, 37 scattered slots
+	for _, s := range []struct{ n, idle, bad, blocks, maxBlocks, bs, kvh, hd int }{
+		{1, 0, 0, 1, 0, 1, 1, 1}, {3, 0, 0, 4, 0, 1, 1, 8}, {5, 0, 0, 5, 0, 16, 1, 8}, {13, 0, 0, 7, 0, 5, 3, 12},
+		{17, 0, 0, 9, 0, 16, 2, 64},
+		{37, 0, 0, 6, 0, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim}, // real heads, 37 scattered slots
+		{1, 0, 0, 1, 1, 1, 1, 1},
+		{3, 1, 0, 4, 2, 1, 1, 8},
+		{5, 1, 2, 5, 3, 16, 1, 8},
+		{7, 2, 2, 9, 4, 5, 2, 48},
+		{13, 3, 4, 7, 3, 5, 3, 12},
+		{17, 2, 3, 9, 5, 16, 2, 64},
+		{37, 5, 4, 6, 4, DefaultBlockLen, Llama3KVHeads, Llama3HeadDim},
 	} {
-		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,blocks=%d,bs=%d,kvh=%d,hd=%d", s.n, s.blocks, s.bs, s.kvh, s.hd),
-			N: s.n, Blocks: s.blocks, BlockSize: s.bs, KVHeads: s.kvh, HeadDim: s.hd})
+		name := fmt.Sprintf("n=%d,blocks=%d,bs=%d,kvh=%d,hd=%d", s.n, s.blocks, s.bs, s.kvh, s.hd)
+		if s.maxBlocks > 0 {
+			name = fmt.Sprintf("n=%d,idle=%d,bad=%d,blocks=%d,width=%d,bs=%d,kvh=%d,hd=%d", s.n, s.idle, s.bad, s.blocks, s.maxBlocks, s.bs, s.kvh, s.hd)
+		}
+		cs = append(cs, Case{Name: name, N: s.n, Idle: s.idle, Bad: s.bad, Blocks: s.blocks, MaxBlocks: s.maxBlocks, BlockSize: s.bs, KVHeads: s.kvh, HeadDim: s.hd})
 	}
 	return cs
 }
@@ -359,6 +389,39 @@ func attentionCases() []Case {
 	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, true,
 		SeqSpec{Past: 1022, NQ: 1}, SeqSpec{Past: 500, NQ: 1, Shared: 20}, SeqSpec{Past: 448, NQ: 64, Extra: 2},
 		SeqSpec{Past: 2046, NQ: 1}, SeqSpec{Past: 16, NQ: 1}, SeqSpec{Past: 0, NQ: 16})
+
+	// Decode steps as a captured graph runs them: one row per sequence, with idle rows
+	// and rows of bad index data mixed in, and MaxCtx beyond the longest context.
+	dec := func(heads, kvh, hd, bs, idle, bad, slack int, large bool, seqs ...SeqSpec) {
+		var parts []string
+		for i, s := range seqs {
+			seqs[i].NQ = 1
+			p := fmt.Sprint(s.Past)
+			if s.Shared > 0 {
+				p += fmt.Sprintf("s%d", s.Shared)
+			}
+			parts = append(parts, p)
+		}
+		cs = append(cs, Case{Name: fmt.Sprintf("h=%d,kvh=%d,hd=%d,bs=%d,pos=%s,idle=%d,bad=%d,slack=%d", heads, kvh, hd, bs, strings.Join(parts, ";"), idle, bad, slack),
+			Heads: heads, KVHeads: kvh, HeadDim: hd, BlockSize: bs, Seqs: seqs, Idle: idle, Bad: bad, Slack: slack, Large: large})
+	}
+	dec(1, 1, 8, 16, 0, 0, 0, false, SeqSpec{Past: 0})
+	dec(4, 2, 8, 4, 1, 2, 0, false, SeqSpec{Past: 9, Extra: 2}, SeqSpec{Past: 5}, SeqSpec{Past: 0}, SeqSpec{Past: 12, Shared: 2})
+	dec(6, 2, 12, 5, 2, 2, 3, false, SeqSpec{Past: 13, Extra: 1}, SeqSpec{Past: 2}, SeqSpec{Past: 24}, SeqSpec{Past: 7})
+	dec(6, 2, 48, 16, 1, 2, 40, false, SeqSpec{Past: 15}, SeqSpec{Past: 16}, SeqSpec{Past: 31, Shared: 1}, SeqSpec{Past: 47})
+	dec(8, 1, 32, 16, 1, 1, 17, false, SeqSpec{Past: 40}, SeqSpec{Past: 5}, SeqSpec{Past: 16}, SeqSpec{Past: 13})
+	dec(4, 2, 64, 1, 1, 2, 2, false, SeqSpec{Past: 3}, SeqSpec{Past: 7})
+	// A long context next to short ones: a device kernel splits it (log-sum-exp merge).
+	dec(8, 2, 64, 16, 1, 2, 100, false, SeqSpec{Past: 1500}, SeqSpec{Past: 17})
+	dec(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, 2, 2, 5, false,
+		SeqSpec{Past: 40, Extra: 1}, SeqSpec{Past: 16}, SeqSpec{Past: 0}, SeqSpec{Past: 20}, SeqSpec{Past: 1100})
+	dec(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, 3, 2, 1000, true,
+		SeqSpec{Past: 1022}, SeqSpec{Past: 500, Shared: 20}, SeqSpec{Past: 2046}, SeqSpec{Past: 16}, SeqSpec{Past: 0}, SeqSpec{Past: 463, Extra: 2})
+	// A mixed batch (prefill chunks beside decode rows) with idle and bad rows too.
+	mixed := len(cs)
+	add(4, 2, 16, 4, false, SeqSpec{Past: 0, NQ: 6}, SeqSpec{Past: 9, NQ: 1, Extra: 1}, SeqSpec{Past: 5, NQ: 3})
+	cs[mixed].Idle, cs[mixed].Bad, cs[mixed].Slack = 2, 3, 4
+	cs[mixed].Name += ",idle=2,bad=3,slack=4"
 	return cs
 }
 
@@ -371,11 +434,14 @@ func siluCases() []Case {
 	return cs
 }
 
+// GatherRows: rows from the ends of the source and repeats; the "bad" variant mixes in
+// rows outside it (zeros).
 func gatherCases() []Case {
 	var cs []Case
 	for _, s := range [][3]int{{1, 1, 1}, {5, 7, 5}, {7, 13, 11}, {3, 33, 17}, {4, 29, Llama3Dim}} {
 		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,src=%d,dim=%d", s[0], s[1], s[2]), N: s[0], Vocab: s[1], Dim: s[2]})
 	}
+	cs = append(cs, Case{Name: "n=9,src=13,dim=11,bad=3", N: 9, Vocab: 13, Dim: 11, Bad: 3})
 	return cs
 }
 

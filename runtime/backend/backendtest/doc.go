@@ -11,16 +11,17 @@
 //
 // Cases generates, per op, odd shapes (1, 5, 7, 11, 13, 17 ...) and Llama-3-8B ones
 // (dim 4096, FFN 14336, vocab 128256, 32 heads / 8 KV heads of 128, blocks of 16),
-// with f32 and int8 weights, the accumulate epilogue, both RoPE styles with plain and
-// Llama-3-scaled frequencies, KV slots scattered over the cache, and attention batches
-// mixing prefill chunks and decode tokens over shuffled, non-contiguous block tables
-// with unused blocks, table entries past the context and a shared prefix. Every case
-// comes in three activation dtypes, f32, f16 and bf16; the CPU backend is f32-only and
-// reports the others as not supported. Cases marked Large (real shapes that take seconds
-// on a CPU: the 128256-row int8 table and classifier, the FFN projections, attention
-// over 2k-token contexts) run only with Options.Large; the default set has a few cheap
-// real-shape cases (a 4096-wide RMSNorm, one decode row of a 4096×4096 int8 matmul,
-// RoPE and KV writes of Llama-3 heads, a short mixed attention batch).
+// with f32 and int8 weights, the accumulate epilogue, both RoPE styles
+// with plain and Llama-3-scaled frequencies, KV slots scattered over the cache through
+// shuffled table rows, and attention batches mixing prefill chunks and decode tokens
+// over shuffled, non-contiguous block tables with unused blocks, table entries past
+// the context and a shared prefix. Every case comes in three activation dtypes, f32,
+// f16 and bf16; a backend reports the ones it lacks as not supported (the CPU backend
+// is f32-only, a GPU one 16-bit only). Cases marked Large (real shapes that take
+// seconds on a CPU: the 128256-row int8 table and classifier, the FFN projections,
+// attention over 2k-token contexts) run only with Options.Large; the default set has a
+// few cheap real-shape cases (a 4096-wide RMSNorm, one decode row of a 4096×4096 int8
+// matmul, RoPE and KV writes of Llama-3 heads, a short mixed attention batch).
 //
 // The default matmul set also reaches every kernel path of the CUDA backend at a real
 // shape (the 4096 → 1024 k/v projection, PathCases): SIMT and tensor-core W8A16,
@@ -28,14 +29,15 @@
 // in its tile, plus odd shapes with column tails past 128 rows; larger prefill chunks
 // at the FFN shapes are Large.
 //
-// The indexed ops of backend.IndexedOps (embed_at, rope_at, write_kv_at, attention_at)
-// run decode steps whose ids, positions and block tables are i32 tensors of the backend
-// under test, with idle rows (pos < 0) and rows of out-of-range index data mixed in: ids
-// outside the vocabulary, block-table entries outside the cache, positions past the
-// table or maxCtx, and junk in the table entries past each context. The reference runs
-// the same step with the host-slice ops, row by row, zeroing or skipping those rows as
-// IndexedOps documents; each indexed op has its host-slice twin's tolerances. A backend
-// without IndexedOps skips these cases as not supported.
+// The ops read their index inputs (ids, positions, sequences, block tables, rows) from
+// i32 tensors of the backend under test, and leave alone the rows whose index data
+// says so (backend.KVIndex): cases named idle=, bad= mix in rows at negative positions
+// and rows of out-of-range index data — ids outside the vocabulary, rows outside the
+// source, block-table entries outside the cache, positions past the table or MaxCtx,
+// sequences with no table row — beside junk in the table entries past each context.
+// The reference runs the same op once per row the case means it to compute, each with
+// a one-row index, and leaves the others zero (embed, gather, attention) or as they
+// were (rope, the cache), so it does not rely on the rules it checks.
 //
 // # Checks
 //

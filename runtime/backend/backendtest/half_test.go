@@ -55,11 +55,11 @@ func (h halfCPU) Alloc(dt backend.DType, rows, cols int) (backend.Tensor, error)
 	return t, err
 }
 
-func (h halfCPU) Upload(dst backend.Tensor, src []byte) error {
+func (h halfCPU) Upload(dst backend.Tensor, src []byte, dt backend.DType) error {
 	if !isHalf(dst.DType) {
-		return h.Backend.Upload(dst, src)
+		return h.Backend.Upload(dst, src, dt)
 	}
-	if len(src) != 2*dst.Len() {
+	if dt != dst.DType || len(src) != 2*dst.Len() {
 		return fmt.Errorf("upload to %s: %d bytes", dst, len(src))
 	}
 	f := make([]byte, 4*dst.Len())
@@ -71,14 +71,14 @@ func (h halfCPU) Upload(dst backend.Tensor, src []byte) error {
 		}
 		binary.LittleEndian.PutUint32(f[4*i:], math.Float32bits(v))
 	}
-	return h.Backend.Upload(asF32(dst), f)
+	return h.Backend.Upload(asF32(dst), f, backend.F32)
 }
 
-func (h halfCPU) Download(dst []byte, src backend.Tensor) error {
+func (h halfCPU) Download(dst []byte, dt backend.DType, src backend.Tensor) error {
 	if !isHalf(src.DType) {
-		return h.Backend.Download(dst, src)
+		return h.Backend.Download(dst, dt, src)
 	}
-	if len(dst) != 2*src.Len() {
+	if dt != src.DType || len(dst) != 2*src.Len() {
 		return fmt.Errorf("download from %s: %d bytes", src, len(dst))
 	}
 	for i, v := range cpu.Float32s(asF32(src)) {
@@ -132,7 +132,7 @@ func f32KV(kv *backend.KVCache) *backend.KVCache {
 	return &c
 }
 
-func (h halfCPU) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+func (h halfCPU) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
 	defer roundOut(out)
 	return h.Backend.Embed(s, asF32(out), f32Weight(table), ids)
 }
@@ -147,20 +147,20 @@ func (h halfCPU) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weig
 	return h.Backend.MatMul(s, asF32(out), asF32(x), f32Weight(w), epi)
 }
 
-func (h halfCPU) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+func (h halfCPU) RoPE(s backend.Stream, x, pos backend.Tensor, r *backend.RoPE) error {
 	defer roundOut(x)
 	return h.Backend.RoPE(s, asF32(x), pos, r)
 }
 
-func (h halfCPU) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+func (h halfCPU) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, at *backend.KVIndex) error {
 	defer roundOut(kv.K[layer])
 	defer roundOut(kv.V[layer])
-	return h.Backend.WriteKV(s, f32KV(kv), layer, asF32(k), asF32(v), slots)
+	return h.Backend.WriteKV(s, f32KV(kv), layer, asF32(k), asF32(v), at)
 }
 
-func (h halfCPU) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, b *backend.AttnBatch) error {
+func (h halfCPU) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, at *backend.KVIndex, hd *backend.AttnHeads) error {
 	defer roundOut(out)
-	return h.Backend.Attention(s, asF32(out), asF32(q), f32KV(kv), layer, b)
+	return h.Backend.Attention(s, asF32(out), asF32(q), f32KV(kv), layer, at, hd)
 }
 
 func (h halfCPU) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
@@ -168,30 +168,9 @@ func (h halfCPU) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error {
 	return h.Backend.SiLUMul(s, asF32(out), asF32(gate), asF32(up))
 }
 
-func (h halfCPU) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
+func (h halfCPU) GatherRows(s backend.Stream, out, x, rows backend.Tensor) error {
 	defer roundOut(out)
 	return h.Backend.GatherRows(s, asF32(out), asF32(x), rows)
-}
-
-func (h halfCPU) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
-	defer roundOut(out)
-	return h.Backend.EmbedAt(s, asF32(out), f32Weight(table), ids)
-}
-
-func (h halfCPU) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor, r *backend.RoPE) error {
-	defer roundOut(x)
-	return h.Backend.RoPEAt(s, asF32(x), pos, r)
-}
-
-func (h halfCPU) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, pos, tables backend.Tensor) error {
-	defer roundOut(kv.K[layer])
-	defer roundOut(kv.V[layer])
-	return h.Backend.WriteKVAt(s, f32KV(kv), layer, asF32(k), asF32(v), pos, tables)
-}
-
-func (h halfCPU) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
-	defer roundOut(out)
-	return h.Backend.AttentionAt(s, asF32(out), asF32(q), f32KV(kv), layer, pos, tables, b, maxCtx)
 }
 
 // The f16/bf16 path: a backend whose only error is rounding what it writes passes every
@@ -216,12 +195,12 @@ func TestHalfPrecisionPath(t *testing.T) {
 		for _, r := range rep.Results {
 			want := r.DType
 			// (This fake keeps low-rank factors as given: only whole weights go to 16 bits.)
-			weights := (r.Op == backendtest.OpMatMul || r.Op == backendtest.OpEmbed || r.Op == backendtest.OpEmbedAt) &&
+			weights := (r.Op == backendtest.OpMatMul || r.Op == backendtest.OpEmbed) &&
 				!strings.Contains(r.Operands, "w=i8") && !strings.Contains(r.Name, ",rank=")
 			if weights && rank(h.w.String()) > rank(want) {
 				want = h.w.String() // f32 weights stored in 16 bits
 			}
-			kvOp := r.Op == backendtest.OpWriteKV || r.Op == backendtest.OpAttention || r.Op == backendtest.OpWriteKVAt || r.Op == backendtest.OpAttentionAt
+			kvOp := r.Op == backendtest.OpWriteKV || r.Op == backendtest.OpAttention
 			if kvOp && rank(h.kv.String()) > rank(want) {
 				want = h.kv.String()
 			}

@@ -2,17 +2,14 @@ package backendtest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
@@ -217,7 +214,7 @@ func NMSE(a, b []float32) float64 {
 // env is one backend's run of one case: the tensors it allocated and how to check them.
 type env struct {
 	side
-	ref      bool          // the reference run: indexed ops are checked against host-slice ops
+	ref      bool          // the reference run: ops with index inputs run a row at a time
 	class    backend.DType // least precise float dtype met
 	dtypes   map[string]backend.DType
 	tens     []*gtensor
@@ -318,7 +315,7 @@ func (e *env) free() {
 
 func (e *env) download(t backend.Tensor) ([]byte, error) {
 	buf := make([]byte, t.Len()*t.DType.Size())
-	if err := e.b.Download(buf, t); err != nil {
+	if err := e.b.Download(buf, t.DType, t); err != nil {
 		return nil, fmt.Errorf("download %s: %w", t, err)
 	}
 	return buf, nil
@@ -356,10 +353,10 @@ func (e *env) tensor(name string, out bool, dt backend.DType, rows, cols int, da
 	// What was uploaded is the baseline the guards and inputs are checked against (a
 	// backend whose download differs from its upload fails those checks too).
 	g.before = encode(dt, host)
-	if err := e.b.Upload(whole, g.before); err != nil {
+	if err := e.b.Upload(whole, g.before, dt); err != nil {
 		return backend.Tensor{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	g.view = backend.Tensor{DType: dt, Rows: rows, Cols: cols, Off: whole.Off + guard, Buf: whole.Buf}
+	g.view = whole.View(guard, rows, cols)
 	return g.view, nil
 }
 
@@ -426,7 +423,7 @@ func (e *env) fillKV(kv *backend.KVCache, contents [][]float32, layer int, slots
 			data := contents[2*l+j]
 			roundAll(t.DType, data)
 			b := encode(t.DType, data)
-			if err := e.b.Upload(t, b); err != nil {
+			if err := e.b.Upload(t, b, t.DType); err != nil {
 				return fmt.Errorf("upload kv layer %d: %w", l, err)
 			}
 			g.before = append(g.before, b)
@@ -566,431 +563,4 @@ func (e *env) collectKV(g *gkv) error {
 		}
 	}
 	return nil
-}
-
-// prepare draws a case's inputs and returns how to run it.
-var prepare = map[string]func(c Case, r *rand.Rand) exec{
-	OpEmbed:       prepEmbed,
-	OpRMSNorm:     prepRMSNorm,
-	OpMatMul:      prepMatMul,
-	OpRoPE:        prepRoPE,
-	OpWriteKV:     prepWriteKV,
-	OpAttention:   prepAttention,
-	OpSiLUMul:     prepSiLUMul,
-	OpGatherRows:  prepGatherRows,
-	OpEmbedAt:     prepEmbedAt,
-	OpRoPEAt:      prepRoPEAt,
-	OpWriteKVAt:   prepWriteKVAt,
-	OpAttentionAt: prepAttentionAt,
-}
-
-// uniform draws n values from [-a, a).
-func uniform(r *rand.Rand, n int, a float32) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = (2*r.Float32() - 1) * a
-	}
-	return s
-}
-
-// hostWeight draws a [out][in] weight: f32 in ±1/√in, or int8 over its whole range with
-// per-row scales giving the same range.
-func hostWeight(name string, out, in int, int8 bool, r *rand.Rand) *backend.HostWeight {
-	h := &backend.HostWeight{Name: name, Out: out, In: in}
-	a := float32(1 / math.Sqrt(float64(in)))
-	if !int8 {
-		h.F32 = uniform(r, out*in, a)
-		return h
-	}
-	h.I8 = randInt8(r, out*in)
-	h.Scales = make([]float32, out)
-	for i := range h.Scales {
-		h.Scales[i] = (0.5 + r.Float32()) * a / 127
-	}
-	return h
-}
-
-func randInt8(r *rand.Rand, n int) []int8 {
-	var seed [32]byte
-	for i := 0; i < len(seed); i += 8 {
-		binary.LittleEndian.PutUint64(seed[i:], r.Uint64())
-	}
-	q := make([]int8, n)
-	rand.NewChaCha8(seed).Read(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), n))
-	return q
-}
-
-// indices draws n values from [0, m), with the ends of the range and a repeat in it.
-func indices(r *rand.Rand, n, m int) []int32 {
-	ids := make([]int32, n)
-	for i := range ids {
-		ids[i] = int32(r.IntN(m))
-	}
-	ids[0] = int32(m - 1)
-	if n > 1 {
-		ids[n-1] = 0
-	}
-	if n > 3 {
-		ids[2] = ids[1]
-	}
-	return ids
-}
-
-func prepEmbed(c Case, r *rand.Rand) exec {
-	hw := hostWeight("table", c.Vocab, c.Dim, c.Int8, r)
-	ids := indices(r, c.N, c.Vocab)
-	return func(e *env, dt backend.DType) error {
-		w, err := e.weight(hw)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		return op("embed", e.b.Embed(e.s, out, w, slices.Clone(ids)))
-	}
-}
-
-func prepRMSNorm(c Case, r *rand.Rand) exec {
-	x := uniform(r, c.N*c.Dim, 1)
-	for i := 0; i < c.N; i++ { // rows of different scales
-		s := float32(math.Pow(10, float64(i%3-1)))
-		for k := range x[i*c.Dim : (i+1)*c.Dim] {
-			x[i*c.Dim+k] *= s
-		}
-	}
-	w := uniform(r, c.Dim, 0.5)
-	for i := range w {
-		w[i] += 1
-	}
-	return func(e *env, dt backend.DType) error {
-		xt, err := e.input("x", dt, c.N, c.Dim, x)
-		if err != nil {
-			return err
-		}
-		wt, err := e.input("norm", backend.F32, 1, c.Dim, w)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		return op("rmsnorm", e.b.RMSNorm(e.s, out, xt, wt, c.Eps))
-	}
-}
-
-func prepMatMul(c Case, r *rand.Rand) exec {
-	x := uniform(r, c.N*c.In, 1)
-	hw := hostWeight("w", c.Out, c.In, c.Int8, r)
-	ref := hw // what the reference loads
-	switch {
-	case c.Sparse24:
-		hw, ref = sparse24Weight(hw)
-	case c.Rank > 0:
-		hw = &backend.HostWeight{Name: "w", Out: c.Out, In: c.In, Kind: backend.LowRank,
-			A: hostWeight("w.a", c.Rank, c.In, c.Int8, r), B: hostWeight("w.b", c.Out, c.Rank, c.Int8, r)}
-		ref = hw
-	}
-	var init []float32
-	if c.Accumulate {
-		init = uniform(r, c.N*c.Out, 1)
-	}
-	return func(e *env, dt backend.DType) error {
-		xt, err := e.input("x", dt, c.N, c.In, x)
-		if err != nil {
-			return err
-		}
-		h := hw
-		if e.ref {
-			h = ref
-		}
-		w, err := e.weight(h)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, c.N, c.Out, init)
-		if err != nil {
-			return err
-		}
-		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate}))
-	}
-}
-
-// sparse24Weight keeps the two largest |W| of every group of 4 inputs of h: the 2:4
-// weight a backend under test loads and the dense masked weight the reference loads
-// (int8: the masked rows keep their scales, their largest values being kept).
-func sparse24Weight(h *backend.HostWeight) (sparse, dense *backend.HostWeight) {
-	in := h.In
-	masked := func(v func(i int) float32) []bool {
-		keep := make([]bool, h.Out*in)
-		for g := 0; g+4 <= len(keep); g += 4 {
-			a, b := -1, -1
-			for i := g; i < g+4; i++ {
-				m := float32(math.Abs(float64(v(i))))
-				switch {
-				case a < 0 || m > float32(math.Abs(float64(v(a)))):
-					a, b = i, a
-				case b < 0 || m > float32(math.Abs(float64(v(b)))):
-					b = i
-				}
-			}
-			keep[a], keep[b] = true, true
-		}
-		return keep
-	}
-	dense = &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Scales: h.Scales}
-	if h.F32 != nil {
-		keep := masked(func(i int) float32 { return h.F32[i] })
-		dense.F32 = make([]float32, len(keep))
-		for i, k := range keep {
-			if k {
-				dense.F32[i] = h.F32[i]
-			}
-		}
-		vals, meta, err := backend.PackSparse24(dense.F32, h.Out, in)
-		if err != nil {
-			panic(err) // two kept per group by construction
-		}
-		return &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Kind: backend.Sparse24, F32: vals, Meta: meta}, dense
-	}
-	keep := masked(func(i int) float32 { return float32(h.I8[i]) })
-	dense.I8 = make([]int8, len(keep))
-	f := make([]float32, len(keep)) // the kept int8 values as floats, to pack
-	for i, k := range keep {
-		if k {
-			dense.I8[i], f[i] = h.I8[i], float32(h.I8[i])
-		}
-	}
-	vals, meta, err := backend.PackSparse24(f, h.Out, in)
-	if err != nil {
-		panic(err)
-	}
-	q := make([]int8, len(vals))
-	for i, v := range vals {
-		q[i] = int8(v)
-	}
-	return &backend.HostWeight{Name: h.Name, Out: h.Out, In: in, Kind: backend.Sparse24, I8: q, Scales: h.Scales, Meta: meta}, dense
-}
-
-func prepRoPE(c Case, r *rand.Rand) exec {
-	x := uniform(r, c.N*c.Heads*c.HeadDim, 1)
-	pos := indices(r, c.N, c.MaxPos)
-	freq := Llama3InvFreq(c.HeadDim, c.Theta, c.Llama3)
-	return func(e *env, dt backend.DType) error {
-		xt, err := e.output("x", dt, c.N, c.Heads*c.HeadDim, x)
-		if err != nil {
-			return err
-		}
-		rope := &backend.RoPE{Style: c.Style, HeadDim: c.HeadDim, InvFreq: slices.Clone(freq)}
-		return op("rope", e.b.RoPE(e.s, xt, slices.Clone(pos), rope))
-	}
-}
-
-func prepSiLUMul(c Case, r *rand.Rand) exec {
-	gate := uniform(r, c.N*c.Dim, 6)
-	up := uniform(r, c.N*c.Dim, 1)
-	return func(e *env, dt backend.DType) error {
-		gt, err := e.input("gate", dt, c.N, c.Dim, gate)
-		if err != nil {
-			return err
-		}
-		ut, err := e.input("up", dt, c.N, c.Dim, up)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		return op("silu mul", e.b.SiLUMul(e.s, out, gt, ut))
-	}
-}
-
-func prepGatherRows(c Case, r *rand.Rand) exec {
-	x := uniform(r, c.Vocab*c.Dim, 1)
-	rows := indices(r, c.N, c.Vocab)
-	return func(e *env, dt backend.DType) error {
-		xt, err := e.input("x", dt, c.Vocab, c.Dim, x)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		return op("gather rows", e.b.GatherRows(e.s, out, xt, slices.Clone(rows)))
-	}
-}
-
-const kvLayers = 2 // caches have two layers; ops use layer 1, layer 0 must stay untouched
-
-// kvWriteInputs draws the k and v rows of a KV write and the caches' starting contents
-// (per layer K then V), with the slots the write addresses poisoned in the written layer.
-func kvWriteInputs(c Case, r *rand.Rand, slots []int32) (k, v []float32, base [][]float32) {
-	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
-	k = uniform(r, c.N*nkv*hd, 1)
-	v = uniform(r, c.N*nkv*hd, 1)
-	size := c.Blocks * nkv * bs * hd
-	base = make([][]float32, 2*kvLayers)
-	for i := range base {
-		base[i] = uniform(r, size, 1)
-	}
-	nan := float32(math.NaN())
-	for _, s := range slots {
-		for h := 0; h < nkv; h++ {
-			row := (int(s)/bs*nkv+h)*bs + int(s)%bs
-			for j := 1; j >= 0; j-- {
-				for d := 0; d < hd; d++ {
-					base[2*(kvLayers-1)+j][row*hd+d] = nan
-				}
-			}
-		}
-	}
-	return k, v, base
-}
-
-func prepWriteKV(c Case, r *rand.Rand) exec {
-	bs := c.BlockSize
-	perm := r.Perm(c.Blocks * bs)
-	slots := make([]int32, c.N)
-	for i := range slots {
-		slots[i] = int32(perm[i])
-	}
-	k, v, base := kvWriteInputs(c, r, slots)
-	return func(e *env, dt backend.DType) error {
-		kv, kt, vt, err := e.kvWriteOperands(c, dt, base, slots, k, v)
-		if err != nil {
-			return err
-		}
-		return op("write kv", e.b.WriteKV(e.s, kv, kvLayers-1, kt, vt, slices.Clone(slots)))
-	}
-}
-
-// kvWriteOperands allocates a KV write's cache (filled with base, the written slots
-// tracked) and its k and v rows.
-func (e *env) kvWriteOperands(c Case, dt backend.DType, base [][]float32, written []int32, k, v []float32) (kv *backend.KVCache, kt, vt backend.Tensor, err error) {
-	nkv, hd := c.KVHeads, c.HeadDim
-	if kv, err = e.allocKV(kvLayers, c.Blocks, c.BlockSize, nkv, hd); err != nil {
-		return nil, kt, vt, err
-	}
-	if err = e.fillKV(kv, base, kvLayers-1, written); err != nil {
-		return nil, kt, vt, err
-	}
-	if kt, err = e.input("k", dt, c.N, nkv*hd, k); err != nil {
-		return nil, kt, vt, err
-	}
-	vt, err = e.input("v", dt, c.N, nkv*hd, v)
-	return kv, kt, vt, err
-}
-
-// attnLayout is an attention case's block tables and cache contents.
-type attnLayout struct {
-	seqs   []backend.AttnSeq
-	blocks int
-	nq     int
-}
-
-// spareBlocks are cache blocks no table names; they hold NaN.
-const spareBlocks = 3
-
-func layoutAttention(c Case, r *rand.Rand) attnLayout {
-	bs := c.BlockSize
-	total := spareBlocks
-	for _, s := range c.Seqs {
-		total += (s.Past+s.NQ+bs-1)/bs - s.Shared + s.Extra
-	}
-	ids := r.Perm(total) // shuffled: tables are non-contiguous, the spares fall in between
-	next := 0
-	take := func(n int) []int32 {
-		t := make([]int32, n)
-		for i := range t {
-			t[i] = int32(ids[next])
-			next++
-		}
-		return t
-	}
-	l := attnLayout{blocks: total}
-	// Query rows go to the sequences in a shuffled order.
-	order := r.Perm(len(c.Seqs))
-	q0 := make([]int, len(c.Seqs))
-	for _, i := range order {
-		q0[i] = l.nq
-		l.nq += c.Seqs[i].NQ
-	}
-	for i, s := range c.Seqs {
-		need := (s.Past + s.NQ + bs - 1) / bs
-		var table []int32
-		if s.Shared > 0 {
-			table = append(table, l.seqs[i-1].Blocks[:s.Shared]...)
-		}
-		table = append(table, take(need-s.Shared)...)
-		table = append(table, take(s.Extra)...) // named, never within the context
-		l.seqs = append(l.seqs, backend.AttnSeq{Q0: q0[i], NQ: s.NQ, Pos: s.Past, Blocks: table})
-	}
-	return l
-}
-
-// attnCache draws the cache contents of an attention layout ([2*layer] K, [2*layer+1]
-// V): random values at the positions of each sequence's context in the last layer, NaN
-// everywhere else (layer 0, spare and extra blocks, and slots past a context).
-func attnCache(c Case, l attnLayout, r *rand.Rand) [][]float32 {
-	nkv, hd, bs := c.KVHeads, c.HeadDim, c.BlockSize
-	size := l.blocks * nkv * bs * hd
-	nan := float32(math.NaN())
-	base := make([][]float32, 2*kvLayers)
-	for i := range base {
-		base[i] = make([]float32, size)
-		for j := range base[i] {
-			base[i][j] = nan
-		}
-	}
-	for _, s := range l.seqs {
-		for p := 0; p < s.Pos+s.NQ; p++ {
-			slot := backend.Slot(s.Blocks, bs, p)
-			for h := 0; h < nkv; h++ {
-				row := (int(slot)/bs*nkv+h)*bs + int(slot)%bs
-				for j := 0; j < 2; j++ {
-					dst := base[2*(kvLayers-1)+j][row*hd : (row+1)*hd]
-					if dst[0] == dst[0] {
-						continue // a shared block, filled already
-					}
-					copy(dst, uniform(r, hd, 1))
-				}
-			}
-		}
-	}
-	return base
-}
-
-func prepAttention(c Case, r *rand.Rand) exec {
-	nh, nkv, hd, bs := c.Heads, c.KVHeads, c.HeadDim, c.BlockSize
-	l := layoutAttention(c, r)
-	base := attnCache(c, l, r)
-	q := uniform(r, l.nq*nh*hd, 2)
-	return func(e *env, dt backend.DType) error {
-		kv, err := e.allocKV(kvLayers, l.blocks, bs, nkv, hd)
-		if err != nil {
-			return err
-		}
-		if err := e.fillKV(kv, base, -1, nil); err != nil { // rounded in place: the reference sees the same cache
-			return err
-		}
-		qt, err := e.input("q", dt, l.nq, nh*hd, q)
-		if err != nil {
-			return err
-		}
-		out, err := e.output("out", dt, l.nq, nh*hd, nil)
-		if err != nil {
-			return err
-		}
-		seqs := make([]backend.AttnSeq, len(l.seqs))
-		for i, s := range l.seqs {
-			s.Blocks = slices.Clone(s.Blocks)
-			seqs[i] = s
-		}
-		b := &backend.AttnBatch{Seqs: seqs, Heads: nh, KVHeads: nkv, HeadDim: hd, Scale: float32(1 / math.Sqrt(float64(hd)))}
-		return op("attention", e.b.Attention(e.s, out, qt, kv, kvLayers-1, b))
-	}
 }

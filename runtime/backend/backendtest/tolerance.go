@@ -12,25 +12,10 @@ const (
 	OpAttention  = "attention"
 	OpSiLUMul    = "silu_mul"
 	OpGatherRows = "gather_rows"
-
-	// The backend.IndexedOps, checked against their host-slice twins on the reference.
-	OpEmbedAt     = "embed_at"
-	OpRoPEAt      = "rope_at"
-	OpWriteKVAt   = "write_kv_at"
-	OpAttentionAt = "attention_at"
 )
 
 // Ops lists every op in the order cases are generated.
-var Ops = []string{OpEmbed, OpRMSNorm, OpMatMul, OpRoPE, OpWriteKV, OpAttention, OpSiLUMul, OpGatherRows,
-	OpEmbedAt, OpRoPEAt, OpWriteKVAt, OpAttentionAt}
-
-// indexedTwin is the host-slice op each indexed op computes, row by row.
-var indexedTwin = map[string]string{
-	OpEmbedAt:     OpEmbed,
-	OpRoPEAt:      OpRoPE,
-	OpWriteKVAt:   OpWriteKV,
-	OpAttentionAt: OpAttention,
-}
+var Ops = []string{OpEmbed, OpRMSNorm, OpMatMul, OpRoPE, OpWriteKV, OpAttention, OpSiLUMul, OpGatherRows}
 
 // Tol is an op's largest allowed normalized error nmse = mse(ref, b) / mse(ref, 0), by
 // the precision class of a run: the least precise float dtype the backend under test
@@ -71,13 +56,6 @@ var tolerances = map[string]Tol{
 	// Online softmax in any block order, exp to a few ulp; half: probabilities rounded
 	// to the MMA dtype for P·V and the output rounding.
 	OpAttention: {F32: 1e-8, F16: 5e-6, BF16: 1e-4},
-}
-
-// An indexed op computes what its host-slice twin computes: the same tolerances.
-func init() {
-	for at, twin := range indexedTwin {
-		tolerances[at] = tolerances[twin]
-	}
 }
 
 // Tolerance returns the nmse allowed for op when its least precise operand on the backend

@@ -8,10 +8,12 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/cpu/kern"
 )
 
-// Attention is causal paged attention for a mixed batch: every query row attends to its
-// sequence's positions 0..pos through the block table, one head at a time, scores and
-// weighted values summed in ascending position order.
-func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, b *backend.AttnBatch) error {
+// Attention is causal paged attention: every query row attends to its sequence's
+// positions 0..pos through the block table, one head at a time, scores and weighted
+// values summed in ascending position order. Consecutive rows of one sequence at
+// consecutive positions (a prefill chunk) share each key read, up to rowBlock at a
+// time; a row's result does not depend on that grouping.
+func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, at *backend.KVIndex, h *backend.AttnHeads) error {
 	o, err := f32s("attention", out)
 	if err != nil {
 		return err
@@ -20,7 +22,7 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 	if err != nil {
 		return err
 	}
-	if layer < 0 || layer >= kv.Layers {
+	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
 		return fmt.Errorf("attention: layer %d of %d", layer, kv.Layers)
 	}
 	kc, err := f32s("attention", kv.K[layer])
@@ -31,79 +33,89 @@ func (c *Backend) Attention(_ backend.Stream, out, q backend.Tensor, kv *backend
 	if err != nil {
 		return err
 	}
-	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
-	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
+	nh, nkv, hd, bs := h.Heads, h.KVHeads, h.HeadDim, kv.BlockSize
+	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || bs <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
 		return backend.ShapeError("attention", "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
 	}
-	// rowSeq maps each query row to its sequence; validate the batch up front.
+	x, err := readIndex("attention", at, q.Rows)
+	if err != nil {
+		return err
+	}
+	if at.MaxCtx <= 0 {
+		return backend.ShapeError("attention", "max context %d", at.MaxCtx)
+	}
 	sc := scratchPool.Get().(*attnScratch)
 	defer scratchPool.Put(sc)
-	rowSeq := grow(&sc.rowSeq, q.Rows)
-	for i := range rowSeq {
-		rowSeq[i] = -1
-	}
-	blocks := sc.blocks[:0]
+	spans := sc.spans[:0]
 	maxCtx, work := 0, 0
-	for si, s := range b.Seqs {
-		ctx := s.Pos + s.NQ
-		if s.Q0 < 0 || s.NQ < 0 || s.Q0+s.NQ > q.Rows || s.Pos < 0 || (ctx+bs-1)/bs > len(s.Blocks) {
-			return fmt.Errorf("attention: sequence %d (rows %d+%d at position %d, %d blocks) does not fit %d rows", si, s.Q0, s.NQ, s.Pos, len(s.Blocks), q.Rows)
-		}
-		for _, blk := range s.Blocks[:(ctx+bs-1)/bs] {
-			if blk < 0 || int(blk) >= kv.Blocks {
-				return fmt.Errorf("attention: sequence %d: block %d outside the cache of %d", si, blk, kv.Blocks)
-			}
-		}
-		for r := s.Q0; r < s.Q0+s.NQ; r++ {
-			if rowSeq[r] >= 0 {
-				return fmt.Errorf("attention: query row %d belongs to two sequences", r)
-			}
-			rowSeq[r] = int32(si)
-		}
-		for r := s.Q0; r < s.Q0+s.NQ; r += rowBlock {
-			blocks = append(blocks, rowSpan{seq: int32(si), row: int32(r), n: int32(min(rowBlock, s.Q0+s.NQ-r))})
-		}
-		maxCtx = max(maxCtx, ctx)
-		work += s.NQ * ctx * nh * hd * 2
-	}
-	sc.blocks = blocks
-	for r, si := range rowSeq {
-		if si < 0 { // a row no sequence claims is zero
+	for r := range q.Rows {
+		t, ctx := x.table(r), int(x.pos[r])+1
+		if !attends(t, ctx, at.MaxCtx, bs, kv.Blocks) {
 			clear(o[r*q.Cols : (r+1)*q.Cols])
+			continue
 		}
+		if n := len(spans); n > 0 {
+			if sp := &spans[n-1]; sp.n < rowBlock && int(sp.row+sp.n) == r && x.seq[sp.row] == x.seq[r] && int(sp.ctx+sp.n) == ctx {
+				sp.n++
+				maxCtx, work = max(maxCtx, ctx), work+ctx*nh*hd*2
+				continue
+			}
+		}
+		spans = append(spans, rowSpan{row: int32(r), n: 1, ctx: int32(ctx), blocks: t})
+		maxCtx, work = max(maxCtx, ctx), work+ctx*nh*hd*2
 	}
-	a := attnArgs{o: o, qs: qs, kc: kc, vc: vc, b: b, spans: blocks, nkv: nkv, hd: hd, bs: bs,
-		group: nh / nkv, cols: q.Cols, maxCtx: maxCtx}
-	// One task per (block of up to 4 query rows of a sequence, kv head): the rows share
-	// each K row read, and so do the group's query heads.
-	tasks := len(blocks) * nkv
+	a := attnArgs{o: o, qs: qs, kc: kc, vc: vc, spans: spans, nkv: nkv, hd: hd, bs: bs,
+		group: nh / nkv, cols: q.Cols, maxCtx: maxCtx, scale: h.Scale}
+	// One task per (span of up to 4 query rows, kv head): the rows share each K row
+	// read, and so do the group's query heads.
+	tasks := len(spans) * nkv
 	if c.chunks(tasks, work) <= 1 {
 		a.run(0, tasks)
-		return nil
+	} else {
+		pa := a
+		c.parallel(tasks, 1, work, pa.run)
 	}
-	pa := a
-	c.parallel(tasks, 1, work, pa.run)
+	clear(spans) // drop the references to the tables before pooling
+	sc.spans = spans[:0]
 	return nil
+}
+
+// attends reports whether a row with block table t and context ctx (its position+1)
+// is computed: a valid table, 1 <= ctx <= maxCtx, and every entry it reads in the cache.
+func attends(t []int32, ctx, maxCtx, bs, blocks int) bool {
+	nb := (ctx + bs - 1) / bs
+	if t == nil || ctx < 1 || ctx > maxCtx || nb > len(t) {
+		return false
+	}
+	for _, blk := range t[:nb] {
+		if blk < 0 || int(blk) >= blocks {
+			return false
+		}
+	}
+	return true
 }
 
 type attnArgs struct {
 	o, qs, kc, vc            []float32
-	b                        *backend.AttnBatch
 	spans                    []rowSpan
 	nkv, hd, bs, group, cols int
 	maxCtx                   int
+	scale                    float32
 }
 
 // rowBlock is how many query rows of one sequence share a pass over its keys.
 const rowBlock = 4
 
-// rowSpan is up to rowBlock consecutive query rows of one sequence.
-type rowSpan struct{ seq, row, n int32 }
+// rowSpan is n (up to rowBlock) consecutive query rows from row, of one sequence at
+// consecutive positions: the first row's context is ctx, blocks is their table.
+type rowSpan struct {
+	row, n, ctx int32
+	blocks      []int32
+}
 
 type attnScratch struct {
-	rowSeq []int32
-	blocks []rowSpan
-	att    []float32
+	spans []rowSpan
+	att   []float32
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -118,26 +130,26 @@ func grow[T any](s *[]T, n int) []T {
 
 // run computes tasks [t0, t1): task t is row span t/nkv, kv head t%nkv. Each row's
 // scores are the same float operations whether it is scored alone or in a span of
-// four (kern.Dot4 is bit-identical to kern.Dot), so chunking never changes results.
+// four (kern.Dot4 is bit-identical to kern.Dot), so spans never change results.
 func (a *attnArgs) run(t0, t1 int) {
-	o, qs, kc, vc, b := a.o, a.qs, a.kc, a.vc, a.b
+	o, qs, kc, vc := a.o, a.qs, a.kc, a.vc
 	nkv, hd, bs, group, maxCtx, cols := a.nkv, a.hd, a.bs, a.group, a.maxCtx, a.cols
 	sc := scratchPool.Get().(*attnScratch)
 	defer scratchPool.Put(sc)
 	att := grow(&sc.att, rowBlock*maxCtx)
-	scale := b.Scale
+	scale := a.scale
 	var r4 [4]float32
 	for t := t0; t < t1; t++ {
-		sp, g := a.spans[t/nkv], t%nkv
-		s := &b.Seqs[sp.seq]
+		sp, g := &a.spans[t/nkv], t%nkv
+		blocks := sp.blocks
 		row0, nr := int(sp.row), int(sp.n)
-		ctx0 := s.Pos + (row0 - s.Q0) + 1 // context of the span's first row
-		ctxN := ctx0 + nr - 1             // ... and of its last
+		ctx0 := int(sp.ctx)   // context of the span's first row
+		ctxN := ctx0 + nr - 1 // ... and of its last
 		for h := g * group; h < (g+1)*group; h++ {
 			hoff := h * hd
 			// Scores: row r sees positions < ctx0+r.
 			for p, bi := 0, 0; p < ctxN; bi++ {
-				base := (int(s.Blocks[bi])*nkv + g) * bs * hd
+				base := (int(blocks[bi])*nkv + g) * bs * hd
 				n := min(bs, ctxN-p)
 				if nr == rowBlock && hd >= smallHead {
 					for j := 0; j < n; j++ {
@@ -174,7 +186,7 @@ func (a *attnArgs) run(t0, t1 int) {
 				out := o[(row0+r)*cols+hoff : (row0+r)*cols+hoff+hd]
 				clear(out)
 				for p, bi := 0, 0; p < ctx; bi++ {
-					base := (int(s.Blocks[bi])*nkv + g) * bs * hd
+					base := (int(blocks[bi])*nkv + g) * bs * hd
 					n := min(bs, ctx-p)
 					weighRows(out, w[p:p+n], vc[base:base+n*hd])
 					p += n

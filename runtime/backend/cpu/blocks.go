@@ -227,7 +227,8 @@ func embedBlocks(o []float32, table *backend.Weight, ids []int32) error {
 	d, rb := table.In, table.W.DType.RowBytes(table.In)
 	for i, id := range ids {
 		if id < 0 || int(id) >= table.Out {
-			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
+			clear(o[i*d : (i+1)*d]) // as Embed: a zero row
+			continue
 		}
 		f.dequant(o[i*d:(i+1)*d], wb[int(id)*rb:(int(id)+1)*rb])
 	}

@@ -102,11 +102,20 @@ func TestEmbedQ8_0(t *testing.T) {
 	w, err := be.LoadWeight(&backend.HostWeight{Name: "emb", Out: 10, In: 64, Blocks: blocks, BlockType: backend.Q8_0})
 	require.NoError(t, err)
 	o := f32Tensor(t, be, 3, 64, make([]float32, 3*64))
-	require.NoError(t, be.Embed(nil, o, w, []int32{7, 0, 9}))
+	ids := func(v ...int32) backend.Tensor {
+		t.Helper()
+		x, err := be.Stage(nil, v)
+		require.NoError(t, err)
+		return x
+	}
+	require.NoError(t, be.Embed(nil, o, w, ids(7, 0, 9)))
 	for i, id := range []int{7, 0, 9} {
 		require.Equal(t, deq[id*64:(id+1)*64], cpu.Float32s(o)[i*64:(i+1)*64])
 	}
-	require.ErrorContains(t, be.Embed(nil, o, w, []int32{1, 10, 2}), "outside the vocabulary")
+	// An id outside the vocabulary gives a zero row, as for every table.
+	require.NoError(t, be.Embed(nil, o, w, ids(1, 10, 2)))
+	require.Equal(t, make([]float32, 64), cpu.Float32s(o)[64:128])
+	require.Equal(t, deq[2*64:3*64], cpu.Float32s(o)[128:192])
 }
 
 func TestLoadWeightBlocksRefusesBadInput(t *testing.T) {

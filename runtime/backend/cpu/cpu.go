@@ -71,6 +71,9 @@ func (c *Backend) Threads() int { return c.threads }
 
 func (c *Backend) Name() string { return "cpu" }
 
+// Activations is F32: the CPU computes in float32 throughout.
+func (c *Backend) Activations() backend.DType { return backend.F32 }
+
 // F32 wraps a host slice as a tensor without copying.
 func F32(data []float32, rows, cols int) backend.Tensor {
 	return backend.Tensor{DType: backend.F32, Rows: rows, Cols: cols, Buf: &buf{f32: data}}
@@ -121,10 +124,14 @@ func rawBytes(t backend.Tensor) ([]byte, error) {
 	return nil, fmt.Errorf("cpu: dtype %s not supported", t.DType)
 }
 
-func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
+// Upload copies src into dst; the CPU converts nothing, so dt must be dst's type.
+func (c *Backend) Upload(dst backend.Tensor, src []byte, dt backend.DType) error {
 	d, err := rawBytes(dst)
 	if err != nil {
 		return err
+	}
+	if dt != dst.DType {
+		return fmt.Errorf("cpu upload to %s: %s data: not supported (no conversion)", dst, dt)
 	}
 	if len(src) != len(d) {
 		return fmt.Errorf("cpu upload to %s: %d bytes for %d", dst, len(src), len(d))
@@ -133,10 +140,14 @@ func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
 	return nil
 }
 
-func (c *Backend) Download(dst []byte, src backend.Tensor) error {
+// Download copies src into dst; dt must be src's type.
+func (c *Backend) Download(dst []byte, dt backend.DType, src backend.Tensor) error {
 	s, err := rawBytes(src)
 	if err != nil {
 		return err
+	}
+	if dt != src.DType {
+		return fmt.Errorf("cpu download from %s: as %s: not supported (no conversion)", src, dt)
 	}
 	if len(s) != len(dst) {
 		return fmt.Errorf("cpu download from %s: %d bytes for %d", src, len(dst), len(s))
@@ -207,6 +218,14 @@ func (c *Backend) AllocKV(layers, blocks, blockSize, kvHeads, headDim int) (*bac
 		kv.V = append(kv.V, v)
 	}
 	return kv, nil
+}
+
+// Stage wraps v as an I32 tensor without copying: the ops read it in place.
+func (c *Backend) Stage(_ backend.Stream, v []int32) (backend.Tensor, error) {
+	if v == nil {
+		v = []int32{}
+	}
+	return backend.Tensor{DType: backend.I32, Rows: 1, Cols: len(v), Buf: &buf{i32: v}}, nil
 }
 
 type stream int

@@ -204,7 +204,9 @@ func TestWeightKindsRefused(t *testing.T) {
 	w, err := be.LoadWeight(&backend.HostWeight{Name: "emb", Out: 1, In: 8, Kind: backend.Sparse24, F32: vals, Meta: meta})
 	require.NoError(t, err)
 	s, _ := be.NewStream()
-	require.ErrorContains(t, be.Embed(s, cpu.F32(make([]float32, 8), 1, 8), w, []int32{0}), "not dense")
+	ids, err := be.Stage(s, []int32{0})
+	require.NoError(t, err)
+	require.ErrorContains(t, be.Embed(s, cpu.F32(make([]float32, 8), 1, 8), w, ids), "not dense")
 	// PackSparse24 refuses a group with three non-zeros.
 	_, _, err = backend.PackSparse24([]float32{1, 2, 3, 0}, 1, 4)
 	require.ErrorContains(t, err, "more than two non-zeros")

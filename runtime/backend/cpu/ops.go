@@ -47,37 +47,61 @@ func transposed(w *backend.Weight) []float32 {
 	return nil
 }
 
-func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+// i32s returns the elements of a CPU i32 tensor that must be [rows][cols] (cols < 0:
+// any width).
+func i32s(op, name string, t backend.Tensor, rows, cols int) ([]int32, error) {
+	b, ok := t.Buf.(*buf)
+	if !ok || b == nil {
+		return nil, fmt.Errorf("%s: %s %s is not a CPU tensor", op, name, t)
+	}
+	if t.DType != backend.I32 || b.i32 == nil || t.Rows != rows || (cols >= 0 && t.Cols != cols) || t.Cols < 0 {
+		want := fmt.Sprintf("i32[%d][%d]", rows, cols)
+		if cols < 0 {
+			want = fmt.Sprintf("i32[%d][*]", rows)
+		}
+		return nil, backend.ShapeError(op, "%s %s, want %s", name, t, want)
+	}
+	if t.Off < 0 || t.Off+t.Len() > len(b.i32) {
+		return nil, backend.ShapeError(op, "%s %s at %d outside its buffer of %d", name, t, t.Off, len(b.i32))
+	}
+	return b.i32[t.Off : t.Off+t.Len()], nil
+}
+
+func (c *Backend) Embed(_ backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
 	o, err := f32s("embed", out)
 	if err != nil {
 		return err
 	}
-	if out.Rows != len(ids) || out.Cols != table.In {
-		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
+	if out.Cols != table.In {
+		return backend.ShapeError("embed", "out %s for a table of width %d", out, table.In)
+	}
+	idv, err := i32s("embed", "ids", ids, 1, out.Rows)
+	if err != nil {
+		return err
 	}
 	if quantFormats[table.W.DType] != nil {
-		return embedQuant(o, table, ids)
+		return embedQuant(o, table, idv)
 	}
 	if blockFormats[table.W.DType] != nil {
-		return embedBlocks(o, table, ids)
+		return embedBlocks(o, table, idv)
 	}
 	f, q, sc, err := weightRows("embed", table)
 	if err != nil {
 		return err
 	}
 	d := table.In
-	for i, id := range ids {
-		if id < 0 || int(id) >= table.Out {
-			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
-		}
+	for i, id := range idv {
 		dst := o[i*d : (i+1)*d]
-		if f != nil {
+		switch {
+		case id < 0 || int(id) >= table.Out:
+			clear(dst)
+		case f != nil:
 			copy(dst, f[int(id)*d:])
-			continue
-		}
-		s := sc[id]
-		for k, v := range q[int(id)*d : int(id+1)*d] {
-			dst[k] = float32(v) * s
+		default:
+			s := sc[id]
+			for k, v := range q[int(id)*d : int(id+1)*d] {
+				dst[k] = float32(v) * s
+			}
 		}
 	}
 	return nil
@@ -233,14 +257,18 @@ func (a *matmulArgs) run(j0, j1 int) {
 	}
 }
 
-func (c *Backend) RoPE(_ backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+func (c *Backend) RoPE(_ backend.Stream, x, pt backend.Tensor, r *backend.RoPE) error {
 	xs, err := f32s("rope", x)
 	if err != nil {
 		return err
 	}
 	hd := r.HeadDim
-	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(pos) != x.Rows || len(r.InvFreq) != hd/2 {
-		return backend.ShapeError("rope", "x %s, %d positions, head dim %d, %d frequencies", x, len(pos), hd, len(r.InvFreq))
+	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(r.InvFreq) != hd/2 {
+		return backend.ShapeError("rope", "x %s, head dim %d, %d frequencies", x, hd, len(r.InvFreq))
+	}
+	pos, err := i32s("rope", "pos", pt, 1, x.Rows)
+	if err != nil {
+		return err
 	}
 	half := hd / 2
 	var cs [2 * 256]float32
@@ -251,6 +279,9 @@ func (c *Backend) RoPE(_ backend.Stream, x backend.Tensor, pos []int32, r *backe
 		cosSin = make([]float32, hd)
 	}
 	for i := 0; i < x.Rows; i++ {
+		if pos[i] < 0 {
+			continue // idle
+		}
 		p := float64(pos[i])
 		for k := 0; k < half; k++ {
 			s, c := math.Sincos(p * float64(r.InvFreq[k]))
@@ -274,8 +305,53 @@ func (c *Backend) RoPE(_ backend.Stream, x backend.Tensor, pos []int32, r *backe
 	return nil
 }
 
-func (c *Backend) WriteKV(_ backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
-	if layer < 0 || layer >= kv.Layers {
+// index is a KVIndex read in place.
+type index struct {
+	pos, seq, tables []int32
+	width, seqs      int
+}
+
+func readIndex(op string, at *backend.KVIndex, n int) (x index, err error) {
+	if at == nil {
+		return x, backend.ShapeError(op, "no KV index")
+	}
+	if x.pos, err = i32s(op, "pos", at.Pos, 1, n); err != nil {
+		return x, err
+	}
+	if x.seq, err = i32s(op, "seq", at.Seq, 1, n); err != nil {
+		return x, err
+	}
+	if x.tables, err = i32s(op, "tables", at.Tables, at.Tables.Rows, -1); err != nil {
+		return x, err
+	}
+	x.width, x.seqs = at.Tables.Cols, at.Tables.Rows
+	return x, nil
+}
+
+// table is row i's block table, or nil when its sequence is out of range.
+func (x *index) table(i int) []int32 {
+	s := int(x.seq[i])
+	if s < 0 || s >= x.seqs || x.width <= 0 {
+		return nil
+	}
+	return x.tables[s*x.width : (s+1)*x.width]
+}
+
+// slot is row i's cache slot, or -1 when WriteKV skips it (see backend.KVIndex).
+func (x *index) slot(i, bs, blocks int) int {
+	p, t := int(x.pos[i]), x.table(i)
+	if p < 0 || t == nil || p/bs >= x.width {
+		return -1
+	}
+	blk := int(t[p/bs])
+	if blk < 0 || blk >= blocks {
+		return -1
+	}
+	return blk*bs + p%bs
+}
+
+func (c *Backend) WriteKV(_ backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, at *backend.KVIndex) error {
+	if layer < 0 || layer >= kv.Layers || layer >= len(kv.K) || layer >= len(kv.V) {
 		return fmt.Errorf("write kv: layer %d of %d", layer, kv.Layers)
 	}
 	ks, err := f32s("write kv", k)
@@ -295,14 +371,19 @@ func (c *Backend) WriteKV(_ backend.Stream, kv *backend.KVCache, layer int, k, v
 		return err
 	}
 	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
-	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
-		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
+	if bs <= 0 || k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != k.Rows {
+		return backend.ShapeError("write kv", "k %s, v %s, kv heads %d × head dim %d, block size %d", k, v, nkv, hd, bs)
 	}
-	for i, slot := range slots {
-		if slot < 0 || int(slot) >= kv.Blocks*bs {
-			return fmt.Errorf("write kv: slot %d outside the cache (%d blocks of %d)", slot, kv.Blocks, bs)
+	x, err := readIndex("write kv", at, k.Rows)
+	if err != nil {
+		return err
+	}
+	for i := range k.Rows {
+		slot := x.slot(i, bs, kv.Blocks)
+		if slot < 0 {
+			continue
 		}
-		blk, off := int(slot)/bs, int(slot)%bs
+		blk, off := slot/bs, slot%bs
 		for g := 0; g < nkv; g++ {
 			dst := ((blk*nkv+g)*bs + off) * hd
 			copy(kc[dst:dst+hd], ks[i*k.Cols+g*hd:])
@@ -332,7 +413,7 @@ func (c *Backend) SiLUMul(_ backend.Stream, out, gate, up backend.Tensor) error 
 	return nil
 }
 
-func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int32) error {
+func (c *Backend) GatherRows(_ backend.Stream, out, x, rt backend.Tensor) error {
 	o, err := f32s("gather rows", out)
 	if err != nil {
 		return err
@@ -341,13 +422,18 @@ func (c *Backend) GatherRows(_ backend.Stream, out, x backend.Tensor, rows []int
 	if err != nil {
 		return err
 	}
-	if out.Rows != len(rows) || out.Cols != x.Cols {
-		return backend.ShapeError("gather rows", "out %s, x %s, %d rows", out, x, len(rows))
+	if out.Cols != x.Cols {
+		return backend.ShapeError("gather rows", "out %s, x %s", out, x)
+	}
+	rows, err := i32s("gather rows", "rows", rt, 1, out.Rows)
+	if err != nil {
+		return err
 	}
 	d := x.Cols
 	for i, r := range rows {
 		if r < 0 || int(r) >= x.Rows {
-			return fmt.Errorf("gather rows: row %d of %d", r, x.Rows)
+			clear(o[i*d : (i+1)*d])
+			continue
 		}
 		copy(o[i*d:(i+1)*d], xs[int(r)*d:])
 	}

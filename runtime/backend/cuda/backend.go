@@ -128,6 +128,9 @@ func New(o Options) (*Backend, error) {
 
 func (c *Backend) Name() string { return "cuda" }
 
+// Activations is the activation and KV-cache type of Options (F16 or BF16).
+func (c *Backend) Activations() backend.DType { return c.act }
+
 // Options returns the options in effect (defaults filled in).
 func (c *Backend) Options() Options { return c.opt }
 
@@ -165,10 +168,6 @@ func (c *Backend) Close() error {
 			errs = append(errs, cgo.FreeHost(st.host), cgo.Free(st.devp))
 			st.host, st.devp, st.cap, st.off = nil, nil, 0, 0
 		}
-		for _, a := range st.retired {
-			errs = append(errs, cgo.FreeHost(a.host), cgo.Free(a.devp))
-		}
-		st.retired = nil
 		st.scratch, st.sampleWS = nil, nil
 		errs = append(errs, st.s.Destroy())
 	}
@@ -199,14 +198,6 @@ func (c *Backend) free(b *devBuf) error {
 	return cgo.Free(b.ptr)
 }
 
-// storage is the device type of a tensor allocated as dt.
-func (c *Backend) storage(dt backend.DType) backend.DType {
-	if dt == backend.F32 {
-		return c.act
-	}
-	return dt
-}
-
 func (c *Backend) Alloc(dt backend.DType, rows, cols int) (backend.Tensor, error) {
 	if rows < 0 || cols < 0 || (cols > 0 && rows > (1<<40)/cols) {
 		return backend.Tensor{}, fmt.Errorf("cuda alloc: bad shape [%d][%d]", rows, cols)
@@ -214,7 +205,7 @@ func (c *Backend) Alloc(dt backend.DType, rows, cols int) (backend.Tensor, error
 	if dt.Size() == 0 {
 		return backend.Tensor{}, fmt.Errorf("cuda alloc: dtype %s not supported", dt)
 	}
-	b, err := c.alloc(c.storage(dt), rows*cols)
+	b, err := c.alloc(dt, rows*cols)
 	if err != nil {
 		return backend.Tensor{}, fmt.Errorf("cuda alloc %s[%d][%d]: %w", dt, rows, cols, err)
 	}
@@ -372,20 +363,35 @@ func (s *stream) wrote(ts ...backend.Tensor) {
 	}
 }
 
-// Upload copies src into dst: bytes of dst's own type, or f32 bytes for a 16-bit
-// tensor (what the model, which allocates its activations as F32, sends), converted on
-// the device. It returns once the bytes have landed: ops issued afterwards on any
-// stream read them. It first waits for the queued work of dst's writer stream, never
-// for the whole device.
-func (c *Backend) Upload(dst backend.Tensor, src []byte) error {
+// convertible reports whether host values of type host move to or from device storage
+// of type dev: the same type, or f32 on the host for f16/bf16 storage (converted on the
+// device).
+func convertible(host, dev backend.DType) (convert, ok bool) {
+	switch {
+	case host == dev:
+		return false, true
+	case host == backend.F32 && (dev == backend.F16 || dev == backend.BF16):
+		return true, true
+	}
+	return false, false
+}
+
+// Upload copies src, dst.Len() values of type dt, into dst: dt is dst's own type, or
+// F32 for a 16-bit tensor (converted on the device). It returns once the bytes have
+// landed: ops issued afterwards on any stream read them. It first waits for the queued
+// work of dst's writer stream, never for the whole device.
+func (c *Backend) Upload(dst backend.Tensor, src []byte, dt backend.DType) error {
 	p, b, err := dev("cuda upload", dst)
 	if err != nil {
 		return err
 	}
 	n := dst.Rows * dst.Cols
-	convert := b.dt.Size() == 2 && len(src) == 4*n
-	if len(src) != n*b.dt.Size() && !convert {
-		return fmt.Errorf("cuda upload to %s: %d bytes for %d elements of %s", dst, len(src), n, b.dt)
+	convert, ok := convertible(dt, b.dt)
+	if !ok {
+		return fmt.Errorf("cuda upload to %s: %s values into %s storage: not supported", dst, dt, b.dt)
+	}
+	if len(src) != n*dt.Size() {
+		return fmt.Errorf("cuda upload to %s: %d bytes for %d values of %s", dst, len(src), n, dt)
 	}
 	if n == 0 {
 		return nil
@@ -440,19 +446,22 @@ func (c *Backend) upload(p unsafe.Pointer, dt backend.DType, src []byte, convert
 	return errors.Join(errs...)
 }
 
-// Download copies src into dst as bytes of src's own type, or as f32 bytes for a 16-bit
-// tensor when dst has room for exactly that (the model reads its logits so), converted
-// on the device. It waits for the queued work of src's writer stream (the stream of the
-// last op that wrote src), never for the whole device.
-func (c *Backend) Download(dst []byte, src backend.Tensor) error {
+// Download copies src into dst as src.Len() values of type dt: src's own type, or F32
+// from a 16-bit tensor (the model reads its logits so), converted on the device. It
+// waits for the queued work of src's writer stream (the stream of the last op that
+// wrote src), never for the whole device.
+func (c *Backend) Download(dst []byte, dt backend.DType, src backend.Tensor) error {
 	p, b, err := dev("cuda download", src)
 	if err != nil {
 		return err
 	}
 	n := src.Rows * src.Cols
-	convert := b.dt.Size() == 2 && len(dst) == 4*n
-	if len(dst) != n*b.dt.Size() && !convert {
-		return fmt.Errorf("cuda download from %s: %d bytes for %d elements of %s", src, len(dst), n, b.dt)
+	convert, ok := convertible(dt, b.dt)
+	if !ok {
+		return fmt.Errorf("cuda download from %s: %s storage as %s values: not supported", src, b.dt, dt)
+	}
+	if len(dst) != n*dt.Size() {
+		return fmt.Errorf("cuda download from %s: %d bytes for %d values of %s", src, len(dst), n, dt)
 	}
 	if n == 0 {
 		return nil
@@ -553,14 +562,6 @@ func (c *Backend) FreeKV(kv *backend.KVCache) error {
 	return errors.Join(errs...)
 }
 
-func f32Bytes(f []float32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
-}
-
-func i8Bytes(q []int8) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), len(q))
-}
-
 // LoadWeight copies a weight to the device: int8 rows and f32 scales as they are, f32
 // weights converted to the 16-bit activation type. Weights dequantized from a GGUF
 // block-quantized type (h.Source: Q4_0 … Q6_K, Q8_0) are stored as int8 with one scale
@@ -585,7 +586,7 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 			return nil, fmt.Errorf("cuda load weight %q [%d][%d]: %w", h.Name, h.Out, h.In, err)
 		}
 		w.W = backend.Tensor{DType: c.act, Rows: h.Out, Cols: h.In, Buf: b}
-		if err := c.Upload(w.W, f32Bytes(h.F32[:n])); err != nil {
+		if err := c.Upload(w.W, backend.Bytes(h.F32[:n]), backend.F32); err != nil {
 			return nil, errors.Join(fmt.Errorf("cuda load weight %q: %w", h.Name, err), c.free(b))
 		}
 		return w, nil
@@ -600,10 +601,10 @@ func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	}
 	w.W = backend.Tensor{DType: backend.I8, Rows: h.Out, Cols: h.In, Buf: q}
 	w.Scales = backend.Tensor{DType: backend.F32, Rows: 1, Cols: h.Out, Buf: s}
-	if err := c.Upload(w.W, i8Bytes(h.I8[:n])); err != nil {
+	if err := c.Upload(w.W, backend.Bytes(h.I8[:n]), backend.I8); err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda load weight %q: %w", h.Name, err), c.free(q), c.free(s))
 	}
-	if err := c.Upload(w.Scales, f32Bytes(h.Scales[:h.Out])); err != nil {
+	if err := c.Upload(w.Scales, backend.Bytes(h.Scales[:h.Out]), backend.F32); err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda load weight %q scales: %w", h.Name, err), c.free(q), c.free(s))
 	}
 	return w, nil
@@ -683,7 +684,7 @@ func (c *Backend) freeTensors(lists ...[]backend.Tensor) error {
 
 // ---- streams and events ----
 
-// stream is a CUDA stream with a pinned staging arena for the host slices of its ops
+// stream is a CUDA stream with a pinned staging arena for the index data Stage copies
 // and a device scratch buffer.
 type stream struct {
 	id int
@@ -695,12 +696,11 @@ type stream struct {
 
 	scratch *devBuf // bytes (I8 storage)
 
-	// A graph captured on the stream holds the addresses of the arena and the scratch it
-	// used and reads them at every replay, so once captured they are never freed before
-	// Close: growing then allocates anew and keeps the old one (retired, for the arena;
-	// the scratch stays in Backend.bufs).
-	arenaCaptured, scratchCaptured bool
-	retired                        []arena
+	// A graph captured on the stream holds the address of the scratch it used and reads
+	// it at every replay, so once captured it is never freed before Close: growing then
+	// allocates anew and keeps the old one (in Backend.bufs). (Stage refuses while
+	// capturing, so no graph reads the arena.)
+	scratchCaptured bool
 
 	// sampleWS is DecodeLoop's vireo_sample workspace; its counts part is zero for
 	// sampleShape (rows, vocab), the last shape it was used with.
@@ -711,12 +711,10 @@ type stream struct {
 	// capWrites are the buffers the ops of the capture in progress wrote: a replay of
 	// the graph writes them again (see wrote).
 	capWrites map[*devBuf]struct{}
-	// During a capture: the smallest maxCtx of the AttentionAt calls and the block size
-	// of the caches the indexed ops used (see graph).
+	// During a capture: the smallest MaxCtx of the Attention calls and the block size of
+	// the caches WriteKV and Attention used (see graph).
 	capMaxCtx, capBlockSize int
 }
-
-type arena struct{ host, devp unsafe.Pointer }
 
 func (s *stream) ID() int { return s.id }
 
@@ -753,25 +751,15 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 	}
 	need := (bytes + arenaAlign - 1) / arenaAlign * arenaAlign
 	if s.off+need > s.cap {
-		// Growing synchronizes this stream: refused while any stream captures (a
-		// capture in relaxed mode tolerates no host wait on work it depends on, and
-		// freeing memory a graph may reference breaks it).
-		if s.capturing || s.be.capturing.Load() > 0 {
-			return nil, fmt.Errorf("staging arena of %d bytes full: %w", s.cap, errCapturing)
-		}
 		if err := s.s.Sync(); err != nil {
 			return nil, err
 		}
 		s.off = 0
 		if need > s.cap {
 			if s.host != nil {
-				if s.arenaCaptured {
-					s.retired = append(s.retired, arena{s.host, s.devp}) // a graph copies from it
-				} else {
-					cgo.FreeHost(s.host)
-					cgo.Free(s.devp)
-				}
-				s.host, s.devp, s.cap, s.arenaCaptured = nil, nil, 0, false
+				cgo.FreeHost(s.host)
+				cgo.Free(s.devp)
+				s.host, s.devp, s.cap = nil, nil, 0
 			}
 			nc := max(need, 1<<20)
 			h, err := cgo.MallocHost(nc)
@@ -788,7 +776,6 @@ func (s *stream) ints(v []int32) (unsafe.Pointer, error) {
 	}
 	h, d := unsafe.Add(s.host, s.off), unsafe.Add(s.devp, s.off)
 	s.off += need
-	s.arenaCaptured = s.arenaCaptured || s.capturing
 	if len(v) > 0 {
 		copy(unsafe.Slice((*int32)(h), len(v)), v)
 		if err := cgo.MemcpyH2D(d, h, 4*len(v), s.s); err != nil {
@@ -909,7 +896,7 @@ func (c *Backend) invFreq(f []float32) (unsafe.Pointer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Upload(backend.Tensor{DType: backend.F32, Rows: 1, Cols: len(f), Buf: b}, f32Bytes(f)); err != nil {
+	if err := c.Upload(backend.Tensor{DType: backend.F32, Rows: 1, Cols: len(f), Buf: b}, backend.Bytes(f), backend.F32); err != nil {
 		return nil, errors.Join(err, c.free(b))
 	}
 	c.mu.Lock()

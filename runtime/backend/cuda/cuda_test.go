@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
@@ -72,13 +71,7 @@ func TestMatMulPaths(t *testing.T) {
 	}
 }
 
-// ---- the decode loop on the device (decode.go) ----
-
-func f32b(f []float32) []byte { return f32Bytes(f) }
-
-func i32b(v []int32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
-}
+// ---- index inputs on the device, and the decode loop (decode.go) ----
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -87,12 +80,12 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// upF32 allocates a tensor of b (F32: the activation type) holding data.
+// upF32 allocates an activation tensor of b holding data (converted from f32).
 func upF32(t *testing.T, b *Backend, data []float32, rows, cols int) backend.Tensor {
 	t.Helper()
-	x, err := b.Alloc(backend.F32, rows, cols)
+	x, err := b.Alloc(b.Activations(), rows, cols)
 	must(t, err)
-	must(t, b.Upload(x, f32b(data)))
+	must(t, b.Upload(x, backend.Bytes(data), backend.F32))
 	return x
 }
 
@@ -100,15 +93,22 @@ func upI32(t *testing.T, b *Backend, data []int32, rows, cols int) backend.Tenso
 	t.Helper()
 	x, err := b.Alloc(backend.I32, rows, cols)
 	must(t, err)
-	must(t, b.Upload(x, i32b(data)))
+	must(t, b.Upload(x, backend.Bytes(data), backend.I32))
 	return x
 }
 
 func downF32(t *testing.T, b *Backend, x backend.Tensor) []float32 {
 	t.Helper()
 	out := make([]float32, x.Len())
-	must(t, b.Download(f32b(out), x))
+	must(t, b.Download(backend.Bytes(out), backend.F32, x))
 	return out
+}
+
+// cpuIndex is a one-row KVIndex on the CPU reference: position p through table.
+func cpuIndex(t *testing.T, ref *cpu.Backend, p int32, table []int32, maxCtx int) *backend.KVIndex {
+	x, err := ref.Stage(nil, append([]int32{p, 0}, table...))
+	must(t, err)
+	return &backend.KVIndex{Pos: x.View(0, 1, 1), Seq: x.View(1, 1, 1), Tables: x.View(2, 1, len(table)), MaxCtx: maxCtx}
 }
 
 func randF32(r *rand.Rand, n int, a float32) []float32 {
@@ -119,7 +119,7 @@ func randF32(r *rand.Rand, n int, a float32) []float32 {
 	return v
 }
 
-// indexedCase is a batch of decode rows exercising every rule of backend.IndexedOps:
+// indexedCase is a batch of decode rows exercising every rule of backend.KVIndex:
 // positions at block boundaries, short rows beside a long one (so that the split-K
 // attention of maxCtx has splits holding no position of a row), an idle row, a row
 // past maxCtx and the table, and rows with a block entry out of the cache.
@@ -156,8 +156,8 @@ func newIndexedCase(r *rand.Rand) *indexedCase {
 	return c
 }
 
-// slot is what WriteKVAt must do for row i (-1: skip); attends whether AttentionAt
-// computes it (else zeros).
+// slot is what WriteKV must do for row i (-1: skip); attends whether Attention computes
+// it (else zeros).
 func (c *indexedCase) slot(i int) int32 {
 	p := int(c.pos[i])
 	if p < 0 || p/c.bs >= c.mb {
@@ -183,17 +183,25 @@ func (c *indexedCase) attends(i int) bool {
 	return true
 }
 
-// TestIndexedOps checks EmbedAt, RoPEAt, WriteKVAt and AttentionAt against the CPU
-// backend's host-slice ops on the same (device-rounded) inputs; it skips without a GPU.
-func TestIndexedOps(t *testing.T) {
+// TestIndexRows checks Embed, RoPE, WriteKV and Attention on device index tensors with
+// idle and out-of-range rows against the CPU backend, a row at a time, on the same
+// (device-rounded) inputs; it skips without a GPU.
+func TestIndexRows(t *testing.T) {
 	b := open(t)
 	ref := cpu.New(cpu.Options{})
 	r := rand.New(rand.NewSource(1))
 	c := newIndexedCase(r)
 	s, err := b.NewStream()
 	must(t, err)
-	pos := upI32(t, b, c.pos, 1, c.n)
-	tables := upI32(t, b, c.tables, c.n, c.mb)
+	seqv := make([]int32, c.n)
+	for i := range seqv {
+		seqv[i] = int32(c.n - 1 - i) // row i's table is row n-1-i
+	}
+	tabv := make([]int32, len(c.tables))
+	for i := range c.n {
+		copy(tabv[int(seqv[i])*c.mb:], c.tables[i*c.mb:(i+1)*c.mb])
+	}
+	at := &backend.KVIndex{Pos: upI32(t, b, c.pos, 1, c.n), Seq: upI32(t, b, seqv, 1, c.n), Tables: upI32(t, b, tabv, c.n, c.mb), MaxCtx: c.maxCtx}
 
 	t.Run("embed", func(t *testing.T) {
 		const vocab, dim = 300, 96
@@ -202,9 +210,9 @@ func TestIndexedOps(t *testing.T) {
 		table := downF32(t, b, w.W) // as stored
 		idv := []int32{0, 7, -3, vocab - 1, vocab + 5, 42}
 		ids := upI32(t, b, idv, 1, len(idv))
-		out, err := b.Alloc(backend.F32, len(idv), dim)
+		out, err := b.Alloc(b.Activations(), len(idv), dim)
 		must(t, err)
-		must(t, b.EmbedAt(s, out, w, ids))
+		must(t, b.Embed(s, out, w, ids))
 		must(t, b.Sync(s))
 		got := downF32(t, b, out)
 		for i, id := range idv {
@@ -230,13 +238,15 @@ func TestIndexedOps(t *testing.T) {
 			rp := &backend.RoPE{Style: style, HeadDim: c.hd, InvFreq: inv}
 			x := upF32(t, b, randF32(r, c.n*cols, 1), c.n, cols)
 			in := downF32(t, b, x)
-			must(t, b.RoPEAt(s, x, pos, rp))
+			must(t, b.RoPE(s, x, at.Pos, rp))
 			must(t, b.Sync(s))
 			got := downF32(t, b, x)
 			want := slices.Clone(in)
 			for i, p := range c.pos {
 				if p >= 0 {
-					must(t, ref.RoPE(nil, cpu.F32(want[i*cols:(i+1)*cols], 1, cols), []int32{p}, rp))
+					pt, err := ref.Stage(nil, []int32{p})
+					must(t, err)
+					must(t, ref.RoPE(nil, cpu.F32(want[i*cols:(i+1)*cols], 1, cols), pt, rp))
 				}
 			}
 			for i, p := range c.pos {
@@ -257,7 +267,7 @@ func TestIndexedOps(t *testing.T) {
 	must(t, err)
 	cacheLen := c.blocks * c.kvh * c.bs * c.hd
 	for _, pair := range [][2]backend.Tensor{{kv.K[0], kvRef.K[0]}, {kv.V[0], kvRef.V[0]}} {
-		must(t, b.Upload(pair[0], f32b(randF32(r, cacheLen, 1))))
+		must(t, b.Upload(pair[0], backend.Bytes(randF32(r, cacheLen, 1)), backend.F32))
 		copy(cpu.Float32s(pair[1]), downF32(t, b, pair[0]))
 	}
 
@@ -266,16 +276,17 @@ func TestIndexedOps(t *testing.T) {
 		k := upF32(t, b, randF32(r, c.n*cols, 1), c.n, cols)
 		v := upF32(t, b, randF32(r, c.n*cols, 1), c.n, cols)
 		kh, vh := downF32(t, b, k), downF32(t, b, v)
-		must(t, b.WriteKVAt(s, kv, 0, k, v, pos, tables))
+		must(t, b.WriteKV(s, kv, 0, k, v, at))
 		must(t, b.Sync(s))
 		for i := 0; i < c.n; i++ {
 			if sl := c.slot(i); sl >= 0 {
-				must(t, ref.WriteKV(nil, kvRef, 0, cpu.F32(kh[i*cols:(i+1)*cols], 1, cols), cpu.F32(vh[i*cols:(i+1)*cols], 1, cols), []int32{sl}))
+				one := cpuIndex(t, ref, c.pos[i], c.tables[i*c.mb:(i+1)*c.mb], c.maxCtx)
+				must(t, ref.WriteKV(nil, kvRef, 0, cpu.F32(kh[i*cols:(i+1)*cols], 1, cols), cpu.F32(vh[i*cols:(i+1)*cols], 1, cols), one))
 			}
 		}
 		for _, pair := range [][2]backend.Tensor{{kv.K[0], kvRef.K[0]}, {kv.V[0], kvRef.V[0]}} {
 			if !slices.Equal(downF32(t, b, pair[0]), cpu.Float32s(pair[1])) {
-				t.Errorf("caches differ after WriteKVAt (slots %v)", func() (sl []int32) {
+				t.Errorf("caches differ after WriteKV (slots %v)", func() (sl []int32) {
 					for i := 0; i < c.n; i++ {
 						sl = append(sl, c.slot(i))
 					}
@@ -287,14 +298,16 @@ func TestIndexedOps(t *testing.T) {
 
 	t.Run("attention", func(t *testing.T) {
 		cols := c.heads * c.hd
-		ab := &backend.AttnBatch{Heads: c.heads, KVHeads: c.kvh, HeadDim: c.hd, Scale: float32(1 / math.Sqrt(float64(c.hd)))}
+		h := &backend.AttnHeads{Heads: c.heads, KVHeads: c.kvh, HeadDim: c.hd, Scale: float32(1 / math.Sqrt(float64(c.hd)))}
 		q := upF32(t, b, randF32(r, c.n*cols, 1), c.n, cols)
 		qh := downF32(t, b, q)
 		out := upF32(t, b, randF32(r, c.n*cols, 1), c.n, cols) // garbage: every row must be written
 		for _, maxCtx := range []int{c.maxCtx, 4 * c.maxCtx} { // the second: more splits, more of them empty
 			cc := *c
 			cc.maxCtx = maxCtx
-			must(t, b.AttentionAt(s, out, q, kv, 0, pos, tables, ab, maxCtx))
+			atx := *at
+			atx.MaxCtx = maxCtx
+			must(t, b.Attention(s, out, q, kv, 0, &atx, h))
 			must(t, b.Sync(s))
 			got := downF32(t, b, out)
 			for i, p := range c.pos {
@@ -306,9 +319,8 @@ func TestIndexedOps(t *testing.T) {
 					continue
 				}
 				want := make([]float32, cols)
-				rb := *ab
-				rb.Seqs = []backend.AttnSeq{{Q0: 0, NQ: 1, Pos: int(p), Blocks: c.tables[i*c.mb : (i+1)*c.mb]}}
-				must(t, ref.Attention(nil, cpu.F32(want, 1, cols), cpu.F32(qh[i*cols:(i+1)*cols], 1, cols), kvRef, 0, &rb))
+				one := cpuIndex(t, ref, p, c.tables[i*c.mb:(i+1)*c.mb], maxCtx)
+				must(t, ref.Attention(nil, cpu.F32(want, 1, cols), cpu.F32(qh[i*cols:(i+1)*cols], 1, cols), kvRef, 0, one, h))
 				if e := backendtest.NMSE(want, g); !(e <= backendtest.Tolerance(backendtest.OpAttention, backend.F16)) {
 					t.Errorf("max ctx %d: row %d (pos %d): nmse %.3g", maxCtx, i, p, e)
 				}
@@ -317,13 +329,13 @@ func TestIndexedOps(t *testing.T) {
 	})
 }
 
-// tinyLM is a one-layer decode step built from the indexed ops: embed, q/k/v, RoPE,
+// tinyLM is a one-layer decode step over a DecodeIO's buffers: embed, q/k/v, RoPE,
 // the cache write, attention, the output projection with the residual, the classifier.
 type tinyLM struct {
 	vocab, dim, heads, kvh, hd int
 	embed, wq, wk, wv, wo, out *backend.Weight
 	rope                       backend.RoPE
-	attn                       backend.AttnBatch
+	attn                       backend.AttnHeads
 	x, q, k, v, att            backend.Tensor
 }
 
@@ -342,9 +354,9 @@ func newTinyLM(t *testing.T, b *Backend, r *rand.Rand, rows int) *tinyLM {
 		inv[k] = float32(math.Pow(10000, -2*float64(k)/float64(m.hd)))
 	}
 	m.rope = backend.RoPE{Style: backend.RopePairs, HeadDim: m.hd, InvFreq: inv}
-	m.attn = backend.AttnBatch{Heads: m.heads, KVHeads: m.kvh, HeadDim: m.hd, Scale: float32(1 / math.Sqrt(float64(m.hd)))}
+	m.attn = backend.AttnHeads{Heads: m.heads, KVHeads: m.kvh, HeadDim: m.hd, Scale: float32(1 / math.Sqrt(float64(m.hd)))}
 	a := func(cols int) backend.Tensor {
-		x, err := b.Alloc(backend.F32, rows, cols)
+		x, err := b.Alloc(b.Activations(), rows, cols)
 		must(t, err)
 		return x
 	}
@@ -353,15 +365,16 @@ func newTinyLM(t *testing.T, b *Backend, r *rand.Rand, rows int) *tinyLM {
 }
 
 func (m *tinyLM) step(b *Backend, s backend.Stream, io *backend.DecodeIO, kv *backend.KVCache, maxCtx int) error {
+	at := io.Index(maxCtx)
 	return errors.Join(
-		b.EmbedAt(s, m.x, m.embed, io.IDs),
+		b.Embed(s, m.x, m.embed, io.IDs),
 		b.MatMul(s, m.q, m.x, m.wq, backend.Epilogue{}),
 		b.MatMul(s, m.k, m.x, m.wk, backend.Epilogue{}),
 		b.MatMul(s, m.v, m.x, m.wv, backend.Epilogue{}),
-		b.RoPEAt(s, m.q, io.Pos, &m.rope),
-		b.RoPEAt(s, m.k, io.Pos, &m.rope),
-		b.WriteKVAt(s, kv, 0, m.k, m.v, io.Pos, io.Tables),
-		b.AttentionAt(s, m.att, m.q, kv, 0, io.Pos, io.Tables, &m.attn, maxCtx),
+		b.RoPE(s, m.q, io.Pos, &m.rope),
+		b.RoPE(s, m.k, io.Pos, &m.rope),
+		b.WriteKV(s, kv, 0, m.k, m.v, &at),
+		b.Attention(s, m.att, m.q, kv, 0, &at, &m.attn),
 		b.MatMul(s, m.x, m.att, m.wo, backend.Epilogue{Accumulate: true}),
 		b.MatMul(s, io.Logits, m.x, m.out, backend.Epilogue{}),
 	)
@@ -373,11 +386,16 @@ func newDecodeIO(t *testing.T, b *Backend, rows, maxBlocks, vocab int) *backend.
 	for i := range idle {
 		idle[i] = -1
 	}
+	seq := make([]int32, rows)
+	for i := range seq {
+		seq[i] = int32(i)
+	}
 	io.IDs = upI32(t, b, make([]int32, rows), 1, rows)
 	io.Pos = upI32(t, b, idle, 1, rows)
+	io.Seq = upI32(t, b, seq, 1, rows)
 	io.Tables = upI32(t, b, make([]int32, rows*maxBlocks), rows, maxBlocks)
 	var err error
-	io.Logits, err = b.Alloc(backend.F32, rows, vocab)
+	io.Logits, err = b.Alloc(b.Activations(), rows, vocab)
 	must(t, err)
 	return io
 }
@@ -418,9 +436,9 @@ func hostLoop(t *testing.T, b *Backend, s backend.Stream, m *tinyLM, io *backend
 				copy(tab[i*MB:], rs[i].Blocks)
 			}
 		}
-		must(t, b.Upload(io.IDs, i32b(ids)))
-		must(t, b.Upload(io.Pos, i32b(pos)))
-		must(t, b.Upload(io.Tables, i32b(tab)))
+		must(t, b.Upload(io.IDs, backend.Bytes(ids), backend.I32))
+		must(t, b.Upload(io.Pos, backend.Bytes(pos), backend.I32))
+		must(t, b.Upload(io.Tables, backend.Bytes(tab), backend.I32))
 		must(t, m.step(b, s, io, kv, maxCtx))
 		must(t, b.Sync(s))
 		logits := downF32(t, b, io.Logits)
@@ -498,8 +516,8 @@ func TestDecodeLoop(t *testing.T) {
 	initK, initV := randF32(r, cacheLen, 1), randF32(r, cacheLen, 1)
 	resetCaches := func() {
 		for _, c := range []*backend.KVCache{kv, kvRef} {
-			must(t, b.Upload(c.K[0], f32b(initK)))
-			must(t, b.Upload(c.V[0], f32b(initV)))
+			must(t, b.Upload(c.K[0], backend.Bytes(initK), backend.F32))
+			must(t, b.Upload(c.V[0], backend.Bytes(initV), backend.F32))
 		}
 	}
 	resetCaches()
@@ -639,15 +657,16 @@ func TestUploadOrdering(t *testing.T) {
 	for i := range rev {
 		rev[i] = int32(rows - 1 - i)
 	}
+	revT := upI32(t, b, rev, 1, rows)
 	host := make([]int32, rows*cols)
 	got := make([]int32, rows*cols)
 	for it := 0; it < 100; it++ {
 		for i := range host {
 			host[i] = int32(uint32(i)*2654435761 + uint32(it)*40503)
 		}
-		must(t, b.Upload(x, i32b(host)))
-		must(t, b.GatherRows(s, out, x, rev)) // at once, on a non-blocking stream
-		must(t, b.Download(i32b(got), out))   // waits for s (out's writer), not the device
+		must(t, b.Upload(x, backend.Bytes(host), backend.I32))
+		must(t, b.GatherRows(s, out, x, revT))                    // at once, on a non-blocking stream
+		must(t, b.Download(backend.Bytes(got), backend.I32, out)) // waits for s (out's writer), not the device
 		bad, first := 0, -1
 		for r := 0; r < rows; r++ {
 			src := host[(rows-1-r)*cols : (rows-r)*cols]

@@ -13,243 +13,24 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
 
-// The decode loop on the device: backend.IndexedOps (a decode step whose index inputs
-// are device tensors, so it can be captured once as a graph) and
-// backend.DecodeLooper.DecodeLoop (K replays of such a step with sampling on the device
-// between them, one host round trip).
+// The decode loop on the device: backend.DecodeLooper.DecodeLoop, K replays of a
+// captured decode step with sampling on the device between them, one host round trip.
 //
 // NEVER RUN ON A GPU: this compiles against the kernel library and follows the CUDA
 // runtime's rules as documented, but no GPU was lent when it was written. Its test
-// (TestDecodeLoop) compares it with the CPU backend and runtime/sampling when a device
-// exists.
+// (TestDecodeLoop) compares it with the same step issued eagerly and runtime/sampling
+// when a device exists.
 //
-// Index metadata. WriteKVAt and AttentionAt turn the device positions and block tables
-// into the slots, seqs and row_seq arrays the kernels take with vireo_decode_index, on
-// the device, into the stream's scratch; no host slice is copied, so nothing in a step
-// depends on the host after capture. The scratch (index metadata, then attention's
-// split-K workspace) must not grow while capturing: issue the step once before
-// BeginCapture (model.CaptureDecode does), which sizes it. A scratch or staging arena
-// that a capture used is never freed before Close, since the graph keeps its address.
-// Replay the graph on the stream it was captured on, or order the two with events: the
-// scratch is that stream's, shared with its eager ops.
+// The step it replays is the model's one pass over a DecodeIO's fixed buffers (its
+// KVIndex): WriteKV and Attention derive the kernels' index metadata on the device
+// (vireo_kv_index, into the stream's scratch), so nothing in a replay depends on the
+// host. The scratch (index metadata, then attention's split-K workspace) must not grow
+// while capturing: issue the step once before BeginCapture (model.CaptureDecode does),
+// which sizes it. A scratch a capture used is never freed before Close, since the graph
+// keeps its address. Replay the graph on the stream it was captured on, or order the
+// two with events: the scratch is that stream's, shared with its eager ops.
 
-var _ backend.IndexedOps = (*Backend)(nil)
 var _ backend.DecodeLooper = (*Backend)(nil)
-
-// i32Dev returns the device address of an I32 tensor of n elements.
-func i32Dev(op, name string, t backend.Tensor, n int) (unsafe.Pointer, error) {
-	p, b, err := dev(op, t)
-	if err != nil {
-		return nil, err
-	}
-	if b.dt != backend.I32 || t.Len() != n {
-		return nil, backend.ShapeError(op, "%s %s stored as %s, want %d i32", name, t, b.dt, n)
-	}
-	return p, nil
-}
-
-// tablesDev returns the device address and width of a block-table tensor [n][w] i32.
-func tablesDev(op string, t backend.Tensor, n int) (unsafe.Pointer, int, error) {
-	p, b, err := dev(op, t)
-	if err != nil {
-		return nil, 0, err
-	}
-	if b.dt != backend.I32 || t.Rows != n || t.Cols <= 0 {
-		return nil, 0, backend.ShapeError(op, "tables %s stored as %s, want i32[%d][max blocks > 0]", t, b.dt, n)
-	}
-	return p, t.Cols, nil
-}
-
-// EmbedAt writes table row ids[i] into out row i, zeros for ids outside [0, vocab):
-// ids is a device I32 tensor of out.Rows elements.
-func (c *Backend) EmbedAt(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
-	const op = "cuda embed at"
-	st, err := c.str(op, s)
-	if err != nil {
-		return err
-	}
-	ps, dt, err := acts(op, out)
-	if err != nil {
-		return err
-	}
-	if out.Cols != table.In {
-		return backend.ShapeError("embed at", "out %s for a table of width %d", out, table.In)
-	}
-	ip, err := i32Dev("embed at", "ids", ids, out.Rows)
-	if err != nil {
-		return err
-	}
-	tp, tdt, sp, err := embedTable(op, "embed at", table)
-	if err != nil {
-		return err
-	}
-	if out.Rows == 0 {
-		return nil
-	}
-	st.wrote(out)
-	return wrap(op, cgo.Embed(st.s, dt, ps[0], tdt, tp, sp, ip, out.Rows, table.In, table.Out),
-		"%d rows, table %q [%d][%d]", out.Rows, table.Name, table.Out, table.In)
-}
-
-// RoPEAt rotates row i of x to position pos[i] (a device I32 tensor of x.Rows
-// elements); rows with pos[i] < 0 stay as they are.
-func (c *Backend) RoPEAt(s backend.Stream, x backend.Tensor, pos backend.Tensor, r *backend.RoPE) error {
-	const op = "cuda rope at"
-	st, err := c.str(op, s)
-	if err != nil {
-		return err
-	}
-	ps, dt, err := acts(op, x)
-	if err != nil {
-		return err
-	}
-	hd := r.HeadDim
-	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(r.InvFreq) != hd/2 {
-		return backend.ShapeError("rope at", "x %s, head dim %d, %d frequencies", x, hd, len(r.InvFreq))
-	}
-	pp, err := i32Dev("rope at", "pos", pos, x.Rows)
-	if err != nil {
-		return err
-	}
-	if x.Rows == 0 {
-		return nil
-	}
-	// The frequency table is uploaded on first use, which a capture refuses: the step's
-	// warm-up before the capture uploads it.
-	f, err := c.invFreq(r.InvFreq)
-	if err != nil {
-		return wrap(op, err, "head dim %d (a capture cannot upload a new frequency table: issue the step once before capturing)", hd)
-	}
-	st.wrote(x)
-	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, ropeStyle(r)), "x %s, head dim %d", x, hd)
-}
-
-// indexBytes is the scratch vireo_decode_index fills for n rows: slots [n], seqs
-// [n][4], row_seq [n], int32; attention's workspace follows at the next 256 bytes.
-func indexBytes(n int) int { return (24*n + 255) / 256 * 256 }
-
-// noteCapture records, while st captures, what the step's indexed ops are shaped for.
-func (st *stream) noteCapture(blockSize, maxCtx int) {
-	if !st.capturing {
-		return
-	}
-	switch st.capBlockSize {
-	case 0:
-		st.capBlockSize = blockSize
-	case blockSize, -1:
-	default:
-		st.capBlockSize = -1
-	}
-	if maxCtx > 0 && (st.capMaxCtx == 0 || maxCtx < st.capMaxCtx) {
-		st.capMaxCtx = maxCtx
-	}
-}
-
-// decodeIndex launches vireo_decode_index into the stream's scratch (of at least
-// indexBytes(n)+extra bytes) and returns the scratch with the addresses of its parts.
-func (c *Backend) decodeIndex(op string, st *stream, pos, tables unsafe.Pointer, n, width int, kv *backend.KVCache, maxCtx, extra int) (sc, slots, seqs, rowSeq unsafe.Pointer, err error) {
-	st.noteCapture(kv.BlockSize, maxCtx)
-	sc, err = c.scratchBytes(st, indexBytes(n)+extra)
-	if err != nil {
-		return nil, nil, nil, nil, wrap(op, err, "index metadata of %d rows", n)
-	}
-	slots, seqs, rowSeq = sc, unsafe.Add(sc, 4*n), unsafe.Add(sc, 20*n)
-	err = cgo.DecodeIndex(st.s, pos, tables, n, width, kv.BlockSize, kv.Blocks, maxCtx, slots, seqs, rowSeq)
-	if err != nil {
-		return nil, nil, nil, nil, wrap(op, err, "%d rows, tables of %d blocks, block size %d, %d blocks, max context %d", n, width, kv.BlockSize, kv.Blocks, maxCtx)
-	}
-	return sc, slots, seqs, rowSeq, nil
-}
-
-// WriteKVAt stores k, v row i at position pos[i] of the sequence whose block table is
-// row i of tables ([n][maxBlocks] i32), skipping idle rows and rows whose entry is out
-// of range (see backend.IndexedOps).
-func (c *Backend) WriteKVAt(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, pos, tables backend.Tensor) error {
-	const op = "cuda write kv at"
-	st, err := c.str(op, s)
-	if err != nil {
-		return err
-	}
-	kp, vp, kc, vc, dt, err := layerActs(op, "write kv at", kv, layer, k, v)
-	if err != nil {
-		return err
-	}
-	n, hd, nkv, bs := k.Rows, kv.HeadDim, kv.KVHeads, kv.BlockSize
-	if bs <= 0 || k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != n {
-		return backend.ShapeError("write kv at", "k %s, v %s, kv heads %d × head dim %d, block size %d", k, v, nkv, hd, bs)
-	}
-	pp, err := i32Dev("write kv at", "pos", pos, n)
-	if err != nil {
-		return err
-	}
-	tp, w, err := tablesDev("write kv at", tables, n)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	_, slots, _, _, err := c.decodeIndex(op, st, pp, tp, n, w, kv, 0, 0)
-	if err != nil {
-		return err
-	}
-	st.wrote(kv.K[layer], kv.V[layer])
-	return wrap(op, cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, slots, n, nkv, hd, bs, kv.Blocks),
-		"k %s, v %s, layer %d", k, v, layer)
-}
-
-// AttentionAt is Attention for one decode token per row: row i attends to positions
-// 0..pos[i] through row i of tables; rows the semantics of backend.IndexedOps exclude
-// are zeros. maxCtx fixes the kernel's split over the context (captured with the graph).
-func (c *Backend) AttentionAt(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, pos, tables backend.Tensor, b *backend.AttnBatch, maxCtx int) error {
-	const op = "cuda attention at"
-	st, err := c.str(op, s)
-	if err != nil {
-		return err
-	}
-	if b == nil || maxCtx <= 0 || maxCtx > math.MaxInt32 {
-		return backend.ShapeError("attention at", "max context %d, batch given %v", maxCtx, b != nil)
-	}
-	o, qp, kc, vc, dt, err := layerActs(op, "attention at", kv, layer, out, q)
-	if err != nil {
-		return err
-	}
-	if err := attnShape("attention at", out, q, kv, b); err != nil {
-		return err
-	}
-	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
-	n := q.Rows
-	pp, err := i32Dev("attention at", "pos", pos, n)
-	if err != nil {
-		return err
-	}
-	tp, w, err := tablesDev("attention at", tables, n)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	wsBytes, err := cgo.AttentionWorkspaceBytes(n, nh, hd, maxCtx)
-	if err != nil {
-		return wrap(op, err, "%d rows, max context %d", n, maxCtx)
-	}
-	sc, _, seqs, rowSeq, err := c.decodeIndex(op, st, pp, tp, n, w, kv, maxCtx, wsBytes)
-	if err != nil {
-		return err
-	}
-	var ws unsafe.Pointer
-	if wsBytes > 0 {
-		ws = unsafe.Add(sc, indexBytes(n))
-	}
-	st.wrote(out)
-	return cgo.Attention(st.s, &cgo.AttentionArgs{
-		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
-		Seqs: seqs, RowSeq: rowSeq, BlockTables: tp,
-		NRows: n, NSeqs: n, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: maxCtx,
-		Scale: b.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
-	})
-}
 
 // ---- DecodeLoop ----
 
@@ -365,17 +146,13 @@ func checkIO(io *backend.DecodeIO) (ids, pos, tables, logits unsafe.Pointer, ldt
 		return nil, nil, nil, nil, 0, 0, backend.ShapeError(op, "decode io of %d rows and %d blocks per table", io.Rows, io.MaxBlocks)
 	}
 	n := io.Rows
-	if ids, err = i32Dev(op, "io.IDs", io.IDs, n); err != nil {
+	if ids, err = i32Dev(op, "io.IDs", io.IDs, 1, n); err != nil {
 		return
 	}
-	if pos, err = i32Dev(op, "io.Pos", io.Pos, n); err != nil {
+	if pos, err = i32Dev(op, "io.Pos", io.Pos, 1, n); err != nil {
 		return
 	}
-	if tables, err = i32Dev(op, "io.Tables", io.Tables, n*io.MaxBlocks); err != nil {
-		return
-	}
-	if io.Tables.Rows != n || io.Tables.Cols != io.MaxBlocks {
-		err = backend.ShapeError(op, "io.Tables %s for %d rows of %d blocks", io.Tables, n, io.MaxBlocks)
+	if tables, err = i32Dev(op, "io.Tables", io.Tables, n, io.MaxBlocks); err != nil {
 		return
 	}
 	var lb *devBuf
@@ -391,7 +168,7 @@ func checkIO(io *backend.DecodeIO) (ids, pos, tables, logits unsafe.Pointer, ldt
 
 // DecodeLoop runs step steps times on s with sampling on the device, as
 // backend.DecodeLooper specifies. Per call it: checks rows (besides the interface's
-// rules, a row's Limit must not pass the maxCtx its AttentionAt calls were captured
+// rules, a row's Limit must not pass the MaxCtx its Attention calls were captured
 // with, and its Blocks must cover Limit at the captured caches' block size: the step
 // would silently zero or skip such a row); copies every row's inputs
 // (ids, positions, block tables into io; limits, stop ids, sampling params and the
@@ -499,8 +276,8 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 
 	// Staging: every row of the bucket; rows past len(rows) idle. Table entries past a
 	// row's Blocks are -1, so a row that outruns its table (Limit beyond what Blocks
-	// covers) is skipped by WriteKVAt and zeroed by AttentionAt rather than writing
-	// into block 0.
+	// covers) is skipped by WriteKV and zeroed by Attention rather than writing into
+	// block 0.
 	base := ls.stage
 	ids := unsafe.Slice((*int32)(base), R)
 	pos := unsafe.Slice((*int32)(unsafe.Add(base, 4*R)), R)

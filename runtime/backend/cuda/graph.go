@@ -14,20 +14,18 @@ import (
 // capture). UNTESTED ON A GPU: this compiles and follows the CUDA runtime's rules as
 // documented, but no capture or replay has run yet (no GPU was lent when it was
 // written). What it guards against, by construction:
-//   - host waits during capture: Upload and Download (which wait for a stream's work)
-//     and Sync refuse while any stream of this backend is capturing; a stream's
-//     pinned staging arena and its scratch buffer refuse to grow (growing syncs and
-//     frees) and a new RoPE table is not uploaded while any stream captures, so a step
-//     is issued once before it is captured (model.CaptureDecode does), which sizes
-//     them;
-//   - a captured graph keeps the addresses of the arena and the scratch its stream
-//     used, so once captured they are never freed before Close (growing later
-//     allocates anew and keeps the old one);
-//   - the arena's bump offset is reset only by Sync, so the host slices an op copies
-//     during capture land at fixed pinned addresses that the graph's copy nodes read
-//     again at every replay: rewriting those bytes changes the replay's inputs. A
-//     decode step meant for replay uses the IndexedOps (decode.go) instead, which read
-//     device tensors and copy nothing from the host.
+//   - host waits during capture: Upload and Download (which wait for a stream's work),
+//     Sync and Stage refuse while any stream of this backend is capturing; a stream's
+//     scratch buffer refuses to grow (growing syncs and frees) and a new RoPE table is
+//     not uploaded while any stream captures, so a step is issued once before it is
+//     captured (model.CaptureDecode does), which sizes them;
+//   - a captured graph keeps the address of the scratch its stream used, so once
+//     captured it is never freed before Close (growing later allocates anew and keeps
+//     the old one);
+//   - a step meant for replay reads its index inputs from fixed device buffers
+//     (backend.DecodeIO), which DecodeLoop rewrites between replays, never from the
+//     staging arena (Stage refuses), and WriteKV and Attention derive their kernels'
+//     metadata from them on the device.
 //
 // The DecodeLooper (decode.go) replays such a step K times per host round trip with
 // sampling, the finished mask and the token copy on the device; it too has never run
@@ -36,9 +34,9 @@ import (
 type graph struct {
 	g cgo.Graph
 	x cgo.GraphExec
-	// What the captured indexed ops were shaped for, so that DecodeLoop can refuse rows
-	// the step would silently zero: the smallest maxCtx of its AttentionAt calls and
-	// the block size of its caches (0: none captured; blockSize -1: several).
+	// What the captured paged ops were shaped for, so that DecodeLoop can refuse rows
+	// the step would silently zero: the smallest MaxCtx of its Attention calls and the
+	// block size of its caches (0: none captured; blockSize -1: several).
 	maxCtx, blockSize int
 	// writes are the buffers the captured ops wrote: each replay writes them again, so
 	// Launch and DecodeLoop make the replaying stream their writer.

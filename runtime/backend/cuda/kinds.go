@@ -72,7 +72,7 @@ func (c *Backend) loadSparse24(h *backend.HostWeight) (w *backend.Weight, err er
 		if w.W, err = alloc(c.act, h.Out, h.In/2); err != nil {
 			return nil, err
 		}
-		if err = c.Upload(w.W, f32Bytes(h.F32[:n])); err != nil {
+		if err = c.Upload(w.W, backend.Bytes(h.F32[:n]), backend.F32); err != nil {
 			return nil, err
 		}
 	} else {
@@ -82,17 +82,17 @@ func (c *Backend) loadSparse24(h *backend.HostWeight) (w *backend.Weight, err er
 		if w.Scales, err = alloc(backend.F32, 1, h.Out); err != nil {
 			return nil, err
 		}
-		if err = c.Upload(w.W, i8Bytes(h.I8[:n])); err != nil {
+		if err = c.Upload(w.W, backend.Bytes(h.I8[:n]), backend.I8); err != nil {
 			return nil, err
 		}
-		if err = c.Upload(w.Scales, f32Bytes(h.Scales[:h.Out])); err != nil {
+		if err = c.Upload(w.Scales, backend.Bytes(h.Scales[:h.Out]), backend.F32); err != nil {
 			return nil, err
 		}
 	}
 	if w.Meta, err = alloc(backend.I8, h.Out, ms); err != nil {
 		return nil, err
 	}
-	if err = c.Upload(w.Meta, h.Meta[:h.Out*ms]); err != nil {
+	if err = c.Upload(w.Meta, h.Meta[:h.Out*ms], backend.I8); err != nil {
 		return nil, err
 	}
 	return w, nil

@@ -4,15 +4,18 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
 
-// Each op checks shapes and index inputs on the host exactly as the CPU backend does,
-// copies the index slices in stream order, and launches one kernel (two for W8A8 and
-// split attention). Kernel failures come back naming the op and the shapes.
+// Each op checks its operands' shapes and types on the host as the CPU backend does and
+// launches one kernel (two for W8A8, WriteKV and Attention: the index kernel first,
+// three for split attention). Index inputs are device I32 tensors, read only by the
+// kernels, which skip or zero the rows backend.KVIndex names, as the CPU does. Kernel
+// failures come back naming the op and the shapes.
 
 // acts returns the device addresses of activation operands, which must all be stored in
 // one 16-bit type, and that type: the kernels run in whatever the operands hold.
@@ -42,7 +45,40 @@ func wrap(op string, err error, format string, args ...any) error {
 	return fmt.Errorf("%s (%s): %w", op, fmt.Sprintf(format, args...), err)
 }
 
-func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids []int32) error {
+// i32Dev returns the device address of an I32 tensor [rows][cols] (cols < 0: any
+// width).
+func i32Dev(op, name string, t backend.Tensor, rows, cols int) (unsafe.Pointer, error) {
+	p, b, err := dev(op, t)
+	if err != nil {
+		return nil, err
+	}
+	if b.dt != backend.I32 || t.Rows != rows || (cols >= 0 && t.Cols != cols) || t.Cols < 0 {
+		return nil, backend.ShapeError(op, "%s %s stored as %s, want i32[%d][%d]", name, t, b.dt, rows, cols)
+	}
+	return p, nil
+}
+
+// Stage copies v into the stream's pinned staging arena and on to the device, in s's
+// order: an I32 tensor [1][len(v)] for the ops issued next on s.
+func (c *Backend) Stage(s backend.Stream, v []int32) (backend.Tensor, error) {
+	const op = "cuda stage"
+	st, err := c.str(op, s)
+	if err != nil {
+		return backend.Tensor{}, err
+	}
+	if st.capturing || c.capturing.Load() > 0 {
+		return backend.Tensor{}, fmt.Errorf("%s: %d values: %w (a captured step reads fixed device buffers)", op, len(v), errCapturing)
+	}
+	p, err := st.ints(v)
+	if err != nil {
+		return backend.Tensor{}, wrap(op, err, "%d values", len(v))
+	}
+	// The arena's memory, viewed as a buffer of its own (Free of it is a no-op).
+	return backend.Tensor{DType: backend.I32, Rows: 1, Cols: len(v), Buf: &devBuf{ptr: p, n: len(v), dt: backend.I32}}, nil
+}
+
+// Embed writes table row ids[i] into out row i, zeros for ids outside [0, vocab).
+func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Weight, ids backend.Tensor) error {
 	const op = "cuda embed"
 	st, err := c.str(op, s)
 	if err != nil {
@@ -52,28 +88,23 @@ func (c *Backend) Embed(s backend.Stream, out backend.Tensor, table *backend.Wei
 	if err != nil {
 		return err
 	}
-	o := ps[0]
-	if out.Rows != len(ids) || out.Cols != table.In {
-		return backend.ShapeError("embed", "out %s for %d ids of width %d", out, len(ids), table.In)
+	if out.Cols != table.In {
+		return backend.ShapeError("embed", "out %s for a table of width %d", out, table.In)
 	}
-	for _, id := range ids {
-		if id < 0 || int(id) >= table.Out {
-			return fmt.Errorf("embed: token id %d outside the vocabulary [0, %d)", id, table.Out)
-		}
+	ip, err := i32Dev("embed", "ids", ids, 1, out.Rows)
+	if err != nil {
+		return err
 	}
 	tp, tdt, sp, err := embedTable(op, "embed", table)
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if out.Rows == 0 {
 		return nil
 	}
-	d, err := st.ints(ids)
-	if err != nil {
-		return wrap(op, err, "%d ids", len(ids))
-	}
 	st.wrote(out)
-	return cgo.Embed(st.s, dt, o, tdt, tp, sp, d, len(ids), table.In, table.Out)
+	return wrap(op, cgo.Embed(st.s, dt, ps[0], tdt, tp, sp, ip, out.Rows, table.In, table.Out),
+		"%d rows, table %q [%d][%d]", out.Rows, table.Name, table.Out, table.In)
 }
 
 // embedTable returns the device addresses of an embedding table and of its scales
@@ -195,6 +226,7 @@ const (
 // mirrors the dispatch of MatMul and of the library (see the constants above) for
 // operands at 16-byte aligned addresses, which every allocation and backendtest view is.
 func (c *Backend) MatMulKernel(n, in, out int, w backend.DType) (name string, tileRows, tileCols int) {
+	mmaCols := mmaTile
 	kind := "f16"
 	if w == backend.I8 {
 		kind = "w8a16"
@@ -202,12 +234,12 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType) (name string, ti
 			if c.mmVariant == cgo.MMSIMT {
 				return w8a8Name + simtSuffix, simtTileRows, simtTileCols
 			}
-			return w8a8Name + "-mma", mmaTileRows, mmaTile
+			return w8a8Name + "-mma", mmaTileRows, mmaCols
 		}
 	}
 	mma := c.mmVariant == cgo.MMMMA || (c.mmVariant == cgo.MMAuto && n >= mmaRows && in%32 == 0)
 	if mma {
-		return kind + "-mma", mmaTileRows, mmaTile
+		return kind + "-mma", mmaTileRows, mmaCols
 	}
 	return kind + simtSuffix, simtTileRows, simtTileCols
 }
@@ -228,7 +260,8 @@ func (c *Backend) matmulW8A8(st *stream, a *cgo.MatMulArgs, name string) error {
 	return wrap(op, cgo.MatMulW8A8(st.s, a), "weight %q, %s", name, a)
 }
 
-func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backend.RoPE) error {
+// RoPE rotates row i of x to position pos[i]; rows with pos[i] < 0 stay as they are.
+func (c *Backend) RoPE(s backend.Stream, x, pos backend.Tensor, r *backend.RoPE) error {
 	const op = "cuda rope"
 	st, err := c.str(op, s)
 	if err != nil {
@@ -238,24 +271,25 @@ func (c *Backend) RoPE(s backend.Stream, x backend.Tensor, pos []int32, r *backe
 	if err != nil {
 		return err
 	}
-	xp := ps[0]
 	hd := r.HeadDim
-	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(pos) != x.Rows || len(r.InvFreq) != hd/2 {
-		return backend.ShapeError("rope", "x %s, %d positions, head dim %d, %d frequencies", x, len(pos), hd, len(r.InvFreq))
+	if hd <= 0 || hd%2 != 0 || x.Cols%hd != 0 || len(r.InvFreq) != hd/2 {
+		return backend.ShapeError("rope", "x %s, head dim %d, %d frequencies", x, hd, len(r.InvFreq))
+	}
+	pp, err := i32Dev("rope", "pos", pos, 1, x.Rows)
+	if err != nil {
+		return err
 	}
 	if x.Rows == 0 {
 		return nil
 	}
+	// The frequency table is uploaded on first use, which a capture refuses: the step's
+	// warm-up before the capture uploads it.
 	f, err := c.invFreq(r.InvFreq)
 	if err != nil {
-		return wrap(op, err, "head dim %d", hd)
-	}
-	p, err := st.ints(pos)
-	if err != nil {
-		return wrap(op, err, "%d positions", len(pos))
+		return wrap(op, err, "head dim %d (a capture cannot upload a new frequency table: issue the step once before capturing)", hd)
 	}
 	st.wrote(x)
-	return cgo.RoPE(st.s, dt, xp, x.Cols, x.Rows, x.Cols/hd, hd, p, f, ropeStyle(r))
+	return wrap(op, cgo.RoPE(st.s, dt, ps[0], x.Cols, x.Rows, x.Cols/hd, hd, pp, f, ropeStyle(r)), "x %s, head dim %d", x, hd)
 }
 
 func ropeStyle(r *backend.RoPE) int {
@@ -265,7 +299,64 @@ func ropeStyle(r *backend.RoPE) int {
 	return cgo.RopePairs
 }
 
-func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, slots []int32) error {
+// indexBytes is the scratch vireo_kv_index fills for n rows: slots [n], seqs [n][4],
+// row_seq [n], int32; attention's workspace follows at the next 256 bytes.
+func indexBytes(n int) int { return (24*n + 255) / 256 * 256 }
+
+// noteCapture records, while st captures, what the step's paged ops are shaped for.
+func (st *stream) noteCapture(blockSize, maxCtx int) {
+	if !st.capturing {
+		return
+	}
+	switch st.capBlockSize {
+	case 0:
+		st.capBlockSize = blockSize
+	case blockSize, -1:
+	default:
+		st.capBlockSize = -1
+	}
+	if maxCtx > 0 && (st.capMaxCtx == 0 || maxCtx < st.capMaxCtx) {
+		st.capMaxCtx = maxCtx
+	}
+}
+
+// kvIndex checks at for n rows and launches vireo_kv_index into the stream's scratch
+// (of at least indexBytes(n)+extra bytes): it returns the scratch, the addresses of its
+// parts and of the tables.
+func (c *Backend) kvIndex(op, name string, st *stream, kv *backend.KVCache, at *backend.KVIndex, n, maxCtx, extra int) (sc, slots, seqs, rowSeq, tables unsafe.Pointer, err error) {
+	if at == nil {
+		return nil, nil, nil, nil, nil, backend.ShapeError(name, "no KV index")
+	}
+	pp, err := i32Dev(name, "pos", at.Pos, 1, n)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	sp, err := i32Dev(name, "seq", at.Seq, 1, n)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	tp, err := i32Dev(name, "tables", at.Tables, at.Tables.Rows, -1)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	nt, w := at.Tables.Rows, at.Tables.Cols
+	if nt <= 0 || w <= 0 || kv.BlockSize <= 0 {
+		return nil, nil, nil, nil, nil, backend.ShapeError(name, "tables %s, block size %d", at.Tables, kv.BlockSize)
+	}
+	st.noteCapture(kv.BlockSize, maxCtx)
+	if sc, err = c.scratchBytes(st, indexBytes(n)+extra); err != nil {
+		return nil, nil, nil, nil, nil, wrap(op, err, "index metadata of %d rows", n)
+	}
+	slots, seqs, rowSeq = sc, unsafe.Add(sc, 4*n), unsafe.Add(sc, 20*n)
+	if err := cgo.KVIndex(st.s, pp, sp, tp, n, nt, w, kv.BlockSize, kv.Blocks, maxCtx, slots, seqs, rowSeq); err != nil {
+		return nil, nil, nil, nil, nil, wrap(op, err, "%d rows, tables %s, block size %d, %d blocks, max context %d", n, at.Tables, kv.BlockSize, kv.Blocks, maxCtx)
+	}
+	return sc, slots, seqs, rowSeq, tp, nil
+}
+
+// WriteKV stores k, v row i at the slot at gives, skipping idle rows and rows whose
+// index data is out of range (backend.KVIndex).
+func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v backend.Tensor, at *backend.KVIndex) error {
 	const op = "cuda write kv"
 	st, err := c.str(op, s)
 	if err != nil {
@@ -275,27 +366,26 @@ func (c *Backend) WriteKV(s backend.Stream, kv *backend.KVCache, layer int, k, v
 	if err != nil {
 		return err
 	}
-	hd, nkv, bs := kv.HeadDim, kv.KVHeads, kv.BlockSize
-	if k.Cols != nkv*hd || v.Cols != nkv*hd || k.Rows != len(slots) || v.Rows != len(slots) {
-		return backend.ShapeError("write kv", "k %s, v %s, %d slots, kv heads %d × head dim %d", k, v, len(slots), nkv, hd)
+	n, hd, nkv, bs := k.Rows, kv.HeadDim, kv.KVHeads, kv.BlockSize
+	if k.Cols != nkv*hd || v.Cols != nkv*hd || v.Rows != n {
+		return backend.ShapeError("write kv", "k %s, v %s, kv heads %d × head dim %d", k, v, nkv, hd)
 	}
-	for _, slot := range slots {
-		if slot < 0 || int(slot) >= kv.Blocks*bs {
-			return fmt.Errorf("write kv: slot %d outside the cache (%d blocks of %d)", slot, kv.Blocks, bs)
-		}
-	}
-	if len(slots) == 0 {
+	if n == 0 {
 		return nil
 	}
-	sp, err := st.ints(slots)
+	_, slots, _, _, _, err := c.kvIndex(op, "write kv", st, kv, at, n, 0, 0)
 	if err != nil {
-		return wrap(op, err, "%d slots", len(slots))
+		return err
 	}
 	st.wrote(kv.K[layer], kv.V[layer])
-	return cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, sp, len(slots), nkv, hd, bs, kv.Blocks)
+	return wrap(op, cgo.WriteKV(st.s, dt, kc, vc, kp, vp, k.Cols, v.Cols, slots, n, nkv, hd, bs, kv.Blocks),
+		"k %s, v %s, layer %d", k, v, layer)
 }
 
-func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, b *backend.AttnBatch) error {
+// Attention: row i attends to positions 0..pos[i] of its sequence; idle rows and rows
+// whose index data is out of range are zeros (backend.KVIndex). at.MaxCtx fixes the
+// kernel's split over the context (a capture keeps it).
+func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend.KVCache, layer int, at *backend.KVIndex, h *backend.AttnHeads) error {
 	const op = "cuda attention"
 	st, err := c.str(op, s)
 	if err != nil {
@@ -305,65 +395,34 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 	if err != nil {
 		return err
 	}
-	if err := attnShape("attention", out, q, kv, b); err != nil {
+	if err := attnShape("attention", out, q, kv, h); err != nil {
 		return err
 	}
-	nh, nkv, hd, bs := b.Heads, b.KVHeads, b.HeadDim, kv.BlockSize
-	if q.Rows == 0 {
+	if at == nil || at.MaxCtx <= 0 || at.MaxCtx > math.MaxInt32 {
+		return backend.ShapeError("attention", "KV index given %v, max context", at != nil)
+	}
+	nh, nkv, hd, bs, n := h.Heads, h.KVHeads, h.HeadDim, kv.BlockSize, q.Rows
+	if n == 0 {
 		return nil
 	}
-	// One int32 upload: seqs [n][4], then row_seq [rows], then the block tables.
-	ns := len(b.Seqs)
-	seqs := make([]int32, 4*ns)
-	rowSeq := make([]int32, q.Rows)
-	for i := range rowSeq {
-		rowSeq[i] = -1
-	}
-	var tables []int32
-	maxCtx := 0
-	for si, sq := range b.Seqs {
-		ctx := sq.Pos + sq.NQ
-		nb := (ctx + bs - 1) / bs
-		if sq.Q0 < 0 || sq.NQ < 0 || sq.Q0+sq.NQ > q.Rows || sq.Pos < 0 || nb > len(sq.Blocks) {
-			return fmt.Errorf("attention: sequence %d (rows %d+%d at position %d, %d blocks) does not fit %d rows", si, sq.Q0, sq.NQ, sq.Pos, len(sq.Blocks), q.Rows)
-		}
-		for _, blk := range sq.Blocks[:nb] {
-			if blk < 0 || int(blk) >= kv.Blocks {
-				return fmt.Errorf("attention: sequence %d: block %d outside the cache of %d", si, blk, kv.Blocks)
-			}
-		}
-		for r := sq.Q0; r < sq.Q0+sq.NQ; r++ {
-			if rowSeq[r] >= 0 {
-				return fmt.Errorf("attention: query row %d belongs to two sequences", r)
-			}
-			rowSeq[r] = int32(si)
-		}
-		seqs[4*si], seqs[4*si+1], seqs[4*si+2], seqs[4*si+3] = int32(sq.Q0), int32(sq.NQ), int32(sq.Pos), int32(len(tables))
-		tables = append(tables, sq.Blocks[:nb]...)
-		maxCtx = max(maxCtx, ctx)
-	}
-	idx := make([]int32, 0, len(seqs)+len(rowSeq)+len(tables))
-	idx = append(append(append(idx, seqs...), rowSeq...), tables...)
-	d, err := st.ints(idx)
+	wsBytes, err := cgo.AttentionWorkspaceBytes(n, nh, hd, at.MaxCtx)
 	if err != nil {
-		return wrap(op, err, "%d sequences", ns)
+		return wrap(op, err, "%d rows, max context %d", n, at.MaxCtx)
 	}
-	wsBytes, err := cgo.AttentionWorkspaceBytes(q.Rows, nh, hd, maxCtx)
+	sc, _, seqs, rowSeq, tables, err := c.kvIndex(op, "attention", st, kv, at, n, at.MaxCtx, wsBytes)
 	if err != nil {
 		return err
 	}
 	var ws unsafe.Pointer
 	if wsBytes > 0 {
-		if ws, err = c.scratchBytes(st, wsBytes); err != nil {
-			return wrap(op, err, "workspace of %d bytes", wsBytes)
-		}
+		ws = unsafe.Add(sc, indexBytes(n))
 	}
 	st.wrote(out)
 	return cgo.Attention(st.s, &cgo.AttentionArgs{
 		DType: dt, Out: o, Q: qp, LdOut: out.Cols, LdQ: q.Cols, KCache: kc, VCache: vc,
-		Seqs: d, RowSeq: unsafe.Add(d, 4*4*ns), BlockTables: unsafe.Add(d, 4*(4*ns+q.Rows)),
-		NRows: q.Rows, NSeqs: ns, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: maxCtx,
-		Scale: b.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
+		Seqs: seqs, RowSeq: rowSeq, BlockTables: tables,
+		NRows: n, NSeqs: n, Heads: nh, KVHeads: nkv, HeadDim: hd, BlockSize: bs, MaxCtx: at.MaxCtx,
+		Scale: h.Scale, Workspace: ws, WorkspaceBytes: wsBytes,
 	})
 }
 
@@ -388,7 +447,8 @@ func (c *Backend) SiLUMul(s backend.Stream, out, gate, up backend.Tensor) error 
 	return cgo.SiLUMul(st.s, dt, o, g, u, out.Rows, out.Cols)
 }
 
-func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int32) error {
+// GatherRows copies x row rows[i] to out row i, zeros for rows outside [0, x.Rows).
+func (c *Backend) GatherRows(s backend.Stream, out, x, rows backend.Tensor) error {
 	const op = "cuda gather rows"
 	st, err := c.str(op, s)
 	if err != nil {
@@ -405,23 +465,18 @@ func (c *Backend) GatherRows(s backend.Stream, out, x backend.Tensor, rows []int
 	if ob.dt != xb.dt {
 		return fmt.Errorf("gather rows: out %s stored as %s, x as %s: not supported", out, ob.dt, xb.dt)
 	}
-	if out.Rows != len(rows) || out.Cols != x.Cols {
-		return backend.ShapeError("gather rows", "out %s, x %s, %d rows", out, x, len(rows))
+	if out.Cols != x.Cols {
+		return backend.ShapeError("gather rows", "out %s, x %s", out, x)
 	}
-	for _, r := range rows {
-		if r < 0 || int(r) >= x.Rows {
-			return fmt.Errorf("gather rows: row %d of %d", r, x.Rows)
-		}
+	rp, err := i32Dev("gather rows", "rows", rows, 1, out.Rows)
+	if err != nil {
+		return err
 	}
-	if len(rows) == 0 {
+	if out.Rows == 0 {
 		return nil
 	}
-	rp, err := st.ints(rows)
-	if err != nil {
-		return wrap(op, err, "%d rows", len(rows))
-	}
 	st.wrote(out)
-	return cgo.GatherRows(st.s, o, xp, rp, len(rows), x.Cols, x.Rows, xb.dt.Size())
+	return cgo.GatherRows(st.s, o, xp, rp, out.Rows, x.Cols, x.Rows, xb.dt.Size())
 }
 
 // layerActs checks layer against the cache and returns the device addresses of two
@@ -438,8 +493,11 @@ func layerActs(op, name string, kv *backend.KVCache, layer int, a, b backend.Ten
 }
 
 // attnShape checks an attention's operands and heads against the cache and the kernel.
-func attnShape(name string, out, q backend.Tensor, kv *backend.KVCache, b *backend.AttnBatch) error {
-	nh, nkv, hd := b.Heads, b.KVHeads, b.HeadDim
+func attnShape(name string, out, q backend.Tensor, kv *backend.KVCache, h *backend.AttnHeads) error {
+	if h == nil {
+		return backend.ShapeError(name, "no heads")
+	}
+	nh, nkv, hd := h.Heads, h.KVHeads, h.HeadDim
 	if nkv != kv.KVHeads || hd != kv.HeadDim || nkv <= 0 || nh%nkv != 0 || q.Cols != nh*hd || out.Cols != q.Cols || out.Rows != q.Rows {
 		return backend.ShapeError(name, "out %s, q %s, heads %d, kv heads %d (cache %d), head dim %d (cache %d)", out, q, nh, nkv, kv.KVHeads, hd, kv.HeadDim)
 	}
