@@ -230,9 +230,13 @@ type BlockLoader interface {
 	LoadsBlocks(t DType) bool
 }
 
-// Epilogue is fused into MatMul.
+// Epilogue is fused into MatMul; at most one field is set.
 type Epilogue struct {
 	Accumulate bool // out += x·Wᵀ (the residual add) instead of out = x·Wᵀ
+	// SiLUGLU: W holds 2·n rows, the gate rows then the up rows, for out [..][n]:
+	// out[i][j] = silu(x[i]·W[j]) · (x[i]·W[n+j]), the FFN's gate and up projections and
+	// SiLUMul in one pass.
+	SiLUGLU bool
 }
 
 // RopeStyle selects how RoPE pairs a head's dimensions.
@@ -326,7 +330,8 @@ type Backend interface {
 	Embed(s Stream, out Tensor, table *Weight, ids Tensor) error
 	// RMSNorm: out[i] = x[i] / rms(x[i]) * w. out, x [n][dim]; w [1][dim].
 	RMSNorm(s Stream, out, x, w Tensor, eps float32) error
-	// MatMul: out[i][j] (+)= scale[j] * Σ_k x[i][k]·W[j][k]. out [n][Out]; x [n][In].
+	// MatMul: out[i][j] (+)= scale[j] * Σ_k x[i][k]·W[j][k]. out [n][Out]; x [n][In]
+	// (with Epilogue.SiLUGLU, out [n][Out/2]).
 	MatMul(s Stream, out, x Tensor, w *Weight, epi Epilogue) error
 	// RoPE rotates each head of row i of x [n][heads*HeadDim] to position pos[i]; rows
 	// with pos[i] < 0 stay as they are. pos [1][n] i32.

@@ -53,5 +53,7 @@
 //
 // # Epilogues
 //
-// MatMul fuses an Epilogue: Accumulate (out += x·Wᵀ, the residual add).
+// MatMul fuses an Epilogue: Accumulate (out += x·Wᵀ, the residual add) or SiLUGLU (one
+// weight of gate rows then up rows, out = silu(x·Wgᵀ)·(x·Wuᵀ)). The CPU's SiLUGLU is the
+// plain product followed by SiLUMul, bit for bit.
 package backend

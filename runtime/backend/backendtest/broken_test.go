@@ -265,6 +265,28 @@ func (b clampEmbed) Embed(s backend.Stream, out backend.Tensor, table *backend.W
 	return b.Backend.Embed(s, out, table, v)
 }
 
+// swappedGLU computes silu(up)·gate in the SiLU-GLU epilogue.
+type swappedGLU struct{ *cpu.Backend }
+
+func (b swappedGLU) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	if !epi.SiLUGLU {
+		return b.Backend.MatMul(s, out, x, w, epi)
+	}
+	n, h := x.Rows, out.Cols
+	gu := make([]float32, n*2*h)
+	if err := b.Backend.MatMul(s, cpu.F32(gu, n, 2*h), x, w, backend.Epilogue{}); err != nil {
+		return err
+	}
+	o := cpu.Float32s(out)
+	for i := range n {
+		for j := range h {
+			g, u := gu[i*2*h+j], gu[i*2*h+h+j]
+			o[i*h+j] = g * u / (1 + float32(math.Exp(float64(-u))))
+		}
+	}
+	return nil
+}
+
 func TestBrokenBackendsFail(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
 	c := func() *cpu.Backend { return cpu.New(cpu.Options{}) }
@@ -289,6 +311,7 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"rope rotates idle rows", idleRoPE{c()}, backendtest.OpRoPE, "nmse", "idle="},
 		{"write kv writes idle rows", idleWriteKV{c()}, backendtest.OpWriteKV, "stray write into the KV cache", "idle="},
 		{"embed clamps bad ids", clampEmbed{c()}, backendtest.OpEmbed, "nmse", "bad="},
+		{"silu-glu swaps gate and up", swappedGLU{c()}, backendtest.OpMatMul, "nmse", ",glu"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}, Exclude: backendtest.PathCases, Match: tc.match})
@@ -339,7 +362,7 @@ func (b fragmentMatMul) MatMul(s backend.Stream, out, x backend.Tensor, w *backe
 	return nil
 }
 
-func (fragmentMatMul) MatMulKernel(n, in, out int, w backend.DType) (string, int, int) {
+func (fragmentMatMul) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epilogue) (string, int, int) {
 	return "fake-mma", 16, 8
 }
 

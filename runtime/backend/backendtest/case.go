@@ -45,7 +45,7 @@ type Case struct {
 
 	Vocab int // embed: table rows; gather_rows: source rows
 
-	In, Out    int  // matmul weight [Out][In]
+	In, Out    int  // matmul weight [Out][In] (with GLU: [2·Out][In], output [N][Out])
 	Int8       bool // embed, matmul: int8 weights with one scale per row (else f32)
 	Accumulate bool // matmul epilogue: out += x·Wᵀ
 	// Sparse24 makes the matmul weight 2:4 sparse (the two largest of every 4): the
@@ -54,7 +54,8 @@ type Case struct {
 	Sparse24 bool `json:",omitempty"`
 	// Rank > 0 makes the matmul weight a low-rank pair (factors [Rank][In] and
 	// [Out][Rank]) on both sides.
-	Rank int `json:",omitempty"`
+	Rank int  `json:",omitempty"`
+	GLU  bool `json:",omitempty"` // matmul epilogue SiLUGLU: out = silu(x·Wgᵀ)·(x·Wuᵀ)
 
 	Eps float32 // rmsnorm
 
@@ -216,7 +217,10 @@ func matmulCases() []Case {
 		}
 		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, Accumulate: acc, Large: large})
 	}
-
+	glu := func(n, in, out int, q, large bool) {
+		cs = append(cs, Case{Name: fmt.Sprintf("w=%s,n=%d,in=%d,out=%d,glu", wname(q), n, in, out),
+			N: n, In: in, Out: out, Int8: q, GLU: true, Large: large})
+	}
 	// Odd shapes; 9 and 17 rows cross a device's decode/prefill regime switch (8 rows),
 	// 65 the CPU's 64-row block.
 	for _, s := range [][3]int{{1, 1, 1}, {1, 5, 7}, {5, 7, 11}, {7, 13, 5}, {9, 17, 11}, {17, 64, 33}, {65, 32, 9}, {3, 256, 129}} {
@@ -288,6 +292,22 @@ func matmulCases() []Case {
 			lr(s[0], s[1], s[2], s[3], q, s[0] == 5)
 		}
 	}
+	// The SiLU-GLU epilogue (gate and up rows of one weight, silu(gate)·up out): odd
+	// shapes across the SIMT / tensor-core / W8A8 switches with column tails, and each
+	// kernel path at the k/v projection's real shape (PathCases: SIMT 7 rows, MMA 9,
+	// W8A8 130; 16-bit MMA 9); the gate/up projection itself (a decode row and a
+	// 512-row chunk) is Large.
+	for _, s := range [][3]int{{1, 5, 3}, {5, 7, 11}, {9, 64, 33}, {17, 96, 40}, {130, 96, 50}} {
+		for _, q := range []bool{false, true} {
+			glu(s[0], s[1], s[2], q, false)
+		}
+	}
+	for _, n := range []int{7, 9, 130} {
+		glu(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, false)
+	}
+	glu(9, Llama3Dim, Llama3KVHeads*Llama3HeadDim, false, false)
+	glu(1, Llama3Dim, Llama3FFN, true, true)
+	glu(512, Llama3Dim, Llama3FFN, true, true)
 	return cs
 }
 

@@ -7,12 +7,12 @@ import (
 )
 
 // Kerneler is an optional ability of the backend under test: which kernel a matmul of
-// n rows of x [n][in] times a weight [out][in] stored as w runs, and the output tile
-// one block of it computes (rows × cols). Run records the name in each matmul result
+// n rows of x [n][in] into out [n][out] with a weight stored as w and epilogue epi
+// runs, and the output tile one block of it computes (rows × cols). Run records the name in each matmul result
 // (so a report shows which paths were checked) and folds a failing case's error map
 // by that tile.
 type Kerneler interface {
-	MatMulKernel(n, in, out int, w backend.DType) (name string, tileRows, tileCols int)
+	MatMulKernel(n, in, out int, w backend.DType, epi backend.Epilogue) (name string, tileRows, tileCols int)
 }
 
 // Default tile of the error map when the backend names none: the m16n8 fragment of an

@@ -11,7 +11,7 @@
 //
 // Cases generates, per op, odd shapes (1, 5, 7, 11, 13, 17 ...) and Llama-3-8B ones
 // (dim 4096, FFN 14336, vocab 128256, 32 heads / 8 KV heads of 128, blocks of 16),
-// with f32 and int8 weights, the accumulate epilogue, both RoPE styles
+// with f32 and int8 weights, the accumulate and SiLU-GLU epilogues, both RoPE styles
 // with plain and Llama-3-scaled frequencies, KV slots scattered over the cache through
 // shuffled table rows, and attention batches mixing prefill chunks and decode tokens
 // over shuffled, non-contiguous block tables with unused blocks, table entries past

@@ -214,14 +214,18 @@ func prepRMSNorm(c Case, r *rand.Rand) exec {
 
 func prepMatMul(c Case, r *rand.Rand) exec {
 	x := uniform(r, c.N*c.In, 1)
-	hw := hostWeight("w", c.Out, c.In, c.Int8, r)
+	wOut := c.Out
+	if c.GLU {
+		wOut = 2 * c.Out // gate rows, then up rows
+	}
+	hw := hostWeight("w", wOut, c.In, c.Int8, r)
 	ref := hw // what the reference loads
 	switch {
 	case c.Sparse24:
 		hw, ref = sparse24Weight(hw)
 	case c.Rank > 0:
-		hw = &backend.HostWeight{Name: "w", Out: c.Out, In: c.In, Kind: backend.LowRank,
-			A: hostWeight("w.a", c.Rank, c.In, c.Int8, r), B: hostWeight("w.b", c.Out, c.Rank, c.Int8, r)}
+		hw = &backend.HostWeight{Name: "w", Out: wOut, In: c.In, Kind: backend.LowRank,
+			A: hostWeight("w.a", c.Rank, c.In, c.Int8, r), B: hostWeight("w.b", wOut, c.Rank, c.Int8, r)}
 		ref = hw
 	}
 	var init []float32
@@ -245,7 +249,7 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		if err != nil {
 			return err
 		}
-		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate}))
+		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU}))
 	}
 }
 

@@ -151,6 +151,9 @@ func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float3
 const matmulRowBlock = 64
 
 func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	if epi.SiLUGLU {
+		return c.matmulGLU(s, out, x, w, epi)
+	}
 	o, err := f32s("matmul", out)
 	if err != nil {
 		return err
@@ -185,6 +188,29 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	}
 	pa := a // only the parallel path pays for a heap copy
 	c.parallel(a.nout, 4, a.n*a.nout*a.in, pa.run)
+	return nil
+}
+
+// matmulGLU is the SiLUGLU epilogue's reference: the plain product into a scratch
+// [n][2·h] (gate columns, then up columns), then out = silu(gate)·up exactly as SiLUMul
+// computes it, so a fused pass gives what MatMul then SiLUMul give.
+func (c *Backend) matmulGLU(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	o, err := f32s("matmul", out)
+	if err != nil {
+		return err
+	}
+	h := out.Cols
+	if epi.Accumulate || 2*h != w.Out || out.Rows != x.Rows {
+		return backend.ShapeError("matmul", "silu-glu out %s = x %s · %q[%d][%d]ᵀ (want 2·%d rows, no accumulate)", out, x, w.Name, w.Out, w.In, h)
+	}
+	gu := make([]float32, x.Rows*w.Out)
+	if err := c.MatMul(s, F32(gu, x.Rows, w.Out), x, w, backend.Epilogue{}); err != nil {
+		return err
+	}
+	for i := 0; i < x.Rows; i++ {
+		row := gu[i*2*h : (i+1)*2*h]
+		kern.SiLUMul(o[i*h:(i+1)*h], row[:h], row[h:])
+	}
 	return nil
 }
 

@@ -578,3 +578,40 @@ func TestIndexShapeErrors(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// The SiLUGLU epilogue gives, bit for bit, MatMul into gate and up then SiLUMul: the
+// reference of the fused device kernels.
+func TestMatMulSiLUGLU(t *testing.T) {
+	be := cpu.New(cpu.Options{})
+	defer be.Close()
+	s, _ := be.NewStream()
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, quant := range []bool{false, true} {
+		for _, sh := range [][3]int{{1, 5, 3}, {7, 64, 33}, {70, 96, 50}} {
+			n, in, h := sh[0], sh[1], sh[2]
+			w := loadTable(t, be, r, 2*h, in, quant)
+			x := cpu.F32(randF32(r, n*in, 1), n, in)
+			gu := make([]float32, n*2*h)
+			require.NoError(t, be.MatMul(s, cpu.F32(gu, n, 2*h), x, w, backend.Epilogue{}))
+			gate, up := make([]float32, n*h), make([]float32, n*h)
+			for i := range n {
+				copy(gate[i*h:(i+1)*h], gu[i*2*h:])
+				copy(up[i*h:(i+1)*h], gu[i*2*h+h:])
+			}
+			want := make([]float32, n*h)
+			require.NoError(t, be.SiLUMul(s, cpu.F32(want, n, h), cpu.F32(gate, n, h), cpu.F32(up, n, h)))
+			got := nans(n * h)
+			require.NoError(t, be.MatMul(s, cpu.F32(got, n, h), x, w, backend.Epilogue{SiLUGLU: true}))
+			require.Equal(t, bits(want), bits(got), "i8=%v %v", quant, sh)
+		}
+	}
+	w := loadTable(t, be, r, 6, 4, false)
+	x := cpu.F32(make([]float32, 8), 2, 4)
+	for name, epi := range map[string]backend.Epilogue{"odd width": {SiLUGLU: true}, "with accumulate": {SiLUGLU: true, Accumulate: true}} {
+		out := cpu.F32(make([]float32, 8), 2, 4)
+		if name == "with accumulate" {
+			out = cpu.F32(make([]float32, 6), 2, 3)
+		}
+		require.ErrorIs(t, be.MatMul(s, out, x, w, epi), backend.ErrShape, name)
+	}
+}

@@ -703,9 +703,13 @@ func TestMatMulKernel(t *testing.T) {
 		{9, 4096, 1024, backend.F16, "f16-mma"},
 		{5, 4096, 1024, backend.BF16, "f16-simt"},
 	} {
-		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w); got != tc.want {
+		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w, backend.Epilogue{}); got != tc.want {
 			t.Errorf("n=%d in=%d out=%d w=%s: %s, want %s", tc.n, tc.in, tc.out, tc.w, got, tc.want)
 		}
+	}
+	// The SiLU-GLU epilogue's MMA blocks write 32 output columns (64 weight rows).
+	if name, _, cols := b.MatMulKernel(9, 4096, 1024, backend.I8, backend.Epilogue{SiLUGLU: true}); name != "w8a16-mma" || cols != 32 {
+		t.Errorf("glu: %s with %d-column tiles, want w8a16-mma with 32", name, cols)
 	}
 }
 
@@ -724,7 +728,7 @@ func TestMatMulCasesReachEveryPath(t *testing.T) {
 		if c.Int8 {
 			w = backend.I8
 		}
-		name, tr, tc := b.MatMulKernel(c.N, c.In, c.Out, w)
+		name, tr, tc := b.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU})
 		r := got[name]
 		if r == nil {
 			r = &reach{}

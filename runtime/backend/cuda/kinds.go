@@ -165,6 +165,9 @@ func align256(n int) int { return (n + 255) / 256 * 256 }
 
 func (c *Backend) matmulSparse24(st *stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
 	const op = "cuda matmul 2:4"
+	if epi.SiLUGLU {
+		return fmt.Errorf("%s: weight %q: the SiLU-GLU epilogue on 2:4 weights: not supported", op, w.Name)
+	}
 	ps, dt, err := acts(op, out, x)
 	if err != nil {
 		return err

@@ -165,8 +165,12 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 		return err
 	}
 	o, xp := ps[0], ps[1]
-	if x.Cols != w.In || out.Cols != w.Out || out.Rows != x.Rows {
-		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ", out, x, w.Name, w.Out, w.In)
+	nw := out.Cols // weight rows the product reads: gate and up rows for SiLUGLU
+	if epi.SiLUGLU {
+		nw = 2 * out.Cols
+	}
+	if x.Cols != w.In || nw != w.Out || out.Rows != x.Rows || (epi.SiLUGLU && epi.Accumulate) {
+		return backend.ShapeError("matmul", "out %s = x %s · %q[%d][%d]ᵀ (epilogue %+v)", out, x, w.Name, w.Out, w.In, epi)
 	}
 	if w.Kind != backend.Dense {
 		return c.matmulKind(st, s, out, x, w, epi)
@@ -186,9 +190,12 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	}
 	st.wrote(out)
 	a := &cgo.MatMulArgs{DType: dt, Out: o, LdOut: out.Cols, X: xp, LdX: x.Cols, W: wp,
-		N: n, NOut: w.Out, K: w.In, Epi: cgo.EpiNone, Var: c.mmVariant}
-	if epi.Accumulate {
+		N: n, NOut: out.Cols, K: w.In, Epi: cgo.EpiNone, Var: c.mmVariant}
+	switch {
+	case epi.Accumulate:
 		a.Epi = cgo.EpiAccumulate
+	case epi.SiLUGLU:
+		a.Epi = cgo.EpiSiLUGLU
 	}
 	switch wb.dt {
 	case backend.I8:
@@ -217,16 +224,21 @@ const (
 	simtTileRows         = 8      // kSimtRows
 	simtTileCols         = 4      // kSimtWarps: one output column per warp
 	mmaTileRows, mmaTile = 64, 64 // kMmaRows × kMmaCols
+	mmaGLUTile           = 32     // output columns of an MMA block with VIREO_EPI_SILU_GLU
 	w8a8Name, simtSuffix = "w8a8", "-simt"
 )
 
-// MatMulKernel names the kernel MatMul runs for n rows of x [n][in] times a weight
-// [out][in] stored as w (I8, or the activation type), and the output tile one block of
-// it computes (rows × cols): backendtest folds a failing case's error map by it. It
-// mirrors the dispatch of MatMul and of the library (see the constants above) for
-// operands at 16-byte aligned addresses, which every allocation and backendtest view is.
-func (c *Backend) MatMulKernel(n, in, out int, w backend.DType) (name string, tileRows, tileCols int) {
+// MatMulKernel names the kernel MatMul runs for n rows of x [n][in] into out [n][out]
+// with a weight stored as w (I8, or the activation type) and epilogue epi, and the
+// output tile one block of it computes (rows × cols): backendtest folds a failing
+// case's error map by it. It mirrors the dispatch of MatMul and of the library (see the
+// constants above) for operands at 16-byte aligned addresses, which every allocation
+// and backendtest view is.
+func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epilogue) (name string, tileRows, tileCols int) {
 	mmaCols := mmaTile
+	if epi.SiLUGLU {
+		mmaCols = mmaGLUTile // a block's 64 weight columns are 32 gate and 32 up ones
+	}
 	kind := "f16"
 	if w == backend.I8 {
 		kind = "w8a16"
