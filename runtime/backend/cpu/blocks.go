@@ -102,9 +102,13 @@ type blockMatmul struct {
 }
 
 // tokenBlock is how many tokens one pass over a group of weight rows serves: their
-// quantized activations (tokenBlock × width bytes, 720 KB at width 5632) stay in L2
-// while each packed row group (4 rows, in L1) meets all of them.
-const tokenBlock = 128
+// quantized activations (about 2.1 bytes per value with the tile's corrections and
+// scales) stay within 768 KiB of L2 while each packed row group (4 rows, in L1) meets
+// all of them: 176 tokens at width 2048, 64 at 5632.
+func tokenBlock(in int) int {
+	t := (768 << 10) / (2*in + in/8)
+	return max(16, min(256, t)) &^ 3
+}
 
 func (c *Backend) matmulBlocks(o, xs []float32, w *backend.Weight, n int, acc bool) error {
 	wb, f, err := blockRows("matmul", w)
@@ -169,8 +173,9 @@ func (m *blockMatmul) run(j0, j1 int) {
 	}
 	var tile [16]float32
 	var r4 [4]float32
-	for t0 := 0; t0 < max(n, 1); t0 += tokenBlock {
-		t1 := min(n, t0+tokenBlock)
+	tb := tokenBlock(in)
+	for t0 := 0; t0 < max(n, 1); t0 += tb {
+		t1 := min(n, t0+tb)
 		for j := j0; j < j1; j += 4 {
 			g := min(j, nout-4)           // first row of the 4 computed
 			lo, hi := j-g, min(j1, j+4)-g // the rows of this group that are ours

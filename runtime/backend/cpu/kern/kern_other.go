@@ -40,3 +40,5 @@ func q8Tile4x4VNNI(out *[16]float32, pw *byte, pd *float32, nb int, qa *int8, ld
 }
 
 func quantizeQ8Impl(qa []int8, da []float32, x []float32) { quantizeQ8Generic(qa, da, x) }
+
+func q8Pack4Impl(pw []byte, pd []float32, w []byte, ldw, nb int) bool { return false }

@@ -112,6 +112,9 @@ func Q8Pack4(pw []byte, pd []float32, w []byte, ldw, nb int) {
 	if nb <= 0 || len(pw) < 4*nb*Q8Block || len(pd) < 4*nb || ldw < nb*Q8BlockBytes || len(w) < 3*ldw+nb*Q8BlockBytes {
 		panic("kern: Q8Pack4 sizes")
 	}
+	if q8Pack4Impl(pw, pd, w, ldw, nb) {
+		return
+	}
 	for r := 0; r < 4; r++ {
 		row := w[r*ldw:]
 		for b := 0; b < nb; b++ {

@@ -18,3 +18,14 @@ func quantizeQ8Impl(qa []int8, da []float32, x []float32) {
 	}
 	quantizeQ8Generic(qa, da, x)
 }
+
+//go:noescape
+func q8Pack4AVX512(pw *byte, pd *float32, w *byte, ldw, nb int)
+
+func q8Pack4Impl(pw []byte, pd []float32, w []byte, ldw, nb int) bool {
+	if level != levelAVX512 {
+		return false
+	}
+	q8Pack4AVX512(unsafe.SliceData(pw), unsafe.SliceData(pd), unsafe.SliceData(w), ldw, nb)
+	return true
+}

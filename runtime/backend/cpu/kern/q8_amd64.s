@@ -39,6 +39,12 @@
 	VADDPS       x1, x0, x0
 
 // func q8Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, qa *int8, da *float32)
+// The four rows are one contiguous stretch of the matrix, walked as four short streams
+// (one row each: 2176 bytes at width 2048) that the hardware prefetcher cannot get
+// ahead of; so each step prefetches the next row group's bytes, 136 a step, 2 KiB
+// ahead of where its walk will start. Measured on the TinyLlama FFN shape streaming
+// from memory: 9 GB/s per CPU-second without, 16-18 with. Prefetches never fault, so
+// running past the matrix is harmless.
 TEXT ·q8Rows4VNNI(SB), NOSPLIT, $0-48
 	MOVQ         out+0(FP), AX
 	MOVQ         w+8(FP), R8
@@ -49,6 +55,7 @@ TEXT ·q8Rows4VNNI(SB), NOSPLIT, $0-48
 	LEAQ         (R8)(DX*1), R9
 	LEAQ         (R9)(DX*1), R10
 	LEAQ         (R10)(DX*1), R11
+	LEAQ         2048(R11)(DX*1), R12 // prefetch pointer: the next row group, 2 KiB on
 	MOVL         $0x80808080, BX
 	VPBROADCASTD BX, Y31
 	VPXORD       Y0, Y0, Y0
@@ -57,6 +64,10 @@ TEXT ·q8Rows4VNNI(SB), NOSPLIT, $0-48
 	VPXORD       Y3, Y3, Y3
 
 loop:
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	ADDQ         $136, R12
 	VMOVDQU32    (SI), Y16
 	CORR(Y16, Y17, Y18)
 	VBROADCASTSS (DI), Y19
@@ -83,31 +94,29 @@ loop:
 	RET
 
 // The tile: token t's accumulators are Y(4t)..Y(4t+3), its activation block Y(16+t),
-// its corrections Y(20+t). Per block the 16 products of the scales dw[r]·da[t] are
-// computed four at a time (dw[0..3] times one da) into a 64-byte scratch on the stack,
-// from where each pair broadcasts its own. Y24..Y28 are scratch.
+// its corrections Y(20+t), its scale broadcast in Y25, Y29, Y30, Y31 (t = 0..3). Row r
+// of the packed weights: Y26 (quants ^ 0x80), Y24 (scale broadcast). Per pair Y27 takes
+// the integer lanes and Y28 the product of the two scales. (Taking the 16 scale
+// products from a 64-byte stack scratch, computed four at a time, measured a third
+// slower: the broadcasts wait on store forwarding.)
 
-#define SCALES(t) \
-	VBROADCASTSS (4*t)(DI), X25; \
-	VMULPS       X25, X24, X25;  \
-	VMOVUPS      X25, (16*t)(SP)
-
-#define PSTEP(a, c, soff, acc) \
-	VMOVDQA32    c, Y27;       \
-	VPDPBUSD     a, Y26, Y27;  \
-	VCVTDQ2PS    Y27, Y27;     \
-	VBROADCASTSS soff(SP), Y28; \
-	VFMADD231PS  Y28, Y27, acc
+#define PSTEP(a, c, da, acc) \
+	VMOVDQA32   c, Y27;      \
+	VPDPBUSD    a, Y26, Y27; \
+	VCVTDQ2PS   Y27, Y27;    \
+	VMULPS      da, Y24, Y28; \
+	VFMADD231PS Y28, Y27, acc
 
 #define PROW(r, a0, a1, a2, a3) \
-	VMOVDQU32 (32*r)(R8), Y26;       \
-	PSTEP(Y16, Y20, (4*r), a0);      \
-	PSTEP(Y17, Y21, (16+4*r), a1);   \
-	PSTEP(Y18, Y22, (32+4*r), a2);   \
-	PSTEP(Y19, Y23, (48+4*r), a3)
+	VMOVDQU32    (32*r)(R8), Y26;  \
+	VBROADCASTSS (4*r)(BX), Y24;   \
+	PSTEP(Y16, Y20, Y25, a0);      \
+	PSTEP(Y17, Y21, Y29, a1);      \
+	PSTEP(Y18, Y22, Y30, a2);      \
+	PSTEP(Y19, Y23, Y31, a3)
 
 // func q8Tile4x4VNNI(out *[16]float32, pw *byte, pd *float32, nb int, qa *int8, lda int, da4 *float32, ca *int32, ldc int)
-TEXT ·q8Tile4x4VNNI(SB), NOSPLIT, $64-72
+TEXT ·q8Tile4x4VNNI(SB), NOSPLIT, $0-72
 	MOVQ   pw+8(FP), R8
 	MOVQ   pd+16(FP), BX
 	MOVQ   nb+24(FP), CX
@@ -145,11 +154,10 @@ tloop:
 	VMOVDQU32 (R13)(R15*1), Y21
 	VMOVDQU32 (R13)(R15*2), Y22
 	VMOVDQU32 (R13)(AX*1), Y23
-	VMOVUPS   (BX), X24
-	SCALES(0)
-	SCALES(1)
-	SCALES(2)
-	SCALES(3)
+	VBROADCASTSS (DI), Y25
+	VBROADCASTSS 4(DI), Y29
+	VBROADCASTSS 8(DI), Y30
+	VBROADCASTSS 12(DI), Y31
 	PROW(0, Y0, Y4, Y8, Y12)
 	PROW(1, Y1, Y5, Y9, Y13)
 	PROW(2, Y2, Y6, Y10, Y14)
@@ -238,5 +246,47 @@ next:
 	ADDQ $4, BX
 	DECQ CX
 	JNZ  qloop
+	VZEROUPPER
+	RET
+
+// func q8Pack4AVX512(pw *byte, pd *float32, w *byte, ldw, nb int)
+// Q8Pack4: per block, for each of the four rows, the quants ^ 0x80 to pw (32 bytes)
+// and the fp16 scale as float32 to pd (VCVTPH2PS converts exactly).
+TEXT ·q8Pack4AVX512(SB), NOSPLIT, $0-40
+	MOVQ         pw+0(FP), DI
+	MOVQ         pd+8(FP), BX
+	MOVQ         w+16(FP), R8
+	MOVQ         ldw+24(FP), DX
+	MOVQ         nb+32(FP), CX
+	LEAQ         (R8)(DX*1), R9
+	LEAQ         (R9)(DX*1), R10
+	LEAQ         (R10)(DX*1), R11
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Y31
+
+ploop:
+	VPXORD    2(R8), Y31, Y0
+	VPXORD    2(R9), Y31, Y1
+	VPXORD    2(R10), Y31, Y2
+	VPXORD    2(R11), Y31, Y3
+	VMOVDQU32 Y0, (DI)
+	VMOVDQU32 Y1, 32(DI)
+	VMOVDQU32 Y2, 64(DI)
+	VMOVDQU32 Y3, 96(DI)
+	MOVWLZX   (R8), AX
+	VMOVD     AX, X4
+	VPINSRW   $1, (R9), X4, X4
+	VPINSRW   $2, (R10), X4, X4
+	VPINSRW   $3, (R11), X4, X4
+	VCVTPH2PS X4, X4
+	VMOVUPS   X4, (BX)
+	ADDQ      $34, R8
+	ADDQ      $34, R9
+	ADDQ      $34, R10
+	ADDQ      $34, R11
+	ADDQ      $128, DI
+	ADDQ      $16, BX
+	DECQ      CX
+	JNZ       ploop
 	VZEROUPPER
 	RET

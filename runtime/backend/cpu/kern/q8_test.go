@@ -150,3 +150,37 @@ func TestQ8Kernels(t *testing.T) {
 
 // f32ToF16 rounds to the nearest half (ggml's conversion).
 func f32ToF16(f float32) uint16 { return f16.F32ToF16(f) }
+
+func TestQ8Pack4(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, nb := range []int{1, 3, 64} {
+		ldw := nb*Q8BlockBytes + 34
+		w := randQ8Rows(r, 4, nb, ldw)
+		var pws [][]byte
+		var pds [][]float32
+		for _, l := range availableLevels() {
+			func() {
+				setLevel(t, l)
+				pw, pd := make([]byte, 4*nb*Q8Block+1), make([]float32, 4*nb+1)
+				pw[4*nb*Q8Block], pd[4*nb] = 7, 7
+				Q8Pack4(pw, pd, w, ldw, nb)
+				require.Equal(t, byte(7), pw[4*nb*Q8Block], "wrote past the quants")
+				require.Equal(t, float32(7), pd[4*nb], "wrote past the scales")
+				pws, pds = append(pws, pw), append(pds, pd)
+			}()
+		}
+		for i := range pws {
+			require.Equal(t, pws[0], pws[i], "level %d", i)
+			require.Equal(t, pds[0], pds[i], "level %d", i)
+		}
+		for row := 0; row < 4; row++ {
+			for b := 0; b < nb; b++ {
+				blk := w[row*ldw+b*Q8BlockBytes:]
+				require.Equal(t, f16.F16ToF32(uint16(blk[0])|uint16(blk[1])<<8), pds[0][4*b+row])
+				for i := 0; i < Q8Block; i++ {
+					require.Equal(t, blk[2+i]^0x80, pws[0][(4*b+row)*Q8Block+i])
+				}
+			}
+		}
+	}
+}
