@@ -235,7 +235,11 @@ func (a *matmulArgs) run(j0, j1 int) {
 	o, xs, f, q, sc, n, in, nout, acc := a.o, a.xs, a.f, a.q, a.sc, a.n, a.in, a.nout, a.acc
 	var r4 [4]float32
 	if a.t != nil {
-		for i := 0; i < n; i++ {
+		i := 0
+		for ; i+4 <= n; i += 4 { // four rows per weight load, bit-identical to one at a time
+			kern.MatVecT4(o[i*nout+j0:], nout, xs[i*in:], in, in, a.t[j0:], nout, j1-j0, acc)
+		}
+		for ; i < n; i++ {
 			kern.MatVecT(o[i*nout+j0:i*nout+j1], xs[i*in:(i+1)*in], a.t[j0:], nout, acc)
 		}
 		return

@@ -42,3 +42,7 @@ func q8Tile4x4VNNI(out *[16]float32, pw *byte, pd *float32, nb int, qa *int8, ld
 func quantizeQ8Impl(qa []int8, da []float32, x []float32) { quantizeQ8Generic(qa, da, x) }
 
 func q8Pack4Impl(pw []byte, pd []float32, w []byte, ldw, nb int) bool { return false }
+
+func matVecT4Impl(dst []float32, ldd int, x []float32, ldx, in int, wt []float32, ld, m int, accumulate bool) bool {
+	return false
+}

@@ -45,3 +45,21 @@ func matVecTGeneric(dst, x, wt []float32, ld int, accumulate bool) {
 		}
 	}
 }
+
+// MatVecT4 is MatVecT for four activation rows at once (x[t·ldx:], t < 4, each len(x0)
+// values; results to dst[t·ldd:], m columns each), reading each weight vector once for
+// the four: bit-identical to four MatVecT calls.
+func MatVecT4(dst []float32, ldd int, x []float32, ldx, in int, wt []float32, ld, m int, accumulate bool) {
+	if m <= 0 {
+		return
+	}
+	if in <= 0 || ld < m || len(wt) < (in-1)*ld+m || ldd < m || len(dst) < 3*ldd+m || ldx < in || len(x) < 3*ldx+in {
+		panic("kern: MatVecT4 operands out of range")
+	}
+	if matVecT4Impl(dst, ldd, x, ldx, in, wt, ld, m, accumulate) {
+		return
+	}
+	for t := 0; t < 4; t++ {
+		matVecTImpl(dst[t*ldd:t*ldd+m], x[t*ldx:t*ldx+in], wt, ld, accumulate)
+	}
+}

@@ -48,3 +48,33 @@ func TestMatVecT(t *testing.T) {
 		require.Panics(t, func() { MatVecT(make([]float32, 4), make([]float32, 2), make([]float32, 8), 3, false) })
 	})
 }
+
+func TestMatVecT4(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for _, m := range []int{1, 15, 16, 17, 32, 33, 48, 63, 64, 65, 100, 172} {
+			for _, in := range []int{1, 2, 3, 64, 65, 172} {
+				ld := m + r.IntN(3)
+				wt := append(randF32(r, (in-1)*ld+m), float32(math.NaN()))
+				ldx, ldd := in+r.IntN(5), m+r.IntN(5)
+				x := randF32(r, 3*ldx+in)
+				for _, acc := range []bool{false, true} {
+					dst0 := append(randF32(r, 3*ldd+m), 42)
+					dst := append([]float32(nil), dst0...)
+					MatVecT4(dst, ldd, x, ldx, in, wt, ld, m, acc)
+					require.Equal(t, float32(42), dst[3*ldd+m], "wrote past the last row")
+					for tk := 0; tk < 4; tk++ {
+						want := append([]float32(nil), dst0[tk*ldd:tk*ldd+m]...)
+						MatVecT(want, x[tk*ldx:tk*ldx+in], wt, ld, acc)
+						for j := 0; j < m; j++ {
+							require.Equal(t, math.Float32bits(want[j]), math.Float32bits(dst[tk*ldd+j]), "m=%d in=%d row %d column %d", m, in, tk, j)
+						}
+						if tk < 3 {
+							require.Equal(t, dst0[tk*ldd+m:(tk+1)*ldd], dst[tk*ldd+m:(tk+1)*ldd], "wrote between rows")
+						}
+					}
+				}
+			}
+		}
+	})
+}
