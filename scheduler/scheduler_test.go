@@ -571,3 +571,30 @@ func plan(t testing.TB, s *Scheduler) *Plan {
 	require.NoError(t, s.Check())
 	return p
 }
+
+// TestArrivalsAdmittedNextStep: prompts that arrive while a step runs are all admitted
+// in the very next step when the token budget holds them with the running decodes (the
+// serving case behind TTFT at concurrency 16: 15 clients resubmitting while one
+// request's prefill runs).
+func TestArrivalsAdmittedNextStep(t *testing.T) {
+	s := newSched(t, Config{NumBlocks: 256, BlockSize: 16, MaxNumSeqs: 32, MaxNumBatchedTokens: 2048})
+	first := add(t, s, "first", seqTokens(0, 128), 128)
+	p, err := s.Schedule()
+	require.NoError(t, err)
+	require.Len(t, prefillItems(p), 1)
+	var late []*Request
+	for i := 0; i < 15; i++ { // arrive while p runs
+		late = append(late, add(t, s, fmt.Sprintf("late%d", i), seqTokens(1000*(i+1), 128), 128))
+	}
+	require.NoError(t, s.Commit(p, results(p, nil)))
+	p = step(t, s)
+	require.Len(t, p.Decode, 1)
+	require.Equal(t, first, p.Decode[0].Req)
+	items := prefillItems(p)
+	require.Len(t, items, 15, "every arrival admitted in one step: 1 + 15·128 tokens fit 2048")
+	for i, it := range items {
+		require.Equal(t, late[i], it.Req)
+		require.Equal(t, [2]int{0, 128}, [2]int{it.Start, it.End}, "the whole prompt in one step")
+	}
+	require.Equal(t, 0, s.NumWaiting())
+}

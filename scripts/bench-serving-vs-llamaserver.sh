@@ -12,7 +12,8 @@
 # Defaults: stories260K.gguf from the shared folder, concurrency 1,4,16 (CONC), 128-token
 # random prompts and outputs (ignore_eos), 256 requests per run (PROMPTS) after 8
 # warm-ups, 2 threads each (THREADS), f32 weights on both sides (WEIGHTS for Vireo),
-# llama-server with one slot per concurrent request and continuous batching.
+# llama-server with one slot per concurrent request and continuous batching (LLAMA_ARGS
+# adds flags, e.g. "--poll 0" so its threads sleep rather than spin between batches).
 # Writes OUT_DIR/{vireo,llama-server}-c<N>.json (every request) and prints one line per
 # run plus the load average before and after.
 set -euo pipefail
@@ -45,14 +46,15 @@ start() { # side concurrency
 	if [ "$1" = vireo ]; then
 		"$tmp/serve" --model "$gguf" --weights "$weights" --threads "$threads" --port "$port" --served-model-name m >"$tmp/server.log" 2>&1 &
 	else
-		"$bin/llama-server" -m "$gguf" --port "$port" -t "$threads" -np "$2" -c $((512 * $2)) --no-webui -a m >"$tmp/server.log" 2>&1 &
+		# shellcheck disable=SC2086
+		"$bin/llama-server" -m "$gguf" --port "$port" -t "$threads" -np "$2" -c $((512 * $2)) --no-webui -a m ${LLAMA_ARGS:-} >"$tmp/server.log" 2>&1 &
 	fi
 	pid=$!
 	wait_ready
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
-echo "model $(basename "$gguf"), $threads threads each, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+echo "model $(basename "$gguf"), $threads threads each, $(nproc) cores, Vireo --weights $weights, llama-server ${LLAMA_ARGS:-(defaults)}; load average $(cut -d' ' -f1-3 /proc/loadavg) before"
 i=0
 for c in ${conc//,/ }; do
 	order="vireo llama-server"
