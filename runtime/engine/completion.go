@@ -10,6 +10,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
@@ -143,6 +144,8 @@ type lane struct {
 	cvals   []float32 // their logits
 	cpos    []int32   // id → position in cids (-1 elsewhere), for the history
 	chist   []int32   // history mapped to positions
+	// prof and dprof time the passes on ws and dws (Options.Profiler; nil without one).
+	prof, dprof *profiling.Lane
 }
 
 func (l *lane) logprobs(logits []float32, tok int32, k int) (float32, []sampling.TokenLogprob) {

@@ -14,6 +14,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/scheduler"
@@ -42,6 +43,12 @@ type Options struct {
 	// Draft is the draft model of method draft_model, loaded by the caller on the
 	// target's backend (Speculative.Model names it); its vocabulary must be the target's.
 	Draft *model.Model
+	// Profiler, when set, times every op of the engine's passes while one of its
+	// windows is open, and opens NVTX ranges around steps, layers and ops when it has
+	// them on (runtime/profiling, profile.go); nil: neither, and a pass calls nothing.
+	Profiler *profiling.Profiler
+	// ModelName names the model in profiles (default "model"; a draft model is "draft").
+	ModelName string
 }
 
 // Model is what the engine runs: a *model.Model, or a stand-in such as
@@ -303,6 +310,9 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 			}
 		}
 	}
+	if err := e.setupProfiling(); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e.graphs, e.graphsWhy = e.setupGraphs()
 	e.logGraphs()
 	e.publishStats()
@@ -413,6 +423,9 @@ func (e *Engine) Close() error {
 	}
 	close(e.quit)
 	<-e.done
+	if err := e.closeProfiling(); err != nil {
+		e.log.Warn("closing the profiling lanes", zap.Error(err))
+	}
 	return e.closeErr
 }
 

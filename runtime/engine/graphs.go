@@ -169,7 +169,14 @@ func (e *Engine) runDecodeGraph(l *lane, items []scheduler.DecodeItem) (outs []i
 		gs.rows = append(gs.rows, row)
 	}
 	be := e.m.Backend()
+	pl := l.active()
+	if pl != nil {
+		pl.BeginReplay(g.IO.Rows, steps)
+	}
 	toks, _, err := gs.lp.DecodeLoop(l.stream, g.Graph, &g.IO, gs.rows, steps)
+	if pl != nil {
+		pl.EndReplay()
+	}
 	if err == nil {
 		// One wait per round trip: the loop's tokens are in pinned memory once the
 		// stream reaches the loop's event.

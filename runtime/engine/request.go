@@ -33,6 +33,27 @@ type Request struct {
 	// end-of-sequence ids cannot be sampled under a constraint; MinTokens holds unless
 	// the constrained output is complete earlier (then end-of-sequence is allowed).
 	Constraint *grammar.Grammar
+	// Class is the request's class in op profiles (runtime/profiling's class label:
+	// e.g. "interactive", "batch"; the server sets "chat" or "completion"): at most
+	// MaxClassLen bytes of letters, digits and ._:- ; "" is none.
+	Class string
+}
+
+// MaxClassLen bounds Request.Class.
+const MaxClassLen = 32
+
+// validClass reports whether s is a valid Request.Class.
+func validClass(s string) bool {
+	if len(s) > MaxClassLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // FinishReason says why a completion ended (OpenAI's names where they exist).
@@ -103,6 +124,8 @@ func (r *Request) validate(vocab, maxModelLen int) error {
 		return bad("n must be in [1, 128], got %d", r.N)
 	case r.TopLogprobs < 0 || r.TopLogprobs > MaxTopLogprobs:
 		return bad("top_logprobs must be in [0, %d], got %d", MaxTopLogprobs, r.TopLogprobs)
+	case !validClass(r.Class):
+		return bad("class %.40q: want at most %d bytes of letters, digits and ._:-", r.Class, MaxClassLen)
 	}
 	for _, id := range r.Prompt {
 		if id < 0 || int(id) >= vocab {

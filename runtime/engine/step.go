@@ -13,6 +13,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/grammar"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 	"github.com/vireo-ai/vireo/scheduler"
 )
 
@@ -20,6 +21,7 @@ import (
 // drop cancelled requests, plan a step, run it, commit, deliver.
 func (e *Engine) loop() {
 	defer close(e.done)
+	profiling.SetGoPhase(profiling.GoSchedule)
 	idleWait := time.NewTimer(time.Hour)
 	defer idleWait.Stop()
 	for {
@@ -239,11 +241,17 @@ func (e *Engine) run(p *scheduler.Plan) ([]scheduler.Result, error) {
 		}
 	}
 	be := e.m.Backend()
+	e.traceLanes()
 	for i := range gs {
 		g := &gs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if g.items == nil {
+				profiling.SetGoPhase(profiling.GoDecode)
+			} else {
+				profiling.SetGoPhase(profiling.GoPrefill)
+			}
 			l := g.lane
 			if l.waits, g.err = e.fences.wait(l.stream, g.spans, l.waits); g.err != nil {
 				return
@@ -310,6 +318,7 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 		}
 		seqs[i] = model.Seq{Tokens: it.Req.Tokens()[it.Start:it.End], Pos: it.Start, Blocks: it.BlockTable, Logits: mode}
 	}
+	e.prefillClass(l, items)
 	logits, err := e.m.Forward(l.ws, e.kv, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
@@ -344,7 +353,8 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 // runDecode runs the decode group for its NumSteps steps, sampling after each, and
 // stops each sequence at its own end (later tokens of a K-step round are dropped).
 func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
-	if e.graphSet != nil && !hasLookahead(items) {
+	e.decodeClass(l, items)
+	if e.graphSet != nil && !hasLookahead(items) && !e.breakdown(l, len(items)) {
 		if outs, ok, err := e.runDecodeGraph(l, items); ok {
 			return outs, err
 		}

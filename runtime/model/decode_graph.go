@@ -65,7 +65,8 @@ func (m *Model) DecodeStep(ws *Workspace, kv *backend.KVCache, io *backend.Decod
 		return fmt.Errorf("decode step: logits %s for %d rows", io.Logits, io.Rows)
 	}
 	// io.Seq, 0..Rows-1, doubles as the rows whose logits are kept: all of them.
-	return m.pass(ws, kv, &Batch{IDs: io.IDs, KV: io.Index(maxCtx), Rows: io.Seq}, io.Logits, "decode step")
+	info := PassInfo{Kind: "decode step", Phase: PhaseDecode, Tokens: io.Rows, Seqs: io.Rows, LogitRows: io.Rows}
+	return m.pass(ws, kv, &Batch{IDs: io.IDs, KV: io.Index(maxCtx), Rows: io.Seq}, io.Logits, info)
 }
 
 // CaptureDecode records the decode step of a bucket of rows sequences (contexts up to
@@ -79,6 +80,10 @@ func (m *Model) CaptureDecode(ws *Workspace, kv *backend.KVCache, rows, maxCtx i
 	if !ok {
 		return nil, fmt.Errorf("decode graph: the %s backend does not capture graphs", m.be.Name())
 	}
+	// Neither the warm-up nor the capture is traced: a replay runs no host code, and a
+	// tracer's device events would become nodes of the graph.
+	defer ws.SetTracer(ws.tracer)
+	ws.tracer = nil
 	io, err := m.NewDecodeIO(ws, kv, rows, maxCtx)
 	if err != nil {
 		return nil, err

@@ -45,8 +45,9 @@ type Workspace struct {
 	xl, logits          backend.Tensor // [MaxLogitRows][D | V]
 	host                []float32      // [MaxLogitRows*V] logits copied back
 
-	index []int32 // Forward's host inputs, staged at once: ids, pos, seq, rows, tables
-	heads backend.AttnHeads
+	index  []int32 // Forward's host inputs, staged at once: ids, pos, seq, rows, tables
+	heads  backend.AttnHeads
+	tracer Tracer // nil: passes are not traced (trace.go)
 }
 
 // NewWorkspace allocates activations for up to maxTokens tokens per pass, of which up to
@@ -124,7 +125,8 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 	}
 	r := b.Rows.Cols
 	logits := ws.logits.SliceRows(0, r)
-	if err := m.pass(ws, kv, &b, logits, "forward"); err != nil || r == 0 {
+	info := PassInfo{Kind: "forward", Phase: phaseOf(seqs), Tokens: n, Seqs: len(seqs), LogitRows: r}
+	if err := m.pass(ws, kv, &b, logits, info); err != nil || r == 0 {
 		return nil, err
 	}
 	out := ws.host[:r*m.Config.VocabSize]
@@ -217,24 +219,29 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 }
 
 // pass issues the model over b on ws's stream: the embedding, every layer, and, for
-// the r rows of b.Rows, the final norm and the classifier into logits [r][vocab]. what
-// names the pass in errors.
-func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backend.Tensor, what string) error {
+// the r rows of b.Rows, the final norm and the classifier into logits [r][vocab].
+// info.Kind names the pass in errors; ws's tracer, if any, sees it.
+func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backend.Tensor, info PassInfo) error {
 	n, r := b.IDs.Cols, b.Rows.Cols
 	if n > ws.MaxTokens || r > ws.MaxLogitRows || logits.Rows != r {
-		return fmt.Errorf("%s: %d rows, logits %s of %d for a workspace of %d tokens and %d logit rows", what, n, logits, r, ws.MaxTokens, ws.MaxLogitRows)
+		return fmt.Errorf("%s: %d rows, logits %s of %d for a workspace of %d tokens and %d logit rows", info.Kind, n, logits, r, ws.MaxTokens, ws.MaxLogitRows)
 	}
-	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: what, layer: -1}
+	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: info.Kind, layer: -1, tr: ws.tracer}
+	if o.tr != nil {
+		o.tr.BeginPass(info)
+	}
 	x := ws.x.SliceRows(0, n)
 	o.embed(x, b.IDs)
 	m.layerStack(o, ws, n)
-	if r == 0 {
-		return o.err
+	if r > 0 {
+		xl := ws.xl.SliceRows(0, r)
+		o.gather(xl, x, b.Rows)
+		o.rmsNorm(OpOutputNorm, xl, xl, m.outNorm)
+		o.matmul(OpClassifier, logits, xl, m.output, backend.Epilogue{})
 	}
-	xl := ws.xl.SliceRows(0, r)
-	o.gather(xl, x, b.Rows)
-	o.rmsNorm("output norm", xl, xl, m.outNorm)
-	o.matmul("classifier", logits, xl, m.output, backend.Epilogue{})
+	if o.tr != nil {
+		o.tr.EndPass(o.err)
+	}
 	return o.err
 }
 
@@ -250,10 +257,24 @@ type issuer struct {
 	what  string // "forward", "decode step"
 	layer int    // -1 outside the layer stack
 	err   error
+	tr    Tracer // nil: none
+}
+
+// begin and end bracket an op for the tracer.
+func (o *issuer) begin(op Op) {
+	if o.tr != nil {
+		o.tr.BeginOp(op, o.layer)
+	}
+}
+
+func (o *issuer) end(op Op) {
+	if o.tr != nil {
+		o.tr.EndOp(op, o.layer)
+	}
 }
 
 // check records err, the first failure of the pass, naming op.
-func (o *issuer) check(op string, err error) {
+func (o *issuer) check(op Op, err error) {
 	switch {
 	case err == nil || o.err != nil:
 	case o.layer >= 0:
@@ -265,49 +286,65 @@ func (o *issuer) check(op string, err error) {
 
 func (o *issuer) embed(x, ids backend.Tensor) {
 	if o.err == nil {
-		o.check("embed", o.m.be.Embed(o.st, x, o.m.embed, ids))
+		o.begin(OpEmbed)
+		o.check(OpEmbed, o.m.be.Embed(o.st, x, o.m.embed, ids))
+		o.end(OpEmbed)
 	}
 }
 
 func (o *issuer) gather(dst, x, rows backend.Tensor) {
 	if o.err == nil {
-		o.check("gather", o.m.be.GatherRows(o.st, dst, x, rows))
+		o.begin(OpGather)
+		o.check(OpGather, o.m.be.GatherRows(o.st, dst, x, rows))
+		o.end(OpGather)
 	}
 }
 
-func (o *issuer) rmsNorm(op string, out, x, w backend.Tensor) {
+func (o *issuer) rmsNorm(op Op, out, x, w backend.Tensor) {
 	if o.err == nil {
+		o.begin(op)
 		o.check(op, o.m.be.RMSNorm(o.st, out, x, w, o.m.Config.NormEps))
+		o.end(op)
 	}
 }
 
-func (o *issuer) matmul(op string, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) {
+func (o *issuer) matmul(op Op, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) {
 	if o.err == nil {
+		o.begin(op)
 		o.check(op, o.m.be.MatMul(o.st, out, x, w, epi))
+		o.end(op)
 	}
 }
 
 func (o *issuer) siluMul(out, gate, up backend.Tensor) {
 	if o.err == nil {
-		o.check("silu", o.m.be.SiLUMul(o.st, out, gate, up))
+		o.begin(OpSiLUMul)
+		o.check(OpSiLUMul, o.m.be.SiLUMul(o.st, out, gate, up))
+		o.end(OpSiLUMul)
 	}
 }
 
-func (o *issuer) rope(op string, x backend.Tensor) {
+func (o *issuer) rope(op Op, x backend.Tensor) {
 	if o.err == nil {
+		o.begin(op)
 		o.check(op, o.m.be.RoPE(o.st, x, o.at.Pos, &o.m.rope))
+		o.end(op)
 	}
 }
 
 func (o *issuer) writeKV(k, v backend.Tensor) {
 	if o.err == nil {
-		o.check("write kv", o.m.be.WriteKV(o.st, o.kv, o.layer, k, v, o.at))
+		o.begin(OpWriteKV)
+		o.check(OpWriteKV, o.m.be.WriteKV(o.st, o.kv, o.layer, k, v, o.at))
+		o.end(OpWriteKV)
 	}
 }
 
 func (o *issuer) attend(out, q backend.Tensor) {
 	if o.err == nil {
-		o.check("attention", o.m.be.Attention(o.st, out, q, o.kv, o.layer, o.at, o.heads))
+		o.begin(OpAttention)
+		o.check(OpAttention, o.m.be.Attention(o.st, out, q, o.kv, o.layer, o.at, o.heads))
+		o.end(OpAttention)
 	}
 }
 
@@ -319,22 +356,28 @@ func (m *Model) layerStack(o *issuer, ws *Workspace, n int) {
 	for l := range m.layers {
 		ly := &m.layers[l]
 		o.layer = l
+		if o.tr != nil {
+			o.tr.BeginLayer(l)
+		}
 		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
-		o.rmsNorm("attn norm", xn, x, ly.attnNorm)
-		o.matmul("q", q, xn, ly.wq, backend.Epilogue{})
-		o.matmul("k", k, xn, ly.wk, backend.Epilogue{})
-		o.matmul("v", v, xn, ly.wv, backend.Epilogue{})
-		o.rope("rope q", q)
-		o.rope("rope k", k)
+		o.rmsNorm(OpAttnNorm, xn, x, ly.attnNorm)
+		o.matmul(OpQ, q, xn, ly.wq, backend.Epilogue{})
+		o.matmul(OpK, k, xn, ly.wk, backend.Epilogue{})
+		o.matmul(OpV, v, xn, ly.wv, backend.Epilogue{})
+		o.rope(OpRopeQ, q)
+		o.rope(OpRopeK, k)
 		o.writeKV(k, v)
 		o.attend(att, q)
-		o.matmul("attn output", x, att, ly.wo, backend.Epilogue{Accumulate: true})
+		o.matmul(OpAttnOutput, x, att, ly.wo, backend.Epilogue{Accumulate: true})
 		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
-		o.rmsNorm("ffn norm", xn, x, ly.ffnNorm)
-		o.matmul("ffn gate", gate, xn, ly.gate, backend.Epilogue{})
-		o.matmul("ffn up", up, xn, ly.up, backend.Epilogue{})
+		o.rmsNorm(OpFFNNorm, xn, x, ly.ffnNorm)
+		o.matmul(OpFFNGate, gate, xn, ly.gate, backend.Epilogue{})
+		o.matmul(OpFFNUp, up, xn, ly.up, backend.Epilogue{})
 		o.siluMul(hb, gate, up)
-		o.matmul("ffn down", x, hb, ly.down, backend.Epilogue{Accumulate: true})
+		o.matmul(OpFFNDown, x, hb, ly.down, backend.Epilogue{Accumulate: true})
+		if o.tr != nil {
+			o.tr.EndLayer(l)
+		}
 	}
 	o.layer = -1
 }
