@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 )
 
 // reqLog is what the one log line per request says.
@@ -62,6 +64,12 @@ func (s *Server) fail(w http.ResponseWriter, l *reqLog, e *apiError, reason stri
 	writeError(w, e)
 }
 
+// The request classes of op profiles (engine.Request.Class).
+const (
+	classChat       = "chat"
+	classCompletion = "completion"
+)
+
 // serveGenerate runs POST /v1/completions and /v1/chat/completions.
 func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	l := &reqLog{path: clip(r.URL.Path), start: time.Now()}
@@ -71,6 +79,11 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 		prefix = "chatcmpl-"
 	}
 	l.id = newID(prefix)
+	// Go CPU profiles (/debug/pprof/profile) attribute this goroutine's samples to the
+	// request (labels request_id and phase "server"); a connection's goroutine serves
+	// its next request after this one, so its labels are put back.
+	pprof.SetGoroutineLabels(profiling.WithRequest(r.Context(), l.id))
+	defer pprof.SetGoroutineLabels(r.Context())
 
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
@@ -88,6 +101,10 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 	if e != nil {
 		s.fail(w, l, e, reason)
 		return
+	}
+	g.eng.Class = classCompletion // the request class of op profiles
+	if ep == epChat {
+		g.eng.Class = classChat
 	}
 	s.fields.note(l.id, l.path, &g.ignored)
 	l.model, l.stream, l.n = g.model, g.stream, g.eng.N

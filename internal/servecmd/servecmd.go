@@ -43,6 +43,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/hub"
 	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 	"github.com/vireo-ai/vireo/runtime/specdec"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
 	"github.com/vireo-ai/vireo/server"
@@ -163,7 +164,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, the whole shutdown: in-flight requests finish until shortly before it, then are aborted and the server stops by it (exit 1 when some were aborted)")
 
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs are JSON on stderr)")
-	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof (no authentication) on this separate loopback address, e.g. localhost:6060 (default: off)")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve /debug/pprof and the op profiles /debug/vireo/profile?seconds=N (no authentication) on this separate loopback address, e.g. localhost:6060 (default: off)")
 	fs.BoolVar(&o.pprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (anyone who reaches it can read the process's memory)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(prog, fs, stderr) }
@@ -424,12 +425,6 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	if draft != nil {
 		eopt.Draft = draft.Model
 	}
-	eng, err := engine.New(m.Model, m.Tokenizer, eopt)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-
 	names := []string(o.servedNames)
 	var aliases []string
 	if len(names) == 0 {
@@ -438,6 +433,20 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 			aliases = []string{name} // what vLLM would have served it as
 		}
 	}
+	// The op profiler: its windows are opened by /debug/vireo/profile on the pprof
+	// listener; NVTX ranges (nsys, ncu attached, or VIREO_NVTX=1) need it too. Without
+	// either the engine has none and a pass calls nothing for it.
+	var prof *profiling.Profiler
+	if o.pprofAddr != "" || profiling.NVTXWanted() {
+		prof = profiling.New(profiling.Options{Backend: be.Name()})
+		eopt.Profiler, eopt.ModelName = prof, names[0]
+	}
+	eng, err := engine.New(m.Model, m.Tokenizer, eopt)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
 	srv, err := server.New(server.Config{
 		ModelNames: names, ModelAliases: aliases, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
@@ -465,7 +474,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		if o.pprofAllowRemote && checkLoopback(o.pprofAddr) != nil {
 			log.Warn("--pprof-allow-remote: /debug/pprof, which has no authentication and exposes the process's memory, is served beyond loopback", zap.String("pprof_addr", o.pprofAddr))
 		}
-		if err := servePprof(o.pprofAddr, log); err != nil {
+		if err := servePprof(o.pprofAddr, prof, log); err != nil {
 			ln.Close()
 			return err
 		}
@@ -591,8 +600,9 @@ func openDraft(ctx context.Context, o *options, mopt model.Options, be backend.B
 	return d, nil
 }
 
-// servePprof serves /debug/pprof on its own listener, never on the API port.
-func servePprof(addr string, log *zap.Logger) error {
+// servePprof serves /debug/pprof, and the op profiles of prof at /debug/vireo/profile,
+// on its own listener, never on the API port.
+func servePprof(addr string, prof *profiling.Profiler, log *zap.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--pprof-addr: %w", err)
@@ -603,6 +613,7 @@ func servePprof(addr string, log *zap.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/vireo/profile", profiling.Handler(prof))
 	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
 	go http.Serve(ln, mux)
 	return nil

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/require"
 )
 
@@ -201,6 +202,30 @@ func TestSIGTERMDrains(t *testing.T) {
 	br := bufio.NewReader(resp.Body)
 	_, err = br.ReadString('\n') // the first token is out: the request is in flight
 	require.NoError(t, err)
+
+	// An op profile of the running stream, from the pprof listener only (issue 36):
+	// decode passes of class "completion", every layer op once per layer per pass.
+	pr, err = http.Get("http://" + pprofAddr + "/debug/vireo/profile?seconds=0.3")
+	require.NoError(t, err)
+	body, err := io.ReadAll(pr.Body)
+	pr.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, pr.StatusCode, "%s", body)
+	prof, err := profile.ParseData(body)
+	require.NoError(t, err)
+	calls := map[string]int64{}
+	for _, smp := range prof.Sample {
+		require.Equal(t, []string{"completion"}, smp.Label["class"])
+		if smp.Label["phase"][0] == "decode" {
+			calls[smp.Location[0].Line[0].Function.Name] += smp.Value[1]
+		}
+	}
+	require.Positive(t, calls["embed"], "decode passes in the window: %v", calls)
+	require.Equal(t, 4*calls["embed"], calls["q_proj"], "the synthetic tiny model's 4 layers: %v", calls)
+	pr, err = http.Get(base + "/debug/vireo/profile?seconds=0.1")
+	require.NoError(t, err)
+	pr.Body.Close()
+	require.Equal(t, 404, pr.StatusCode)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	// New requests are refused while the stream drains (or the listener is already
