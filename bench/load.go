@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/vireo-ai/vireo/runtime/profiling"
 )
 
 // SLO is the service-level objective goodput counts against: a request is good when
@@ -125,6 +127,16 @@ type LoadRun struct {
 	Started  time.Time      `json:"started"`
 	Records  []Record       `json:"records"`
 	Summary  Summary        `json:"summary"`
+	// Ops is the run's op profile (bench load --engine --profile), nil without one.
+	Ops *OpProfile `json:"ops,omitempty"`
+}
+
+// OpProfile is an op profile recorded over a run (runtime/profiling): where the pprof
+// file was written and its summary (every op's time, calls and share of step time).
+type OpProfile struct {
+	File    string            `json:"file"`
+	Backend string            `json:"backend"`
+	Summary profiling.Summary `json:"summary"`
 }
 
 // RunLoad sends the workload's requests to t (after cfg.Warmup discarded ones) and

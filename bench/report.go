@@ -665,6 +665,32 @@ func (r *Report) mdLoad(b *strings.Builder) {
 		p("- **%s: %d of %d requests failed** (%s). First error: `%s`\n", run.Label(), s.Failed, s.Requests, strings.Join(kinds, ", "), firstLine(s.FirstError))
 	}
 	p("\n")
+	for _, run := range l.Runs {
+		if run.Ops != nil {
+			mdOps(b, run.Label(), run.Ops)
+		}
+	}
+}
+
+// mdOps lists a run's top ops and their share of step time (bench load --profile).
+func mdOps(b *strings.Builder, label string, o *OpProfile) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	s := &o.Summary
+	p("### Op profile, %s\n\n", label)
+	p("%d passes (%s backend), %.1f ms of step time; the ops account for %.1f%% of it (the rest is the issuer's own host time between ops). Profile: `%s` (`go tool pprof -http : %s` draws the flame graph; `-tagfocus phase=decode` keeps the decode passes).\n\n",
+		s.Steps, o.Backend, float64(s.StepNs)/1e6, 100*s.Share, o.File, o.File)
+	if len(s.Ops) == 0 {
+		p("No pass ran in the window.\n\n")
+		return
+	}
+	p("| op | time ms | share of step time | calls | µs per call |\n|---|---|---|---|---|\n")
+	for i, op := range s.Ops {
+		if i == 10 {
+			break
+		}
+		p("| %s | %.2f | %.1f%% | %d | %.1f |\n", op.Op, float64(op.Ns)/1e6, 100*op.Share, op.Calls, float64(op.Ns)/1e3/float64(max(op.Calls, 1)))
+	}
+	p("\n")
 }
 
 func (r *Report) mdOptimizations(b *strings.Builder) {

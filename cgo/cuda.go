@@ -226,6 +226,24 @@ func ElapsedMs(start, end Event) (float32, error) {
 	return float32(ms), err
 }
 
+// ---- NVTX ----
+
+// NVTXRangeID registers an NVTX range name with a color (0xRRGGBB) and returns the id
+// NVTXPush takes.
+func NVTXRangeID(name string, color uint32) (int, error) {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	var id C.int
+	err := call("vireo_nvtx_range_id", func() C.int { return C.vireo_nvtx_range_id(cs, C.uint(color), &id) })
+	return int(id), err
+}
+
+// NVTXPush opens a range of a registered id on the calling OS thread; NVTXPop closes
+// the innermost one.
+func NVTXPush(id int) { C.vireo_nvtx_push(C.int(id)) }
+
+func NVTXPop() { C.vireo_nvtx_pop() }
+
 func BeginCapture(s Stream) error {
 	return call("vireo_graph_begin_capture", func() C.int { return C.vireo_graph_begin_capture(s.c()) })
 }

@@ -67,6 +67,12 @@ func (e Event) Sync() error { return ErrNoCUDA }
 
 func ElapsedMs(start, end Event) (float32, error) { return 0, ErrNoCUDA }
 
+func NVTXRangeID(name string, color uint32) (int, error) { return 0, ErrNoCUDA }
+
+func NVTXPush(id int) {}
+
+func NVTXPop() {}
+
 func BeginCapture(s Stream) error { return ErrNoCUDA }
 
 func EndCapture(s Stream) (Graph, error) { return Graph{}, ErrNoCUDA }

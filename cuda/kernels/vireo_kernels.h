@@ -33,7 +33,8 @@ extern "C" {
 // 3: vireo_fill_uniform, vireo_probe.
 // 4: vireo_matmul_sp24.
 // 5: vireo_kv_index (a per-row sequence into the block tables) replaces vireo_decode_index.
-#define VIREO_ABI_VERSION 5
+// 6: vireo_nvtx_range_id, vireo_nvtx_push, vireo_nvtx_pop.
+#define VIREO_ABI_VERSION 6
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -128,6 +129,18 @@ int vireo_stream_wait_event(vireo_stream_t stream, vireo_event_t event);
 int vireo_event_query(vireo_event_t event);
 int vireo_event_sync(vireo_event_t event);
 int vireo_event_elapsed_ms(float* ms, vireo_event_t start, vireo_event_t end);
+
+// ---- NVTX ranges (nvtx.cu) ---------------------------------------------------------
+
+#define VIREO_NVTX_MAX_RANGES 4096
+// Registers a range name (at most 63 bytes are kept; the same name again gives the same
+// id) in the "vireo" NVTX domain with a display color 0xRRGGBB. VIREO_ERR_ARG once
+// VIREO_NVTX_MAX_RANGES names are registered.
+int vireo_nvtx_range_id(const char* name, unsigned color, int* id);
+// Opens a range of a registered id on the calling thread (an unknown id: nothing);
+// pop closes the thread's innermost one. Without a tool attached both are no-ops.
+void vireo_nvtx_push(int id);
+void vireo_nvtx_pop(void);
 
 // Capture (relaxed mode) every launch on stream into a graph until end_capture.
 int vireo_graph_begin_capture(vireo_stream_t stream);

@@ -35,6 +35,7 @@ import (
 	"github.com/vireo-ai/vireo/internal/version"
 	"github.com/vireo-ai/vireo/runtime/compress"
 	"github.com/vireo-ai/vireo/runtime/engine"
+	"github.com/vireo-ai/vireo/runtime/profiling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer"
 	"github.com/vireo-ai/vireo/server"
 )
@@ -232,7 +233,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	fs := newFlags("load", "Send requests to an OpenAI-compatible server (--url) or an in-process engine (--engine) and record\nevery request; one run per value of --concurrency (closed loop) or --request-rate (open loop,\nPoisson arrivals).", stderr)
 	var (
 		url, modelName, apiKey, conc, rates, out, reportDir, prompts string
-		useEngine, serve, fixed                                      bool
+		useEngine, serve, fixed, profile                             bool
 		inLen, outLen, num, warmup, vocab, bos, maxConc              int
 		numSeqs, lanes, chunk, batched, decodeSteps                  int
 		ratio, temp, sloTTFT, sloITL                                 float64
@@ -245,6 +246,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	fs.StringVar(&apiKey, "api-key", os.Getenv("VIREO_API_KEY"), "Bearer API key (default $VIREO_API_KEY)")
 	fs.BoolVar(&useEngine, "engine", false, "run an in-process engine on --model-path instead of a server")
 	fs.BoolVar(&serve, "serve", false, "with --engine: put the real HTTP server in front of the engine on a loopback port and load it over HTTP/SSE")
+	fs.BoolVar(&profile, "profile", false, "with --engine: record an op profile of each run (time per op, layer, phase and batch bucket), write it beside --out as <out>.ops.<run>.pb.gz for go tool pprof, and list its top ops in the summary and the report")
 	mf.register(fs, "", "auto")
 	fs.IntVar(&numSeqs, "max-num-seqs", 0, "engine: sequences per step (0: default)")
 	fs.IntVar(&lanes, "prefill-streams", 0, "engine: prefill lanes (0: default 1)")
@@ -282,6 +284,9 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	if serve && !useEngine {
 		return errors.New("--serve needs --engine (it serves the in-process engine)")
 	}
+	if profile && !useEngine {
+		return errors.New("--profile needs --engine (it times the in-process engine's ops; a server's are at its --pprof-addr, /debug/vireo/profile)")
+	}
 	if bos < -1 || bos > math.MaxInt32 {
 		return fmt.Errorf("--bos-id %d is not a token id (or -1)", bos)
 	}
@@ -289,6 +294,7 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		VocabSize: vocab, FirstID: 3, BOS: int32(bos), Seed: seed, FixedOutput: fixed}
 	res := &bench.LoadResult{Command: cmd, Host: bench.ThisHost()}
 	var target bench.Target
+	var prof *profiling.Profiler // --profile
 	if useEngine {
 		if err := mf.resolve(ctx, stderr); err != nil {
 			return err
@@ -299,8 +305,11 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		}
 		defer m.Close()
 		eo := bench.EngineOptions{MaxNumSeqs: numSeqs, PrefillStreams: lanes, PrefillChunk: chunk, MaxNumBatchedTokens: batched, DecodeSteps: decodeSteps}
+		if profile {
+			prof = profiling.New(profiling.Options{Backend: m.Model.Backend().Name()})
+		}
 		eng, err := engine.New(m.Model, m.Tokenizer, engine.Options{MaxNumSeqs: numSeqs, PrefillStreams: lanes, PrefillChunk: chunk,
-			MaxNumBatchedTokens: batched, DecodeSteps: decodeSteps})
+			MaxNumBatchedTokens: batched, DecodeSteps: decodeSteps, Profiler: prof, ModelName: filepath.Base(mf.spec.Path)})
 		if err != nil {
 			return err
 		}
@@ -369,12 +378,22 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		if p.rate > 0 {
 			label = fmt.Sprintf("rate=%g/s", p.rate)
 		}
+		if prof != nil {
+			if err := prof.Start(); err != nil {
+				return err
+			}
+		}
 		run, err := bench.RunLoad(ctx, target, w, cfg, progress(stderr, "load "+label, num))
 		if err != nil {
 			return err
 		}
 		res.Runs = append(res.Runs, run)
 		printRun(stdout, run)
+		if prof != nil {
+			if run.Ops, err = writeOps(prof.Stop(), out, label, stdout); err != nil {
+				return err
+			}
+		}
 	}
 	res.Host.End()
 	if err := bench.WriteJSON(out, res); err != nil {
@@ -392,6 +411,29 @@ func runLoad(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		return errAllFailed
 	}
 	return nil
+}
+
+// writeOps writes a run's op profile beside the result (out without .json, then
+// .ops.<label>.pb.gz) and prints its top ops.
+func writeOps(snap *profiling.Snapshot, out, label string, stdout io.Writer) (*bench.OpProfile, error) {
+	name := strings.NewReplacer("=", "", "/", "_").Replace(label)
+	path := strings.TrimSuffix(out, filepath.Ext(out)) + ".ops." + name + ".pb.gz"
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := snap.Write(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := snap.WriteText(stdout, 10); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "wrote %s (go tool pprof -http : %s)\n", path, path)
+	return &bench.OpProfile{File: path, Backend: snap.Backend, Summary: snap.Summary()}, nil
 }
 
 // servedName is the model name the in-process server answers to.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/bench"
@@ -172,4 +173,47 @@ func TestCompressCommand(t *testing.T) {
 	require.ErrorContains(t, err, "criterion")
 	_, err = runCLI(t, "compress", "--quality", "maybe")
 	require.ErrorContains(t, err, "--quality")
+}
+
+// TestLoadProfile: bench load --engine --profile writes each run's op profile beside
+// the result, and the counts in it are the workload's: at concurrency 1, each of the
+// 5 requests (2 warm-up, 3 measured) is one prefill pass of its 16-token prompt
+// (17 with BOS: bucket 32 tokens) and 7 decode passes for its 8 output tokens, every
+// layer op once per layer per pass; the report lists the top ops.
+func TestLoadProfile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "load.json")
+	log, err := runCLI(t, "load", "--engine", "--model-path", "synthetic:tiny", "--threads", "1", "--num-prompts", "3",
+		"--input-len", "16", "--output-len", "8", "--profile", "--out", out, "--report-dir", dir)
+	require.NoError(t, err, log)
+	require.Contains(t, log, "share of step time")
+	path := filepath.Join(dir, "load.ops.c1.pb.gz")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err, log)
+	prof, err := profile.ParseData(data)
+	require.NoError(t, err)
+	calls := map[[2]string]int64{}
+	for _, s := range prof.Sample {
+		calls[[2]string{s.Label["phase"][0], s.Location[0].Line[0].Function.Name}] += s.Value[1]
+		// The stack's root is the model, named by its path.
+		require.Equal(t, "synthetic:tiny", s.Location[len(s.Location)-1].Line[0].Function.Name)
+	}
+	const layers = 4 // synthetic:tiny
+	for phase, passes := range map[string]int64{"prefill": 5, "decode": 35} {
+		require.Equal(t, passes, calls[[2]string{phase, "embed"}], "%s passes: %v", phase, calls)
+		require.Equal(t, passes, calls[[2]string{phase, "classifier"}], "%s", phase)
+		require.Equal(t, layers*passes, calls[[2]string{phase, "attention"}], "%s", phase)
+		require.Equal(t, layers*passes, calls[[2]string{phase, "down_proj"}], "%s", phase)
+	}
+	var res bench.LoadResult
+	require.NoError(t, bench.ReadJSON(out, &res))
+	require.NotNil(t, res.Runs[0].Ops)
+	require.Equal(t, int64(40), res.Runs[0].Ops.Summary.Steps)
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(md), "### Op profile, c=1")
+	require.Contains(t, string(md), "| op | time ms | share of step time |")
+
+	_, err = runCLI(t, "load", "--url", "http://x", "--profile")
+	require.ErrorContains(t, err, "--profile needs --engine")
 }
