@@ -10,7 +10,7 @@
 # the smaller of its default cap and what is left of the budget; a phase whose expected
 # time no longer fits is skipped, saying so. PHASES=a,b runs only the named phases (a
 # rerun repeats only what failed); the default is every phase but rebuild and engine
-# (REBUILD=1, ENGINE=1 add them; LARGE=1 adds the large op cases). Vireo's performance
+# (REBUILD=1, ENGINE=1, PROFILE=1 add them; LARGE=1 adds the large op cases). Vireo's performance
 # phases (kernels, e2e-*, engine) are skipped when ops ran cases and some failed.
 #
 # Every phase writes $WORK/<phase>.json (vireo-check also writes <phase>.jsonl line by
@@ -37,16 +37,18 @@ ran=()
 default_phases="device,bandwidth,ops,cuda-tests,sanitizer,kernels,torch,e2e-int8,e2e-f16"
 [ "${REBUILD:-0}" = 1 ] && default_phases="device,rebuild,${default_phases#device,}"
 [ "${ENGINE:-0}" = 1 ] && default_phases="$default_phases,engine"
+# PROFILE=1 adds the op profile (issue 36): outside the default budget.
+[ "${PROFILE:-0}" = 1 ] && default_phases="$default_phases,profile"
 PHASES=${PHASES:-$default_phases}
 
 # Per phase: expected seconds on an H200, cap in seconds (bench/NOTES.md, "Budget").
 declare -A EXPECT=([device]=5 [rebuild]=90 [bandwidth]=3 [ops]=25 [cuda-tests]=12 [sanitizer]=45
-  [kernels]=15 [torch]=30 [e2e-int8]=25 [e2e-f16]=15 [engine]=200)
+  [kernels]=15 [torch]=30 [e2e-int8]=25 [e2e-f16]=15 [engine]=200 [profile]=60)
 declare -A CAP=([device]=15 [rebuild]=150 [bandwidth]=15 [ops]=45 [cuda-tests]=30 [sanitizer]=60
-  [kernels]=30 [torch]=50 [e2e-int8]=35 [e2e-f16]=20 [engine]=240)
+  [kernels]=30 [torch]=50 [e2e-int8]=35 [e2e-f16]=20 [engine]=240 [profile]=120)
 # Vireo's performance phases, skipped once ops has failed cases (the torch anchor runs
 # regardless: its numbers stay valid for a rerun after a fix).
-perf=" kernels e2e-int8 e2e-f16 engine "
+perf=" kernels e2e-int8 e2e-f16 engine profile "
 
 left() { echo $(( BUDGET - ($(date +%s) - started) )); }
 wanted() { [[ ",$PHASES," == *",$1,"* ]]; }
@@ -262,6 +264,9 @@ phase torch python3 "$B/gpu-bench.py" --out "$WORK/torch.json"
 phase e2e-int8 "$CHECK" e2e -weights int8 -out "$WORK/e2e-int8.json"
 phase e2e-f16 "$CHECK" e2e -weights f16 -stories "" -steps 32 -out "$WORK/e2e-f16.json"
 phase engine "$CHECK" engine -device cuda -out "$WORK/engine.json"
+# Per-op device time at the Llama-3-8B shape; profile.pb.gz, profile.engine-c*.pb.gz
+# (go tool pprof) land in the logs.
+phase profile "$CHECK" profile -device cuda -out "$WORK/profile.json"
 
 cp "$B/ptxas.log" "$WORK/" 2>/dev/null
 report

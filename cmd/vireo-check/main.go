@@ -8,6 +8,10 @@
 //	vireo-check engine              the serving engine on synthetic:llama3-8b, decode graphs on/off:
 //	                                batch-1 decode, TTFT 128/512/2048, throughput at 1/16/64,
 //	                                the mixed workload in its three configurations
+//	vireo-check profile             per-op device time at the Llama-3-8B shape: a prefill and
+//	                                decode passes, the timing overhead, engine runs with
+//	                                decode graphs (replays and their eager breakdown);
+//	                                pprof files beside -out
 //
 //	vireo-check report -work DIR    merge a gpu-check.sh run's phases into one JSON with
 //	                                its summary, and print the one-screen summary
@@ -43,6 +47,7 @@ var commands = []command{
 	{"kernels", "kernel benchmarks on Llama-3-8B shapes", runKernels},
 	{"e2e", "synthetic Llama-3-8B decode tokens/s and 2048-token TTFT", runE2E},
 	{"engine", "engine end to end, graphs on/off: decode, TTFT, throughput, mixed", runEngine},
+	{"profile", "per-op device time of synthetic Llama-3-8B passes and engine runs (pprof files)", runProfile},
 	{"report", "merge a gpu-check.sh run into gpu-check.json and print its summary", runReport},
 }
 
