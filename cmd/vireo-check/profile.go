@@ -22,7 +22,7 @@ import (
 //     the profile as a pprof file beside -out (<out>.pb.gz; go tool pprof reads it);
 //   - overhead: -rounds rounds of -steps decode passes without and with timing,
 //     alternating, and the ratio of their times;
-//   - engine (-engine-seqs, '' skips): the serving engine with its default decode
+//   - engine (-engine-seqs, ” skips): the serving engine with its default decode
 //     graphs, one run of -steps tokens per concurrency with a window open: graph
 //     replays timed whole and the eager breakdown rounds per op, labelled per bucket
 //     (<out>.engine.pb.gz).
