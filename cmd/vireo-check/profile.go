@@ -22,10 +22,10 @@ import (
 //     the profile as a pprof file beside -out (<out>.pb.gz; go tool pprof reads it);
 //   - overhead: -rounds rounds of -steps decode passes without and with timing,
 //     alternating, and the ratio of their times;
-//   - engine (-engine-seqs, ” skips): the serving engine with its default decode
+//   - engine (-engine-seqs; empty skips it): the serving engine with its default decode
 //     graphs, one run of -steps tokens per concurrency with a window open: graph
 //     replays timed whole and the eager breakdown rounds per op, labelled per bucket
-//     (<out>.engine.pb.gz).
+//     (<out>.engine-cN.pb.gz).
 //
 // -device cpu runs the same code on the CPU backend (small shapes; what CI can run).
 // gpu-check.sh runs it as the opt-in phase profile (PROFILE=1).
