@@ -37,6 +37,10 @@ func Handler(p *Profiler) http.Handler {
 			httpError(w, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
+		if p == nil {
+			httpError(w, http.StatusNotFound, "no op profiler: this process runs no engine with profiling")
+			return
+		}
 		q := r.URL.Query()
 		secs := float64(DefaultSeconds)
 		if s := q.Get("seconds"); s != "" {
