@@ -112,3 +112,54 @@ func TestEngineRejectsBadClass(t *testing.T) {
 	require.NoError(t, err)
 	collect(t, events)
 }
+
+// TestEngineProfileGraphs: with decode graphs (the asynchronous fake's, shaped like
+// CUDA's), a window times each replayed round whole (mode graph, op graph_replay, one
+// call per step) and runs one round in BreakdownEvery per bucket eagerly for the
+// per-op breakdown (mode eager): 19 decode rounds of one step are rounds 0, 4, 8, 12,
+// 16 eager and 14 replays. The tokens are the eager engine's all the same.
+func TestEngineProfileGraphs(t *testing.T) {
+	off := false
+	p := profiling.New(profiling.Options{Backend: "fake", BreakdownEvery: 4, NVTX: &off})
+	r := newAsyncRun(t, 3, Options{Profiler: p, ModelName: "stories"}, true, 0, 0)
+	mode, why := r.e.Graphs()
+	require.Equal(t, GraphsReplay, mode, why)
+	req := &Request{Prompt: []int32{1, 400, 401, 402, 403}, MaxTokens: 20, IgnoreEOS: true,
+		Sampling: sampling.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}}
+	want := runAll(t, newEngine(t, openStories(t), Options{}), []*Request{req})
+
+	require.NoError(t, p.Start())
+	events, err := r.e.Submit(context.Background(), req)
+	require.NoError(t, err)
+	got := collect(t, events)
+	snap := p.Stop()
+	require.Equal(t, want[0], got)
+	require.Empty(t, r.f.Violations())
+
+	layers := int64(r.e.cfg.Layers)
+	seen := map[string]bool{}
+	for _, se := range snap.Series {
+		key := se.Labels.Mode + " " + se.Labels.Phase + " " + se.Labels.Bucket
+		seen[key] = true
+		calls := map[string]int64{}
+		for _, o := range se.Ops {
+			calls[o.Op] += o.Calls
+		}
+		switch key {
+		case "graph decode 1 seqs":
+			require.Equal(t, int64(14), se.Steps)
+			require.Equal(t, map[string]int64{profiling.GraphReplay: 14}, calls)
+		case "eager decode 1 seqs":
+			require.Equal(t, int64(5), se.Steps)
+			require.Equal(t, int64(5), calls["embed"])
+			require.Equal(t, 5*layers, calls["attention"])
+			require.Equal(t, 5*layers, calls["down_proj"])
+		case "eager prefill 8 tokens":
+			require.Equal(t, int64(1), se.Steps)
+			require.Equal(t, layers, calls["q_proj"])
+		default:
+			t.Errorf("unexpected series %s: %+v", key, se)
+		}
+	}
+	require.Len(t, seen, 3, "series: %v", seen)
+}
