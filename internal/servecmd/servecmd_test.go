@@ -191,6 +191,54 @@ func TestSIGTERMDrains(t *testing.T) {
 	pr.Body.Close()
 	require.Equal(t, 404, pr.StatusCode)
 
+	// Issue 36, on a stream of its own that the client then drops: Go's profiles
+	// attribute goroutines to the request and the engine's phases (pprof labels: the
+	// stream's handler, the engine loop), and an op profile of the running stream comes
+	// from the pprof listener only: decode passes of class "completion", every layer op
+	// once per layer per pass.
+	{
+		ctxA, cancelA := context.WithCancel(ctx)
+		reqA, _ := http.NewRequestWithContext(ctxA, http.MethodPost, base+"/v1/completions",
+			strings.NewReader(`{"prompt":"hi","max_tokens":1900,"ignore_eos":true,"stream":true}`))
+		reqA.Header.Set("Authorization", "Bearer s3cret")
+		respA, err := http.DefaultClient.Do(reqA)
+		require.NoError(t, err)
+		require.Equal(t, 200, respA.StatusCode)
+		_, err = bufio.NewReader(respA.Body).ReadString('\n')
+		require.NoError(t, err)
+		pr, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+		require.NoError(t, err)
+		body, err := io.ReadAll(pr.Body)
+		pr.Body.Close()
+		require.NoError(t, err)
+		require.Regexp(t, `labels: \{"phase":"server", "request_id":"cmpl-[^"]+"\}`, string(body))
+		require.Contains(t, string(body), `labels: {"phase":"schedule"}`)
+
+		pr, err = http.Get("http://" + pprofAddr + "/debug/vireo/profile?seconds=0.2")
+		require.NoError(t, err)
+		body, err = io.ReadAll(pr.Body)
+		pr.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 200, pr.StatusCode, "%s", body)
+		prof, err := profile.ParseData(body)
+		require.NoError(t, err)
+		calls := map[string]int64{}
+		for _, smp := range prof.Sample {
+			require.Equal(t, []string{"completion"}, smp.Label["class"])
+			if smp.Label["phase"][0] == "decode" {
+				calls[smp.Location[0].Line[0].Function.Name] += smp.Value[1]
+			}
+		}
+		require.Positive(t, calls["embed"], "decode passes in the window: %v", calls)
+		require.Equal(t, 4*calls["embed"], calls["q_proj"], "the synthetic tiny model's 4 layers: %v", calls)
+		pr, err = http.Get(base + "/debug/vireo/profile?seconds=0.1")
+		require.NoError(t, err)
+		pr.Body.Close()
+		require.Equal(t, 404, pr.StatusCode)
+		cancelA()
+		respA.Body.Close()
+	}
+
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/completions",
 		strings.NewReader(`{"prompt":"hello","max_tokens":400,"ignore_eos":true,"stream":true}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -202,30 +250,6 @@ func TestSIGTERMDrains(t *testing.T) {
 	br := bufio.NewReader(resp.Body)
 	_, err = br.ReadString('\n') // the first token is out: the request is in flight
 	require.NoError(t, err)
-
-	// An op profile of the running stream, from the pprof listener only (issue 36):
-	// decode passes of class "completion", every layer op once per layer per pass.
-	pr, err = http.Get("http://" + pprofAddr + "/debug/vireo/profile?seconds=0.3")
-	require.NoError(t, err)
-	body, err := io.ReadAll(pr.Body)
-	pr.Body.Close()
-	require.NoError(t, err)
-	require.Equal(t, 200, pr.StatusCode, "%s", body)
-	prof, err := profile.ParseData(body)
-	require.NoError(t, err)
-	calls := map[string]int64{}
-	for _, smp := range prof.Sample {
-		require.Equal(t, []string{"completion"}, smp.Label["class"])
-		if smp.Label["phase"][0] == "decode" {
-			calls[smp.Location[0].Line[0].Function.Name] += smp.Value[1]
-		}
-	}
-	require.Positive(t, calls["embed"], "decode passes in the window: %v", calls)
-	require.Equal(t, 4*calls["embed"], calls["q_proj"], "the synthetic tiny model's 4 layers: %v", calls)
-	pr, err = http.Get(base + "/debug/vireo/profile?seconds=0.1")
-	require.NoError(t, err)
-	pr.Body.Close()
-	require.Equal(t, 404, pr.StatusCode)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	// New requests are refused while the stream drains (or the listener is already
