@@ -487,9 +487,13 @@ func (res *CompressResult) recommend() string {
 		}
 		return fmt.Sprintf("Speed only (random weights: no quality to keep; see the stories260K curve for quality). Against the dense model in the same format: %s.", strings.Join(parts, "; "))
 	}
-	var keep, drop []string
+	var keep, drop, noop []string
 	for _, a := range res.Arms {
 		if a.Setting == "dense" || a.Quality == nil {
+			continue
+		}
+		if a.Compress != nil && a.Compress.StoredParam >= a.Compress.DenseParams {
+			noop = append(noop, a.Name())
 			continue
 		}
 		q := a.Quality
@@ -512,6 +516,9 @@ func (res *CompressResult) recommend() string {
 	}
 	if len(drop) > 0 {
 		fmt.Fprintf(&b, "below the bar: %s.", strings.Join(drop, ", "))
+	}
+	if len(noop) > 0 {
+		fmt.Fprintf(&b, " Compressing nothing on this model (every matrix stayed dense: the rule asked for a rank above the break-even): %s.", strings.Join(noop, ", "))
 	}
 	if dense := res.arm("dense", "int8"); dense != nil && dense.Quality != nil {
 		fmt.Fprintf(&b, " For comparison, int8 alone scores %.1f%% at %s of weights per token.", 100*dense.Quality.AccuracyRatio, human(dense.WeightBytes))

@@ -114,7 +114,11 @@ func (r *Report) mdCompress(b *strings.Builder) {
 			ratioCell(a.PrefillSpeedup), ratioCell(a.DecodeSpeedup))
 		if cfg.Quality {
 			if q := a.Quality; q != nil && q.AccuracyRatioCI != nil {
-				p(" %.1f%% [%.1f, %.1f] | %.3f | %s |", 100*q.AccuracyRatioCI.Value, 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi, q.Perplexity, yesNo(a.Keeps))
+				keeps := yesNo(a.Keeps)
+				if a.Compress != nil && a.Compress.StoredParam >= a.Compress.DenseParams {
+					keeps = "– (nothing compressed)"
+				}
+				p(" %.1f%% [%.1f, %.1f] | %.3f | %s |", 100*q.AccuracyRatioCI.Value, 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi, q.Perplexity, keeps)
 			} else {
 				p(" – | – | – |")
 			}

@@ -33,6 +33,7 @@ func compressCmd(args []string, stdout, stderr io.Writer) error {
 	calib := fs.String("calib", "", "calibration text for --whiten and wanda: the training part of the data, never held-out text")
 	calibSkip := fs.Int("calib-skip", 0, "calibration: tokens of the text skipped first")
 	calibTokens := fs.Int("calib-tokens", 4096, "calibration: tokens run through the model")
+	calibWindow := fs.Int("calib-window", 0, "calibration: tokens per forward pass, BOS included (default: the model's context; keep it within the context the model was trained on)")
 	typ := fs.String("type", "f32", "storage of the factors and kept values: f32, f16 or bf16")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	fs.Usage = func() {
@@ -63,7 +64,7 @@ func compressCmd(args []string, stdout, stderr io.Writer) error {
 		SVD:         compress.SVDOptions{Oversample: *over, PowerIters: *power, Seed: *seed},
 		Whiten:      *whiten,
 		AllowLarger: *larger,
-		Calib:       compress.CalibOptions{Path: *calib, Skip: *calibSkip, Tokens: *calibTokens},
+		Calib:       compress.CalibOptions{Path: *calib, Skip: *calibSkip, Tokens: *calibTokens, Window: *calibWindow},
 	}
 	if *over <= 0 {
 		return fmt.Errorf("compress: --oversample must be positive, got %d", *over)

@@ -775,6 +775,7 @@ func runCompress(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&quality, "quality", "auto", "audit quality: yes, no, or auto (not for synthetic models, whose weights are random)")
 	fs.StringVar(&texts, "texts", "", "eval texts as category=path,... (default: the three shared texts)")
 	fs.IntVar(&cfg.Tokens, "tokens", 8192, "scored tokens per text")
+	fs.IntVar(&cfg.Context, "context", 0, "window length of the audit and the calibration, BOS included (0: the model's context; stories260K's GGUF claims 2048, it was trained on 512)")
 	fs.IntVar(&cfg.Resamples, "resamples", 1000, "bootstrap resamples")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed (bootstrap, SVD sketches, prompts)")
 	fs.Float64Var(&cfg.Threshold, "threshold", 0.92, "the quality score a setting must keep")
@@ -854,7 +855,7 @@ func runCompress(cmd string, args []string, stdout, stderr io.Writer) error {
 		if calibSkip < 0 {
 			calibSkip = cfg.Tokens
 		}
-		cfg.Calib = compress.CalibOptions{Path: calib, Skip: calibSkip, Tokens: calibTokens}
+		cfg.Calib = compress.CalibOptions{Path: calib, Skip: calibSkip, Tokens: calibTokens, Window: cfg.Context}
 	}
 	cfg.WorkDir = workDir
 	if workDir != "" {

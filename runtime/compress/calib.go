@@ -23,6 +23,10 @@ type CalibOptions struct {
 	Path   string
 	Skip   int // tokens of Path skipped first (default 0)
 	Tokens int // tokens run (default 4096)
+	// Window is the tokens per forward pass, BOS included (default: the model's
+	// context). Keep it within the context the model was trained on: some files claim a
+	// longer one (stories260K's GGUF says 2,048; it was trained on 512).
+	Window int
 	// MaxBytes bounds the memory of the input statistics (XᵀX per distinct layer
 	// input when whitening: 8·In² bytes each); default 4 GiB. A model past it is refused
 	// with the size it would need.
@@ -158,6 +162,12 @@ func calibrate(path string, names []string, gram bool, o CalibOptions) (map[stri
 	}
 	ids = ids[o.Skip : o.Skip+o.Tokens]
 	ctx := c.MaxSeqLen
+	if o.Window > 0 {
+		ctx = min(ctx, o.Window)
+	}
+	if ctx < 2 {
+		return nil, 0, fmt.Errorf("calibration: window of %d tokens", ctx)
+	}
 	s, err := llm.NewScorer(m.Model, ctx)
 	if err != nil {
 		return nil, 0, err
