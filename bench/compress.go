@@ -380,6 +380,16 @@ func compressSpeed(res *CompressResult, log func(string)) error {
 		}
 		log(fmt.Sprintf("speed round %d/%d done", round+1, cfg.Rounds))
 	}
+	res.speedups()
+	return nil
+}
+
+// speedups sets each setting's speed-ups against the dense model in the same format:
+// per round the ratio of the two speeds (the arms took turns within a round, so a
+// round's ratio cancels the machine's drift between rounds), their median, and a
+// bootstrap 95% CI over rounds.
+func (res *CompressResult) speedups() {
+	cfg := res.Config
 	base := map[string]*CompressArm{}
 	for _, a := range res.Arms {
 		if a.Setting == "dense" {
@@ -387,15 +397,14 @@ func compressSpeed(res *CompressResult, log func(string)) error {
 		}
 	}
 	for i, a := range res.Arms {
-		if a.Setting == "dense" {
+		b := base[a.Format]
+		if a.Setting == "dense" || b == nil {
 			continue
 		}
-		b := base[a.Format]
-		p := ratioCI(b.Prefill, a.Prefill, cfg.Resamples, cfg.Seed+uint64(i))
-		d := ratioCI(b.Decode, a.Decode, cfg.Resamples, cfg.Seed+uint64(i)+7)
+		p := pairedRatio(b.Prefill, a.Prefill, cfg.Resamples, cfg.Seed+uint64(i))
+		d := pairedRatio(b.Decode, a.Decode, cfg.Resamples, cfg.Seed+uint64(i)+7)
 		a.PrefillSpeedup, a.DecodeSpeedup = &p, &d
 	}
-	return nil
 }
 
 // timeSession prefills prompt in one pass and decodes n tokens greedily, one pass each,
@@ -446,24 +455,26 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// ratioCI is median(b)/median(a) with an unpaired bootstrap 95% CI (no CI under 3
-// samples each).
-func ratioCI(a, b []float64, resamples int, seed uint64) Interval {
-	iv := Interval{Value: median(b) / median(a), Lo: math.NaN(), Hi: math.NaN()}
-	if len(a) < 3 || len(b) < 3 {
+// pairedRatio is the median over rounds of b[i]/a[i] with a bootstrap 95% CI over
+// rounds (no CI under 3 rounds).
+func pairedRatio(a, b []float64, resamples int, seed uint64) Interval {
+	n := min(len(a), len(b))
+	r := make([]float64, n)
+	for i := range r {
+		r[i] = b[i] / a[i]
+	}
+	iv := Interval{Value: median(r), Lo: math.NaN(), Hi: math.NaN()}
+	if n < 3 {
 		return iv
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	vals := make([]float64, 0, resamples)
-	ra, rb := make([]float64, len(a)), make([]float64, len(b))
+	s := make([]float64, n)
 	for k := 0; k < resamples; k++ {
-		for i := range ra {
-			ra[i] = a[rng.IntN(len(a))]
+		for i := range s {
+			s[i] = r[rng.IntN(n)]
 		}
-		for i := range rb {
-			rb[i] = b[rng.IntN(len(b))]
-		}
-		vals = append(vals, median(rb)/median(ra))
+		vals = append(vals, median(s))
 	}
 	sort.Float64s(vals)
 	iv.Lo, iv.Hi = percentileSorted(vals, 2.5), percentileSorted(vals, 97.5)
@@ -471,59 +482,99 @@ func ratioCI(a, b []float64, resamples int, seed uint64) Interval {
 }
 
 // recommend is the report's closing line: which settings keep the quality score, and
-// what they buy.
+// what they buy. A setting keeps it when every format it ran in does.
 func (res *CompressResult) recommend() string {
 	cfg := res.Config
 	th := fmt.Sprintf("%.0f%%", 100*cfg.Threshold)
-	speed := func(a *CompressArm) string {
-		return fmt.Sprintf("decode %.2fx, prefill %.2fx, weights %s per token (%s)", a.DecodeSpeedup.Value, a.PrefillSpeedup.Value, human(a.WeightBytes), a.Format)
+	// The settings in order, with their arms per format.
+	var names []string
+	arms := map[string][]*CompressArm{}
+	for _, a := range res.Arms {
+		if a.Setting == "dense" {
+			continue
+		}
+		if arms[a.Setting] == nil {
+			names = append(names, a.Setting)
+		}
+		arms[a.Setting] = append(arms[a.Setting], a)
+	}
+	speed := func(as []*CompressArm) string {
+		var d, p []string
+		for _, a := range as {
+			d = append(d, fmt.Sprintf("%.2fx %s", a.DecodeSpeedup.Value, a.Format))
+			p = append(p, fmt.Sprintf("%.2fx %s", a.PrefillSpeedup.Value, a.Format))
+		}
+		return "decode " + strings.Join(d, ", ") + "; prefill " + strings.Join(p, ", ")
+	}
+	kept := func(a *CompressArm) string {
+		return fmt.Sprintf("%.1f%% of the block weights", 100*float64(a.Compress.StoredParam)/float64(a.Compress.DenseParams))
 	}
 	if !cfg.Quality {
 		var parts []string
-		for _, a := range res.Arms {
-			if a.Setting != "dense" {
-				parts = append(parts, fmt.Sprintf("%s: %s", a.Setting, speed(a)))
-			}
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("%s (%s): %s", n, kept(arms[n][0]), speed(arms[n])))
 		}
 		return fmt.Sprintf("Speed only (random weights: no quality to keep; see the stories260K curve for quality). Against the dense model in the same format: %s.", strings.Join(parts, "; "))
 	}
 	var keep, drop, noop []string
-	for _, a := range res.Arms {
-		if a.Setting == "dense" || a.Quality == nil {
+	bestDecode := 0.0
+	for _, n := range names {
+		as := arms[n]
+		if c := as[0].Compress; c != nil && c.StoredParam >= c.DenseParams {
+			noop = append(noop, n)
 			continue
 		}
-		if a.Compress != nil && a.Compress.StoredParam >= a.Compress.DenseParams {
-			noop = append(noop, a.Name())
-			continue
+		all := true
+		var scores []string
+		for _, a := range as {
+			q := a.Quality
+			if q == nil {
+				all = false
+				continue
+			}
+			sc := fmt.Sprintf("%s %.1f%%", a.Format, 100*q.AccuracyRatio)
+			if q.AccuracyRatioCI != nil && finite(q.AccuracyRatioCI.Lo) {
+				sc += fmt.Sprintf(" [%.1f–%.1f]", 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi)
+			}
+			scores = append(scores, sc)
+			all = all && a.Keeps
 		}
-		q := a.Quality
-		desc := fmt.Sprintf("%s (score %.1f%%", a.Name(), 100*q.AccuracyRatio)
-		if q.AccuracyRatioCI != nil && finite(q.AccuracyRatioCI.Lo) {
-			desc += fmt.Sprintf(", 95%% CI %.1f–%.1f%%", 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi)
-		}
-		if a.Keeps {
-			keep = append(keep, desc+"; "+speed(a)+")")
+		if all {
+			keep = append(keep, fmt.Sprintf("%s (score %s; %s; %s)", n, strings.Join(scores, ", "), kept(as[0]), speed(as)))
+			for _, a := range as {
+				bestDecode = max(bestDecode, a.DecodeSpeedup.Value)
+			}
 		} else {
-			drop = append(drop, desc+")")
+			drop = append(drop, fmt.Sprintf("%s (%s)", n, strings.Join(scores, ", ")))
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Recommendation (quality score = next-token accuracy on the eval texts relative to the uncompressed f32 model; the bar is %s): ", th)
+	fmt.Fprintf(&b, "Recommendation (quality score = next-token accuracy on the eval texts relative to the uncompressed f32 model, 95%% CI; the bar is %s): ", th)
 	if len(keep) == 0 {
-		fmt.Fprintf(&b, "no compression setting keeps %s of the quality score on this model, so none is recommended; ", th)
+		fmt.Fprintf(&b, "no compression setting keeps %s of the quality score on this model, so none is recommended. ", th)
 	} else {
-		fmt.Fprintf(&b, "%s keep%s it — %s; ", plural(len(keep), "this setting", "these settings"), map[bool]string{true: "s", false: ""}[len(keep) == 1], strings.Join(keep, "; "))
+		fmt.Fprintf(&b, "%d %s keep%s it — %s. ", len(keep), plural(len(keep), "setting", "settings"), map[bool]string{true: "s", false: ""}[len(keep) == 1], strings.Join(keep, "; "))
+		if bestDecode < 1.05 {
+			b.WriteString("They buy no decode throughput here (best decode speed-up among them: " + fmt.Sprintf("%.2fx", bestDecode) + "). ")
+		} else {
+			fmt.Fprintf(&b, "The best decode speed-up among them is %.2fx. ", bestDecode)
+		}
 	}
 	if len(drop) > 0 {
-		fmt.Fprintf(&b, "below the bar: %s.", strings.Join(drop, ", "))
+		fmt.Fprintf(&b, "Below the bar: %s. ", strings.Join(drop, "; "))
 	}
 	if len(noop) > 0 {
-		fmt.Fprintf(&b, " Compressing nothing on this model (every matrix stayed dense: the rule asked for a rank above the break-even): %s.", strings.Join(noop, ", "))
+		fmt.Fprintf(&b, "Compressing nothing on this model (every matrix stayed dense: the rule asked for a rank above the break-even): %s. ", strings.Join(noop, ", "))
 	}
 	if dense := res.arm("dense", "int8"); dense != nil && dense.Quality != nil {
-		fmt.Fprintf(&b, " For comparison, int8 alone scores %.1f%% at %s of weights per token.", 100*dense.Quality.AccuracyRatio, human(dense.WeightBytes))
+		f := res.arm("dense", "f32")
+		fmt.Fprintf(&b, "For comparison, int8 alone scores %.1f%% at %s of weights per token", 100*dense.Quality.AccuracyRatio, human(dense.WeightBytes))
+		if f != nil {
+			fmt.Fprintf(&b, " (f32: %s)", human(f.WeightBytes))
+		}
+		b.WriteString(".")
 	}
-	return b.String()
+	return strings.TrimSpace(b.String())
 }
 
 func plural(n int, one, many string) string {

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +15,8 @@ func (r *Report) AddCompress(c *CompressResult) {
 		return
 	}
 	r.Compress = c
+	c.speedups() // this version's statistics and wording, from the measurements
+	c.Recommendation = c.recommend()
 	if c.Command != "" {
 		r.Commands = append(r.Commands, c.Command)
 	}
@@ -20,19 +24,37 @@ func (r *Report) AddCompress(c *CompressResult) {
 		r.Host = c.Host
 	}
 	r.add("pruning recommendation", float64(len(c.keeping())), "settings", c.Recommendation)
+	// Charts: one group per setting, one bar per weight format.
 	var groups []string
-	var dec, pre, score []float64
-	var decLo, decHi, scoreLo, scoreHi []float64
+	idx := map[string]int{}
+	formats := c.Config.Formats
+	dec := make([]Series, len(formats))
+	score := make([]Series, len(formats))
+	for fi, f := range formats {
+		dec[fi].Name, score[fi].Name = "decode, "+f, f
+	}
+	hasScore := false
 	for _, a := range c.Arms {
 		if a.Setting == "dense" {
 			continue
 		}
-		groups = append(groups, a.Name())
-		dec, decLo, decHi = append(dec, a.DecodeSpeedup.Value), append(decLo, a.DecodeSpeedup.Lo), append(decHi, a.DecodeSpeedup.Hi)
-		pre = append(pre, a.PrefillSpeedup.Value)
-		if a.Quality != nil && a.Quality.AccuracyRatioCI != nil {
-			iv := a.Quality.AccuracyRatioCI
-			score, scoreLo, scoreHi = append(score, 100*iv.Value), append(scoreLo, 100*iv.Lo), append(scoreHi, 100*iv.Hi)
+		if _, ok := idx[a.Setting]; !ok {
+			idx[a.Setting] = len(groups)
+			groups = append(groups, a.Setting)
+			for fi := range formats {
+				for _, s := range []*Series{&dec[fi], &score[fi]} {
+					s.Values, s.Lo, s.Hi = append(s.Values, math.NaN()), append(s.Lo, math.NaN()), append(s.Hi, math.NaN())
+				}
+			}
+		}
+		g, fi := idx[a.Setting], slices.Index(formats, a.Format)
+		if fi < 0 {
+			continue
+		}
+		dec[fi].Values[g], dec[fi].Lo[g], dec[fi].Hi[g] = a.DecodeSpeedup.Value, a.DecodeSpeedup.Lo, a.DecodeSpeedup.Hi
+		if q := a.Quality; q != nil && q.AccuracyRatioCI != nil {
+			score[fi].Values[g], score[fi].Lo[g], score[fi].Hi[g] = 100*q.AccuracyRatioCI.Value, 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi
+			hasScore = true
 		}
 	}
 	for _, a := range c.Arms {
@@ -53,13 +75,11 @@ func (r *Report) AddCompress(c *CompressResult) {
 		}
 	}
 	sub := ChartOpts{Subtitle: filepath.Base(c.Config.ModelPath) + " | " + r.machine(c.Host)}
-	r.Charts = append(r.Charts, Chart{Title: "Speed-up per compression setting against the dense model in the same format (95% CI)", File: "compress-speed.svg",
-		svg: BarChart("Speed-up against the dense model, same weight format", "× dense", groups,
-			[]Series{{Name: "decode", Values: dec, Lo: decLo, Hi: decHi}, {Name: "prefill", Values: pre}}, sub)})
-	if len(score) == len(groups) && len(score) > 0 {
+	r.Charts = append(r.Charts, Chart{Title: "Decode speed-up per compression setting against the dense model in the same format (95% CI)", File: "compress-speed.svg",
+		svg: BarChart("Decode speed-up against the dense model, same weight format", "× dense", groups, dec, sub)})
+	if hasScore {
 		r.Charts = append(r.Charts, Chart{Title: "Quality score per compression setting (95% CI)", File: "compress-quality.svg",
-			svg: BarChart(fmt.Sprintf("Quality score (accuracy vs uncompressed f32; the bar is %.0f%%)", 100*c.Config.Threshold), "percent", groups,
-				[]Series{{Name: "quality score", Values: score, Lo: scoreLo, Hi: scoreHi}}, sub)})
+			svg: BarChart(fmt.Sprintf("Quality score (accuracy vs uncompressed f32; the bar is %.0f%%)", 100*c.Config.Threshold), "percent", groups, score, sub)})
 	}
 }
 
@@ -86,7 +106,7 @@ func (r *Report) mdCompress(b *strings.Builder) {
 	m := c.Model
 	p("Model %s (dim %d, %d layers, vocab %d), measured on %s.\n\n", cfg.ModelPath, m.Dim, m.Layers, m.Vocab, r.machine(c.Host))
 	p("Each setting is a checkpoint written by `vireo compress` (the seven matrices of every block; the embedding and the classifier stay dense) and loaded back; each runs with f32 weights and with int8 (each factor, and each row of 2:4 kept values, quantized per row at load). ")
-	p("Speed: one prefill pass over %d random tokens and %d greedy single-token decode passes on the CPU backend, every arm once per round in %d rounds (order rotated each round); medians, and speed-ups against the dense model in the same format with a bootstrap 95%% CI over rounds. Memory: the bytes of weights the backend reads per token.", cfg.PromptLen, cfg.DecodeLen, cfg.Rounds)
+	p("Speed: one prefill pass over %d random tokens and %d greedy single-token decode passes on the CPU backend, every arm once per round in %d rounds (order rotated each round); medians; speed-up: the median over rounds of each round's ratio to the dense model in the same format (the arms take turns within a round), with a bootstrap 95%% CI over rounds. Memory: the bytes of weights the backend reads per token.", cfg.PromptLen, cfg.DecodeLen, cfg.Rounds)
 	if cfg.Quality {
 		p(" Quality score: next-token accuracy on the eval texts relative to the uncompressed model in f32 (%d tokens per text in windows of the model's context, pooled over the texts; paired bootstrap 95%% CI over windows); a setting keeps the quality when the score is at least %.0f%%.", cfg.Tokens, 100*cfg.Threshold)
 		if cfg.Calib.Path != "" {

@@ -66,7 +66,7 @@ func TestRunCompress(t *testing.T) {
 	require.Less(t, byName["2:4-wanda-ffn/int8"].WeightBytes, byName["dense/int8"].WeightBytes)
 	require.Less(t, byName["2:4-wanda-ffn/int8"].WeightBytes, byName["2:4-wanda-ffn/f32"].WeightBytes)
 	require.Contains(t, res.Recommendation, "quality score = next-token accuracy")
-	require.Contains(t, res.Recommendation, "2:4-wanda-ffn/f32")
+	require.Contains(t, res.Recommendation, "2:4-wanda-ffn (f32 ")
 
 	r := BuildReport("compress", "bench report --compress x", nil, nil, nil, nil)
 	r.AddCompress(res)

@@ -221,9 +221,19 @@ func BarChart(title, yLabel string, groups []string, series []Series, opts ...Ch
 	d.yAxis(lo, hi, step, y)
 	gw := float64(chartW-padL-padR) / float64(max(1, len(groups)))
 	bw := gw * 0.8 / float64(max(1, len(series)))
+	// Labels wider than their group (about 6.5 px a character) are slanted.
+	slant := false
+	for _, label := range groups {
+		slant = slant || 6.5*float64(len([]rune(label))) > gw
+	}
 	for g, label := range groups {
 		gx := float64(padL) + float64(g)*gw
-		fmt.Fprintf(&d.b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+gw/2, chartH-padBottom+16, xmlEscape(label))
+		if slant {
+			fmt.Fprintf(&d.b, `<text x="%.1f" y="%d" text-anchor="end" font-size="10" transform="rotate(-25 %.1f %d)">%s</text>`+"\n",
+				gx+gw/2, chartH-padBottom+12, gx+gw/2, chartH-padBottom+12, xmlEscape(label))
+		} else {
+			fmt.Fprintf(&d.b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+gw/2, chartH-padBottom+16, xmlEscape(label))
+		}
 		for si, s := range series {
 			if g >= len(s.Values) || !finite(s.Values[g]) {
 				continue
