@@ -524,7 +524,7 @@ func (res *CompressResult) recommend() string {
 			noop = append(noop, n)
 			continue
 		}
-		all := true
+		all, straddles := true, false
 		var scores []string
 		for _, a := range as {
 			q := a.Quality
@@ -535,21 +535,26 @@ func (res *CompressResult) recommend() string {
 			sc := fmt.Sprintf("%s %.1f%%", a.Format, 100*q.AccuracyRatio)
 			if q.AccuracyRatioCI != nil && finite(q.AccuracyRatioCI.Lo) {
 				sc += fmt.Sprintf(" [%.1f–%.1f]", 100*q.AccuracyRatioCI.Lo, 100*q.AccuracyRatioCI.Hi)
+				straddles = straddles || (q.AccuracyRatioCI.Lo < cfg.Threshold && q.AccuracyRatioCI.Hi >= cfg.Threshold)
 			}
 			scores = append(scores, sc)
 			all = all && a.Keeps
 		}
+		note := ""
+		if straddles {
+			note = "; the CI straddles the bar"
+		}
 		if all {
-			keep = append(keep, fmt.Sprintf("%s (score %s; %s; %s)", n, strings.Join(scores, ", "), kept(as[0]), speed(as)))
+			keep = append(keep, fmt.Sprintf("%s (score %s%s; %s; %s)", n, strings.Join(scores, ", "), note, kept(as[0]), speed(as)))
 			for _, a := range as {
 				bestDecode = max(bestDecode, a.DecodeSpeedup.Value)
 			}
 		} else {
-			drop = append(drop, fmt.Sprintf("%s (%s)", n, strings.Join(scores, ", ")))
+			drop = append(drop, fmt.Sprintf("%s (%s%s)", n, strings.Join(scores, ", "), note))
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Recommendation (quality score = next-token accuracy on the eval texts relative to the uncompressed f32 model, 95%% CI; the bar is %s): ", th)
+	fmt.Fprintf(&b, "Recommendation (quality score = next-token accuracy on the eval texts relative to the uncompressed f32 model, 95%% CI; the bar is %s, met when the score in every weight format is at least the bar; a score whose CI straddles the bar is marked, as the data cannot tell it from the bar): ", th)
 	if len(keep) == 0 {
 		fmt.Fprintf(&b, "no compression setting keeps %s of the quality score on this model, so none is recommended. ", th)
 	} else {

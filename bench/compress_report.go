@@ -135,6 +135,9 @@ func (r *Report) mdCompress(b *strings.Builder) {
 		if cfg.Quality {
 			if q := a.Quality; q != nil && q.AccuracyRatioCI != nil {
 				keeps := yesNo(a.Keeps)
+				if iv := q.AccuracyRatioCI; a.Setting != "dense" && finite(iv.Lo) && iv.Lo < cfg.Threshold && iv.Hi >= cfg.Threshold {
+					keeps += " (CI straddles the bar)"
+				}
 				if a.Compress != nil && a.Compress.StoredParam >= a.Compress.DenseParams {
 					keeps = "– (nothing compressed)"
 				}

@@ -87,3 +87,37 @@ func TestRunCompress(t *testing.T) {
 	_, err = RunCompress(CompressConfig{ModelPath: modelPath, Settings: []string{"2:4-mag"}, Formats: []string{"q4"}}, nil)
 	require.ErrorContains(t, err, "format")
 }
+
+// TestCompressRecommendation: the recommendation from hand-made measurements — a
+// setting keeps the bar only when every format does, a score whose CI straddles the
+// bar is marked, a setting that compressed nothing is set apart, and the speed-up is
+// the median of per-round ratios (round 2's slow machine cancels out).
+func TestCompressRecommendation(t *testing.T) {
+	q := func(v, lo, hi float64) *Metrics {
+		return &Metrics{AccuracyRatio: v, AccuracyRatioCI: &Interval{Value: v, Lo: lo, Hi: hi}}
+	}
+	rep := func(stored int64) *compress.Report { return &compress.Report{StoredParam: stored, DenseParams: 100} }
+	res := &CompressResult{Config: CompressConfig{Quality: true, Threshold: 0.92, Resamples: 200, Seed: 1}}
+	dense := []float64{100, 100, 50, 100}
+	fast := []float64{150, 150, 75, 150} // 1.5x in every round
+	res.Arms = []*CompressArm{
+		{Setting: "dense", Format: "f32", Decode: dense, Prefill: dense, Quality: q(1, 1, 1), Keeps: true},
+		{Setting: "dense", Format: "int8", Decode: dense, Prefill: dense, Quality: q(0.999, 0.997, 1.001), Keeps: true},
+		{Setting: "a", Format: "f32", Decode: fast, Prefill: dense, Quality: q(0.95, 0.94, 0.96), Keeps: true, Compress: rep(90)},
+		{Setting: "a", Format: "int8", Decode: fast, Prefill: dense, Quality: q(0.925, 0.915, 0.935), Keeps: true, Compress: rep(90)},
+		{Setting: "b", Format: "f32", Decode: dense, Prefill: dense, Quality: q(0.93, 0.92, 0.94), Keeps: true, Compress: rep(50)},
+		{Setting: "b", Format: "int8", Decode: dense, Prefill: dense, Quality: q(0.91, 0.90, 0.92), Keeps: false, Compress: rep(50)},
+		{Setting: "c", Format: "f32", Decode: dense, Prefill: dense, Quality: q(1, 1, 1), Keeps: true, Compress: rep(100)},
+		{Setting: "c", Format: "int8", Decode: dense, Prefill: dense, Quality: q(1, 1, 1), Keeps: true, Compress: rep(100)},
+	}
+	res.speedups()
+	require.InDelta(t, 1.5, res.Arms[2].DecodeSpeedup.Value, 1e-12)
+	require.InDelta(t, 1.5, res.Arms[2].DecodeSpeedup.Lo, 1e-12) // paired: the slow round is no noise
+	require.InDelta(t, 1.5, res.Arms[2].DecodeSpeedup.Hi, 1e-12)
+	s := res.recommend()
+	require.Contains(t, s, "1 setting keeps it — a (score f32 95.0% [94.0–96.0], int8 92.5% [91.5–93.5]; the CI straddles the bar; 90.0% of the block weights; decode 1.50x f32, 1.50x int8")
+	require.Contains(t, s, "The best decode speed-up among them is 1.50x.")
+	require.Contains(t, s, "Below the bar: b (f32 93.0% [92.0–94.0], int8 91.0% [90.0–92.0]; the CI straddles the bar).")
+	require.Contains(t, s, "Compressing nothing on this model (every matrix stayed dense: the rule asked for a rank above the break-even): c.")
+	require.Contains(t, s, "int8 alone scores 99.9%")
+}
