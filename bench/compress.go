@@ -323,20 +323,26 @@ func compressQuality(res *CompressResult, log func(string)) error {
 	return nil
 }
 
+// keepLoadedBytes bounds the weights compressSpeed keeps loaded at once (the int8
+// TinyLlama-1.1B shape with three settings: about 4 GiB).
+const keepLoadedBytes = 6 << 30
+
 // compressSpeed measures prefill and decode speed of every arm, rounds taking turns.
 func compressSpeed(res *CompressResult, log func(string)) error {
 	cfg := res.Config
 	open := func(a *CompressArm) (*llm.Loaded, error) {
 		return llm.Open(a.path, "", cpu.New(cpu.Options{Threads: cfg.Threads}), formatOptions(a.Format))
 	}
-	// Small models stay loaded across rounds; large ones are loaded for each
+	// The models stay loaded across rounds when all of them together fit in
+	// keepLoadedBytes (the first arm is the dense model, the largest in its format, so
+	// its bytes times the arms bound the total); otherwise each is loaded for each
 	// measurement (loading is not timed) so that only one is in memory at a time.
 	first, err := open(res.Arms[0])
 	if err != nil {
 		return fmt.Errorf("compress bench: %w", err)
 	}
 	res.Model = InfoOf(ModelSpec{Path: cfg.ModelPath, Weights: res.Arms[0].Format, Threads: cfg.Threads}, first)
-	keep := first.WeightBytes < 64<<20
+	keep := first.WeightBytes*int64(len(res.Arms)) <= keepLoadedBytes
 	held := map[*CompressArm]*llm.Loaded{}
 	defer func() {
 		for _, m := range held {
