@@ -105,7 +105,17 @@ func (r *Report) mdCompress(b *strings.Builder) {
 	cfg := c.Config
 	m := c.Model
 	p("Model %s (dim %d, %d layers, vocab %d), measured on %s.\n\n", cfg.ModelPath, m.Dim, m.Layers, m.Vocab, r.machine(c.Host))
-	p("Each setting is a checkpoint written by `vireo compress` (the seven matrices of every block; the embedding and the classifier stay dense) and loaded back; each runs with f32 weights and with int8 (each factor, and each row of 2:4 kept values, quantized per row at load). ")
+	p("Each setting is a checkpoint written by `vireo compress` (the seven matrices of every block; the embedding and the classifier stay dense) and loaded back; ")
+	if slices.Contains(cfg.Formats, "int8") {
+		if slices.Contains(cfg.Formats, "f32") {
+			p("each runs with f32 weights and with int8")
+		} else {
+			p("each runs with int8 weights")
+		}
+		p(" (each factor, and each row of 2:4 kept values, quantized per row at load). ")
+	} else {
+		p("each runs with %s weights. ", strings.Join(cfg.Formats, " and "))
+	}
 	p("Speed: one prefill pass over %d random tokens and %d greedy single-token decode passes on the CPU backend, every arm once per round in %d rounds (order rotated each round); medians; speed-up: the median over rounds of each round's ratio to the dense model in the same format (the arms take turns within a round), with a bootstrap 95%% CI over rounds. Memory: the bytes of weights the backend reads per token.", cfg.PromptLen, cfg.DecodeLen, cfg.Rounds)
 	if cfg.Quality {
 		p(" Quality score: next-token accuracy on the eval texts relative to the uncompressed model in f32 (%d tokens per text in windows of the model's context, pooled over the texts; paired bootstrap 95%% CI over windows); a setting keeps the quality when the score is at least %.0f%%.", cfg.Tokens, 100*cfg.Threshold)
