@@ -160,7 +160,7 @@ func (r *Report) mdCompress(b *strings.Builder) {
 	}
 	p("\n")
 	if cfg.Quality && c.Quality != nil {
-		p("Per text category (perplexity, top-1 agreement with the uncompressed f32 model, quality score):\n\n")
+		p("Per text category (perplexity and its change, top-1 agreement with the uncompressed f32 model, quality score; paired bootstrap 95%% CIs over windows):\n\n")
 		p("| setting | format |")
 		for _, t := range c.Quality.Texts {
 			p(" %s (%s) |", t.Category, t.Name)
@@ -177,7 +177,16 @@ func (r *Report) mdCompress(b *strings.Builder) {
 					p(" ppl %.3f, accuracy %.2f%% (reference) |", m.Perplexity, 100*m.Accuracy)
 					continue
 				}
-				p(" ppl %.3f, agreement %.1f%%, score %.1f%% |", m.Perplexity, 100*m.Agreement.Value, 100*m.AccuracyRatio)
+				p(" ppl %.3f", m.Perplexity)
+				if iv := m.PerplexityChange; iv != nil && finite(iv.Lo) {
+					p(" (%+.1f%% [%+.1f, %+.1f])", iv.Value, iv.Lo, iv.Hi)
+				}
+				p(", agreement %s", fracCI(*m.Agreement))
+				if m.AccuracyRatioCI != nil {
+					p(", score %s |", fracCI(*m.AccuracyRatioCI))
+				} else {
+					p(", score %.1f%% |", 100*m.AccuracyRatio)
+				}
 			}
 			p("\n")
 		}
@@ -194,4 +203,12 @@ func ratioCell(iv *Interval) string {
 		return fmt.Sprintf("%.2f (no CI)", iv.Value)
 	}
 	return fmt.Sprintf("%.2f [%.2f, %.2f]", iv.Value, iv.Lo, iv.Hi)
+}
+
+// fracCI is a fraction with its CI as percentages: "90.3% [89.3, 91.3]".
+func fracCI(iv Interval) string {
+	if !finite(iv.Lo) || !finite(iv.Hi) {
+		return fmt.Sprintf("%.1f%%", 100*iv.Value)
+	}
+	return fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*iv.Value, 100*iv.Lo, 100*iv.Hi)
 }

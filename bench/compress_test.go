@@ -71,11 +71,13 @@ func TestRunCompress(t *testing.T) {
 	r := BuildReport("compress", "bench report --compress x", nil, nil, nil, nil)
 	r.AddCompress(res)
 	md := r.Markdown()
-	for _, want := range []string{"### Pruning: low-rank factorization and 2:4 sparsity", "| lowrank-e0.99-w | int8 |", "stories-unseen (tinystories-valid-part.txt)",
+	for _, want := range []string{"### Pruning: low-rank factorization and 2:4 sparsity", "| lowrank-e0.99-w | int8 |", "stories-unseen (tinystories-valid-part.txt)", "paired bootstrap 95% CIs over windows):", ", agreement ",
 		"**Recommendation (quality score", "compress-speed.svg", "Calibration (whitening, Wanda): 1024 tokens of tinystories-train-prefix.txt after its first 512"} {
 		require.Contains(t, md, want)
 	}
 	require.True(t, strings.Contains(r.Summary[len(r.Summary)-1].Text, "Recommendation"))
+	// Per category, every number with its CI.
+	require.Regexp(t, `\| ppl [0-9.]+ \([+-][0-9.]+% \[[+-][0-9.]+, [+-][0-9.]+\]\), agreement [0-9.]+% \[[0-9.]+, [0-9.]+\], score [0-9.]+% \[[0-9.]+, [0-9.]+\] \|`, md)
 
 	syn, err := RunCompress(CompressConfig{ModelPath: "synthetic:tiny", Settings: []string{"2:4-mag"}, Formats: []string{"int8"}, PromptLen: 8, DecodeLen: 2, Rounds: 2}, nil)
 	require.NoError(t, err)
