@@ -161,7 +161,7 @@ func TestCompressCommand(t *testing.T) {
 	require.NoError(t, err, log)
 	md, err := os.ReadFile(p("out/c.md"))
 	require.NoError(t, err)
-	for _, want := range []string{"bench compress --model-path", "| 2:4-mag-ffn | int8 |", "**Recommendation", "![Speed-up per compression setting"} {
+	for _, want := range []string{"bench compress --model-path", "| 2:4-mag-ffn | int8 |", "**Recommendation", "![Decode speed-up per compression setting", "each runs with int8 weights"} {
 		require.Contains(t, string(md), want)
 	}
 	log, err = runCLI(t, "report", "--from", p("out/c.json"), "--out-dir", p("redrawn"), "--name", "c")
