@@ -269,6 +269,45 @@ int vireo_attention(vireo_stream_t stream, int dtype,
                     float scale,                 // usually 1/sqrt(head_dim)
                     void* workspace, size_t workspace_bytes);
 
+// ---- paged attention, kernels v2 (attention2.cu) ---------------------------------
+//
+// The same operation as vireo_attention (arguments alike; seqs, row_seq and block_tables
+// as vireo_kv_index fills them, or any multi-row sequences), by a split-KV decode kernel
+// with GQA grouping and 16-byte loads, and, when cfg->prefill is set, a tensor-core
+// prefill kernel for tiles of bm rows that are valid rows of one sequence (at least two).
+// head_dim even, <= 256; the prefill kernel takes head_dim 64 and 128 (16-byte aligned
+// operands, ld_q and ld_out multiples of 8), other tiles go to the decode kernel.
+
+enum vireo_attention2_fault {
+  VIREO_ATTN2_FAULT_NONE = 0,
+  VIREO_ATTN2_FAULT_DROP = 1, // decode: each split drops its last position; prefill: the last KV tile
+};
+
+// Launch configuration (Go: kmodel.Attn2Config, which picks it for a shape).
+typedef struct {
+  int32_t split_len;  // decode: positions per split, at least (>= 16)
+  int32_t max_splits; // decode: splits per row at most (a longer context gets longer splits)
+  int32_t warps;      // decode: warps per block (1..8)
+  int32_t prefill;    // 1: prefill tiles on tensor cores; 0: every row by the decode kernel
+  int32_t bm, bn;     // prefill: query rows per block (64, 128), keys per K/V tile (32, 64)
+  int32_t fault;      // vireo_attention2_fault (0 in production)
+} vireo_attention2_config;
+
+// Bytes of workspace: split counters (which must be zeroed once after allocation; every
+// call leaves them zero), the tile plan and the splits' partial results. Calls sharing
+// a workspace must be ordered (one stream).
+int vireo_attention2_workspace_bytes(size_t* bytes, int n_rows, int heads, int kv_heads, int head_dim,
+                                     const vireo_attention2_config* cfg);
+
+int vireo_attention2(vireo_stream_t stream, int dtype,
+                     void* out, const void* q, int ld_out, int ld_q,
+                     const void* k_cache, const void* v_cache,
+                     const int32_t* seqs, const int32_t* row_seq, const int32_t* block_tables,
+                     int n_rows, int n_seqs, int heads, int kv_heads, int head_dim,
+                     int block_size, int max_ctx, float scale,
+                     void* workspace, size_t workspace_bytes,
+                     const vireo_attention2_config* cfg); // cfg: host
+
 // ---- matrix products (matmul_*.cu) -----------------------------------------------
 
 enum vireo_epilogue {
@@ -373,6 +412,46 @@ int vireo_sample(vireo_stream_t stream,
                  const int32_t* history,                // flattened ids (device), may be NULL
                  int32_t* out,                          // [rows]
                  void* workspace, size_t workspace_bytes);
+
+// ---- sampling, kernels v2 (sampling2.cu) -----------------------------------------
+//
+// vireo_sample2 samples exactly as vireo_sample (runtime/sampling.Sampler.Sample, token
+// for token) but on many blocks per row and for any number of candidates: it never
+// gives a row to the host. Eleven kernels in stream order; see sampling2.cu.
+
+// The largest vocabulary (runtime/sampling.MaxVocab: the masses' sums stay below 2^63).
+#define VIREO_SAMPLE2_MAX_VOCAB (1 << 23)
+// Radix passes launched per call (three digits for the filters, three for the draw).
+#define VIREO_SAMPLE2_PASSES 6
+
+enum vireo_sample2_fault {
+  VIREO_SAMPLE2_FAULT_NONE = 0,
+  VIREO_SAMPLE2_FAULT_DIGIT = 1, // the radix passes pick the bucket after the right one
+};
+
+// Launch configuration (Go: kmodel.Sample2Config, which picks it for a shape).
+typedef struct {
+  int32_t threads; // per block: a multiple of 32 in [64, 1024]
+  int32_t chunk;   // vocabulary elements per block: a multiple of 256, at most 2^20
+  int32_t fault;   // vireo_sample2_fault (0 in production)
+} vireo_sample2_config;
+
+// Bytes of workspace for rows × vocab with this chunk. The workspace must be zeroed once
+// after allocation (vireo_memset); every call leaves the parts that must start zeroed
+// zero again. Calls sharing a workspace must be ordered (one stream).
+int vireo_sample2_workspace_bytes(size_t* bytes, int rows, int vocab, int chunk);
+
+// out[r] = the token runtime/sampling draws for row r (params[r] and its history, as
+// vireo_sample). rows <= 65535, vocab <= VIREO_SAMPLE2_MAX_VOCAB. cfg: host.
+int vireo_sample2(vireo_stream_t stream,
+                  int logits_dtype,                      // f32, f16 or bf16
+                  const void* logits,                    // [rows][ld]
+                  int ld, int rows, int vocab,
+                  const vireo_sampling_params* params,   // [rows] (device)
+                  const int32_t* history,                // flattened ids (device), may be NULL
+                  int32_t* out,                          // [rows]
+                  void* workspace, size_t workspace_bytes,
+                  const vireo_sample2_config* cfg);
 
 // u in [0,1) of runtime/sampling.Uniform, computed on the device (for checks).
 int vireo_philox_uniform(vireo_stream_t stream,
