@@ -34,7 +34,8 @@ ci:
 	bash .ci/run
 
 # ---- CUDA (needs nvcc and cmake: bash scripts/install-cuda-toolkit.sh) ----------------
-# cuda-lib: build/libvireo_kernels.so (ptxas resource report in build/ptxas.log).
+# cuda-lib: build/libvireo_kernels.so (ptxas resource report in build/ptxas.log; its sm_90
+# registers, shared memory and spills are printed, and any spill fails the target).
 # cuda: the library, then every command with -tags cuda into build/, beside the library
 # (the binaries find it through rpath $ORIGIN).
 # cuda-check: vet and compile every cuda-tagged package and test binary (runs no test).
@@ -51,7 +52,7 @@ cuda-lib:
 	$(CMAKE) --build build/cmake -j $$(nproc) >build/cmake-build.log 2>&1 || { tail -60 build/cmake-build.log; exit 1; }
 	@if grep -q 'ptxas info' build/cmake-build.log; then cp build/cmake-build.log build/ptxas.log; \
 	else echo "kernels up to date: build/ptxas.log is the last compile's report"; fi
-	@grep -E 'bytes spill' build/ptxas.log | grep -v ' 0 bytes spill stores, 0 bytes spill loads' || echo "ptxas: no spills (build/ptxas.log)"
+	@bash scripts/ptxas-summary.sh build/ptxas.log sm_90
 
 cuda: cuda-lib
 	$(GO) build -tags cuda ./...

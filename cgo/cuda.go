@@ -350,6 +350,33 @@ func Attention(s Stream, a *AttentionArgs) error {
 	})
 }
 
+// The C configuration structs agree with this package's.
+var _ [unsafe.Sizeof(Attention2Config{}) - C.sizeof_vireo_attention2_config]struct{}
+var _ [C.sizeof_vireo_attention2_config - unsafe.Sizeof(Attention2Config{})]struct{}
+var _ [unsafe.Sizeof(Sample2Config{}) - C.sizeof_vireo_sample2_config]struct{}
+var _ [C.sizeof_vireo_sample2_config - unsafe.Sizeof(Sample2Config{})]struct{}
+
+// Attention2WorkspaceBytes is the workspace Attention2 needs (its counters part zeroed
+// once after allocation); see vireo_attention2_workspace_bytes.
+func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim int, cfg *Attention2Config) (int, error) {
+	var b C.size_t
+	err := call("vireo_attention2_workspace_bytes", func() C.int {
+		return C.vireo_attention2_workspace_bytes(&b, ci(nRows), ci(heads), ci(kvHeads), ci(headDim),
+			(*C.vireo_attention2_config)(unsafe.Pointer(cfg)))
+	})
+	return int(b), err
+}
+
+// Attention2 is vireo_attention2 (kernels v2) over the operands of Attention.
+func Attention2(s Stream, a *AttentionArgs, cfg *Attention2Config) error {
+	return call("vireo_attention2", func() C.int {
+		return C.vireo_attention2(s.c(), C.int(a.DType), a.Out, a.Q, ci(a.LdOut), ci(a.LdQ), a.KCache, a.VCache, i32(a.Seqs),
+			i32(a.RowSeq), i32(a.BlockTables), ci(a.NRows), ci(a.NSeqs), ci(a.Heads), ci(a.KVHeads), ci(a.HeadDim),
+			ci(a.BlockSize), ci(a.MaxCtx), C.float(a.Scale), a.Workspace, sz(a.WorkspaceBytes),
+			(*C.vireo_attention2_config)(unsafe.Pointer(cfg)))
+	})
+}
+
 func MatMulW8A16(s Stream, a *MatMulArgs) error {
 	return call("vireo_matmul_w8a16", func() C.int {
 		return C.vireo_matmul_w8a16(s.c(), C.int(a.DType), a.Out, ci(a.LdOut), a.X, ci(a.LdX), i8(a.W), f32(a.WScale),
@@ -391,6 +418,25 @@ func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab i
 	return call("vireo_sample", func() C.int {
 		return C.vireo_sample(s.c(), C.int(logitsType), logits, ci(ld), ci(rows), ci(vocab),
 			(*C.vireo_sampling_params)(params), i32(history), i32(out), workspace, sz(workspaceBytes))
+	})
+}
+
+// Sample2WorkspaceBytes is the workspace Sample2 needs for rows × vocab with chunk
+// (zeroed once after allocation); see vireo_sample2_workspace_bytes.
+func Sample2WorkspaceBytes(rows, vocab, chunk int) (int, error) {
+	var b C.size_t
+	err := call("vireo_sample2_workspace_bytes", func() C.int {
+		return C.vireo_sample2_workspace_bytes(&b, ci(rows), ci(vocab), ci(chunk))
+	})
+	return int(b), err
+}
+
+// Sample2 is vireo_sample2 (kernels v2): Sample's tokens, never -1.
+func Sample2(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab int, params, history, out, workspace unsafe.Pointer, workspaceBytes int, cfg *Sample2Config) error {
+	return call("vireo_sample2", func() C.int {
+		return C.vireo_sample2(s.c(), C.int(logitsType), logits, ci(ld), ci(rows), ci(vocab),
+			(*C.vireo_sampling_params)(params), i32(history), i32(out), workspace, sz(workspaceBytes),
+			(*C.vireo_sample2_config)(unsafe.Pointer(cfg)))
 	})
 }
 

@@ -119,6 +119,12 @@ func AttentionWorkspaceBytes(nRows, heads, headDim, maxCtx int) (int, error) { r
 
 func Attention(s Stream, a *AttentionArgs) error { return ErrNoCUDA }
 
+func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim int, cfg *Attention2Config) (int, error) {
+	return 0, ErrNoCUDA
+}
+
+func Attention2(s Stream, a *AttentionArgs, cfg *Attention2Config) error { return ErrNoCUDA }
+
 func MatMulW8A16(s Stream, a *MatMulArgs) error { return ErrNoCUDA }
 
 func MatMulW8A8(s Stream, a *MatMulArgs) error { return ErrNoCUDA }
@@ -130,6 +136,12 @@ func MatMulSp24(s Stream, a *Sp24Args) error { return ErrNoCUDA }
 func SampleWorkspaceBytes(rows, vocab int) (int, error) { return 0, ErrNoCUDA }
 
 func Sample(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab int, params, history, out, workspace unsafe.Pointer, workspaceBytes int) error {
+	return ErrNoCUDA
+}
+
+func Sample2WorkspaceBytes(rows, vocab, chunk int) (int, error) { return 0, ErrNoCUDA }
+
+func Sample2(s Stream, logitsType DType, logits unsafe.Pointer, ld, rows, vocab int, params, history, out, workspace unsafe.Pointer, workspaceBytes int, cfg *Sample2Config) error {
 	return ErrNoCUDA
 }
 

@@ -209,6 +209,20 @@ type AttentionArgs struct {
 	WorkspaceBytes int
 }
 
+// Attention2Config is vireo_attention2_config (Go: kmodel.Attn2Config picks it).
+type Attention2Config struct {
+	SplitLen, MaxSplits, Warps int32 // decode: positions per split at least, splits at most, warps per block
+	Prefill                    int32 // 1: prefill tiles on tensor cores
+	BM, BN                     int32 // prefill: rows per block, keys per tile
+	Fault                      int32 // 0, or VIREO_ATTN2_FAULT_DROP (the card's broken-variant check)
+}
+
+// Sample2Config is vireo_sample2_config (Go: kmodel.Sample2Config picks it).
+type Sample2Config struct {
+	Threads, Chunk int32
+	Fault          int32 // 0, or VIREO_SAMPLE2_FAULT_DIGIT
+}
+
 // RMSNormArgs are the operands of RMSNorm and RMSNormQuant.
 type RMSNormArgs struct {
 	DType    DType

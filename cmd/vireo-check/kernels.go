@@ -26,6 +26,14 @@ type bench struct {
 	Check  string  `json:"check,omitempty"`
 	NMSE   float64 `json:"check_nmse,omitempty"`
 	Detail string  `json:"check_detail,omitempty"`
+	// Kernels names the set ("v1", "v2") and Config a v2 configuration; Broken marks a
+	// deliberately broken variant, whose check must fail (it counts as failed when it
+	// passes: the checks would not catch that bug).
+	Kernels string `json:"kernels,omitempty"`
+	// UsPerRow: the sampler's time per row (the v2 target: < 50 µs at vocab 128k).
+	UsPerRow float64 `json:"us_per_row,omitempty"`
+	Config   string  `json:"config,omitempty"`
+	Broken   bool    `json:"broken,omitempty"`
 }
 
 // devRand allocates n elements of dt filled on the device with uniform(-1, 1) draws of
@@ -95,6 +103,8 @@ func (a allocs) free() {
 func runKernels(args []string) (any, error) {
 	fs := flags("kernels")
 	only := fs.String("only", "", "run only benchmarks whose name contains this")
+	set := fs.String("kernels", "both", "attention and sampling kernels: v1, v2 or both")
+	sweep := fs.Bool("sweep", true, "also v2's configuration sweep (GPU run C) and its broken variants")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -115,7 +125,7 @@ func runKernels(args []string) (any, error) {
 		if err := f(&b); err != nil {
 			b.Err = err.Error()
 		}
-		if b.Check == "fail" || b.Err != "" {
+		if (b.Check == "fail" && !b.Broken) || b.Err != "" || (b.Broken && b.Check != "fail") {
 			failed++
 		}
 		record("kernel", b)
@@ -209,74 +219,9 @@ func runKernels(args []string) (any, error) {
 		})
 	}
 
-	// Attention over the paged cache: 32 heads, 8 KV heads, head dim 128, blocks of 16.
-	type at struct {
-		name          string
-		seqs, nq, ctx int // ctx: context after the new tokens
-	}
-	for _, c := range []at{
-		{"attention decode b1 ctx8192", 1, 1, 8192},
-		{"attention decode b32 ctx2048", 32, 1, 2048},
-		{"attention prefill 2048", 1, 2048, 2048},
-	} {
-		if !want(c.name) {
-			continue
-		}
-		b := bench{Name: c.name, Shape: fmt.Sprintf("seqs=%d nq=%d ctx=%d heads=32/8 hd=128", c.seqs, c.nq, c.ctx)}
-		add(b, func(b *bench) error {
-			var al allocs
-			defer al.free()
-			const H, KH, HD, BS = 32, 8, 128, 16
-			nbSeq := (c.ctx + BS - 1) / BS
-			blocks := c.seqs * nbSeq
-			kc := al.add(rnd(cgo.F16, blocks*KH*BS*HD))
-			vc := al.add(rnd(cgo.F16, blocks*KH*BS*HD))
-			rows := c.seqs * c.nq
-			q := al.add(rnd(cgo.F16, rows*H*HD))
-			o := al.add(rnd(cgo.F16, rows*H*HD))
-			perm := rng.Perm(blocks)
-			var seqs, rowSeq, tables []int32
-			for si := 0; si < c.seqs; si++ {
-				seqs = append(seqs, int32(si*c.nq), int32(c.nq), int32(c.ctx-c.nq), int32(len(tables)))
-				for j := 0; j < c.nq; j++ {
-					rowSeq = append(rowSeq, int32(si))
-				}
-				for j := 0; j < nbSeq; j++ {
-					tables = append(tables, int32(perm[si*nbSeq+j]))
-				}
-			}
-			ds := al.add(devInts(s, seqs))
-			dr := al.add(devInts(s, rowSeq))
-			dt := al.add(devInts(s, tables))
-			wsb, err := cgo.AttentionWorkspaceBytes(rows, H, HD, c.ctx)
-			if err != nil {
-				return err
-			}
-			var ws unsafe.Pointer
-			if wsb > 0 {
-				ws = al.add(cgo.Malloc(wsb))
-			}
-			if kc == nil || vc == nil || q == nil || o == nil || ds == nil || dr == nil || dt == nil {
-				return fmt.Errorf("alloc operands")
-			}
-			a := &cgo.AttentionArgs{DType: cgo.F16, Out: o, Q: q, LdOut: H * HD, LdQ: H * HD, KCache: kc, VCache: vc,
-				Seqs: ds, RowSeq: dr, BlockTables: dt, NRows: rows, NSeqs: c.seqs, Heads: H, KVHeads: KH, HeadDim: HD,
-				BlockSize: BS, MaxCtx: c.ctx, Scale: 0.088388, Workspace: ws, WorkspaceBytes: wsb}
-			ms, err := timeMs(s, 10, 5, func(int) error { return cgo.Attention(s, a) })
-			if err != nil {
-				return err
-			}
-			kvBytes := 2 * float64(c.seqs*c.ctx*KH*HD*2)
-			// Scores and weighted values over the causal context.
-			pairs := float64(c.seqs) * (float64(c.nq)*float64(c.ctx) - float64(c.nq)*float64(c.nq-1)/2)
-			b.Ms, b.GBs, b.TFLOPs = ms, kvBytes/ms/1e6, 4*pairs*H*HD/ms/1e9
-			if err := s.Sync(); err != nil {
-				return err
-			}
-			return checkAttention(b, attnShape{H: H, KH: KH, HD: HD, BS: BS, rows: rows, seqs: seqs, rowSeq: rowSeq, tables: tables,
-				blocks: blocks}, q, kc, vc, o)
-		})
-	}
+	// Attention over the paged cache and sampling, v1 and v2 side by side, v2's sweep and
+	// its broken variants (kernels2.go).
+	kernelsV2(s, rng, rnd, *set, *sweep, want, add)
 
 	// Row-wise ops and sampling.
 	if want("rmsnorm") {
@@ -299,45 +244,6 @@ func runKernels(args []string) (any, error) {
 			}
 			return checkRMSNorm(b, 2048, 4096, 1e-5, x, w, o)
 		})
-	}
-	if want("sample") {
-		for _, topK := range []int32{0, 40} {
-			b := bench{Name: fmt.Sprintf("sample vocab128256 top_k=%d top_p=0.95", topK), Shape: "rows=8"}
-			add(b, func(b *bench) error {
-				var al allocs
-				defer al.free()
-				const rows, V = 8, 128256
-				lg := al.add(rnd(cgo.F32, rows*V))
-				params := make([]cgo.SamplingParams, rows)
-				for i := range params {
-					params[i] = cgo.SamplingParams{Temperature: 0.8, TopP: 0.95, TopK: topK, RepetitionPenalty: 1, Seed: uint64(i)}
-				}
-				pp := al.add(toDev(s, unsafe.Pointer(&params[0]), rows*cgo.SamplingParamsSize))
-				if pp == nil || lg == nil {
-					return fmt.Errorf("alloc operands")
-				}
-				wsb, err := cgo.SampleWorkspaceBytes(rows, V)
-				if err != nil {
-					return err
-				}
-				ws := al.add(cgo.Malloc(wsb))
-				if err := cgo.Memset(ws, 0, wsb, s); err != nil {
-					return err
-				}
-				ids := al.add(cgo.Malloc(4 * rows))
-				ms, err := timeMs(s, 5, 3, func(int) error {
-					return cgo.Sample(s, cgo.F32, lg, V, rows, V, pp, nil, ids, ws, wsb)
-				})
-				b.Ms = ms
-				if err != nil {
-					return err
-				}
-				if err := s.Sync(); err != nil {
-					return err
-				}
-				return checkSample(b, rows, V, lg, ids, params)
-			})
-		}
 	}
 	res := map[string]any{"benchmarks": out, "check_fail": failed}
 	if failed > 0 {

@@ -434,3 +434,42 @@ func div0(a, l float32) float32 {
 	}
 	return 0
 }
+
+// Attn2Sweep is GPU run C's prepared sweep of the attention configurations around the
+// default: decode split lengths, split caps and warps; prefill tile shapes.
+func Attn2Sweep() []Attn2Config {
+	var cs []Attn2Config
+	d := DefaultAttn2()
+	for _, sl := range []int{64, 128, 256, 512} {
+		for _, w := range []int{2, 4, 8} {
+			c := d
+			c.SplitLen, c.Warps = sl, w
+			cs = append(cs, c)
+		}
+	}
+	for _, ms := range []int{16, 64} {
+		c := d
+		c.MaxSplits = ms
+		cs = append(cs, c)
+	}
+	for _, bm := range []int{64, 128} {
+		for _, bn := range []int{32, 64} {
+			c := d
+			c.BM, c.BN = bm, bn
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// String names a configuration in benchmark results.
+func (c Attn2Config) String() string {
+	s := fmt.Sprintf("split=%d/%d,warps=%d", c.SplitLen, c.MaxSplits, c.Warps)
+	if c.Prefill {
+		s += fmt.Sprintf(",bm=%d,bn=%d", c.BM, c.BN)
+	}
+	if c.Fault != 0 {
+		s += fmt.Sprintf(",fault=%d", c.Fault)
+	}
+	return s
+}

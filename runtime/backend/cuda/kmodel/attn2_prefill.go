@@ -155,11 +155,10 @@ func (c Attn2Config) prefillBlock(p *AttnProblem, tiles []Tile, tile, h int, out
 
 	// Per warp, per lane state.
 	type warpState struct {
-		qa    [][32][4]pair // [KS]
-		o     [][32][4]float32
-		m, l  [32][2]float32
-		ctx   [32][2]int
-		valid bool
+		qa   [][32][4]pair // [KS]
+		o    [][32][4]float32
+		m, l [32][2]float32
+		ctx  [32][2]int
 	}
 	ws := make([]warpState, warps)
 	for w := range ws {

@@ -639,3 +639,33 @@ func (m *Sample2) finalize(row int, p *sampling.Params, x, e []float32, st *rowS
 	}
 	panic("sample2 model: the final scan found nothing")
 }
+
+// Sample2Sweep is GPU run C's prepared sweep of sampler configurations for rows ×
+// vocab: threads per block and chunk sizes around Sample2Choose's.
+func Sample2Sweep(rows, vocab, sms int) []Sample2Config {
+	base := Sample2Choose(rows, vocab, sms)
+	var cs []Sample2Config
+	for _, t := range []int{128, 256, 512, 1024} {
+		for _, ch := range []int{base.Chunk / 4, base.Chunk / 2, base.Chunk, base.Chunk * 2, base.Chunk * 4} {
+			ch = min(max(ch/256*256, 1024), 1<<20)
+			c := Sample2Config{Threads: t, Chunk: ch}
+			dup := false
+			for _, o := range cs {
+				dup = dup || o == c
+			}
+			if !dup {
+				cs = append(cs, c)
+			}
+		}
+	}
+	return cs
+}
+
+// String names a configuration in benchmark results.
+func (c Sample2Config) String() string {
+	s := fmt.Sprintf("threads=%d,chunk=%d", c.Threads, c.Chunk)
+	if c.Fault != 0 {
+		s += fmt.Sprintf(",fault=%d", c.Fault)
+	}
+	return s
+}
