@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
@@ -19,7 +20,7 @@ func (stderrLog) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, forma
 
 // smallExclude leaves out every case with a Llama-3-sized dimension or a long context
 // (what compute-sanitizer, which slows kernels 10-100x, cannot afford in its minute).
-const smallExclude = "4096|14336|128256|hd=128|1500|1100|n=129|n=130"
+const smallExclude = "4096|14336|128256|hd=128|1500|1100|8300|n=129|n=130"
 
 // runOps checks every op on the CUDA backend against the CPU backend. The tolerances
 // are backendtest's, fixed in code before any run.
@@ -32,10 +33,20 @@ func runOps(args []string) (any, error) {
 	exclude := fs.String("exclude", "", `leave out cases whose name contains any of these "|"-separated parts`)
 	small := fs.Bool("small", false, "only small shapes, f16 only (the sanitizer phase: no Llama-3-sized case)")
 	sparse24 := fs.Bool("sparse24", false, "run the 2:4 kernels (off by default in the backend until verified): the 2:4 matmul cases then check them")
+	set := fs.String("kernels", "both", "attention and sampling kernels: v2 (every op on the backend's default), v1, or both (v2, then the attention cases again on v1, their names prefixed v1:)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24})
+	if *set != "both" {
+		if _, err := cuda.ParseKernels(*set); err != nil || *set == "" {
+			return nil, fmt.Errorf("-kernels %q: want v1, v2 or both", *set)
+		}
+	}
+	first := cuda.KernelsV2
+	if *set == "v1" {
+		first = cuda.KernelsV1
+	}
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first})
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +65,30 @@ func runOps(args []string) (any, error) {
 		log = stderrLog{}
 	}
 	rep := backendtest.Run(log, cpu.New(cpu.Options{}), dev, opt)
+	if *set == "both" && (opt.Ops == nil || slices.Contains(opt.Ops, backendtest.OpAttention)) {
+		// Kernels v1 beside v2 until GPU run C retires v1: the attention cases again (the
+		// other ops have one kernel set).
+		v1, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: cuda.KernelsV1})
+		if err != nil {
+			return rep, err
+		}
+		defer v1.Close()
+		o1 := opt
+		o1.Ops = []string{backendtest.OpAttention}
+		o1.OnResult = func(r backendtest.Result) { r.Name = "v1:" + r.Name; record("case", r) }
+		r1 := backendtest.Run(log, cpu.New(cpu.Options{}), v1, o1)
+		for _, r := range r1.Results {
+			r.Name = "v1:" + r.Name
+			rep.Results = append(rep.Results, r)
+		}
+		rep.Total.Pass += r1.Total.Pass
+		rep.Total.Fail += r1.Total.Fail
+		rep.Total.Skip += r1.Total.Skip
+		if rep.ByOp == nil {
+			rep.ByOp = map[string]backendtest.Counts{}
+		}
+		rep.ByOp["v1:"+backendtest.OpAttention] = r1.ByOp[backendtest.OpAttention]
+	}
 	if rep.Failed() {
 		return rep, fmt.Errorf("op checks failed: %s", rep.Summary())
 	}

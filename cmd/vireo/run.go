@@ -29,7 +29,7 @@ import (
 // options are the flags of `vireo run` and of the old flags-only form.
 type options struct {
 	model, tokenizer, prompt, device, system string
-	cpuProfile                               string
+	cpuProfile, kernels                      string
 	weights                                  *cli.Weights
 	maxTokens, threads, chunk, ctxSize       int
 	temperature, topP, minP, repPenalty      float64
@@ -72,6 +72,7 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 	fs.BoolVar(&o.int8Embedding, "int8-embedding", true, "with -quantization int8 or q8_0, the embedding/classifier are 8-bit too (false: keep them f32)")
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
+	fs.StringVar(&o.kernels, "kernels", "v2", "with -device cuda: attention and sampling kernels, v2 or v1 (v1 stays selectable until v2 is verified on a card)")
 	fs.IntVar(&o.chunk, "prefill-chunk", 512, "tokens per prefill pass")
 	fs.BoolVar(&o.quiet, "quiet", false, "no log lines and no progress on stderr: only the generated text (stdout) and the closing speed and stop line (stderr)")
 	fs.BoolVar(&o.verbose, "verbose", false, "in a chat, print the speed and stop line after every reply")
@@ -114,6 +115,8 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 		return nil, fmt.Errorf("-threads must be >= 0, got %d", o.threads)
 	case o.interactive && o.hasPrompt && !legacy:
 		return nil, errors.New("-interactive reads the messages from standard input: give no prompt")
+	case device.CheckKernels(o.kernels) != nil:
+		return nil, fmt.Errorf("-%w", device.CheckKernels(o.kernels))
 	}
 	if !slices.Contains(device.Names(), o.device) {
 		if o.device == "cuda" {
@@ -212,7 +215,7 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 		path = model.SyntheticPrefix + "tiny"
 		log.Info("no -model given: using the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise, its speed is real", zap.String("model", path))
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads, Log: log})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, Log: log, Kernels: o.kernels})
 	if err != nil {
 		return fmt.Errorf("-device %s: %w", o.device, err)
 	}

@@ -41,6 +41,7 @@ using namespace vireo;
 namespace {
 
 constexpr int kMaxGroup = 8; // query heads per decode block
+constexpr int kPrefillMinRows = 16; // kmodel.PrefillMinRows
 constexpr float kLog2e = 1.4426950408889634f;
 
 struct DecodeArgs {
@@ -420,7 +421,9 @@ int vireo_attention2(vireo_stream_t stream, int dtype, void* out, const void* q,
                   L.total);
   cudaStream_t s = as_stream(stream);
   char* ws = (char*)workspace;
-  const bool prefill = c.prefill != 0 && prefill_supported(head_dim) && aligned16(q) && aligned16(out) &&
+  // kmodel: Attn2Config.UsesPrefill (a pass of fewer than kPrefillMinRows rows is decode
+  // rows or a short chunk: the decode kernel alone, no plan launch).
+  const bool prefill = c.prefill != 0 && n_rows >= kPrefillMinRows && prefill_supported(head_dim) && aligned16(q) && aligned16(out) &&
                        aligned16(k_cache) && aligned16(v_cache) && ld_q % 8 == 0 && ld_out % 8 == 0;
   int4* tiles = nullptr;
   if (prefill) {

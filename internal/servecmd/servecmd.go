@@ -78,6 +78,7 @@ type options struct {
 	offline                  bool
 	threads                  int
 	gpuMemUtil               float64
+	kernels                  string
 
 	maxModelLen, maxNumSeqs, maxNumBatchedTokens int
 	kvCacheMemory                                byteSize
@@ -108,7 +109,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "kernels", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
@@ -134,6 +135,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	o.weights.Register(fs)
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.Float64Var(&o.gpuMemUtil, "gpu-memory-utilization", 0.9, "with --device cuda: fraction of GPU memory for weights, activations and the KV cache")
+	fs.StringVar(&o.kernels, "kernels", "v2", "with --device cuda: attention and sampling kernels, v2 or v1 (v1 stays selectable until v2 is verified on a card)")
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 
 	fs.IntVar(&o.maxModelLen, "max-model-len", 0, "prompt + completion cap in tokens (default: the model's context)")
@@ -190,6 +192,8 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 		return nil, fmt.Errorf("--device %q: unknown device; this binary has %v", o.device, device.Names())
 	case !(o.gpuMemUtil > 0 && o.gpuMemUtil <= 1):
 		return nil, fmt.Errorf("--gpu-memory-utilization must be in (0, 1], got %g", o.gpuMemUtil)
+	case device.CheckKernels(o.kernels) != nil:
+		return nil, fmt.Errorf("--%w", device.CheckKernels(o.kernels))
 	case o.port < 0 || o.port > 65535:
 		return nil, fmt.Errorf("--port %d is out of range", o.port)
 	case o.maxWaiting < 0:
@@ -395,7 +399,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	if path, err = hub.Resolve(ctx, path, hub.CommandConfig(o.offline, log.Named("hub"), stderr)); err != nil {
 		return err
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log, Kernels: o.kernels})
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}

@@ -437,6 +437,27 @@ func attentionCases() []Case {
 		SeqSpec{Past: 40, Extra: 1}, SeqSpec{Past: 16}, SeqSpec{Past: 0}, SeqSpec{Past: 20}, SeqSpec{Past: 1100})
 	dec(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, 3, 2, 1000, true,
 		SeqSpec{Past: 1022}, SeqSpec{Past: 500, Shared: 20}, SeqSpec{Past: 2046}, SeqSpec{Past: 16}, SeqSpec{Past: 0}, SeqSpec{Past: 463, Extra: 2})
+	// Kernel paths of a device backend (the CUDA kernels v2, attention2.cu; their Go
+	// test TestAttention2CasesReachEveryPath checks that these reach every path): prefill
+	// chunks of one sequence long enough for tensor-core tiles of 64 rows, at head dims 64
+	// and 128, with full and tail tiles of rows and of keys; a prefill pass whose tiles
+	// mix sequences and idle or bad rows; decode at head dims whose lanes load 16 bytes
+	// (256) or 4 bytes (100, 130, 250); a GQA group of 12 (two head chunks, the second
+	// partial); a context past 32 splits of 256 positions (longer splits).
+	add(4, 2, 64, 16, false, SeqSpec{Past: 37, NQ: 109})
+	add(4, 1, 64, 16, false, SeqSpec{Past: 0, NQ: 64})
+	add(8, 2, 128, 16, false, SeqSpec{Past: 0, NQ: 165, Extra: 1})
+	add(Llama3Heads, Llama3KVHeads, Llama3HeadDim, DefaultBlockLen, false, SeqSpec{Past: 30, NQ: 70})
+	pmix := len(cs)
+	add(4, 2, 64, 8, false, SeqSpec{Past: 5, NQ: 40}, SeqSpec{Past: 20, NQ: 1}, SeqSpec{Past: 3, NQ: 50, Shared: 1}, SeqSpec{Past: 0, NQ: 30})
+	cs[pmix].Idle, cs[pmix].Bad, cs[pmix].Slack = 2, 2, 3
+	cs[pmix].Name += ",idle=2,bad=2,slack=3"
+	dec(2, 1, 256, 16, 1, 1, 0, false, SeqSpec{Past: 300}, SeqSpec{Past: 20})
+	dec(2, 2, 100, 16, 1, 0, 0, false, SeqSpec{Past: 70}, SeqSpec{Past: 600})
+	dec(3, 1, 130, 8, 0, 1, 9, false, SeqSpec{Past: 33}, SeqSpec{Past: 290})
+	dec(2, 1, 250, 16, 0, 0, 0, false, SeqSpec{Past: 17}, SeqSpec{Past: 260})
+	dec(24, 2, 16, 16, 1, 1, 0, false, SeqSpec{Past: 45}, SeqSpec{Past: 700}, SeqSpec{Past: 3})
+	dec(2, 1, 8, 16, 0, 0, 0, false, SeqSpec{Past: 8300}, SeqSpec{Past: 100})
 	// A mixed batch (prefill chunks beside decode rows) with idle and bad rows too.
 	mixed := len(cs)
 	add(4, 2, 16, 4, false, SeqSpec{Past: 0, NQ: 6}, SeqSpec{Past: 9, NQ: 1, Extra: 1}, SeqSpec{Past: 5, NQ: 3})

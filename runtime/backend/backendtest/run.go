@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -120,8 +119,7 @@ func runCase(c Case, ref, b *side) (res Result) {
 	} else if f, ok := b.b.(Freer); ok {
 		f.Free(t)
 	}
-	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed))
-	run := prepare[c.Op](c, rng)
+	run := prepare[c.Op](c, caseRand(c))
 
 	be := newEnv(b)
 	defer be.free()

@@ -36,6 +36,31 @@ type Options struct {
 	// (sparse24.cu). Off by default: those kernels have not yet been verified on a GPU
 	// (GPU run C), so 2:4 weights are expanded to their dense masked matrices.
 	Sparse24 bool
+	// Kernels selects the attention and sampling kernels: KernelsV2 (the default: the
+	// split-KV decode and tensor-core prefill attention of attention2.cu, the parallel
+	// sampler of sampling2.cu, which samples every row on the device) or KernelsV1
+	// (attention.cu, sampling.cu). v1 stays selectable until GPU run C has verified v2
+	// on a card, path by path.
+	Kernels Kernels
+}
+
+// Kernels names a generation of the attention and sampling kernels.
+type Kernels string
+
+const (
+	KernelsV1 Kernels = "v1"
+	KernelsV2 Kernels = "v2"
+)
+
+// ParseKernels reads a --kernels value: "v1", "v2", or "" for the default (v2).
+func ParseKernels(s string) (Kernels, error) {
+	switch Kernels(s) {
+	case "", KernelsV2:
+		return KernelsV2, nil
+	case KernelsV1:
+		return KernelsV1, nil
+	}
+	return "", fmt.Errorf("kernels %q: want v1 or v2", s)
 }
 
 // Backend is the CUDA backend on device 0.
@@ -106,6 +131,11 @@ func New(o Options) (*Backend, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	k, err := ParseKernels(string(o.Kernels))
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	o.Kernels = k
 	n, err := cgo.DeviceCount()
 	if err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)
@@ -168,7 +198,7 @@ func (c *Backend) Close() error {
 			errs = append(errs, cgo.FreeHost(st.host), cgo.Free(st.devp))
 			st.host, st.devp, st.cap, st.off = nil, nil, 0, 0
 		}
-		st.scratch, st.sampleWS = nil, nil
+		st.scratch, st.sampleWS, st.attn2WS = nil, nil, nil
 		errs = append(errs, st.s.Destroy())
 	}
 	c.strs = nil
@@ -702,10 +732,20 @@ type stream struct {
 	// capturing, so no graph reads the arena.)
 	scratchCaptured bool
 
-	// sampleWS is DecodeLoop's vireo_sample workspace; its counts part is zero for
-	// sampleShape (rows, vocab), the last shape it was used with.
+	// sampleWS is DecodeLoop's sampler workspace: vireo_sample's (v1), whose counts part
+	// is zero for sampleShape (rows, vocab, 0), the last shape it was used with, or
+	// vireo_sample2's (v2), all of whose must-be-zero parts are zero for sampleShape
+	// (rows, vocab, chunk).
 	sampleWS    *devBuf
-	sampleShape [2]int
+	sampleShape [3]int
+
+	// attn2WS is vireo_attention2's workspace (split counters, which every call leaves
+	// zero, the tile plan and the splits' partial results): zeroed when allocated, kept
+	// apart from the scratch, which other ops overwrite. A graph captured with it reads
+	// it at every replay: once captured it is never freed before Close (attn2Captured),
+	// as the scratch.
+	attn2WS       *devBuf
+	attn2Captured bool
 
 	capturing bool // between BeginCapture and EndCapture
 	// capWrites are the buffers the ops of the capture in progress wrote: a replay of

@@ -17,9 +17,11 @@ import (
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
-func open(t *testing.T) *Backend {
+func open(t *testing.T) *Backend { t.Helper(); return openWith(t, Options{}) }
+
+func openWith(t *testing.T, o Options) *Backend {
 	t.Helper()
-	b, err := New(Options{})
+	b, err := New(o)
 	if errors.Is(err, cgo.ErrNoDevice) {
 		t.Skipf("no CUDA device: %v", err)
 	}
@@ -30,13 +32,21 @@ func open(t *testing.T) *Backend {
 	return b
 }
 
-// TestOps checks every op against the CPU backend (backendtest); it skips without a GPU.
+// TestOps checks every op against the CPU backend (backendtest) on the default kernels
+// (v2), and the attention cases on kernels v1 too; it skips without a GPU.
 func TestOps(t *testing.T) {
 	b := open(t)
 	rep := backendtest.Run(t, cpu.New(cpu.Options{}), b, backendtest.Options{Large: !testing.Short()})
 	if rep.Failed() {
 		t.Errorf("%s", rep.Summary())
 	}
+	t.Run("v1", func(t *testing.T) {
+		b := openWith(t, Options{Kernels: KernelsV1})
+		rep := backendtest.Run(t, cpu.New(cpu.Options{}), b, backendtest.Options{Large: !testing.Short(), Ops: []string{backendtest.OpAttention}})
+		if rep.Failed() {
+			t.Errorf("%s", rep.Summary())
+		}
+	})
 }
 
 // TestMatMulPaths checks the matmul paths the default TestOps never takes (it has fewer
@@ -499,7 +509,13 @@ func advanceRows(rows []backend.DecodeRow, toks []int32, R, steps int) []backend
 // attention), a stop id, a length limit and idle rows; then a second, longer loop
 // continuing the survivors. It skips without a GPU.
 func TestDecodeLoop(t *testing.T) {
-	b := open(t)
+	for _, k := range []Kernels{KernelsV2, KernelsV1} {
+		t.Run(string(k), func(t *testing.T) { testDecodeLoop(t, k) })
+	}
+}
+
+func testDecodeLoop(t *testing.T, set Kernels) {
+	b := openWith(t, Options{Kernels: set})
 	r := rand.New(rand.NewSource(2))
 	const R, bs, blocks, maxCtx = 8, 16, 256, 1024
 	const MB = maxCtx / bs
@@ -570,6 +586,10 @@ func TestDecodeLoop(t *testing.T) {
 		for i := 0; i < R; i++ {
 			for k := 0; k < steps; k++ {
 				g, w := got[k*R+i], want[k*R+i]
+				if g == backend.TokenHost && set == KernelsV2 {
+					t.Errorf("%s: row %d step %d: the v2 sampler gave the row to the host", name, i, k)
+					break
+				}
 				if g == backend.TokenHost {
 					t.Logf("%s: row %d step %d: the device sampler gave the row to the host (allowed; rest of the row not compared)", name, i, k)
 					break

@@ -264,8 +264,20 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 			return nil, nil, wrap(op, err, "%d rows, history of %d ids, %d steps", R, hist, steps)
 		}
 	}
-	sws, err := c.sampleWorkspace(st, R, vocab)
-	if err != nil {
+	// The sampler: v2 (vireo_sample2, every row on the device) or v1 (vireo_sample).
+	var sws unsafe.Pointer
+	var s2 *cgo.Sample2Config
+	if c.opt.Kernels != KernelsV1 {
+		cfg := c.sample2Config(R, vocab)
+		need, err := cgo.Sample2WorkspaceBytes(R, vocab, cfg.Chunk)
+		if err == nil {
+			sws, err = c.sample2Workspace(st, need, [3]int{R, vocab, cfg.Chunk})
+		}
+		if err != nil {
+			return nil, nil, wrap(op, err, "v2 sample workspace for %d rows of %d (%s)", R, vocab, cfg)
+		}
+		s2 = cgoSample2(cfg)
+	} else if sws, err = c.sampleWorkspace(st, R, vocab); err != nil {
 		return nil, nil, wrap(op, err, "sample workspace for %d rows of %d", R, vocab)
 	}
 	if ls.hasCopied {
@@ -354,12 +366,20 @@ func (c *Backend) DecodeLoop(s backend.Stream, step backend.Graph, io *backend.D
 		Rows: R, IDs: idsP, Pos: posP, Limit: unsafe.Add(dst, lim), StopIDs: unsafe.Add(dst, stp),
 		StopCount: unsafe.Add(dst, cnt), Next: next, Params: unsafe.Add(dst, par), History: unsafe.Add(dst, his),
 	}
+	sample := func() error {
+		return cgo.Sample(st.s, cgo.DType(ldt), logP, vocab, R, vocab, adv.Params, adv.History, next, sws, st.sampleWS.n)
+	}
+	if s2 != nil {
+		sample = func() error {
+			return cgo.Sample2(st.s, cgo.DType(ldt), logP, vocab, R, vocab, adv.Params, adv.History, next, sws, st.sampleWS.n, s2)
+		}
+	}
 	loopErr := func() error {
 		for k := 0; k < steps; k++ {
 			if err := g.x.Launch(st.s); err != nil {
 				return wrap(op, err, "step %d of %d: graph launch", k, steps)
 			}
-			if err := cgo.Sample(st.s, cgo.DType(ldt), logP, vocab, R, vocab, adv.Params, adv.History, next, sws, st.sampleWS.n); err != nil {
+			if err := sample(); err != nil {
 				return wrap(op, err, "step %d of %d: sample %d rows of %d (%s)", k, steps, R, vocab, ldt)
 			}
 			adv.Out = unsafe.Add(toks, 4*k*R)
@@ -471,7 +491,7 @@ func (c *Backend) sampleWorkspace(st *stream, rows, vocab int) (unsafe.Pointer, 
 	if err != nil {
 		return nil, err
 	}
-	shape := [2]int{rows, vocab}
+	shape := [3]int{rows, vocab, 0}
 	if st.sampleWS == nil || st.sampleWS.n < need {
 		if err := st.s.Sync(); err != nil {
 			return nil, err

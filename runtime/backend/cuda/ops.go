@@ -417,6 +417,9 @@ func (c *Backend) Attention(s backend.Stream, out, q backend.Tensor, kv *backend
 	if n == 0 {
 		return nil
 	}
+	if c.opt.Kernels != KernelsV1 {
+		return c.attention2(op, st, out, q, o, qp, kc, vc, dt, kv, at, h)
+	}
 	wsBytes, err := cgo.AttentionWorkspaceBytes(n, nh, hd, at.MaxCtx)
 	if err != nil {
 		return wrap(op, err, "%d rows, max context %d", n, at.MaxCtx)

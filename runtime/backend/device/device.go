@@ -16,6 +16,19 @@ type Options struct {
 	Threads              int         // CPU: worker goroutines per op (0: GOMAXPROCS)
 	GPUMemoryUtilization float64     // CUDA: fraction of device memory the process may hold (0: 0.9)
 	Log                  *zap.Logger // what the backend decides on the user's behalf; nil discards it
+	// Kernels is the CUDA kernel generation of attention and sampling: "v2" (default,
+	// also "") or "v1", kept selectable until a GPU run has verified v2. The CPU
+	// backend has one implementation and ignores it.
+	Kernels string
+}
+
+// CheckKernels validates a --kernels value ("", "v1" or "v2").
+func CheckKernels(k string) error {
+	switch k {
+	case "", "v1", "v2":
+		return nil
+	}
+	return fmt.Errorf("kernels %q: want v1 or v2", k)
 }
 
 // Names lists the devices this binary can open.
@@ -23,6 +36,9 @@ func Names() []string { return names }
 
 // Open returns the named backend.
 func Open(name string, o Options) (backend.Backend, error) {
+	if err := CheckKernels(o.Kernels); err != nil {
+		return nil, err
+	}
 	switch name {
 	case "cpu", "":
 		return cpu.New(cpu.Options{Threads: o.Threads}), nil
