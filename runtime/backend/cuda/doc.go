@@ -25,8 +25,14 @@
 // (graph.go). Every CUDA failure comes back as an error naming the op and the shapes.
 //
 // Decode on the device (decode.go, never run on a GPU yet): backend.DecodeLooper
-// replays a captured step K times per host round trip, sampling on the device
-// (vireo_sample) between replays and copying the tokens back into pinned memory once.
+// replays a captured step K times per host round trip, sampling on the device between
+// replays and copying the tokens back into pinned memory once.
+//
+// Attention and sampling have two kernel generations (Options.Kernels, kernels2.go): v2,
+// the default, runs vireo_attention2 (split-KV decode with GQA grouping, tensor-core
+// prefill tiles) and vireo_sample2 (every row on the device, any candidate count); v1
+// runs vireo_attention and vireo_sample (which hands rows of more than 4,096 candidates
+// to the host: TokenHost). v1 stays selectable until GPU run C has verified v2.
 //
 // Device discovery and properties use the kernel library's own ABI (cudaGetDeviceProperties
 // inside libvireo_kernels.so) rather than gorgonia.org/cu: that package's init calls
