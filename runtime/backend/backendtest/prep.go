@@ -709,10 +709,8 @@ func attnCache(c Case, l attnLayout, r *rand.Rand) [][]float32 {
 
 func prepAttention(c Case, r *rand.Rand) exec {
 	nh, nkv, hd, bs := c.Heads, c.KVHeads, c.HeadDim, c.BlockSize
-	l := layoutAttention(c, r)
-	base := attnCache(c, l, r)
+	l, base, q := drawAttention(c, r)
 	n := len(l.pos)
-	q := uniform(r, n*nh*hd, 2)
 	return func(e *env, dt backend.DType) error {
 		kv, err := e.allocKV(kvLayers, l.blocks, bs, nkv, hd)
 		if err != nil {
