@@ -178,7 +178,8 @@ rebuild() {
 
 # cuda-tests: the CUDA backend's own tests against the CPU and runtime/sampling: ops on
 # device index tensors with idle and out-of-range rows, the device decode loop (graph
-# capture, device sampling), every matmul path with W8A8 from row 1 and the SIMT
+# capture, device sampling) and the device sampler at vocab 128k on kernels v2 and v1
+# (TestDecodeLoop, TestSampler), every matmul path with W8A8 from row 1 and the SIMT
 # kernels forced, the 2:4 kernels (issue 35; off by default until this passes) against
 # the dense kernel on the masked weights, the low-rank pairs, and Upload's ordering (100
 # uploads of 64 MiB read at once on a non-blocking stream). A skip is not a pass.
