@@ -3,13 +3,12 @@
 package cuda
 
 import (
-	"math"
-	"math/rand"
 	"testing"
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
 
@@ -33,15 +32,10 @@ func TestParseKernels(t *testing.T) {
 		if err := c.sample2Config(rv[0], rv[1]).Validate(); err != nil {
 			t.Errorf("rows %d vocab %d: %v", rv[0], rv[1], err)
 		}
+		if got, want := c.sample2Config(rv[0], rv[1]), kmodel.Sample2Choose(rv[0], rv[1], 132); got != want {
+			t.Errorf("rows %d vocab %d: sample2Config %v, the model tests %v", rv[0], rv[1], got, want)
+		}
 	}
-}
-
-// sampleRow is one row of TestSampler: logits drawn by kind, and the parameters.
-type sampleRow struct {
-	kind  string // "flat": uniform(-1, 1); "peaked": a few large logits; "ties": 5 distinct values; "bad": NaN, ±Inf among flat ones
-	p     sampling.Params
-	index uint64
-	hist  []int32
 }
 
 // TestSampler runs the device sampler, v2 and v1, on rows that are hard for it — a
@@ -65,48 +59,8 @@ func TestSampler(t *testing.T) {
 }
 
 func testSampler(t *testing.T, b *Backend, set Kernels, dt backend.DType, vocab int) {
-	r := rand.New(rand.NewSource(int64(vocab)*7 + int64(dt)))
-	P := func(temp, topP, minP float32, topK int) sampling.Params {
-		return sampling.Params{Temperature: temp, TopP: topP, MinP: minP, TopK: topK, RepetitionPenalty: 1, Seed: uint64(r.Int63())}
-	}
-	rows := []sampleRow{
-		{kind: "flat", p: P(1, 0.9, 0, 0), index: 3},
-		{kind: "flat", p: P(1, 1, 0, 0), index: 17},
-		{kind: "flat", p: P(0.7, 0.95, 0, 50), index: 1},
-		{kind: "peaked", p: P(0, 1, 0, 0)},
-		{kind: "peaked", p: P(1.3, 0.8, 0.05, 0), index: 9},
-		{kind: "ties", p: P(1, 0.9, 0, 0), index: 5},
-		{kind: "ties", p: P(0.5, 1, 0, vocab+5), index: 2},
-		{kind: "bad", p: P(1, 0.97, 0, 0), index: 11},
-		{kind: "flat", p: P(0.9, 0.9, 0, 0), index: 4, hist: []int32{0, 5, 5, int32(vocab - 1), 17}},
-	}
-	rows[8].p.RepetitionPenalty, rows[8].p.PresencePenalty, rows[8].p.FrequencyPenalty = 1.3, 0.2, 0.1
-	R, ld := len(rows), vocab+8
-
-	host := make([]float32, R*ld)
-	for i, row := range rows {
-		lg := host[i*ld : (i+1)*ld]
-		for j := range lg {
-			switch {
-			case j >= vocab:
-				lg[j] = float32(math.NaN()) // the padding: never read
-			case row.kind == "peaked":
-				lg[j] = r.Float32()*2 - 1
-				if r.Intn(200) == 0 {
-					lg[j] += 12
-				}
-			case row.kind == "ties":
-				lg[j] = float32(r.Intn(5)) * 0.75
-			default:
-				lg[j] = r.Float32()*2 - 1
-			}
-		}
-		if row.kind == "bad" && vocab > 4 {
-			lg[r.Intn(vocab)] = float32(math.NaN())
-			lg[r.Intn(vocab)] = float32(math.Inf(-1))
-			lg[r.Intn(vocab)] = float32(math.Inf(1))
-		}
-	}
+	rows, host, ld := samplerCase(dt, vocab)
+	R := len(rows)
 	logits, err := b.Alloc(dt, R, ld)
 	must(t, err)
 	defer b.Free(logits)
@@ -120,15 +74,8 @@ func testSampler(t *testing.T, b *Backend, set Kernels, dt backend.DType, vocab 
 		params[i] = cgo.SamplingParams{Temperature: p.Temperature, TopP: p.TopP, MinP: p.MinP, RepetitionPenalty: p.RepetitionPenalty,
 			PresencePenalty: p.PresencePenalty, FrequencyPenalty: p.FrequencyPenalty, TopK: int32(p.TopK),
 			HistoryOff: int64(len(hist)), Seed: p.Seed, TokenIndex: row.index}
-		var h []int32
-		for _, id := range row.hist {
-			if id >= 0 && int(id) < vocab {
-				h = append(h, id)
-			}
-		}
-		rows[i].hist = h
-		params[i].HistoryLen = int32(len(h))
-		hist = append(hist, h...)
+		params[i].HistoryLen = int32(len(row.hist))
+		hist = append(hist, row.hist...)
 	}
 	hist = append(hist, 0) // never empty
 	pb, err := b.Alloc(backend.I8, 1, R*cgo.SamplingParamsSize)
