@@ -23,10 +23,38 @@ type SafetensorsFile struct {
 	Metadata map[string]string
 	Tensors  []*Tensor
 	byName   map[string]*Tensor
+	close    func() error
 }
 
 // Tensor returns the named tensor, or nil.
 func (f *SafetensorsFile) Tensor(name string) *Tensor { return f.byName[name] }
+
+// OpenSafetensors maps a safetensors file and parses its header: nothing but the
+// header is read until a tensor's Data is used. Close unmaps it.
+func OpenSafetensors(path string) (*SafetensorsFile, error) {
+	data, release, err := mapFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, withoutPath(err, path))
+	}
+	f, err := ParseSafetensors(data)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.close = release
+	return f, nil
+}
+
+// Close releases the file mapping of a SafetensorsFile from OpenSafetensors (a no-op
+// otherwise); its tensors' Data are invalid afterwards.
+func (f *SafetensorsFile) Close() error {
+	if f.close == nil {
+		return nil
+	}
+	c := f.close
+	f.close = nil
+	return c()
+}
 
 // safetensorsDTypes are the element types the loader converts; the others the format
 // knows (F64, F8_*, integer and bool types) are refused by name.
