@@ -219,12 +219,12 @@ func TestRefused(t *testing.T) {
 		return dir
 	}
 	for name, want := range map[string]string{
-		"base_model.model.lm_head.lora_A.weight":                          "classifier (lm_head)",
-		"base_model.model.model.embed_tokens.lora_embedding_A":            "token embedding",
-		"base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias":    "biases",
-		"base_model.model.model.layers.0.mlp.q_proj.lora_A.weight":        "belongs to self_attn",
+		"base_model.model.lm_head.lora_A.weight":                           "classifier (lm_head)",
+		"base_model.model.model.embed_tokens.lora_embedding_A":             "token embedding",
+		"base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias":     "biases",
+		"base_model.model.model.layers.0.mlp.q_proj.lora_A.weight":         "belongs to self_attn",
 		"base_model.model.model.layers.0.self_attn.qkv_proj.lora_A.weight": "qkv_proj",
-		"base_model.model.model.norm.weight":                              "not a LoRA matrix",
+		"base_model.model.model.norm.weight":                               "not a LoRA matrix",
 	} {
 		t.Run(name, func(t *testing.T) { refused(t, extraTensor(t, name, []int{2, 16}), c, 0, name, want) })
 	}

@@ -21,16 +21,16 @@ const maxConfigBytes = 1 << 20
 // Fields that change the computation in ways Vireo does not implement are read so they
 // can be refused by name.
 type peftConfig struct {
-	PEFTType      string          `json:"peft_type"`
-	R             *int            `json:"r"`
-	LoraAlpha     *float64        `json:"lora_alpha"`
-	UseRSLoRA     bool            `json:"use_rslora"`
-	UseDoRA       bool            `json:"use_dora"`
-	FanInFanOut   bool            `json:"fan_in_fan_out"`
-	Bias          string          `json:"bias"`
-	LoraBias      bool            `json:"lora_bias"`
-	TargetModules json.RawMessage `json:"target_modules"`
-	ModulesToSave []string        `json:"modules_to_save"`
+	PEFTType      string             `json:"peft_type"`
+	R             *int               `json:"r"`
+	LoraAlpha     *float64           `json:"lora_alpha"`
+	UseRSLoRA     bool               `json:"use_rslora"`
+	UseDoRA       bool               `json:"use_dora"`
+	FanInFanOut   bool               `json:"fan_in_fan_out"`
+	Bias          string             `json:"bias"`
+	LoraBias      bool               `json:"lora_bias"`
+	TargetModules json.RawMessage    `json:"target_modules"`
+	ModulesToSave []string           `json:"modules_to_save"`
 	RankPattern   map[string]int     `json:"rank_pattern"`
 	AlphaPattern  map[string]float64 `json:"alpha_pattern"`
 	TargetParams  []string           `json:"target_parameters"`
