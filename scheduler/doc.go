@@ -32,7 +32,17 @@
 // hash (never the block holding the last token, so the last position's logits
 // are computed); hits are shared and prefill starts after them. Full blocks are
 // registered in the index when the step that computed them is committed, so a
-// block is never shared before its KV exists.
+// block is never shared before its KV exists. The chain starts from the
+// request's CacheSalt (the engine gives each loaded LoRA adapter its own), so
+// blocks are shared only between requests whose KV is the same function of the
+// tokens.
+//
+// LoRA adapters (MaxAdapters > 0): at most MaxAdapters distinct non-zero
+// NewRequest.Adapter values run at once (the device's adapter slots). A waiting
+// request whose adapter would exceed that is adapter-capped: it stays queued,
+// requests of the base model behind it are admitted as usual, and requests of
+// any adapter behind it wait too — even of a running adapter — so the running
+// adapters' requests drain and a slot frees for it within their MaxNewTokens.
 //
 // Speculative decoding (SpecTokens > 0): the engine says in each Result how many
 // drafted positions the request wants verified next (Result.Lookahead, from its
@@ -78,9 +88,11 @@
 // could re-cap it, and that would have to pass h), so no prefill work is added
 // while h waits; preemptions are excluded. The running prefill work is at most
 // S·M tokens. Hence at most S·M/(T−S+1) such steps. Steps in which h has no
-// room (blocks held by running requests, S running, long cap) are not bounded
-// by the config: they end as running requests finish, which they do within
-// their MaxNewTokens.
+// room (blocks held by running requests, S running, long cap, adapter cap) are
+// not bounded by the config: they end as running requests finish, which they do
+// within their MaxNewTokens. (An adapter-capped head is passed only by base
+// requests, which add no adapter: the capped steps end once the requests of one
+// running adapter have finished.)
 //
 // The scheduler counts these steps per request (Request.roomWaits) and the
 // property tests assert the bound.

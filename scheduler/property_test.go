@@ -23,6 +23,7 @@ type simCase struct {
 	k, lanes    int
 	spec        int // SpecTokens: the fake engine drafts, and accepts a random prefix
 	prefix      bool
+	adapters    bool // requests of 3 adapters and the base, MaxAdapters 1 or 2, salted prefixes
 	steps       int
 	cancelProb  float64
 	arrivalProb float64
@@ -54,6 +55,9 @@ func simulate(t *testing.T, sc simCase) uint64 {
 	if rng.Intn(3) == 0 {
 		cfg.MaxModelLen = 8 + rng.Intn(64)
 	}
+	if sc.adapters {
+		cfg.MaxAdapters = 1 + rng.Intn(2)
+	}
 	s, err := New(cfg)
 	require.NoError(t, err)
 	cfg = s.Config()
@@ -66,6 +70,9 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		kvMem[i] = -1
 	}
 	slot := func(table []int32, pos int) int { return int(table[pos/bs])*bs + pos%bs }
+	// What a slot holds depends on the adapter too: KV computed under one adapter read
+	// by a request of another is caught like a wrong token.
+	enc := func(r *Request, tok int32) int32 { return tok + int32(r.Adapter())*100000 }
 
 	prefixes := [][]int32{seqTokens(1, 40), seqTokens(100, 40), seqTokens(1, 20)}
 	var all []*Request
@@ -99,6 +106,10 @@ func simulate(t *testing.T, sc simCase) uint64 {
 			}
 			nr := NewRequest{ID: fmt.Sprint("r", nextID), Prompt: prompt, MaxNewTokens: 1 + rng.Intn(24)}
 			nextID++
+			if sc.adapters {
+				nr.Adapter = uint64(rng.Intn(4))
+				nr.CacheSalt = nr.Adapter * 0x9e3779b97f4a7c15
+			}
 			if rng.Intn(10) == 0 {
 				nr.Deadline = now.Add(time.Duration(1+rng.Intn(40)) * time.Second)
 			}
@@ -162,6 +173,16 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		require.Equal(t, decodeTok+prefillTok, p.NumTokens)
 		require.LessOrEqual(t, p.NumTokens, cfg.MaxNumBatchedTokens, "%s: budget", desc)
 		require.LessOrEqual(t, p.NumSeqs(), cfg.MaxNumSeqs, "%s: seq cap", desc)
+		if cfg.MaxAdapters > 0 {
+			distinct := map[uint64]bool{}
+			for r := range inPlan {
+				if r.Adapter() != 0 {
+					distinct[r.Adapter()] = true
+				}
+			}
+			require.LessOrEqual(t, len(distinct), cfg.MaxAdapters, "%s: adapters in one plan", desc)
+			require.LessOrEqual(t, len(s.RunningAdapters(nil)), cfg.MaxAdapters, desc)
+		}
 		for _, r := range s.waiting {
 			maxRoom = max(maxRoom, r.roomWaits)
 			require.LessOrEqual(t, r.roomWaits, B, "%s: %s waited too long with room", desc, r.ID())
@@ -179,7 +200,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 		for _, d := range p.Decode {
 			toks := d.Req.Tokens()
 			for pos := 0; pos < d.Pos; pos++ {
-				require.Equal(t, toks[pos], kvMem[slot(d.BlockTable, pos)], "%s: %s reads wrong KV at %d", desc, d.Req.ID(), pos)
+				require.Equal(t, enc(d.Req, toks[pos]), kvMem[slot(d.BlockTable, pos)], "%s: %s reads wrong KV at %d", desc, d.Req.ID(), pos)
 			}
 			if d.Lookahead > 0 {
 				// Verification: write the fed token and the drafts (ids 3000+, never
@@ -196,7 +217,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 					}
 					b := d.BlockTable[(d.Pos+j)/bs]
 					require.Equal(t, 1, s.Pool().RefCount(b), "%s: verification writes a shared block", desc)
-					kvMem[slot(d.BlockTable, d.Pos+j)] = in
+					kvMem[slot(d.BlockTable, d.Pos+j)] = enc(d.Req, in)
 				}
 				a := rng.Intn(d.Lookahead + 1)
 				out := append(append([]int32(nil), drafts[:a]...), int32(2000+rng.Intn(20)))
@@ -227,7 +248,7 @@ func simulate(t *testing.T, sc simCase) uint64 {
 				}
 				b := d.BlockTable[(d.Pos+j)/bs]
 				require.Equal(t, 1, s.Pool().RefCount(b), "%s: decode writes a shared block", desc)
-				kvMem[slot(d.BlockTable, d.Pos+j)] = in
+				kvMem[slot(d.BlockTable, d.Pos+j)] = enc(d.Req, in)
 			}
 			if rng.Intn(200) == 0 {
 				fin = Aborted
@@ -238,11 +259,11 @@ func simulate(t *testing.T, sc simCase) uint64 {
 			for _, it := range g.Items {
 				toks := it.Req.Tokens()
 				for pos := 0; pos < it.Start; pos++ {
-					require.Equal(t, toks[pos], kvMem[slot(it.BlockTable, pos)], "%s: %s reads wrong prefix KV at %d", desc, it.Req.ID(), pos)
+					require.Equal(t, enc(it.Req, toks[pos]), kvMem[slot(it.BlockTable, pos)], "%s: %s reads wrong prefix KV at %d", desc, it.Req.ID(), pos)
 				}
 				for pos := it.Start; pos < it.End; pos++ {
 					require.Equal(t, 1, s.Pool().RefCount(it.BlockTable[pos/bs]), "%s: prefill writes a shared block", desc)
-					kvMem[slot(it.BlockTable, pos)] = toks[pos]
+					kvMem[slot(it.BlockTable, pos)] = enc(it.Req, toks[pos])
 				}
 				if it.Complete() {
 					fin := NotFinished
@@ -316,6 +337,25 @@ func TestPropertyRandomWorkloads(t *testing.T) {
 						})
 					}
 				}
+			}
+		}
+	}
+}
+
+// Requests of three adapters and the base under MaxAdapters 1 or 2, with and without
+// the prefix cache: the cap holds in every plan, no request reads KV computed under
+// another adapter, the waiting bound holds, and everything drains.
+func TestPropertyAdapters(t *testing.T) {
+	seeds, steps := 8, 1500
+	if testing.Short() {
+		seeds, steps = 3, 500
+	}
+	for _, prefix := range []bool{false, true} {
+		for _, k := range []int{1, 8} {
+			for seed := int64(1); seed <= int64(seeds); seed++ {
+				sc := simCase{seed: seed*7919 + int64(k), k: k, lanes: 1 + int(seed%2)*3, prefix: prefix, adapters: true,
+					steps: steps, cancelProb: 0.03, arrivalProb: 0.1 + 0.15*float64(seed%4)}
+				t.Run(fmt.Sprintf("k%d_prefix%v_seed%d", k, prefix, seed), func(t *testing.T) { simulate(t, sc) })
 			}
 		}
 	}

@@ -47,6 +47,13 @@ type NewRequest struct {
 	Prompt       []int32   // token ids; copied
 	MaxNewTokens int       // >= 1
 	Deadline     time.Time // zero: none
+	// Adapter identifies the LoRA adapter the request runs with (0: the base model):
+	// with Config.MaxAdapters, at most that many distinct non-zero adapters run at once.
+	Adapter uint64
+	// CacheSalt roots the request's prefix-cache chain: blocks are shared only between
+	// requests of equal salt (the engine gives each loaded adapter its own; 0 for the
+	// base model), since the same tokens under another adapter have other KV.
+	CacheSalt uint64
 }
 
 // Request is the scheduler's view of one request. The engine reads it through
@@ -59,6 +66,8 @@ type Request struct {
 	maxNew   int     // clamped to the length cap
 	deadline time.Time
 	arrival  uint64
+	adapter  uint64 // NewRequest.Adapter
+	salt     uint64 // NewRequest.CacheSalt: the parent hash of the first block
 
 	state  reqState
 	finish FinishReason
@@ -97,6 +106,9 @@ func (r *Request) Tokens() []int32 { return r.tokens[:len(r.tokens):len(r.tokens
 // MaxNewTokens is the effective generation cap (the requested one, clamped so
 // that prompt+output fits the model length and the pool).
 func (r *Request) MaxNewTokens() int { return r.maxNew }
+
+// Adapter is the request's NewRequest.Adapter.
+func (r *Request) Adapter() uint64 { return r.adapter }
 
 // NumComputed is how many tokens of Tokens() have KV in the cache.
 func (r *Request) NumComputed() int { return r.numComputed }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vireo-ai/vireo/runtime/kv"
@@ -24,6 +25,11 @@ type Config struct {
 	MaxModelLen         int  // prompt+generated cap (default NumBlocks*BlockSize)
 	SpecTokens          int  // most drafted positions one decode item may verify (0: no speculation)
 	MaxSpecTokens       int  // most drafted positions per plan (default MaxNumSeqs*SpecTokens)
+	// MaxAdapters bounds the distinct LoRA adapters (NewRequest.Adapter != 0) among
+	// running requests, the adapter slots of the device (0: no bound). A waiting
+	// request whose adapter would exceed it is adapter-capped: it waits, and no request
+	// for an adapter admitted after it overtakes it; requests of the base model do.
+	MaxAdapters int
 }
 
 func (c *Config) fill() error {
@@ -68,6 +74,9 @@ func (c *Config) fill() error {
 	}
 	if c.SpecTokens < 0 || c.MaxSpecTokens < 0 {
 		return fmt.Errorf("scheduler: SpecTokens %d and MaxSpecTokens %d must be >= 0", c.SpecTokens, c.MaxSpecTokens)
+	}
+	if c.MaxAdapters < 0 {
+		return fmt.Errorf("scheduler: MaxAdapters %d must be >= 0", c.MaxAdapters)
 	}
 	if c.MaxSpecTokens == 0 || c.MaxSpecTokens > c.MaxNumSeqs*c.SpecTokens {
 		c.MaxSpecTokens = c.MaxNumSeqs * c.SpecTokens
@@ -125,6 +134,7 @@ type Scheduler struct {
 	laneOf    []int
 	laneLoad  []int
 	laneItems [][]PrefillItem
+	adapters  map[uint64]int // running requests per non-zero adapter
 }
 
 // New returns a scheduler with its own KV block pool.
@@ -140,6 +150,7 @@ func New(cfg Config) (*Scheduler, error) {
 		running:   make([]*Request, 0, cfg.MaxNumSeqs),
 		laneLoad:  make([]int, cfg.PrefillLanes),
 		laneItems: make([][]PrefillItem, cfg.PrefillLanes),
+		adapters:  map[uint64]int{},
 	}
 	s.plan.Decode = make([]DecodeItem, 0, cfg.MaxNumSeqs)
 	s.plan.Prefill = make([]PrefillGroup, 0, cfg.PrefillLanes)
@@ -191,7 +202,7 @@ func (s *Scheduler) Add(nr NewRequest) (*Request, error) {
 	if _, dup := s.reqs[nr.ID]; dup {
 		return nil, fmt.Errorf("%w: %q", ErrDuplicateID, nr.ID)
 	}
-	r := &Request{id: nr.ID, nPrompt: len(nr.Prompt), deadline: nr.Deadline}
+	r := &Request{id: nr.ID, nPrompt: len(nr.Prompt), deadline: nr.Deadline, adapter: nr.Adapter, salt: nr.CacheSalt}
 	reject := func(format string, a ...any) (*Request, error) {
 		r.tokens = append([]int32(nil), nr.Prompt...)
 		r.state, r.finish = stateFinished, Rejected
@@ -270,6 +281,7 @@ func (s *Scheduler) end(r *Request, reason FinishReason) {
 		s.waiting = removeReq(s.waiting, r)
 	case statePrefill, stateDecode:
 		s.running = removeReq(s.running, r)
+		s.adapterLeaves(r)
 		s.releaseBlocks(r)
 	case stateFinished:
 		return
@@ -390,6 +402,7 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 	// Admission.
 	if !s.preempted {
 		longs := s.numLongPrefills()
+		capped := false // an adapter-capped request waits ahead
 		for i := 0; i < len(s.waiting); {
 			if budget == 0 || len(s.running) >= s.cfg.MaxNumSeqs {
 				break
@@ -397,6 +410,13 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 			r := s.waiting[i]
 			if s.longCapped(r, longs) {
 				i++ // let shorter prompts behind it go first
+				continue
+			}
+			if r.adapter != 0 && (capped || s.adapterCapped(r)) {
+				// Only the base model's requests pass an adapter-capped one: the
+				// running adapters then drain, and a slot frees for it.
+				capped = true
+				i++
 				continue
 			}
 			hits, first, ok := s.fit(r, budget)
@@ -423,6 +443,7 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 			s.waiting[len(s.waiting)-1] = nil
 			s.waiting = s.waiting[:len(s.waiting)-1]
 			s.running = append(s.running, r)
+			s.adapterJoins(r)
 			s.stats.Admitted++
 			s.addPrefill(r, hitTok+first)
 			budget -= first
@@ -505,6 +526,7 @@ func (s *Scheduler) preemptNewest() *Request {
 	v := s.running[len(s.running)-1]
 	s.running[len(s.running)-1] = nil
 	s.running = s.running[:len(s.running)-1]
+	s.adapterLeaves(v)
 	if v.planID == s.planID {
 		if v.state == stateDecode {
 			d := s.plan.Decode
@@ -552,6 +574,49 @@ func (s *Scheduler) numLongPrefills() int {
 	return n
 }
 
+// adapterCapped reports whether admitting r would run more distinct adapters than
+// MaxAdapters.
+func (s *Scheduler) adapterCapped(r *Request) bool {
+	return s.cfg.MaxAdapters > 0 && r.adapter != 0 && s.adapters[r.adapter] == 0 && len(s.adapters) >= s.cfg.MaxAdapters
+}
+
+// adapterJoins and adapterLeaves count a request entering and leaving the running set.
+func (s *Scheduler) adapterJoins(r *Request) {
+	if r.adapter != 0 {
+		s.adapters[r.adapter]++
+	}
+}
+
+func (s *Scheduler) adapterLeaves(r *Request) {
+	if r.adapter == 0 {
+		return
+	}
+	if s.adapters[r.adapter]--; s.adapters[r.adapter] <= 0 {
+		delete(s.adapters, r.adapter)
+	}
+}
+
+// RunningAdapters appends to dst the distinct non-zero adapters of the running
+// requests, in no particular order.
+func (s *Scheduler) RunningAdapters(dst []uint64) []uint64 {
+	for a := range s.adapters {
+		dst = append(dst, a)
+	}
+	return dst
+}
+
+// WaitingAdapters appends to dst the distinct non-zero adapters of the waiting
+// requests, in queue order.
+func (s *Scheduler) WaitingAdapters(dst []uint64) []uint64 {
+	n := len(dst)
+	for _, r := range s.waiting {
+		if r.adapter != 0 && !slices.Contains(dst[n:], r.adapter) {
+			dst = append(dst, r.adapter)
+		}
+	}
+	return dst
+}
+
 func (s *Scheduler) longCapped(r *Request, longs int) bool {
 	return s.cfg.MaxLongPrefills > 0 && len(r.tokens) > s.cfg.LongPromptThreshold && longs >= s.cfg.MaxLongPrefills
 }
@@ -566,7 +631,7 @@ func (s *Scheduler) prefixHits(r *Request) (hits []int32, evictable int) {
 		return s.hitBuf, 0
 	}
 	maxFull := (len(r.tokens) - 1) / s.bs
-	parent := uint64(0)
+	parent := r.salt
 	for i := 0; i < maxFull; i++ {
 		b, h, ok := s.pool.Lookup(parent, r.tokens[i*s.bs:(i+1)*s.bs])
 		if i == len(r.hashes) {
@@ -615,7 +680,7 @@ func (s *Scheduler) noteHeadRoom() {
 		return
 	}
 	r := s.waiting[0]
-	if s.longCapped(r, s.numLongPrefills()) {
+	if s.longCapped(r, s.numLongPrefills()) || s.adapterCapped(r) {
 		return
 	}
 	if _, _, ok := s.fit(r, s.cfg.PrefillChunk); ok {
@@ -828,6 +893,7 @@ func (s *Scheduler) maybeFinish(r *Request, fin FinishReason) bool {
 	}
 	s.pool.ReleaseAll(r.blocks)
 	r.blocks = r.blocks[:0]
+	s.adapterLeaves(r)
 	s.markEnded(r, fin)
 	return true
 }
@@ -840,7 +906,7 @@ func (s *Scheduler) register(r *Request) {
 	full := r.numComputed / s.bs
 	for r.numReg < full {
 		i := r.numReg
-		parent := uint64(0)
+		parent := r.salt
 		if i > 0 {
 			parent = r.hashes[i-1]
 		}
@@ -891,6 +957,23 @@ func (s *Scheduler) Check() error {
 			seen[b] = r
 			holders[b]++
 		}
+	}
+	counts := map[uint64]int{}
+	for _, r := range s.running {
+		if r.adapter != 0 {
+			counts[r.adapter]++
+		}
+	}
+	if len(counts) != len(s.adapters) {
+		return fmt.Errorf("scheduler: %d running adapters counted, %d tracked", len(counts), len(s.adapters))
+	}
+	for a, n := range counts {
+		if s.adapters[a] != n {
+			return fmt.Errorf("scheduler: adapter %d has %d running requests, %d tracked", a, n, s.adapters[a])
+		}
+	}
+	if s.cfg.MaxAdapters > 0 && len(counts) > s.cfg.MaxAdapters {
+		return fmt.Errorf("scheduler: %d distinct adapters running > MaxAdapters %d", len(counts), s.cfg.MaxAdapters)
 	}
 	for b, c := range holders {
 		if c > 1 && !s.pool.IsCached(int32(b)) {

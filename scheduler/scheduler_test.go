@@ -598,3 +598,54 @@ func TestArrivalsAdmittedNextStep(t *testing.T) {
 	}
 	require.Equal(t, 0, s.NumWaiting())
 }
+
+// MaxAdapters: an adapter that would exceed the cap waits; base requests pass it, and
+// requests of a running adapter behind it do not (the running adapters drain), so it
+// is admitted once one finishes. Prefix blocks are shared only under one salt.
+func TestAdapterCap(t *testing.T) {
+	s := newSched(t, Config{NumBlocks: 64, BlockSize: 4, MaxNumSeqs: 8, MaxNumBatchedTokens: 64, MaxAdapters: 1, EnablePrefixCache: true})
+	req := func(id string, adapter uint64) *Request {
+		r, err := s.Add(NewRequest{ID: id, Prompt: seqTokens(1, 9), MaxNewTokens: 4, Adapter: adapter, CacheSalt: adapter * 31})
+		require.NoError(t, err)
+		return r
+	}
+	a1 := req("a1", 1)
+	b := req("b", 2)    // capped: adapter 1 runs
+	base := req("x", 0) // passes b
+	a2 := req("a2", 1)  // adapter 1 runs, but b waits ahead: a2 waits too
+	p := step(t, s)
+	var admitted []string
+	for _, it := range prefillItems(p) {
+		admitted = append(admitted, it.Req.ID())
+	}
+	assert.Equal(t, []string{"a1", "x"}, admitted)
+	assert.Equal(t, []uint64{1}, s.RunningAdapters(nil))
+	assert.Equal(t, []uint64{2, 1}, s.WaitingAdapters(nil))
+	// The base request shared nothing with a1 (same tokens, other salt).
+	assert.Zero(t, s.Stats().PrefixHitTokens)
+	// a1 finishes: b (adapter 2) is admitted, a2 still waits behind the cap.
+	p, err := s.Schedule()
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(p, results(p, map[*Request]FinishReason{a1: FinishedStop})))
+	p = step(t, s)
+	admitted = admitted[:0]
+	for _, it := range prefillItems(p) {
+		admitted = append(admitted, it.Req.ID())
+	}
+	assert.Equal(t, []string{"b"}, admitted)
+	assert.False(t, a2.Finished())
+	assert.Equal(t, 1, s.NumWaiting())
+	for i := 0; i < 10 && !base.Finished(); i++ {
+		step(t, s)
+	}
+	for i := 0; i < 10 && !b.Finished(); i++ {
+		step(t, s)
+	}
+	require.True(t, b.Finished())
+	for i := 0; i < 10 && !a2.Finished(); i++ {
+		step(t, s)
+	}
+	require.True(t, a2.Finished())
+	// a2 had a1's prompt under a1's salt: its full blocks were shared.
+	assert.Equal(t, uint64(8), s.Stats().PrefixHitTokens)
+}
