@@ -1,0 +1,102 @@
+package cpu
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu/kern"
+)
+
+// LoRA adds each row's adapter product (backend.LoRAer): per row, the shrink t = A·x
+// as r dot products over In, then the expand as r axpys of t[k]·Bᵀ[k] into a zeroed
+// row of Out, added to out once. Rows are split across the cores; within a share,
+// rows of one slot run one after another (SGMV's segments: the slot's A and B stay in
+// cache), which changes no row's arithmetic.
+func (c *Backend) LoRA(_ backend.Stream, out, x backend.Tensor, st *backend.LoRAStack, slots backend.Tensor) error {
+	if err := backend.LoRAShapes(out, x, st, slots, backend.F32); err != nil {
+		return err
+	}
+	o, err := f32s("lora", out)
+	if err != nil {
+		return err
+	}
+	xs, err := f32s("lora", x)
+	if err != nil {
+		return err
+	}
+	a, err := f32s("lora", st.A)
+	if err != nil {
+		return err
+	}
+	b, err := f32s("lora", st.B)
+	if err != nil {
+		return err
+	}
+	sl, err := int32s("lora", slots)
+	if err != nil {
+		return err
+	}
+	ranks, err := int32s("lora", st.Ranks)
+	if err != nil {
+		return err
+	}
+	n, in, nout, mr := x.Rows, st.In, st.Out, st.MaxRank
+	rankOf := func(i int) int {
+		s := sl[i]
+		if s < 0 || int(s) >= st.Slots {
+			return 0
+		}
+		if r := int(ranks[s]); r >= 1 && r <= mr {
+			return r
+		}
+		return 0
+	}
+	work := 0
+	for i := 0; i < n; i++ {
+		work += rankOf(i) * (in + nout)
+	}
+	if work == 0 {
+		return nil
+	}
+	c.parallel(n, 1, work, func(lo, hi int) {
+		rows := make([]int, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			if rankOf(i) > 0 {
+				rows = append(rows, i)
+			}
+		}
+		slices.SortStableFunc(rows, func(p, q int) int { return int(sl[p]) - int(sl[q]) })
+		t := make([]float32, mr)
+		acc := make([]float32, nout)
+		for _, i := range rows {
+			s, r := int(sl[i]), rankOf(i)
+			xi := xs[i*in : (i+1)*in]
+			for k := 0; k < r; k++ {
+				row := (s*mr + k) * in
+				t[k] = kern.Dot(xi, a[row:row+in])
+			}
+			clear(acc)
+			for k := 0; k < r; k++ {
+				row := (s*mr + k) * nout
+				kern.Axpy(acc, t[k], b[row:row+nout])
+			}
+			oi := o[i*nout : (i+1)*nout]
+			for j, v := range acc {
+				oi[j] += v
+			}
+		}
+	})
+	return nil
+}
+
+// int32s returns the i32 view of a CPU tensor.
+func int32s(op string, t backend.Tensor) ([]int32, error) {
+	b, ok := t.Buf.(*buf)
+	if !ok || t.DType != backend.I32 || b.i32 == nil {
+		return nil, fmt.Errorf("%s: operand %s is not a CPU i32 tensor", op, t)
+	}
+	return b.i32[t.Off : t.Off+t.Rows*t.Cols], nil
+}
+
+var _ backend.LoRAer = (*Backend)(nil)
