@@ -1,10 +1,12 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/lora"
 )
 
 // LogitsMode says which of a sequence's rows produce logits.
@@ -22,6 +24,9 @@ type Seq struct {
 	Pos    int        // position of Tokens[0]; earlier positions are in the cache
 	Blocks []int32    // block table covering positions [0, Pos+len(Tokens))
 	Logits LogitsMode // which rows produce logits
+	// LoRA is 1 + the slot of the model's LoRASet (SetLoRA) whose adapter applies to
+	// the sequence's rows; 0 runs the base model.
+	LoRA int
 }
 
 // Batch is a pass's inputs as I32 tensors of the backend, what every layer reads:
@@ -31,6 +36,9 @@ type Batch struct {
 	IDs  backend.Tensor  // [1][n] token ids
 	KV   backend.KVIndex // positions, sequences, block tables of the n rows
 	Rows backend.Tensor  // [1][r] the rows whose logits are computed (r may be 0)
+	// LoRA [1][n] holds each row's adapter slot (-1: the base model), or is the zero
+	// Tensor when no row has one: the pass then issues no LoRA op.
+	LoRA backend.Tensor
 }
 
 // Workspace holds one lane's activations for batches of up to MaxTokens tokens. A
@@ -143,6 +151,7 @@ func (m *Model) Forward(ws *Workspace, kv *backend.KVCache, seqs []Seq) ([]float
 func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, n int, err error) {
 	c, bs := &m.Config, kv.BlockSize
 	width, rows, maxCtx := 0, 0, 0
+	adapted := false // some sequence names a LoRA slot
 	for i := range seqs {
 		s := &seqs[i]
 		end := s.Pos + len(s.Tokens)
@@ -164,6 +173,15 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 				return b, 0, fmt.Errorf("forward: sequence %d: block %d outside the cache of %d", i, blk, kv.Blocks)
 			}
 		}
+		if s.LoRA != 0 {
+			switch {
+			case m.lora == nil:
+				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d, but the model has no adapter slots", i, s.LoRA-1)
+			case s.LoRA < 0 || s.LoRA > m.lora.Slots:
+				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d outside [0, %d)", i, s.LoRA-1, m.lora.Slots)
+			}
+			adapted = true
+		}
 		n += len(s.Tokens)
 		if n > ws.MaxTokens {
 			return b, 0, fmt.Errorf("forward: batch of more than %d tokens for a workspace of %d", n, ws.MaxTokens)
@@ -183,16 +201,24 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 		return b, 0, nil
 	}
 	size := 3*n + rows + len(seqs)*width
+	slotsAt := size // the LoRA slots follow the tables when some row has an adapter
+	if adapted {
+		size += n
+	}
 	if cap(ws.index) < size {
 		ws.index = make([]int32, size)
 	}
 	x := ws.index[:size]
-	ids, pos, seq, keep, tables := x[:n], x[n:2*n], x[2*n:3*n], x[3*n:3*n+rows], x[3*n+rows:]
+	ids, pos, seq, keep, tables := x[:n], x[n:2*n], x[2*n:3*n], x[3*n:3*n+rows], x[3*n+rows:slotsAt]
+	slots := x[slotsAt:]
 	row, k := 0, 0
 	for i := range seqs {
 		s := &seqs[i]
 		for j, t := range s.Tokens {
 			ids[row], pos[row], seq[row] = t, int32(s.Pos+j), int32(i)
+			if adapted {
+				slots[row] = int32(s.LoRA - 1)
+			}
 			if s.Logits == LogitsAll || (s.Logits == LogitsLast && j == len(s.Tokens)-1) {
 				keep[k] = int32(row)
 				k++
@@ -215,6 +241,9 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 			Tables: all.View(3*n+rows, len(seqs), width), MaxCtx: maxCtx},
 		Rows: all.View(3*n, 1, rows),
 	}
+	if adapted {
+		b.LoRA = all.View(slotsAt, 1, n)
+	}
 	return b, n, nil
 }
 
@@ -229,6 +258,12 @@ func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backen
 	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: info.Kind, layer: -1, tr: ws.tracer}
 	if o.tr != nil {
 		o.tr.BeginPass(info)
+	}
+	if b.LoRA.Buf != nil {
+		o.loraSlots, o.loraSet = b.LoRA, m.lora
+		if o.loraSet == nil {
+			return fmt.Errorf("%s: a batch with LoRA slots for a model without adapter slots", info.Kind)
+		}
 	}
 	x := ws.x.SliceRows(0, n)
 	o.embed(x, b.IDs)
@@ -258,6 +293,9 @@ type issuer struct {
 	layer int    // -1 outside the layer stack
 	err   error
 	tr    Tracer // nil: none
+	// The batch's LoRA slots and the model's set, when some row has an adapter.
+	loraSlots backend.Tensor
+	loraSet   *LoRASet
 }
 
 // begin and end bracket an op for the tracer.
@@ -312,7 +350,30 @@ func (o *issuer) matmul(op Op, out, x backend.Tensor, w *backend.Weight, epi bac
 	if o.err == nil {
 		o.begin(op)
 		o.check(op, o.m.be.MatMul(o.st, out, x, w, epi))
+		o.lora(op, out, x, epi)
 		o.end(op)
+	}
+}
+
+// loraTargets are the projections adapters apply to, by op.
+var loraTargets = map[Op]lora.Target{OpQ: lora.TargetQ, OpK: lora.TargetK, OpV: lora.TargetV, OpAttnOutput: lora.TargetO,
+	OpFFNGate: lora.TargetGate, OpFFNUp: lora.TargetUp, OpFFNDown: lora.TargetDown}
+
+// lora adds the rows' adapter products of op's target in the current layer to out (x:
+// the projection's input), when the batch has adapters. It runs inside the
+// projection's tracer bracket, so profiles count an adapter's product with its
+// projection.
+func (o *issuer) lora(op Op, out, x backend.Tensor, epi backend.Epilogue) {
+	t, ok := loraTargets[op]
+	if !ok || o.loraSet == nil || o.err != nil {
+		return
+	}
+	if epi.SiLUGLU {
+		o.check(op, errors.New("lora: a fused SiLU-GLU projection cannot take adapter products"))
+		return
+	}
+	if err := o.m.be.(backend.LoRAer).LoRA(o.st, out, x, &o.loraSet.stacks[o.layer][t], o.loraSlots); err != nil {
+		o.check(op, fmt.Errorf("lora: %w", err))
 	}
 }
 

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
@@ -33,11 +32,11 @@ func (c *Backend) LoRA(_ backend.Stream, out, x backend.Tensor, st *backend.LoRA
 	if err != nil {
 		return err
 	}
-	sl, err := int32s("lora", slots)
+	sl, err := i32s("lora", "slots", slots, 1, x.Rows)
 	if err != nil {
 		return err
 	}
-	ranks, err := int32s("lora", st.Ranks)
+	ranks, err := i32s("lora", "ranks", st.Ranks, 1, st.Slots)
 	if err != nil {
 		return err
 	}
@@ -88,15 +87,6 @@ func (c *Backend) LoRA(_ backend.Stream, out, x backend.Tensor, st *backend.LoRA
 		}
 	})
 	return nil
-}
-
-// int32s returns the i32 view of a CPU tensor.
-func int32s(op string, t backend.Tensor) ([]int32, error) {
-	b, ok := t.Buf.(*buf)
-	if !ok || t.DType != backend.I32 || b.i32 == nil {
-		return nil, fmt.Errorf("%s: operand %s is not a CPU i32 tensor", op, t)
-	}
-	return b.i32[t.Off : t.Off+t.Rows*t.Cols], nil
 }
 
 var _ backend.LoRAer = (*Backend)(nil)

@@ -25,7 +25,7 @@ type Options struct {
 	Targets []lora.Target  // default all seven
 	Layers  []int          // default every layer
 	Seed    uint64         // the values' seed
-	Amp     float32        // values uniform in ±Amp (default 0.2)
+	Amp     float32        // values uniform in ±Amp (default 0.05: ΔW a tenth of a synthetic model's weights or so, as a trained adapter's)
 	DType   loader.DType   // stored type: loader.F32 (default), F16 or BF16
 	Ranks   map[string]int // PEFT rank_pattern, written to the config and used for the matching modules
 }
@@ -48,7 +48,7 @@ func (o *Options) defaults(c *loader.Config) {
 		}
 	}
 	if o.Amp == 0 {
-		o.Amp = 0.2
+		o.Amp = 0.05
 	}
 }
 
