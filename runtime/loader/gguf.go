@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"math/bits"
 	"sort"
 	"strings"
@@ -149,6 +150,22 @@ func OpenGGUF(path string) (*GGUFFile, error) {
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	g.close = release
+	return g, nil
+}
+
+// OpenGGUFFile is OpenGGUF on an open file (closing f afterwards is the caller's
+// business; the mapping stays until Close).
+func OpenGGUFFile(f *os.File) (*GGUFFile, error) {
+	data, release, err := mapOpen(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	g, err := ParseGGUF(data)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	g.close = release
 	return g, nil

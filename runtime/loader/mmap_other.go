@@ -4,12 +4,23 @@ package loader
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
 // mapFile reads path into memory on platforms without syscall.Mmap.
 func mapFile(path string) ([]byte, func() error, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	return mapOpen(f)
+}
+
+// mapOpen reads an open file into memory.
+func mapOpen(f *os.File) ([]byte, func() error, error) {
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,11 @@ func mapFile(path string) ([]byte, func() error, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	return mapOpen(f)
+}
+
+// mapOpen maps an open file read-only (the mapping outlives the file's closing).
+func mapOpen(f *os.File) ([]byte, func() error, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -43,6 +44,22 @@ func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	}
 	f.close = release
 	return f, nil
+}
+
+// OpenSafetensorsFile is OpenSafetensors on an open file (closing f afterwards is the
+// caller's business; the mapping stays until Close).
+func OpenSafetensorsFile(f *os.File) (*SafetensorsFile, error) {
+	data, release, err := mapOpen(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	sf, err := ParseSafetensors(data)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	sf.close = release
+	return sf, nil
 }
 
 // Close releases the file mapping of a SafetensorsFile from OpenSafetensors (a no-op

@@ -2,13 +2,16 @@ package lora
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/loader"
 )
@@ -137,25 +140,73 @@ func (m *Module) Delta() []float64 {
 	return d
 }
 
+// Sum is a fingerprint of the adapter's arithmetic: every module's place, rank, scale
+// and matrices (FNV-1a over their bits). Two loads of unchanged files have one sum.
+func (a *Adapter) Sum() uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	word := func(v uint64) {
+		binary.LittleEndian.PutUint64(b[:], v)
+		h.Write(b[:])
+	}
+	for i := range a.Modules {
+		m := &a.Modules[i]
+		word(uint64(m.Layer)<<32 | uint64(m.Target))
+		word(uint64(m.Rank)<<32 | uint64(math.Float32bits(m.Scale)))
+		for _, f := range [][]float32{m.A, m.B} {
+			h.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f)))
+		}
+	}
+	return h.Sum64()
+}
+
 // ErrNotAdapter marks a path that holds no adapter of a format Load reads.
 var ErrNotAdapter = errors.New("not a LoRA adapter")
+
+// Source is where an adapter's files are: Path, or, with Root, Path inside Root —
+// every file is then opened through the root, so nothing outside it is read, whether
+// named with ".." or reached through a symbolic link.
+type Source struct {
+	Path string
+	Root *os.Root
+}
+
+func (s Source) stat(p string) (os.FileInfo, error) {
+	if s.Root != nil {
+		return s.Root.Stat(p)
+	}
+	return os.Stat(p)
+}
+
+func (s Source) open(p string) (*os.File, error) {
+	if s.Root != nil {
+		return s.Root.Open(p)
+	}
+	return os.Open(p)
+}
 
 // Load reads the adapter at path — a PEFT directory (or its adapter_config.json) or a
 // GGUF adapter file — and checks it against the base configuration c and maxRank (0:
 // no bound). Errors name the path and what is wrong.
 func Load(path string, c *loader.Config, maxRank int) (*Adapter, error) {
-	fi, err := os.Stat(path)
+	return LoadFrom(Source{Path: path}, c, maxRank)
+}
+
+// LoadFrom is Load of the adapter src names.
+func LoadFrom(src Source, c *loader.Config, maxRank int) (*Adapter, error) {
+	path := src.Path
+	fi, err := src.stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("lora: %w", err)
 	}
 	var a *Adapter
 	switch {
 	case fi.IsDir():
-		a, err = loadPEFT(path, c, maxRank)
+		a, err = loadPEFT(src, path, c, maxRank)
 	case filepath.Base(path) == "adapter_config.json":
-		a, err = loadPEFT(filepath.Dir(path), c, maxRank)
+		a, err = loadPEFT(src, filepath.Dir(path), c, maxRank)
 	case fi.Mode().IsRegular():
-		a, err = loadFile(path, c, maxRank)
+		a, err = loadFile(src, path, c, maxRank)
 	default:
 		err = fmt.Errorf("%s: %w: not a directory or a regular file", path, ErrNotAdapter)
 	}
@@ -167,8 +218,8 @@ func Load(path string, c *loader.Config, maxRank int) (*Adapter, error) {
 
 // loadFile reads a single-file adapter: GGUF. Other files are refused, saying what
 // they look like.
-func loadFile(path string, c *loader.Config, maxRank int) (*Adapter, error) {
-	f, err := os.Open(path)
+func loadFile(src Source, path string, c *loader.Config, maxRank int) (*Adapter, error) {
+	f, err := src.open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +231,7 @@ func loadFile(path string, c *loader.Config, maxRank int) (*Adapter, error) {
 	}
 	switch {
 	case bytes.HasPrefix(head[:n], []byte("GGUF")):
-		return loadGGUF(path, c, maxRank)
+		return loadGGUF(src, path, c, maxRank)
 	case filepath.Ext(path) == ".safetensors":
 		return nil, fmt.Errorf("%s: %w: a bare safetensors file; a PEFT adapter is a directory holding adapter_config.json and adapter_model.safetensors", path, ErrNotAdapter)
 	case filepath.Ext(path) == ".bin" || filepath.Ext(path) == ".pt" || filepath.Ext(path) == ".pth":

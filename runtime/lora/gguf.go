@@ -14,8 +14,13 @@ import (
 var ggufTensor = regexp.MustCompile(`^blk\.(\d+)\.([a-z_]+)\.weight\.lora_([ab])$`)
 
 // loadGGUF reads a llama.cpp GGUF adapter.
-func loadGGUF(path string, c *loader.Config, maxRank int) (*Adapter, error) {
-	g, err := loader.OpenGGUF(path)
+func loadGGUF(src Source, path string, c *loader.Config, maxRank int) (*Adapter, error) {
+	f, err := src.open(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := loader.OpenGGUFFile(f)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}

@@ -323,3 +323,49 @@ func TestTargetNames(t *testing.T) {
 	}
 	assert.Equal(t, "q_proj k_proj v_proj o_proj gate_proj up_proj down_proj", strings.Join(names, " "))
 }
+
+// A rooted source reads only inside its root: ".." and symbolic links out of it are
+// refused, links that stay inside are followed.
+func TestRootedSource(t *testing.T) {
+	c := base(loader.RopePairs)
+	root := t.TempDir()
+	outside := t.TempDir()
+	_, err := loratest.WritePEFT(filepath.Join(root, "good"), c, loratest.Options{Rank: 2}, nil)
+	require.NoError(t, err)
+	_, err = loratest.WritePEFT(filepath.Join(outside, "secret"), c, loratest.Options{Rank: 2}, nil)
+	require.NoError(t, err)
+	_, err = loratest.WriteGGUF(filepath.Join(outside, "x.gguf"), c, loratest.Options{Rank: 2})
+	require.NoError(t, err)
+	// A directory link out, a file link out inside an otherwise good directory, and a
+	// link that stays in.
+	require.NoError(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "escape")))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "x.gguf"), filepath.Join(root, "x.gguf")))
+	_, err = loratest.WritePEFT(filepath.Join(root, "mixed"), c, loratest.Options{Rank: 2}, nil)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(root, "mixed", "adapter_model.safetensors")))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "secret", "adapter_model.safetensors"), filepath.Join(root, "mixed", "adapter_model.safetensors")))
+	require.NoError(t, os.Symlink("good", filepath.Join(root, "alias")))
+
+	r, err := os.OpenRoot(root)
+	require.NoError(t, err)
+	defer r.Close()
+	load := func(p string) (*lora.Adapter, error) { return lora.LoadFrom(lora.Source{Path: p, Root: r}, c, 0) }
+	a, err := load("good")
+	require.NoError(t, err)
+	b, err := load("alias")
+	require.NoError(t, err)
+	require.Equal(t, a.Sum(), b.Sum())
+	for _, p := range []string{"escape", "x.gguf", "mixed", "../" + filepath.Base(outside) + "/secret", filepath.Join(outside, "secret")} {
+		_, err := load(p)
+		require.Error(t, err, p)
+	}
+	// The same adapter read again has the same sum; another one does not.
+	other, err := lora.Load(filepath.Join(outside, "secret"), c, 0)
+	require.NoError(t, err)
+	require.Equal(t, a.Sum(), other.Sum(), "same seed, same values") // loratest's default seed
+	_, err = loratest.WritePEFT(filepath.Join(outside, "seed2"), c, loratest.Options{Rank: 2, Seed: 2}, nil)
+	require.NoError(t, err)
+	third, err := lora.Load(filepath.Join(outside, "seed2"), c, 0)
+	require.NoError(t, err)
+	require.NotEqual(t, a.Sum(), third.Sum())
+}

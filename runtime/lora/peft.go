@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -43,11 +44,11 @@ type peftConfig struct {
 var peftTensor = regexp.MustCompile(`^(?:base_model\.model\.)?(?:model\.)?layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)\.lora_([AB])\.weight$`)
 
 // loadPEFT reads a PEFT adapter directory.
-func loadPEFT(dir string, c *loader.Config, maxRank int) (*Adapter, error) {
+func loadPEFT(src Source, dir string, c *loader.Config, maxRank int) (*Adapter, error) {
 	cfgPath := filepath.Join(dir, "adapter_config.json")
-	raw, err := readBounded(cfgPath, maxConfigBytes)
+	raw, err := readBounded(src, cfgPath, maxConfigBytes)
 	if errors.Is(err, os.ErrNotExist) {
-		if _, e := os.Stat(filepath.Join(dir, "config.json")); e == nil {
+		if _, e := src.stat(filepath.Join(dir, "config.json")); e == nil {
 			return nil, fmt.Errorf("%s: %w: it is a model directory (config.json), not a PEFT adapter (adapter_config.json)", dir, ErrNotAdapter)
 		}
 		return nil, fmt.Errorf("%s: %w: no adapter_config.json (a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors)", dir, ErrNotAdapter)
@@ -63,13 +64,18 @@ func loadPEFT(dir string, c *loader.Config, maxRank int) (*Adapter, error) {
 		return nil, fmt.Errorf("%s: %w", cfgPath, err)
 	}
 	stPath := filepath.Join(dir, "adapter_model.safetensors")
-	if _, err := os.Stat(stPath); errors.Is(err, os.ErrNotExist) {
-		if _, e := os.Stat(filepath.Join(dir, "adapter_model.bin")); e == nil {
+	if _, err := src.stat(stPath); errors.Is(err, os.ErrNotExist) {
+		if _, e := src.stat(filepath.Join(dir, "adapter_model.bin")); e == nil {
 			return nil, fmt.Errorf("%s: adapter_model.bin (a PyTorch pickle) is not read: save the adapter as adapter_model.safetensors (PEFT's default, safe_serialization=True)", dir)
 		}
 		return nil, fmt.Errorf("%s: no adapter_model.safetensors beside adapter_config.json", dir)
 	}
-	st, err := loader.OpenSafetensors(stPath)
+	f, err := src.open(stPath)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loader.OpenSafetensorsFile(f)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -260,15 +266,20 @@ func peftName(name string) (layer int, t Target, isA bool, err error) {
 }
 
 // readBounded reads a file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(path)
+func readBounded(src Source, path string, limit int64) ([]byte, error) {
+	f, err := src.open(path)
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d a configuration may have", path, fi.Size(), limit)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadFile(path)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d bytes a configuration may have", path, limit)
+	}
+	return b, nil
 }
 
 // clip bounds a string from a file in an error message.
