@@ -39,6 +39,7 @@ type completion struct {
 	// token is sampled on the host (eager decode), then the device may take it again.
 	hostNext bool
 	matcher  *grammar.Matcher // the request's constraint, nil when unconstrained
+	adapter  *adapterEntry    // the request's LoRA adapter, nil for the base model
 	err      error            // why the completion failed (with FinishError)
 	// Speculative decoding: prompt lookup's proposal for the next step; how many
 	// positions the draft model has computed; the draft's scratch.

@@ -49,6 +49,9 @@ type Options struct {
 	Profiler *profiling.Profiler
 	// ModelName names the model in profiles (default "model"; a draft model is "draft").
 	ModelName string
+	// LoRA turns on LoRA adapters (vLLM's --enable-lora): LoadAdapter registers them and
+	// Request.Adapter names one. The zero value is off.
+	LoRA LoRAOptions
 }
 
 // Model is what the engine runs: a *model.Model, or a stand-in such as
@@ -77,6 +80,7 @@ type Stats struct {
 	NumBlocks        int
 	FreeBlocks       int // blocks free or cached (evictable)
 	Scheduler        scheduler.Stats
+	LoRA             *LoRAStats // nil when LoRA is off
 }
 
 // Engine runs requests on one model. Its methods are safe for concurrent use.
@@ -103,6 +107,7 @@ type Engine struct {
 	graphSet  *graphSet // the decode lane's captured steps, in GraphsReplay
 
 	spec *speculator // nil: no speculative decoding
+	ad   *adapters   // nil: LoRA off
 
 	// Admission. Submit checks and reserves room in the waiting queue under inMu in one
 	// step, and the loop hands completions on from the inbox under the same lock, so
@@ -137,10 +142,11 @@ type Engine struct {
 }
 
 type submission struct {
-	ctx    context.Context
-	req    *Request
-	out    *outbox
-	queued time.Time
+	ctx     context.Context
+	req     *Request
+	out     *outbox
+	queued  time.Time
+	adapter *adapterEntry // held from Submit to the request's last event; nil: the base model
 }
 
 // StepStats is what one engine step (one scheduler plan, whose decode group may run
@@ -228,6 +234,10 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	ad, err := setupLoRA(m, &opt) // before the KV cache takes what memory is left
+	if err != nil {
+		return nil, err
+	}
 	if opt.NumBlocks <= 0 {
 		perBlock := int64(c.Layers) * 2 * int64(c.KVHeads*c.HeadDim*opt.BlockSize) * 4
 		var draftBlock int64 // a draft model's cache has as many blocks, addressed alike
@@ -267,7 +277,7 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 		MaxNumBatchedTokens: opt.MaxNumBatchedTokens, MaxNumSeqs: opt.MaxNumSeqs, BlockSize: opt.BlockSize,
 		NumBlocks: opt.NumBlocks, MaxLongPrefills: opt.MaxLongPrefills, PrefillChunk: opt.PrefillChunk,
 		EnablePrefixCache: opt.EnablePrefixCache, DecodeSteps: opt.DecodeSteps, PrefillLanes: opt.PrefillStreams,
-		MaxModelLen: opt.MaxModelLen,
+		MaxModelLen: opt.MaxModelLen, MaxAdapters: opt.LoRA.MaxLoRAs,
 	}
 	specTokens := sp.specTokens(opt.MaxNumSeqs)
 	if sp != nil {
@@ -281,10 +291,13 @@ func build(m Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: kv cache: %w", err)
 	}
-	e := &Engine{m: m, cfg: c, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched, spec: sp,
+	e := &Engine{m: m, cfg: c, tok: tok, opt: opt, log: opt.Logger, kv: kv, sched: sched, spec: sp, ad: ad,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		live: map[string]*completion{}, reqs: map[*outbox][]*completion{}}
 	e.fences = newFences(m.Backend(), sched.Pool())
+	if ad != nil {
+		ad.e = e
+	}
 	// The decode lane computes one position per sequence, plus the drafted positions of
 	// verification passes, each with its logits.
 	if e.decode, err = e.newLane(opt.MaxNumSeqs+specTokens, opt.MaxNumSeqs+specTokens); err != nil {
@@ -323,6 +336,9 @@ func (e *Engine) newLane(tokens, logitRows int) (*lane, error) {
 	ws, err := e.m.NewWorkspace(tokens, logitRows)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if e.ad != nil {
+		ws.SetLoRA(e.ad.set)
 	}
 	return &lane{ws: ws, stream: ws.Stream()}, nil
 }
@@ -394,19 +410,33 @@ func (e *Engine) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
 	if rc.ID == "" {
 		rc.ID = fmt.Sprintf("req-%d", e.nextID.Add(1))
 	}
+	var ent *adapterEntry
+	if rc.Adapter != "" {
+		if e.ad == nil {
+			return nil, fmt.Errorf("%w: adapter %q: %v", ErrInvalid, rc.Adapter, ErrLoRADisabled)
+		}
+		var err error
+		if ent, err = e.ad.acquire(rc.Adapter); err != nil {
+			return nil, err
+		}
+	}
 	e.inMu.Lock()
 	switch {
 	case e.closed.Load():
 		e.inMu.Unlock()
+		e.ad.release(ent)
 		return nil, ErrClosed
 	case e.opt.MaxWaiting > 0 && e.queued+rc.N > e.opt.MaxWaiting:
 		e.inMu.Unlock()
+		e.ad.release(ent)
 		return nil, ErrQueueFull
 	}
-	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N), queued: time.Now()}
-	e.inbox = append(e.inbox, s)
-	e.inboxN += rc.N
+	s := &submission{ctx: ctx, req: &rc, out: newOutbox(ctx, rc.N), queued: time.Now(), adapter: ent}
 	e.queued += rc.N
+	if ent == nil || e.ad.hold(ent, s) {
+		e.inbox = append(e.inbox, s)
+		e.inboxN += rc.N
+	} // else it waits for its adapter's read, and enters the inbox after it
 	e.inMu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
@@ -446,6 +476,7 @@ func (e *Engine) intake() {
 	e.inMu.Unlock()
 	for _, s := range in {
 		if err := e.admit(s); err != nil {
+			e.ad.release(s.adapter)
 			for i := 0; i < s.req.N; i++ {
 				s.out.push(Event{Index: i, Finish: FinishError, Err: err, Time: time.Now()})
 			}
@@ -470,7 +501,7 @@ func (e *Engine) admit(s *submission) error {
 			e.abortAll(cs, FinishAbort, nil)
 			return fmt.Errorf("%w: request id %q is already running", ErrInvalid, id)
 		}
-		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id, queued: s.queued,
+		c := &completion{req: r, ctx: s.ctx, out: s.out, index: i, id: id, queued: s.queued, adapter: s.adapter,
 			seed: seed + uint64(i)*0x9e3779b97f4a7c15, stream: e.tok.NewStream(false),
 			history: append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...)}
 		if r.Constraint != nil {
@@ -495,7 +526,11 @@ func (e *Engine) admit(s *submission) error {
 // schedule hands a completion to the scheduler.
 func (e *Engine) schedule(c *completion) error {
 	r := c.req
-	sr, err := e.sched.Add(scheduler.NewRequest{ID: c.id, Prompt: r.Prompt, MaxNewTokens: r.MaxTokens, Deadline: r.Deadline})
+	nr := scheduler.NewRequest{ID: c.id, Prompt: r.Prompt, MaxNewTokens: r.MaxTokens, Deadline: r.Deadline}
+	if c.adapter != nil {
+		nr.Adapter, nr.CacheSalt = c.adapter.id, c.adapter.salt
+	}
+	sr, err := e.sched.Add(nr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -548,6 +583,7 @@ func (e *Engine) finish(c *completion, ev Event, why FinishReason, err error) {
 		}
 	}
 	delete(e.reqs, c.out)
+	e.ad.release(c.adapter)
 }
 
 func (e *Engine) abortAll(cs []*completion, why FinishReason, err error) {
@@ -574,11 +610,11 @@ func (e *Engine) markScheduled(p *scheduler.Plan, now time.Time) {
 func (e *Engine) publishStats() {
 	pool := e.sched.Pool()
 	st := Stats{Waiting: e.sched.NumWaiting(), Running: e.sched.NumRunning(), KVUsage: e.sched.Usage(),
-		NumBlocks: pool.NumBlocks(), FreeBlocks: pool.NumAvailable(), Scheduler: e.sched.Stats()}
+		NumBlocks: pool.NumBlocks(), FreeBlocks: pool.NumAvailable(), Scheduler: e.sched.Stats(), LoRA: e.loraStats()}
 	e.mu.Lock()
 	e.stats = st
 	e.mu.Unlock()
 	e.inMu.Lock()
-	e.queued = e.inboxN + st.Waiting + len(e.deferred)
+	e.queued = e.inboxN + st.Waiting + len(e.deferred) + e.ad.pendingCompletions()
 	e.inMu.Unlock()
 }

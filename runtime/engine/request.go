@@ -37,6 +37,10 @@ type Request struct {
 	// e.g. "interactive", "batch"; the server sets "chat" or "completion"): at most
 	// MaxClassLen bytes of letters, digits and ._:- ; "" is none.
 	Class string
+	// Adapter names a LoRA adapter registered with Engine.LoadAdapter that the request
+	// runs with ("": the base model). The request holds it until its last event, so
+	// unloading it meanwhile does not disturb the request.
+	Adapter string
 }
 
 // MaxClassLen bounds Request.Class.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vireo-ai/vireo/runtime/model"
@@ -77,7 +78,7 @@ func (sp *speculator) specTokens(maxSeqs int) int {
 // token just sampled included) and keeps it; a draft model always wants k.
 func (e *Engine) lookahead(c *completion) int {
 	sp := e.spec
-	if sp == nil || c.done || !speculates(c) {
+	if sp == nil || c.done || !e.speculates(c) {
 		return 0
 	}
 	k := sp.cfg.NumSpeculativeTokens
@@ -91,13 +92,26 @@ func (e *Engine) lookahead(c *completion) int {
 // speculates says whether speculation applies to c's request: to every request
 // (sampling, penalties, stop strings, n, logprobs, min_tokens) but constrained rows of
 // structured outputs, whose tokens go through the constraint's mask one at a time
-// (sampleConstrained). A LoRA adapter the draft lacks would answer false here too
-// (adapters do not exist yet).
-func speculates(c *completion) bool { return c.matcher == nil }
+// (sampleConstrained), and, with a draft model, requests for a LoRA adapter: the draft
+// has none, so its guesses are the base model's (prompt lookup proposes from the
+// request's own text and verifies with the adapter: it applies).
+func (e *Engine) speculates(c *completion) bool {
+	return c.matcher == nil && (c.adapter == nil || e.spec.drafter == nil)
+}
 
 // draftPrefill computes the draft's KV for a prefill group's chunks on the lane's
 // stream and notes, per completion, how far the draft has computed.
 func (e *Engine) draftPrefill(l *lane, items []scheduler.PrefillItem, seqs []model.Seq) error {
+	if slices.ContainsFunc(seqs, func(s model.Seq) bool { return s.LoRA != 0 }) {
+		// The draft has no adapters: it computes the base model's KV for those rows
+		// (they never speculate; their blocks are never another adapter's).
+		base := make([]model.Seq, len(seqs))
+		for i, s := range seqs {
+			s.LoRA = 0
+			base[i] = s
+		}
+		seqs = base
+	}
 	if err := e.spec.drafter.Prefill(l.dws, seqs); err != nil {
 		return err
 	}

@@ -79,7 +79,11 @@ func (e *Engine) loop() {
 			}
 			continue
 		}
-		results, err := e.run(plan)
+		err = e.bindSlots(plan)
+		var results []scheduler.Result
+		if err == nil {
+			results, err = e.run(plan)
+		}
 		if err == nil {
 			e.observeStep(plan, results)
 		}
@@ -186,9 +190,13 @@ func (e *Engine) failPending(err error) {
 	e.inboxN = 0
 	e.inMu.Unlock()
 	for _, s := range in {
+		e.ad.release(s.adapter)
 		for i := 0; i < s.req.N; i++ {
 			s.out.push(Event{Index: i, Finish: FinishAbort, Err: err, Time: time.Now()})
 		}
+	}
+	if e.ad != nil {
+		e.ad.failPending(err)
 	}
 }
 
@@ -316,7 +324,8 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 		if it.Complete() {
 			mode = model.LogitsLast
 		}
-		seqs[i] = model.Seq{Tokens: it.Req.Tokens()[it.Start:it.End], Pos: it.Start, Blocks: it.BlockTable, Logits: mode}
+		seqs[i] = model.Seq{Tokens: it.Req.Tokens()[it.Start:it.End], Pos: it.Start, Blocks: it.BlockTable, Logits: mode,
+			LoRA: e.live[it.Req.ID()].loraSlot()}
 	}
 	e.prefillClass(l, items)
 	logits, err := e.m.Forward(l.ws, e.kv, seqs)
@@ -354,7 +363,7 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 // stops each sequence at its own end (later tokens of a K-step round are dropped).
 func (e *Engine) runDecode(l *lane, items []scheduler.DecodeItem) ([]itemOut, error) {
 	e.decodeClass(l, items)
-	if e.graphSet != nil && !hasLookahead(items) && !e.breakdown(l, len(items)) {
+	if e.graphSet != nil && !hasLookahead(items) && !e.breakdown(l, len(items)) && !e.hasAdapter(items) {
 		if outs, ok, err := e.runDecodeGraph(l, items); ok {
 			return outs, err
 		}
@@ -394,7 +403,7 @@ func (e *Engine) runDecodeEager(l *lane, items []scheduler.DecodeItem) ([]itemOu
 			if step > 0 {
 				tok = outs[i].tokens[step-1]
 			}
-			s := model.Seq{Tokens: []int32{tok}, Pos: it.Pos + step, Blocks: it.BlockTable, Logits: model.LogitsLast}
+			s := model.Seq{Tokens: []int32{tok}, Pos: it.Pos + step, Blocks: it.BlockTable, Logits: model.LogitsLast, LoRA: outs[i].c.loraSlot()}
 			if step == 0 && drafts != nil && len(drafts[i]) > 0 {
 				s.Tokens, s.Logits = append(s.Tokens, drafts[i]...), model.LogitsAll
 			}

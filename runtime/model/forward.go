@@ -55,7 +55,8 @@ type Workspace struct {
 
 	index  []int32 // Forward's host inputs, staged at once: ids, pos, seq, rows, tables
 	heads  backend.AttnHeads
-	tracer Tracer // nil: passes are not traced (trace.go)
+	tracer Tracer   // nil: passes are not traced (trace.go)
+	lora   *LoRASet // adapter slots its passes apply (SetLoRA); nil: none
 }
 
 // NewWorkspace allocates activations for up to maxTokens tokens per pass, of which up to
@@ -175,10 +176,12 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 		}
 		if s.LoRA != 0 {
 			switch {
-			case m.lora == nil:
-				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d, but the model has no adapter slots", i, s.LoRA-1)
-			case s.LoRA < 0 || s.LoRA > m.lora.Slots:
-				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d outside [0, %d)", i, s.LoRA-1, m.lora.Slots)
+			case ws.lora == nil:
+				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d, but the workspace has no adapter slots", i, s.LoRA-1)
+			case ws.lora.owner != m:
+				return b, 0, fmt.Errorf("forward: the workspace's adapter slots were made for another model")
+			case s.LoRA < 0 || s.LoRA > ws.lora.Slots:
+				return b, 0, fmt.Errorf("forward: sequence %d names LoRA slot %d outside [0, %d)", i, s.LoRA-1, ws.lora.Slots)
 			}
 			adapted = true
 		}
@@ -260,9 +263,9 @@ func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backen
 		o.tr.BeginPass(info)
 	}
 	if b.LoRA.Buf != nil {
-		o.loraSlots, o.loraSet = b.LoRA, m.lora
-		if o.loraSet == nil {
-			return fmt.Errorf("%s: a batch with LoRA slots for a model without adapter slots", info.Kind)
+		o.loraSlots, o.loraSet = b.LoRA, ws.lora
+		if o.loraSet == nil || o.loraSet.owner != m {
+			return fmt.Errorf("%s: a batch with LoRA slots on a workspace without this model's adapter slots", info.Kind)
 		}
 	}
 	x := ws.x.SliceRows(0, n)

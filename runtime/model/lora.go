@@ -10,14 +10,16 @@ import (
 // LoRASet is the device side of an adapter pool: for every layer and adapted target
 // (q, k, v, o, gate, up, down) a backend.LoRAStack of Slots adapter slots of rank up to
 // MaxRank, in the backend's activation type. LoadLoRA fills a slot from a host
-// adapter; a pass applies, to each sequence that names a slot (Seq.LoRA), that slot's
-// adapter beside the base weights (see Forward).
+// adapter; a pass on a workspace the set is attached to (Workspace.SetLoRA) applies,
+// to each sequence that names a slot (Seq.LoRA), that slot's adapter beside the base
+// weights (see Forward).
 type LoRASet struct {
 	Slots, MaxRank int
 	stacks         [][lora.NumTargets]backend.LoRAStack // [layer][target]
 	ranks          []int32                              // host copy of every stack's Ranks: [layer][target][slot]
 	ranksT         backend.Tensor                       // [1][layers·targets·slots] i32; the stacks' Ranks are views
 	adapters       []*lora.Adapter                      // the adapter in each slot (nil: empty)
+	owner          *Model                               // the model it was made for
 }
 
 // LoRABytes is the device memory of a set of slots adapter slots of rank maxRank for
@@ -42,7 +44,7 @@ func (m *Model) NewLoRASet(slots, maxRank int) (*LoRASet, error) {
 	}
 	c := &m.Config
 	set := &LoRASet{Slots: slots, MaxRank: maxRank, stacks: make([][lora.NumTargets]backend.LoRAStack, c.Layers),
-		ranks: make([]int32, c.Layers*int(lora.NumTargets)*slots), adapters: make([]*lora.Adapter, slots)}
+		ranks: make([]int32, c.Layers*int(lora.NumTargets)*slots), adapters: make([]*lora.Adapter, slots), owner: m}
 	var err error
 	if set.ranksT, err = m.be.Alloc(backend.I32, 1, len(set.ranks)); err != nil {
 		return nil, fmt.Errorf("lora: %w", err)
@@ -82,6 +84,8 @@ func (set *LoRASet) Adapter(slot int) *lora.Adapter { return set.adapters[slot] 
 func (m *Model) LoadLoRA(set *LoRASet, slot int, a *lora.Adapter) error {
 	c := &m.Config
 	switch {
+	case set.owner != m:
+		return fmt.Errorf("lora: a set made for another model")
 	case slot < 0 || slot >= set.Slots:
 		return fmt.Errorf("lora: slot %d outside [0, %d)", slot, set.Slots)
 	case a.Rank > set.MaxRank:
@@ -130,15 +134,11 @@ func (m *Model) LoadLoRA(set *LoRASet, slot int, a *lora.Adapter) error {
 	return nil
 }
 
-// SetLoRA attaches set to the model: Forward applies its slots to the sequences that
-// name one. nil detaches it.
-func (m *Model) SetLoRA(set *LoRASet) error {
-	if set != nil && len(set.stacks) != m.Config.Layers {
-		return fmt.Errorf("lora: a set of %d layers for a model of %d", len(set.stacks), m.Config.Layers)
-	}
-	m.lora = set
-	return nil
-}
+// SetLoRA attaches set (made by the workspace's model) to the workspace: passes on it
+// apply the set's slots to the sequences that name one (Seq.LoRA). nil detaches it.
+// Each engine's workspaces carry its own set, so engines sharing a model do not share
+// adapters.
+func (w *Workspace) SetLoRA(set *LoRASet) { w.lora = set }
 
-// LoRA is the attached set (nil: none).
-func (m *Model) LoRA() *LoRASet { return m.lora }
+// LoRA is the workspace's set (nil: none).
+func (w *Workspace) LoRA() *LoRASet { return w.lora }

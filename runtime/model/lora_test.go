@@ -74,12 +74,16 @@ func mergedDelta(made *loratest.Made, layers int, style loader.RopeStyle) func(s
 	}
 }
 
+// sets are the adapter slots of each model under test.
+var sets = map[*model.Model]*model.LoRASet{}
+
 // forward runs tokens through m as one sequence (LoRA slot+1 or 0) and returns every
 // row's logits.
 func forward(t *testing.T, m *model.Model, tokens []int32, slot int) []float32 {
 	t.Helper()
 	ws, err := m.NewWorkspace(len(tokens), len(tokens))
 	require.NoError(t, err)
+	ws.SetLoRA(sets[m])
 	kv, err := m.NewKVCache(4, 16)
 	require.NoError(t, err)
 	out, err := m.Forward(ws, kv, []model.Seq{{Tokens: tokens, Blocks: []int32{0, 1, 2, 3}, Logits: model.LogitsAll, LoRA: slot}})
@@ -175,7 +179,7 @@ func TestLoRAEqualsMerged(t *testing.T) {
 					require.NoError(t, err)
 					set, err := base.NewLoRASet(3, 16)
 					require.NoError(t, err)
-					require.NoError(t, base.SetLoRA(set))
+					sets[base] = set
 					require.NoError(t, base.LoadLoRA(set, 2, a))
 					merged, err := model.Load(floatCheckpoint(t, src, style, mergedDelta(made, c.Layers, style)), be, model.Options{Weights: model.WeightsF32})
 					require.NoError(t, err)
@@ -206,7 +210,7 @@ func TestLoRABatch(t *testing.T) {
 	require.NoError(t, err)
 	set, err := m.NewLoRASet(3, 8)
 	require.NoError(t, err)
-	require.NoError(t, m.SetLoRA(set))
+	sets[m] = set
 	var ads []*lora.Adapter
 	for i := 0; i < 2; i++ {
 		dir := t.TempDir()
@@ -221,6 +225,7 @@ func TestLoRABatch(t *testing.T) {
 	slots := []int{1, 2, 0, 3} // slot 2 (LoRA 3) is empty: the base model
 	ws, err := m.NewWorkspace(32, 32)
 	require.NoError(t, err)
+	ws.SetLoRA(set)
 	kv, err := m.NewKVCache(16, 16)
 	require.NoError(t, err)
 	var seqs []model.Seq
@@ -245,7 +250,7 @@ func TestLoRABatch(t *testing.T) {
 	// Bad slots and models without a set are errors, not panics.
 	_, err = m.Forward(ws, kv, []model.Seq{{Tokens: []int32{1}, Blocks: []int32{0}, Logits: model.LogitsLast, LoRA: 4}})
 	require.ErrorContains(t, err, "LoRA slot 3 outside [0, 3)")
-	require.NoError(t, m.SetLoRA(nil))
+	ws.SetLoRA(nil)
 	_, err = m.Forward(ws, kv, []model.Seq{{Tokens: []int32{1}, Blocks: []int32{0}, Logits: model.LogitsLast, LoRA: 1}})
 	require.ErrorContains(t, err, "no adapter slots")
 	big := &lora.Adapter{Path: "big", Rank: 9}

@@ -155,7 +155,6 @@ type Model struct {
 	outNorm backend.Tensor  // [1][D]
 	output  *backend.Weight // [V][D]; == embed when tied and stored alike
 	rope    backend.RoPE
-	lora    *LoRASet // attached adapter slots (SetLoRA); nil: none
 	// WeightBytes is the size of the weights the backend reads per token.
 	WeightBytes int64
 	weightTypes string
