@@ -143,6 +143,9 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, ep endpoi
 			s.fail(w, l, &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "queue_full",
 				RetryAfter: s.retryAfter(),
 				Message:    "the server's waiting queue is full; retry after a moment"}, "queue_full")
+		case errors.Is(err, engine.ErrNoAdapter): // unloaded since the model was resolved
+			s.fail(w, l, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Param: "model", Code: "model_not_found",
+				Message: fmt.Sprintf("the model %q does not exist (its LoRA adapter was just unloaded)", clip(g.eng.Adapter))}, "invalid")
 		case errors.Is(err, engine.ErrInvalid):
 			msg := strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": ")
 			s.fail(w, l, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Param: engineParam(msg), Message: msg}, "invalid")

@@ -43,6 +43,7 @@ type serverOpts struct {
 	fake   time.Duration // >0: a Fake model of shape synthetic:tiny with this step delay
 	quiet  bool          // no per-request logs in the test output
 	log    *zap.Logger   // the server's logger (default: the test's, warnings up)
+	model  engine.Model  // another model with stories260K's tokenizer (default: stories260K)
 }
 
 func openStories(t testing.TB) *llm.Loaded {
@@ -64,6 +65,9 @@ func newTestServer(t testing.TB, o serverOpts) *testServer {
 	} else {
 		l := openStories(t)
 		m, tok = l.Model, l.Tokenizer
+		if o.model != nil {
+			m = o.model
+		}
 		if o.cfg.ChatPrompt == nil { // as cmd/serve wires it
 			o.cfg.ChatPrompt = func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error) {
 				ids, _, err := l.ChatPromptTools(msgs, tools, true, limit)

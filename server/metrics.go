@@ -158,6 +158,9 @@ func newMetrics(model string, eng *engine.Engine, ci CacheInfo) *metrics {
 		pcHit:    prometheus.NewDesc("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", nil, labels),
 		blocks:   prometheus.NewDesc("vireo_kv_cache_blocks", "KV-cache blocks by state (free counts cached, evictable blocks).", []string{"state"}, vl),
 	})
+	if eng.Options().LoRA.MaxLoRAs > 0 {
+		reg.MustRegister(newLoRACollector(func() *engine.LoRAStats { return eng.Stats().LoRA }))
+	}
 	if eng.Speculative().Enabled() {
 		reg.MustRegister(&specCollector{eng: eng,
 			drafts:   prometheus.NewDesc("vllm:spec_decode_num_drafts_total", "Number of spec decoding drafts (verification passes of a sequence with at least one draft token).", nil, labels),

@@ -129,8 +129,9 @@ type decoder struct {
 	tok         *tokenizer.Tokenizer
 	vocab       int
 	maxModelLen int
-	models      []string // served names; models[0] is the default
-	aliases     []string // names accepted too, not listed
+	models      []string               // served names; models[0] is the default
+	aliases     []string               // names accepted too, not listed
+	adapter     func(name string) bool // a LoRA adapter of that name is loaded (nil: LoRA off)
 	chatPrompt  func(msgs []chattemplate.Message, tools []chattemplate.Tool, limit int) ([]int32, error)
 	chatEncode  func(msgs []chattemplate.Message, tools []chattemplate.Tool, addGen bool, limit int) ([]int32, error)
 	maxWaiting  int           // the engine's waiting cap (0: none): n beyond it can never run
@@ -154,22 +155,31 @@ func templateError(err error) *apiError {
 	return &apiError{Status: 500, Type: typeServer, Code: "chat_template_error", Message: "rendering the model's chat template failed: " + clip(err.Error())}
 }
 
-func (d *decoder) resolveModel(m *string) (string, *apiError) {
+// resolveModel finds the model a request names: a served name or alias of the base
+// model, or a LoRA adapter (then adapter is its name too).
+func (d *decoder) resolveModel(m *string) (model, adapter string, e *apiError) {
 	if m == nil || *m == "" {
-		return d.models[0], nil
+		return d.models[0], "", nil
 	}
 	for _, name := range d.models {
 		if *m == name {
-			return name, nil
+			return name, "", nil
 		}
 	}
 	for _, name := range d.aliases {
 		if *m == name {
-			return d.models[0], nil
+			return d.models[0], "", nil
 		}
 	}
-	return "", &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found",
-		Message: fmt.Sprintf("the model %q does not exist; this server serves %s", clip(*m), quoteList(d.models))}
+	if d.adapter != nil && d.adapter(*m) {
+		return *m, *m, nil
+	}
+	served := quoteList(d.models)
+	if d.adapter != nil {
+		served += " and the LoRA adapters GET /v1/models lists"
+	}
+	return "", "", &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found",
+		Message: fmt.Sprintf("the model %q does not exist; this server serves %s", clip(*m), served)}
 }
 
 func quoteList(s []string) string {
@@ -188,7 +198,7 @@ func (d *decoder) decodeCompletion(body []byte) (*genRequest, *apiError) {
 		return nil, err
 	}
 	var e *apiError
-	if g.model, e = d.resolveModel(b.Model); e != nil {
+	if g.model, g.eng.Adapter, e = d.resolveModel(b.Model); e != nil {
 		return nil, e
 	}
 	switch {
@@ -246,7 +256,7 @@ func (d *decoder) decodeChat(body []byte) (*genRequest, *apiError) {
 		return nil, err
 	}
 	var e *apiError
-	if g.model, e = d.resolveModel(b.Model); e != nil {
+	if g.model, g.eng.Adapter, e = d.resolveModel(b.Model); e != nil {
 		return nil, e
 	}
 	for _, f := range []struct {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,15 @@ type Config struct {
 
 	// Cache is what vllm:cache_config_info says beside the engine's own numbers.
 	Cache CacheInfo
+
+	// LoRA adapters are the engine's (engine.Options.LoRA): a request's "model" may name
+	// one, /v1/models lists them with their parent, and vllm:lora_requests_info counts
+	// them. AllowRuntimeLoRA turns on POST /v1/load_lora_adapter and
+	// /v1/unload_lora_adapter (vLLM's VLLM_ALLOW_RUNTIME_LORA_UPDATING), behind the API
+	// key, loading only from inside LoRADir: a lora_path outside it, through ".." or a
+	// symbolic link, is refused.
+	AllowRuntimeLoRA bool
+	LoRADir          string
 }
 
 func (c *Config) setDefaults() {
@@ -142,8 +152,9 @@ type Server struct {
 	promh   http.Handler
 	keys    [][32]byte // SHA-256 of each API key
 	created int64
-	parsing *gate   // requests parsed and tokenized at once
-	respBud *budget // response tokens of the requests in flight
+	parsing *gate      // requests parsed and tokenized at once
+	respBud *budget    // response tokens of the requests in flight
+	loraMu  sync.Mutex // one runtime adapter load at a time
 	fields  *fieldLog
 
 	mu       sync.Mutex
@@ -176,12 +187,31 @@ func New(cfg Config, eng *engine.Engine, tok *tokenizer.Tokenizer, log *zap.Logg
 		return nil, fmt.Errorf("server: MaxLogprobs %d is above the engine's bound of %d", cfg.MaxLogprobs, engine.MaxTopLogprobs)
 	case cfg.MaxInflightResponseTokens < cfg.MaxResponseTokens:
 		return nil, fmt.Errorf("server: MaxInflightResponseTokens %d is below MaxResponseTokens %d: the largest request allowed could never run", cfg.MaxInflightResponseTokens, cfg.MaxResponseTokens)
+	case cfg.AllowRuntimeLoRA && eng.Options().LoRA.MaxLoRAs == 0:
+		return nil, errors.New("server: runtime LoRA updating needs an engine with LoRA enabled")
+	case cfg.AllowRuntimeLoRA && cfg.LoRADir == "":
+		return nil, errors.New("server: runtime LoRA updating needs LoRADir, the directory adapters are loaded from")
+	}
+	if cfg.AllowRuntimeLoRA {
+		abs, err := filepath.Abs(cfg.LoRADir)
+		if err != nil {
+			return nil, fmt.Errorf("server: LoRA directory: %w", err)
+		}
+		r, err := os.OpenRoot(abs)
+		if err != nil {
+			return nil, fmt.Errorf("server: LoRA directory: %w", err)
+		}
+		r.Close()
+		cfg.LoRADir = abs
 	}
 	s := &Server{cfg: cfg, eng: eng, log: log, calls: map[*call]struct{}{}, created: time.Now().Unix(),
 		parsing: newGate(cfg.MaxConcurrentParsing), respBud: &budget{limit: cfg.MaxInflightResponseTokens}, fields: newFieldLog(log)}
 	eo := eng.Options()
 	s.dec = decoder{tok: tok, vocab: tok.VocabSize(), maxModelLen: eo.MaxModelLen, models: cfg.ModelNames, aliases: cfg.ModelAliases, chatPrompt: cfg.ChatPrompt, chatEncode: cfg.ChatEncode,
 		maxWaiting: eo.MaxWaiting, maxLogprobs: cfg.MaxLogprobs, grammars: newGrammarCache(maxCachedGrammars), pythonTag: -1}
+	if eo.LoRA.MaxLoRAs > 0 {
+		s.dec.adapter = func(name string) bool { _, ok := eng.Adapter(name); return ok }
+	}
 	if id, ok := tok.TokenID("<|python_tag|>"); ok {
 		s.dec.pythonTag = id
 	}
@@ -238,6 +268,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/models":
 		if s.method(w, r, http.MethodGet) {
 			s.serveModels(w, "")
+		}
+	case "/v1/load_lora_adapter", "/v1/unload_lora_adapter":
+		if s.method(w, r, http.MethodPost) {
+			s.serveLoRAUpdate(w, r, path == "/v1/load_lora_adapter")
 		}
 	case "/tokenize", "/detokenize":
 		if s.method(w, r, http.MethodPost) {
@@ -315,13 +349,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// modelCard is an entry of /v1/models, as vLLM writes it: an adapter's root is where
+// it was loaded from and its parent the base model; a base model's parent is null.
 type modelCard struct {
-	ID          string `json:"id"`
-	Object      string `json:"object"`
-	Created     int64  `json:"created"`
-	OwnedBy     string `json:"owned_by"`
-	Root        string `json:"root"`
-	MaxModelLen int    `json:"max_model_len"`
+	ID          string  `json:"id"`
+	Object      string  `json:"object"`
+	Created     int64   `json:"created"`
+	OwnedBy     string  `json:"owned_by"`
+	Root        string  `json:"root"`
+	Parent      *string `json:"parent"`
+	MaxModelLen int     `json:"max_model_len"`
 }
 
 func (s *Server) serveModels(w http.ResponseWriter, one string) {
@@ -332,9 +369,19 @@ func (s *Server) serveModels(w http.ResponseWriter, one string) {
 				Root: s.cfg.ModelNames[0], MaxModelLen: s.dec.maxModelLen})
 		}
 	}
+	for _, a := range s.eng.Adapters() {
+		if one == "" || one == a.Name {
+			parent := s.cfg.ModelNames[0]
+			cards = append(cards, modelCard{ID: a.Name, Object: "model", Created: a.Loaded.Unix(), OwnedBy: "vireo",
+				Root: s.adapterRoot(a.Path), Parent: &parent, MaxModelLen: s.dec.maxModelLen})
+		}
+	}
 	if one != "" {
 		if len(cards) == 0 {
-			_, e := s.dec.resolveModel(&one)
+			_, _, e := s.dec.resolveModel(&one)
+			if e == nil { // unloaded meanwhile
+				e = &apiError{Status: 404, Type: typeNotFound, Param: "model", Code: "model_not_found", Message: fmt.Sprintf("the model %q does not exist", clip(one))}
+			}
 			writeError(w, e)
 			return
 		}

@@ -68,7 +68,7 @@ func (d *decoder) decodeTokenize(body []byte, ig *ignored) (*tokenizeResponse, *
 	if e := decodeJSON(body, &b, ig); e != nil {
 		return nil, e
 	}
-	if _, e := d.resolveModel(b.Model); e != nil {
+	if _, _, e := d.resolveModel(b.Model); e != nil {
 		return nil, e
 	}
 	for _, f := range []struct {
@@ -184,7 +184,7 @@ func (d *decoder) decodeDetokenize(body []byte, ig *ignored) (*detokenizeRespons
 	if e := decodeJSON(body, &b, ig); e != nil {
 		return nil, e
 	}
-	if _, e := d.resolveModel(b.Model); e != nil {
+	if _, _, e := d.resolveModel(b.Model); e != nil {
 		return nil, e
 	}
 	const shape = "\"tokens\" must be an array of token ids (integers)"

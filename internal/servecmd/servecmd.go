@@ -86,6 +86,7 @@ type options struct {
 	prefillStreams, decodeSteps, maxWaiting      int
 	cudaGraphs                                   bool
 	speculative                                  specdec.Config
+	lora                                         loraFlags
 
 	host                      string
 	port                      int
@@ -112,6 +113,7 @@ var flagGroups = []struct {
 	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "kernels", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
+	{"LoRA adapters", loraFlagNames},
 	{"HTTP server", []string{"host", "port", "api-key", "api-key-file", "max-body-bytes", "read-timeout", "write-timeout"}},
 	{"Limits and shutdown", []string{"max-waiting", "max-concurrent-parsing", "max-response-tokens", "max-inflight-response-tokens",
 		"max-logprobs", "request-timeout", "shutdown-timeout"}},
@@ -171,7 +173,8 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(prog, fs, stderr) }
 
-	pos, err := cli.ParseInterspersed(fs, args)
+	o.lora.register(fs)
+	pos, err := cli.ParseInterspersed(fs, spreadLoRAModules(args))
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +227,9 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 			return nil, fmt.Errorf("--speculative-config: %w", err)
 		}
 		o.speculative = c
+	}
+	if err := o.lora.check(); err != nil {
+		return nil, err
 	}
 	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("--log-level: %v", err)
@@ -425,6 +431,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		KVCacheBytes: int64(o.kvCacheMemory), PrefillStreams: o.prefillStreams, DecodeSteps: o.decodeSteps,
 		EnablePrefixCache: o.prefixCaching, MaxWaiting: o.maxWaiting, Logger: log.Named("engine"),
 		DisableCUDAGraphs: !o.cudaGraphs, EOSIDs: m.EOSIDs, Speculative: o.speculative,
+		LoRA: o.lora.options(),
 	}
 	if draft != nil {
 		eopt.Draft = draft.Model
@@ -451,7 +458,11 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	}
 	defer eng.Close()
 
+	if err := o.lora.load(eng, append(slices.Clone(names), aliases...), log.Named("lora")); err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
+		AllowRuntimeLoRA: o.lora.allowRuntime, LoRADir: o.lora.dir,
 		ModelNames: names, ModelAliases: aliases, APIKeys: o.apiKeys, MaxBodyBytes: int64(o.maxBodyBytes), RequestTimeout: o.requestTimeout,
 		ReadTimeout: o.readTimeout, WriteTimeout: o.writeTimeout,
 		MaxConcurrentParsing: o.maxConcurrentParsing, MaxResponseTokens: o.maxResponseTokens,
@@ -500,6 +511,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		zap.Int("decode_steps", eo.DecodeSteps), zap.Int("max_waiting", eo.MaxWaiting),
 		zap.Bool("cuda_graphs", o.cudaGraphs), zap.String("decode_graphs", string(graphs)), zap.String("decode_graphs_why", graphsWhy),
 		zap.Stringer("speculative_config", eng.Speculative()),
+		zap.Int("max_loras", eo.LoRA.MaxLoRAs), zap.Int("max_lora_rank", eo.LoRA.MaxRank), zap.Int("max_cpu_loras", eo.LoRA.MaxCPULoRAs),
+		zap.Int("lora_adapters", len(eng.Adapters())), zap.Bool("runtime_lora_updating", o.lora.allowRuntime),
 		zap.Duration("request_timeout", o.requestTimeout), zap.Duration("shutdown_timeout", o.shutdownTimeout),
 		zap.Int64("max_body_bytes", int64(o.maxBodyBytes)), zap.Int("api_keys", len(o.apiKeys)),
 		zap.Int("max_concurrent_parsing", o.maxConcurrentParsing), zap.Int64("max_response_tokens", o.maxResponseTokens),

@@ -321,7 +321,7 @@ func (ad *adapters) acquire(name string) (*adapterEntry, error) {
 	defer ad.mu.Unlock()
 	ent := ad.byName[name]
 	if ent == nil {
-		return nil, fmt.Errorf("%w: adapter %q is not loaded", ErrInvalid, name)
+		return nil, fmt.Errorf("%w: adapter %q is not loaded (%w)", ErrInvalid, name, ErrNoAdapter)
 	}
 	ent.pins++
 	ad.clock++
