@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/internal/testref"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/loader"
@@ -386,4 +389,75 @@ func TestLoRAMetrics(t *testing.T) {
 	require.NoError(t, (<-ch).Write(&out))
 	require.Equal(t, map[string]string{"max_lora": "4", "running_lora_adapters": "a,b", "waiting_lora_adapters": "c"}, labelMap(&out))
 	require.True(t, strings.HasPrefix(col.desc.String(), `Desc{fqName: "vllm:lora_requests_info"`), col.desc.String())
+}
+
+// TestNodeOpenAILoRA: the official openai npm client with "model" set to an adapter —
+// loaded and unloaded at run time through client.post, listed by models.list with its
+// parent, a completion equal to the merged model's and a streamed chat equal to its
+// chat, a path outside the LoRA directory a 400 and an unloaded adapter a 404.
+func TestNodeOpenAILoRA(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		testref.Missing(t, "Node.js (for the openai npm client)")
+	}
+	ndir := filepath.Join("testdata", "node")
+	if _, err := os.Stat(filepath.Join(ndir, "node_modules", "openai", "package.json")); err != nil {
+		testref.Missing(t, "the openai npm client (server/testdata/node)")
+	}
+	c := storiesConfig(t)
+	dir := t.TempDir()
+	made, err := loratest.WritePEFT(filepath.Join(dir, "poet"), &c, loratest.Options{Rank: 8, Alpha: 16, Seed: 21, Amp: 0.2}, nil)
+	require.NoError(t, err)
+	ref := newTestServer(t, serverOpts{model: mergedStories(t, made), quiet: true})
+	want := ref.complete(t, testModel, "Once upon a time", 32)
+	code, wb, _ := ref.post(t, "/v1/chat/completions", `{"model":"stories260K","messages":[{"role":"user","content":"Tell me a story."}],"max_tokens":24,"temperature":0}`)
+	require.Equal(t, 200, code, "%s", wb)
+	var wc loraChatResp
+	require.NoError(t, json.Unmarshal(wb, &wc))
+
+	ts := loraServer(t, dir, Config{APIKeys: []string{"sk-node"}}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "lora.mjs", ts.url, "poet")
+	cmd.Dir = ndir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	outb, err := cmd.Output()
+	require.NoError(t, err, "node: %s", stderr.String())
+
+	type card struct {
+		ID     string  `json:"id"`
+		Parent *string `json:"parent"`
+	}
+	type gen struct {
+		Model string `json:"model"`
+		Text  string `json:"text"`
+	}
+	type failure struct {
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+	}
+	var out struct {
+		Before, After, Final []card
+		Load, Unload         string
+		Completion, Stream   gen
+		BadLoad              *failure `json:"bad_load"`
+		Gone                 *failure
+	}
+	require.NoError(t, json.Unmarshal(outb, &out), "node output: %s", outb)
+	parent := testModel
+	require.Equal(t, []card{{ID: testModel}}, out.Before)
+	require.Equal(t, "Success: LoRA adapter 'poet' added successfully.", out.Load)
+	require.Equal(t, []card{{ID: testModel}, {ID: "poet", Parent: &parent}}, out.After)
+	require.Equal(t, gen{"poet", want.Text}, out.Completion)
+	require.Equal(t, gen{"poet", wc.Choices[0].Message.Content}, out.Stream)
+	require.NotNil(t, out.BadLoad)
+	require.Equal(t, 400, out.BadLoad.Status)
+	require.Contains(t, out.BadLoad.Message, "not inside the LoRA directory")
+	require.Equal(t, "Success: LoRA adapter 'poet' removed successfully.", out.Unload)
+	require.Equal(t, []card{{ID: testModel}}, out.Final)
+	require.NotNil(t, out.Gone)
+	require.Equal(t, 404, out.Gone.Status)
+	require.Contains(t, out.Gone.Message, `"poet" does not exist`)
+	ts.waitIdle(t, 5*time.Second)
 }
