@@ -66,3 +66,10 @@ func LoRAShapes(out, x Tensor, st *LoRAStack, slots Tensor, act DType) error {
 	}
 	return nil
 }
+
+// LoRAGate is an optional ability of a LoRAer whose LoRA op can be switched off (the
+// CUDA backend's kernels, until a GPU run verifies them): LoRAReady says why adapters
+// cannot run now, or nil. A backend without it runs its LoRA op whenever asked.
+type LoRAGate interface {
+	LoRAReady() error
+}

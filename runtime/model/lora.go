@@ -39,6 +39,11 @@ func (m *Model) NewLoRASet(slots, maxRank int) (*LoRASet, error) {
 	if _, ok := m.be.(backend.LoRAer); !ok {
 		return nil, fmt.Errorf("lora: the %s backend does not run LoRA adapters", m.be.Name())
 	}
+	if g, ok := m.be.(backend.LoRAGate); ok {
+		if err := g.LoRAReady(); err != nil {
+			return nil, fmt.Errorf("lora: %w", err)
+		}
+	}
 	if slots <= 0 || maxRank <= 0 {
 		return nil, fmt.Errorf("lora: need positive slots and rank, got %d and %d", slots, maxRank)
 	}

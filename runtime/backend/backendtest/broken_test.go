@@ -287,6 +287,34 @@ func (b swappedGLU) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.W
 	return nil
 }
 
+// twiceLoRA adds each row's adapter product twice.
+type twiceLoRA struct{ *cpu.Backend }
+
+func (b twiceLoRA) LoRA(s backend.Stream, out, x backend.Tensor, st *backend.LoRAStack, slots backend.Tensor) error {
+	if err := b.Backend.LoRA(s, out, x, st, slots); err != nil {
+		return err
+	}
+	return b.Backend.LoRA(s, out, x, st, slots)
+}
+
+// fullRankLoRA ignores the slots' ranks and reads MaxRank rows of every slot (the
+// padding of a lower-rank adapter).
+type fullRankLoRA struct{ *cpu.Backend }
+
+func (b fullRankLoRA) LoRA(s backend.Stream, out, x backend.Tensor, st *backend.LoRAStack, slots backend.Tensor) error {
+	full := make([]int32, st.Slots)
+	for i := range full {
+		full[i] = int32(st.MaxRank)
+	}
+	rt, err := b.Backend.Stage(s, full)
+	if err != nil {
+		return err
+	}
+	f := *st
+	f.Ranks = rt
+	return b.Backend.LoRA(s, out, x, &f, slots)
+}
+
 func TestBrokenBackendsFail(t *testing.T) {
 	ref := cpu.New(cpu.Options{})
 	c := func() *cpu.Backend { return cpu.New(cpu.Options{}) }
@@ -312,6 +340,8 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"write kv writes idle rows", idleWriteKV{c()}, backendtest.OpWriteKV, "stray write into the KV cache", "idle="},
 		{"embed clamps bad ids", clampEmbed{c()}, backendtest.OpEmbed, "nmse", "bad="},
 		{"silu-glu swaps gate and up", swappedGLU{c()}, backendtest.OpMatMul, "nmse", ",glu"},
+		{"lora adds the product twice", twiceLoRA{c()}, backendtest.OpLoRA, "nmse", ""},
+		{"lora reads past a slot's rank", fullRankLoRA{c()}, backendtest.OpLoRA, "NaN/Inf", ""},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}, Exclude: backendtest.PathCases, Match: tc.match})

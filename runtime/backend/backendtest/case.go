@@ -54,8 +54,11 @@ type Case struct {
 	Sparse24 bool `json:",omitempty"`
 	// Rank > 0 makes the matmul weight a low-rank pair (factors [Rank][In] and
 	// [Out][Rank]) on both sides.
-	Rank int  `json:",omitempty"`
-	GLU  bool `json:",omitempty"` // matmul epilogue SiLUGLU: out = silu(x·Wgᵀ)·(x·Wuᵀ)
+	// lora: the stack's MaxRank, with Slots adapter slots; Idle rows are base rows
+	// (slot -1), Bad rows name a slot outside the stack.
+	Rank  int  `json:",omitempty"`
+	Slots int  `json:",omitempty"`
+	GLU   bool `json:",omitempty"` // matmul epilogue SiLUGLU: out = silu(x·Wgᵀ)·(x·Wuᵀ)
 
 	Eps float32 // rmsnorm
 
@@ -144,6 +147,7 @@ var generators = map[string]func() []Case{
 	OpAttention:  attentionCases,
 	OpSiLUMul:    siluCases,
 	OpGatherRows: gatherCases,
+	OpLoRA:       loraCases,
 }
 
 func excluded(name, exclude string) bool {
@@ -483,6 +487,29 @@ func gatherCases() []Case {
 		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,src=%d,dim=%d", s[0], s[1], s[2]), N: s[0], Vocab: s[1], Dim: s[2]})
 	}
 	cs = append(cs, Case{Name: "n=9,src=13,dim=11,bad=3", N: 9, Vocab: 13, Dim: 11, Bad: 3})
+	return cs
+}
+
+// loraCases: rows gathered over slots of different ranks (an empty slot among them),
+// base rows and rows naming slots outside the stack mixed in, on odd shapes; then
+// Llama-3-8B's q/o (4096→4096), gate/up (4096→14336) and down (14336→4096) shapes at
+// rank 16 with 4 adapters in a batch of 16, and a prefill-sized batch.
+func loraCases() []Case {
+	var cs []Case
+	for _, s := range []struct{ n, in, out, slots, rank, idle, bad int }{
+		{1, 1, 1, 1, 1, 0, 0}, {1, 64, 17, 1, 16, 0, 0}, {7, 33, 45, 3, 5, 2, 2}, {37, 129, 96, 4, 8, 5, 3},
+		{5, 300, 7, 2, 3, 0, 0}, {16, 70, 130, 5, 12, 3, 1},
+	} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,in=%d,out=%d,slots=%d,rank=%d,idle=%d,bad=%d", s.n, s.in, s.out, s.slots, s.rank, s.idle, s.bad),
+			N: s.n, In: s.in, Out: s.out, Slots: s.slots, Rank: s.rank, Idle: s.idle, Bad: s.bad})
+	}
+	for _, s := range []struct {
+		n, in, out int
+		large      bool
+	}{{16, Llama3Dim, Llama3Dim, false}, {16, Llama3Dim, Llama3FFN, true}, {16, Llama3FFN, Llama3Dim, true}, {256, Llama3Dim, Llama3Dim, true}} {
+		cs = append(cs, Case{Name: fmt.Sprintf("n=%d,in=%d,out=%d,slots=4,rank=16,idle=4", s.n, s.in, s.out),
+			N: s.n, In: s.in, Out: s.out, Slots: 4, Rank: 16, Idle: 4, Large: s.large})
+	}
 	return cs
 }
 

@@ -173,6 +173,13 @@ func (h halfCPU) GatherRows(s backend.Stream, out, x, rows backend.Tensor) error
 	return h.Backend.GatherRows(s, asF32(out), asF32(x), rows)
 }
 
+func (h halfCPU) LoRA(s backend.Stream, out, x backend.Tensor, st *backend.LoRAStack, slots backend.Tensor) error {
+	defer roundOut(out)
+	f := *st
+	f.A, f.B = asF32(st.A), asF32(st.B)
+	return h.Backend.LoRA(s, asF32(out), asF32(x), &f, slots)
+}
+
 // The f16/bf16 path: a backend whose only error is rounding what it writes passes every
 // case in every dtype, each under the tolerance of its precision class, with room to
 // spare; copies of already-rounded inputs are exact, showing that the reference saw the

@@ -29,6 +29,7 @@ var prepare = map[string]func(c Case, r *rand.Rand) exec{
 	OpAttention:  prepAttention,
 	OpSiLUMul:    prepSiLUMul,
 	OpGatherRows: prepGatherRows,
+	OpLoRA:       prepLoRA,
 }
 
 // uniform draws n values from [-a, a).
@@ -752,5 +753,96 @@ func prepAttention(c Case, r *rand.Rand) exec {
 			return err
 		}
 		return op("attention", e.b.Attention(e.s, out, qt, kv, kvLayers-1, at, h))
+	}
+}
+
+// prepLoRA draws a LoRA stack of c.Slots slots of rank up to c.Rank (slot 0 full rank,
+// slot 1 empty when there are three or more, the others random), its padding rows
+// NaN (a kernel reading past a slot's rank fails), and each row's slot: adapter rows,
+// then c.Idle base rows (-1) and c.Bad rows naming slots outside the stack.
+func prepLoRA(c Case, r *rand.Rand) exec {
+	S, R := c.Slots, c.Rank
+	x := uniform(r, c.N*c.In, 1)
+	init := uniform(r, c.N*c.Out, 1)
+	ranks := make([]int32, S)
+	for s := range ranks {
+		ranks[s] = int32(1 + r.IntN(R))
+	}
+	ranks[0] = int32(R)
+	if S >= 3 {
+		ranks[1] = 0
+	}
+	a := uniform(r, S*R*c.In, float32(1/math.Sqrt(float64(c.In))))
+	b := uniform(r, S*R*c.Out, 1)
+	nan := float32(math.NaN())
+	for s := 0; s < S; s++ {
+		for k := int(ranks[s]); k < R; k++ {
+			for j := 0; j < c.In; j++ {
+				a[(s*R+k)*c.In+j] = nan
+			}
+			for j := 0; j < c.Out; j++ {
+				b[(s*R+k)*c.Out+j] = nan
+			}
+		}
+	}
+	slots := make([]int32, c.N)
+	valid := make([]bool, c.N)
+	for i, k := range roles(r, c.N) {
+		switch {
+		case k < c.N-c.Idle-c.Bad:
+			slots[i] = int32(r.IntN(S))
+			valid[i] = ranks[slots[i]] > 0
+		case k < c.N-c.Bad:
+			slots[i] = -1
+		default:
+			slots[i] = []int32{int32(S), int32(S) + 7, math.MinInt32, math.MaxInt32}[k%4]
+		}
+	}
+	return func(e *env, dt backend.DType) error {
+		lo, ok := e.b.(backend.LoRAer)
+		if !ok {
+			return fmt.Errorf("lora: %w by this backend", ErrNotSupported)
+		}
+		xt, err := e.input("x", dt, c.N, c.In, x)
+		if err != nil {
+			return err
+		}
+		at, err := e.input("a", dt, S*R, c.In, a)
+		if err != nil {
+			return err
+		}
+		bt, err := e.input("b", dt, S*R, c.Out, b)
+		if err != nil {
+			return err
+		}
+		rt, err := e.index("ranks", 1, S, ranks)
+		if err != nil {
+			return err
+		}
+		out, err := e.output("out", dt, c.N, c.Out, init)
+		if err != nil {
+			return err
+		}
+		st := &backend.LoRAStack{Slots: S, MaxRank: R, Out: c.Out, In: c.In, A: at, B: bt, Ranks: rt}
+		if e.ref { // one row at a time, only the rows an adapter applies to
+			for i, ok := range valid {
+				if !ok {
+					continue
+				}
+				sl, err := e.b.Stage(e.s, slots[i:i+1])
+				if err != nil {
+					return err
+				}
+				if err := lo.LoRA(e.s, out.SliceRows(i, i+1), xt.SliceRows(i, i+1), st, sl); err != nil {
+					return op("lora", err)
+				}
+			}
+			return nil
+		}
+		sl, err := e.index("slots", 1, c.N, slots)
+		if err != nil {
+			return err
+		}
+		return op("lora", lo.LoRA(e.s, out, xt, st, sl))
 	}
 }

@@ -12,10 +12,11 @@ const (
 	OpAttention  = "attention"
 	OpSiLUMul    = "silu_mul"
 	OpGatherRows = "gather_rows"
+	OpLoRA       = "lora"
 )
 
 // Ops lists every op in the order cases are generated.
-var Ops = []string{OpEmbed, OpRMSNorm, OpMatMul, OpRoPE, OpWriteKV, OpAttention, OpSiLUMul, OpGatherRows}
+var Ops = []string{OpEmbed, OpRMSNorm, OpMatMul, OpRoPE, OpWriteKV, OpAttention, OpSiLUMul, OpGatherRows, OpLoRA}
 
 // Tol is an op's largest allowed normalized error nmse = mse(ref, b) / mse(ref, 0), by
 // the precision class of a run: the least precise float dtype the backend under test
@@ -57,6 +58,10 @@ var tolerances = map[string]Tol{
 	// Online softmax in any block order, exp to a few ulp; half: probabilities rounded
 	// to the MMA dtype for P·V and the output rounding.
 	OpAttention: {F32: 1e-8, F16: 5e-6, BF16: 1e-4},
+	// Two f32 dot products (shrink over In, expand over the rank) in any order, added to
+	// out; half: the shrink's result kept in f32, one rounding of the output. A slot's
+	// padding rows are NaN here, so reading one fails whatever the tolerance.
+	OpLoRA: {F32: 1e-9, F16: 1e-6, BF16: 5e-5},
 }
 
 // Tolerance returns the nmse allowed for op when its least precise operand on the backend
