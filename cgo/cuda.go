@@ -318,6 +318,14 @@ func SiLUMul(s Stream, dt DType, out, gate, up unsafe.Pointer, n, hidden int) er
 	return call("vireo_silu_mul", func() C.int { return C.vireo_silu_mul(s.c(), C.int(dt), out, gate, up, ci(n), ci(hidden)) })
 }
 
+// LoRA adds each row's adapter product to out [n][outDim] (vireo_lora): x [n][in], a
+// [slots·maxRank][in], b [slots·maxRank][outDim], ranks int32 [slots], rowSlots int32 [n].
+func LoRA(s Stream, dt DType, out, x, a, b, ranks, rowSlots unsafe.Pointer, n, in, outDim, slots, maxRank int) error {
+	return call("vireo_lora", func() C.int {
+		return C.vireo_lora(s.c(), C.int(dt), out, x, a, b, i32(ranks), i32(rowSlots), ci(n), ci(in), ci(outDim), ci(slots), ci(maxRank))
+	})
+}
+
 // GatherRows: out [n][cols] = x[rows[i]] for elements of elemBytes.
 func GatherRows(s Stream, out, x, rows unsafe.Pointer, n, cols, xRows, elemBytes int) error {
 	return call("vireo_gather_rows", func() C.int {

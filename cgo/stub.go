@@ -106,6 +106,9 @@ func RoPE(s Stream, dt DType, x unsafe.Pointer, ldX, n, heads, headDim int, pos,
 }
 
 func SiLUMul(s Stream, dt DType, out, gate, up unsafe.Pointer, n, hidden int) error { return ErrNoCUDA }
+func LoRA(s Stream, dt DType, out, x, a, b, ranks, rowSlots unsafe.Pointer, n, in, outDim, slots, maxRank int) error {
+	return ErrNoCUDA
+}
 
 func GatherRows(s Stream, out, x, rows unsafe.Pointer, n, cols, xRows, elemBytes int) error {
 	return ErrNoCUDA

@@ -186,7 +186,7 @@ rebuild() {
 cuda_tests() {
   local t=$(( PHASE_CAP - 3 ))
   "$B/bin/backend-cuda.test" -test.v -test.count=1 -test.timeout "${t}s" \
-    -test.run 'TestIndexRows|TestDecodeLoop|TestSampler|TestMatMulPaths|TestUploadOrdering|TestMatMulKernel|TestMatMulCasesReachEveryPath|TestSparse24Kernels|TestOpTimer|TestParseKernels|TestAttention2CasesReachEveryPath' >"$WORK/cuda-tests.out" 2>&1
+    -test.run 'TestIndexRows|TestDecodeLoop|TestSampler|TestMatMulPaths|TestUploadOrdering|TestMatMulKernel|TestMatMulCasesReachEveryPath|TestSparse24Kernels|TestOpTimer|TestParseKernels|TestAttention2CasesReachEveryPath|TestLoRAKernel' >"$WORK/cuda-tests.out" 2>&1
   local rc=$?
   python3 - "$WORK/cuda-tests.out" "$rc" >"$WORK/cuda-tests.json" <<'PY'
 import json, re, sys
@@ -221,7 +221,7 @@ sanitizer() {
     timeout --kill-after=3 "$each" "$cs" --tool "$tool" --print-limit 20 --error-exitcode 3 "$@" >"$WORK/sanitizer-$name.txt" 2>&1
     echo "$?" >"$WORK/sanitizer-$name.rc"
   }
-  run1 memcheck-ops memcheck "$CHECK" ops -small -out "$WORK/sanitizer-ops.json"
+  run1 memcheck-ops memcheck "$CHECK" ops -small -lora -out "$WORK/sanitizer-ops.json"
   run1 racecheck-ops racecheck "$CHECK" ops -small -ops matmul,attention,rmsnorm -out "$WORK/sanitizer-race.json"
   run1 memcheck-decode memcheck "$B/bin/backend-cuda.test" -test.count=1 -test.run 'TestDecodeLoop' -test.timeout "$((each - 2))s"
   python3 - "$WORK" <<'PY'

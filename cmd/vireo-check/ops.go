@@ -34,6 +34,7 @@ func runOps(args []string) (any, error) {
 	small := fs.Bool("small", false, "only small shapes, f16 only (the sanitizer phase: no Llama-3-sized case)")
 	sparse24 := fs.Bool("sparse24", false, "run the 2:4 kernels (off by default in the backend until verified): the 2:4 matmul cases then check them")
 	set := fs.String("kernels", "both", "attention and sampling kernels: v2 (every op on the backend's default), v1, or both (v2, then the attention cases again on v1, their names prefixed v1:)")
+	loraOn := fs.Bool("lora", false, "run the LoRA kernel (off by default in the backend until verified): the lora cases then check it, else they skip")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func runOps(args []string) (any, error) {
 	if *set == "v1" {
 		first = cuda.KernelsV1
 	}
-	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first})
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn})
 	if err != nil {
 		return nil, err
 	}

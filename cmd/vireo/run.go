@@ -20,7 +20,9 @@ import (
 	"github.com/vireo-ai/vireo/internal/cli"
 	"github.com/vireo-ai/vireo/internal/version"
 	"github.com/vireo-ai/vireo/runtime/backend/device"
+	"github.com/vireo-ai/vireo/runtime/engine"
 	"github.com/vireo-ai/vireo/runtime/llm"
+	"github.com/vireo-ai/vireo/runtime/lora"
 	"github.com/vireo-ai/vireo/runtime/model"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 	"github.com/vireo-ai/vireo/runtime/tokenizer/chattemplate"
@@ -29,7 +31,7 @@ import (
 // options are the flags of `vireo run` and of the old flags-only form.
 type options struct {
 	model, tokenizer, prompt, device, system string
-	cpuProfile, kernels                      string
+	cpuProfile, kernels, lora                string
 	weights                                  *cli.Weights
 	maxTokens, threads, chunk, ctxSize       int
 	temperature, topP, minP, repPenalty      float64
@@ -58,6 +60,7 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 	fs.Var(&o.chat, "chat", "send the prompt as a user message through the model's chat template (default in vireo run: when the model has a template; in the old form: false)")
 	fs.StringVar(&o.system, "system", "", "a system message to start the chat (and -chat prompts) with")
 	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
+	fs.StringVar(&o.lora, "lora", "", "a LoRA adapter to apply (llama.cpp's --lora): a PEFT directory (adapter_config.json + adapter_model.safetensors) or a GGUF adapter, at its own alpha/r scale")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
 	fs.IntVar(&o.maxTokens, "max-tokens", -1, fmt.Sprintf("most tokens to generate (default %d; in a chat, each reply runs to its end or the context's)", defaultMaxTokens))
 	fs.IntVar(&o.ctxSize, "ctx-size", 0, "tokens the context holds, prompt and output together (default: the model's context)")
@@ -247,6 +250,22 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 	sess, err := llm.NewSession(m.Model, ctx, o.chunk)
 	if err != nil {
 		return err
+	}
+	if o.lora != "" {
+		a, err := lora.Load(o.lora, &m.Model.Config, engine.MaxLoRARank)
+		if err != nil {
+			return fmt.Errorf("-lora: %w", err)
+		}
+		set, err := m.Model.NewLoRASet(1, a.Rank)
+		if err == nil {
+			err = m.Model.LoadLoRA(set, 0, a)
+		}
+		if err != nil {
+			return fmt.Errorf("-lora %s: %w", o.lora, err)
+		}
+		sess.SetLoRA(set, 0)
+		log.Info("LoRA adapter applied", zap.String("lora", o.lora), zap.String("format", a.Format), zap.Int("rank", a.Rank),
+			zap.Float64("alpha", a.Alpha), zap.Bool("rslora", a.RSLoRA))
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)

@@ -34,7 +34,8 @@ extern "C" {
 // 4: vireo_matmul_sp24.
 // 5: vireo_kv_index (a per-row sequence into the block tables) replaces vireo_decode_index.
 // 6: vireo_nvtx_range_id, vireo_nvtx_push, vireo_nvtx_pop.
-#define VIREO_ABI_VERSION 6
+// 7: vireo_lora.
+#define VIREO_ABI_VERSION 7
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -219,6 +220,21 @@ int vireo_silu_mul(vireo_stream_t stream, int dtype,
                    const void* gate,   // [n][hidden]
                    const void* up,     // [n][hidden]
                    int n, int hidden);
+
+// LoRA adapters per row (BGMV): for row i whose slot s = slots[i] is in [0, n_slots) and
+// whose rank r = ranks[s] is in [1, max_rank],
+//   t[k] = sum_c a[s*max_rank + k][c] * x[i][c]            (k < r, kept in fp32)
+//   out[i][j] += sum_{k<r} t[k] * b[s*max_rank + k][j]      (b holds scale*B transposed)
+// Other rows (the base model's, slot -1; out-of-range slots; empty slots) are left as
+// they are. Rows of a slot beyond its rank are never read.
+int vireo_lora(vireo_stream_t stream, int dtype,
+               void* out,             // [n][out_dim]
+               const void* x,         // [n][in]
+               const void* a,         // [n_slots*max_rank][in]
+               const void* b,         // [n_slots*max_rank][out_dim]
+               const int32_t* ranks,  // [n_slots]
+               const int32_t* slots,  // [n]
+               int n, int in, int out_dim, int n_slots, int max_rank);
 
 // out[i][:] = x[rows[i]][:], any element size. Rows outside [0, x_rows) give zeros.
 int vireo_gather_rows(vireo_stream_t stream,

@@ -16,6 +16,7 @@ type Session struct {
 	blocks []int32
 	pos    int
 	chunk  int
+	lora   int // Seq.LoRA of its passes: 1 + the adapter slot, 0 for none
 }
 
 // NewSession prepares a sequence of up to maxLen tokens (0: the model's context),
@@ -66,7 +67,7 @@ func (s *Session) Feed(tokens []int32) ([]float32, error) {
 		if i+len(part) == len(tokens) {
 			mode = model.LogitsLast
 		}
-		out, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode}})
+		out, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode, LoRA: s.lora}})
 		if err != nil {
 			return nil, err
 		}
@@ -74,6 +75,16 @@ func (s *Session) Feed(tokens []int32) ([]float32, error) {
 		logits = out
 	}
 	return logits, nil
+}
+
+// SetLoRA applies the adapter in slot of set (model.LoRASet) to the session's passes
+// from now on; a nil set removes it. Tokens already in the cache keep the KV they got.
+func (s *Session) SetLoRA(set *model.LoRASet, slot int) {
+	s.ws.SetLoRA(set)
+	s.lora = 0
+	if set != nil {
+		s.lora = slot + 1
+	}
 }
 
 // Reset empties the sequence.

@@ -42,6 +42,10 @@ type Options struct {
 	// (attention.cu, sampling.cu). v1 stays selectable until GPU run C has verified v2
 	// on a card, path by path.
 	Kernels Kernels
+	// LoRA turns on the LoRA op (lora.cu: per-row adapters, backend.LoRAer). Off by
+	// default until GPU run C verifies the kernel: without it, LoRA answers "not
+	// supported" and LoRAReady refuses adapter slots (model.NewLoRASet).
+	LoRA bool
 }
 
 // Kernels names a generation of the attention and sampling kernels.
