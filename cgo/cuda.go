@@ -364,12 +364,13 @@ var _ [C.sizeof_vireo_attention2_config - unsafe.Sizeof(Attention2Config{})]stru
 var _ [unsafe.Sizeof(Sample2Config{}) - C.sizeof_vireo_sample2_config]struct{}
 var _ [C.sizeof_vireo_sample2_config - unsafe.Sizeof(Sample2Config{})]struct{}
 
-// Attention2WorkspaceBytes is the workspace Attention2 needs (its counters part zeroed
-// once after allocation); see vireo_attention2_workspace_bytes.
-func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim int, cfg *Attention2Config) (int, error) {
+// Attention2WorkspaceBytes is the workspace Attention2 needs for nRows rows of contexts
+// up to maxCtx (its counters part zeroed once after allocation); see
+// vireo_attention2_workspace_bytes.
+func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim, maxCtx int, cfg *Attention2Config) (int, error) {
 	var b C.size_t
 	err := call("vireo_attention2_workspace_bytes", func() C.int {
-		return C.vireo_attention2_workspace_bytes(&b, ci(nRows), ci(heads), ci(kvHeads), ci(headDim),
+		return C.vireo_attention2_workspace_bytes(&b, ci(nRows), ci(heads), ci(kvHeads), ci(headDim), ci(maxCtx),
 			(*C.vireo_attention2_config)(unsafe.Pointer(cfg)))
 	})
 	return int(b), err

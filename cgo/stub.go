@@ -122,7 +122,7 @@ func AttentionWorkspaceBytes(nRows, heads, headDim, maxCtx int) (int, error) { r
 
 func Attention(s Stream, a *AttentionArgs) error { return ErrNoCUDA }
 
-func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim int, cfg *Attention2Config) (int, error) {
+func Attention2WorkspaceBytes(nRows, heads, kvHeads, headDim, maxCtx int, cfg *Attention2Config) (int, error) {
 	return 0, ErrNoCUDA
 }
 

@@ -182,7 +182,7 @@ func benchAttention(s cgo.Stream, rng *rand.Rand, rnd func(dt cgo.DType, n int) 
 		call = func() error { return cgo.Attention(s, a) }
 	} else {
 		cc := attnConfig(*cfg)
-		wsb, err := cgo.Attention2WorkspaceBytes(rows, H, KH, HD, cc)
+		wsb, err := cgo.Attention2WorkspaceBytes(rows, H, KH, HD, ctx, cc)
 		if err != nil {
 			return err
 		}

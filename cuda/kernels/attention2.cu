@@ -54,8 +54,9 @@ struct DecodeArgs {
   int bm;
   int heads, kv_heads, head_dim, block_size;
   int split_len, max_splits, gchunks;
+  int pstride; // the call's split count (its longest context's): partials per (row, head)
   float scale; // times log2(e): the softmax runs in base 2
-  float* partial;       // [rows][heads][max_splits][head_dim + 2]: m, l, acc
+  float* partial;       // [rows][heads][pstride][head_dim + 2]: m, l, acc
   unsigned* counters;   // [rows][kv_heads][gchunks], zero between calls
   int fault;
 };
@@ -254,7 +255,7 @@ __global__ void __launch_bounds__(256, 1) attn_decode(DecodeArgs a) {
     if (nsplit == 1) {
       out[(size_t)r * a.ld_out + h * hd + d] = from_f32<T>(L > 0.f ? A / L : 0.f);
     } else {
-      float* pp = a.partial + (((size_t)r * a.heads + h) * a.max_splits + split) * rs;
+      float* pp = a.partial + (((size_t)r * a.heads + h) * a.pstride + split) * rs;
       if (d == 0) pp[0] = M, pp[1] = L;
       pp[2 + d] = A;
     }
@@ -275,7 +276,7 @@ __global__ void __launch_bounds__(256, 1) attn_decode(DecodeArgs a) {
   __threadfence();
   for (int t = threadIdx.x; t < ng * hd; t += blockDim.x) {
     const int g = t / hd, d = t % hd, h = h0 + g;
-    const float* pb = a.partial + ((size_t)r * a.heads + h) * a.max_splits * rs;
+    const float* pb = a.partial + ((size_t)r * a.heads + h) * a.pstride * rs;
     float M = -INFINITY;
     for (int s = 0; s < nsplit; s++) M = fmaxf(M, __ldcg(pb + (size_t)s * rs));
     float L = 0.f, A = 0.f;
@@ -324,14 +325,29 @@ struct Layout {
   size_t counters, tiles, partial, total;
 };
 
-Layout layout(int n_rows, int heads, int kv_heads, int head_dim, const vireo_attention2_config& cfg) {
+// The call's split count: that of its longest context, max_ctx. A row's split count
+// never exceeds it (ceil(ctx/split_len) grows with ctx up to max_splits, which every
+// context past split_len·max_splits gets), so it strides the partials and sizes the
+// grid. kmodel: Attn2Config.CallSplits.
+int call_splits(const vireo_attention2_config& c, int max_ctx) {
+  if (max_ctx <= 0) return 1;
+  const int slen = max(c.split_len, (max_ctx + c.max_splits - 1) / c.max_splits);
+  return (max_ctx + slen - 1) / slen;
+}
+
+// The partials take rows × heads × call_splits × (head_dim + 2) floats, none when no
+// row can split: a decode step up to 256 positions needs none; a 2,048-row prefill
+// chunk at 2,048 positions (Llama-3-8B) 272 MB, sized for the worst case, every row by
+// the decode kernel (rows in prefill tiles write none).
+Layout layout(int n_rows, int heads, int kv_heads, int head_dim, const vireo_attention2_config& cfg, int max_ctx) {
   const int group = heads / kv_heads, gchunks = (group + kMaxGroup - 1) / kMaxGroup;
+  const int ns = call_splits(cfg, max_ctx);
   Layout L;
   L.counters = 0;
   L.tiles = align256((size_t)n_rows * kv_heads * gchunks * 4);
   const int bm = cfg.bm > 0 ? cfg.bm : 64;
   L.partial = L.tiles + align256((size_t)((n_rows + bm - 1) / bm) * sizeof(int4));
-  L.total = L.partial + align256((size_t)n_rows * heads * cfg.max_splits * (head_dim + 2) * 4);
+  L.total = L.partial + (ns > 1 ? align256((size_t)n_rows * heads * ns * (head_dim + 2) * 4) : 0);
   return L;
 }
 
@@ -382,13 +398,13 @@ bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 
 extern "C" {
 
-int vireo_attention2_workspace_bytes(size_t* bytes, int n_rows, int heads, int kv_heads, int head_dim,
+int vireo_attention2_workspace_bytes(size_t* bytes, int n_rows, int heads, int kv_heads, int head_dim, int max_ctx,
                                      const vireo_attention2_config* cfg) {
   VIREO_CHECK_ARG(bytes && cfg && n_rows >= 0 && heads > 0 && kv_heads > 0 && heads % kv_heads == 0 &&
-                      head_dim > 0 && cfg->max_splits >= 1,
-                  "vireo_attention2_workspace_bytes: bad arguments rows=%d heads=%d kv_heads=%d head_dim=%d", n_rows,
-                  heads, kv_heads, head_dim);
-  *bytes = layout(n_rows, heads, kv_heads, head_dim, *cfg).total;
+                      head_dim > 0 && max_ctx >= 0 && cfg->max_splits >= 1 && cfg->split_len >= 1,
+                  "vireo_attention2_workspace_bytes: bad arguments rows=%d heads=%d kv_heads=%d head_dim=%d max_ctx=%d",
+                  n_rows, heads, kv_heads, head_dim, max_ctx);
+  *bytes = layout(n_rows, heads, kv_heads, head_dim, *cfg, max_ctx).total;
   return VIREO_OK;
 }
 
@@ -416,7 +432,7 @@ int vireo_attention2(vireo_stream_t stream, int dtype, void* out, const void* q,
   const int group = heads / kv_heads, gchunks = (group + kMaxGroup - 1) / kMaxGroup;
   VIREO_CHECK_ARG((long long)kv_heads * gchunks <= 65535, "vireo_attention2: %d kv heads x %d head chunks", kv_heads,
                   gchunks);
-  const Layout L = layout(n_rows, heads, kv_heads, head_dim, c);
+  const Layout L = layout(n_rows, heads, kv_heads, head_dim, c, max_ctx);
   VIREO_CHECK_ARG(workspace_bytes >= L.total, "vireo_attention2: workspace of %zu bytes, need %zu", workspace_bytes,
                   L.total);
   cudaStream_t s = as_stream(stream);
@@ -444,10 +460,9 @@ int vireo_attention2(vireo_stream_t stream, int dtype, void* out, const void* q,
   }
   // The decode kernel: splits for the longest context (rows with shorter ones leave the
   // extra split blocks at once).
-  const int slen = max(c.split_len, (max_ctx + c.max_splits - 1) / c.max_splits);
-  const int nsplit = max_ctx > 0 ? (max_ctx + slen - 1) / slen : 1;
+  const int nsplit = call_splits(c, max_ctx);
   DecodeArgs a{out, q, ld_out, ld_q, k_cache, v_cache, seqs, row_seq, block_tables, tiles, c.bm > 0 ? c.bm : 64,
-               heads, kv_heads, head_dim, block_size, c.split_len, c.max_splits, gchunks, scale * kLog2e,
+               heads, kv_heads, head_dim, block_size, c.split_len, c.max_splits, gchunks, nsplit, scale * kLog2e,
                (float*)(ws + L.partial), (unsigned*)(ws + L.counters), c.fault};
   const bool vec16 = head_dim % 8 == 0 && aligned16(q) && aligned16(out) && aligned16(k_cache) &&
                      aligned16(v_cache) && ld_q % 8 == 0 && ld_out % 8 == 0;

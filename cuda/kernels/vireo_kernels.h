@@ -35,7 +35,8 @@ extern "C" {
 // 5: vireo_kv_index (a per-row sequence into the block tables) replaces vireo_decode_index.
 // 6: vireo_nvtx_range_id, vireo_nvtx_push, vireo_nvtx_pop.
 // 7: vireo_lora.
-#define VIREO_ABI_VERSION 7
+// 8: vireo_attention2_workspace_bytes takes max_ctx (the partials are sized by the call's splits).
+#define VIREO_ABI_VERSION 8
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -309,10 +310,11 @@ typedef struct {
   int32_t fault;      // vireo_attention2_fault (0 in production)
 } vireo_attention2_config;
 
-// Bytes of workspace: split counters (which must be zeroed once after allocation; every
-// call leaves them zero), the tile plan and the splits' partial results. Calls sharing
-// a workspace must be ordered (one stream).
-int vireo_attention2_workspace_bytes(size_t* bytes, int n_rows, int heads, int kv_heads, int head_dim,
+// Bytes of workspace for a call of n_rows rows and longest context max_ctx: split
+// counters (which must be zeroed once after allocation; every call leaves them zero),
+// the tile plan and the splits' partial results (none when max_ctx needs one split).
+// Calls sharing a workspace must be ordered (one stream).
+int vireo_attention2_workspace_bytes(size_t* bytes, int n_rows, int heads, int kv_heads, int head_dim, int max_ctx,
                                      const vireo_attention2_config* cfg);
 
 int vireo_attention2(vireo_stream_t stream, int dtype,

@@ -50,9 +50,9 @@ func (c *Backend) attention2(op string, st *stream, out, q backend.Tensor, o, qp
 	kv *backend.KVCache, at *backend.KVIndex, h *backend.AttnHeads) error {
 	nh, nkv, hd, bs, n := h.Heads, h.KVHeads, h.HeadDim, kv.BlockSize, q.Rows
 	cfg := cgoAttn2(attn2Config())
-	wsBytes, err := cgo.Attention2WorkspaceBytes(n, nh, nkv, hd, cfg)
+	wsBytes, err := cgo.Attention2WorkspaceBytes(n, nh, nkv, hd, at.MaxCtx, cfg)
 	if err != nil {
-		return wrap(op, err, "v2 workspace of %d rows, %d heads, %d kv heads, head dim %d", n, nh, nkv, hd)
+		return wrap(op, err, "v2 workspace of %d rows, %d heads, %d kv heads, head dim %d, max context %d", n, nh, nkv, hd, at.MaxCtx)
 	}
 	ws, err := c.attn2Workspace(st, wsBytes)
 	if err != nil {

@@ -94,15 +94,30 @@ func GroupMax(group int) int {
 	return 1
 }
 
+// CallSplits is the split count of a call whose longest context is maxCtx
+// (call_splits): it sizes the grid and strides the partials. No row's DecodeSplits
+// exceeds it.
+func (c Attn2Config) CallSplits(maxCtx int) int {
+	if maxCtx <= 0 {
+		return 1
+	}
+	_, n := c.DecodeSplits(maxCtx)
+	return n
+}
+
 // Attn2Workspace is vireo_attention2_workspace_bytes.
-func Attn2Workspace(rows, heads, kvHeads, headDim int, c Attn2Config) int {
+func Attn2Workspace(rows, heads, kvHeads, headDim, maxCtx int, c Attn2Config) int {
 	al := func(b int) int { return (b + 255) / 256 * 256 }
 	gch := (heads/kvHeads + 7) / 8
 	bm := c.BM
 	if bm <= 0 {
 		bm = 64
 	}
-	return al(rows*kvHeads*gch*4) + al((rows+bm-1)/bm*16) + al(rows*heads*c.MaxSplits*(headDim+2)*4)
+	part := 0
+	if ns := c.CallSplits(maxCtx); ns > 1 {
+		part = al(rows * heads * ns * (headDim + 2) * 4)
+	}
+	return al(rows*kvHeads*gch*4) + al((rows+bm-1)/bm*16) + part
 }
 
 // AttnProblem is one vireo_attention2 call's operands, as float32 values of the
@@ -203,12 +218,8 @@ func (c Attn2Config) Run(p *AttnProblem) ([]float32, *AttnTrace) {
 	}
 	group := p.Heads / p.KVHeads
 	gch := (group + 7) / 8
-	slen := max(c.SplitLen, (p.MaxCtx+c.MaxSplits-1)/c.MaxSplits)
-	nsplit := 1
-	if p.MaxCtx > 0 {
-		nsplit = (p.MaxCtx + slen - 1) / slen
-	}
-	partial := make([]float32, p.Rows*p.Heads*c.MaxSplits*(p.HeadDim+2))
+	nsplit := c.CallSplits(p.MaxCtx)
+	partial := make([]float32, p.Rows*p.Heads*nsplit*(p.HeadDim+2)) // a slot past it panics
 	for r := 0; r < p.Rows; r++ {
 		for y := 0; y < p.KVHeads*gch; y++ {
 			// The splits of a (row, y) in launch order; the last to finish merges. The
@@ -223,6 +234,7 @@ func (c Attn2Config) Run(p *AttnProblem) ([]float32, *AttnTrace) {
 
 // decodeBlock models one attn_decode block (split, y = kvh·gchunks + gc, row r).
 func (c Attn2Config) decodeBlock(p *AttnProblem, tiles []Tile, split, y, r int, out, partial []float32, tr *AttnTrace) {
+	pstride := c.CallSplits(p.MaxCtx) // the partials' stride per (row, head)
 	hd := p.HeadDim
 	vec, lpk, nv := DecodeVariant(hd, p.Vec16)
 	kpw := 32 / lpk
@@ -393,7 +405,7 @@ func (c Attn2Config) decodeBlock(p *AttnProblem, tiles []Tile, split, y, r int, 
 			tr.Writes[i]++
 			continue
 		}
-		pb := ((r*p.Heads+h)*c.MaxSplits + split) * rs
+		pb := ((r*p.Heads+h)*pstride + split) * rs
 		if d == 0 {
 			partial[pb], partial[pb+1] = M, L
 		}
@@ -407,7 +419,7 @@ func (c Attn2Config) decodeBlock(p *AttnProblem, tiles []Tile, split, y, r int, 
 	for t := 0; t < ng*hd; t++ {
 		g, d := t/hd, t%hd
 		h := h0 + g
-		pb := (r*p.Heads + h) * c.MaxSplits * rs
+		pb := (r*p.Heads + h) * pstride * rs
 		M := float32(math.Inf(-1))
 		for s := 0; s < nsplit; s++ {
 			M = max(M, partial[pb+s*rs])

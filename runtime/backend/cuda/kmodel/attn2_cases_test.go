@@ -97,3 +97,28 @@ func TestAttn2OnOpCases(t *testing.T) {
 		t.Error("no case reached the prefill kernel")
 	}
 }
+
+// A row's split count never exceeds its call's (CallSplits of the longest context),
+// which strides the partials and sizes the grid: DecodeSplits grows with the context,
+// for the default configuration and every one of the sweep's.
+func TestCallSplitsBoundRows(t *testing.T) {
+	for _, c := range append([]Attn2Config{DefaultAttn2()}, Attn2Sweep()...) {
+		prev := 0
+		for ctx := 1; ctx <= 3*c.SplitLen*c.MaxSplits+1000; ctx++ {
+			_, n := c.DecodeSplits(ctx)
+			if n < prev || n > c.MaxSplits || n != c.CallSplits(ctx) {
+				t.Fatalf("%s: context %d: %d splits after %d (max %d, call %d)", c, ctx, n, prev, c.MaxSplits, c.CallSplits(ctx))
+			}
+			prev = n
+		}
+	}
+	// The workspace: no partials when no row can split; a Llama-3-8B 2,048-row chunk at
+	// 2,048 positions takes 8 splits' partials.
+	d := DefaultAttn2()
+	if got := Attn2Workspace(64, 32, 8, 128, 256, d); got != 64*8*4+256 {
+		t.Errorf("decode at 256 positions: %d bytes", got)
+	}
+	if got, want := Attn2Workspace(2048, 32, 8, 128, 2048, d), 2048*8*4+2048/64*16+2048*32*8*130*4; got != want {
+		t.Errorf("2,048-row chunk: %d bytes, want %d", got, want)
+	}
+}
