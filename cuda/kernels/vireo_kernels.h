@@ -36,7 +36,8 @@ extern "C" {
 // 6: vireo_nvtx_range_id, vireo_nvtx_push, vireo_nvtx_pop.
 // 7: vireo_lora.
 // 8: vireo_attention2_workspace_bytes takes max_ctx (the partials are sized by the call's splits).
-#define VIREO_ABI_VERSION 8
+// 9: vireo_matmul2, vireo_matmul2_config, vireo_matmul2_workspace_bytes (kernels v2).
+#define VIREO_ABI_VERSION 9
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -392,6 +393,74 @@ int vireo_matmul_sp24(vireo_stream_t stream, int dtype,
                       const float* w_scale,          // [n_out] for int8 kept values, else NULL
                       const uint8_t* meta,           // [n_out][(k/4+1)/2]
                       int n, int n_out, int k, int epilogue, int variant);
+
+// ---- matrix products, kernels v2 (matmul2*.cu) -----------------------------------
+//
+// One tensor-core template with a cp.async multi-stage shared-memory pipeline and a
+// deterministic split-K, instantiated for a fixed table of tile configurations:
+//   VIREO_MM2_W8A16: int8 weights × 16-bit activations, mma m16n8k16 (weights dequantized
+//     in registers), fp32 accumulation: decode and batched decode (1–256 rows);
+//   VIREO_MM2_W8A8: int8 weights × int8 activations quantized per token (x_scale),
+//     mma m16n8k32, int32 accumulation: prefill.
+// The caller (Go: runtime/backend/cuda/kmodel) picks the configuration and the split for
+// a shape; the library checks them and launches. An output element's value depends on
+// its own row and column, split and the weight's values only: never on the
+// configuration or on n (see matmul2.cuh).
+
+enum vireo_mm2_kind {
+  VIREO_MM2_W8A16 = 0,
+  VIREO_MM2_W8A8 = 1,
+};
+
+// Deliberate faults, for showing on a card that the op checks catch a broken kernel.
+enum vireo_mm2_fault {
+  VIREO_MM2_FAULT_NONE = 0,
+  VIREO_MM2_FAULT_KSTEP = 1, // each k slice drops its last pipeline stage
+  VIREO_MM2_FAULT_ROW = 2,   // the epilogue writes each row's values one row down
+};
+
+// One row of the configuration table: a block of warps_m × warps_n warps computes
+// 16·m_tiles·warps_m rows × 8·n_tiles·warps_n weight rows, bk k per pipeline stage.
+typedef struct {
+  int32_t kind;                 // vireo_mm2_kind
+  int32_t warps_m, warps_n;
+  int32_t m_tiles, n_tiles;     // m16 and n8 fragments per warp
+  int32_t bk, stages;
+  int32_t block_rows, block_cols; // rows of x, weight rows per block
+  int32_t threads;
+  int32_t smem_bytes;           // dynamic shared memory per block
+} vireo_mm2_config;
+
+// Copies configuration i of the table into out (host); VIREO_ERR_ARG past the end.
+int vireo_matmul2_config(int i, vireo_mm2_config* out);
+
+typedef struct {
+  int32_t kind;           // vireo_mm2_kind; must be the configuration's
+  int32_t dtype;          // activation dtype of out (and of x for W8A16)
+  void* out;              // [n][ld_out]
+  int32_t ld_out;
+  const void* x;          // W8A16: [n][ld_x] activation dtype; W8A8: int8 [n][ld_x]
+  int32_t ld_x;
+  const float* x_scale;   // W8A8: [n]
+  const int8_t* w;        // [n_w][k]; n_w = n_out, or 2·n_out for SILU_GLU
+  const float* w_scale;   // [n_w]
+  int32_t n, n_out, k;    // k % 16 == 0; x, w 16-byte aligned; ld_x·elem % 16 == 0
+  int32_t epilogue;       // vireo_epilogue
+  int32_t config;         // index into the table
+  int32_t split;          // k slices, 1..64 (> 1 needs the workspace)
+  int32_t rows_fast;      // 1: consecutive blocks walk row tiles (weight tiles stay in L2)
+  int32_t fault;          // vireo_mm2_fault (0 in production)
+  void* workspace;        // split > 1: vireo_matmul2_workspace_bytes, zeroed once
+  size_t workspace_bytes;
+} vireo_mm2_args;
+
+// Bytes of workspace a call with these parameters needs: fp32 (W8A16) or int32 (W8A8)
+// partials of every tile and slice, then one int counter per tile. The counters must be
+// zero before the first call (vireo_memset once after allocating); every call leaves
+// them zero. Calls sharing a workspace must be ordered (one stream).
+int vireo_matmul2_workspace_bytes(size_t* bytes, int config, int n, int n_out, int epilogue, int split);
+
+int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* args);
 
 // ---- sampling (sampling.cu) ------------------------------------------------------
 

@@ -1,0 +1,127 @@
+// matmul2.cu: the host side of kernels v2's matrix products — the configuration table,
+// the workspace size and the checked launch (vireo_matmul2). The kernels are in
+// matmul2.cuh, instantiated by matmul2_w8a16.cu and matmul2_w8a8.cu, whose headers carry
+// the napkin math. This file moves no data: the launch costs ≈ 2–4 µs of host time
+// (argument checks, one cudaGetDevice), nothing on the device.
+#include "matmul2.cuh"
+
+using namespace vireo;
+using namespace vireo::mm2;
+
+namespace {
+
+const CfgRow kTable[kConfigs] = {
+#define VIREO_MM2_ROW16(I, WM, WN, MT, NT, BK, ST) {kW8A16, WM, WN, MT, NT, BK, ST},
+#define VIREO_MM2_ROW8(I, WM, WN, MT, NT, BK, ST) {kW8A8, WM, WN, MT, NT, BK, ST},
+    VIREO_MM2_W8A16_CONFIGS(VIREO_MM2_ROW16) VIREO_MM2_W8A8_CONFIGS(VIREO_MM2_ROW8)
+#undef VIREO_MM2_ROW16
+#undef VIREO_MM2_ROW8
+};
+
+// The derived sizes of a configuration, as Shape computes them.
+struct Dims {
+  int bm, bn, threads, smem;
+};
+
+Dims dims(const CfgRow& c) {
+  Dims d;
+  d.bm = 16 * c.mt * c.wm;
+  d.bn = 8 * c.nt * c.wn;
+  d.threads = 32 * c.wm * c.wn;
+  int astride = c.kind == kW8A16 ? 2 * c.bk + 32 : c.bk + 16;
+  d.smem = c.stages * (d.bm * astride + d.bn * (c.bk + 16));
+  return d;
+}
+
+// Tiles of a call: row tiles of bm rows, column tiles of bn weight rows (bn/2 output
+// columns with SiLU-GLU).
+void tiles(const Dims& d, int n, int n_out, int epi, long long* rt, long long* ct) {
+  int cols = epi == VIREO_EPI_SILU_GLU ? d.bn / 2 : d.bn;
+  *rt = (n + d.bm - 1) / d.bm;
+  *ct = (n_out + cols - 1) / cols;
+}
+
+size_t ws_bytes(const Dims& d, long long rt, long long ct, int split) {
+  if (split <= 1) return 0;
+  return (size_t)(rt * ct) * split * d.bm * d.bn * 4 + (size_t)(rt * ct) * 4;
+}
+
+bool aligned(const void* p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+} // namespace
+
+extern "C" int vireo_matmul2_config(int i, vireo_mm2_config* out) {
+  VIREO_CHECK_ARG(out && i >= 0 && i < kConfigs, "vireo_matmul2_config: no configuration %d (table of %d)", i,
+                  kConfigs);
+  const CfgRow& c = kTable[i];
+  Dims d = dims(c);
+  *out = vireo_mm2_config{c.kind, c.wm, c.wn, c.mt, c.nt, c.bk, c.stages, d.bm, d.bn, d.threads, d.smem};
+  return VIREO_OK;
+}
+
+extern "C" int vireo_matmul2_workspace_bytes(size_t* bytes, int config, int n, int n_out, int epilogue, int split) {
+  VIREO_CHECK_ARG(bytes && config >= 0 && config < kConfigs && n >= 0 && n_out > 0 && split >= 1,
+                  "vireo_matmul2_workspace_bytes: bad arguments config=%d n=%d n_out=%d split=%d", config, n, n_out,
+                  split);
+  long long rt, ct;
+  Dims d = dims(kTable[config]);
+  tiles(d, n, n_out, epilogue, &rt, &ct);
+  *bytes = ws_bytes(d, rt, ct, split);
+  return VIREO_OK;
+}
+
+extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
+  const char* op = "vireo_matmul2";
+  VIREO_CHECK_ARG(a, "%s: no arguments", op);
+  VIREO_CHECK_ARG(a->config >= 0 && a->config < kConfigs, "%s: no configuration %d (table of %d)", op, a->config,
+                  kConfigs);
+  const CfgRow& c = kTable[a->config];
+  const char* kind = a->kind == VIREO_MM2_W8A8 ? "w8a8" : "w8a16";
+  VIREO_CHECK_ARG(a->kind == c.kind, "%s: configuration %d is not a %s one", op, a->config, kind);
+  VIREO_CHECK_ARG(a->dtype == VIREO_F16 || a->dtype == VIREO_BF16, "%s (%s): activation dtype %s (want f16 or bf16)",
+                  op, kind, dtype_name(a->dtype));
+  if (a->n == 0) return VIREO_OK;
+  const int eb = c.kind == kW8A16 ? 2 : 1;
+  VIREO_CHECK_ARG(a->out && a->x && a->w && a->w_scale && a->n > 0 && a->n_out > 0 && a->k > 0 &&
+                      a->ld_x >= a->k && a->ld_out >= a->n_out,
+                  "%s (%s): bad arguments n=%d n_out=%d k=%d ld_x=%d ld_out=%d", op, kind, a->n, a->n_out, a->k,
+                  a->ld_x, a->ld_out);
+  VIREO_CHECK_ARG(c.kind == kW8A16 || a->x_scale, "%s (w8a8): no activation scales", op);
+  VIREO_CHECK_ARG(a->epilogue >= VIREO_EPI_NONE && a->epilogue <= VIREO_EPI_SILU_GLU, "%s: epilogue %d", op,
+                  a->epilogue);
+  VIREO_CHECK_ARG(a->fault >= VIREO_MM2_FAULT_NONE && a->fault <= VIREO_MM2_FAULT_ROW, "%s: fault %d", op, a->fault);
+  if (a->k % 16 != 0 || (a->ld_x * eb) % 16 != 0 || !aligned(a->x, 16) || !aligned(a->w, 16))
+    return set_error(VIREO_ERR_UNSUPPORTED,
+                     "%s (%s): needs k %% 16 == 0, 16-byte aligned x and w and x rows (k=%d ld_x=%d)", op, kind, a->k,
+                     a->ld_x);
+  VIREO_CHECK_ARG(a->split >= 1 && a->split <= 64, "%s: split %d (1..64)", op, a->split);
+  Dims d = dims(c);
+  long long rt, ct;
+  tiles(d, a->n, a->n_out, a->epilogue, &rt, &ct);
+  size_t need = ws_bytes(d, rt, ct, a->split);
+  VIREO_CHECK_ARG(a->split == 1 || (a->workspace && aligned(a->workspace, 16) && a->workspace_bytes >= need),
+                  "%s (%s): split %d needs %zu bytes of 16-byte aligned workspace, got %zu", op, kind, a->split, need,
+                  a->workspace ? a->workspace_bytes : (size_t)0);
+  dim3 grid;
+  if (a->rows_fast) {
+    VIREO_CHECK_ARG(rt <= 0x7fffffffLL && ct <= 65535, "%s: %lld×%lld tiles", op, rt, ct);
+    grid = dim3((unsigned)rt, (unsigned)ct, (unsigned)a->split);
+  } else {
+    VIREO_CHECK_ARG(ct <= 0x7fffffffLL && rt <= 65535, "%s: %lld×%lld tiles", op, rt, ct);
+    grid = dim3((unsigned)ct, (unsigned)rt, (unsigned)a->split);
+  }
+  Params p;
+  p.out = a->out, p.ld_out = a->ld_out, p.x = a->x, p.ld_x = a->ld_x, p.x_scale = a->x_scale;
+  p.w = a->w, p.w_scale = a->w_scale, p.n = a->n, p.n_out = a->n_out, p.k = a->k, p.epi = a->epilogue;
+  p.split = a->split;
+  p.slice = ((a->k + a->split - 1) / a->split + 15) / 16 * 16;
+  p.ws = a->workspace;
+  p.row_tiles = (int)rt, p.col_tiles = (int)ct, p.rows_fast = a->rows_fast != 0;
+  p.vec_out = a->ld_out % 2 == 0 && aligned(a->out, 4);
+  p.fault = a->fault;
+  cudaStream_t s = as_stream(stream);
+  int st = c.kind == kW8A16 ? launch_w8a16(a->config, a->dtype, p, grid, s) : launch_w8a8(a->config, a->dtype, p, grid, s);
+  if (st) return st;
+  return launch_status(op, "%s config=%d n=%d n_out=%d k=%d epilogue=%d split=%d", kind, a->config, a->n, a->n_out,
+                       a->k, a->epilogue, a->split);
+}

@@ -1,0 +1,875 @@
+package kmodel
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+)
+
+// Call is one vireo_matmul2 launch to emulate.
+type Call struct {
+	Kind       Kind
+	N, NOut, K int
+	LdX, LdOut int // row strides in elements; 0: K and NOut
+	Epi        Epilogue
+	Plan       Plan
+	Fault      Fault
+	// Seed orders the arrival of a tile's split-K blocks (the fixup must not depend on
+	// which one comes last).
+	Seed uint64
+}
+
+// Report is what Emulate found.
+type Report struct {
+	Violations int      // how many checks failed
+	Errors     []string // the first maxErrors of them
+	Blocks     int      // blocks emulated
+	Products   int64    // tensor-core products formed with two real operands
+	Stores     int      // output elements stored
+}
+
+const maxErrors = 20
+
+func (r *Report) fail(format string, args ...any) {
+	r.Violations++
+	if len(r.Errors) < maxErrors {
+		r.Errors = append(r.Errors, fmt.Sprintf(format, args...))
+	}
+}
+
+// Err summarizes the violations, nil when there were none.
+func (r *Report) Err() error {
+	if r.Violations == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d violations, first: %v", r.Violations, r.Errors)
+}
+
+// What a shared-memory byte or register byte holds.
+const (
+	srcNone uint8 = iota // never written
+	srcZero              // zero-filled by cp.async (src-size 0)
+	srcX                 // byte b of activation x[row][k]
+	srcW                 // weight W[row][k] (int8: b = 0)
+)
+
+type tag struct {
+	src, b uint8
+	row, k int32
+}
+
+type cell struct {
+	t     tag
+	group int32 // commit group of the cp.async that wrote it
+	read  int32 // last barrier interval that read it; -1 none
+}
+
+// elem is one operand element of a product: x[row][k], W[row][k] or a zero.
+type elem struct {
+	src    uint8
+	row, k int32
+}
+
+// acc is the symbolic state of one accumulator: which products it summed.
+type acc struct {
+	has       bool  // identity set
+	row, wrow int32 // x row and weight row of its products
+	lost      bool  // a product was formed with a zero-filled operand against a real one
+	ks        []uint64
+	n         int32
+	lo, hi    int32 // the k range its products must fall in
+}
+
+func (a *acc) reset(words int, lo, hi int32) {
+	a.has, a.lost, a.n, a.lo, a.hi = false, false, 0, lo, hi
+	if cap(a.ks) < words {
+		a.ks = make([]uint64, words)
+	}
+	a.ks = a.ks[:words]
+	clear(a.ks)
+}
+
+// breakage injects index bugs into the emulated kernel so the tests can show that the
+// checks catch them; it is the zero value outside those tests.
+type breakage struct {
+	swapGLU       bool // the B copy loads up rows where gate rows belong and back
+	reverseChunks bool // the B ldmatrix addresses its four k chunks in reverse
+	aOffset       int  // the A lds reads this many bytes further along the row
+	prefetchEarly bool // the prefetch is issued before the barrier, not after it
+}
+
+var broken breakage
+
+// params mirrors mm2::Params as vireo_matmul2 fills it.
+type params struct {
+	n, nOut, k, ldX, ldOut, nw int
+	glu, accum                 bool
+	split, slice               int
+	rowTiles, colTiles         int
+	rowsFast, vecOut           bool
+	fault                      Fault
+}
+
+// tile mirrors mm2::Tile.
+type tile struct {
+	rt, ct, sliceID int
+	k0, k1          int
+	id              int
+}
+
+// Emulate replays call on configuration call.Plan.Config and checks every mapping
+// invariant (see the package doc). It needs no GPU.
+func Emulate(call Call) *Report {
+	r := &Report{}
+	if call.Plan.Config < 0 || call.Plan.Config >= len(Configs) {
+		r.fail("no configuration %d", call.Plan.Config)
+		return r
+	}
+	c := Configs[call.Plan.Config]
+	if c.Kind != call.Kind {
+		r.fail("configuration %d is %s, the call %s", call.Plan.Config, c.Kind, call.Kind)
+		return r
+	}
+	p := params{n: call.N, nOut: call.NOut, k: call.K, ldX: call.LdX, ldOut: call.LdOut,
+		glu: call.Epi == EpiSiLUGLU, accum: call.Epi == EpiAccumulate, split: max(1, call.Plan.Split),
+		rowsFast: call.Plan.RowsFast, fault: call.Fault}
+	if p.ldX == 0 {
+		p.ldX = p.k
+	}
+	if p.ldOut == 0 {
+		p.ldOut = p.nOut
+	}
+	if !Supported(p.k, p.ldX, c.AB()) || p.n <= 0 || p.nOut <= 0 {
+		r.fail("unsupported call n=%d n_out=%d k=%d ld_x=%d", p.n, p.nOut, p.k, p.ldX)
+		return r
+	}
+	p.nw = p.nOut
+	if p.glu {
+		p.nw = 2 * p.nOut
+	}
+	p.slice = Slice(p.k, p.split)
+	p.rowTiles, p.colTiles = Tiles(call.Plan.Config, p.n, p.nOut, call.Epi)
+	p.vecOut = p.ldOut%2 == 0
+	e := newEmu(c, p, r)
+	rng := rand.New(rand.NewPCG(call.Seed, 0x6d6d32))
+	gx, gy := p.colTiles, p.rowTiles
+	if p.rowsFast {
+		gx, gy = p.rowTiles, p.colTiles
+	}
+	for by := 0; by < gy; by++ {
+		for bx := 0; bx < gx; bx++ {
+			// The split blocks of one tile, in a random arrival order.
+			for _, bz := range rng.Perm(p.split) {
+				e.block(bx, by, bz)
+				r.Blocks++
+			}
+		}
+	}
+	e.finish()
+	return r
+}
+
+type emu struct {
+	c   Config
+	p   params
+	r   *Report
+	th  int
+	acc []acc // [threads][MT][NT][4] of the block being emulated
+	// Workspace of split-K partials: index → a copy of the accumulator, and the tile
+	// counters.
+	ws       []*acc
+	wsLen    int
+	counters []int
+	out      []int32 // stores per output element [n][ldOut]
+	smem     []cell
+	// The commit groups of the block (every thread commits the same ones).
+	committed, complete, visible, interval int32
+}
+
+func newEmu(c Config, p params, r *Report) *emu {
+	e := &emu{c: c, p: p, r: r, th: c.Threads()}
+	e.acc = make([]acc, e.th*c.Acc())
+	if p.split > 1 {
+		e.wsLen = p.rowTiles * p.colTiles * p.split * c.BM() * c.BN()
+		e.ws = make([]*acc, e.wsLen)
+		e.counters = make([]int, p.rowTiles*p.colTiles)
+	}
+	e.out = make([]int32, p.n*p.ldOut)
+	e.smem = make([]cell, c.SmemBytes())
+	return e
+}
+
+func (e *emu) accAt(tid, m, j, el int) *acc {
+	c := e.c
+	return &e.acc[tid*c.Acc()+(m*c.NT+j)*4+el]
+}
+
+// ---- index maps, mirroring matmul2.cuh ----------------------------------------------
+
+func tileCol(r, ct, bn int, glu bool) int {
+	if glu {
+		if r < bn/2 {
+			return ct*(bn/2) + r
+		}
+		return ct*(bn/2) + r - bn/2
+	}
+	return ct*bn + r
+}
+
+func tileWrow(r, ct, bn int, glu bool, nOut int) int {
+	col := tileCol(r, ct, bn, glu)
+	if glu && r >= bn/2 {
+		return nOut + col
+	}
+	return col
+}
+
+func fragBrow(wn, j, nt, bn int, glu bool) int {
+	if !glu {
+		return wn*8*nt + 8*j
+	}
+	h := nt / 2
+	if j < h {
+		return wn*8*h + 8*j
+	}
+	return bn/2 + wn*8*h + 8*(j-h)
+}
+
+func (e *emu) blockTile(bx, by, bz int) tile {
+	var t tile
+	if e.p.rowsFast {
+		t.rt, t.ct = bx, by
+	} else {
+		t.ct, t.rt = bx, by
+	}
+	t.sliceID = bz
+	t.k0 = t.sliceID * e.p.slice
+	t.k1 = min(e.p.k, t.k0+e.p.slice)
+	t.id = t.rt*e.p.colTiles + t.ct
+	return t
+}
+
+func accRow(c Config, t tile, wm, m, el, g int) int {
+	r := t.rt*c.BM() + wm*16*c.MT + m*16 + g
+	if el >= 2 {
+		r += 8
+	}
+	return r
+}
+
+func accBrow(c Config, wn, j, el, t4 int, glu bool) int {
+	return fragBrow(wn, j, c.NT, c.BN(), glu) + 2*t4 + (el & 1)
+}
+
+// ---- the asynchronous copy pipeline ---------------------------------------------------
+
+func (e *emu) resetBlock() {
+	for i := range e.smem {
+		e.smem[i] = cell{read: -1}
+	}
+	e.committed, e.complete, e.visible, e.interval = 0, 0, 0, 0
+}
+
+func (e *emu) commit()      { e.committed++ }
+func (e *emu) wait(n int32) { e.complete = max(e.complete, e.committed-n) }
+func (e *emu) barrier()     { e.visible = e.complete; e.interval++ }
+
+// cpAsync16 is one thread's 16-byte cp.async into shared byte dst.
+func (e *emu) cpAsync16(dst int, src [16]tag, lim int) {
+	if dst < 0 || dst+16 > lim || dst%16 != 0 {
+		e.r.fail("cp.async to shared byte %d outside its region [.., %d) or unaligned", dst, lim)
+		return
+	}
+	for b := 0; b < 16; b++ {
+		cl := &e.smem[dst+b]
+		if cl.read == e.interval {
+			e.r.fail("cp.async overwrites shared byte %d that this barrier interval reads", dst+b)
+		}
+		if cl.t.src != srcNone && cl.group >= e.visible {
+			e.r.fail("cp.async overwrites shared byte %d whose previous copy (group %d) is still in flight", dst+b, cl.group)
+		}
+		*cl = cell{t: src[b], group: e.committed, read: -1}
+	}
+}
+
+func (e *emu) lds(addr int) tag {
+	if addr < 0 || addr >= len(e.smem) {
+		e.r.fail("shared read at %d outside %d bytes", addr, len(e.smem))
+		return tag{src: srcZero}
+	}
+	cl := &e.smem[addr]
+	switch {
+	case cl.t.src == srcNone:
+		e.r.fail("shared byte %d read before any copy wrote it", addr)
+	case cl.group >= e.visible:
+		e.r.fail("shared byte %d read while its copy (group %d) is in flight or not yet behind a barrier", addr, cl.group)
+	}
+	cl.read = e.interval
+	return cl.t
+}
+
+// loadStage mirrors mm2::load_stage for every thread of the block.
+func (e *emu) loadStage(t tile, stage, kb int) {
+	c, p := e.c, e.p
+	base := stage * c.stageBytes()
+	aEnd, bEnd := base+c.aBytes(), base+c.stageBytes()
+	elems := 16 / c.AB()
+	for tid := 0; tid < e.th; tid++ {
+		for c0 := 0; c0 < c.BM()*c.AChunks(); c0 += e.th {
+			ch := c0 + tid
+			if ch >= c.BM()*c.AChunks() {
+				continue
+			}
+			r, q := ch/c.AChunks(), ch%c.AChunks()
+			row := t.rt*c.BM() + r
+			kk := kb + q*elems
+			ok := row < p.n && kk < t.k1
+			var src [16]tag
+			for b := range src {
+				src[b] = tag{src: srcZero}
+				if ok {
+					src[b] = tag{src: srcX, b: uint8(b % c.AB()), row: int32(row), k: int32(kk + b/c.AB())}
+				}
+			}
+			if ok && (kk+elems > p.k || kk < 0) {
+				e.r.fail("A copy reads x[%d][%d..%d], past k = %d", row, kk, kk+elems-1, p.k)
+			}
+			e.cpAsync16(base+r*c.AStride()+q*16, src, aEnd)
+		}
+		for c0 := 0; c0 < c.BN()*c.BChunks(); c0 += e.th {
+			ch := c0 + tid
+			if ch >= c.BN()*c.BChunks() {
+				continue
+			}
+			r, q := ch/c.BChunks(), ch%c.BChunks()
+			col := tileCol(r, t.ct, c.BN(), p.glu)
+			wr := tileWrow(r, t.ct, c.BN(), p.glu, p.nOut)
+			if broken.swapGLU && p.glu {
+				wr = tileWrow((r+c.BN()/2)%c.BN(), t.ct, c.BN(), p.glu, p.nOut)
+			}
+			kk := kb + q*16
+			ok := col < p.nOut && kk < t.k1
+			var src [16]tag
+			for b := range src {
+				src[b] = tag{src: srcZero}
+				if ok {
+					src[b] = tag{src: srcW, row: int32(wr), k: int32(kk + b)}
+				}
+			}
+			if ok && (wr >= p.nw || kk+16 > p.k) {
+				e.r.fail("B copy reads W[%d][%d..%d] outside [%d][%d]", wr, kk, kk+15, p.nw, p.k)
+			}
+			e.cpAsync16(base+c.aBytes()+r*c.BStride()+q*16, src, bEnd)
+		}
+	}
+}
+
+// ---- fragments and the tensor-core products ------------------------------------------
+
+type reg [4]tag // one 32-bit register: 4 bytes
+
+// ldmatrixX4 mirrors ldmatrix.sync.aligned.m8n8.x4.shared.b16: lane 8q+i supplies the
+// address of row i of matrix q; lane (g, t) receives, in register q, the 4 bytes at
+// row g's address + 4t.
+func (e *emu) ldmatrixX4(addr *[32]int) (out [32][4]reg) {
+	for q := 0; q < 4; q++ {
+		for g := 0; g < 8; g++ {
+			a := addr[8*q+g]
+			if a%16 != 0 {
+				e.r.fail("ldmatrix row address %d not 16-byte aligned", a)
+			}
+			for t := 0; t < 4; t++ {
+				for b := 0; b < 4; b++ {
+					out[4*g+t][q][b] = e.lds(a + 4*t + b)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (e *emu) lds64(addr int) (lo, hi reg) {
+	if addr%8 != 0 {
+		e.r.fail("8-byte shared load at %d unaligned", addr)
+	}
+	for b := 0; b < 4; b++ {
+		lo[b] = e.lds(addr + b)
+		hi[b] = e.lds(addr + 4 + b)
+	}
+	return lo, hi
+}
+
+// half is 16-bit element h (0 or 1) of a register holding activations.
+func (e *emu) half(r reg, h int) elem {
+	lo, hi := r[2*h], r[2*h+1]
+	switch {
+	case lo.src == srcZero && hi.src == srcZero:
+		return elem{src: srcZero}
+	case lo.src == srcX && hi.src == srcX && lo.b == 0 && hi.b == 1 && lo.row == hi.row && lo.k == hi.k:
+		return elem{src: srcX, row: lo.row, k: lo.k}
+	}
+	e.r.fail("a 16-bit register half holds bytes of different elements: %+v %+v", lo, hi)
+	return elem{src: srcZero}
+}
+
+func byteElem(t tag) elem { return elem{src: t.src, row: t.row, k: t.k} }
+
+// Fragment lookups of the PTX ISA's mma layouts (lane = 4g + t).
+type slot struct{ lane, reg, part int }
+
+// m16n8k16 (.f16/.bf16): A[r][kl] in lane (r%8, (kl%8)/2), register r/8 + 2(kl/8),
+// half kl%2; B[kl][c] in lane (c, (kl%8)/2), register kl/8, half kl%2; D[r][c] in lane
+// (r%8, (c%8)/2), element 2(r/8) + c%2.
+func a16(r, kl int) slot { return slot{4*(r%8) + (kl%8)/2, r/8 + 2*(kl/8), kl % 2} }
+func b16(kl, c int) slot { return slot{4*c + (kl%8)/2, kl / 8, kl % 2} }
+
+// m16n8k32 (.s8): A[r][kl] in lane (r%8, (kl%16)/4), register r/8 + 2(kl/16), byte
+// kl%4; B[kl][c] in lane (c, (kl%16)/4), register kl/16, byte kl%4.
+func a32(r, kl int) slot { return slot{4*(r%8) + (kl%16)/4, r/8 + 2*(kl/16), kl % 4} }
+func b32(kl, c int) slot { return slot{4*c + (kl%16)/4, kl / 16, kl % 4} }
+
+func dslot(r, c int) slot { return slot{4*(r%8) + (c%8)/2, 2*(r/8) + c%2, 0} }
+
+// product records a·b into a.
+func (e *emu) product(ac *acc, a, b elem) {
+	switch {
+	case a.src == srcX && b.src == srcW:
+	case a.src == srcZero && b.src == srcZero:
+		return
+	case a.src == srcZero || b.src == srcZero:
+		ac.lost = true // harmless unless the accumulator is stored
+		return
+	default:
+		e.r.fail("product of %+v and %+v", a, b)
+		return
+	}
+	e.r.Products++
+	if a.k != b.k {
+		e.r.fail("product pairs x[%d][%d] with W[%d][%d]", a.row, a.k, b.row, b.k)
+		return
+	}
+	if !ac.has {
+		ac.has, ac.row, ac.wrow = true, a.row, b.row
+	} else if ac.row != a.row || ac.wrow != b.row {
+		e.r.fail("accumulator of x row %d · W row %d also sums x[%d][%d]·W[%d][%d]", ac.row, ac.wrow, a.row, a.k, b.row, b.k)
+		return
+	}
+	if a.k < ac.lo || a.k >= ac.hi {
+		e.r.fail("k %d outside the block's slice [%d, %d)", a.k, ac.lo, ac.hi)
+		return
+	}
+	w, bit := a.k/64, uint64(1)<<(a.k%64)
+	if ac.ks[w]&bit != 0 {
+		e.r.fail("x[%d][%d]·W[%d][%d] summed twice", a.row, a.k, b.row, b.k)
+		return
+	}
+	ac.ks[w] |= bit
+	ac.n++
+}
+
+// mma16816 mirrors mma.sync m16n8k16 on the warp's registers: a[lane] (4 regs of 2
+// halfs), b[lane] (2 regs, each 2 dequantized weights, kept as the int8 bytes 0,1 or
+// 2,3 of the loaded word) into the accumulators of fragment (m, j).
+func (e *emu) mma16816(warp, m, j int, a *[32][4]reg, b *[32][2][2]elem) {
+	var A [16][16]elem
+	var B [16][8]elem
+	for r := 0; r < 16; r++ {
+		for kl := 0; kl < 16; kl++ {
+			s := a16(r, kl)
+			A[r][kl] = e.half(a[s.lane][s.reg], s.part)
+		}
+	}
+	for kl := 0; kl < 16; kl++ {
+		for cc := 0; cc < 8; cc++ {
+			s := b16(kl, cc)
+			B[kl][cc] = b[s.lane][s.reg][s.part]
+		}
+	}
+	for r := 0; r < 16; r++ {
+		for cc := 0; cc < 8; cc++ {
+			d := dslot(r, cc)
+			ac := e.accAt(warp*32+d.lane, m, j, d.reg)
+			for kl := 0; kl < 16; kl++ {
+				e.product(ac, A[r][kl], B[kl][cc])
+			}
+		}
+	}
+}
+
+// mma16832 mirrors mma.sync m16n8k32 .s8: a[lane] 4 regs of 4 bytes, b[lane] 2 regs.
+func (e *emu) mma16832(warp, m, j int, a *[32][4]reg, b *[32][2]reg) {
+	var A [16][32]elem
+	var B [32][8]elem
+	for r := 0; r < 16; r++ {
+		for kl := 0; kl < 32; kl++ {
+			s := a32(r, kl)
+			A[r][kl] = byteElem(a[s.lane][s.reg][s.part])
+		}
+	}
+	for kl := 0; kl < 32; kl++ {
+		for cc := 0; cc < 8; cc++ {
+			s := b32(kl, cc)
+			B[kl][cc] = byteElem(b[s.lane][s.reg][s.part])
+		}
+	}
+	for r := 0; r < 16; r++ {
+		for cc := 0; cc < 8; cc++ {
+			d := dslot(r, cc)
+			ac := e.accAt(warp*32+d.lane, m, j, d.reg)
+			for kl := 0; kl < 32; kl++ {
+				e.product(ac, A[r][kl], B[kl][cc])
+			}
+		}
+	}
+}
+
+// computeW8A16 mirrors mm2::compute_w8a16 for warp (wm, wn).
+func (e *emu) computeW8A16(stage, warp, wm, wn int, halfRows bool) {
+	c, p := e.c, e.p
+	sa := stage * c.stageBytes()
+	sb := sa + c.aBytes()
+	for kg := 0; kg < c.BK/64; kg++ {
+		bq := make([][32][4]reg, c.NT)
+		for j := 0; j < c.NT; j++ {
+			var addr [32]int
+			for lane := 0; lane < 32; lane++ {
+				row := fragBrow(wn, j, c.NT, c.BN(), p.glu) + (lane & 7)
+				chunk := lane >> 3
+				if broken.reverseChunks {
+					chunk = 3 - chunk
+				}
+				addr[lane] = sb + row*c.BStride() + kg*64 + chunk*16
+			}
+			bq[j] = e.ldmatrixX4(&addr)
+		}
+		for i := 0; i < 4; i++ {
+			a := make([][32][4]reg, c.MT)
+			for m := 0; m < c.MT; m++ {
+				for lane := 0; lane < 32; lane++ {
+					g, t := lane>>2, lane&3
+					r := wm*16*c.MT + m*16 + g
+					off := (kg*64+16*i+4*t)*2 + broken.aOffset
+					lo, hi := e.lds64(sa + r*c.AStride() + off)
+					a[m][lane][0], a[m][lane][2] = lo, hi
+					if c.MT == 1 && halfRows {
+						a[m][lane][1], a[m][lane][3] = zeroReg(), zeroReg()
+					} else {
+						lo, hi := e.lds64(sa + (r+8)*c.AStride() + off)
+						a[m][lane][1], a[m][lane][3] = lo, hi
+					}
+				}
+			}
+			for j := 0; j < c.NT; j++ {
+				var b [32][2][2]elem
+				for lane := 0; lane < 32; lane++ {
+					w := bq[j][lane][i] // deq: b0 = bytes 0,1; b1 = bytes 2,3
+					b[lane][0] = [2]elem{byteElem(w[0]), byteElem(w[1])}
+					b[lane][1] = [2]elem{byteElem(w[2]), byteElem(w[3])}
+				}
+				for m := 0; m < c.MT; m++ {
+					e.mma16816(warp, m, j, &a[m], &b)
+				}
+			}
+		}
+	}
+}
+
+func zeroReg() reg { return reg{{src: srcZero}, {src: srcZero}, {src: srcZero}, {src: srcZero}} }
+
+// computeW8A8 mirrors mm2::compute_w8a8 for warp (wm, wn).
+func (e *emu) computeW8A8(stage, warp, wm, wn int) {
+	c, p := e.c, e.p
+	sa := stage * c.stageBytes()
+	sb := sa + c.aBytes()
+	for ks := 0; ks < c.BK/32; ks++ {
+		a := make([][32][4]reg, c.MT)
+		for m := 0; m < c.MT; m++ {
+			var addr [32]int
+			for lane := 0; lane < 32; lane++ {
+				q, r8 := lane>>3, lane&7
+				row := wm*16*c.MT + m*16 + (q&1)*8 + r8
+				addr[lane] = sa + row*c.AStride() + ks*32 + (q>>1)*16
+			}
+			a[m] = e.ldmatrixX4(&addr)
+		}
+		for jp := 0; jp < c.NT/2; jp++ {
+			var addr [32]int
+			for lane := 0; lane < 32; lane++ {
+				q, r8 := lane>>3, lane&7
+				row := fragBrow(wn, 2*jp+(q>>1), c.NT, c.BN(), p.glu) + r8
+				addr[lane] = sb + row*c.BStride() + ks*32 + (q&1)*16
+			}
+			bv := e.ldmatrixX4(&addr)
+			var b0, b1 [32][2]reg
+			for lane := 0; lane < 32; lane++ {
+				b0[lane] = [2]reg{bv[lane][0], bv[lane][1]}
+				b1[lane] = [2]reg{bv[lane][2], bv[lane][3]}
+			}
+			for m := 0; m < c.MT; m++ {
+				e.mma16832(warp, m, 2*jp, &a[m], &b0)
+				e.mma16832(warp, m, 2*jp+1, &a[m], &b1)
+			}
+		}
+	}
+}
+
+// ---- one block: mm2::mm2_kernel ---------------------------------------------------------
+
+func (e *emu) block(bx, by, bz int) {
+	c, p := e.c, e.p
+	t := e.blockTile(bx, by, bz)
+	if t.rt >= p.rowTiles || t.ct >= p.colTiles {
+		e.r.fail("block (%d,%d,%d) maps to tile (%d,%d) outside %d×%d", bx, by, bz, t.rt, t.ct, p.rowTiles, p.colTiles)
+		return
+	}
+	e.resetBlock()
+	words := (p.k + 63) / 64
+	for i := range e.acc {
+		e.acc[i].reset(words, int32(t.k0), int32(t.k1))
+	}
+	halfRows := p.n-t.rt*c.BM() <= 8
+	nk := 0
+	if t.k1 > t.k0 {
+		nk = (t.k1 - t.k0 + c.BK - 1) / c.BK
+	}
+	if p.fault == FaultKStep && nk > 1 {
+		nk--
+	}
+	for s := 0; s < c.Stages-1; s++ {
+		if s < nk {
+			e.loadStage(t, s, t.k0+s*c.BK)
+		}
+		e.commit()
+	}
+	for it := 0; it < nk; it++ {
+		e.wait(int32(c.Stages - 2))
+		pf := it + c.Stages - 1
+		if broken.prefetchEarly && pf < nk {
+			e.loadStage(t, pf%c.Stages, t.k0+pf*c.BK)
+		}
+		e.barrier()
+		if !broken.prefetchEarly && pf < nk {
+			e.loadStage(t, pf%c.Stages, t.k0+pf*c.BK)
+		}
+		e.commit()
+		for warp := 0; warp < c.WM*c.WN; warp++ {
+			wm, wn := warp/c.WN, warp%c.WN
+			if c.Kind == W8A16 {
+				e.computeW8A16(it%c.Stages, warp, wm, wn, halfRows)
+			} else {
+				e.computeW8A8(it%c.Stages, warp, wm, wn)
+			}
+		}
+	}
+	e.wait(0)
+	if p.split > 1 && !e.splitFixup(t) {
+		return
+	}
+	e.epilogue(t)
+}
+
+// splitFixup mirrors mm2::split_fixup: every block publishes its partials; the tile's
+// last block sums them in slice order.
+func (e *emu) splitFixup(t tile) bool {
+	c, p := e.c, e.p
+	per := c.BM() * c.BN()
+	tileBase := t.id * p.split * per
+	for tid := 0; tid < e.th; tid++ {
+		for i := 0; i < c.Acc(); i++ {
+			idx := tileBase + t.sliceID*per + i*e.th + tid
+			if idx < 0 || idx >= e.wsLen {
+				e.r.fail("partial %d outside the workspace of %d", idx, e.wsLen)
+				continue
+			}
+			if e.ws[idx] != nil {
+				e.r.fail("partial %d written twice", idx)
+			}
+			cp := e.acc[tid*c.Acc()+i]
+			cp.ks = append([]uint64(nil), cp.ks...)
+			e.ws[idx] = &cp
+		}
+	}
+	if t.id >= len(e.counters) {
+		e.r.fail("counter %d outside %d", t.id, len(e.counters))
+		return false
+	}
+	prev := e.counters[t.id]
+	e.counters[t.id]++
+	if prev != p.split-1 {
+		return false
+	}
+	e.counters[t.id] = 0
+	for tid := 0; tid < e.th; tid++ {
+		for i := 0; i < c.Acc(); i++ {
+			sum := acc{lo: 0, hi: int32(p.k), ks: make([]uint64, len(e.acc[0].ks))}
+			for s := 0; s < p.split; s++ {
+				var part *acc
+				if s == t.sliceID {
+					part = &e.acc[tid*c.Acc()+i]
+				} else {
+					idx := tileBase + s*per + i*e.th + tid
+					part = e.ws[idx]
+					if part == nil {
+						e.r.fail("the last block reads partial %d that no block wrote", idx)
+						continue
+					}
+				}
+				e.merge(&sum, part)
+			}
+			e.acc[tid*c.Acc()+i] = sum
+		}
+	}
+	return true
+}
+
+func (e *emu) merge(sum, part *acc) {
+	sum.lost = sum.lost || part.lost
+	if part.has {
+		if !sum.has {
+			sum.has, sum.row, sum.wrow = true, part.row, part.wrow
+		} else if sum.row != part.row || sum.wrow != part.wrow {
+			e.r.fail("split-K sums partials of x row %d · W row %d and x row %d · W row %d", sum.row, sum.wrow, part.row, part.wrow)
+		}
+	}
+	for w := range part.ks {
+		if sum.ks[w]&part.ks[w] != 0 {
+			e.r.fail("split-K slices overlap in k (word %d)", w)
+		}
+		sum.ks[w] |= part.ks[w]
+	}
+	sum.n += part.n
+}
+
+// epilogue mirrors mm2::epilogue: which accumulators go to which output element.
+func (e *emu) epilogue(t tile) {
+	c, p := e.c, e.p
+	jn := c.NT
+	if p.glu {
+		jn = c.NT / 2
+	}
+	for warp := 0; warp < c.WM*c.WN; warp++ {
+		wm, wn := warp/c.WN, warp%c.WN
+		for lane := 0; lane < 32; lane++ {
+			tid := warp*32 + lane
+			g, t4 := lane>>2, lane&3
+			for j := 0; j < jn; j++ {
+				br := accBrow(c, wn, j, 0, t4, p.glu)
+				col := tileCol(br, t.ct, c.BN(), p.glu)
+				if col >= p.nOut {
+					continue
+				}
+				two := col+1 < p.nOut
+				wg := tileWrow(br, t.ct, c.BN(), p.glu, p.nOut)
+				e.scale(wg, p.nw, "w_scale")
+				if two {
+					e.scale(wg+1, p.nw, "w_scale")
+				}
+				wu := -1
+				if p.glu {
+					wu = tileWrow(accBrow(c, wn, j+c.NT/2, 0, t4, p.glu), t.ct, c.BN(), p.glu, p.nOut)
+					e.scale(wu, p.nw, "w_scale")
+					if two {
+						e.scale(wu+1, p.nw, "w_scale")
+					}
+				}
+				for m := 0; m < c.MT; m++ {
+					for h := 0; h < 2; h++ {
+						row := accRow(c, t, wm, m, 2*h, g)
+						if p.fault == FaultRow && row+1 < p.n {
+							row++
+						}
+						if row >= p.n {
+							continue
+						}
+						if c.Kind == W8A8 {
+							e.scale(row, p.n, "x_scale")
+						}
+						for el := 0; el < 2; el++ {
+							if el == 1 && !two {
+								break
+							}
+							// The value stored at out[row][col+el]: gate (or the plain
+							// product) and, with GLU, up.
+							want := col + el
+							e.check(e.accAt(tid, m, j, 2*h+el), row, want, "")
+							if p.glu {
+								e.check(e.accAt(tid, m, j+c.NT/2, 2*h+el), row, p.nOut+col+el, "up ")
+							}
+							if wg+el != want || (p.glu && wu+el != p.nOut+want) {
+								e.r.fail("scales of W rows %d/%d used for output column %d", wg+el, wu+el, want)
+							}
+						}
+						if two && p.vecOut && col%2 != 0 {
+							e.r.fail("paired store at odd column %d", col)
+						}
+						e.store(row, col)
+						if two {
+							e.store(row, col+1)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (e *emu) scale(i, n int, what string) {
+	if i < 0 || i >= n {
+		e.r.fail("%s[%d] read outside [0, %d)", what, i, n)
+	}
+}
+
+// check: the accumulator stored at out[row][col] must hold x[row][k]·W[wrow][k] for every
+// k in [0, K), each once, and nothing else.
+func (e *emu) check(a *acc, row, wrow int, what string) {
+	switch {
+	case !a.has:
+		e.r.fail("out[%d]: %saccumulator for W row %d holds no products", row, what, wrow)
+	case int(a.row) != row || int(a.wrow) != wrow:
+		e.r.fail("out[%d][W row %d]: %saccumulator holds x row %d · W row %d", row, wrow, what, a.row, a.wrow)
+	case a.lost:
+		e.r.fail("out[%d][W row %d]: %sa product was formed with a zero-filled operand", row, wrow, what)
+	case int(a.n) != e.p.k:
+		e.r.fail("out[%d][W row %d]: %saccumulator sums %d of the %d products", row, wrow, what, a.n, e.p.k)
+	default:
+		// a.n == K with no duplicates (product refuses them) and every k in range: each k once.
+		n := 0
+		for _, w := range a.ks {
+			n += bits.OnesCount64(w)
+		}
+		if n != e.p.k {
+			e.r.fail("out[%d][W row %d]: %s%d distinct k, want %d", row, wrow, what, n, e.p.k)
+		}
+	}
+}
+
+func (e *emu) store(row, col int) {
+	if row < 0 || row >= e.p.n || col < 0 || col >= e.p.nOut {
+		e.r.fail("store to out[%d][%d] outside [%d][%d]", row, col, e.p.n, e.p.nOut)
+		return
+	}
+	e.out[row*e.p.ldOut+col]++
+	e.r.Stores++
+}
+
+// finish checks that every output element was stored exactly once and the counters are
+// back to zero.
+func (e *emu) finish() {
+	p := e.p
+	for row := 0; row < p.n; row++ {
+		for col := 0; col < p.ldOut; col++ {
+			n := e.out[row*p.ldOut+col]
+			switch {
+			case col < p.nOut && n != 1:
+				e.r.fail("out[%d][%d] stored %d times", row, col, n)
+			case col >= p.nOut && n != 0:
+				e.r.fail("out[%d][%d] (row padding) stored %d times", row, col, n)
+			}
+		}
+	}
+	for i, v := range e.counters {
+		if v != 0 {
+			e.r.fail("tile counter %d left at %d", i, v)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package kmodel
+
+const raceEnabled = false
