@@ -32,6 +32,10 @@ var _ [TokenEnded - C.VIREO_TOKEN_ENDED]struct{}
 var _ [C.VIREO_TOKEN_ENDED - TokenEnded]struct{}
 var _ [TokenHost - C.VIREO_TOKEN_HOST]struct{}
 var _ [C.VIREO_TOKEN_HOST - TokenHost]struct{}
+var _ [MM2W8A8 - C.VIREO_MM2_W8A8]struct{}
+var _ [C.VIREO_MM2_W8A8 - MM2W8A8]struct{}
+var _ [MM2FaultRow - C.VIREO_MM2_FAULT_ROW]struct{}
+var _ [C.VIREO_MM2_FAULT_ROW - MM2FaultRow]struct{}
 
 // call runs one ABI call with the goroutine locked to its OS thread, so that the
 // thread-local error message read on failure is this call's.
@@ -412,6 +416,45 @@ func MatMulSp24(s Stream, a *Sp24Args) error {
 		return C.vireo_matmul_sp24(s.c(), C.int(a.DType), a.Out, ci(a.LdOut), a.X, ci(a.LdX), f32(a.XScale), C.int(a.WDType), a.W,
 			f32(a.WScale), (*C.uint8_t)(a.Meta), ci(a.N), ci(a.NOut), ci(a.K), C.int(a.Epi), C.int(a.Var))
 	})
+}
+
+// MatMul2Config is row i of the kernels v2 configuration table; ok is false past its
+// end. It makes no device call.
+func MatMul2Config(i int) (c MM2Config, ok bool) {
+	var o C.vireo_mm2_config
+	if C.vireo_matmul2_config(ci(i), &o) != StatusOK {
+		return c, false
+	}
+	return MM2Config{Kind: MM2Kind(o.kind), WarpsM: int(o.warps_m), WarpsN: int(o.warps_n), MTiles: int(o.m_tiles),
+		NTiles: int(o.n_tiles), BK: int(o.bk), Stages: int(o.stages), BlockRows: int(o.block_rows),
+		BlockCols: int(o.block_cols), Threads: int(o.threads), SmemBytes: int(o.smem_bytes)}, true
+}
+
+// MatMul2WorkspaceBytes is the workspace a kernels v2 call needs (0 without split-K);
+// see vireo_matmul2_workspace_bytes. It makes no device call.
+func MatMul2WorkspaceBytes(config, n, nOut int, epi Epilogue, split int) (int, error) {
+	var b C.size_t
+	err := call("vireo_matmul2_workspace_bytes", func() C.int {
+		return C.vireo_matmul2_workspace_bytes(&b, ci(config), ci(n), ci(nOut), C.int(epi), ci(split))
+	})
+	return int(b), err
+}
+
+// MatMul2 launches a kernels v2 matrix product; see vireo_matmul2.
+func MatMul2(s Stream, a *MM2Args) error {
+	c := C.vireo_mm2_args{kind: C.int32_t(a.Kind), dtype: C.int32_t(a.DType), out: a.Out, ld_out: C.int32_t(a.LdOut),
+		x: a.X, ld_x: C.int32_t(a.LdX), x_scale: f32(a.XScale), w: i8(a.W), w_scale: f32(a.WScale),
+		n: C.int32_t(a.N), n_out: C.int32_t(a.NOut), k: C.int32_t(a.K), epilogue: C.int32_t(a.Epi),
+		config: C.int32_t(a.Config), split: C.int32_t(a.Split), rows_fast: cbool(a.RowsFast), fault: C.int32_t(a.Fault),
+		workspace: a.Workspace, workspace_bytes: sz(a.WorkspaceBytes)}
+	return call("vireo_matmul2", func() C.int { return C.vireo_matmul2(s.c(), &c) })
+}
+
+func cbool(b bool) C.int32_t {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // SampleWorkspaceBytes is the scratch Sample needs; zero it once after allocating.

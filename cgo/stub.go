@@ -163,3 +163,11 @@ func FillUniform(s Stream, dt DType, dst unsafe.Pointer, n int, seed uint64, sca
 }
 
 func Probe() ([32]int32, error) { return [32]int32{}, ErrNoCUDA }
+
+func MatMul2Config(i int) (MM2Config, bool) { return MM2Config{}, false }
+
+func MatMul2WorkspaceBytes(config, n, nOut int, epi Epilogue, split int) (int, error) {
+	return 0, ErrNoCUDA
+}
+
+func MatMul2(s Stream, a *MM2Args) error { return ErrNoCUDA }

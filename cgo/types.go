@@ -190,6 +190,57 @@ func (a *Sp24Args) String() string {
 	return fmt.Sprintf("2:4 n=%d n_out=%d k=%d values=%d int8-x=%v epilogue=%d variant=%d", a.N, a.NOut, a.K, a.WDType, a.XScale != nil, a.Epi, a.Var)
 }
 
+// MM2Kind is enum vireo_mm2_kind.
+type MM2Kind int32
+
+const (
+	MM2W8A16 MM2Kind = 0 // int8 weights × 16-bit activations
+	MM2W8A8  MM2Kind = 1 // int8 weights × int8 per-token activations
+)
+
+// MM2Fault is enum vireo_mm2_fault: a deliberate bug, for showing on a card that the
+// op checks catch a broken kernel.
+type MM2Fault int32
+
+const (
+	MM2FaultNone  MM2Fault = 0
+	MM2FaultKStep MM2Fault = 1 // each k slice drops its last pipeline stage
+	MM2FaultRow   MM2Fault = 2 // the epilogue writes each row's values one row down
+)
+
+// MM2Config is a row of the kernels v2 configuration table (vireo_mm2_config).
+type MM2Config struct {
+	Kind                           MM2Kind
+	WarpsM, WarpsN, MTiles, NTiles int
+	BK, Stages                     int
+	BlockRows, BlockCols, Threads  int
+	SmemBytes                      int
+}
+
+// MM2Args are the operands of MatMul2 (vireo_mm2_args).
+type MM2Args struct {
+	Kind           MM2Kind
+	DType          DType          // activation dtype of out (and x for W8A16)
+	Out            unsafe.Pointer // [N][LdOut]
+	LdOut          int
+	X              unsafe.Pointer // W8A16: [N][LdX] activations; W8A8: int8 [N][LdX]
+	LdX            int
+	XScale         unsafe.Pointer // W8A8: f32 [N]
+	W              unsafe.Pointer // int8 [NW][K]
+	WScale         unsafe.Pointer // f32 [NW]
+	N, NOut, K     int
+	Epi            Epilogue
+	Config, Split  int
+	RowsFast       bool
+	Fault          MM2Fault
+	Workspace      unsafe.Pointer
+	WorkspaceBytes int
+}
+
+func (a *MM2Args) String() string {
+	return fmt.Sprintf("n=%d n_out=%d k=%d epilogue=%d config=%d split=%d", a.N, a.NOut, a.K, a.Epi, a.Config, a.Split)
+}
+
 // AttentionArgs are the operands of Attention; see vireo_attention.
 type AttentionArgs struct {
 	DType          DType

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 )
 
 // Kernel benchmarks on Llama-3-8B shapes (dim 4096, FFN 14336, 32 heads / 8 KV heads
@@ -105,7 +106,15 @@ func runKernels(args []string) (any, error) {
 	only := fs.String("only", "", "run only benchmarks whose name contains this")
 	set := fs.String("kernels", "both", "attention and sampling kernels: v1, v2 or both")
 	sweep := fs.Bool("sweep", true, "also v2's configuration sweep (GPU run C) and its broken variants")
+	tuning := fs.String("mm-tuning", "", "v2 matmuls: the dispatch overrides (kmodel.ParseTuning), e.g. w8a16=1,split16=4")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *set != "v1" && *set != "v2" && *set != "both" {
+		return nil, fmt.Errorf("-kernels %q: want v1, v2 or both", *set)
+	}
+	tu, err := kmodel.ParseTuning(*tuning)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := cgo.DeviceCount(); err != nil {
@@ -222,6 +231,16 @@ func runKernels(args []string) (any, error) {
 	// Attention over the paged cache and sampling, v1 and v2 side by side, v2's sweep and
 	// its broken variants (kernels2.go).
 	kernelsV2(s, rng, rnd, *set, *sweep, want, add)
+
+	// Kernels v2's matrix products (kernels_mm2.go), v1 beside them on the same operands,
+	// and their sweep.
+	if *set != "v1" {
+		pol := kmodel.Policy{Tuning: tu}
+		if info, err := cgo.GetDeviceInfo(0); err == nil {
+			pol.SMs = info.Multiprocessors
+		}
+		runMM2(&mm2Env{s: s, rnd: rnd, policy: pol, add: add, sweep: *sweep, v1: *set == "both"}, want)
+	}
 
 	// Row-wise ops and sampling.
 	if want("rmsnorm") {

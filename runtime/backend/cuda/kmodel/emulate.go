@@ -100,8 +100,8 @@ type breakage struct {
 
 var broken breakage
 
-// params mirrors mm2::Params as vireo_matmul2 fills it.
-type params struct {
+// mm2Params mirrors mm2::Params as vireo_matmul2 fills it.
+type mm2Params struct {
 	n, nOut, k, ldX, ldOut, nw int
 	glu, accum                 bool
 	split, slice               int
@@ -130,7 +130,7 @@ func Emulate(call Call) *Report {
 		r.fail("configuration %d is %s, the call %s", call.Plan.Config, c.Kind, call.Kind)
 		return r
 	}
-	p := params{n: call.N, nOut: call.NOut, k: call.K, ldX: call.LdX, ldOut: call.LdOut,
+	p := mm2Params{n: call.N, nOut: call.NOut, k: call.K, ldX: call.LdX, ldOut: call.LdOut,
 		glu: call.Epi == EpiSiLUGLU, accum: call.Epi == EpiAccumulate, split: max(1, call.Plan.Split),
 		rowsFast: call.Plan.RowsFast, fault: call.Fault}
 	if p.ldX == 0 {
@@ -171,7 +171,7 @@ func Emulate(call Call) *Report {
 
 type emu struct {
 	c   Config
-	p   params
+	p   mm2Params
 	r   *Report
 	th  int
 	acc []acc // [threads][MT][NT][4] of the block being emulated
@@ -186,7 +186,7 @@ type emu struct {
 	committed, complete, visible, interval int32
 }
 
-func newEmu(c Config, p params, r *Report) *emu {
+func newEmu(c Config, p mm2Params, r *Report) *emu {
 	e := &emu{c: c, p: p, r: r, th: c.Threads()}
 	e.acc = make([]acc, e.th*c.Acc())
 	if p.split > 1 {
