@@ -445,6 +445,8 @@ func MatMul2(s Stream, a *MM2Args) error {
 	c := C.vireo_mm2_args{kind: C.int32_t(a.Kind), dtype: C.int32_t(a.DType), out: a.Out, ld_out: C.int32_t(a.LdOut),
 		x: a.X, ld_x: C.int32_t(a.LdX), x_scale: f32(a.XScale), w: i8(a.W), w_scale: f32(a.WScale),
 		n: C.int32_t(a.N), n_out: C.int32_t(a.NOut), k: C.int32_t(a.K), epilogue: C.int32_t(a.Epi),
+		out2: a.Out2, ld_out2: C.int32_t(a.LdOut2), col2: C.int32_t(a.Col2),
+		out3: a.Out3, ld_out3: C.int32_t(a.LdOut3), col3: C.int32_t(a.Col3),
 		config: C.int32_t(a.Config), split: C.int32_t(a.Split), rows_fast: cbool(a.RowsFast), fault: C.int32_t(a.Fault),
 		workspace: a.Workspace, workspace_bytes: sz(a.WorkspaceBytes)}
 	return call("vireo_matmul2", func() C.int { return C.vireo_matmul2(s.c(), &c) })

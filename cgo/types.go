@@ -219,17 +219,23 @@ type MM2Config struct {
 
 // MM2Args are the operands of MatMul2 (vireo_mm2_args).
 type MM2Args struct {
-	Kind           MM2Kind
-	DType          DType          // activation dtype of out (and x for W8A16)
-	Out            unsafe.Pointer // [N][LdOut]
-	LdOut          int
-	X              unsafe.Pointer // W8A16: [N][LdX] activations; W8A8: int8 [N][LdX]
-	LdX            int
-	XScale         unsafe.Pointer // W8A8: f32 [N]
-	W              unsafe.Pointer // int8 [NW][K]
-	WScale         unsafe.Pointer // f32 [NW]
-	N, NOut, K     int
-	Epi            Epilogue
+	Kind       MM2Kind
+	DType      DType          // activation dtype of out (and x for W8A16)
+	Out        unsafe.Pointer // [N][LdOut]
+	LdOut      int
+	X          unsafe.Pointer // W8A16: [N][LdX] activations; W8A8: int8 [N][LdX]
+	LdX        int
+	XScale     unsafe.Pointer // W8A8: f32 [N]
+	W          unsafe.Pointer // int8 [NW][K]
+	WScale     unsafe.Pointer // f32 [NW]
+	N, NOut, K int
+	Epi        Epilogue
+	// Split outputs: columns [Col2, Col3) to Out2 (row stride LdOut2), [Col3, NOut) to
+	// Out3 (LdOut3); nil: unused.
+	Out2           unsafe.Pointer
+	LdOut2, Col2   int
+	Out3           unsafe.Pointer
+	LdOut3, Col3   int
 	Config, Split  int
 	RowsFast       bool
 	Fault          MM2Fault

@@ -83,7 +83,7 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
   if (a->n == 0) return VIREO_OK;
   const int eb = c.kind == kW8A16 ? 2 : 1;
   VIREO_CHECK_ARG(a->out && a->x && a->w && a->w_scale && a->n > 0 && a->n_out > 0 && a->k > 0 &&
-                      a->ld_x >= a->k && a->ld_out >= a->n_out,
+                      a->ld_x >= a->k && (a->out2 || a->ld_out >= a->n_out),
                   "%s (%s): bad arguments n=%d n_out=%d k=%d ld_x=%d ld_out=%d", op, kind, a->n, a->n_out, a->k,
                   a->ld_x, a->ld_out);
   VIREO_CHECK_ARG(c.kind == kW8A16 || a->x_scale, "%s (w8a8): no activation scales", op);
@@ -95,6 +95,18 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
                      "%s (%s): needs k %% 16 == 0, 16-byte aligned x and w and x rows (k=%d ld_x=%d)", op, kind, a->k,
                      a->ld_x);
   VIREO_CHECK_ARG(a->split >= 1 && a->split <= 64, "%s: split %d (1..64)", op, a->split);
+  int col2 = a->n_out, col3 = a->n_out;
+  if (a->out2) {
+    col2 = a->col2;
+    col3 = a->out3 ? a->col3 : a->n_out;
+    VIREO_CHECK_ARG(a->epilogue != VIREO_EPI_SILU_GLU && 0 < col2 && col2 < col3 && col3 <= a->n_out &&
+                        (!a->out3 || col3 < a->n_out) && a->ld_out >= col2 && a->ld_out2 >= col3 - col2 &&
+                        (!a->out3 || a->ld_out3 >= a->n_out - col3),
+                    "%s (%s): split outputs col2=%d col3=%d ld=%d/%d/%d for n_out=%d epilogue=%d", op, kind, a->col2,
+                    a->col3, a->ld_out, a->ld_out2, a->ld_out3, a->n_out, a->epilogue);
+  } else {
+    VIREO_CHECK_ARG(!a->out3, "%s: out3 without out2", op);
+  }
   Dims d = dims(c);
   long long rt, ct;
   tiles(d, a->n, a->n_out, a->epilogue, &rt, &ct);
@@ -117,7 +129,10 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
   p.slice = ((a->k + a->split - 1) / a->split + 15) / 16 * 16;
   p.ws = a->workspace;
   p.row_tiles = (int)rt, p.col_tiles = (int)ct, p.rows_fast = a->rows_fast != 0;
-  p.vec_out = a->ld_out % 2 == 0 && aligned(a->out, 4);
+  p.out2 = a->out2, p.ld_out2 = a->out2 ? a->ld_out2 : 0, p.col2 = col2;
+  p.out3 = a->out3, p.ld_out3 = a->out3 ? a->ld_out3 : 0, p.col3 = col3;
+  p.vec_out = (a->ld_out % 2 == 0 && aligned(a->out, 4)) | (a->out2 && p.ld_out2 % 2 == 0 && aligned(a->out2, 4)) << 1 |
+              (a->out3 && p.ld_out3 % 2 == 0 && aligned(a->out3, 4)) << 2;
   p.fault = a->fault;
   cudaStream_t s = as_stream(stream);
   int st = c.kind == kW8A16 ? launch_w8a16(a->config, a->dtype, p, grid, s) : launch_w8a8(a->config, a->dtype, p, grid, s);

@@ -68,6 +68,12 @@ enum Kind { kW8A16 = 0, kW8A8 = 1 };
 struct Params {
   void* out;
   int ld_out;
+  // Split outputs (a fused q/k/v weight): columns [col2, col3) go to out2 (at column
+  // c - col2), columns [col3, n_out) to out3; col2 = col3 = n_out when unused.
+  void* out2;
+  int ld_out2, col2;
+  void* out3;
+  int ld_out3, col3;
   const void* x; // W8A16: 16-bit [n][ld_x]; W8A8: int8 [n][ld_x]
   int ld_x;
   const float* x_scale; // W8A8 only
@@ -78,7 +84,7 @@ struct Params {
   void* ws;         // split > 1: partials, then one int counter per tile
   int row_tiles, col_tiles;
   int rows_fast; // blockIdx.x walks row tiles (weight tiles stay hot in L2: prefill)
-  int vec_out;   // out rows and ld_out allow paired (4-byte) stores
+  int vec_out;   // bit s: segment s (out, out2, out3) allows paired (4-byte) stores
   int fault;     // deliberate fault for the on-card demonstration (VIREO_MM2_FAULT_*)
 };
 
@@ -374,6 +380,21 @@ template <int KIND, typename A> __device__ __forceinline__ float scaled(A acc, f
   return (float)acc * xs * ws;
 }
 
+// Address of output element (row, col): its segment s (0: out, 1: out2, 2: out3) and
+// its column l there.
+template <typename T> __device__ __forceinline__ T* seg_ptr(const Params& p, int row, int col, int& s, int& l) {
+  if (col < p.col2) {
+    s = 0, l = col;
+    return (T*)p.out + (size_t)row * p.ld_out + l;
+  }
+  if (col < p.col3) {
+    s = 1, l = col - p.col2;
+    return (T*)p.out2 + (size_t)row * p.ld_out2 + l;
+  }
+  s = 2, l = col - p.col3;
+  return (T*)p.out3 + (size_t)row * p.ld_out3 + l;
+}
+
 // The epilogue of a finished tile: scales, then none / residual add / SiLU(gate)·up.
 // The two values of a fragment row (elements 2h, 2h+1) are adjacent columns of one
 // weight-tile half, stored together when vec_out allows.
@@ -381,7 +402,6 @@ template <int KIND, typename T, class S, typename A>
 __device__ __forceinline__ void epilogue(const Params& p, const Tile<S>& t, A (&acc)[S::MT][S::NT][4], int wm, int wn,
                                          bool glu) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
-  T* out = (T*)p.out;
   const bool accum = p.epi == VIREO_EPI_ACCUMULATE;
 #pragma unroll
   for (int j = 0; j < (glu ? S::NT / 2 : S::NT); j++) {
@@ -409,12 +429,18 @@ __device__ __forceinline__ void epilogue(const Params& p, const Tile<S>& t, A (&
           v0 = silu2(v0) * scaled<KIND>(acc[m][j + S::NT / 2][2 * h], xs, su0);
           v1 = silu2(v1) * scaled<KIND>(acc[m][j + S::NT / 2][2 * h + 1], xs, su1);
         }
-        T* o = out + (size_t)row * p.ld_out + col;
-        if (two && p.vec_out) {
-          store2<T>(o, v0, v1, accum);
+        int s0, l0, s1, l1;
+        T* o0 = seg_ptr<T>(p, row, col, s0, l0);
+        if (!two) {
+          store1<T>(o0, v0, accum);
+          continue;
+        }
+        T* o1 = seg_ptr<T>(p, row, col + 1, s1, l1);
+        if (s0 == s1 && (l0 & 1) == 0 && (p.vec_out >> s0 & 1)) {
+          store2<T>(o0, v0, v1, accum);
         } else {
-          store1<T>(o, v0, accum);
-          if (two) store1<T>(o + 1, v1, accum);
+          store1<T>(o0, v0, accum);
+          store1<T>(o1, v1, accum);
         }
       }
     }

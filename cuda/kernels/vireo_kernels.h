@@ -446,6 +446,13 @@ typedef struct {
   const float* w_scale;   // [n_w]
   int32_t n, n_out, k;    // k % 16 == 0; x, w 16-byte aligned; ld_x·elem % 16 == 0
   int32_t epilogue;       // vireo_epilogue
+  // Split outputs (NONE or ACCUMULATE only): with out2 set, columns [col2, col3) of the
+  // product go to out2 [n][ld_out2] (column c at c - col2) and, with out3 set, columns
+  // [col3, n_out) to out3 [n][ld_out3]; out then holds columns [0, col2). NULL: unused.
+  void* out2;
+  int32_t ld_out2, col2;
+  void* out3;
+  int32_t ld_out3, col3;
   int32_t config;         // index into the table
   int32_t split;          // k slices, 1..64 (> 1 needs the workspace)
   int32_t rows_fast;      // 1: consecutive blocks walk row tiles (weight tiles stay in L2)

@@ -10,10 +10,13 @@ import (
 type Call struct {
 	Kind       Kind
 	N, NOut, K int
-	LdX, LdOut int // row strides in elements; 0: K and NOut
+	LdX, LdOut int // row strides in elements; 0: K and NOut (Col2 with split outputs)
 	Epi        Epilogue
-	Plan       Plan
-	Fault      Fault
+	// Split outputs (vireo_mm2_args.out2/out3): columns [Col2, Col3) go to a second
+	// output of row stride Ld2, columns [Col3, NOut) to a third (Ld3); 0: unused.
+	Col2, Col3, Ld2, Ld3 int
+	Plan                 Plan
+	Fault                Fault
 	// Seed orders the arrival of a tile's split-K blocks (the fixup must not depend on
 	// which one comes last).
 	Seed uint64
@@ -103,10 +106,12 @@ var broken breakage
 // mm2Params mirrors mm2::Params as vireo_matmul2 fills it.
 type mm2Params struct {
 	n, nOut, k, ldX, ldOut, nw int
+	col2, col3, ld2, ld3       int // split outputs: col2 = col3 = nOut when unused
 	glu, accum                 bool
 	split, slice               int
 	rowTiles, colTiles         int
-	rowsFast, vecOut           bool
+	rowsFast                   bool
+	vecOut                     [3]bool
 	fault                      Fault
 }
 
@@ -136,8 +141,25 @@ func Emulate(call Call) *Report {
 	if p.ldX == 0 {
 		p.ldX = p.k
 	}
+	p.col2, p.col3 = p.nOut, p.nOut
+	if call.Col2 > 0 {
+		p.col2, p.col3, p.ld2, p.ld3 = call.Col2, p.nOut, call.Ld2, call.Ld3
+		if call.Col3 > 0 {
+			p.col3 = call.Col3
+		}
+		if p.ld2 == 0 {
+			p.ld2 = p.col3 - p.col2
+		}
+		if p.ld3 == 0 {
+			p.ld3 = p.nOut - p.col3
+		}
+		if p.glu || p.col2 >= p.col3 || p.col3 > p.nOut {
+			r.fail("bad split outputs col2=%d col3=%d for n_out=%d (glu %v)", p.col2, p.col3, p.nOut, p.glu)
+			return r
+		}
+	}
 	if p.ldOut == 0 {
-		p.ldOut = p.nOut
+		p.ldOut = p.col2
 	}
 	if !Supported(p.k, p.ldX, c.AB()) || p.n <= 0 || p.nOut <= 0 {
 		r.fail("unsupported call n=%d n_out=%d k=%d ld_x=%d", p.n, p.nOut, p.k, p.ldX)
@@ -149,7 +171,7 @@ func Emulate(call Call) *Report {
 	}
 	p.slice = Slice(p.k, p.split)
 	p.rowTiles, p.colTiles = Tiles(call.Plan.Config, p.n, p.nOut, call.Epi)
-	p.vecOut = p.ldOut%2 == 0
+	p.vecOut = [3]bool{p.ldOut%2 == 0, p.ld2%2 == 0, p.ld3%2 == 0}
 	e := newEmu(c, p, r)
 	rng := rand.New(rand.NewPCG(call.Seed, 0x6d6d32))
 	gx, gy := p.colTiles, p.rowTiles
@@ -180,7 +202,7 @@ type emu struct {
 	ws       []*acc
 	wsLen    int
 	counters []int
-	out      []int32 // stores per output element [n][ldOut]
+	out      [3][]int32 // stores per element of each output segment [n][ld]
 	smem     []cell
 	// The commit groups of the block (every thread commits the same ones).
 	committed, complete, visible, interval int32
@@ -194,7 +216,9 @@ func newEmu(c Config, p mm2Params, r *Report) *emu {
 		e.ws = make([]*acc, e.wsLen)
 		e.counters = make([]int, p.rowTiles*p.colTiles)
 	}
-	e.out = make([]int32, p.n*p.ldOut)
+	for s, ld := range []int{p.ldOut, p.ld2, p.ld3} {
+		e.out[s] = make([]int32, p.n*ld)
+	}
 	e.smem = make([]cell, c.SmemBytes())
 	return e
 }
@@ -799,8 +823,11 @@ func (e *emu) epilogue(t tile) {
 								e.r.fail("scales of W rows %d/%d used for output column %d", wg+el, wu+el, want)
 							}
 						}
-						if two && p.vecOut && col%2 != 0 {
-							e.r.fail("paired store at odd column %d", col)
+						s0, l0 := e.seg(col)
+						if two {
+							if s1, l1 := e.seg(col + 1); s0 == s1 && l0%2 == 0 && p.vecOut[s0] && l1 != l0+1 {
+								e.r.fail("paired store of columns %d, %d not adjacent", col, col+1)
+							}
 						}
 						e.store(row, col)
 						if two {
@@ -843,27 +870,51 @@ func (e *emu) check(a *acc, row, wrow int, what string) {
 	}
 }
 
+// seg mirrors mm2::seg_ptr: the output segment of column col and its column there.
+func (e *emu) seg(col int) (s, l int) {
+	switch {
+	case col < e.p.col2:
+		return 0, col
+	case col < e.p.col3:
+		return 1, col - e.p.col2
+	}
+	return 2, col - e.p.col3
+}
+
+func (e *emu) segWidth(s int) int {
+	return [3]int{e.p.col2, e.p.col3 - e.p.col2, e.p.nOut - e.p.col3}[s]
+}
+
 func (e *emu) store(row, col int) {
 	if row < 0 || row >= e.p.n || col < 0 || col >= e.p.nOut {
 		e.r.fail("store to out[%d][%d] outside [%d][%d]", row, col, e.p.n, e.p.nOut)
 		return
 	}
-	e.out[row*e.p.ldOut+col]++
+	s, l := e.seg(col)
+	ld := [3]int{e.p.ldOut, e.p.ld2, e.p.ld3}[s]
+	if l < 0 || l >= ld {
+		e.r.fail("store to column %d of output %d, whose rows hold %d", l, s, ld)
+		return
+	}
+	e.out[s][row*ld+l]++
 	e.r.Stores++
 }
 
-// finish checks that every output element was stored exactly once and the counters are
-// back to zero.
+// finish checks that every output element was stored exactly once (row padding never)
+// and the counters are back to zero.
 func (e *emu) finish() {
 	p := e.p
-	for row := 0; row < p.n; row++ {
-		for col := 0; col < p.ldOut; col++ {
-			n := e.out[row*p.ldOut+col]
-			switch {
-			case col < p.nOut && n != 1:
-				e.r.fail("out[%d][%d] stored %d times", row, col, n)
-			case col >= p.nOut && n != 0:
-				e.r.fail("out[%d][%d] (row padding) stored %d times", row, col, n)
+	for s, ld := range []int{p.ldOut, p.ld2, p.ld3} {
+		w := e.segWidth(s)
+		for row := 0; row < p.n; row++ {
+			for col := 0; col < ld; col++ {
+				n := e.out[s][row*ld+col]
+				switch {
+				case col < w && n != 1:
+					e.r.fail("output %d [%d][%d] stored %d times", s, row, col, n)
+				case col >= w && n != 0:
+					e.r.fail("output %d [%d][%d] (row padding) stored %d times", s, row, col, n)
+				}
 			}
 		}
 	}

@@ -65,6 +65,28 @@ func TestEmulateConfigs(t *testing.T) {
 	}
 }
 
+// Split outputs (the fused q/k/v projection): columns to three tensors, with odd
+// boundaries (a pair of columns straddles one), padded strides and split-K.
+func TestEmulateSplitOutputs(t *testing.T) {
+	for _, cfg := range []int{0, 3, 5, 6, 8} {
+		c := Configs[cfg]
+		for _, v := range []struct{ n, nOut, col2, col3, ld, ld2, ld3, split int }{
+			{3, 96, 64, 80, 0, 0, 0, 1},
+			{c.BM() + 5, 300, 129, 211, 130, 90, 95, 3},
+			{17, 40, 8, 0, 0, 0, 0, 2}, // two outputs
+		} {
+			call := Call{Kind: c.Kind, N: v.n, NOut: v.nOut, K: 2 * c.BK, LdOut: v.ld, Col2: v.col2, Col3: v.col3, Ld2: v.ld2, Ld3: v.ld3,
+				Epi: EpiAccumulate, Plan: Plan{Config: cfg, Split: v.split, RowsFast: true}}
+			r := Emulate(call)
+			if err := r.Err(); err != nil {
+				t.Errorf("%s %+v: %v", Name(cfg), v, err)
+			} else if r.Stores != v.n*v.nOut {
+				t.Errorf("%s %+v: %d stores", Name(cfg), v, r.Stores)
+			}
+		}
+	}
+}
+
 // The emulator catches the deliberate faults the GPU run demonstrates on the card, and
 // mapping bugs of the kind it exists for.
 func TestEmulateCatchesFaults(t *testing.T) {
