@@ -29,10 +29,16 @@ func runE2E(args []string) (any, error) {
 	exe, _ := os.Executable()
 	stories := fs.String("stories", filepath.Join(filepath.Dir(exe), "..", "models", "stories260K", "stories260K.bin"), "stories260K.bin, or another small model: a GGUF file, a llama2.c .bin, a Hugging Face model directory or Hub name ('' skips)")
 	offline := fs.Bool("offline", false, "a Hub name comes from the local cache only (as HF_HUB_OFFLINE=1)")
+	kernels := fs.String("kernels", "v2", "kernel set of the CUDA backend (attention, sampling, int8 matmuls): v2 (the default) or v1")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	res := map[string]any{}
+	ks, err := cuda.ParseKernels(*kernels)
+	if err != nil {
+		return nil, err
+	}
+	e2eKernels = ks
+	res := map[string]any{"kernels": string(ks)}
 	if *stories != "" {
 		path, err := resolveModel(*stories, *offline)
 		if err != nil {
@@ -60,9 +66,12 @@ func runE2E(args []string) (any, error) {
 	return res, firstErr
 }
 
+// e2eKernels is the kernel set e2e's CUDA backends run (-kernels).
+var e2eKernels cuda.Kernels
+
 // newCUDA opens the CUDA backend for the engine measurements.
 func newCUDA() (backend.Backend, func(), error) {
-	dev, err := cuda.New(cuda.Options{})
+	dev, err := cuda.New(cuda.Options{Kernels: e2eKernels})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +125,7 @@ func greedyCompare(path string, n int) (map[string]any, error) {
 	if err != nil {
 		return res, fmt.Errorf("cpu: %w", err)
 	}
-	dev, err := cuda.New(cuda.Options{})
+	dev, err := cuda.New(cuda.Options{Kernels: e2eKernels})
 	if err != nil {
 		return res, err
 	}
@@ -220,7 +229,7 @@ func margin(row []float32) float32 {
 
 func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 	res := map[string]any{"weights": wt, "prompt": promptLen, "steps": steps}
-	dev, err := cuda.New(cuda.Options{})
+	dev, err := cuda.New(cuda.Options{Kernels: e2eKernels})
 	if err != nil {
 		return res, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
@@ -33,10 +34,16 @@ func runOps(args []string) (any, error) {
 	exclude := fs.String("exclude", "", `leave out cases whose name contains any of these "|"-separated parts`)
 	small := fs.Bool("small", false, "only small shapes, f16 only (the sanitizer phase: no Llama-3-sized case)")
 	sparse24 := fs.Bool("sparse24", false, "run the 2:4 kernels (off by default in the backend until verified): the 2:4 matmul cases then check them")
-	set := fs.String("kernels", "both", "attention and sampling kernels: v2 (every op on the backend's default), v1, or both (v2, then the attention cases again on v1, their names prefixed v1:)")
+	set := fs.String("kernels", "both", "attention, sampling and int8 matmul kernels: v2 (every op on the backend's default), v1, or both (v2, then the attention and matmul cases again on v1, their names prefixed v1:)")
+	tuning := fs.String("mm-tuning", "", "v2 matmuls: the dispatch overrides (kmodel.ParseTuning), e.g. w8a16=1,split16=4")
+	w8a8Rows := fs.Int("w8a8-rows", 0, "rows from which int8 matmuls quantize the activations (W8A8); 0: the backend's default (128), -1: never")
+	fault := fs.Int("mm2-fault", 0, "launch every v2 matmul with a deliberate bug (1: a dropped pipeline stage, 2: rows written one down); the matmul checks must then fail (-kernels v2)")
 	loraOn := fs.Bool("lora", false, "run the LoRA kernel (off by default in the backend until verified): the lora cases then check it, else they skip")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *fault < 0 || *fault > 2 || (*fault != 0 && *set != "v2") {
+		return nil, fmt.Errorf("-mm2-fault %d: 0, 1 or 2, and only with -kernels v2", *fault)
 	}
 	if *set != "both" {
 		if _, err := cuda.ParseKernels(*set); err != nil || *set == "" {
@@ -47,7 +54,7 @@ func runOps(args []string) (any, error) {
 	if *set == "v1" {
 		first = cuda.KernelsV1
 	}
-	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn})
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn, MMTuning: *tuning, W8A8Rows: *w8a8Rows, MM2Fault: cgo.MM2Fault(*fault)})
 	if err != nil {
 		return nil, err
 	}
@@ -66,16 +73,22 @@ func runOps(args []string) (any, error) {
 		log = stderrLog{}
 	}
 	rep := backendtest.Run(log, cpu.New(cpu.Options{}), dev, opt)
-	if *set == "both" && (opt.Ops == nil || slices.Contains(opt.Ops, backendtest.OpAttention)) {
-		// Kernels v1 beside v2 until GPU run C retires v1: the attention cases again (the
-		// other ops have one kernel set).
-		v1, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: cuda.KernelsV1})
+	var again []string
+	for _, op := range []string{backendtest.OpAttention, backendtest.OpMatMul} {
+		if opt.Ops == nil || slices.Contains(opt.Ops, op) {
+			again = append(again, op)
+		}
+	}
+	if *set == "both" && len(again) > 0 {
+		// Kernels v1 beside v2 until GPU run C retires v1: the attention and matmul cases
+		// again (the other ops have one kernel set).
+		v1, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: cuda.KernelsV1, W8A8Rows: *w8a8Rows})
 		if err != nil {
 			return rep, err
 		}
 		defer v1.Close()
 		o1 := opt
-		o1.Ops = []string{backendtest.OpAttention}
+		o1.Ops = again
 		o1.OnResult = func(r backendtest.Result) { r.Name = "v1:" + r.Name; record("case", r) }
 		r1 := backendtest.Run(log, cpu.New(cpu.Options{}), v1, o1)
 		for _, r := range r1.Results {
@@ -88,7 +101,9 @@ func runOps(args []string) (any, error) {
 		if rep.ByOp == nil {
 			rep.ByOp = map[string]backendtest.Counts{}
 		}
-		rep.ByOp["v1:"+backendtest.OpAttention] = r1.ByOp[backendtest.OpAttention]
+		for _, op := range again {
+			rep.ByOp["v1:"+op] = r1.ByOp[op]
+		}
 	}
 	if rep.Failed() {
 		return rep, fmt.Errorf("op checks failed: %s", rep.Summary())

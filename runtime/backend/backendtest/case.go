@@ -250,6 +250,14 @@ func matmulCases() []Case {
 	for _, n := range []int{7, 9, 127, 128, 130, 191} {
 		add(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, n == 130, false)
 	}
+	// Kernels v2 (the CUDA backend's Options.Kernels; runtime/backend/cuda/kmodel picks
+	// a tile per row count: 16 rows up to 16, 32 up to 32, 64 up to 64, 128 past, W8A8
+	// 128, or 16/64/128 from the first row): the row tails of the 32- and 64-row tiles
+	// at the real shape (with split-K there), and a column tail of the 64-row one.
+	add(20, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, false, false)
+	add(50, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, true, false)
+	add(40, 96, 100, true, false, false)
+	add(40, 96, 100, true, true, false)
 	for _, n := range []int{5, 9, 130} {
 		add(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, false, n == 9, false)
 	}

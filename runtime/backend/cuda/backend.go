@@ -16,6 +16,7 @@ import (
 
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 )
 
 // Options configure the CUDA backend.
@@ -36,19 +37,29 @@ type Options struct {
 	// (sparse24.cu). Off by default: those kernels have not yet been verified on a GPU
 	// (GPU run C), so 2:4 weights are expanded to their dense masked matrices.
 	Sparse24 bool
-	// Kernels selects the attention and sampling kernels: KernelsV2 (the default: the
-	// split-KV decode and tensor-core prefill attention of attention2.cu, the parallel
-	// sampler of sampling2.cu, which samples every row on the device) or KernelsV1
-	// (attention.cu, sampling.cu). v1 stays selectable until GPU run C has verified v2
-	// on a card, path by path.
+	// Kernels selects the attention, sampling and int8-weight matmul kernels: KernelsV2
+	// (the default: the split-KV decode and tensor-core prefill attention of
+	// attention2.cu, the parallel sampler of sampling2.cu, which samples every row on the
+	// device, and the cp.async multi-stage tensor-core matmuls of matmul2*.cu with
+	// split-K, their plans from kmodel) or KernelsV1 (attention.cu, sampling.cu,
+	// matmul_*.cu). v1 stays selectable until GPU run C has verified v2 on a card, path
+	// by path. Float weights, and int8 products v2 does not take (k % 16 != 0, operands
+	// not 16-byte aligned), run v1's matmuls under either setting.
 	Kernels Kernels
 	// LoRA turns on the LoRA op (lora.cu: per-row adapters, backend.LoRAer). Off by
 	// default until GPU run C verifies the kernel: without it, LoRA answers "not
 	// supported" and LoRAReady refuses adapter slots (model.NewLoRASet).
 	LoRA bool
+	// MMTuning overrides the v2 matmuls' dispatch policy (kmodel.ParseTuning: e.g.
+	// "w8a16=1,split16=4"); "" keeps kmodel's defaults.
+	MMTuning string
+	// MM2Fault makes every v2 matmul launch carry a deliberate bug (vireo-check ops
+	// -mm2-fault: the on-card demonstration that the op checks catch a broken kernel).
+	// Never set it outside that check.
+	MM2Fault cgo.MM2Fault
 }
 
-// Kernels names a generation of the attention and sampling kernels.
+// Kernels names a generation of the attention, sampling and int8 matmul kernels.
 type Kernels string
 
 const (
@@ -93,6 +104,9 @@ type Backend struct {
 	// each logged once (under mu); sparse24Noted, that 2:4 weights became dense.
 	blockTypes    map[string]bool
 	sparse24Noted bool
+
+	// mm2 is kernels v2's dispatch policy (Options.Kernels == KernelsV2).
+	mm2 kmodel.Policy
 
 	// mmVariant forces a matmul kernel (tests: the SIMT reference path on every shape);
 	// MMAuto lets the library choose.
@@ -140,6 +154,10 @@ func New(o Options) (*Backend, error) {
 		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	o.Kernels = k
+	tu, err := kmodel.ParseTuning(o.MMTuning)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
 	n, err := cgo.DeviceCount()
 	if err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)
@@ -157,7 +175,8 @@ func New(o Options) (*Backend, error) {
 	if info.Major < 8 {
 		return nil, fmt.Errorf("cuda: %s has compute capability %d.%d; the kernels need 8.0 or newer", info.Name, info.Major, info.Minor)
 	}
-	return &Backend{opt: o, act: o.Activations, Info: info, bufs: map[*devBuf]struct{}{}}, nil
+	return &Backend{opt: o, act: o.Activations, Info: info, bufs: map[*devBuf]struct{}{},
+		mm2: kmodel.Policy{SMs: info.Multiprocessors, Tuning: tu}}, nil
 }
 
 func (c *Backend) Name() string { return "cuda" }
@@ -202,7 +221,7 @@ func (c *Backend) Close() error {
 			errs = append(errs, cgo.FreeHost(st.host), cgo.Free(st.devp))
 			st.host, st.devp, st.cap, st.off = nil, nil, 0, 0
 		}
-		st.scratch, st.sampleWS, st.attn2WS = nil, nil, nil
+		st.scratch, st.sampleWS, st.attn2WS, st.mm2WS = nil, nil, nil, nil
 		errs = append(errs, st.s.Destroy())
 	}
 	c.strs = nil
@@ -751,6 +770,12 @@ type stream struct {
 	attn2WS       *devBuf
 	attn2Captured bool
 
+	// mm2WS is kernels v2's split-K workspace: partials and one counter per tile, the
+	// counters zero between calls (every call leaves them so). Captured like scratch:
+	// a graph keeps its address, so once captured it is never freed before Close.
+	mm2WS         *devBuf
+	mm2WSCaptured bool
+
 	capturing bool // between BeginCapture and EndCapture
 	// capWrites are the buffers the ops of the capture in progress wrote: a replay of
 	// the graph writes them again (see wrote).
@@ -861,6 +886,43 @@ func (c *Backend) scratchBytes(s *stream, n int) (unsafe.Pointer, error) {
 	}
 	s.scratch = b
 	return b.ptr, nil
+}
+
+// mm2Workspace returns kernels v2's split-K workspace of at least n bytes, its counters
+// zero, valid for the stream's next ops (growing it synchronizes the stream first, and
+// is refused during a capture, like scratchBytes).
+func (c *Backend) mm2Workspace(s *stream, n int) (unsafe.Pointer, int, error) {
+	if s.mm2WS != nil && s.mm2WS.n >= n {
+		s.mm2WSCaptured = s.mm2WSCaptured || s.capturing
+		return s.mm2WS.ptr, s.mm2WS.n, nil
+	}
+	if s.capturing || c.capturing.Load() > 0 {
+		have := 0
+		if s.mm2WS != nil {
+			have = s.mm2WS.n
+		}
+		return nil, 0, fmt.Errorf("matmul split-K workspace must grow from %d to %d bytes during a capture (issue the step once before capturing, so that it is sized): %w", have, n, errCapturing)
+	}
+	if err := s.s.Sync(); err != nil {
+		return nil, 0, err
+	}
+	if s.mm2WS != nil {
+		if !s.mm2WSCaptured {
+			if err := c.free(s.mm2WS); err != nil {
+				return nil, 0, err
+			}
+		}
+		s.mm2WS, s.mm2WSCaptured = nil, false
+	}
+	b, err := c.alloc(backend.I8, max(n, 1<<20))
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := cgo.Memset(b.ptr, 0, b.n, s.s); err != nil {
+		return nil, 0, errors.Join(err, c.free(b))
+	}
+	s.mm2WS = b
+	return b.ptr, b.n, nil
 }
 
 type event struct{ e cgo.Event }

@@ -42,7 +42,7 @@ func TestOps(t *testing.T) {
 	}
 	t.Run("v1", func(t *testing.T) {
 		b := openWith(t, Options{Kernels: KernelsV1})
-		rep := backendtest.Run(t, cpu.New(cpu.Options{}), b, backendtest.Options{Large: !testing.Short(), Ops: []string{backendtest.OpAttention}})
+		rep := backendtest.Run(t, cpu.New(cpu.Options{}), b, backendtest.Options{Large: !testing.Short(), Ops: []string{backendtest.OpAttention, backendtest.OpMatMul}})
 		if rep.Failed() {
 			t.Errorf("%s", rep.Summary())
 		}
@@ -52,16 +52,17 @@ func TestOps(t *testing.T) {
 // TestMatMulPaths checks the matmul paths the default TestOps never takes (it has fewer
 // rows than Options.W8A8Rows, and AUTO picks one kernel per shape): W8A8 from the first
 // row (the MMA kernel where In % 32 == 0, the rest stay W8A16), and the SIMT reference
-// kernels forced on every shape, W8A16, 16-bit and W8A8 alike.
+// kernels forced on every shape, W8A16, 16-bit and W8A8 alike — all on kernels v1 (v2's
+// matmul paths: TestMatMulPathsV2).
 func TestMatMulPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  Options
 		v    cgo.Variant
 	}{
-		{"w8a8", Options{W8A8Rows: 1}, cgo.MMAuto},
-		{"simt", Options{W8A8Rows: -1}, cgo.MMSIMT},
-		{"w8a8-simt", Options{W8A8Rows: 1}, cgo.MMSIMT},
+		{"w8a8", Options{W8A8Rows: 1, Kernels: KernelsV1}, cgo.MMAuto},
+		{"simt", Options{W8A8Rows: -1, Kernels: KernelsV1}, cgo.MMSIMT},
+		{"w8a8-simt", Options{W8A8Rows: 1, Kernels: KernelsV1}, cgo.MMSIMT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := New(tc.opt)
@@ -708,7 +709,7 @@ func TestUploadOrdering(t *testing.T) {
 // TestMatMulKernel pins MatMulKernel to the dispatch it mirrors on the shapes the
 // backendtest matmul cases are built to reach. It needs no GPU (no device call).
 func TestMatMulKernel(t *testing.T) {
-	b := &Backend{opt: Options{W8A8Rows: 128}}
+	b := &Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}
 	for _, tc := range []struct {
 		n, in, out int
 		w          backend.DType
@@ -734,13 +735,13 @@ func TestMatMulKernel(t *testing.T) {
 }
 
 // TestMatMulCasesReachEveryPath: the default backendtest matmul cases (what the GPU
-// check's ops phase runs) reach every kernel MatMul can pick with the default Options
+// check's ops phase runs) reach every kernel MatMul can pick with kernels v1
 // — SIMT and tensor-core W8A16, W8A8, 16-bit SIMT and MMA — each at a Llama-3-8B shape
 // (k = 4096) with a row tail in its tile, and the MMA and W8A8 kernels with column
 // tails too. It needs no GPU (MatMulKernel makes no device call), so CI runs it
 // (make cuda-check).
 func TestMatMulCasesReachEveryPath(t *testing.T) {
-	b := &Backend{opt: Options{W8A8Rows: 128}}
+	b := &Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}
 	type reach struct{ real, rowTail, colTail bool }
 	got := map[string]*reach{}
 	for _, c := range backendtest.Cases(backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16}}) {

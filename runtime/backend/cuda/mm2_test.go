@@ -3,9 +3,15 @@
 package cuda
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vireo-ai/vireo/cgo"
+	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 )
 
@@ -40,5 +46,244 @@ func TestMM2Table(t *testing.T) {
 	}
 	if _, ok := cgo.MatMul2Config(len(kmodel.Configs)); ok {
 		t.Errorf("the library has more configurations than the model's %d", len(kmodel.Configs))
+	}
+}
+
+// mm2Backends are the kernels v2 settings the GPU check's op cases run under
+// (TestMatMulPaths and vireo-check ops -kernels v2): the default policy with W8A8 from
+// 128 rows, W8A8 from the first row, and tunings that force the configurations the
+// default policy never picks.
+var mm2Backends = []struct {
+	name string
+	opt  Options
+}{
+	{"v2", Options{Kernels: KernelsV2, W8A8Rows: 128}},
+	{"v2-w8a8", Options{Kernels: KernelsV2, W8A8Rows: 1}},
+	{"v2-c1", Options{Kernels: KernelsV2, W8A8Rows: 128, MMTuning: "w8a16=1"}},
+	{"v2-c2", Options{Kernels: KernelsV2, W8A8Rows: 128, MMTuning: "w8a16=2"}},
+	{"v2-c7", Options{Kernels: KernelsV2, W8A8Rows: 1, MMTuning: "w8a8=7"}},
+}
+
+// fakeV2 is a backend with o's dispatch and no device (MatMulKernel and mm2Plan make
+// no device call).
+func fakeV2(t *testing.T, o Options) *Backend {
+	t.Helper()
+	tu, err := kmodel.ParseTuning(o.MMTuning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Backend{opt: o, mm2: kmodel.Policy{SMs: 132, Tuning: tu}}
+}
+
+// TestMatMulKernelV2 pins the v2 dispatch: int8 weights with k % 16 == 0 take v2, with
+// the tile the row count selects; float weights and other k stay on v1.
+func TestMatMulKernelV2(t *testing.T) {
+	b := fakeV2(t, Options{Kernels: KernelsV2, W8A8Rows: 128})
+	for _, tc := range []struct {
+		n, in, out int
+		w          backend.DType
+		want       string
+	}{
+		{1, 4096, 4096, backend.I8, "mm2-w8a16-c0-16x128"},
+		{16, 4096, 1024, backend.I8, "mm2-w8a16-c0-16x128"},
+		{17, 4096, 1024, backend.I8, "mm2-w8a16-c3-32x128"},
+		{64, 4096, 1024, backend.I8, "mm2-w8a16-c4-64x128"},
+		{127, 4096, 1024, backend.I8, "mm2-w8a16-c5-128x128"},
+		{128, 4096, 1024, backend.I8, "mm2-w8a8-c6-128x128"},
+		{130, 13, 7, backend.I8, "w8a16-simt"}, // k % 16 != 0: v1
+		{3, 40, 7, backend.I8, "w8a16-simt"},   // k % 16 != 0: v1
+		{9, 4096, 1024, backend.F16, "f16-mma"},
+	} {
+		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w, backend.Epilogue{}); got != tc.want {
+			t.Errorf("n=%d in=%d out=%d w=%s: %s, want %s", tc.n, tc.in, tc.out, tc.w, got, tc.want)
+		}
+	}
+	if name, rows, cols := b.MatMulKernel(1, 4096, 14336, backend.I8, backend.Epilogue{SiLUGLU: true}); name != "mm2-w8a16-c0-16x128" || rows != 16 || cols != 64 {
+		t.Errorf("glu: %s with %d×%d tiles, want mm2-w8a16-c0-16x128 with 16×64", name, rows, cols)
+	}
+	// Kernels v1 keeps v1's matmuls.
+	if got, _, _ := (&Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}).MatMulKernel(1, 4096, 4096, backend.I8, backend.Epilogue{}); got != "w8a16-simt" {
+		t.Errorf("kernels v1: %s, want v1's w8a16-simt", got)
+	}
+}
+
+// mm2Cases are the default backendtest matmul cases with int8 weights (what the GPU
+// check's ops phase runs).
+func mm2Cases() []backendtest.Case {
+	var out []backendtest.Case
+	for _, c := range backendtest.Cases(backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16}}) {
+		if c.Int8 && !c.Sparse24 && c.Rank == 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func caseEpi(c backendtest.Case) backend.Epilogue {
+	return backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU}
+}
+
+// TestMM2CasesReachEveryPath: under each v2 setting of mm2Backends, the default
+// backendtest matmul cases reach every configuration that setting can pick — each
+// with a row tail at a Llama-3-8B shape (k = 4096), with split-K, and with a column
+// tail — so that the ops phase of GPU run C tests every v2 tile path and tail.
+func TestMM2CasesReachEveryPath(t *testing.T) {
+	for _, set := range mm2Backends {
+		b := fakeV2(t, set.opt)
+		type reach struct{ real, rowTail, colTail, split bool }
+		got := map[int]*reach{}
+		for _, c := range mm2Cases() {
+			kind, ok := b.mm2Kind(c.N, c.In, caseEpi(c), nil, nil)
+			if !ok {
+				continue
+			}
+			pl := b.mm2Plan(kind, c.N, c.Out, c.In, caseEpi(c))
+			cfg := kmodel.Configs[pl.Config]
+			cols := cfg.BN()
+			if c.GLU {
+				cols /= 2
+			}
+			r := got[pl.Config]
+			if r == nil {
+				r = &reach{}
+				got[pl.Config] = r
+			}
+			real := c.In == backendtest.Llama3Dim
+			r.real = r.real || real
+			r.rowTail = r.rowTail || (real && c.N%cfg.BM() != 0)
+			r.colTail = r.colTail || c.Out%cols != 0
+			r.split = r.split || pl.Split > 1
+		}
+		// What the setting can pick: the policy's configuration for every row count.
+		want := map[int]bool{}
+		for n := 1; n <= 2048; n++ {
+			if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{}, nil, nil); ok {
+				want[b.mm2.ConfigFor(k, n)] = true
+			}
+		}
+		for cfg := range want {
+			r := got[cfg]
+			switch {
+			case r == nil:
+				t.Errorf("%s: %s: no default case reaches it", set.name, kmodel.Name(cfg))
+			case !r.real || !r.rowTail || !r.colTail || !r.split:
+				t.Errorf("%s: %s: reached without a row tail at a Llama-3-8B shape, a column tail or split-K (%+v)", set.name, kmodel.Name(cfg), *r)
+			}
+		}
+	}
+	// Across the settings, every configuration of the table.
+	all := map[int]bool{}
+	for _, set := range mm2Backends {
+		b := fakeV2(t, set.opt)
+		for n := 1; n <= 2048; n++ {
+			if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{}, nil, nil); ok {
+				all[b.mm2.ConfigFor(k, n)] = true
+			}
+		}
+	}
+	for cfg := range kmodel.Configs {
+		if !all[cfg] {
+			t.Errorf("%s: no setting of mm2Backends runs it", kmodel.Name(cfg))
+		}
+	}
+}
+
+// TestMM2CasesEmulate replays, in the Go model of the kernels' thread → element
+// mapping (kmodel.Emulate), exactly the launches the default backendtest matmul cases
+// make under each v2 setting — the plan MatMul picks, the row strides it passes, the
+// epilogue — and requires every output element stored once and every product of every
+// dot product formed once from the right operands. The real-shape cases are emulated
+// cut down so that CI affords them (the emulator is symbolic, ~4M products a second):
+// k to 256 (the same split, shorter slices) and the columns to two column tiles plus
+// the case's column tail, every row tile kept.
+func TestMM2CasesEmulate(t *testing.T) {
+	seen := map[string]bool{}
+	for _, set := range mm2Backends {
+		b := fakeV2(t, set.opt)
+		for _, c := range mm2Cases() {
+			epi := caseEpi(c)
+			kind, ok := b.mm2Kind(c.N, c.In, epi, nil, nil)
+			if !ok {
+				continue
+			}
+			pl := b.mm2Plan(kind, c.N, c.Out, c.In, epi)
+			k, nOut := c.In, c.Out
+			if k > 256 {
+				k = 256
+				pl.Split = min(pl.Split, k/16)
+			}
+			cols := kmodel.Configs[pl.Config].BN()
+			if c.GLU {
+				cols /= 2
+			}
+			if nOut > 3*cols {
+				nOut = 2*cols + nOut%cols
+			}
+			key := fmt.Sprintf("%d/%d/%d/%d/%v/%+v", kind, c.N, nOut, k, mm2Epi(epi), pl)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			call := kmodel.Call{Kind: kind, N: c.N, NOut: nOut, K: k, LdX: k, LdOut: nOut, Epi: mm2Epi(epi), Plan: pl, Seed: uint64(len(seen))}
+			r := kmodel.Emulate(call)
+			if err := r.Err(); err != nil {
+				t.Errorf("%s %s (%s split %d): %v", set.name, c.Name, kmodel.Name(pl.Config), pl.Split, err)
+			} else if r.Stores != c.N*nOut {
+				t.Errorf("%s %s: %d stores, want %d", set.name, c.Name, r.Stores, c.N*nOut)
+			}
+		}
+	}
+	t.Logf("%d distinct launches emulated", len(seen))
+}
+
+// TestMatMulPathsV2 runs the matmul op checks under every kernels v2 setting of
+// mm2Backends against the CPU backend (GPU run C; it skips without a GPU).
+func TestMatMulPathsV2(t *testing.T) {
+	for _, set := range mm2Backends {
+		t.Run(set.name, func(t *testing.T) {
+			b, err := New(set.opt)
+			if errors.Is(err, cgo.ErrNoDevice) {
+				t.Skipf("no CUDA device: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			rep := backendtest.Run(t, cpu.New(cpu.Options{}), b, backendtest.Options{Ops: []string{backendtest.OpMatMul}})
+			if rep.Failed() {
+				t.Errorf("%s", rep.Summary())
+			}
+		})
+	}
+}
+
+// TestMM2FaultsCaught is the broken-variant demonstration: with each deliberate fault
+// of the v2 kernels (a dropped pipeline stage, rows written one down), the matmul op
+// checks that reach v2 must fail (GPU run C; it skips without a GPU).
+func TestMM2FaultsCaught(t *testing.T) {
+	for _, f := range []cgo.MM2Fault{cgo.MM2FaultKStep, cgo.MM2FaultRow} {
+		t.Run(fmt.Sprint(int(f)), func(t *testing.T) {
+			b, err := New(Options{Kernels: KernelsV2, MM2Fault: f})
+			if errors.Is(err, cgo.ErrNoDevice) {
+				t.Skipf("no CUDA device: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			failed, v2 := 0, 0
+			backendtest.Run(nil, cpu.New(cpu.Options{}), b, backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16},
+				OnResult: func(r backendtest.Result) {
+					if strings.HasPrefix(r.Kernel, mm2Prefix) {
+						v2++
+						if r.Status != backendtest.Pass {
+							failed++
+						}
+					}
+				}})
+			if v2 == 0 || failed != v2 {
+				t.Errorf("fault %d: %d of %d v2 cases failed; every one must", f, failed, v2)
+			}
+		})
 	}
 }

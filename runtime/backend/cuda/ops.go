@@ -9,6 +9,7 @@ import (
 
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 )
 
 // Each op checks its operands' shapes and types on the host as the CPU backend does and
@@ -205,6 +206,9 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 		if w.Scales.Rows*w.Scales.Cols < w.Out {
 			return backend.ShapeError("matmul", "weight %q [%d][%d] with scales %s", w.Name, w.Out, w.In, w.Scales)
 		}
+		if kind, ok := c.mm2Kind(n, w.In, epi, xp, wp); ok {
+			return c.matmul2(st, a, kind, w.Name)
+		}
 		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && w.In%32 == 0 {
 			return c.matmulW8A8(st, a, w.Name)
 		}
@@ -241,6 +245,17 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 	}
 	kind := "f16"
 	if w == backend.I8 {
+		// Every backendtest operand and backend allocation is 16-byte aligned, so the
+		// addresses do not change the choice here.
+		if k, ok := c.mm2Kind(n, in, epi, nil, nil); ok {
+			pl := c.mm2Plan(k, n, out, in, epi)
+			cfg := kmodel.Configs[pl.Config]
+			cols := cfg.BN()
+			if epi.SiLUGLU {
+				cols /= 2
+			}
+			return mm2Prefix + kmodel.Name(pl.Config), cfg.BM(), cols
+		}
 		kind = "w8a16"
 		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && in%32 == 0 {
 			if c.mmVariant == cgo.MMSIMT {
@@ -254,6 +269,74 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 		return kind + "-mma", mmaTileRows, mmaCols
 	}
 	return kind + simtSuffix, simtTileRows, simtTileCols
+}
+
+// mm2Prefix starts the name MatMulKernel gives a kernels v2 path: "mm2-w8a16-c0-16x128".
+const mm2Prefix = "mm2-"
+
+// mm2Kind says whether kernels v2 multiply n rows of x [n][k] by an int8 weight, and
+// with which kind: with Options.Kernels v2, when k % 16 == 0 and x and W (when given)
+// start 16-byte aligned; W8A8 from Options.W8A8Rows rows (prefill), like v1, else W8A16.
+func (c *Backend) mm2Kind(n, k int, epi backend.Epilogue, x, w unsafe.Pointer) (kmodel.Kind, bool) {
+	if c.opt.Kernels != KernelsV2 || !kmodel.Supported(k, k, 2) || uintptr(x)%16 != 0 || uintptr(w)%16 != 0 {
+		return 0, false
+	}
+	if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows {
+		return kmodel.W8A8, true
+	}
+	return kmodel.W8A16, true
+}
+
+func (c *Backend) mm2Plan(kind kmodel.Kind, n, nOut, k int, epi backend.Epilogue) kmodel.Plan {
+	return c.mm2.Plan(kind, n, nOut, k, mm2Epi(epi))
+}
+
+func mm2Epi(epi backend.Epilogue) kmodel.Epilogue {
+	switch {
+	case epi.Accumulate:
+		return kmodel.EpiAccumulate
+	case epi.SiLUGLU:
+		return kmodel.EpiSiLUGLU
+	}
+	return kmodel.EpiNone
+}
+
+// matmul2 runs a kernels v2 product with the policy's plan: W8A8 quantizes x per row
+// into the stream's scratch first (as v1 does); a plan with split-K gets the stream's
+// workspace.
+func (c *Backend) matmul2(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name string) error {
+	op := "cuda matmul v2 " + kind.String()
+	epi := kmodel.EpiNone
+	switch a.Epi {
+	case cgo.EpiAccumulate:
+		epi = kmodel.EpiAccumulate
+	case cgo.EpiSiLUGLU:
+		epi = kmodel.EpiSiLUGLU
+	}
+	pl := c.mm2.Plan(kind, a.N, a.NOut, a.K, epi)
+	m := &cgo.MM2Args{Kind: cgo.MM2Kind(kind), DType: a.DType, Out: a.Out, LdOut: a.LdOut, X: a.X, LdX: a.LdX,
+		W: a.W, WScale: a.WScale, N: a.N, NOut: a.NOut, K: a.K, Epi: a.Epi,
+		Config: pl.Config, Split: pl.Split, RowsFast: pl.RowsFast, Fault: c.opt.MM2Fault}
+	if kind == kmodel.W8A8 {
+		qBytes := (a.N*a.K + 255) / 256 * 256
+		sc, err := c.scratchBytes(st, qBytes+4*a.N)
+		if err != nil {
+			return wrap(op, err, "weight %q, %s", name, m)
+		}
+		q, qs := sc, unsafe.Add(sc, qBytes)
+		if err := cgo.QuantizeRows(st.s, a.DType, q, qs, a.X, a.LdX, a.N, a.K); err != nil {
+			return wrap(op, err, "quantizing x for weight %q, %s", name, m)
+		}
+		m.X, m.XScale, m.LdX = q, qs, a.K
+	}
+	if need := kmodel.WorkspaceBytes(pl.Config, a.N, a.NOut, epi, pl.Split); need > 0 {
+		ws, n, err := c.mm2Workspace(st, need)
+		if err != nil {
+			return wrap(op, err, "weight %q, %s", name, m)
+		}
+		m.Workspace, m.WorkspaceBytes = ws, n
+	}
+	return wrap(op, cgo.MatMul2(st.s, m), "weight %q, %s", name, m)
 }
 
 // matmulW8A8 quantizes x per row into the stream's scratch and runs the int8 kernel.
