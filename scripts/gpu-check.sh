@@ -189,7 +189,7 @@ rebuild() {
 cuda_tests() {
   local t=$(( PHASE_CAP - 3 ))
   "$B/bin/backend-cuda.test" -test.v -test.count=1 -test.timeout "${t}s" \
-    -test.run 'TestIndexRows|TestDecodeLoop|TestSampler|TestMatMulPaths|TestUploadOrdering|TestMatMulKernel|TestMatMulCasesReachEveryPath|TestSparse24Kernels|TestOpTimer|TestParseKernels|TestAttention2CasesReachEveryPath|TestMM2|TestLoRAKernel' >"$WORK/cuda-tests.out" 2>&1
+    -test.run 'TestIndexRows|TestDecodeLoop|TestSampler|TestMatMulPaths|TestUploadOrdering|TestMatMulKernel|TestMatMulCasesReachEveryPath|TestSparse24Kernels|TestOpTimer|TestParseKernels|TestAttention2CasesReachEveryPath|TestMM2|TestMatMulSplit|TestLoRAKernel' >"$WORK/cuda-tests.out" 2>&1
   local rc=$?
   python3 - "$WORK/cuda-tests.out" "$rc" >"$WORK/cuda-tests.json" <<'PY'
 import json, re, sys

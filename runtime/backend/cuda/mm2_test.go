@@ -5,6 +5,8 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/rand"
 	"strings"
 	"testing"
 
@@ -283,6 +285,112 @@ func TestMM2FaultsCaught(t *testing.T) {
 				}})
 			if v2 == 0 || failed != v2 {
 				t.Errorf("fault %d: %d of %d v2 cases failed; every one must", f, failed, v2)
+			}
+		})
+	}
+}
+
+// TestMatMulSplit checks MatMulSplit (the fused q/k/v product into separate outputs:
+// one v2 launch with split outputs, or one v1 product per output) against MatMul of the
+// same fused weight into one output: bit for bit under v2 (the plan depends on the
+// weight's shape, not on where the columns go), within one f16 rounding under v1.
+// Outputs are views between guard elements, poisoned with NaN (or holding the residual
+// to add to); the guards must come back unchanged. It skips without a GPU.
+func TestMatMulSplit(t *testing.T) {
+	const guard = 64
+	for _, set := range []struct {
+		name string
+		opt  Options
+	}{{"v1", Options{Kernels: KernelsV1}}, {"v2", Options{Kernels: KernelsV2}}, {"v2-w8a8", Options{Kernels: KernelsV2, W8A8Rows: 1}}} {
+		t.Run(set.name, func(t *testing.T) {
+			b, err := New(set.opt)
+			if errors.Is(err, cgo.ErrNoDevice) {
+				t.Skipf("no CUDA device: %v", err)
+			}
+			must(t, err)
+			t.Cleanup(func() { b.Close() })
+			s, err := b.NewStream()
+			must(t, err)
+			r := rand.New(rand.NewSource(22))
+			for _, tc := range []struct {
+				n, k int
+				cols []int
+				acc  bool
+			}{
+				{1, 4096, []int{4096, 1024, 1024}, false}, // Llama-3-8B q/k/v, decode
+				{20, 4096, []int{4096, 1024, 1024}, true},
+				{9, 64, []int{69, 33, 40}, false}, // boundaries inside fragments and tiles
+				{130, 96, []int{17, 40}, true},
+				{3, 48, []int{1, 7, 3}, false},
+			} {
+				name := fmt.Sprintf("n=%d,k=%d,cols=%v,acc=%v", tc.n, tc.k, tc.cols, tc.acc)
+				nOut := 0
+				for _, c := range tc.cols {
+					nOut += c
+				}
+				wq := make([]int8, nOut*tc.k)
+				for i := range wq {
+					wq[i] = int8(r.Intn(255) - 127)
+				}
+				sc := randF32(r, nOut, 0.02)
+				w, err := b.LoadWeight(&backend.HostWeight{Name: "qkv", Out: nOut, In: tc.k, I8: wq, Scales: sc})
+				must(t, err)
+				x := upF32(t, b, randF32(r, tc.n*tc.k, 1), tc.n, tc.k)
+				init := randF32(r, tc.n*nOut, 1)
+				epi := backend.Epilogue{Accumulate: tc.acc}
+				// The reference: one output [n][nOut].
+				ref := upF32(t, b, init, tc.n, nOut)
+				must(t, b.MatMul(s, ref, x, w, epi))
+				want := downF32(t, b, ref)
+				// The split outputs, each between guards.
+				var outs, whole []backend.Tensor
+				col := 0
+				for _, c := range tc.cols {
+					host := make([]float32, 2*guard+tc.n*c)
+					for i := range host {
+						host[i] = float32(math.NaN())
+						if i < guard || i >= guard+tc.n*c {
+							host[i] = -1717.25
+						} else if tc.acc {
+							j := i - guard
+							host[i] = init[(j/c)*nOut+col+j%c]
+						}
+					}
+					wt := upF32(t, b, host, 1, len(host))
+					whole = append(whole, wt)
+					outs = append(outs, wt.View(guard, tc.n, c))
+					col += c
+				}
+				must(t, b.MatMulSplit(s, outs, x, w, epi))
+				bad := 0
+				col = 0
+				for i, c := range tc.cols {
+					got := downF32(t, b, whole[i])
+					for j, v := range got {
+						if j < guard || j >= guard+tc.n*c {
+							if v != -1717.25 {
+								bad++
+							}
+							continue
+						}
+						e := want[((j-guard)/c)*nOut+col+(j-guard)%c]
+						ok := v == e
+						if set.name == "v1" {
+							ok = math.Abs(float64(v-e)) <= 2e-3*(1+math.Abs(float64(e)))
+						}
+						if !ok || v != v {
+							if bad < 5 {
+								t.Errorf("%s: output %d element %d: %g, want %g", name, i, j-guard, v, e)
+							}
+							bad++
+						}
+					}
+					col += c
+				}
+				if bad > 0 {
+					t.Errorf("%s: %d wrong values or changed guards", name, bad)
+				}
+				must(t, b.FreeWeight(w))
 			}
 		})
 	}

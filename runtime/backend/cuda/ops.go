@@ -271,6 +271,82 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 	return kind + simtSuffix, simtTileRows, simtTileCols
 }
 
+// MatMulSplit is MatMul into several outputs: the columns of x·Wᵀ are cut, in order,
+// into outs (at most 3, e.g. q, k and v of a fused [q; k; v] weight: out i [n][cols_i],
+// Σ cols_i = W.Out), with the residual add when epi.Accumulate (SiLU-GLU is refused). With
+// kernels v2 and a shape v2 takes it is one launch (vireo_mm2_args.out2/out3); otherwise
+// one MatMul per output on the weight's rows for it (a view: no copy). The model does not
+// call it yet (it does not fuse q/k/v); TestMatMulSplit checks it on a card.
+func (c *Backend) MatMulSplit(s backend.Stream, outs []backend.Tensor, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
+	const op = "cuda matmul split"
+	if len(outs) == 0 || len(outs) > 3 || epi.SiLUGLU {
+		return fmt.Errorf("%s: %d outputs with epilogue %+v (1 to 3, no SiLU-GLU)", op, len(outs), epi)
+	}
+	cols := 0
+	for _, o := range outs {
+		if o.Rows != x.Rows || o.Cols <= 0 {
+			return backend.ShapeError("matmul split", "output %s for x %s", o, x)
+		}
+		cols += o.Cols
+	}
+	if cols != w.Out || x.Cols != w.In {
+		return backend.ShapeError("matmul split", "outputs of %d columns = x %s · %q[%d][%d]ᵀ", cols, x, w.Name, w.Out, w.In)
+	}
+	if len(outs) == 1 {
+		return c.MatMul(s, outs[0], x, w, epi)
+	}
+	if w.Kind == backend.Dense && w.W.DType == backend.I8 && x.Rows > 0 {
+		st, err := c.str(op, s)
+		if err != nil {
+			return err
+		}
+		ps, dt, err := acts(op, append([]backend.Tensor{x}, outs...)...)
+		if err != nil {
+			return err
+		}
+		wp, _, err := dev(op, w.W)
+		if err != nil {
+			return err
+		}
+		if kind, ok := c.mm2Kind(x.Rows, w.In, epi, ps[0], wp); ok && w.W.Rows*w.W.Cols == w.Out*w.In && w.Scales.Rows*w.Scales.Cols >= w.Out {
+			sp, _, err := dev(op, w.Scales)
+			if err != nil {
+				return err
+			}
+			a := &cgo.MatMulArgs{DType: dt, Out: ps[1], LdOut: outs[0].Cols, X: ps[0], LdX: x.Cols, W: wp, WScale: sp,
+				N: x.Rows, NOut: w.Out, K: w.In, Epi: cgo.EpiNone}
+			if epi.Accumulate {
+				a.Epi = cgo.EpiAccumulate
+			}
+			sp2 := &cgo.MM2Args{Out2: ps[2], LdOut2: outs[1].Cols, Col2: outs[0].Cols}
+			if len(outs) == 3 {
+				sp2.Out3, sp2.LdOut3, sp2.Col3 = ps[3], outs[2].Cols, outs[0].Cols+outs[1].Cols
+			}
+			st.wrote(outs...)
+			return c.matmul2Split(st, a, kind, w.Name, sp2)
+		}
+	}
+	// One product per output, on its rows of W.
+	if w.Kind != backend.Dense || w.W.Rows*w.W.Cols != w.Out*w.In {
+		return fmt.Errorf("%s: weight %q (%s, stored as %s): split outputs need a dense weight", op, w.Name, w.Kind, w.W)
+	}
+	row := 0
+	for _, o := range outs {
+		sub := *w
+		sub.Name = fmt.Sprintf("%s[%d:%d]", w.Name, row, row+o.Cols)
+		sub.Out = o.Cols
+		sub.W = w.W.View(row*w.In, o.Cols, w.In)
+		if w.Scales.Buf != nil {
+			sub.Scales = w.Scales.View(row, 1, o.Cols)
+		}
+		if err := c.MatMul(s, o, x, &sub, epi); err != nil {
+			return err
+		}
+		row += o.Cols
+	}
+	return nil
+}
+
 // mm2Prefix starts the name MatMulKernel gives a kernels v2 path: "mm2-w8a16-c0-16x128".
 const mm2Prefix = "mm2-"
 
@@ -305,6 +381,12 @@ func mm2Epi(epi backend.Epilogue) kmodel.Epilogue {
 // into the stream's scratch first (as v1 does); a plan with split-K gets the stream's
 // workspace.
 func (c *Backend) matmul2(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name string) error {
+	return c.matmul2Split(st, a, kind, name, nil)
+}
+
+// matmul2Split is matmul2 with split outputs when sp is not nil (its Out2, LdOut2, Col2,
+// Out3, LdOut3, Col3).
+func (c *Backend) matmul2Split(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name string, sp *cgo.MM2Args) error {
 	op := "cuda matmul v2 " + kind.String()
 	epi := kmodel.EpiNone
 	switch a.Epi {
@@ -317,6 +399,9 @@ func (c *Backend) matmul2(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name 
 	m := &cgo.MM2Args{Kind: cgo.MM2Kind(kind), DType: a.DType, Out: a.Out, LdOut: a.LdOut, X: a.X, LdX: a.LdX,
 		W: a.W, WScale: a.WScale, N: a.N, NOut: a.NOut, K: a.K, Epi: a.Epi,
 		Config: pl.Config, Split: pl.Split, RowsFast: pl.RowsFast, Fault: c.opt.MM2Fault}
+	if sp != nil {
+		m.Out2, m.LdOut2, m.Col2, m.Out3, m.LdOut3, m.Col3 = sp.Out2, sp.LdOut2, sp.Col2, sp.Out3, sp.LdOut3, sp.Col3
+	}
 	if kind == kmodel.W8A8 {
 		qBytes := (a.N*a.K + 255) / 256 * 256
 		sc, err := c.scratchBytes(st, qBytes+4*a.N)
