@@ -32,7 +32,10 @@
 // the default, runs vireo_attention2 (split-KV decode with GQA grouping, tensor-core
 // prefill tiles) and vireo_sample2 (every row on the device, any candidate count); v1
 // runs vireo_attention and vireo_sample (which hands rows of more than 4,096 candidates
-// to the host: TokenHost). v1 stays selectable until GPU run C has verified v2.
+// to the host: TokenHost). v1 stays selectable until GPU run C has verified v2. The same
+// switch picks the int8-weight matmuls (ops.go): v2 runs vireo_matmul2 with the plan of
+// kmodel.Policy (tile configuration per row count, split-K from the weight's shape);
+// float weights and shapes v2 does not take run v1's kernels under either setting.
 //
 // Device discovery and properties use the kernel library's own ABI (cudaGetDeviceProperties
 // inside libvireo_kernels.so) rather than gorgonia.org/cu: that package's init calls

@@ -1,7 +1,8 @@
-// Package kmodel holds Go models of the CUDA kernels v2 (cuda/kernels/matmul2*.cu): the
-// table of tile configurations, the dispatch policy that picks a configuration and a
-// split-K for a matrix product, the workspace it needs, and an emulator of each
-// kernel's thread → element mapping.
+// Package kmodel holds Go models of the CUDA kernels v2. For the matrix products
+// (cuda/kernels/matmul2*.cu; config.go, plan.go, emulate.go): the table of tile
+// configurations, the dispatch policy that picks a configuration and a split-K for a
+// product, the workspace it needs, and an emulator of each kernel's thread → element
+// mapping. Attention and sampling have their own models (attn2*.go, sample2.go).
 //
 // CUDA cannot run in CI, so the emulator is how a layout bug is caught before a card:
 // Emulate replays a launch block by block with the kernel's own index arithmetic —
