@@ -127,25 +127,12 @@ func PackSparse24(w []float32, rows, in int) (values []float32, meta []byte, err
 	return values, meta, nil
 }
 
-// ExpandSparse24 returns the dense matrix [rows][in] of 2:4 values and metadata: the
-// "masked weights" every 2:4 kernel must agree with.
-func ExpandSparse24(values []float32, meta []byte, rows, in int) []float32 {
+// ExpandSparse24 returns the dense matrix [rows][in] of 2:4 values (float32, or int8
+// whose row scales stay as they are) and metadata: the "masked weights" every 2:4
+// kernel must agree with.
+func ExpandSparse24[T float32 | int8](values []T, meta []byte, rows, in int) []T {
 	ms := Sparse24MetaStride(in)
-	w := make([]float32, rows*in)
-	for r := 0; r < rows; r++ {
-		for g := 0; g < in/4; g++ {
-			i0, i1 := Sparse24Columns(meta[r*ms+g/2] >> (4 * (g % 2)) & 0xF)
-			w[r*in+4*g+i0] = values[r*in/2+2*g]
-			w[r*in+4*g+i1] = values[r*in/2+2*g+1]
-		}
-	}
-	return w
-}
-
-// ExpandSparse24I8 is ExpandSparse24 for int8 values (the row scales stay as they are).
-func ExpandSparse24I8(values []int8, meta []byte, rows, in int) []int8 {
-	ms := Sparse24MetaStride(in)
-	w := make([]int8, rows*in)
+	w := make([]T, rows*in)
 	for r := 0; r < rows; r++ {
 		for g := 0; g < in/4; g++ {
 			i0, i1 := Sparse24Columns(meta[r*ms+g/2] >> (4 * (g % 2)) & 0xF)
@@ -167,7 +154,7 @@ func DenseFromSparse24(h *HostWeight) (*HostWeight, bool) {
 	if h.F32 != nil {
 		d.F32 = ExpandSparse24(h.F32, h.Meta, h.Out, h.In)
 	} else {
-		d.I8 = ExpandSparse24I8(h.I8, h.Meta, h.Out, h.In)
+		d.I8 = ExpandSparse24(h.I8, h.Meta, h.Out, h.In)
 		d.Scales = h.Scales
 	}
 	return d, true

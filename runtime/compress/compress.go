@@ -3,8 +3,8 @@ package compress
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -359,13 +359,8 @@ func encode(name string, typ ggml.Type, shape []int, f []float32) (*loader.Tenso
 // Run compresses the model at in into a GGUF file at out, which appears only once
 // complete.
 func Run(in, out string, opt Options) (*Report, error) {
-	if a, err := os.Stat(in); err == nil {
-		if b, err := os.Stat(out); err == nil && os.SameFile(a, b) {
-			return nil, fmt.Errorf("compress: OUT %s is IN", out)
-		}
-	}
-	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("compress: OUT %s is a directory", out)
+	if err := loader.CheckOutput(in, out); err != nil {
+		return nil, fmt.Errorf("compress: %w", err)
 	}
 	res, err := Compress(in, opt)
 	if err != nil {
@@ -382,34 +377,9 @@ func Run(in, out string, opt Options) (*Report, error) {
 // Write writes the checkpoint as a GGUF file at path (beside it first, renamed into
 // place once complete) and returns its size.
 func (r *Result) Write(path string) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	n, err := loader.WriteFile(path, func(w io.Writer) error { return loader.WriteGGUF(w, r.Meta, r.Tensors) })
 	if err != nil {
 		return 0, fmt.Errorf("compress: %w", err)
 	}
-	tmp := f.Name()
-	err = loader.WriteGGUF(f, r.Meta, r.Tensors)
-	if err == nil {
-		err = f.Sync()
-	}
-	var size int64
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil {
-			size = fi.Size()
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return 0, fmt.Errorf("compress: %w", err)
-	}
-	return size, nil
+	return n, nil
 }

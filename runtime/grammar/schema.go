@@ -158,12 +158,6 @@ func JSONObject(opt Options) (*Grammar, error) {
 	return c.run(func() frag { return c.a.call(c.genericObject()) }, "json object")
 }
 
-// JSONValue is any JSON value.
-func JSONValue(opt Options) (*Grammar, error) {
-	c := newCompiler(opt)
-	return c.run(func() frag { return c.anyValue() }, "json value")
-}
-
 // Regex compiles an ECMAScript regex that the whole output must match.
 func Regex(pattern string, opt Options) (*Grammar, error) {
 	c := newCompiler(opt)

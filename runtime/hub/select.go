@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -252,11 +253,7 @@ func shardsOf(data []byte) ([]string, error) {
 
 // listFiles renders a repo's files for a message, at most 20.
 func listFiles(files map[string]int64) string {
-	names := make([]string, 0, len(files))
-	for f := range files {
-		names = append(names, f)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(files))
 	if len(names) == 0 {
 		return "none"
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 )
 
 // KV is one GGUF metadata entry for WriteGGUF. Value is uint8, int8, uint16, int16,
@@ -30,6 +32,54 @@ func WriteGGUF(w io.Writer, meta []KV, tensors []*Tensor) error {
 		}
 	}
 	return WriteGGUFStream(w, meta, tensors, func(i int) ([]byte, error) { return tensors[i].Data, nil })
+}
+
+// WriteFile writes a file with write beside path and renames it into place once
+// written and synced, so path never holds a partial file; it returns the size written.
+func WriteFile(path string, write func(w io.Writer) error) (int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	var size int64
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return size, nil
+}
+
+// CheckOutput refuses an output path that is the input file or a directory.
+func CheckOutput(in, out string) error {
+	a, err1 := os.Stat(in)
+	b, err2 := os.Stat(out)
+	if err1 == nil && err2 == nil && os.SameFile(a, b) {
+		return fmt.Errorf("OUT %s is IN", out)
+	}
+	if err2 == nil && b.IsDir() {
+		return fmt.Errorf("OUT %s is a directory", out)
+	}
+	return nil
 }
 
 // WriteGGUFStream is WriteGGUF with the tensor data produced one tensor at a time, in

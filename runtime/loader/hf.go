@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -505,11 +505,7 @@ func hfWeights(dir string, c Config, releases *[]func() error) (map[string]*Tens
 		if len(idx.WeightMap) == 0 {
 			return nil, fmt.Errorf("%s: empty or missing weight_map", hfIndexFile)
 		}
-		names := make([]string, 0, len(idx.WeightMap))
-		for name := range idx.WeightMap {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(idx.WeightMap))
 		shards := map[string]*SafetensorsFile{}
 		for _, name := range names {
 			shard := idx.WeightMap[name]

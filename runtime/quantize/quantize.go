@@ -13,8 +13,7 @@ package quantize
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"runtime"
 	"sync"
 
@@ -63,8 +62,8 @@ func Run(in, out string, opt Options) (*Report, error) {
 	if opt.Type.Name == "" {
 		return nil, errors.New("quantize: no --type given")
 	}
-	if err := sameFile(in, out); err != nil {
-		return nil, err
+	if err := loader.CheckOutput(in, out); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	src, err := open(in)
 	if err != nil {
@@ -122,7 +121,7 @@ func Run(in, out string, opt Options) (*Report, error) {
 		}
 		return b, nil
 	}
-	n, err := writeAtomic(out, func(f *os.File) error { return loader.WriteGGUFStream(f, meta, tensors, data) })
+	n, err := loader.WriteFile(out, func(w io.Writer) error { return loader.WriteGGUFStream(w, meta, tensors, data) })
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
@@ -165,52 +164,4 @@ func convert(t srcTensor, to ggml.Type, threads int) ([]byte, error) {
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)
-}
-
-// sameFile refuses an output that would replace the input.
-func sameFile(in, out string) error {
-	a, err1 := os.Stat(in)
-	b, err2 := os.Stat(out)
-	if err1 == nil && err2 == nil && os.SameFile(a, b) {
-		return fmt.Errorf("quantize: OUT %s is IN", out)
-	}
-	if err2 == nil && b.IsDir() {
-		return fmt.Errorf("quantize: OUT %s is a directory", out)
-	}
-	return nil
-}
-
-// writeAtomic writes a file beside path and renames it into place once write and sync
-// succeed, so path never holds a partial file; it returns the size written.
-func writeAtomic(path string, write func(*os.File) error) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
-	if err != nil {
-		return 0, err
-	}
-	tmp := f.Name()
-	err = write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	var size int64
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil {
-			size = fi.Size()
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return 0, err
-	}
-	return size, nil
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,11 +159,7 @@ func runCase(c Case, ref, b *side) (res Result) {
 		problems = append(problems, "reference: "+p)
 	}
 	nmse := 0.0
-	names := make([]string, 0, len(re.outputs))
-	for name := range re.outputs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(re.outputs))
 	for _, name := range names {
 		a, got := re.outputs[name], be.outputs[name]
 		if len(a) != len(got) {
@@ -261,11 +258,7 @@ func (e *env) note(what string, dt backend.DType) {
 }
 
 func (e *env) describe() string {
-	keys := make([]string, 0, len(e.dtypes))
-	for k := range e.dtypes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(e.dtypes))
 	var b strings.Builder
 	for i, k := range keys {
 		if i > 0 {

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 )
@@ -37,6 +36,8 @@ func (b *buf) Len() int {
 	}
 	return len(b.i32)
 }
+
+var _ backend.Backend = (*Backend)(nil)
 
 // Backend is the CPU backend. The zero value is not usable; call New.
 type Backend struct {
@@ -112,14 +113,11 @@ func rawBytes(t backend.Tensor) ([]byte, error) {
 	n := t.Rows * t.Cols
 	switch t.DType {
 	case backend.F32:
-		s := b.f32[t.Off : t.Off+n]
-		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*n), nil
+		return backend.Bytes(b.f32[t.Off : t.Off+n]), nil
 	case backend.I8:
-		s := b.i8[t.Off : t.Off+n]
-		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), n), nil
+		return backend.Bytes(b.i8[t.Off : t.Off+n]), nil
 	case backend.I32:
-		s := b.i32[t.Off : t.Off+n]
-		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*n), nil
+		return backend.Bytes(b.i32[t.Off : t.Off+n]), nil
 	}
 	return nil, fmt.Errorf("cpu: dtype %s not supported", t.DType)
 }

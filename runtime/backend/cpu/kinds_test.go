@@ -97,7 +97,7 @@ func TestSparse24MatMulMatchesDense(t *testing.T) {
 					q, sc := quant.QuantizeRows(dense, out, in)
 					qv, scv := quant.QuantizeRows(vals, out, in/2)
 					require.Equal(t, sc, scv)
-					require.Equal(t, q, backend.ExpandSparse24I8(qv, meta, out, in))
+					require.Equal(t, q, backend.ExpandSparse24(qv, meta, out, in))
 					hd = &backend.HostWeight{Name: "dense", Out: out, In: in, I8: q, Scales: sc}
 					hs = &backend.HostWeight{Name: "sparse", Out: out, In: in, Kind: backend.Sparse24, I8: qv, Scales: scv, Meta: meta}
 				}
