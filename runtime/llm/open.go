@@ -38,28 +38,19 @@ func (l *Loaded) Close() error {
 // Open loads a model by path — a GGUF file, a llama2.c .bin (tokenizer beside it or at
 // tokenizerPath), a Hugging Face model directory, or "synthetic:<shape>" — onto a backend.
 func Open(path, tokenizerPath string, be backend.Backend, opt model.Options) (*Loaded, error) {
-	if model.IsSynthetic(path) {
-		m, err := model.Synthetic(path, be, opt)
-		if err != nil {
-			return nil, err
-		}
-		l, err := syntheticTokenizer(path, m.Config.VocabSize)
-		if err != nil {
-			return nil, err
-		}
-		l.Model = m
-		return l, nil
-	}
 	l, err := OpenTokenizer(path, tokenizerPath)
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(l.ck, be, opt)
+	if l.Synthetic {
+		l.Model, err = model.Synthetic(path, be, opt)
+	} else {
+		l.Model, err = model.Load(l.ck, be, opt)
+	}
 	if err != nil {
-		l.ck.Close()
+		l.Close()
 		return nil, err
 	}
-	l.Model = m
 	return l, nil
 }
 

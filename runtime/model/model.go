@@ -475,11 +475,36 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 		}
 		return b.vector(name, f)
 	}
-	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
-	qd, kd := c.Heads*hd, c.KVHeads*hd
-	var err error
-	if m.embed, err = linear("token_embd.weight", V, D, quantize("token_embd.weight", true)); err != nil {
+	_, hasOutput := ck.Tensors["output.weight"]
+	untied := hasOutput && !c.TiedEmbeddings
+	err := m.assemble(untied, func(name string, out, in int, emb bool) (*backend.Weight, error) {
+		if emb {
+			return linear(name, out, in, quantize(name, true))
+		}
+		return matrix(name, out, in, quantize(name, false))
+	}, vector)
+	if err != nil {
 		return nil, err
+	}
+	if untied {
+		b.bytes -= weightBytes(m.embed) // the embedding is gathered, not streamed
+	}
+	m.WeightBytes = b.bytes
+	m.weightTypes = b.typeSummary()
+	return m, nil
+}
+
+// assemble fills m's weights in loader.Canonical's order: the embedding, each layer's
+// seven matrices and two norms, the final norm, then the classifier when untied (else
+// the embedding serves). matrix gets each matrix's name and shape, emb set for the
+// embedding and the classifier.
+func (m *Model) assemble(untied bool, matrix func(name string, out, in int, emb bool) (*backend.Weight, error), vector func(name string, n int) (backend.Tensor, error)) error {
+	c := &m.Config
+	D, F, V := c.Dim, c.HiddenDim, c.VocabSize
+	qd, kd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	var err error
+	if m.embed, err = matrix("token_embd.weight", V, D, true); err != nil {
+		return err
 	}
 	for l := 0; l < c.Layers; l++ {
 		var ly layer
@@ -493,33 +518,24 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
 			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
 		} {
-			if *s.dst, err = matrix(p+s.name, s.out, s.in, quantize(p+s.name, false)); err != nil {
-				return nil, err
+			if *s.dst, err = matrix(p+s.name, s.out, s.in, false); err != nil {
+				return err
 			}
 		}
-		for _, s := range []struct {
-			dst  *backend.Tensor
-			name string
-		}{{&ly.attnNorm, "attn_norm.weight"}, {&ly.ffnNorm, "ffn_norm.weight"}} {
-			if *s.dst, err = vector(p+s.name, D); err != nil {
-				return nil, err
-			}
+		if ly.attnNorm, err = vector(p+"attn_norm.weight", D); err != nil {
+			return err
+		}
+		if ly.ffnNorm, err = vector(p+"ffn_norm.weight", D); err != nil {
+			return err
 		}
 		m.layers = append(m.layers, ly)
 	}
 	if m.outNorm, err = vector("output_norm.weight", D); err != nil {
-		return nil, err
+		return err
 	}
-	if _, ok := ck.Tensors["output.weight"]; ok && !c.TiedEmbeddings {
-		if m.output, err = linear("output.weight", V, D, quantize("output.weight", true)); err != nil {
-			return nil, err
-		}
-	} else {
-		m.output = m.embed
-		b.bytes += weightBytes(m.embed)
+	m.output = m.embed
+	if untied {
+		m.output, err = matrix("output.weight", V, D, true)
 	}
-	b.bytes -= weightBytes(m.embed) // the embedding is gathered, not streamed
-	m.WeightBytes = b.bytes
-	m.weightTypes = b.typeSummary()
-	return m, nil
+	return err
 }

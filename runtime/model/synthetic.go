@@ -110,46 +110,17 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	for i := range ones {
 		ones[i] = 1
 	}
-	D, F, V, hd := c.Dim, c.HiddenDim, c.VocabSize, c.HeadDim
-	if m.embed, err = gen("token_embd.weight", V, D, int8 && !opt.FloatEmbedding); err != nil {
+	err = m.assemble(!c.TiedEmbeddings, func(name string, out, in int, emb bool) (*backend.Weight, error) {
+		return gen(name, out, in, int8 && !(emb && opt.FloatEmbedding))
+	}, func(name string, _ int) (backend.Tensor, error) { return b.vector(name, ones) })
+	if err != nil {
 		return nil, err
 	}
-	for l := 0; l < c.Layers; l++ {
-		var ly layer
-		for _, s := range []struct {
-			dst     **backend.Weight
-			name    string
-			out, in int
-		}{
-			{&ly.wq, "attn_q", c.Heads * hd, D}, {&ly.wk, "attn_k", c.KVHeads * hd, D}, {&ly.wv, "attn_v", c.KVHeads * hd, D},
-			{&ly.wo, "attn_output", D, c.Heads * hd}, {&ly.gate, "ffn_gate", F, D}, {&ly.up, "ffn_up", F, D}, {&ly.down, "ffn_down", D, F},
-		} {
-			if *s.dst, err = gen(fmt.Sprintf("blk.%d.%s.weight", l, s.name), s.out, s.in, int8); err != nil {
-				return nil, err
-			}
-		}
-		if ly.attnNorm, err = b.vector("attn_norm", ones); err != nil {
-			return nil, err
-		}
-		if ly.ffnNorm, err = b.vector("ffn_norm", ones); err != nil {
-			return nil, err
-		}
-		m.layers = append(m.layers, ly)
+	m.WeightBytes = b.bytes // less an untied embedding's: it is gathered, not streamed
+	if !c.TiedEmbeddings {
+		m.WeightBytes -= int64(c.VocabSize * c.Dim * m.embed.W.DType.Size())
 	}
-	if m.outNorm, err = b.vector("output_norm", ones); err != nil {
-		return nil, err
-	}
-	if c.TiedEmbeddings {
-		m.output = m.embed
-	} else if m.output, err = gen("output.weight", V, D, int8 && !opt.FloatEmbedding); err != nil {
-		return nil, err
-	}
-	m.WeightBytes = b.bytes
 	m.weightTypes = b.typeSummary()
-	if c.TiedEmbeddings {
-		m.WeightBytes += int64(V * D * m.embed.W.DType.Size())
-	}
-	m.WeightBytes -= int64(V * D * m.embed.W.DType.Size())
 	return m, nil
 }
 

@@ -152,40 +152,22 @@ func (r Report) Failures() []Result {
 
 // Summary is one line: counts overall and per op.
 func (r Report) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s vs %s: %d pass, %d fail, %d skip (", r.Backend, r.Ref, r.Total.Pass, r.Total.Fail, r.Total.Skip)
-	first := true
+	var ops []string
 	for _, op := range Ops {
-		c, ok := r.ByOp[op]
-		if !ok {
-			continue
-		}
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		fmt.Fprintf(&b, "%s %d/%d/%d", op, c.Pass, c.Fail, c.Skip)
-	}
-	b.WriteString(" pass/fail/skip)")
-	return b.String()
-}
-
-// WriteText writes one line per case, then the summary.
-func (r Report) WriteText(w io.Writer) error {
-	for _, x := range r.Results {
-		if _, err := fmt.Fprintln(w, x.Line()); err != nil {
-			return err
+		if c, ok := r.ByOp[op]; ok {
+			ops = append(ops, fmt.Sprintf("%s %d/%d/%d", op, c.Pass, c.Fail, c.Skip))
 		}
 	}
-	_, err := fmt.Fprintln(w, r.Summary())
-	return err
+	return fmt.Sprintf("%s vs %s: %d pass, %d fail, %d skip (%s pass/fail/skip)", r.Backend, r.Ref, r.Total.Pass, r.Total.Fail, r.Total.Skip, strings.Join(ops, ", "))
 }
 
-// Text is WriteText's output.
+// Text is one line per case, then the summary.
 func (r Report) Text() string {
 	var b strings.Builder
-	r.WriteText(&b)
-	return b.String()
+	for _, x := range r.Results {
+		b.WriteString(x.Line() + "\n")
+	}
+	return b.String() + r.Summary() + "\n"
 }
 
 // WriteJSON writes the report as indented JSON (the form gpu-check.json embeds).

@@ -153,8 +153,7 @@ func runCase(c Case, ref, b *side) (res Result) {
 		res.Kernel, tileRows, tileCols = k.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU})
 	}
 
-	var problems []string
-	problems = append(problems, be.problems...)
+	problems := slices.Clone(be.problems)
 	for _, p := range re.problems {
 		problems = append(problems, "reference: "+p)
 	}
@@ -258,15 +257,11 @@ func (e *env) note(what string, dt backend.DType) {
 }
 
 func (e *env) describe() string {
-	keys := slices.Sorted(maps.Keys(e.dtypes))
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%s", k, e.dtypes[k])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(e.dtypes)) {
+		parts = append(parts, k+"="+e.dtypes[k].String())
 	}
-	return b.String()
+	return strings.Join(parts, " ")
 }
 
 // run issues the case, waits for it and collects its outputs and problems.

@@ -1,6 +1,10 @@
 package backendtest
 
-import "github.com/vireo-ai/vireo/runtime/backend"
+import (
+	"maps"
+
+	"github.com/vireo-ai/vireo/runtime/backend"
+)
 
 // The ops the harness checks; Case.Op is one of these.
 const (
@@ -82,9 +86,5 @@ func Tolerance(op string, class backend.DType) float64 {
 
 // Tolerances returns a copy of the table, for reports.
 func Tolerances() map[string]Tol {
-	m := make(map[string]Tol, len(tolerances))
-	for k, v := range tolerances {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(tolerances)
 }
