@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/kv"
@@ -60,7 +61,7 @@ func (f *fences) wait(s backend.Stream, spans []span, waits []backend.Event) ([]
 	for _, sp := range spans {
 		for _, b := range sp.blocks[:f.blocksFor(sp.end)] {
 			ev := f.last[b]
-			if ev == nil || containsEvent(waits, ev) || ev.Done() {
+			if ev == nil || slices.Contains(waits, ev) || ev.Done() {
 				continue
 			}
 			if err := f.be.Wait(s, ev); err != nil {
@@ -70,15 +71,6 @@ func (f *fences) wait(s backend.Stream, spans []span, waits []backend.Event) ([]
 		}
 	}
 	return waits, nil
-}
-
-func containsEvent(evs []backend.Event, e backend.Event) bool {
-	for _, x := range evs {
-		if x == e {
-			return true
-		}
-	}
-	return false
 }
 
 // record notes, on the loop goroutine after a plan's groups are issued, that ev ends

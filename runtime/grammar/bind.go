@@ -101,9 +101,7 @@ func (g *Grammar) bind(v *Vocab) *boundGrammar {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for k := min(runtime.GOMAXPROCS(0), max(1, len(rep)/8)); k > 0; k-- {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				w := newWalker(bg, t, dense)
 				for {
 					c := int(next.Add(1) - 1)
@@ -116,7 +114,7 @@ func (g *Grammar) bind(v *Vocab) *boundGrammar {
 						tables[c] = w.table(n)
 					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 	}
@@ -325,10 +323,8 @@ func (bg *boundGrammar) advance(fs *frames, in []cfg, b byte, out []cfg) ([]cfg,
 }
 
 func addCfg(s []cfg, c cfg) []cfg {
-	for _, x := range s {
-		if x == c {
-			return s
-		}
+	if slices.Contains(s, c) {
+		return s
 	}
 	return append(s, c)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 )
 
@@ -146,7 +147,7 @@ func (b *builder) finish(root frag, desc string) (g *Grammar, err error) {
 		h := hashInts(seed, col[k])
 		found := -1
 		for _, j := range byHash[h] {
-			if equalCols(col[reps[j]], col[k]) {
+			if slices.Equal(col[reps[j]], col[k]) {
 				found = j
 				break
 			}
@@ -206,15 +207,6 @@ func hashInts(seed maphash.Seed, v []int32) uint64 {
 		v = v[k:]
 	}
 	return h.Sum64()
-}
-
-func equalCols(a, b []int32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // distances computes, for every node, the fewest bytes that reach acceptance of its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -63,7 +64,7 @@ func readJV(d *json.Decoder, depth int) (*jv, error) {
 				if err != nil {
 					return nil, err
 				}
-				if i := v.index(k); i >= 0 {
+				if i := slices.Index(v.keys, k); i >= 0 {
 					v.vals[i] = val // the last duplicate wins, as in JSON.parse
 					continue
 				}
@@ -100,20 +101,11 @@ func readJV(d *json.Decoder, depth int) (*jv, error) {
 	return nil, fmt.Errorf("invalid JSON: unexpected %v", t)
 }
 
-func (v *jv) index(k string) int {
-	for i, key := range v.keys {
-		if key == k {
-			return i
-		}
-	}
-	return -1
-}
-
 func (v *jv) get(k string) *jv {
 	if v == nil || v.kind != 'o' {
 		return nil
 	}
-	if i := v.index(k); i >= 0 {
+	if i := slices.Index(v.keys, k); i >= 0 {
 		return v.vals[i]
 	}
 	return nil
@@ -212,8 +204,6 @@ func quote(s string) string {
 		switch {
 		case r == '"' || r == '\\' || r < 0x20:
 			b.WriteString(jsonEscape(r))
-		case r == 0xFFFD:
-			b.WriteRune(r)
 		default:
 			b.WriteRune(r)
 		}

@@ -631,14 +631,14 @@ func (c *compiler) integer(s *jv, path string) frag {
 }
 
 func (c *compiler) number(s *jv, path string) frag {
-	min, xmin := c.bound(s, "minimum", path), c.bound(s, "exclusiveMinimum", path)
-	max, xmax := c.bound(s, "maximum", path), c.bound(s, "exclusiveMaximum", path)
-	if min == nil && xmin == nil && max == nil && xmax == nil {
+	bmin, xmin := c.bound(s, "minimum", path), c.bound(s, "exclusiveMinimum", path)
+	bmax, xmax := c.bound(s, "maximum", path), c.bound(s, "exclusiveMaximum", path)
+	if bmin == nil && xmin == nil && bmax == nil && xmax == nil {
 		return c.a.anyNumber()
 	}
 	// Digits the bounds need.
 	fb, ib := 0, 0
-	for _, r := range []*big.Rat{min, xmin, max, xmax} {
+	for _, r := range []*big.Rat{bmin, xmin, bmax, xmax} {
 		if r == nil {
 			continue
 		}
@@ -646,9 +646,9 @@ func (c *compiler) number(s *jv, path string) frag {
 		if fd < 0 {
 			fd = maxSigDigits + 1
 		}
-		fb, ib = maxInt(fb, fd), maxInt(ib, intDigitsOf(r))
+		fb, ib = max(fb, fd), max(ib, intDigitsOf(r))
 	}
-	F := minInt(maxInt(defaultFracDig, fb), maxSigDigits-ib)
+	F := min(max(defaultFracDig, fb), maxSigDigits-ib)
 	if F < fb || F < 1 {
 		kw := "minimum"
 		for _, k := range []string{"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"} {
@@ -663,8 +663,8 @@ func (c *compiler) number(s *jv, path string) frag {
 	capv := new(big.Int).Sub(pow10(maxSigDigits), big.NewInt(1)) // 10^(15-F) - 10^-F, scaled
 	lo, hi := new(big.Int).Neg(capv), new(big.Int).Set(capv)
 	scale := func(r *big.Rat) *big.Rat { return new(big.Rat).Mul(r, unit) }
-	if min != nil {
-		if x := ratCeil(scale(min)); x.Cmp(lo) > 0 {
+	if bmin != nil {
+		if x := ratCeil(scale(bmin)); x.Cmp(lo) > 0 {
 			lo = x
 		}
 	}
@@ -675,8 +675,8 @@ func (c *compiler) number(s *jv, path string) frag {
 			lo = x
 		}
 	}
-	if max != nil {
-		if x := ratFloor(scale(max)); x.Cmp(hi) < 0 {
+	if bmax != nil {
+		if x := ratFloor(scale(bmax)); x.Cmp(hi) < 0 {
 			hi = x
 		}
 	}
@@ -688,20 +688,6 @@ func (c *compiler) number(s *jv, path string) frag {
 		}
 	}
 	return c.a.decRange(lo, hi, F)
-}
-
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
-}
-
-func minInt(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
 }
 
 func (c *compiler) count(s *jv, kw, path string) (int, bool) {
@@ -841,7 +827,7 @@ func (c *compiler) array(s *jv, path string) frag {
 	if hasMax {
 		rest = maxI - 1
 	}
-	list := a.seq(c.ws(), item(), a.repeat(sepItem, maxInt(minI-1, 0), rest), c.ws())
+	list := a.seq(c.ws(), item(), a.repeat(sepItem, max(minI-1, 0), rest), c.ws())
 	if minI == 0 {
 		return a.seq(open, a.alt(list, c.ws()), close)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -320,7 +321,7 @@ func listRepo(dir, repo string) (out []CachedModel) {
 				rev = rev[:12]
 			}
 			suffix = "@" + commit
-		} else if !contains(rs, DefaultRevision) {
+		} else if !slices.Contains(rs, DefaultRevision) {
 			suffix = "@" + rs[0]
 		}
 		base := CachedModel{Repo: repo, Revision: rev, Commit: commit, Modified: mod, Incomplete: incomplete}
@@ -385,13 +386,4 @@ func sizeOf(files map[string]int64, names []string) int64 {
 		n += max(files[f], 0)
 	}
 	return n
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -177,15 +177,13 @@ func (d *downloader) fetchAll(ctx context.Context, files []string, res *Result, 
 	var once sync.Once
 	var first error
 	for w := 0; w < min(d.cfg.workers(), len(files)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for f := range jobs {
 				if err := d.fetch(ctx, f, res, prog); err != nil {
 					once.Do(func() { first = err; cancel() })
 				}
 			}
-		}()
+		})
 	}
 	for _, f := range files {
 		select {

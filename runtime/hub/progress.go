@@ -57,9 +57,7 @@ func (p *progress) start() {
 	if p.cfg.Progress != nil {
 		every = barEvery
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -70,7 +68,7 @@ func (p *progress) start() {
 				p.report(false)
 			}
 		}
-	}()
+	})
 }
 
 func (p *progress) add(n int64) { p.done.Add(n) }

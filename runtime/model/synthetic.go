@@ -143,9 +143,7 @@ func fillParallel(n int, fn func(lo, hi int)) {
 	var next sync.Mutex
 	c := 0
 	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				next.Lock()
 				i := c
@@ -156,7 +154,7 @@ func fillParallel(n int, fn func(lo, hi int)) {
 				}
 				fn(i*randChunk, min((i+1)*randChunk, n))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

@@ -151,16 +151,14 @@ func convert(t srcTensor, to ggml.Type, threads int) ([]byte, error) {
 	var wg sync.WaitGroup
 	for w, r0 := 0, 0; r0 < rows; w, r0 = w+1, r0+per {
 		r1 := min(rows, r0+per)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for r := r0; r < r1; r++ {
 				if err := ggml.Quantize(to, out[r*rowBytes:(r+1)*rowBytes], f[r*cols:(r+1)*cols]); err != nil {
 					errs[w] = fmt.Errorf("tensor %q row %d: %w", t.name, r, err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -326,12 +327,7 @@ func (t *Tokenizer) EOSIDs() []int32 { return t.eosIDs }
 
 // IsEOS reports whether id is one of EOSIDs.
 func (t *Tokenizer) IsEOS(id int32) bool {
-	for _, e := range t.eosIDs {
-		if e == id {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(t.eosIDs, id)
 }
 
 // TokenID returns the id of the token the vocabulary spells text ("<|eot_id|>", "</s>",

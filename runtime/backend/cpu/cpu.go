@@ -273,11 +273,7 @@ func (c *Backend) parallel(n, align, work int, fn func(lo, hi int)) {
 	var wg sync.WaitGroup
 	for lo := per; lo < n; lo += per {
 		hi := min(lo+per, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
+		wg.Go(func() { fn(lo, hi) })
 	}
 	fn(0, min(per, n))
 	wg.Wait()

@@ -3,6 +3,7 @@ package grammartest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strings"
 )
@@ -25,16 +26,12 @@ func Random(seed uint64, n int) []string {
 			// A shallow copy: the root map may also appear inside a definition.
 			m := map[string]any{}
 			if r, ok := root.(map[string]any); ok {
-				for k, v := range r {
-					m[k] = v
-				}
+				maps.Copy(m, r)
 			} else {
 				m["allOf"] = []any{root}
 			}
 			defs := map[string]any{}
-			for name, d := range g.defs {
-				defs[name] = d
-			}
+			maps.Copy(defs, g.defs)
 			m["$defs"] = defs
 			root = m
 		}

@@ -3,6 +3,7 @@ package chattemplate
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 
@@ -213,8 +214,6 @@ func RenderChatTools(t *Template, msgs []Message, tools []Tool, addGenerationPro
 	for k, v := range special {
 		ctx[k] = v
 	}
-	for k, v := range extra {
-		ctx[k] = v
-	}
+	maps.Copy(ctx, extra)
 	return t.t.Render(ctx)
 }
