@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
+	"github.com/vireo-ai/vireo/runtime/quant"
 )
 
 // Dense linear algebra for the factorizations, hand-written (no dependency): matrices
@@ -43,7 +43,7 @@ func mulT(x []float64, r, k int, w []float64, c int) []float64 {
 		mulTFast(out, x, r, k, w, c)
 		return out
 	}
-	parallelRows(r, r*k*c, func(i0, i1 int) {
+	quant.ParallelRows(r, r*k*c, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			xi := x[i*k : (i+1)*k]
 			for j := 0; j < c; j++ {
@@ -103,21 +103,6 @@ func dot64(a, b []float64) float64 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// parallelRows splits [0, n) over the cores when the work is worth it.
-func parallelRows(n, work int, fn func(i0, i1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers < 2 || work < 1<<20 {
-		fn(0, n)
-		return
-	}
-	per := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for i0 := 0; i0 < n; i0 += per {
-		wg.Go(func() { fn(i0, min(n, i0+per)) })
-	}
-	wg.Wait()
 }
 
 // transpose returns a [r][c] as [c][r].
@@ -334,7 +319,7 @@ func cholesky(a []float64, n int) ([]float64, bool) {
 // solveRightLower overwrites each row a of x [r][n] with the solution y of y·L = a, L
 // lower triangular [n][n] (so x becomes x·L⁻¹).
 func solveRightLower(x []float64, r int, l []float64, n int) {
-	parallelRows(r, r*n*n, func(i0, i1 int) {
+	quant.ParallelRows(r, r*n*n, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			row := x[i*n : (i+1)*n]
 			// (y·L)_k = Σ_{j>=k} y_j L[j][k]: solve from the last column down.

@@ -23,6 +23,6 @@
 // runtime/quant/ggml); other GGML types are refused at load naming the tensor and the
 // type. Tensor.Float32 converts any of them to float32, bit-exact to ggml's
 // dequantization (aliasing the mapping for aligned F32 data). WriteGGUF,
-// WriteSafetensors and NewTensor build files; NewTensor quantizes with ggml's reference
-// quantizers.
+// WriteSafetensors and NewTensor build files (WriteFile puts one in place atomically);
+// NewTensor quantizes with ggml's reference quantizers.
 package loader

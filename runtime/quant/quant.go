@@ -14,7 +14,7 @@ import (
 func QuantizeRows(w []float32, rows, cols int) (q []int8, scales []float32) {
 	q = make([]int8, rows*cols)
 	scales = make([]float32, rows)
-	parallelRows(rows, cols, func(r0, r1 int) {
+	ParallelRows(rows, rows*cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			row := w[r*cols : (r+1)*cols]
 			var amax float32
@@ -49,20 +49,18 @@ func Dequantize(q []int8, scales []float32, rows, cols int) []float32 {
 	return out
 }
 
-func parallelRows(rows, cols int, fn func(r0, r1 int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if rows*cols < 1<<20 || workers < 2 {
-		fn(0, rows)
+// ParallelRows runs fn over [0, n) split across the cores (one contiguous range per
+// core) when work, the op's element count, is at least 1<<20; on the caller otherwise.
+func ParallelRows(n, work int, fn func(i0, i1 int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers < 2 || work < 1<<20 {
+		fn(0, n)
 		return
 	}
-	per := (rows + workers - 1) / workers
+	per := (n + workers - 1) / workers
 	var wg sync.WaitGroup
-	for r0 := 0; r0 < rows; r0 += per {
-		wg.Add(1)
-		go func(r0 int) {
-			defer wg.Done()
-			fn(r0, min(r0+per, rows))
-		}(r0)
+	for i0 := 0; i0 < n; i0 += per {
+		wg.Go(func() { fn(i0, min(n, i0+per)) })
 	}
 	wg.Wait()
 }
