@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -84,9 +85,6 @@ type Result struct {
 }
 
 func (o *Options) check() error {
-	if o.Type == 0 {
-		o.Type = ggml.F32
-	}
 	if o.Type != ggml.F32 && o.Type != ggml.F16 && o.Type != ggml.BF16 {
 		return fmt.Errorf("compress: the factors and kept values are stored as F32, F16 or BF16, not %s", o.Type)
 	}
@@ -312,10 +310,7 @@ func whitening(st *inputStats) ([]float64, error) {
 	for k := 0; k < in; k++ {
 		tr += g[k*in+k]
 	}
-	ridge := 1e-6 * tr / float64(in)
-	if ridge == 0 {
-		ridge = 1e-6
-	}
+	ridge := cmp.Or(1e-6*tr/float64(in), 1e-6)
 	for try := 0; try < 8; try++ {
 		h := append([]float64(nil), g...)
 		for k := 0; k < in; k++ {

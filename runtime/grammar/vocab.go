@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,10 +79,7 @@ func NewVocab(pieces []string, eos []int32) (*Vocab, error) {
 
 func newTrie(pieces []string, toks []int32) *trie {
 	slices.SortFunc(toks, func(a, b int32) int {
-		if c := strings.Compare(pieces[a], pieces[b]); c != 0 {
-			return c
-		}
-		return int(a - b)
+		return cmp.Or(strings.Compare(pieces[a], pieces[b]), int(a-b))
 	})
 	t := &trie{toks: toks}
 	for _, id := range toks {

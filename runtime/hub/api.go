@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -263,10 +266,7 @@ func bodyMessage(b []byte) string {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(b, &v) == nil {
-		if v.Error != "" {
-			return v.Error
-		}
-		return v.Message
+		return cmp.Or(v.Error, v.Message)
 	}
 	return string(b)
 }
@@ -286,12 +286,10 @@ func cleanMessage(s string) string {
 	return s
 }
 
-// tokenFilePath is where `huggingface-cli login` keeps the token.
+// tokenFilePath is where `huggingface-cli login` keeps the token: $HF_TOKEN_PATH, else
+// <HF home>/token.
 func tokenFilePath() string {
-	if p := expandHome(getenv("HF_TOKEN_PATH", "")); p != "" {
-		return p
-	}
-	return HomeFromEnv() + "/token"
+	return cmp.Or(expandHome(os.Getenv("HF_TOKEN_PATH")), filepath.Join(HomeFromEnv(), "token"))
 }
 
 // retryableStatus reports statuses worth another try.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"io"
 	"net"
 	"net/http"
@@ -43,7 +44,7 @@ type Config struct {
 // FromEnv reads the environment as huggingface_hub does.
 func FromEnv() Config {
 	c := Config{
-		Endpoint: strings.TrimRight(getenv("HF_ENDPOINT", DefaultEndpoint), "/"),
+		Endpoint: strings.TrimRight(cmp.Or(os.Getenv("HF_ENDPOINT"), DefaultEndpoint), "/"),
 		CacheDir: CacheDirFromEnv(),
 		Offline:  isTrue(os.Getenv("HF_HUB_OFFLINE")) || isTrue(os.Getenv("TRANSFORMERS_OFFLINE")),
 	}
@@ -86,11 +87,7 @@ func tokenFromEnv() (token, source string) {
 			return t, "$" + v
 		}
 	}
-	p := os.Getenv("HF_TOKEN_PATH")
-	if p == "" {
-		p = filepath.Join(HomeFromEnv(), "token")
-	}
-	p = expandHome(p)
+	p := tokenFilePath()
 	f, err := os.Open(p)
 	if err != nil {
 		return "", ""
@@ -102,13 +99,6 @@ func tokenFromEnv() (token, source string) {
 		return t, p
 	}
 	return "", ""
-}
-
-func getenv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // isTrue is huggingface_hub's _is_true: 1, ON, YES or TRUE in any case.
@@ -160,18 +150,10 @@ func (c *Config) stall() time.Duration {
 	return 60 * time.Second
 }
 
-func (c *Config) log() *zap.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return zap.NewNop()
-}
+func (c *Config) log() *zap.Logger { return cmp.Or(c.Logger, zap.NewNop()) }
 
 func (c *Config) endpoint() string {
-	if c.Endpoint == "" {
-		return DefaultEndpoint
-	}
-	return strings.TrimRight(c.Endpoint, "/")
+	return strings.TrimRight(cmp.Or(c.Endpoint, DefaultEndpoint), "/")
 }
 
 // defaultClient connects within 15 s and waits at most 60 s for response headers; a
@@ -186,9 +168,4 @@ var defaultClient = &http.Client{Transport: &http.Transport{
 	ForceAttemptHTTP2:     true,
 }}
 
-func (c *Config) client() *http.Client {
-	if c.Client != nil {
-		return c.Client
-	}
-	return defaultClient
-}
+func (c *Config) client() *http.Client { return cmp.Or(c.Client, defaultClient) }

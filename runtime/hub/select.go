@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -77,10 +78,7 @@ func ggufCandidates(files map[string]int64) []string {
 func describeGGUFs(files map[string]int64, cands []string) string {
 	var parts []string
 	for _, f := range cands {
-		label := quantOf(f)
-		if label == "" {
-			label = "?"
-		}
+		label := cmp.Or(quantOf(f), "?")
 		s := fmt.Sprintf("%s (%s", label, f)
 		if n := files[f]; n > 0 {
 			s += ", " + humanBytes(n)

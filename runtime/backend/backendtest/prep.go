@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -449,10 +450,7 @@ func kvWriteInputs(c Case, r *rand.Rand, slots []int32) (k, v []float32, base []
 // the table entry for their position outside the cache, a position past the table, or
 // a sequence with no table row.
 func prepWriteKV(c Case, r *rand.Rand) exec {
-	bs, w, n := c.BlockSize, c.MaxBlocks, c.N
-	if w == 0 {
-		w = 3
-	}
+	bs, w, n := c.BlockSize, cmp.Or(c.MaxBlocks, 3), c.N
 	pos, seq := make([]int32, n), make([]int32, n)
 	for i, sq := range r.Perm(n + 1)[:n] {
 		seq[i] = int32(sq)

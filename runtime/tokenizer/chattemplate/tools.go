@@ -1,6 +1,7 @@
 package chattemplate
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -91,10 +92,7 @@ func toolValue(t Tool) (any, error) {
 func callText(calls []ToolCall) string {
 	var parts []string
 	for _, c := range calls {
-		args := strings.TrimSpace(c.Arguments)
-		if args == "" {
-			args = "{}"
-		}
+		args := cmp.Or(strings.TrimSpace(c.Arguments), "{}")
 		name, _ := json.Marshal(c.Name)
 		parts = append(parts, fmt.Sprintf(`{"name": %s, "parameters": %s}`, name, args))
 	}
