@@ -45,8 +45,8 @@ done
 
 one() {
 	"$tmp/vireo" run "$dir/tl-$1.gguf" "$prompt" -max-tokens "$steps" -ignore-eos -temperature 0 -quiet 2>&1 >/dev/null |
-		sed -n 's/.*prefill: [0-9]* tokens in [0-9.]* ms (\([0-9.]*\) tokens\/s) | decode: [0-9]* tokens in [0-9.]* ms (\([0-9.]*\) tokens\/s).*/\1 \2/p' >"$tmp/one"
-	read -r p d <"$tmp/one"
+		sed -n 's/.*prefill: [0-9]* tokens in [^(]*(\([0-9.]*\) tokens\/s) | decode: [0-9]* tokens in [^(]*(\([0-9.]*\) tokens\/s).*/\1 \2/p' >"$tmp/one"
+	read -r p d <"$tmp/one" || { echo "no speed line from vireo run tl-$1.gguf" >&2; exit 1; }
 	echo "$p" >>"$tmp/p-$1"
 	echo "$d" >>"$tmp/d-$1"
 }
