@@ -428,7 +428,7 @@ func timeSession(m *llm.Loaded, prompt []int32, n int) (prefill, decode float64,
 	tp := time.Since(t0)
 	t1 := time.Now()
 	for i := 0; i < n; i++ {
-		if logits, err = s.Feed([]int32{argmax(logits)}); err != nil {
+		if logits, err = s.FeedGenerated([]int32{argmax(logits)}); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -108,7 +108,11 @@ func greedyCompare(path string, n int) (map[string]any, error) {
 		ids := l.Tokenizer.Encode("Once upon a time", tokenizer.EncodeOptions{AddBOS: true})
 		var out []int32
 		for len(out) < n {
-			logits, err := s.Feed(ids)
+			feed := s.Feed // the prompt, then the tokens it generates
+			if len(out) > 0 {
+				feed = s.FeedGenerated
+			}
+			logits, err := feed(ids)
 			if err != nil {
 				return out, err
 			}
@@ -273,7 +277,7 @@ func synthetic(shape, wt string, promptLen, steps int) (map[string]any, error) {
 	}
 	t0 = time.Now()
 	for i := 0; i < steps; i++ {
-		if logits, err = s.Feed([]int32{next}); err != nil {
+		if logits, err = s.FeedGenerated([]int32{next}); err != nil {
 			return res, err
 		}
 		if next, ok = argmax(logits); !ok {

@@ -36,7 +36,7 @@ func runOps(args []string) (any, error) {
 	sparse24 := fs.Bool("sparse24", false, "run the 2:4 kernels (off by default in the backend until verified): the 2:4 matmul cases then check them")
 	set := fs.String("kernels", "both", "attention, sampling and int8 matmul kernels: v2 (every op on the backend's default), v1, or both (v2, then the attention and matmul cases again on v1, their names prefixed v1:)")
 	tuning := fs.String("mm-tuning", "", "v2 matmuls: the dispatch overrides (kmodel.ParseTuning), e.g. w8a16=1,split16=4")
-	w8a8Rows := fs.Int("w8a8-rows", 0, "rows from which int8 matmuls quantize the activations (W8A8); 0: the backend's default (128), -1: never")
+	w8a8 := fs.String("w8a8", "prompt", "which int8 matmuls quantize the activations per token (W8A8): prompt (the cases marked prompt, as the model marks prefill rows), off, or all")
 	fault := fs.Int("mm2-fault", 0, "launch every v2 matmul with a deliberate bug (1: a dropped pipeline stage, 2: rows written one down); the matmul checks must then fail (-kernels v2)")
 	loraOn := fs.Bool("lora", false, "run the LoRA kernel (off by default in the backend until verified): the lora cases then check it, else they skip")
 	if err := fs.Parse(args); err != nil {
@@ -50,11 +50,15 @@ func runOps(args []string) (any, error) {
 			return nil, fmt.Errorf("-kernels %q: want v1, v2 or both", *set)
 		}
 	}
+	w8, err := cuda.ParseW8A8(*w8a8)
+	if err != nil {
+		return nil, fmt.Errorf("-w8a8: %w", err)
+	}
 	first := cuda.KernelsV2
 	if *set == "v1" {
 		first = cuda.KernelsV1
 	}
-	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn, MMTuning: *tuning, W8A8Rows: *w8a8Rows, MM2Fault: cgo.MM2Fault(*fault)})
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn, MMTuning: *tuning, W8A8: w8, MM2Fault: cgo.MM2Fault(*fault)})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +86,7 @@ func runOps(args []string) (any, error) {
 	if *set == "both" && len(again) > 0 {
 		// Kernels v1 beside v2 until GPU run C retires v1: the attention and matmul cases
 		// again (the other ops have one kernel set).
-		v1, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: cuda.KernelsV1, W8A8Rows: *w8a8Rows})
+		v1, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: cuda.KernelsV1, W8A8: w8})
 		if err != nil {
 			return rep, err
 		}

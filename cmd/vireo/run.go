@@ -316,8 +316,13 @@ type reply struct {
 	limit, contextSize int
 }
 
-func (g *generator) feed(ids []int32) ([]float32, error) {
-	logits, err := g.sess.Feed(ids)
+// feed appends ids to the session: prompt tokens, or one the reply generated.
+func (g *generator) feed(ids []int32, generated bool) ([]float32, error) {
+	feed := g.sess.Feed
+	if generated {
+		feed = g.sess.FeedGenerated
+	}
+	logits, err := feed(ids)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +341,7 @@ func (g *generator) generate(prompt []int32, cached, limit int) (*reply, error) 
 	g.sess.Truncate(cached)
 	g.fed = g.fed[:cached]
 	t0 := time.Now()
-	logits, err := g.feed(prompt[cached:])
+	logits, err := g.feed(prompt[cached:], false)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +362,7 @@ func (g *generator) generate(prompt []int32, cached, limit int) (*reply, error) 
 			break
 		}
 		if r.sampled > 0 {
-			if logits, err = g.feed(r.ids[len(r.ids)-1:]); err != nil {
+			if logits, err = g.feed(r.ids[len(r.ids)-1:], true); err != nil {
 				return nil, err
 			}
 		}

@@ -230,13 +230,22 @@ type BlockLoader interface {
 	LoadsBlocks(t DType) bool
 }
 
-// Epilogue is fused into MatMul; at most one field is set.
+// Epilogue is what MatMul fuses (Accumulate and SiLUGLU exclude each other) and the
+// role of its rows (Prompt).
 type Epilogue struct {
 	Accumulate bool // out += x·Wᵀ (the residual add) instead of out = x·Wᵀ
 	// SiLUGLU: W holds 2·n rows, the gate rows then the up rows, for out [..][n]:
 	// out[i][j] = silu(x[i]·W[j]) · (x[i]·W[n+j]), the FFN's gate and up projections and
 	// SiLUMul in one pass.
 	SiLUGLU bool
+	// Prompt says every row of the call is a prompt token (a prefill chunk); false, a
+	// generated one (a decode or verification row). It is the activation precision
+	// hint: with int8 weights a backend may quantize prompt rows' activations per token
+	// and multiply int8 by int8 (W8A8: the CUDA backend by default, the CPU backend with
+	// cpu.Options.W8A8), while generated rows keep their activations (W8A16). A backend
+	// decides from this flag, the weight and its options only, never from the row count,
+	// so a row's numerics follow its role and not its batch (model.Seq.Prompt).
+	Prompt bool
 }
 
 // RopeStyle selects how RoPE pairs a head's dimensions.

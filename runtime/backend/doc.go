@@ -55,5 +55,8 @@
 //
 // MatMul fuses an Epilogue: Accumulate (out += x·Wᵀ, the residual add) or SiLUGLU (one
 // weight of gate rows then up rows, out = silu(x·Wgᵀ)·(x·Wuᵀ)). The CPU's SiLUGLU is the
-// plain product followed by SiLUMul, bit for bit.
+// plain product followed by SiLUMul, bit for bit. Its Prompt flag is the rows' role
+// (prompt or generated), from which a backend picks the activation precision of an
+// int8 product (W8A8 for prompt rows, W8A16 for generated ones), never from the number
+// of rows: the model issues a step's prompt rows and generated rows as separate calls.
 package backend

@@ -325,7 +325,7 @@ func (e *Engine) runPrefill(l *lane, items []scheduler.PrefillItem) ([]itemOut, 
 			mode = model.LogitsLast
 		}
 		seqs[i] = model.Seq{Tokens: it.Req.Tokens()[it.Start:it.End], Pos: it.Start, Blocks: it.BlockTable, Logits: mode,
-			LoRA: e.live[it.Req.ID()].loraSlot()}
+			LoRA: e.live[it.Req.ID()].loraSlot(), Prompt: true}
 	}
 	e.prefillClass(l, items)
 	logits, err := e.m.Forward(l.ws, e.kv, seqs)

@@ -238,6 +238,15 @@ func TestBatchInvariance8Bit(t *testing.T) {
 	t.Run("q8_0", func(t *testing.T) {
 		batchInvariance(t, openPath(t, storiesQ8GGUF(t), model.Options{Weights: model.WeightsAuto}), false)
 	})
+	// int8 weights with the CPU honouring the rows' roles as a device does (prompt rows
+	// W8A8, generated rows W8A16): prompt chunks and decode rows share passes, and each
+	// row must still get what it gets alone, in its own role.
+	t.Run("int8-w8a8", func(t *testing.T) {
+		m, err := Open(shared.Path(t, "models", "stories260K", "stories260K.bin"), "", cpu.New(cpu.Options{W8A8: true}), model.Options{Weights: model.WeightsInt8})
+		require.NoError(t, err)
+		t.Cleanup(func() { m.Close() })
+		batchInvariance(t, m, false)
+	})
 }
 
 func batchInvariance(t *testing.T, m *Loaded, golden bool) {
@@ -260,7 +269,7 @@ func batchInvariance(t *testing.T, m *Loaded, golden bool) {
 		require.NoError(t, err)
 		for k := 0; k < steps; k++ {
 			s.alone = append(s.alone, append([]float32(nil), logits...))
-			logits, err = sess.Feed([]int32{int32(argmax(logits))})
+			logits, err = sess.FeedGenerated([]int32{int32(argmax(logits))})
 			require.NoError(t, err)
 		}
 		seqs = append(seqs, s)
@@ -290,7 +299,7 @@ func batchInvariance(t *testing.T, m *Loaded, golden bool) {
 				if s.pos+n == len(s.prompt) {
 					mode = model.LogitsLast
 				}
-				batch = append(batch, model.Seq{Tokens: s.prompt[s.pos : s.pos+n], Pos: s.pos, Blocks: s.blocks, Logits: mode})
+				batch = append(batch, model.Seq{Tokens: s.prompt[s.pos : s.pos+n], Pos: s.pos, Blocks: s.blocks, Logits: mode, Prompt: true})
 			} else {
 				batch = append(batch, model.Seq{Tokens: s.out[len(s.out)-1:], Pos: s.pos, Blocks: s.blocks, Logits: model.LogitsLast})
 			}

@@ -66,7 +66,7 @@ func NewScorer(m *model.Model, ctx int) (*Scorer, error) {
 // Score returns, for every position i < len(ids)-1, the negative log-likelihood
 // (natural log, computed in float64) of ids[i+1] and the argmax prediction.
 func (s *Scorer) Score(ids []int32) (nll []float64, pred []int32, err error) {
-	logits, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: ids, Blocks: s.blocks, Logits: model.LogitsAll}})
+	logits, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: ids, Blocks: s.blocks, Logits: model.LogitsAll, Prompt: true}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -51,9 +51,17 @@ func (s *Session) Pos() int { return s.pos }
 // Capacity is the most tokens the session holds.
 func (s *Session) Capacity() int { return len(s.blocks) * model.DefaultBlockSize }
 
-// Feed appends tokens to the sequence and returns the logits after the last one
+// Feed appends prompt tokens to the sequence (model.Seq.Prompt: on a device, int8
+// matmuls quantize their activations, W8A8) and returns the logits after the last one
 // (valid until the next call).
-func (s *Session) Feed(tokens []int32) ([]float32, error) {
+func (s *Session) Feed(tokens []int32) ([]float32, error) { return s.feed(tokens, true) }
+
+// FeedGenerated is Feed for tokens the model generated (sampled, or accepted drafts):
+// they run with the numerics of a decode row (W8A16 on a device), as the engine runs
+// them.
+func (s *Session) FeedGenerated(tokens []int32) ([]float32, error) { return s.feed(tokens, false) }
+
+func (s *Session) feed(tokens []int32, prompt bool) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("session: nothing to feed")
 	}
@@ -67,7 +75,7 @@ func (s *Session) Feed(tokens []int32) ([]float32, error) {
 		if i+len(part) == len(tokens) {
 			mode = model.LogitsLast
 		}
-		out, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode, LoRA: s.lora}})
+		out, err := s.m.Forward(s.ws, s.kv, []model.Seq{{Tokens: part, Pos: s.pos, Blocks: s.blocks, Logits: mode, LoRA: s.lora, Prompt: prompt}})
 		if err != nil {
 			return nil, err
 		}

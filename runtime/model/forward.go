@@ -27,6 +27,13 @@ type Seq struct {
 	// LoRA is 1 + the slot of the model's LoRASet (SetLoRA) whose adapter applies to
 	// the sequence's rows; 0 runs the base model.
 	LoRA int
+	// Prompt marks Tokens as prompt tokens (a prefill chunk, a preempted sequence's
+	// recompute, text scored teacher-forced); false, as generated tokens (a decode row,
+	// the rows that verify draft tokens). It is the role that picks the activation
+	// precision of int8 matmuls (backend.Epilogue.Prompt: W8A8 on a device for prompt
+	// rows, W8A16 for generated ones): a row's numerics depend on its role, never on
+	// how many rows the pass holds or what they are.
+	Prompt bool
 }
 
 // Batch is a pass's inputs as I32 tensors of the backend, what every layer reads:
@@ -39,6 +46,10 @@ type Batch struct {
 	// LoRA [1][n] holds each row's adapter slot (-1: the base model), or is the zero
 	// Tensor when no row has one: the pass then issues no LoRA op.
 	LoRA backend.Tensor
+	// Prompt is how many rows, from the first, are prompt tokens (Seq.Prompt); the rest
+	// are generated. Each layer's matmuls issue the two groups as separate calls, with
+	// backend.Epilogue.Prompt set for the first (a captured decode step has none).
+	Prompt int
 }
 
 // Workspace holds one lane's activations for batches of up to MaxTokens tokens. A
@@ -214,19 +225,32 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 	x := ws.index[:size]
 	ids, pos, seq, keep, tables := x[:n], x[n:2*n], x[2*n:3*n], x[3*n:3*n+rows], x[3*n+rows:slotsAt]
 	slots := x[slotsAt:]
-	row, k := 0, 0
+	// Rows: the prompt sequences' tokens first, then the generated ones', each group in
+	// the order of seqs (a sequence's rows stay consecutive); logits rows follow seqs.
+	prompt := 0
+	for i := range seqs {
+		if seqs[i].Prompt {
+			prompt += len(seqs[i].Tokens)
+		}
+	}
+	nextPrompt, nextGen, k := 0, prompt, 0
 	for i := range seqs {
 		s := &seqs[i]
+		row := &nextGen
+		if s.Prompt {
+			row = &nextPrompt
+		}
 		for j, t := range s.Tokens {
-			ids[row], pos[row], seq[row] = t, int32(s.Pos+j), int32(i)
+			r := *row
+			ids[r], pos[r], seq[r] = t, int32(s.Pos+j), int32(i)
 			if adapted {
-				slots[row] = int32(s.LoRA - 1)
+				slots[r] = int32(s.LoRA - 1)
 			}
 			if s.Logits == LogitsAll || (s.Logits == LogitsLast && j == len(s.Tokens)-1) {
-				keep[k] = int32(row)
+				keep[k] = int32(r)
 				k++
 			}
-			row++
+			*row++
 		}
 		t := tables[i*width : (i+1)*width]
 		used := copy(t, s.Blocks[:(s.Pos+len(s.Tokens)+bs-1)/bs])
@@ -242,7 +266,8 @@ func (m *Model) stage(ws *Workspace, kv *backend.KVCache, seqs []Seq) (b Batch, 
 		IDs: all.View(0, 1, n),
 		KV: backend.KVIndex{Pos: all.View(n, 1, n), Seq: all.View(2*n, 1, n),
 			Tables: all.View(3*n+rows, len(seqs), width), MaxCtx: maxCtx},
-		Rows: all.View(3*n, 1, rows),
+		Rows:   all.View(3*n, 1, rows),
+		Prompt: prompt,
 	}
 	if adapted {
 		b.LoRA = all.View(slotsAt, 1, n)
@@ -258,7 +283,10 @@ func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backen
 	if n > ws.MaxTokens || r > ws.MaxLogitRows || logits.Rows != r {
 		return fmt.Errorf("%s: %d rows, logits %s of %d for a workspace of %d tokens and %d logit rows", info.Kind, n, logits, r, ws.MaxTokens, ws.MaxLogitRows)
 	}
-	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: info.Kind, layer: -1, tr: ws.tracer}
+	if b.Prompt < 0 || b.Prompt > n {
+		return fmt.Errorf("%s: %d prompt rows of %d", info.Kind, b.Prompt, n)
+	}
+	o := &issuer{m: m, st: ws.stream, kv: kv, at: &b.KV, heads: &ws.heads, what: info.Kind, layer: -1, tr: ws.tracer, prompt: b.Prompt}
 	if o.tr != nil {
 		o.tr.BeginPass(info)
 	}
@@ -275,6 +303,9 @@ func (m *Model) pass(ws *Workspace, kv *backend.KVCache, b *Batch, logits backen
 		xl := ws.xl.SliceRows(0, r)
 		o.gather(xl, x, b.Rows)
 		o.rmsNorm(OpOutputNorm, xl, xl, m.outNorm)
+		// The classifier's rows are in the sequences' order, both roles mixed: it runs
+		// them all as generated rows (W8A16), a fixed precision for every logit row.
+		o.prompt = 0
 		o.matmul(OpClassifier, logits, xl, m.output, backend.Epilogue{})
 	}
 	if o.tr != nil {
@@ -299,6 +330,9 @@ type issuer struct {
 	// The batch's LoRA slots and the model's set, when some row has an adapter.
 	loraSlots backend.Tensor
 	loraSet   *LoRASet
+	// prompt is how many leading rows of the layers' matmuls are prompt tokens
+	// (Batch.Prompt): matmul issues them and the rest as two calls.
+	prompt int
 }
 
 // begin and end bracket an op for the tracer.
@@ -349,10 +383,24 @@ func (o *issuer) rmsNorm(op Op, out, x, w backend.Tensor) {
 	}
 }
 
+// matmul issues out (+)= x·Wᵀ by role: rows [0, o.prompt) as one call marked Prompt,
+// the rest as another (one call when all rows share a role), so each row gets the
+// precision of its role whatever else the pass holds.
 func (o *issuer) matmul(op Op, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) {
 	if o.err == nil {
 		o.begin(op)
-		o.check(op, o.m.be.MatMul(o.st, out, x, w, epi))
+		p := min(o.prompt, x.Rows)
+		if out.Rows != x.Rows {
+			p = 0 // one call: the backend reports the mismatch
+		}
+		if p > 0 {
+			pe := epi
+			pe.Prompt = true
+			o.check(op, o.m.be.MatMul(o.st, out.SliceRows(0, p), x.SliceRows(0, p), w, pe))
+		}
+		if p < x.Rows && o.err == nil {
+			o.check(op, o.m.be.MatMul(o.st, out.SliceRows(p, out.Rows), x.SliceRows(p, x.Rows), w, epi))
+		}
 		o.lora(op, out, x, epi)
 		o.end(op)
 	}

@@ -59,6 +59,10 @@ type Case struct {
 	Rank  int  `json:",omitempty"`
 	Slots int  `json:",omitempty"`
 	GLU   bool `json:",omitempty"` // matmul epilogue SiLUGLU: out = silu(x·Wgᵀ)·(x·Wuᵀ)
+	// Prompt marks the matmul's rows as prompt tokens (backend.Epilogue.Prompt): a
+	// device then runs int8 weights W8A8 (activations quantized per token), whatever
+	// the row count; unmarked rows are generated tokens (W8A16).
+	Prompt bool `json:",omitempty"`
 
 	Eps float32 // rmsnorm
 
@@ -214,16 +218,27 @@ func rmsnormCases() []Case {
 
 func matmulCases() []Case {
 	var cs []Case
-	add := func(n, in, out int, q, acc, large bool) {
+	// Rows are generated tokens (W8A16 on a device) unless role says prompt; the int8
+	// cases of prefill-chunk sizes (128 rows and more) are prompt rows (W8A8), and a few
+	// cases take the other role at the other sizes (addRole): the role, not the row
+	// count, picks the numerics.
+	addRole := func(n, in, out int, q, acc, large, prompt bool) {
 		name := fmt.Sprintf("w=%s,n=%d,in=%d,out=%d", wname(q), n, in, out)
 		if acc {
 			name += ",acc"
 		}
-		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, Accumulate: acc, Large: large})
+		if prompt {
+			name += ",prompt"
+		}
+		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, Accumulate: acc, Large: large, Prompt: prompt})
 	}
+	add := func(n, in, out int, q, acc, large bool) { addRole(n, in, out, q, acc, large, q && n >= 128) }
 	glu := func(n, in, out int, q, large bool) {
-		cs = append(cs, Case{Name: fmt.Sprintf("w=%s,n=%d,in=%d,out=%d,glu", wname(q), n, in, out),
-			N: n, In: in, Out: out, Int8: q, GLU: true, Large: large})
+		name := fmt.Sprintf("w=%s,n=%d,in=%d,out=%d,glu", wname(q), n, in, out)
+		if q && n >= 128 {
+			name += ",prompt"
+		}
+		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, Int8: q, GLU: true, Large: large, Prompt: q && n >= 128})
 	}
 	// Odd shapes; 9 and 17 rows cross a device's decode/prefill regime switch (8 rows),
 	// 65 the CPU's 64-row block.
@@ -244,12 +259,20 @@ func matmulCases() []Case {
 	// Every kernel path of a device backend at a real shape, the k/v projection
 	// (4096 → 1024: Llama-3-8B's outputs are all multiples of 64, so only rows have
 	// tails), with the row tail of each tile: SIMT (blocks of 8 rows) 7 rows; the
-	// tensor-core W8A16 kernel (from 9 rows, 64-row tiles) 9 and 127; W8A8 (from
-	// Options.W8A8Rows = 128 rows on the CUDA backend) 128, 130 and 191; float weights
-	// (16-bit on a device: SIMT below 9 rows, MMA from 9) 5, 9 and 130.
+	// tensor-core W8A16 kernel (from 9 rows, 64-row tiles) 9 and 127; W8A8 (prompt rows)
+	// 128, 130 and 191; float weights (16-bit on a device: SIMT below 9 rows, MMA from
+	// 9) 5, 9 and 130.
 	for _, n := range []int{7, 9, 127, 128, 130, 191} {
 		add(n, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, n == 130, false)
 	}
+	// The other role at each size: 130 generated rows (a large decode batch: W8A16),
+	// and prompt chunks of 5 and 50 rows (W8A8 with kernels v2's 16- and 64-row tiles,
+	// row tails and split-K at the real shape; column tails at 96 → 100).
+	addRole(130, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, false, false, false)
+	addRole(5, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, false, false, true)
+	addRole(50, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, true, false, true)
+	addRole(9, 96, 100, true, false, false, true)
+	addRole(40, 96, 100, true, true, false, true)
 	// Kernels v2 (the CUDA backend's Options.Kernels; runtime/backend/cuda/kmodel picks
 	// a tile per row count: 16 rows up to 16, 32 up to 32, 64 up to 64, 128 past, W8A8
 	// 128, or 16/64/128 from the first row): the row tails of the 32- and 64-row tiles

@@ -25,9 +25,10 @@
 //
 // The default matmul set also reaches every kernel path of the CUDA backend at a real
 // shape (the 4096 → 1024 k/v projection, PathCases): SIMT and tensor-core W8A16,
-// W8A8 (from the backend's W8A8Rows, 128), 16-bit SIMT and MMA, each with a row tail
-// in its tile, plus odd shapes with column tails past 128 rows; larger prefill chunks
-// at the FFN shapes are Large.
+// W8A8 (the cases marked Prompt: int8 cases of 128 rows and more, and prompt chunks of
+// 5 and 50 rows; a 130-row case of generated rows stays W8A16), 16-bit SIMT and MMA,
+// each with a row tail in its tile, plus odd shapes with column tails past 128 rows;
+// larger prefill chunks at the FFN shapes are Large.
 //
 // The ops read their index inputs (ids, positions, sequences, block tables, rows) from
 // i32 tensors of the backend under test, and leave alone the rows whose index data

@@ -251,7 +251,7 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		if err != nil {
 			return err
 		}
-		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU}))
+		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU, Prompt: c.Prompt}))
 	}
 }
 

@@ -150,7 +150,7 @@ func runCase(c Case, ref, b *side) (res Result) {
 		} else if dt, ok := be.dtypes["w"]; ok {
 			w = dt
 		}
-		res.Kernel, tileRows, tileCols = k.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU})
+		res.Kernel, tileRows, tileCols = k.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU, Prompt: c.Prompt})
 	}
 
 	problems := slices.Clone(be.problems)

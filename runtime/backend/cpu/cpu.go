@@ -42,6 +42,7 @@ var _ backend.Backend = (*Backend)(nil)
 // Backend is the CPU backend. The zero value is not usable; call New.
 type Backend struct {
 	threads int
+	w8a8    bool // Options.W8A8
 	streams atomic.Int32
 	pool    *pool // threads-1 workers
 }
@@ -49,6 +50,14 @@ type Backend struct {
 // Options configure the CPU backend.
 type Options struct {
 	Threads int // worker goroutines per op; 0 means GOMAXPROCS
+	// W8A8 makes MatMul honour Epilogue.Prompt as a device does: a prompt call with a
+	// dense int8 weight (a low-rank pair's int8 factors included) first rounds each
+	// activation row to the int8 grid of its own absolute maximum (scale = amax/127,
+	// round half to even, clamped to ±127: CUDA's vireo_quantize_rows), then multiplies
+	// as usual. Off (the default), the CPU ignores the flag and every row keeps its
+	// activations: quantizing would cost accuracy and buy no speed here. Tests turn it
+	// on to check that the model gives each row the precision of its role.
+	W8A8 bool
 }
 
 // New returns a CPU backend.
@@ -57,7 +66,7 @@ func New(o Options) *Backend {
 	if t <= 0 {
 		t = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: t, pool: newPool(t - 1)}
+	return &Backend{threads: t, w8a8: o.W8A8, pool: newPool(t - 1)}
 }
 
 // Close stops the backend's worker goroutines. Tensors stay valid (they are Go

@@ -61,7 +61,7 @@ func (c *Backend) matmulKind(s backend.Stream, out, x backend.Tensor, o, xs []fl
 			*p = make([]float32, x.Rows*r)
 		}
 		t := F32((*p)[:x.Rows*r], x.Rows, r)
-		if err := c.MatMul(s, t, x, w.A, backend.Epilogue{}); err != nil {
+		if err := c.MatMul(s, t, x, w.A, backend.Epilogue{Prompt: epi.Prompt}); err != nil {
 			return fmt.Errorf("low-rank %q factor A: %w", w.Name, err)
 		}
 		if err := c.MatMul(s, out, t, w.B, epi); err != nil {

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu/kern"
@@ -178,6 +179,11 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 	if err != nil {
 		return err
 	}
+	if q != nil && epi.Prompt && c.w8a8 {
+		p := w8a8Scratch.Get().(*[]float32)
+		defer w8a8Scratch.Put(p)
+		xs = quantizeRows(grow(p, len(xs)), xs, x.Rows, x.Cols)
+	}
 	a := matmulArgs{o: o, xs: xs, f: f, q: q, sc: sc, n: x.Rows, in: w.In, nout: w.Out, acc: epi.Accumulate}
 	if f != nil {
 		a.t = transposed(w)
@@ -204,7 +210,7 @@ func (c *Backend) matmulGLU(s backend.Stream, out, x backend.Tensor, w *backend.
 		return backend.ShapeError("matmul", "silu-glu out %s = x %s · %q[%d][%d]ᵀ (want 2·%d rows, no accumulate)", out, x, w.Name, w.Out, w.In, h)
 	}
 	gu := make([]float32, x.Rows*w.Out)
-	if err := c.MatMul(s, F32(gu, x.Rows, w.Out), x, w, backend.Epilogue{}); err != nil {
+	if err := c.MatMul(s, F32(gu, x.Rows, w.Out), x, w, backend.Epilogue{Prompt: epi.Prompt}); err != nil {
 		return err
 	}
 	for i := 0; i < x.Rows; i++ {
@@ -468,4 +474,31 @@ func (c *Backend) GatherRows(_ backend.Stream, out, x, rt backend.Tensor) error 
 		copy(o[i*d:(i+1)*d], xs[int(r)*d:])
 	}
 	return nil
+}
+
+// w8a8Scratch holds a prompt call's activations rounded to the int8 grid (Options.W8A8).
+var w8a8Scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// quantizeRows writes into dst each of the n rows of xs [n][d] rounded to the int8 grid
+// of its own absolute maximum, as CUDA's vireo_quantize_rows quantizes a W8A8 product's
+// activations (scale = amax/127 in float32, or 1 for a zero row; q = x/scale rounded
+// half to even, clamped to ±127), and returns dst: each value is q·scale, which the
+// int8 weights then multiply as usual. A row's values depend on that row alone.
+func quantizeRows(dst, xs []float32, n, d int) []float32 {
+	for i := 0; i < n; i++ {
+		row, out := xs[i*d:(i+1)*d], dst[i*d:(i+1)*d]
+		var amax float32
+		for _, v := range row {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		scale := float32(1)
+		if amax > 0 {
+			scale = amax / 127
+		}
+		for k, v := range row {
+			q := math.RoundToEven(float64(v / scale))
+			out[k] = float32(max(-127, min(127, q))) * scale
+		}
+	}
+	return dst
 }

@@ -26,10 +26,13 @@ type Options struct {
 	// GPUMemoryUtilization is the fraction of device memory the process may hold when
 	// AllocKV sizes the cache from free memory (blocks <= 0). Default 0.9.
 	GPUMemoryUtilization float64
-	// W8A8Rows: MatMul with int8 weights and at least this many rows quantizes the
-	// activations per token and runs the int8 tensor-core kernel (prefill). 0 means the
-	// default, 128; negative disables W8A8 (W8A16 throughout).
-	W8A8Rows int
+	// W8A8 says which MatMul calls with int8 weights quantize their activations per
+	// token and run the int8 tensor-core kernels: W8A8Prompt ("", the default) the calls
+	// whose rows are prompt tokens (backend.Epilogue.Prompt: the model marks prefill
+	// chunks), W8A8Off none (W8A16 throughout), W8A8All every one (op checks: the W8A8
+	// kernels on every case). Never the row count: a generated row runs W8A16 in a step
+	// of any size, a prompt row W8A8, so a row's numerics follow its role.
+	W8A8 W8A8Mode
 	// Log receives what the backend decides on the user's behalf (such as converting
 	// GGUF block-quantized weights to int8); nil discards it.
 	Log *zap.Logger
@@ -76,6 +79,38 @@ func ParseKernels(s string) (Kernels, error) {
 		return KernelsV1, nil
 	}
 	return "", fmt.Errorf("kernels %q: want v1 or v2", s)
+}
+
+// W8A8Mode says which int8 products run W8A8 (Options.W8A8).
+type W8A8Mode string
+
+const (
+	W8A8Prompt W8A8Mode = "prompt" // calls of prompt rows (backend.Epilogue.Prompt)
+	W8A8Off    W8A8Mode = "off"
+	W8A8All    W8A8Mode = "all"
+)
+
+// ParseW8A8 reads a -w8a8 value: "prompt", "off", "all", or "" for the default (prompt).
+func ParseW8A8(s string) (W8A8Mode, error) {
+	switch m := W8A8Mode(s); m {
+	case "":
+		return W8A8Prompt, nil
+	case W8A8Prompt, W8A8Off, W8A8All:
+		return m, nil
+	}
+	return "", fmt.Errorf("w8a8 %q: want prompt, off or all", s)
+}
+
+// w8a8 says whether a MatMul call with an int8 weight and epilogue epi quantizes its
+// activations (Options.W8A8); the kernel must also take the shape (k % 32 == 0 on v1).
+func (c *Backend) w8a8(epi backend.Epilogue) bool {
+	switch c.opt.W8A8 {
+	case W8A8All:
+		return true
+	case W8A8Off:
+		return false
+	}
+	return epi.Prompt // W8A8Prompt, and "" in a Backend built without New (tests)
 }
 
 // Backend is the CUDA backend on device 0.
@@ -143,9 +178,11 @@ func New(o Options) (*Backend, error) {
 	if o.GPUMemoryUtilization <= 0 || o.GPUMemoryUtilization > 1 {
 		o.GPUMemoryUtilization = 0.9
 	}
-	if o.W8A8Rows == 0 {
-		o.W8A8Rows = 128
+	w8, err := ParseW8A8(string(o.W8A8))
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
+	o.W8A8 = w8
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}

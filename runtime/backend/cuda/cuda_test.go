@@ -49,9 +49,9 @@ func TestOps(t *testing.T) {
 	})
 }
 
-// TestMatMulPaths checks the matmul paths the default TestOps never takes (it has fewer
-// rows than Options.W8A8Rows, and AUTO picks one kernel per shape): W8A8 from the first
-// row (the MMA kernel where In % 32 == 0, the rest stay W8A16), and the SIMT reference
+// TestMatMulPaths checks the matmul paths the default TestOps never takes (only its
+// prompt cases run W8A8, and AUTO picks one kernel per shape): W8A8 on every case from
+// the first row (the MMA kernel where In % 32 == 0, the rest stay W8A16), and the SIMT reference
 // kernels forced on every shape, W8A16, 16-bit and W8A8 alike — all on kernels v1 (v2's
 // matmul paths: TestMatMulPathsV2).
 func TestMatMulPaths(t *testing.T) {
@@ -60,9 +60,9 @@ func TestMatMulPaths(t *testing.T) {
 		opt  Options
 		v    cgo.Variant
 	}{
-		{"w8a8", Options{W8A8Rows: 1, Kernels: KernelsV1}, cgo.MMAuto},
-		{"simt", Options{W8A8Rows: -1, Kernels: KernelsV1}, cgo.MMSIMT},
-		{"w8a8-simt", Options{W8A8Rows: 1, Kernels: KernelsV1}, cgo.MMSIMT},
+		{"w8a8", Options{W8A8: W8A8All, Kernels: KernelsV1}, cgo.MMAuto},
+		{"simt", Options{W8A8: W8A8Off, Kernels: KernelsV1}, cgo.MMSIMT},
+		{"w8a8-simt", Options{W8A8: W8A8All, Kernels: KernelsV1}, cgo.MMSIMT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := New(tc.opt)
@@ -709,23 +709,26 @@ func TestUploadOrdering(t *testing.T) {
 // TestMatMulKernel pins MatMulKernel to the dispatch it mirrors on the shapes the
 // backendtest matmul cases are built to reach. It needs no GPU (no device call).
 func TestMatMulKernel(t *testing.T) {
-	b := &Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}
+	b := &Backend{opt: Options{Kernels: KernelsV1}}
 	for _, tc := range []struct {
 		n, in, out int
 		w          backend.DType
+		prompt     bool
 		want       string
 	}{
-		{1, 4096, 4096, backend.I8, "w8a16-simt"},
-		{8, 4096, 1024, backend.I8, "w8a16-simt"},
-		{9, 4096, 1024, backend.I8, "w8a16-mma"},
-		{127, 4096, 1024, backend.I8, "w8a16-mma"},
-		{128, 4096, 1024, backend.I8, "w8a8-mma"},
-		{130, 13, 7, backend.I8, "w8a16-simt"}, // k % 32 != 0: no W8A8, no MMA
-		{9, 4096, 1024, backend.F16, "f16-mma"},
-		{5, 4096, 1024, backend.BF16, "f16-simt"},
+		{1, 4096, 4096, backend.I8, false, "w8a16-simt"},
+		{8, 4096, 1024, backend.I8, false, "w8a16-simt"},
+		{9, 4096, 1024, backend.I8, false, "w8a16-mma"},
+		{127, 4096, 1024, backend.I8, false, "w8a16-mma"},
+		{128, 4096, 1024, backend.I8, false, "w8a16-mma"},
+		{128, 4096, 1024, backend.I8, true, "w8a8-mma"},
+		{1, 4096, 1024, backend.I8, true, "w8a8-mma"},
+		{130, 13, 7, backend.I8, true, "w8a16-simt"}, // k % 32 != 0: no W8A8, no MMA
+		{9, 4096, 1024, backend.F16, true, "f16-mma"},
+		{5, 4096, 1024, backend.BF16, false, "f16-simt"},
 	} {
-		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w, backend.Epilogue{}); got != tc.want {
-			t.Errorf("n=%d in=%d out=%d w=%s: %s, want %s", tc.n, tc.in, tc.out, tc.w, got, tc.want)
+		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w, backend.Epilogue{Prompt: tc.prompt}); got != tc.want {
+			t.Errorf("n=%d in=%d out=%d w=%s prompt=%v: %s, want %s", tc.n, tc.in, tc.out, tc.w, tc.prompt, got, tc.want)
 		}
 	}
 	// The SiLU-GLU epilogue's MMA blocks write 32 output columns (64 weight rows).
@@ -741,7 +744,7 @@ func TestMatMulKernel(t *testing.T) {
 // tails too. It needs no GPU (MatMulKernel makes no device call), so CI runs it
 // (make cuda-check).
 func TestMatMulCasesReachEveryPath(t *testing.T) {
-	b := &Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}
+	b := &Backend{opt: Options{Kernels: KernelsV1}}
 	type reach struct{ real, rowTail, colTail bool }
 	got := map[string]*reach{}
 	for _, c := range backendtest.Cases(backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16}}) {
@@ -749,7 +752,7 @@ func TestMatMulCasesReachEveryPath(t *testing.T) {
 		if c.Int8 {
 			w = backend.I8
 		}
-		name, tr, tc := b.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU})
+		name, tr, tc := b.MatMulKernel(c.N, c.In, c.Out, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU, Prompt: c.Prompt})
 		r := got[name]
 		if r == nil {
 			r = &reach{}

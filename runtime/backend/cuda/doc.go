@@ -10,8 +10,9 @@
 // F32 for a 16-bit tensor, converted on the device. Each op runs in the type its
 // operands are stored in (f16 or bf16); operands of mixed types are "not supported".
 //
-// Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for few rows, W8A8 with
-// per-token activation quantization from Options.W8A8Rows rows on); float weights become
+// Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for generated rows, W8A8
+// with per-token activation quantization for prompt rows: backend.Epilogue.Prompt,
+// Options.W8A8; never by row count); float weights become
 // 16-bit. Upload and Download take no stream; they move bytes through pinned staging on
 // the backend's own transfer stream and wait only for the stream of the last op that
 // wrote the buffer (never for the whole device, which would serialize the prefill

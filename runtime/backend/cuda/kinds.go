@@ -140,7 +140,7 @@ func (c *Backend) matmulKind(st *stream, s backend.Stream, out, x backend.Tensor
 		}
 		n, r := x.Rows, w.A.Out
 		// The inner products may quantize their input into the scratch's start (int8
-		// factors from Options.W8A8Rows rows): the intermediate goes past that room.
+		// factors of a prompt call, Options.W8A8): the intermediate goes past that room.
 		room := align256(n*max(w.In, r)) + align256(4*n)
 		tmpBytes := n * r * c.act.Size()
 		sc, err := c.scratchBytes(st, room+tmpBytes)
@@ -148,7 +148,7 @@ func (c *Backend) matmulKind(st *stream, s backend.Stream, out, x backend.Tensor
 			return wrap(op, err, "low-rank weight %q scratch", w.Name)
 		}
 		tmp := backend.Tensor{DType: c.act, Rows: n, Cols: r, Buf: &devBuf{ptr: unsafe.Add(sc, room), n: n * r, dt: c.act}}
-		if err := c.MatMul(s, tmp, x, w.A, backend.Epilogue{}); err != nil {
+		if err := c.MatMul(s, tmp, x, w.A, backend.Epilogue{Prompt: epi.Prompt}); err != nil {
 			return fmt.Errorf("low-rank %q factor A: %w", w.Name, err)
 		}
 		if err := c.MatMul(s, out, tmp, w.B, epi); err != nil {
@@ -199,7 +199,7 @@ func (c *Backend) matmulSparse24(st *stream, out, x backend.Tensor, w *backend.W
 		if a.WScale, _, err = dev(op, w.Scales); err != nil {
 			return err
 		}
-		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && w.In%64 == 0 && c.mmVariant != cgo.MMSIMT {
+		if c.w8a8(epi) && w.In%64 == 0 && c.mmVariant != cgo.MMSIMT {
 			qBytes := align256(n * w.In)
 			sc, err := c.scratchBytes(st, qBytes+4*n)
 			if err != nil {

@@ -15,7 +15,7 @@ import (
 // TestSparse24Kernels turns the 2:4 kernels on (Options.Sparse24) and checks every 2:4
 // matmul case against the CPU's dense kernel on the masked weights: the SIMT kernel
 // (decode, and forced on every shape), mma.sp for 16-bit values, mma.sp int8 from the
-// first row (W8A8Rows 1); and the low-rank pairs through the stream scratch. It skips
+// first row (Options.W8A8 all); and the low-rank pairs through the stream scratch. It skips
 // without a GPU; GPU run C must see it pass before the kernels are on by default.
 func TestSparse24Kernels(t *testing.T) {
 	for _, tc := range []struct {
@@ -24,8 +24,8 @@ func TestSparse24Kernels(t *testing.T) {
 		v    cgo.Variant
 	}{
 		{"auto", Options{Sparse24: true}, cgo.MMAuto},
-		{"simt", Options{Sparse24: true, W8A8Rows: -1}, cgo.MMSIMT},
-		{"w8a8", Options{Sparse24: true, W8A8Rows: 1}, cgo.MMAuto},
+		{"simt", Options{Sparse24: true, W8A8: W8A8Off}, cgo.MMSIMT},
+		{"w8a8", Options{Sparse24: true, W8A8: W8A8All}, cgo.MMAuto},
 		{"off", Options{}, cgo.MMAuto}, // expanded to dense at load
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,18 +52,18 @@ func TestMM2Table(t *testing.T) {
 }
 
 // mm2Backends are the kernels v2 settings the GPU check's op cases run under
-// (TestMatMulPaths and vireo-check ops -kernels v2): the default policy with W8A8 from
-// 128 rows, W8A8 from the first row, and tunings that force the configurations the
+// (TestMatMulPaths and vireo-check ops -kernels v2): the default policy with W8A8 for
+// prompt rows, W8A8 on every call, and tunings that force the configurations the
 // default policy never picks.
 var mm2Backends = []struct {
 	name string
 	opt  Options
 }{
-	{"v2", Options{Kernels: KernelsV2, W8A8Rows: 128}},
-	{"v2-w8a8", Options{Kernels: KernelsV2, W8A8Rows: 1}},
-	{"v2-c1", Options{Kernels: KernelsV2, W8A8Rows: 128, MMTuning: "w8a16=1"}},
-	{"v2-c2", Options{Kernels: KernelsV2, W8A8Rows: 128, MMTuning: "w8a16=2"}},
-	{"v2-c7", Options{Kernels: KernelsV2, W8A8Rows: 1, MMTuning: "w8a8=7"}},
+	{"v2", Options{Kernels: KernelsV2}},
+	{"v2-w8a8", Options{Kernels: KernelsV2, W8A8: W8A8All}},
+	{"v2-c1", Options{Kernels: KernelsV2, MMTuning: "w8a16=1"}},
+	{"v2-c2", Options{Kernels: KernelsV2, MMTuning: "w8a16=2"}},
+	{"v2-c7", Options{Kernels: KernelsV2, W8A8: W8A8All, MMTuning: "w8a8=7"}},
 }
 
 // fakeV2 is a backend with o's dispatch and no device (MatMulKernel and mm2Plan make
@@ -80,7 +80,7 @@ func fakeV2(t *testing.T, o Options) *Backend {
 // TestMatMulKernelV2 pins the v2 dispatch: int8 weights with k % 16 == 0 take v2, with
 // the tile the row count selects; float weights and other k stay on v1.
 func TestMatMulKernelV2(t *testing.T) {
-	b := fakeV2(t, Options{Kernels: KernelsV2, W8A8Rows: 128})
+	b := fakeV2(t, Options{Kernels: KernelsV2})
 	for _, tc := range []struct {
 		n, in, out int
 		w          backend.DType
@@ -91,9 +91,9 @@ func TestMatMulKernelV2(t *testing.T) {
 		{17, 4096, 1024, backend.I8, "mm2-w8a16-c3-32x128"},
 		{64, 4096, 1024, backend.I8, "mm2-w8a16-c4-64x128"},
 		{127, 4096, 1024, backend.I8, "mm2-w8a16-c5-128x128"},
-		{128, 4096, 1024, backend.I8, "mm2-w8a8-c6-128x128"},
-		{130, 13, 7, backend.I8, "w8a16-simt"}, // k % 16 != 0: v1
-		{3, 40, 7, backend.I8, "w8a16-simt"},   // k % 16 != 0: v1
+		{128, 4096, 1024, backend.I8, "mm2-w8a16-c5-128x128"}, // generated rows: W8A16 at any count
+		{130, 13, 7, backend.I8, "w8a16-simt"},                // k % 16 != 0: v1
+		{3, 40, 7, backend.I8, "w8a16-simt"},                  // k % 16 != 0: v1
 		{9, 4096, 1024, backend.F16, "f16-mma"},
 	} {
 		if got, _, _ := b.MatMulKernel(tc.n, tc.in, tc.out, tc.w, backend.Epilogue{}); got != tc.want {
@@ -104,7 +104,7 @@ func TestMatMulKernelV2(t *testing.T) {
 		t.Errorf("glu: %s with %d×%d tiles, want mm2-w8a16-c0-16x128 with 16×64", name, rows, cols)
 	}
 	// Kernels v1 keeps v1's matmuls.
-	if got, _, _ := (&Backend{opt: Options{W8A8Rows: 128, Kernels: KernelsV1}}).MatMulKernel(1, 4096, 4096, backend.I8, backend.Epilogue{}); got != "w8a16-simt" {
+	if got, _, _ := (&Backend{opt: Options{Kernels: KernelsV1}}).MatMulKernel(1, 4096, 4096, backend.I8, backend.Epilogue{}); got != "w8a16-simt" {
 		t.Errorf("kernels v1: %s, want v1's w8a16-simt", got)
 	}
 }
@@ -122,7 +122,7 @@ func mm2Cases() []backendtest.Case {
 }
 
 func caseEpi(c backendtest.Case) backend.Epilogue {
-	return backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU}
+	return backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU, Prompt: c.Prompt}
 }
 
 // TestMM2CasesReachEveryPath: under each v2 setting of mm2Backends, the default
@@ -159,8 +159,10 @@ func TestMM2CasesReachEveryPath(t *testing.T) {
 		// What the setting can pick: the policy's configuration for every row count.
 		want := map[int]bool{}
 		for n := 1; n <= 2048; n++ {
-			if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{}, nil, nil); ok {
-				want[b.mm2.ConfigFor(k, n)] = true
+			for _, prompt := range []bool{false, true} {
+				if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{Prompt: prompt}, nil, nil); ok {
+					want[b.mm2.ConfigFor(k, n)] = true
+				}
 			}
 		}
 		for cfg := range want {
@@ -178,8 +180,10 @@ func TestMM2CasesReachEveryPath(t *testing.T) {
 	for _, set := range mm2Backends {
 		b := fakeV2(t, set.opt)
 		for n := 1; n <= 2048; n++ {
-			if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{}, nil, nil); ok {
-				all[b.mm2.ConfigFor(k, n)] = true
+			for _, prompt := range []bool{false, true} {
+				if k, ok := b.mm2Kind(n, 4096, backend.Epilogue{Prompt: prompt}, nil, nil); ok {
+					all[b.mm2.ConfigFor(k, n)] = true
+				}
 			}
 		}
 	}
@@ -301,7 +305,7 @@ func TestMatMulSplit(t *testing.T) {
 	for _, set := range []struct {
 		name string
 		opt  Options
-	}{{"v1", Options{Kernels: KernelsV1}}, {"v2", Options{Kernels: KernelsV2}}, {"v2-w8a8", Options{Kernels: KernelsV2, W8A8Rows: 1}}} {
+	}{{"v1", Options{Kernels: KernelsV1}}, {"v2", Options{Kernels: KernelsV2}}, {"v2-w8a8", Options{Kernels: KernelsV2, W8A8: W8A8All}}} {
 		t.Run(set.name, func(t *testing.T) {
 			b, err := New(set.opt)
 			if errors.Is(err, cgo.ErrNoDevice) {
@@ -393,5 +397,57 @@ func TestMatMulSplit(t *testing.T) {
 				must(t, b.FreeWeight(w))
 			}
 		})
+	}
+}
+
+// TestW8A8ByRole pins the activation precision of int8 products to the rows' role
+// (backend.Epilogue.Prompt), never their count: under the default Options.W8A8, every
+// generated call runs a W8A16 kernel and every prompt call a W8A8 one at any row
+// count, on kernels v1 and v2 (with and without the residual add and SiLU-GLU), and
+// mm2Kind, which MatMul and MatMulSplit dispatch on, agrees; W8A8 off and all ignore
+// the role. It needs no GPU.
+func TestW8A8ByRole(t *testing.T) {
+	rows := []int{1, 5, 8, 9, 16, 17, 64, 65, 127, 128, 129, 200, 512, 2048}
+	for _, set := range []struct {
+		name string
+		opt  Options
+	}{
+		{"v1", Options{Kernels: KernelsV1}}, {"v2", Options{Kernels: KernelsV2}},
+		{"v1-off", Options{Kernels: KernelsV1, W8A8: W8A8Off}}, {"v2-off", Options{Kernels: KernelsV2, W8A8: W8A8Off}},
+		{"v1-all", Options{Kernels: KernelsV1, W8A8: W8A8All}}, {"v2-all", Options{Kernels: KernelsV2, W8A8: W8A8All}},
+	} {
+		o := set.opt
+		var err error
+		if o.W8A8, err = ParseW8A8(string(o.W8A8)); err != nil {
+			t.Fatal(err)
+		}
+		b := fakeV2(t, o)
+		for _, n := range rows {
+			for _, epi := range []backend.Epilogue{{}, {Accumulate: true}, {SiLUGLU: true}} {
+				for _, prompt := range []bool{false, true} {
+					epi.Prompt = prompt
+					want := prompt
+					switch o.W8A8 {
+					case W8A8Off:
+						want = false
+					case W8A8All:
+						want = true
+					}
+					name, _, _ := b.MatMulKernel(n, 4096, 1024, backend.I8, epi)
+					if got := strings.Contains(name, "w8a8"); got != want || (!got && !strings.Contains(name, "w8a16")) {
+						t.Errorf("%s: %d rows, %+v: kernel %s, want W8A8 %v", set.name, n, epi, name, want)
+					}
+					if k, ok := b.mm2Kind(n, 4096, epi, nil, nil); ok != (o.Kernels == KernelsV2) || (ok && (k == kmodel.W8A8) != want) {
+						t.Errorf("%s: %d rows, %+v: mm2Kind %v %v, want W8A8 %v", set.name, n, epi, k, ok, want)
+					}
+				}
+			}
+		}
+	}
+	if _, err := ParseW8A8("rows"); err == nil {
+		t.Error("ParseW8A8 took an unknown mode")
+	}
+	if m, err := ParseW8A8(""); err != nil || m != W8A8Prompt {
+		t.Errorf(`ParseW8A8(""): %q %v, want prompt`, m, err)
 	}
 }

@@ -209,7 +209,7 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 		if kind, ok := c.mm2Kind(n, w.In, epi, xp, wp); ok {
 			return c.matmul2(st, a, kind, w.Name)
 		}
-		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && w.In%32 == 0 {
+		if c.w8a8(epi) && w.In%32 == 0 {
 			return c.matmulW8A8(st, a, w.Name)
 		}
 		return wrap(op, cgo.MatMulW8A16(st.s, a), "w8a16, weight %q, %s", w.Name, a)
@@ -222,7 +222,7 @@ func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Wei
 // Row thresholds and tiles of the kernel library's matmul dispatch (matmul_*.cu): the
 // library picks, for VIREO_MM_AUTO, the tensor-core kernel from kW8A16MmaRows
 // (kF16MmaRows) rows when k % 32 == 0 and the rows are 16-byte aligned, else the SIMT
-// kernel; MatMul itself sends int8 weights to W8A8 from Options.W8A8Rows rows.
+// kernel; MatMul itself sends int8 weights of prompt calls to W8A8 (Options.W8A8).
 const (
 	mmaRows              = 9      // kW8A16MmaRows, kF16MmaRows
 	simtTileRows         = 8      // kSimtRows
@@ -257,7 +257,7 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 			return mm2Prefix + kmodel.Name(pl.Config), cfg.BM(), cols
 		}
 		kind = "w8a16"
-		if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows && in%32 == 0 {
+		if c.w8a8(epi) && in%32 == 0 {
 			if c.mmVariant == cgo.MMSIMT {
 				return w8a8Name + simtSuffix, simtTileRows, simtTileCols
 			}
@@ -352,12 +352,14 @@ const mm2Prefix = "mm2-"
 
 // mm2Kind says whether kernels v2 multiply n rows of x [n][k] by an int8 weight, and
 // with which kind: with Options.Kernels v2, when k % 16 == 0 and x and W (when given)
-// start 16-byte aligned; W8A8 from Options.W8A8Rows rows (prefill), like v1, else W8A16.
+// start 16-byte aligned; W8A8 for the calls Options.W8A8 names (prompt rows by
+// default), like v1, else W8A16 — whatever n is: the row count picks the tile, never
+// the numerics.
 func (c *Backend) mm2Kind(n, k int, epi backend.Epilogue, x, w unsafe.Pointer) (kmodel.Kind, bool) {
 	if c.opt.Kernels != KernelsV2 || !kmodel.Supported(k, k, 2) || uintptr(x)%16 != 0 || uintptr(w)%16 != 0 {
 		return 0, false
 	}
-	if c.opt.W8A8Rows > 0 && n >= c.opt.W8A8Rows {
+	if c.w8a8(epi) {
 		return kmodel.W8A8, true
 	}
 	return kmodel.W8A16, true
