@@ -248,6 +248,16 @@ type Epilogue struct {
 	Prompt bool
 }
 
+// SplitMatMuler is a backend that multiplies one weight into several outputs in one
+// call: the columns of x·Wᵀ are cut, in order, into outs (out i [n][cols_i], Σ cols_i =
+// W.Out, at most 3), as MatMul into one output would compute them, with
+// epi.Accumulate and epi.Prompt as MatMul takes them (SiLUGLU is refused). The model
+// fuses q/k/v (and gate/up) into one weight at load for such a backend and issues one
+// call where it would issue three (runtime/model).
+type SplitMatMuler interface {
+	MatMulSplit(s Stream, outs []Tensor, x Tensor, w *Weight, epi Epilogue) error
+}
+
 // RopeStyle selects how RoPE pairs a head's dimensions.
 type RopeStyle int
 

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"fmt"
-
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/quant"
 )
@@ -44,19 +42,7 @@ func (b *builder) sparse24(name string, out, in int, vals []float32, meta []byte
 	return b.load(h)
 }
 
-func (b *builder) load(h *backend.HostWeight) (*backend.Weight, error) {
-	w, err := b.be.LoadWeight(h)
-	if err != nil {
-		return nil, fmt.Errorf("weight %s: %w", h.Name, err)
-	}
-	b.bytes += WeightStorageBytes(w)
-	if w.Kind == backend.LowRank {
-		b.kept(w.A)
-	} else {
-		b.kept(w)
-	}
-	return w, nil
-}
+func (b *builder) load(h *backend.HostWeight) (*backend.Weight, error) { return b.upload(h) }
 
 // WeightStorageBytes is what a backend weight reads per use: its values, row scales and
 // 2:4 metadata, or both factors of a low-rank pair.

@@ -406,6 +406,49 @@ func (o *issuer) matmul(op Op, out, x backend.Tensor, w *backend.Weight, epi bac
 	}
 }
 
+// matmulSplit issues x·Wᵀ of a fused weight into outs (backend.SplitMatMuler), by role
+// as matmul does, then each output's adapter products (ops[i] names output i's
+// projection), all in op's tracer bracket.
+func (o *issuer) matmulSplit(op Op, ops []Op, outs []backend.Tensor, x backend.Tensor, w *backend.Weight) {
+	if o.err != nil {
+		return
+	}
+	o.begin(op)
+	sm, ok := o.m.be.(backend.SplitMatMuler)
+	if !ok {
+		o.check(op, fmt.Errorf("fused weight %q on a backend without split outputs", w.Name))
+	}
+	p := min(o.prompt, x.Rows)
+	for _, out := range outs {
+		if out.Rows != x.Rows {
+			p = 0 // one call: the backend reports the mismatch
+		}
+	}
+	part := func(r0, r1 int, prompt bool) {
+		if o.err != nil {
+			return
+		}
+		sub := make([]backend.Tensor, len(outs))
+		for i, out := range outs {
+			sub[i] = out
+			if r1-r0 != x.Rows {
+				sub[i] = out.SliceRows(r0, r1)
+			}
+		}
+		o.check(op, sm.MatMulSplit(o.st, sub, x.SliceRows(r0, r1), w, backend.Epilogue{Prompt: prompt}))
+	}
+	if p > 0 {
+		part(0, p, true)
+	}
+	if p < x.Rows {
+		part(p, x.Rows, false)
+	}
+	for i, out := range outs {
+		o.lora(ops[i], out, x, backend.Epilogue{})
+	}
+	o.end(op)
+}
+
 // loraTargets are the projections adapters apply to, by op.
 var loraTargets = map[Op]lora.Target{OpQ: lora.TargetQ, OpK: lora.TargetK, OpV: lora.TargetV, OpAttnOutput: lora.TargetO,
 	OpFFNGate: lora.TargetGate, OpFFNUp: lora.TargetUp, OpFFNDown: lora.TargetDown}
@@ -473,9 +516,13 @@ func (m *Model) layerStack(o *issuer, ws *Workspace, n int) {
 		}
 		// Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)).
 		o.rmsNorm(OpAttnNorm, xn, x, ly.attnNorm)
-		o.matmul(OpQ, q, xn, ly.wq, backend.Epilogue{})
-		o.matmul(OpK, k, xn, ly.wk, backend.Epilogue{})
-		o.matmul(OpV, v, xn, ly.wv, backend.Epilogue{})
+		if ly.wqkv != nil { // one product into q, k and v, timed as q_proj
+			o.matmulSplit(OpQ, []Op{OpQ, OpK, OpV}, []backend.Tensor{q, k, v}, xn, ly.wqkv)
+		} else {
+			o.matmul(OpQ, q, xn, ly.wq, backend.Epilogue{})
+			o.matmul(OpK, k, xn, ly.wk, backend.Epilogue{})
+			o.matmul(OpV, v, xn, ly.wv, backend.Epilogue{})
+		}
 		o.rope(OpRopeQ, q)
 		o.rope(OpRopeK, k)
 		o.writeKV(k, v)
@@ -483,9 +530,20 @@ func (m *Model) layerStack(o *issuer, ws *Workspace, n int) {
 		o.matmul(OpAttnOutput, x, att, ly.wo, backend.Epilogue{Accumulate: true})
 		// FFN block: x += W2 · (silu(W1·n(x)) * W3·n(x)).
 		o.rmsNorm(OpFFNNorm, xn, x, ly.ffnNorm)
-		o.matmul(OpFFNGate, gate, xn, ly.gate, backend.Epilogue{})
-		o.matmul(OpFFNUp, up, xn, ly.up, backend.Epilogue{})
-		o.siluMul(hb, gate, up)
+		switch {
+		case ly.wgu != nil && o.loraSet == nil:
+			// gate, up and silu(gate)·up in one product (the SiLU-GLU epilogue), timed
+			// as gate_proj.
+			o.matmul(OpFFNGate, hb, xn, ly.wgu, backend.Epilogue{SiLUGLU: true})
+		case ly.wgu != nil:
+			// Adapters add to gate and up apart: split outputs, then SiLUMul.
+			o.matmulSplit(OpFFNGate, []Op{OpFFNGate, OpFFNUp}, []backend.Tensor{gate, up}, xn, ly.wgu)
+			o.siluMul(hb, gate, up)
+		default:
+			o.matmul(OpFFNGate, gate, xn, ly.gate, backend.Epilogue{})
+			o.matmul(OpFFNUp, up, xn, ly.up, backend.Epilogue{})
+			o.siluMul(hb, gate, up)
+		}
 		o.matmul(OpFFNDown, x, hb, ly.down, backend.Epilogue{Accumulate: true})
 		if o.tr != nil {
 			o.tr.EndLayer(l)

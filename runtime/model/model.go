@@ -133,15 +133,23 @@ func matrixWeights(c *Config) int64 {
 
 // layer holds one transformer block's weights. Shapes: D=dim, H=heads, K=kv heads,
 // d=head dim, F=hidden (FFN) dim.
+//
+// On a backend that multiplies into split outputs (backend.SplitMatMuler) q, k and v are
+// one weight wqkv of their rows concatenated, and gate and up one weight wgu (gate rows,
+// then up rows: the SiLU-GLU epilogue's layout), and wq, wk, wv, gate, up are nil; the
+// parts stay separate when their forms differ (a GGUF file's v in another block type
+// than q, a low-rank or 2:4 matrix, weights a device drew itself).
 type layer struct {
 	attnNorm backend.Tensor  // [1][D]
 	wq       *backend.Weight // [H*d][D]
 	wk       *backend.Weight // [K*d][D]
 	wv       *backend.Weight // [K*d][D]
+	wqkv     *backend.Weight // [(H+2K)*d][D]: wq, wk, wv fused, or nil
 	wo       *backend.Weight // [D][H*d]
 	ffnNorm  backend.Tensor  // [1][D]
 	gate     *backend.Weight // [F][D]  (w1)
 	up       *backend.Weight // [F][D]  (w3)
+	wgu      *backend.Weight // [2F][D]: gate, up fused, or nil
 	down     *backend.Weight // [D][F]  (w2)
 }
 
@@ -239,6 +247,102 @@ type builder struct {
 	opt   Options
 	bytes int64
 	types map[backend.DType]int // matrices kept per type
+	// hold, while set, collects the dense host weights upload is given instead of
+	// loading them (fuse then loads them, fused or apart).
+	hold *[]held
+}
+
+// held is a host weight upload kept back, and the placeholder it returned for it.
+type held struct {
+	h *backend.HostWeight
+	w *backend.Weight
+}
+
+// upload hands h to the backend and counts what it keeps, or, while b holds, keeps
+// a dense h back and returns a placeholder that fuse fills in.
+func (b *builder) upload(h *backend.HostWeight) (*backend.Weight, error) {
+	if b.hold != nil && h.Kind == backend.Dense {
+		w := &backend.Weight{Name: h.Name, Out: h.Out, In: h.In}
+		*b.hold = append(*b.hold, held{h, w})
+		return w, nil
+	}
+	w, err := b.be.LoadWeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("weight %s: %w", h.Name, err)
+	}
+	b.bytes += WeightStorageBytes(w)
+	if w.Kind == backend.LowRank {
+		b.kept(w.A)
+	} else {
+		b.kept(w)
+	}
+	return w, nil
+}
+
+// fuses says whether the model fuses q/k/v and gate/up: the backend multiplies into
+// split outputs.
+func (b *builder) fuses() bool {
+	_, ok := b.be.(backend.SplitMatMuler)
+	return ok
+}
+
+// fuse loads the weights held for parts as one weight named name, their rows
+// concatenated in order, when every part was held (dense, from the host) and all have
+// one form: float of one source type, int8 with row scales, or blocks of one type. It
+// then returns that weight (counted once per part in WeightTypes); otherwise it loads
+// each part as itself, fills in its placeholder, and returns nil.
+func (b *builder) fuse(name string, hs []held, parts int) (*backend.Weight, error) {
+	if h := concatRows(name, hs, parts); h != nil {
+		w, err := b.be.LoadWeight(h)
+		if err != nil {
+			return nil, fmt.Errorf("weight %s: %w", name, err)
+		}
+		b.bytes += WeightStorageBytes(w)
+		for range parts {
+			b.kept(w)
+		}
+		return w, nil
+	}
+	for _, p := range hs {
+		w, err := b.upload(p.h)
+		if err != nil {
+			return nil, err
+		}
+		*p.w = *w
+	}
+	return nil, nil
+}
+
+// concatRows is the host weight of hs's rows in order, or nil when they are not parts
+// of one form (see fuse).
+func concatRows(name string, hs []held, parts int) *backend.HostWeight {
+	if len(hs) != parts || parts < 2 {
+		return nil
+	}
+	first := hs[0].h
+	out := 0
+	for _, p := range hs {
+		h := p.h
+		same := h.In == first.In && h.Source == first.Source && h.BlockType == first.BlockType &&
+			(h.F32 != nil) == (first.F32 != nil) && (h.I8 != nil) == (first.I8 != nil) && (h.Blocks != nil) == (first.Blocks != nil)
+		if !same || h.Validate() != nil {
+			return nil
+		}
+		out += h.Out
+	}
+	c := &backend.HostWeight{Name: name, Out: out, In: first.In, Source: first.Source, BlockType: first.BlockType}
+	for _, p := range hs {
+		h, n := p.h, p.h.Out*p.h.In
+		switch {
+		case h.F32 != nil:
+			c.F32 = append(c.F32, h.F32[:n]...)
+		case h.I8 != nil:
+			c.I8, c.Scales = append(c.I8, h.I8[:n]...), append(c.Scales, h.Scales[:h.Out]...)
+		default:
+			c.Blocks = append(c.Blocks, h.Blocks[:h.Out*h.BlockType.RowBytes(h.In)]...)
+		}
+	}
+	return c
 }
 
 // kept counts a matrix the backend holds, by its type.
@@ -283,13 +387,7 @@ func (b *builder) linear(name string, out, in int, f []float32, int8 bool, src s
 	default:
 		h.F32 = f
 	}
-	w, err := b.be.LoadWeight(h)
-	if err != nil {
-		return nil, fmt.Errorf("weight %s: %w", name, err)
-	}
-	b.kept(w)
-	b.bytes += weightBytes(w)
-	return w, nil
+	return b.upload(h)
 }
 
 // weightBytes is the size of a weight as the backend keeps it: its matrix, and the
@@ -325,12 +423,10 @@ func (b *builder) native(t *loader.Tensor, out, in int) (w *backend.Weight, ok b
 	if !isBlock || !b.loadsBlocks(dt) || dt.RowBytes(in) < 0 || len(t.Data) != out*dt.RowBytes(in) {
 		return nil, false, nil
 	}
-	w, err = b.be.LoadWeight(&backend.HostWeight{Name: t.Name, Out: out, In: in, Blocks: t.Data, BlockType: dt})
+	w, err = b.upload(&backend.HostWeight{Name: t.Name, Out: out, In: in, Blocks: t.Data, BlockType: dt})
 	if err != nil {
-		return nil, false, fmt.Errorf("weight %s: %w", t.Name, err)
+		return nil, false, err
 	}
-	b.kept(w)
-	b.bytes += weightBytes(w)
 	prefault(t.Data)
 	return w, true, nil
 }
@@ -477,7 +573,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	}
 	_, hasOutput := ck.Tensors["output.weight"]
 	untied := hasOutput && !c.TiedEmbeddings
-	err := m.assemble(untied, func(name string, out, in int, emb bool) (*backend.Weight, error) {
+	err := m.assemble(b, untied, func(name string, out, in int, emb bool) (*backend.Weight, error) {
 		if emb {
 			return linear(name, out, in, quantize(name, true))
 		}
@@ -497,8 +593,9 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 // assemble fills m's weights in loader.Canonical's order: the embedding, each layer's
 // seven matrices and two norms, the final norm, then the classifier when untied (else
 // the embedding serves). matrix gets each matrix's name and shape, emb set for the
-// embedding and the classifier.
-func (m *Model) assemble(untied bool, matrix func(name string, out, in int, emb bool) (*backend.Weight, error), vector func(name string, n int) (backend.Tensor, error)) error {
+// embedding and the classifier. When b fuses, b holds q, k, v (then gate, up) as matrix
+// makes them and loads them fused (layer).
+func (m *Model) assemble(b *builder, untied bool, matrix func(name string, out, in int, emb bool) (*backend.Weight, error), vector func(name string, n int) (backend.Tensor, error)) error {
 	c := &m.Config
 	D, F, V := c.Dim, c.HiddenDim, c.VocabSize
 	qd, kd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
@@ -509,16 +606,47 @@ func (m *Model) assemble(untied bool, matrix func(name string, out, in int, emb 
 	for l := 0; l < c.Layers; l++ {
 		var ly layer
 		p := fmt.Sprintf("blk.%d.", l)
-		for _, s := range []struct {
+		type spec struct {
 			dst     **backend.Weight
 			name    string
 			out, in int
+		}
+		// group loads specs; with fused set (b fuses) it holds them and loads them as
+		// one weight into *fused, clearing their own (or apart when fuse cannot).
+		group := func(fused **backend.Weight, name string, specs ...spec) error {
+			var hs []held
+			if fused != nil && b.fuses() {
+				b.hold = &hs
+				defer func() { b.hold = nil }()
+			}
+			for _, s := range specs {
+				if *s.dst, err = matrix(p+s.name, s.out, s.in, false); err != nil {
+					return err
+				}
+			}
+			if b.hold == nil {
+				return nil
+			}
+			b.hold = nil
+			if *fused, err = b.fuse(p+name, hs, len(specs)); err != nil || *fused == nil {
+				return err
+			}
+			for _, s := range specs {
+				*s.dst = nil
+			}
+			return nil
+		}
+		for _, g := range []struct {
+			into  **backend.Weight
+			name  string
+			specs []spec
 		}{
-			{&ly.wq, "attn_q.weight", qd, D}, {&ly.wk, "attn_k.weight", kd, D}, {&ly.wv, "attn_v.weight", kd, D},
-			{&ly.wo, "attn_output.weight", D, qd}, {&ly.gate, "ffn_gate.weight", F, D},
-			{&ly.up, "ffn_up.weight", F, D}, {&ly.down, "ffn_down.weight", D, F},
+			{into: &ly.wqkv, name: "attn_qkv.weight", specs: []spec{{&ly.wq, "attn_q.weight", qd, D}, {&ly.wk, "attn_k.weight", kd, D}, {&ly.wv, "attn_v.weight", kd, D}}},
+			{specs: []spec{{&ly.wo, "attn_output.weight", D, qd}}},
+			{into: &ly.wgu, name: "ffn_gate_up.weight", specs: []spec{{&ly.gate, "ffn_gate.weight", F, D}, {&ly.up, "ffn_up.weight", F, D}}},
+			{specs: []spec{{&ly.down, "ffn_down.weight", D, F}}},
 		} {
-			if *s.dst, err = matrix(p+s.name, s.out, s.in, false); err != nil {
+			if err := group(g.into, g.name, g.specs...); err != nil {
 				return err
 			}
 		}

@@ -82,27 +82,25 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 			for i := range h.Scales {
 				h.Scales[i] = float32(a / 127)
 			}
-			b.bytes += int64(out*in + 4*out)
 		} else {
-			b.bytes += int64(4 * out * in)
 			// A device backend draws float weights itself (an 8B shape's 32 GB of f32
-			// would take tens of seconds on one host thread).
+			// would take tens of seconds on one host thread); such weights are not fused.
 			if rl, ok := be.(backend.RandomWeightLoader); ok {
 				w, err := rl.LoadRandomWeight(h.Name, out, in, seed, float32(a))
 				if err != nil {
 					return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
 				}
+				b.bytes += int64(4 * out * in)
 				b.kept(w)
 				prog.step(h.Name, "generated", out*in)
 				return w, nil
 			}
 			h.F32 = randF32(seed, out*in, float32(a))
 		}
-		w, err := be.LoadWeight(h)
+		w, err := b.upload(h)
 		if err != nil {
-			return nil, fmt.Errorf("%s: weight %s: %w", name, h.Name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		b.kept(w)
 		prog.step(h.Name, "generated", out*in)
 		return w, nil
 	}
@@ -110,7 +108,7 @@ func Synthetic(name string, be backend.Backend, opt Options) (*Model, error) {
 	for i := range ones {
 		ones[i] = 1
 	}
-	err = m.assemble(!c.TiedEmbeddings, func(name string, out, in int, emb bool) (*backend.Weight, error) {
+	err = m.assemble(b, !c.TiedEmbeddings, func(name string, out, in int, emb bool) (*backend.Weight, error) {
 		return gen(name, out, in, int8 && !(emb && opt.FloatEmbedding))
 	}, func(name string, _ int) (backend.Tensor, error) { return b.vector(name, ones) })
 	if err != nil {

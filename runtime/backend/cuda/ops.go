@@ -275,8 +275,9 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 // into outs (at most 3, e.g. q, k and v of a fused [q; k; v] weight: out i [n][cols_i],
 // Σ cols_i = W.Out), with the residual add when epi.Accumulate (SiLU-GLU is refused). With
 // kernels v2 and a shape v2 takes it is one launch (vireo_mm2_args.out2/out3); otherwise
-// one MatMul per output on the weight's rows for it (a view: no copy). The model does not
-// call it yet (it does not fuse q/k/v); TestMatMulSplit checks it on a card.
+// one MatMul per output on the weight's rows for it (a view: no copy). The model calls it
+// for its fused q/k/v weight (and gate/up when adapters need the two apart:
+// backend.SplitMatMuler); TestMatMulSplit checks it on a card.
 func (c *Backend) MatMulSplit(s backend.Stream, outs []backend.Tensor, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
 	const op = "cuda matmul split"
 	if len(outs) == 0 || len(outs) > 3 || epi.SiLUGLU {
@@ -346,6 +347,8 @@ func (c *Backend) MatMulSplit(s backend.Stream, outs []backend.Tensor, x backend
 	}
 	return nil
 }
+
+var _ backend.SplitMatMuler = (*Backend)(nil)
 
 // mm2Prefix starts the name MatMulKernel gives a kernels v2 path: "mm2-w8a16-c0-16x128".
 const mm2Prefix = "mm2-"
