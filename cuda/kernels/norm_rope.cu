@@ -4,6 +4,21 @@
 //
 // Reference semantics: runtime/backend/cpu/ops.go. All arithmetic is fp32; inputs and
 // outputs in the activation dtype.
+//
+// Napkin math (H200, ≈ 4.3 TB/s copy, 132 SMs), Llama-3-8B rows of 4096, f16: every op
+// here is memory bound (a few flops per byte), one block per row.
+// - RMSNorm, 2,048 prefill rows: reads 16.8 MB, writes 16.8 MB: 7.8 µs floor, expect
+//   9–12 µs (2,048 blocks over 132 SMs, a block reduction per row). One decode row:
+//   16 KB, launch bound (≈ 3 µs).
+// - RMSNormQuant (vireo_rmsnorm_quant, backend.RMSNormQuanter), 2,048 rows: reads 16.8
+//   MB, writes 8.4 MB of int8 and 8 KB of scales: 5.9 µs floor, expect 8–11 µs (the row,
+//   8 KB, is read three times — squares, row maximum, quantize — from L1/L2, once from
+//   DRAM; two block reductions). It replaces RMSNorm then vireo_quantize_rows (16.8 MB
+//   written, read back, 8.4 MB written: 58.7 MB, 13.7 µs floor) for a W8A8 product.
+// - vireo_quantize_rows alone: reads 16.8 MB, writes 8.4 MB: 5.9 µs floor.
+// The thread → element mapping is one block per row, threads striding the row: every
+// element is read and written by exactly one thread of its row's block (no Go model
+// beyond the backendtest cases: nothing is tiled).
 #include "common.cuh"
 
 using namespace vireo;

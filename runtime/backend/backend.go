@@ -258,6 +258,16 @@ type SplitMatMuler interface {
 	MatMulSplit(s Stream, outs []Tensor, x Tensor, w *Weight, epi Epilogue) error
 }
 
+// RMSNormQuanter is a backend whose RMSNorm can also quantize its result per token
+// for a W8A8 product (the activation quantization fused into the norm before it).
+type RMSNormQuanter interface {
+	// RMSNormQuant normalizes each row of x [n][dim] as RMSNorm does (y, rounded to the
+	// activation type), then writes q [n][dim] (I8) and scales [1][n] (F32): scale =
+	// max|y|/127 (1 for a zero row), q = y/scale rounded half to even, clamped to ±127,
+	// so y ≈ q·scale. w is [1][dim].
+	RMSNormQuant(s Stream, q, scales, x, w Tensor, eps float32) error
+}
+
 // RopeStyle selects how RoPE pairs a head's dimensions.
 type RopeStyle int
 

@@ -27,6 +27,45 @@ func (b strayRMSNorm) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps fl
 	return nil
 }
 
+// truncRMSNormQuant quantizes toward zero instead of to the nearest step.
+type truncRMSNormQuant struct{ *cpu.Backend }
+
+func (b truncRMSNormQuant) RMSNormQuant(s backend.Stream, q, scales, x, w backend.Tensor, eps float32) error {
+	n, d := x.Rows, x.Cols
+	y := make([]float32, n*d)
+	if err := b.Backend.RMSNorm(s, cpu.F32(y, n, d), x, w, eps); err != nil {
+		return err
+	}
+	qs, sc := make([]int8, n*d), make([]float32, n)
+	for i := 0; i < n; i++ {
+		sc[i] = cpu.QuantizeRow(qs[i*d:(i+1)*d], y[i*d:(i+1)*d])
+		for k := range d {
+			qs[i*d+k] = int8(y[i*d+k] / sc[i]) // truncated
+		}
+	}
+	if err := b.Backend.Upload(q, backend.Bytes(qs), backend.I8); err != nil {
+		return err
+	}
+	return b.Backend.Upload(scales, backend.Bytes(sc), backend.F32)
+}
+
+// shortRMSNormQuant leaves the last value of q as it found it.
+type shortRMSNormQuant struct{ *cpu.Backend }
+
+func (b shortRMSNormQuant) RMSNormQuant(s backend.Stream, q, scales, x, w backend.Tensor, eps float32) error {
+	if q.Len() <= 1 {
+		return b.Backend.RMSNormQuant(s, q, scales, x, w, eps)
+	}
+	keep := make([]byte, 1)
+	if err := b.Backend.Download(keep, backend.I8, q.View(q.Len()-1, 1, 1)); err != nil {
+		return err
+	}
+	if err := b.Backend.RMSNormQuant(s, q, scales, x, w, eps); err != nil {
+		return err
+	}
+	return b.Backend.Upload(q.View(q.Len()-1, 1, 1), keep, backend.I8)
+}
+
 // shiftedAttention reads block table entry i+1 where it should read entry i.
 type shiftedAttention struct{ *cpu.Backend }
 
@@ -342,6 +381,8 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"silu-glu swaps gate and up", swappedGLU{c()}, backendtest.OpMatMul, "nmse", ",glu"},
 		{"lora adds the product twice", twiceLoRA{c()}, backendtest.OpLoRA, "nmse", ""},
 		{"lora reads past a slot's rank", fullRankLoRA{c()}, backendtest.OpLoRA, "NaN/Inf", ""},
+		{"rmsnorm quant truncates", truncRMSNormQuant{c()}, backendtest.OpRMSNormQuant, "nmse", ""},
+		{"rmsnorm quant leaves a value unwritten", shortRMSNormQuant{c()}, backendtest.OpRMSNormQuant, "unwritten", "dim=5,"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			rep := backendtest.Run(nil, ref, tc.b, backendtest.Options{DTypes: []backend.DType{backend.F32}, Exclude: backendtest.PathCases, Match: tc.match})

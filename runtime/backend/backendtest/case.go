@@ -84,7 +84,7 @@ type Case struct {
 	// index data out of range: an id outside the vocabulary (embed), a row outside the
 	// source (gather_rows), a block-table entry outside the cache, a position past the
 	// table or MaxCtx, a sequence with no table (write_kv, attention).
-	Idle      int `json:",omitempty"` // rope, write_kv, attention
+	Idle      int `json:",omitempty"` // rope, write_kv, attention; rmsnorm_quant: rows of zeros
 	Bad       int `json:",omitempty"` // embed, write_kv, attention, gather_rows
 	MaxBlocks int `json:",omitempty"` // write_kv: block table width (0: 3; attention derives its own)
 	Slack     int `json:",omitempty"` // attention: MaxCtx is the longest valid context plus this
@@ -143,15 +143,16 @@ func Cases(opt Options) []Case {
 }
 
 var generators = map[string]func() []Case{
-	OpEmbed:      embedCases,
-	OpRMSNorm:    rmsnormCases,
-	OpMatMul:     matmulCases,
-	OpRoPE:       ropeCases,
-	OpWriteKV:    writeKVCases,
-	OpAttention:  attentionCases,
-	OpSiLUMul:    siluCases,
-	OpGatherRows: gatherCases,
-	OpLoRA:       loraCases,
+	OpEmbed:        embedCases,
+	OpRMSNorm:      rmsnormCases,
+	OpRMSNormQuant: rmsnormQuantCases,
+	OpMatMul:       matmulCases,
+	OpRoPE:         ropeCases,
+	OpWriteKV:      writeKVCases,
+	OpAttention:    attentionCases,
+	OpSiLUMul:      siluCases,
+	OpGatherRows:   gatherCases,
+	OpLoRA:         loraCases,
 }
 
 func excluded(name, exclude string) bool {
@@ -198,6 +199,15 @@ func embedCases() []Case {
 		N: 7, Vocab: Llama3Vocab, Dim: Llama3Dim, Int8: true, Large: true})
 	cs = append(cs, Case{Name: fmt.Sprintf("w=i8,n=9,vocab=%d,dim=%d,bad=2", Llama3Vocab, Llama3Dim),
 		N: 9, Vocab: Llama3Vocab, Dim: Llama3Dim, Int8: true, Bad: 2, Large: true})
+	return cs
+}
+
+// RMSNormQuant: RMSNorm's shapes (rows of scales 0.1, 1 and 10), and rows of zeros
+// (Idle of them: scale 1, q 0) among others.
+func rmsnormQuantCases() []Case {
+	cs := rmsnormCases()
+	cs = append(cs, Case{Name: "n=6,dim=40,eps=1e-05,zero=2", N: 6, Dim: 40, Eps: 1e-5, Idle: 2},
+		Case{Name: fmt.Sprintf("n=3,dim=%d,eps=1e-05,zero=1", Llama3Dim), N: 3, Dim: Llama3Dim, Eps: 1e-5, Idle: 1})
 	return cs
 }
 

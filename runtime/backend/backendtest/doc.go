@@ -49,7 +49,8 @@
 //   - nmse = mse(ref, b) / mse(ref, 0) above the op's tolerance (see Tolerance: fixed in
 //     code, per op, for the f32, f16 and bf16 precision classes; a run's class is the
 //     least precise float dtype the backend used for any operand);
-//   - an output element left unwritten or non-finite: outputs start as NaN;
+//   - an output element left unwritten or non-finite: outputs start as NaN (int8
+//     outputs, the quantized rows of rmsnorm_quant, as -128, which no quantizer writes);
 //   - a stray write: every tensor view sits in the middle of a larger allocation, whose
 //     guard elements must come back unchanged; in a KV cache, only the addressed slots
 //     of the addressed layer may change;
@@ -65,7 +66,9 @@
 // computed values: enough to debug a mismatch without a second run.
 //
 // An error wrapping ErrNotSupported, or whose text says "not supported", makes the case a
-// SKIP with the backend's reason, never a pass.
+// SKIP with the backend's reason, never a pass; so does rmsnorm_quant on a backend
+// without backend.RMSNormQuanter (its cases compare the int8 values, as numbers, and the
+// row scales).
 //
 // A device backend may implement Freer, WeightFreer and KVFreer; Run then frees each
 // case's memory when the case is done.

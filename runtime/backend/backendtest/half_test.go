@@ -142,6 +142,29 @@ func (h halfCPU) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float32
 	return h.Backend.RMSNorm(s, asF32(out), asF32(x), asF32(w), eps)
 }
 
+// RMSNormQuant rounds the normalized rows to x's dtype before quantizing them, as a
+// device does (its error against the f32 reference is what the tolerance allows for).
+func (h halfCPU) RMSNormQuant(s backend.Stream, q, scales, x, w backend.Tensor, eps float32) error {
+	n, d := x.Rows, x.Cols
+	y := make([]float32, n*d)
+	if err := h.Backend.RMSNorm(s, cpu.F32(y, n, d), asF32(x), asF32(w), eps); err != nil {
+		return err
+	}
+	if isHalf(x.DType) {
+		for i, v := range y {
+			y[i] = backendtest.Round(x.DType, v)
+		}
+	}
+	qs, sc := make([]int8, n*d), make([]float32, n)
+	for i := 0; i < n; i++ {
+		sc[i] = cpu.QuantizeRow(qs[i*d:(i+1)*d], y[i*d:(i+1)*d])
+	}
+	if err := h.Backend.Upload(q, backend.Bytes(qs), backend.I8); err != nil {
+		return err
+	}
+	return h.Backend.Upload(scales, backend.Bytes(sc), backend.F32)
+}
+
 func (h halfCPU) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
 	defer roundOut(out)
 	return h.Backend.MatMul(s, asF32(out), asF32(x), f32Weight(w), epi)

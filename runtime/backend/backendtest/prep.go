@@ -22,15 +22,16 @@ import (
 
 // prepare draws a case's inputs and returns how to run it.
 var prepare = map[string]func(c Case, r *rand.Rand) exec{
-	OpEmbed:      prepEmbed,
-	OpRMSNorm:    prepRMSNorm,
-	OpMatMul:     prepMatMul,
-	OpRoPE:       prepRoPE,
-	OpWriteKV:    prepWriteKV,
-	OpAttention:  prepAttention,
-	OpSiLUMul:    prepSiLUMul,
-	OpGatherRows: prepGatherRows,
-	OpLoRA:       prepLoRA,
+	OpEmbed:        prepEmbed,
+	OpRMSNorm:      prepRMSNorm,
+	OpRMSNormQuant: prepRMSNormQuant,
+	OpMatMul:       prepMatMul,
+	OpRoPE:         prepRoPE,
+	OpWriteKV:      prepWriteKV,
+	OpAttention:    prepAttention,
+	OpSiLUMul:      prepSiLUMul,
+	OpGatherRows:   prepGatherRows,
+	OpLoRA:         prepLoRA,
 }
 
 // uniform draws n values from [-a, a).
@@ -211,6 +212,48 @@ func prepRMSNorm(c Case, r *rand.Rand) exec {
 			return err
 		}
 		return op("rmsnorm", e.b.RMSNorm(e.s, out, xt, wt, c.Eps))
+	}
+}
+
+func prepRMSNormQuant(c Case, r *rand.Rand) exec {
+	x := uniform(r, c.N*c.Dim, 1)
+	for i := 0; i < c.N; i++ { // rows of different scales
+		s := float32(math.Pow(10, float64(i%3-1)))
+		for k := range x[i*c.Dim : (i+1)*c.Dim] {
+			x[i*c.Dim+k] *= s
+		}
+	}
+	for i, k := range roles(r, c.N) { // rows of zeros
+		if k >= c.N-c.Idle {
+			clear(x[i*c.Dim : (i+1)*c.Dim])
+		}
+	}
+	w := uniform(r, c.Dim, 0.5)
+	for i := range w {
+		w[i] += 1
+	}
+	return func(e *env, dt backend.DType) error {
+		rq, ok := e.b.(backend.RMSNormQuanter)
+		if !ok {
+			return fmt.Errorf("rmsnorm quant: %w", ErrNotSupported)
+		}
+		xt, err := e.input("x", dt, c.N, c.Dim, x)
+		if err != nil {
+			return err
+		}
+		wt, err := e.input("norm", backend.F32, 1, c.Dim, w)
+		if err != nil {
+			return err
+		}
+		q, err := e.outputI8("q", c.N, c.Dim)
+		if err != nil {
+			return err
+		}
+		sc, err := e.output("scale", backend.F32, 1, c.N, nil)
+		if err != nil {
+			return err
+		}
+		return op("rmsnorm quant", rq.RMSNormQuant(e.s, q, sc, xt, wt, c.Eps))
 	}
 }
 

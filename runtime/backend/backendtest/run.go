@@ -357,6 +357,39 @@ func (e *env) output(name string, dt backend.DType, rows, cols int, init []float
 	return e.tensor(name, true, dt, rows, cols, init, guardValue)
 }
 
+// i8Poison fills an int8 output before the op (no quantizer writes -128: they clamp
+// to ±127), i8Guard its guards.
+const i8Poison, i8Guard = -128, 90
+
+// outputI8 is an int8 output [rows][cols] (quantized activations): poisoned with
+// i8Poison, which collect reports as unwritten, between guards of i8Guard.
+func (e *env) outputI8(name string, rows, cols int) (backend.Tensor, error) {
+	n := rows * cols
+	whole, err := e.b.Alloc(backend.I8, 1, n+2*guard)
+	if err != nil {
+		return backend.Tensor{}, fmt.Errorf("alloc %s i8[%d][%d]: %w", name, rows, cols, err)
+	}
+	g := &gtensor{name: name, out: true, whole: whole}
+	e.tens = append(e.tens, g)
+	if whole.DType != backend.I8 || whole.Len() != n+2*guard {
+		return backend.Tensor{}, fmt.Errorf("alloc %s: asked for i8[1][%d], got %s", name, n+2*guard, whole)
+	}
+	e.dtypes[name] = backend.I8
+	g.before = make([]byte, n+2*guard)
+	for i := range g.before {
+		v := int8(i8Guard)
+		if i >= guard && i < guard+n {
+			v = i8Poison
+		}
+		g.before[i] = byte(v)
+	}
+	if err := e.b.Upload(whole, g.before, backend.I8); err != nil {
+		return backend.Tensor{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	g.view = whole.View(guard, rows, cols)
+	return g.view, nil
+}
+
 func (e *env) weight(h *backend.HostWeight) (*backend.Weight, error) {
 	w, err := e.b.LoadWeight(h)
 	if err != nil {
@@ -461,6 +494,24 @@ func (e *env) collect() error {
 		}
 		if c, f := changed(guard+n, n+2*guard); c > 0 {
 			e.problem("stray write after output %s: %d guard elements changed, first %d after the view", g.name, c, f-guard-n)
+		}
+		if g.whole.DType == backend.I8 {
+			vals, unwritten, first := make([]float32, n), 0, -1
+			for i, b := range after[guard : guard+n] {
+				vals[i] = float32(int8(b))
+				if int8(b) == i8Poison {
+					if first < 0 {
+						first = i
+					}
+					unwritten++
+				}
+			}
+			if unwritten > 0 {
+				e.problem("output %s: %d elements unwritten (still %d), first at row %d col %d", g.name, unwritten, i8Poison, first/g.view.Cols, first%g.view.Cols)
+			}
+			e.outputs[g.name] = vals
+			e.cols[g.name] = g.view.Cols
+			continue
 		}
 		vals := decode(g.whole.DType, after[guard*es:(guard+n)*es])
 		e.nonFinite(g.name, vals, g.view.Cols)

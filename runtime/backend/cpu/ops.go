@@ -147,6 +147,59 @@ func (c *Backend) RMSNorm(_ backend.Stream, out, x, w backend.Tensor, eps float3
 	return nil
 }
 
+var _ backend.RMSNormQuanter = (*Backend)(nil)
+
+// RMSNormQuant is RMSNorm (the same float steps) followed by the per-token int8
+// quantization of each normalized row (QuantizeRow: the rounding CUDA's
+// vireo_rmsnorm_quant and vireo_quantize_rows apply): q [n][dim] I8, scales [1][n] F32.
+func (c *Backend) RMSNormQuant(s backend.Stream, q, scales, x, w backend.Tensor, eps float32) error {
+	xs, err := f32s("rmsnorm quant", x)
+	if err != nil {
+		return err
+	}
+	sc, err := f32s("rmsnorm quant", scales)
+	if err != nil {
+		return err
+	}
+	qb, ok := q.Buf.(*buf)
+	n, d := x.Rows, x.Cols
+	if !ok || q.DType != backend.I8 || qb.i8 == nil || q.Off < 0 || q.Off+q.Len() > len(qb.i8) {
+		return fmt.Errorf("rmsnorm quant: q %s is not a CPU int8 tensor", q)
+	}
+	if q.Rows != n || q.Cols != d || len(sc) != n {
+		return backend.ShapeError("rmsnorm quant", "q %s, scales %s, x %s", q, scales, x)
+	}
+	qs := qb.i8[q.Off : q.Off+q.Len()]
+	p := w8a8Scratch.Get().(*[]float32)
+	defer w8a8Scratch.Put(p)
+	for i := 0; i < n; i++ { // one row at a time: y never needs more than a row
+		y := grow(p, d)
+		if err := c.RMSNorm(s, F32(y, 1, d), F32(xs[i*d:(i+1)*d], 1, d), w, eps); err != nil {
+			return err
+		}
+		sc[i] = QuantizeRow(qs[i*d:(i+1)*d], y)
+	}
+	return nil
+}
+
+// QuantizeRow writes row rounded to the int8 grid of its absolute maximum into q and
+// returns the scale: amax/127 in float32 (1 for a zero row), q = row/scale rounded half
+// to even and clamped to ±127, as CUDA's quantize kernels do.
+func QuantizeRow(q []int8, row []float32) float32 {
+	var amax float32
+	for _, v := range row {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	scale := float32(1)
+	if amax > 0 {
+		scale = amax / 127
+	}
+	for k, v := range row {
+		q[k] = int8(max(-127, min(127, math.RoundToEven(float64(v/scale)))))
+	}
+	return scale
+}
+
 // matmulRowBlock is how many activation rows share one pass over a weight row block,
 // keeping those rows in cache while the weights stream past.
 const matmulRowBlock = 64
@@ -485,19 +538,13 @@ var w8a8Scratch = sync.Pool{New: func() any { return new([]float32) }}
 // half to even, clamped to ±127), and returns dst: each value is q·scale, which the
 // int8 weights then multiply as usual. A row's values depend on that row alone.
 func quantizeRows(dst, xs []float32, n, d int) []float32 {
+	var q []int8
 	for i := 0; i < n; i++ {
 		row, out := xs[i*d:(i+1)*d], dst[i*d:(i+1)*d]
-		var amax float32
-		for _, v := range row {
-			amax = max(amax, float32(math.Abs(float64(v))))
-		}
-		scale := float32(1)
-		if amax > 0 {
-			scale = amax / 127
-		}
-		for k, v := range row {
-			q := math.RoundToEven(float64(v / scale))
-			out[k] = float32(max(-127, min(127, q))) * scale
+		q = grow(&q, d)
+		scale := QuantizeRow(q, row)
+		for k, v := range q {
+			out[k] = float32(v) * scale
 		}
 	}
 	return dst

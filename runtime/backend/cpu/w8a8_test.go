@@ -125,3 +125,64 @@ func slicesEqualBits(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestRMSNormQuant: the fused op equals RMSNorm followed by the int8 rounding written
+// out here (scale = amax/127, round half to even, ±127), a zero row gets scale 1 and
+// zeros, and wrong operands are errors.
+func TestRMSNormQuant(t *testing.T) {
+	const n, d = 5, 37
+	r := rand.New(rand.NewPCG(9, 9))
+	x := make([]float32, n*d)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i/d)
+	}
+	clear(x[2*d : 3*d])
+	w := make([]float32, d)
+	for i := range w {
+		w[i] = 0.5 + r.Float32()
+	}
+	c := New(Options{Threads: 1})
+	y := make([]float32, n*d)
+	if err := c.RMSNorm(nil, F32(y, n, d), F32(x, n, d), F32(w, 1, d), 1e-5); err != nil {
+		t.Fatal(err)
+	}
+	qt, err := c.Alloc(backend.I8, n, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := make([]float32, n)
+	if err := c.RMSNormQuant(nil, qt, F32(sc, 1, n), F32(x, n, d), F32(w, 1, d), 1e-5); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]int8, n*d)
+	if err := c.Download(backend.Bytes(got), backend.I8, qt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		amax := 0.0
+		for _, v := range y[i*d : (i+1)*d] {
+			amax = math.Max(amax, math.Abs(float64(v)))
+		}
+		s := float32(1)
+		if amax > 0 {
+			s = float32(amax) / 127
+		}
+		if sc[i] != s {
+			t.Fatalf("row %d: scale %g, want %g", i, sc[i], s)
+		}
+		for k, v := range y[i*d : (i+1)*d] {
+			if want := int8(math.Max(-127, math.Min(127, math.RoundToEven(float64(v/s))))); got[i*d+k] != want {
+				t.Fatalf("row %d col %d: q %d, want %d", i, k, got[i*d+k], want)
+			}
+		}
+	}
+	if sc[2] != 1 {
+		t.Errorf("zero row: scale %g, want 1", sc[2])
+	}
+	if err := c.RMSNormQuant(nil, F32(make([]float32, n*d), n, d), F32(sc, 1, n), F32(x, n, d), F32(w, 1, d), 1e-5); err == nil {
+		t.Error("f32 q accepted")
+	}
+	if err := c.RMSNormQuant(nil, qt, F32(sc[:n-1], 1, n-1), F32(x, n, d), F32(w, 1, d), 1e-5); err == nil {
+		t.Error("too few scales accepted")
+	}
+}

@@ -155,6 +155,48 @@ func (c *Backend) RMSNorm(s backend.Stream, out, x, w backend.Tensor, eps float3
 		N: x.Rows, Dim: d, Eps: eps})
 }
 
+var _ backend.RMSNormQuanter = (*Backend)(nil)
+
+// RMSNormQuant is RMSNorm with the per-token int8 quantization of its result fused in
+// (vireo_rmsnorm_quant: the normalized row rounded to the activation type, then
+// quantized as vireo_quantize_rows does): q [n][dim] I8, scales [1][n] F32.
+func (c *Backend) RMSNormQuant(s backend.Stream, q, scales, x, w backend.Tensor, eps float32) error {
+	const op = "cuda rmsnorm quant"
+	st, err := c.str(op, s)
+	if err != nil {
+		return err
+	}
+	ps, dt, err := acts(op, x)
+	if err != nil {
+		return err
+	}
+	qp, qb, err := dev(op, q)
+	if err != nil {
+		return err
+	}
+	sp, sb, err := dev(op, scales)
+	if err != nil {
+		return err
+	}
+	wp, wb, err := dev(op, w)
+	if err != nil {
+		return err
+	}
+	n, d := x.Rows, x.Cols
+	if qb.dt != backend.I8 || sb.dt != backend.F32 {
+		return fmt.Errorf("%s: q stored as %s, scales as %s: not supported (i8 and f32)", op, qb.dt, sb.dt)
+	}
+	if q.Rows != n || q.Cols != d || scales.Rows*scales.Cols != n || w.Rows*w.Cols != d {
+		return backend.ShapeError("rmsnorm quant", "q %s, scales %s, x %s, w %s", q, scales, x, w)
+	}
+	if n == 0 {
+		return nil
+	}
+	st.wrote(q, scales)
+	return wrap(op, cgo.RMSNormQuant(st.s, &cgo.RMSNormArgs{DType: dt, Q: qp, QScale: sp, X: ps[0], WDType: cgo.DType(wb.dt), W: wp,
+		N: n, Dim: d, Eps: eps}), "x %s", x)
+}
+
 func (c *Backend) MatMul(s backend.Stream, out, x backend.Tensor, w *backend.Weight, epi backend.Epilogue) error {
 	const op = "cuda matmul"
 	st, err := c.str(op, s)
