@@ -59,7 +59,8 @@ func (d *Drafter) NewWorkspace(s backend.Stream, maxTokens, maxLogitRows int) (*
 }
 
 // Prefill computes the draft's KV for the target's prefill chunks seqs (their Logits
-// modes are ignored: the draft needs none). It splits the chunks to fit ws.
+// modes are ignored: the draft needs none; their roles, Seq.Prompt, are kept). It
+// splits the chunks to fit ws.
 func (d *Drafter) Prefill(ws *model.Workspace, seqs []model.Seq) error {
 	var batch []model.Seq
 	used := 0
@@ -83,7 +84,7 @@ func (d *Drafter) Prefill(ws *model.Workspace, seqs []model.Seq) error {
 				}
 			}
 			n := min(len(toks), ws.MaxTokens-used)
-			batch = append(batch, model.Seq{Tokens: toks[:n], Pos: pos, Blocks: s.Blocks, Logits: model.LogitsNone})
+			batch = append(batch, model.Seq{Tokens: toks[:n], Pos: pos, Blocks: s.Blocks, Logits: model.LogitsNone, Prompt: s.Prompt})
 			used += n
 			toks, pos = toks[n:], pos+n
 		}
