@@ -10,6 +10,7 @@ import (
 	"github.com/vireo-ai/vireo/cgo"
 	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
+	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/half"
 	"github.com/vireo-ai/vireo/runtime/sampling"
 )
@@ -272,6 +273,64 @@ func checkRMSNorm(b *bench, n, dim int, eps float32, x, w, out unsafe.Pointer) e
 		g = append(g, got[r*dim:(r+1)*dim]...)
 	}
 	return verdict(b, backendtest.OpRMSNorm, want, g, fmt.Sprintf("rows %v", rows))
+}
+
+// checkRMSNormQuant requires the fused RMSNormQuant's int8 rows and scales (q, qs) to
+// equal those of RMSNorm then QuantizeRows (q2, qs2) bit for bit, and recomputes sampled
+// rows on the CPU: the normalized row (float64, rounded to f16 as the kernel stores it)
+// quantized as cpu.QuantizeRow does, compared under rmsnorm_quant's f16 tolerance.
+func checkRMSNormQuant(b *bench, n, dim int, eps float32, x, w, q, qs, q2, qs2 unsafe.Pointer) error {
+	got, err := i8s(q, n*dim)
+	if err != nil {
+		return err
+	}
+	two, err := i8s(q2, n*dim)
+	if err != nil {
+		return err
+	}
+	sc, err := f32s(qs, n)
+	if err != nil {
+		return err
+	}
+	sc2, err := f32s(qs2, n)
+	if err != nil {
+		return err
+	}
+	for i := range got {
+		if got[i] != two[i] || (i < n && math.Float32bits(sc[i]) != math.Float32bits(sc2[i])) {
+			b.Check = "fail"
+			b.Detail = fmt.Sprintf("fused and two-step outputs differ at element %d (q %d vs %d)", i, got[i], two[i])
+			return nil
+		}
+	}
+	xs, err := f16s(x, n*dim)
+	if err != nil {
+		return err
+	}
+	ws, err := f16s(w, dim)
+	if err != nil {
+		return err
+	}
+	rows := sampleRows(n)
+	var want, g []float32
+	y, qr := make([]float32, dim), make([]int8, dim)
+	for _, r := range rows {
+		var ss float64
+		for _, v := range xs[r*dim : (r+1)*dim] {
+			ss += float64(v) * float64(v)
+		}
+		inv := 1 / math.Sqrt(ss/float64(dim)+float64(eps))
+		for k := range y {
+			y[k] = half.F16ToF32(half.F32ToF16(float32(float64(xs[r*dim+k]) * inv * float64(ws[k]))))
+		}
+		s := cpu.QuantizeRow(qr, y)
+		for k := range qr {
+			want = append(want, float32(qr[k]))
+			g = append(g, float32(got[r*dim+k]))
+		}
+		want, g = append(want, s), append(g, sc[r])
+	}
+	return verdict(b, backendtest.OpRMSNormQuant, want, g, fmt.Sprintf("rows %v", rows))
 }
 
 // checkSample: every row's token must be runtime/sampling's for the same logits and

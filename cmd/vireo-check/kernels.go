@@ -264,6 +264,61 @@ func runKernels(args []string) (any, error) {
 			return checkRMSNorm(b, 2048, 4096, 1e-5, x, w, o)
 		})
 	}
+	// The RMSNorm with per-token int8 quantization fused in (backend.RMSNormQuanter),
+	// beside the two launches it replaces; the fused output must equal theirs bit for bit
+	// (the kernel quantizes the row as the activation type stores it) and the CPU's on
+	// sampled rows.
+	if want("rmsnorm_quant") {
+		const n, dim = 2048, 4096
+		for _, fused := range []bool{true, false} {
+			b := bench{Name: "rmsnorm_quant 2048x4096", Shape: "n=2048 dim=4096"}
+			if !fused {
+				b.Name = "rmsnorm+quantize_rows 2048x4096"
+			}
+			add(b, func(b *bench) error {
+				var al allocs
+				defer al.free()
+				x := al.add(rnd(cgo.F16, n*dim))
+				w := al.add(rnd(cgo.F16, dim))
+				y := al.add(rnd(cgo.F16, n*dim))
+				q := al.add(rnd(cgo.I8, n*dim))
+				qs := al.add(rnd(cgo.F32, n))
+				q2 := al.add(rnd(cgo.I8, n*dim))
+				qs2 := al.add(rnd(cgo.F32, n))
+				if x == nil || w == nil || y == nil || q == nil || qs == nil || q2 == nil || qs2 == nil {
+					return fmt.Errorf("allocation failed")
+				}
+				fusedCall := func(q, qs unsafe.Pointer) error {
+					return cgo.RMSNormQuant(s, &cgo.RMSNormArgs{DType: cgo.F16, Q: q, QScale: qs, X: x, WDType: cgo.F16, W: w, N: n, Dim: dim, Eps: 1e-5})
+				}
+				twoCalls := func(q, qs unsafe.Pointer) error {
+					if err := cgo.RMSNorm(s, &cgo.RMSNormArgs{DType: cgo.F16, Out: y, X: x, WDType: cgo.F16, W: w, N: n, Dim: dim, Eps: 1e-5}); err != nil {
+						return err
+					}
+					return cgo.QuantizeRows(s, cgo.F16, q, qs, y, dim, n, dim)
+				}
+				call, bytes := fusedCall, float64(2*n*dim+n*dim+4*n)
+				if !fused {
+					call, bytes = twoCalls, float64(2*n*dim+2*n*dim+2*n*dim+n*dim+4*n)
+				}
+				ms, err := timeMs(s, 20, 5, func(int) error { return call(q, qs) })
+				b.Ms, b.GBs = ms, bytes/ms/1e6
+				if err != nil {
+					return err
+				}
+				if err := fusedCall(q, qs); err != nil {
+					return err
+				}
+				if err := twoCalls(q2, qs2); err != nil {
+					return err
+				}
+				if err := s.Sync(); err != nil {
+					return err
+				}
+				return checkRMSNormQuant(b, n, dim, 1e-5, x, w, q, qs, q2, qs2)
+			})
+		}
+	}
 	res := map[string]any{"benchmarks": out, "check_fail": failed}
 	if failed > 0 {
 		return res, fmt.Errorf("%d kernel benchmarks failed their CPU check or errored", failed)
