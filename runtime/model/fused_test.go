@@ -160,3 +160,49 @@ func TestFusedProjections(t *testing.T) {
 		})
 	}
 }
+
+// TestFusedProjectionsMixedForms: GGUF weights in their own block types (the CPU keeps
+// them natively) fuse only where the parts share a type — Q4_K_M stores attn_v (and
+// some ffn_down) as Q6_K, so q/k/v load apart while gate and up (both Q4_K) fuse into
+// one block weight — and the logits are the unfused model's bit for bit.
+func TestFusedProjectionsMixedForms(t *testing.T) {
+	ck, err := loader.Open(shared.Path(t, "golden", "gguf-quants", "models", "synth256-Q4_K_M.gguf"), loader.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { ck.Close() })
+	plain, err := Load(ck, cpu.New(cpu.Options{}), Options{Weights: WeightsAuto})
+	require.NoError(t, err)
+	sb := &splitCPU{Backend: cpu.New(cpu.Options{})}
+	fused, err := Load(ck, sb, Options{Weights: WeightsAuto})
+	require.NoError(t, err)
+	require.Equal(t, plain.WeightTypes(), fused.WeightTypes())
+	nq, ngu := 0, 0
+	for _, ly := range fused.layers {
+		if ly.wqkv != nil {
+			nq++
+		} else {
+			require.True(t, ly.wq != nil && ly.wk != nil && ly.wv != nil, "unfused q/k/v must be loaded")
+			require.NotEqual(t, ly.wq.W.DType, ly.wv.W.DType, "q/k/v of one type left apart")
+		}
+		if ly.wgu != nil {
+			ngu++
+			require.Equal(t, backend.Q4_K, ly.wgu.W.DType)
+		}
+	}
+	t.Logf("%d of %d layers with fused q/k/v, %d with fused gate/up", nq, len(fused.layers), ngu)
+	require.Greater(t, ngu, 0, "no gate/up fused")
+	require.Less(t, nq, len(fused.layers), "every q/k/v fused: the mixed case is not exercised")
+	ids := []int32{1, 7, 42, 99, 3, 250, 17, 8}
+	run := func(m *Model) []float32 {
+		kv, err := m.NewKVCache(4, 16)
+		require.NoError(t, err)
+		ws, err := m.NewWorkspace(16, 16)
+		require.NoError(t, err)
+		lg, err := m.Forward(ws, kv, []Seq{{Tokens: ids, Blocks: []int32{0}, Logits: LogitsAll, Prompt: true}})
+		require.NoError(t, err)
+		return append([]float32(nil), lg...)
+	}
+	want, got := run(plain), run(fused)
+	for j := range want {
+		require.Equal(t, math.Float32bits(want[j]), math.Float32bits(got[j]), "logit %d", j)
+	}
+}

@@ -331,6 +331,14 @@ func concatRows(name string, hs []held, parts int) *backend.HostWeight {
 		out += h.Out
 	}
 	c := &backend.HostWeight{Name: name, Out: out, In: first.In, Source: first.Source, BlockType: first.BlockType}
+	switch n := out * first.In; {
+	case first.F32 != nil:
+		c.F32 = make([]float32, 0, n)
+	case first.I8 != nil:
+		c.I8, c.Scales = make([]int8, 0, n), make([]float32, 0, out)
+	default:
+		c.Blocks = make([]byte, 0, out*first.BlockType.RowBytes(first.In))
+	}
 	for _, p := range hs {
 		h, n := p.h, p.h.Out*p.h.In
 		switch {
