@@ -231,7 +231,7 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 	}
 	start := time.Now()
 	lp.Start()
-	m, err := llm.Open(path, o.tokenizer, be, model.Options{Weights: o.weights.T, FloatEmbedding: !o.int8Embedding, Progress: lp.Func()})
+	m, err := llm.Open(path, o.tokenizer, be, model.Options{Weights: o.weights.T, FloatEmbedding: !o.int8Embedding, KeepMapped: o.weights.Mmap, Progress: lp.Func()})
 	lp.Done()
 	if err != nil {
 		return cli.LoadError(err, "-tokenizer")

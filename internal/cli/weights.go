@@ -11,7 +11,11 @@ import (
 // Weights is the weight-format flag every command that loads a model takes, as
 // --quantization (vLLM's name) and --weights (its older name here). The default is
 // auto: the checkpoint's own precision.
-type Weights struct{ T model.WeightType }
+type Weights struct {
+	T model.WeightType
+	// Mmap is --mmap: model.Options.KeepMapped.
+	Mmap bool
+}
 
 // WeightsHelp documents the flag's values.
 const WeightsHelp = "how the weights are held: auto (the checkpoint's own precision: F32, F16 and BF16 " +
@@ -21,10 +25,13 @@ const WeightsHelp = "how the weights are held: auto (the checkpoint's own precis
 	"memory than f32, greedy output may differ at near-ties), q8_0 (every matrix as Q8_0 blocks of 32, GGUF's " +
 	"layout, with activations quantized per token in the same blocks: W8A8), or f32 (block types dequantized exactly)"
 
-// Register adds --quantization and its alias --weights to fs, both setting w.
+// Register adds --quantization and its alias --weights to fs, both setting w, and --mmap.
 func (w *Weights) Register(fs *flag.FlagSet) {
 	fs.Var(w, "quantization", WeightsHelp)
 	fs.Var(w, "weights", "alias of --quantization")
+	fs.BoolVar(&w.Mmap, "mmap", false, "on the CPU, read GGUF block weights in place from the file's mapping, as llama.cpp does by default "+
+		"(default: on Linux with transparent huge pages, copy each matrix of 2 MiB or more into memory backed by 2 MiB pages at load, "+
+		"releasing the file's pages: decode reads it faster, 15-20% more tokens/s on a 1.1B Q8_0 model)")
 }
 
 // Set parses auto (or none), int8, q8_0 or f32.

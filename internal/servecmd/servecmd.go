@@ -110,7 +110,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "device", "gpu-memory-utilization", "kernels", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "mmap", "device", "gpu-memory-utilization", "kernels", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
 	{"LoRA adapters", loraFlagNames},
@@ -411,7 +411,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	}
 	start := time.Now()
 	lp := cli.NewLoadProgress(stderr, log, path)
-	mopt := model.Options{Weights: o.weights.T, Progress: lp.Func()}
+	mopt := model.Options{Weights: o.weights.T, KeepMapped: o.weights.Mmap, Progress: lp.Func()}
 	lp.Start()
 	m, err := llm.Open(path, o.tokenizer, be, mopt)
 	lp.Done()

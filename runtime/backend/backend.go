@@ -230,6 +230,13 @@ type BlockLoader interface {
 	LoadsBlocks(t DType) bool
 }
 
+// HostReader is a backend whose weights are the very host slices LoadWeight is given,
+// read in place by every op (the CPU backend), rather than copied to a device. The
+// model then decides where those bytes live: see model.Options.
+type HostReader interface {
+	ReadsHostWeights() bool
+}
+
 // Epilogue is what MatMul fuses (Accumulate and SiLUGLU exclude each other) and the
 // role of its rows (Prompt).
 type Epilogue struct {

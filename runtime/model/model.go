@@ -92,12 +92,20 @@ type Options struct {
 	FloatEmbedding bool
 	// Progress, when set, is told how the load advances, matrix by matrix.
 	Progress func(LoadStep)
+	// KeepMapped makes a backend that reads host weights in place (the CPU) read GGUF
+	// block weights from the file's mapping, as llama.cpp does by default, instead of
+	// from a copy in memory backed by 2 MiB pages (the default on Linux with
+	// transparent huge pages "always" or "madvise": decode reads faster from it, and
+	// the file's pages leave the resident set, so the peak RSS stays that of the
+	// weights).
+	KeepMapped bool
 }
 
 // LoadStep is one matrix handled by Load or Synthetic.
 type LoadStep struct {
 	Tensor string // its name (token_embd.weight, blk.3.ffn_up.weight, …)
-	// Action is what was done to it: "mapped" (read in place), "converted" (F16 or
+	// Action is what was done to it: "mapped" (read in place), "copied" (block
+	// weights copied into memory backed by 2 MiB pages, Options.KeepMapped), "converted" (F16 or
 	// BF16 to f32), "dequantized" (a GGUF block type to f32), "quantized" (to int8),
 	// "uploaded" (to a device), or "generated" (a synthetic model's random weights).
 	Action string
@@ -423,20 +431,33 @@ var blockDTypes = map[loader.DType]backend.DType{
 }
 
 // native hands a block-quantized tensor to a backend that multiplies it as stored: no
-// float copy, no second quantization, the weight reads the file's mapping in place
-// (faulted in now rather than by the first forward pass). ok is false when the tensor
-// or the backend does not allow it.
-func (b *builder) native(t *loader.Tensor, out, in int) (w *backend.Weight, ok bool, err error) {
+// float copy, no second quantization. A device backend copies it from the file's
+// mapping. A backend that reads host weights in place (the CPU) gets it, by default,
+// copied into memory backed by 2 MiB pages, the file's pages leaving the resident set
+// ("copied"; residentCopy says why); with Options.KeepMapped, or where that buys
+// nothing, it reads the mapping itself ("mapped", faulted in now rather than by the
+// first forward pass). action is "" when the tensor or the backend does not allow it.
+func (b *builder) native(t *loader.Tensor, out, in int) (w *backend.Weight, action string, err error) {
 	dt, isBlock := blockDTypes[t.Type]
 	if !isBlock || !b.loadsBlocks(dt) || dt.RowBytes(in) < 0 || len(t.Data) != out*dt.RowBytes(in) {
-		return nil, false, nil
+		return nil, "", nil
 	}
-	w, err = b.upload(&backend.HostWeight{Name: t.Name, Out: out, In: in, Blocks: t.Data, BlockType: dt})
+	data, action := t.Data, "mapped"
+	if hr, ok := b.be.(backend.HostReader); ok && hr.ReadsHostWeights() && !b.opt.KeepMapped {
+		if c := residentCopy(t.Data); c != nil {
+			data, action = c, "copied"
+		}
+	}
+	w, err = b.upload(&backend.HostWeight{Name: t.Name, Out: out, In: in, Blocks: data, BlockType: dt})
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
-	prefault(t.Data)
-	return w, true, nil
+	if action == "copied" {
+		dropPages(t.Data)
+	} else {
+		prefault(t.Data)
+	}
+	return w, action, nil
 }
 
 func (b *builder) vector(name string, f []float32) (backend.Tensor, error) {
@@ -477,9 +498,9 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	linear := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
 		if t := ck.Tensors[name]; t != nil && slices.Equal(t.Shape, []int{out, in}) &&
 			(opt.Weights == WeightsAuto || opt.Weights == WeightsQ8_0 && quantize && t.Type == loader.Q8_0) {
-			if w, ok, err := b.native(t, out, in); ok || err != nil {
-				if ok {
-					prog.step(name, "mapped", out*in)
+			if w, action, err := b.native(t, out, in); action != "" || err != nil {
+				if action != "" {
+					prog.step(name, action, out*in)
 				}
 				return w, err
 			}

@@ -163,6 +163,11 @@ func (c *Backend) Download(dst []byte, dt backend.DType, src backend.Tensor) err
 	return nil
 }
 
+// ReadsHostWeights is true: LoadWeight keeps the host slices and the ops read them.
+func (c *Backend) ReadsHostWeights() bool { return true }
+
+var _ backend.HostReader = (*Backend)(nil)
+
 // LoadWeight keeps the host slices as they are: no copy (block-quantized weights stay
 // in the file's mapping, multiplied natively; small f32 matrices also get a transposed
 // copy).
