@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
 	"github.com/vireo-ai/vireo/runtime/compress"
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 )
@@ -36,9 +38,11 @@ func compressCmd(args []string, stdout, stderr io.Writer) error {
 	calibWindow := fs.Int("calib-window", 0, "calibration: tokens per forward pass, BOS included (default: the model's context; keep it within the context the model was trained on)")
 	typ := fs.String("type", "f32", "storage of the factors and kept values: f32, f16 or bf16")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	offline := fs.Bool("offline", false, "never touch the network: a Hub name for IN comes from the local cache only")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vireo compress IN OUT [flags]\n\n"+
-			"Rewrite the block matrices of IN — a GGUF file, a Hugging Face model directory or synthetic:<shape> —\n"+
+			"Rewrite the block matrices of IN — a GGUF file, a Hugging Face model directory, a Hub name (as vireo run\n"+
+			"takes it: from the HF cache, else downloaded) or synthetic:<shape> —\n"+
 			"as low-rank factor pairs (truncated randomized SVD) and/or 2:4 sparse matrices, into the GGUF file\n"+
 			"OUT, which Vireo loads (with -weights int8 the factors and kept values become int8). OUT appears\n"+
 			"only once complete.\n\nFlags:\n")
@@ -105,7 +109,11 @@ func compressCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	start := time.Now()
-	rep, err := compress.Run(pos[0], pos[1], opt)
+	in, err := resolveModel(pos[0], *offline, consoleLogger(stderr, zapcore.WarnLevel), stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := compress.Run(in, pos[1], opt)
 	if err != nil {
 		return err
 	}

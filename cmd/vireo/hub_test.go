@@ -169,3 +169,39 @@ func TestPullAndList(t *testing.T) {
 		require.ErrorContains(t, err, msg, args)
 	}
 }
+
+// TestHubQuantizeCompress: vireo quantize and vireo compress take a Hub name for IN as
+// vireo run does (downloaded into the cache, then offline from it) and write the very
+// bytes they write from the local file.
+func TestHubQuantizeCompress(t *testing.T) {
+	srv, _, _ := storiesRepos(t)
+	hubEnv(t, srv)
+	local := shared.Path(t, "models", "stories260K", "stories260K.gguf")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"quantize", []string{"--type", "q8_0", "--f16-fallback", "--threads", "2", "--quiet"}},
+		{"compress", []string{"--rank-fraction", "0.5", "--allow-larger", "--quiet"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			want, got, again := filepath.Join(dir, c.name+"-local.gguf"), filepath.Join(dir, c.name+"-hub.gguf"), filepath.Join(dir, c.name+"-offline.gguf")
+			require.NoError(t, run(append([]string{c.name, local, want}, c.args...), &stdout, &stderr), stderr.String())
+			require.NoError(t, run(append([]string{c.name, "vireo-test/stories260K-GGUF", got}, c.args...), &stdout, &stderr), stderr.String())
+			srv.Reset()
+			require.NoError(t, run(append([]string{c.name, "vireo-test/stories260K-GGUF", again, "--offline"}, c.args...), &stdout, &stderr), stderr.String())
+			require.Zero(t, srv.Count(), "offline: no request")
+			w, err := os.ReadFile(want)
+			require.NoError(t, err)
+			for _, p := range []string{got, again} {
+				g, err := os.ReadFile(p)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(w, g), "%s differs from the local file's output", p)
+			}
+			err = run(append([]string{c.name, "vireo-test/no-such-repo", filepath.Join(dir, c.name+"-missing.gguf")}, c.args...), &stdout, &stderr)
+			require.ErrorContains(t, err, "vireo-test/no-such-repo")
+		})
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
 	"github.com/vireo-ai/vireo/runtime/quant/ggml"
 	"github.com/vireo-ai/vireo/runtime/quantize"
 )
@@ -25,9 +27,11 @@ func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	requant := fs.Bool("allow-requantize", false, "accept block-quantized input tensors (dequantized first: their rounding is paid twice)")
 	threads := fs.Int("threads", 0, "goroutines quantizing rows (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	offline := fs.Bool("offline", false, "never touch the network: a Hub name for IN comes from the local cache only")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vireo quantize IN OUT --type T [flags]\n\n"+
-			"Write IN — a GGUF file (F32, F16 or BF16), a Hugging Face model directory or synthetic:<shape> —\n"+
+			"Write IN — a GGUF file (F32, F16 or BF16), a Hugging Face model directory, a Hub name (org/name,\n"+
+			"org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded) or synthetic:<shape> —\n"+
 			"as a GGUF file OUT of type T, choosing each tensor's type as llama-quantize does; metadata and\n"+
 			"tokenizer are kept. OUT appears only once complete.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -64,7 +68,11 @@ func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	start := time.Now()
-	rep, err := quantize.Run(pos[0], pos[1], opt)
+	in, err := resolveModel(pos[0], *offline, consoleLogger(stderr, zapcore.WarnLevel), stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := quantize.Run(in, pos[1], opt)
 	if err != nil {
 		return err
 	}
