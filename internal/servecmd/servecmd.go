@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -72,6 +73,7 @@ func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writ
 
 type options struct {
 	model, tokenizer, device string
+	chatTemplate             string
 	weights                  *cli.Weights
 	version                  bool
 	servedNames              listFlag
@@ -110,7 +112,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "offline", "tokenizer", "served-model-name", "quantization", "weights", "mmap", "device", "gpu-memory-utilization", "kernels", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "chat-template", "served-model-name", "quantization", "weights", "mmap", "device", "gpu-memory-utilization", "kernels", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
 	{"LoRA adapters", loraFlagNames},
@@ -133,6 +135,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.StringVar(&o.model, "model", "", "the model, also given as the first argument: a GGUF file, a llama2.c .bin, a Hugging Face model directory (config.json, safetensors, tokenizer.json), a Hub name (org/name, org/name:QUANT, org/name/file.gguf, @revision: from the HF cache, else downloaded), or synthetic:<shape> (default: synthetic:tiny, random weights)")
 	fs.BoolVar(&o.offline, "offline", false, "never touch the network: Hub names come from the local cache only (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin for a .bin model (default: tok<vocab>.bin or tokenizer.bin beside it)")
+	fs.StringVar(&o.chatTemplate, "chat-template", "", "the Jinja chat template for /v1/chat/completions instead of the model's own, as vLLM's flag: a file's path, or the template itself when no such file exists (default: the model's template, else a plain role: content format)")
 	fs.Var(&o.servedNames, "served-model-name", "`name` clients send as \"model\"; repeat or comma-separate for aliases (default: a file's name without its extension, a directory's name, or the Hub name as given; the --model value itself is accepted too)")
 	o.weights.Register(fs)
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
@@ -419,6 +422,11 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		return cli.LoadError(err, "--tokenizer")
 	}
 	defer m.Close()
+	if o.chatTemplate != "" {
+		if m.ChatTemplate, err = readChatTemplate(o.chatTemplate); err != nil {
+			return err
+		}
+	}
 	draft, err := openDraft(ctx, o, mopt, be, m, log, stderr)
 	if err != nil {
 		return err
@@ -692,4 +700,19 @@ func parseBytes(v string) (int64, error) {
 		return 0, fmt.Errorf("%q: unknown unit %q (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", v, unit)
 	}
 	return int64(f * mult), nil
+}
+
+// readChatTemplate is --chat-template's template: the file at arg when there is one,
+// else arg itself (vLLM's rule); either way it must parse.
+func readChatTemplate(arg string) (string, error) {
+	src := arg
+	if b, err := os.ReadFile(arg); err == nil {
+		src = string(b)
+	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENAMETOOLONG) {
+		return "", fmt.Errorf("--chat-template %s: %w", arg, err)
+	}
+	if _, err := chattemplate.Parse(src); err != nil {
+		return "", fmt.Errorf("--chat-template: %w", err)
+	}
+	return src, nil
 }
