@@ -238,9 +238,7 @@ func weighRows(out, w, v []float32) {
 	case hd == 8:
 		kern.Weigh8(out, w, v)
 	case hd >= smallHead:
-		for j, a := range w {
-			kern.Axpy(out, a, v[j*hd:(j+1)*hd])
-		}
+		kern.WeighRows(out, w, v[:len(w)*hd])
 	default:
 		for j, a := range w {
 			r := v[j*hd : (j+1)*hd]

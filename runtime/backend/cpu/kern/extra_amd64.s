@@ -245,3 +245,78 @@ done:
 	MOVL DX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func weighRowsAVX512(out, w, v *float32, n, hd int)
+// out[:hd] += Σ_j w[j]·v[j·hd:(j+1)·hd] for j = 0..n-1 in order (n > 0, hd > 0), one
+// FMA per element per row as axpyAVX512: out is walked in chunks of 64 values (four
+// registers, then masked chunks of 16), each chunk held in registers while every row
+// is folded into it.
+TEXT ·weighRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ v+16(FP), SI
+	MOVQ n+24(FP), R9
+	MOVQ hd+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $2, R10 // a row of v in bytes
+
+wchunk:
+	CMPQ    CX, $64
+	JLT     wtail
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	MOVQ    BX, R11
+	MOVQ    SI, R12
+	MOVQ    R9, R13
+
+wrows:
+	VBROADCASTSS (R11), Z31
+	VFMADD231PS  (R12), Z31, Z0
+	VFMADD231PS  64(R12), Z31, Z1
+	VFMADD231PS  128(R12), Z31, Z2
+	VFMADD231PS  192(R12), Z31, Z3
+	ADDQ         $4, R11
+	ADDQ         R10, R12
+	DECQ         R13
+	JNZ          wrows
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, 64(DI)
+	VMOVUPS      Z2, 128(DI)
+	VMOVUPS      Z3, 192(DI)
+	ADDQ         $256, DI
+	ADDQ         $256, SI
+	SUBQ         $64, CX
+	JMP          wchunk
+
+wtail:
+	TESTQ CX, CX
+	JLE   wdone
+	MOVL  $0xffff, R8
+
+wtailchunk:
+	BZHIL     CX, R8, AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	MOVQ      BX, R11
+	MOVQ      SI, R12
+	MOVQ      R9, R13
+
+wtailrows:
+	VBROADCASTSS (R11), Z31
+	VMOVUPS.Z    (R12), K1, Z1
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $4, R11
+	ADDQ         R10, R12
+	DECQ         R13
+	JNZ          wtailrows
+	VMOVUPS      Z0, K1, (DI)
+	ADDQ         $64, DI
+	ADDQ         $64, SI
+	SUBQ         $16, CX
+	JGT          wtailchunk
+
+wdone:
+	VZEROUPPER
+	RET

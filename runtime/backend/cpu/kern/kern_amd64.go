@@ -144,3 +144,10 @@ func dotI8Impl(x, w []int8) int32 {
 	}
 	return dotI8Generic(x, w)
 }
+
+//go:noescape
+func weighRowsAVX512(out, w, v *float32, n, hd int)
+
+func weighRowsImpl(out, w, v []float32) {
+	weighRowsAVX512(unsafe.SliceData(out), unsafe.SliceData(w), unsafe.SliceData(v), len(w), len(out))
+}

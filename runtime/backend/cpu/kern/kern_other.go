@@ -46,3 +46,9 @@ func q8Pack4Impl(pw []byte, pd []float32, w []byte, ldw, nb int) bool { return f
 func matVecT4Impl(dst []float32, ldd int, x []float32, ldx, in int, wt []float32, ld, m int, accumulate bool) bool {
 	return false
 }
+
+func weighRowsImpl(out, w, v []float32) {
+	for j, a := range w {
+		axpyGeneric(out, a, v[j*len(out):(j+1)*len(out)])
+	}
+}
