@@ -34,6 +34,12 @@ var _ [TokenHost - C.VIREO_TOKEN_HOST]struct{}
 var _ [C.VIREO_TOKEN_HOST - TokenHost]struct{}
 var _ [MM2W8A8 - C.VIREO_MM2_W8A8]struct{}
 var _ [C.VIREO_MM2_W8A8 - MM2W8A8]struct{}
+var _ [MM2W4A16 - C.VIREO_MM2_W4A16]struct{}
+var _ [C.VIREO_MM2_W4A16 - MM2W4A16]struct{}
+var _ [W4Affine - C.VIREO_W4_AFFINE]struct{}
+var _ [C.VIREO_W4_AFFINE - W4Affine]struct{}
+var _ [W4Sym - C.VIREO_W4_SYM]struct{}
+var _ [C.VIREO_W4_SYM - W4Sym]struct{}
 var _ [MM2FaultRow - C.VIREO_MM2_FAULT_ROW]struct{}
 var _ [C.VIREO_MM2_FAULT_ROW - MM2FaultRow]struct{}
 
@@ -448,7 +454,8 @@ func MatMul2(s Stream, a *MM2Args) error {
 		out2: a.Out2, ld_out2: C.int32_t(a.LdOut2), col2: C.int32_t(a.Col2),
 		out3: a.Out3, ld_out3: C.int32_t(a.LdOut3), col3: C.int32_t(a.Col3),
 		config: C.int32_t(a.Config), split: C.int32_t(a.Split), rows_fast: cbool(a.RowsFast), fault: C.int32_t(a.Fault),
-		workspace: a.Workspace, workspace_bytes: sz(a.WorkspaceBytes)}
+		workspace: a.Workspace, workspace_bytes: sz(a.WorkspaceBytes),
+		w4_scale: (*C.uint16_t)(a.W4Scale), w4_sub: (*C.uint8_t)(a.W4Sub), w4_mode: C.int32_t(a.W4Mode)}
 	return call("vireo_matmul2", func() C.int { return C.vireo_matmul2(s.c(), &c) })
 }
 

@@ -196,6 +196,15 @@ type MM2Kind int32
 const (
 	MM2W8A16 MM2Kind = 0 // int8 weights × 16-bit activations
 	MM2W8A8  MM2Kind = 1 // int8 weights × int8 per-token activations
+	MM2W4A16 MM2Kind = 2 // 4-bit weights with group scales (runtime/quant/w4) × 16-bit activations
+)
+
+// W4Mode is enum vireo_w4_mode (runtime/quant/w4.Mode).
+type W4Mode int32
+
+const (
+	W4Sym    W4Mode = 1 // y = s·(q−8) (from Q4_0)
+	W4Affine W4Mode = 2 // y = (d·sc)·q − dmin·mn (from Q4_K)
 )
 
 // MM2Fault is enum vireo_mm2_fault: a deliberate bug, for showing on a card that the
@@ -226,8 +235,8 @@ type MM2Args struct {
 	X          unsafe.Pointer // W8A16: [N][LdX] activations; W8A8: int8 [N][LdX]
 	LdX        int
 	XScale     unsafe.Pointer // W8A8: f32 [N]
-	W          unsafe.Pointer // int8 [NW][K]
-	WScale     unsafe.Pointer // f32 [NW]
+	W          unsafe.Pointer // int8 [NW][K]; W4A16: levels [NW][K/2]
+	WScale     unsafe.Pointer // f32 [NW]; unused by W4A16
 	N, NOut, K int
 	Epi        Epilogue
 	// Split outputs: columns [Col2, Col3) to Out2 (row stride LdOut2), [Col3, NOut) to
@@ -241,10 +250,18 @@ type MM2Args struct {
 	Fault          MM2Fault
 	Workspace      unsafe.Pointer
 	WorkspaceBytes int
+	// W4A16: the group scales (Sym [NW][K/32] f16; Affine [NW][K/256][2] f16 d, dmin),
+	// Affine's sub-scales [NW][K/32][2] (6-bit scale, min) and the mode.
+	W4Scale, W4Sub unsafe.Pointer
+	W4Mode         W4Mode
 }
 
 func (a *MM2Args) String() string {
-	return fmt.Sprintf("n=%d n_out=%d k=%d epilogue=%d config=%d split=%d", a.N, a.NOut, a.K, a.Epi, a.Config, a.Split)
+	s := fmt.Sprintf("n=%d n_out=%d k=%d epilogue=%d config=%d split=%d", a.N, a.NOut, a.K, a.Epi, a.Config, a.Split)
+	if a.Kind == MM2W4A16 {
+		s += fmt.Sprintf(" w4 mode=%d", a.W4Mode)
+	}
+	return s
 }
 
 // AttentionArgs are the operands of Attention; see vireo_attention.

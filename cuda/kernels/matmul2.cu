@@ -13,9 +13,12 @@ namespace {
 const CfgRow kTable[kConfigs] = {
 #define VIREO_MM2_ROW16(I, WM, WN, MT, NT, BK, ST) {kW8A16, WM, WN, MT, NT, BK, ST},
 #define VIREO_MM2_ROW8(I, WM, WN, MT, NT, BK, ST) {kW8A8, WM, WN, MT, NT, BK, ST},
+#define VIREO_MM2_ROW4(I, WM, WN, MT, NT, BK, ST) {kW4A16, WM, WN, MT, NT, BK, ST},
     VIREO_MM2_W8A16_CONFIGS(VIREO_MM2_ROW16) VIREO_MM2_W8A8_CONFIGS(VIREO_MM2_ROW8)
+        VIREO_MM2_W4A16_CONFIGS(VIREO_MM2_ROW4)
 #undef VIREO_MM2_ROW16
 #undef VIREO_MM2_ROW8
+#undef VIREO_MM2_ROW4
 };
 
 // The derived sizes of a configuration, as Shape computes them.
@@ -28,8 +31,9 @@ Dims dims(const CfgRow& c) {
   d.bm = 16 * c.mt * c.wm;
   d.bn = 8 * c.nt * c.wn;
   d.threads = 32 * c.wm * c.wn;
-  int astride = c.kind == kW8A16 ? 2 * c.bk + 32 : c.bk + 16;
-  d.smem = c.stages * (d.bm * astride + d.bn * (c.bk + 16));
+  int astride = c.kind == kW8A8 ? c.bk + 16 : 2 * c.bk + 32;
+  int bstride = (c.kind == kW4A16 ? c.bk / 2 : c.bk) + 16;
+  d.smem = c.stages * (d.bm * astride + d.bn * bstride);
   return d;
 }
 
@@ -76,20 +80,26 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
   VIREO_CHECK_ARG(a->config >= 0 && a->config < kConfigs, "%s: no configuration %d (table of %d)", op, a->config,
                   kConfigs);
   const CfgRow& c = kTable[a->config];
-  const char* kind = a->kind == VIREO_MM2_W8A8 ? "w8a8" : "w8a16";
+  const char* kind = a->kind == VIREO_MM2_W8A8 ? "w8a8" : a->kind == VIREO_MM2_W4A16 ? "w4a16" : "w8a16";
   VIREO_CHECK_ARG(a->kind == c.kind, "%s: configuration %d is not a %s one", op, a->config, kind);
   VIREO_CHECK_ARG(a->dtype == VIREO_F16 || a->dtype == VIREO_BF16, "%s (%s): activation dtype %s (want f16 or bf16)",
                   op, kind, dtype_name(a->dtype));
   if (a->n == 0) return VIREO_OK;
-  const int eb = c.kind == kW8A16 ? 2 : 1;
-  VIREO_CHECK_ARG(a->out && a->x && a->w && a->w_scale && a->n > 0 && a->n_out > 0 && a->k > 0 &&
+  const int eb = c.kind == kW8A8 ? 1 : 2;
+  const bool w4 = c.kind == kW4A16, affine = w4 && a->w4_mode == VIREO_W4_AFFINE;
+  VIREO_CHECK_ARG(!w4 || ((a->w4_mode == VIREO_W4_SYM || affine) && a->w4_scale && (!affine || a->w4_sub)),
+                  "%s (w4a16): mode %d with scales %p and sub-scales %p", op, a->w4_mode, (const void*)a->w4_scale,
+                  (const void*)a->w4_sub);
+  VIREO_CHECK_ARG(a->out && a->x && a->w && (w4 || a->w_scale) && a->n > 0 && a->n_out > 0 && a->k > 0 &&
                       a->ld_x >= a->k && (a->out2 || a->ld_out >= a->n_out),
                   "%s (%s): bad arguments n=%d n_out=%d k=%d ld_x=%d ld_out=%d", op, kind, a->n, a->n_out, a->k,
                   a->ld_x, a->ld_out);
-  VIREO_CHECK_ARG(c.kind == kW8A16 || a->x_scale, "%s (w8a8): no activation scales", op);
+  VIREO_CHECK_ARG(c.kind != kW8A8 || a->x_scale, "%s (w8a8): no activation scales", op);
   VIREO_CHECK_ARG(a->epilogue >= VIREO_EPI_NONE && a->epilogue <= VIREO_EPI_SILU_GLU, "%s: epilogue %d", op,
                   a->epilogue);
   VIREO_CHECK_ARG(a->fault >= VIREO_MM2_FAULT_NONE && a->fault <= VIREO_MM2_FAULT_ROW, "%s: fault %d", op, a->fault);
+  if (w4 && a->k % (affine ? 256 : 32) != 0)
+    return set_error(VIREO_ERR_UNSUPPORTED, "%s (w4a16): k=%d is not whole groups (%d)", op, a->k, affine ? 256 : 32);
   if (a->k % 16 != 0 || (a->ld_x * eb) % 16 != 0 || !aligned(a->x, 16) || !aligned(a->w, 16))
     return set_error(VIREO_ERR_UNSUPPORTED,
                      "%s (%s): needs k %% 16 == 0, 16-byte aligned x and w and x rows (k=%d ld_x=%d)", op, kind, a->k,
@@ -124,9 +134,11 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
   }
   Params p;
   p.out = a->out, p.ld_out = a->ld_out, p.x = a->x, p.ld_x = a->ld_x, p.x_scale = a->x_scale;
-  p.w = a->w, p.w_scale = a->w_scale, p.n = a->n, p.n_out = a->n_out, p.k = a->k, p.epi = a->epilogue;
+  p.w = a->w, p.w_scale = a->w_scale, p.w4_scale = a->w4_scale, p.w4_sub = a->w4_sub, p.n = a->n, p.n_out = a->n_out, p.k = a->k, p.epi = a->epilogue;
   p.split = a->split;
-  p.slice = ((a->k + a->split - 1) / a->split + 15) / 16 * 16;
+  // W4A16 slices are whole 32-k groups (a group is one 16-byte chunk of a weight row).
+  const int align = w4 ? 32 : 16;
+  p.slice = ((a->k + a->split - 1) / a->split + align - 1) / align * align;
   p.ws = a->workspace;
   p.row_tiles = (int)rt, p.col_tiles = (int)ct, p.rows_fast = a->rows_fast != 0;
   p.out2 = a->out2, p.ld_out2 = a->out2 ? a->ld_out2 : 0, p.col2 = col2;
@@ -135,8 +147,10 @@ extern "C" int vireo_matmul2(vireo_stream_t stream, const vireo_mm2_args* a) {
               (a->out3 && p.ld_out3 % 2 == 0 && aligned(a->out3, 4)) << 2;
   p.fault = a->fault;
   cudaStream_t s = as_stream(stream);
-  int st = c.kind == kW8A16 ? launch_w8a16(a->config, a->dtype, p, grid, s) : launch_w8a8(a->config, a->dtype, p, grid, s);
+  int st = w4                  ? launch_w4a16(a->config, a->dtype, affine, p, grid, s)
+           : c.kind == kW8A16 ? launch_w8a16(a->config, a->dtype, p, grid, s)
+                              : launch_w8a8(a->config, a->dtype, p, grid, s);
   if (st) return st;
-  return launch_status(op, "%s config=%d n=%d n_out=%d k=%d epilogue=%d split=%d", kind, a->config, a->n, a->n_out,
-                       a->k, a->epilogue, a->split);
+  return launch_status(op, "%s config=%d n=%d n_out=%d k=%d epilogue=%d split=%d w4_mode=%d", kind, a->config, a->n,
+                       a->n_out, a->k, a->epilogue, a->split, a->w4_mode);
 }

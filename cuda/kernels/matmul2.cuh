@@ -1,6 +1,8 @@
 // matmul2.cuh: kernels v2 for the int8-weight matrix products — one tensor-core template
 // with a cp.async multi-stage shared-memory pipeline, instantiated for W8A16 (decode and
-// batched decode, 1–256 rows) and W8A8 (prefill), with a deterministic split-K.
+// batched decode, 1–256 rows) and W8A8 (prefill), with a deterministic split-K; and for
+// W4A16 (4-bit weights with group scales, runtime/quant/w4: compute_w4 below, napkin
+// math in matmul2_w4a16.cu).
 //
 //   out[i][j] (+)= epilogue( Σ_k x[i][k] · W[j][k] · scales )      W row-major [n_w][k]
 //
@@ -68,7 +70,11 @@
 namespace vireo {
 namespace mm2 {
 
-enum Kind { kW8A16 = 0, kW8A8 = 1 };
+// The configuration kinds (vireo_mm2_kind), and the kernels' template kinds: W4A16
+// weights instantiate kW4Sym (Q4_0-derived: y = s·(q−8)) or kW4Affine (Q4_K-derived:
+// y = s·q − m), both of configuration kind kW4A16 (matmul2_w4a16.cu).
+enum Kind { kW8A16 = 0, kW8A8 = 1, kW4A16 = 2, kW4Sym = 2, kW4Affine = 3 };
+__host__ __device__ constexpr bool is_w4(int kind) { return kind >= kW4A16; }
 
 // Params are one launch's operands (kernel argument, by value).
 struct Params {
@@ -83,8 +89,12 @@ struct Params {
   const void* x; // W8A16: 16-bit [n][ld_x]; W8A8: int8 [n][ld_x]
   int ld_x;
   const float* x_scale; // W8A8 only
-  const int8_t* w;      // [n_w][k]
-  const float* w_scale; // [n_w]
+  const int8_t* w;      // [n_w][k]; W4A16: levels [n_w][k/2] (runtime/quant/w4)
+  const float* w_scale; // [n_w]; unused by W4A16
+  // W4A16: kW4Sym [n_w][k/32] f16 group scales; kW4Affine [n_w][k/256][2] f16 d, dmin
+  // and w4_sub [n_w][k/32][2] the groups' 6-bit scale and min.
+  const uint16_t* w4_scale;
+  const uint8_t* w4_sub;
   int n, n_out, k, epi;
   int split, slice; // k slices and their length (multiple of 16)
   void* ws;         // split > 1: partials, then one int counter per tile
@@ -182,11 +192,13 @@ template <int KIND, int WM_, int WN_, int MT_, int NT_, int BK_, int STAGES_> st
   static constexpr int kThreads = WM * WN * 32;
   static constexpr int BM = 16 * MT * WM; // rows of x per block
   static constexpr int BN = 8 * NT * WN;  // weight rows per block
-  static constexpr int AB = KIND == kW8A16 ? 2 : 1;           // bytes per A element
-  static constexpr int AStride = KIND == kW8A16 ? 2 * BK + 32 : BK + 16; // bytes per A smem row
-  static constexpr int BStride = BK + 16;                     // bytes per B smem row
+  static constexpr bool W4 = is_w4(KIND);
+  static constexpr int AB = KIND == kW8A8 ? 1 : 2;            // bytes per A element
+  static constexpr int AStride = KIND == kW8A8 ? BK + 16 : 2 * BK + 32; // bytes per A smem row
+  static constexpr int BRow = W4 ? BK / 2 : BK;               // weight bytes per B row and stage
+  static constexpr int BStride = BRow + 16;                   // bytes per B smem row
   static constexpr int AChunks = BK * AB / 16;                // 16-byte chunks per A row and stage
-  static constexpr int BChunks = BK / 16;
+  static constexpr int BChunks = BRow / 16;                   // W4: one chunk = one 32-k group
   static constexpr int ABytes = BM * AStride, BBytes = BN * BStride;
   static constexpr int StageBytes = ABytes + BBytes;
   static constexpr int SmemBytes = STAGES * StageBytes;
@@ -194,6 +206,7 @@ template <int KIND, int WM_, int WN_, int MT_, int NT_, int BK_, int STAGES_> st
   static_assert(BK % 64 == 0, "BK: a multiple of 64 (four k16 chunks per B ldmatrix.x4)");
   static_assert(NT % 2 == 0, "NT even: SiLU-GLU pairs gate and up fragments, W8A8 loads B in pairs");
   static_assert(STAGES >= 2, "at least double buffering");
+  static_assert(!W4 || BK % 128 == 0, "W4A16: a B ldmatrix.x4 takes four 32-k groups (64 bytes)");
 };
 
 // ---- index maps (kmodel mirrors each) ----------------------------------------------
@@ -264,9 +277,9 @@ __device__ __forceinline__ void load_stage(const Params& p, const Tile<S>& t, ui
       int r = c / S::BChunks, ch = c % S::BChunks;
       int col = tile_col(r, t.ct, S::BN, glu);
       long long wr = tile_wrow(r, t.ct, S::BN, glu, p.n_out);
-      int kk = kb + ch * 16;
+      int kk = kb + ch * (S::W4 ? 32 : 16); // first k of the chunk
       bool ok = col < p.n_out && kk < t.k1;
-      const int8_t* src = ok ? p.w + wr * p.k + kk : p.w;
+      const int8_t* src = !ok ? p.w : S::W4 ? p.w + wr * (p.k / 2) + kk / 2 : p.w + wr * p.k + kk;
       cp_async16(smem_u32(sb + r * S::BStride + ch * 16), src, ok);
     }
   }
@@ -311,6 +324,148 @@ __device__ __forceinline__ void compute_w8a16(const uint8_t* stage, float (&acc)
         deq<T>(bq[j][i], b0, b1);
 #pragma unroll
         for (int m = 0; m < S::MT; m++) mma_k16<T>(acc[m][j], a[m], b0, b1);
+      }
+    }
+  }
+}
+
+// ---- W4A16 (matmul2_w4a16.cu) ------------------------------------------------------
+//
+// Levels → a register pair of two adjacent inputs, exactly: the word's nibbles n and
+// n+4 (runtime/quant/w4's interleave: inputs 2i and 2i+1 of the lane's eight) ORed into
+// the mantissa of 1024 (f16) or 128 (bf16), minus 1024 or 128 (Affine: q) or 1032 or
+// 136 (Sym: q − 8). sh = 0, 4, 8, 12 picks nibbles (0,4), (1,5), (2,6), (3,7).
+template <typename T, bool SYM> __device__ __forceinline__ uint32_t deq4(uint32_t w, int sh);
+template <> __device__ __forceinline__ uint32_t deq4<__half, true>(uint32_t w, int sh) {
+  uint32_t v = ((w >> sh) & 0x000f000fu) | 0x64006400u;
+  const uint32_t bias = 0x64086408u; // half2(1032, 1032)
+  __half2 r = __hsub2(*reinterpret_cast<__half2*>(&v), *reinterpret_cast<const __half2*>(&bias));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+template <> __device__ __forceinline__ uint32_t deq4<__half, false>(uint32_t w, int sh) {
+  uint32_t v = ((w >> sh) & 0x000f000fu) | 0x64006400u;
+  const uint32_t bias = 0x64006400u; // half2(1024, 1024)
+  __half2 r = __hsub2(*reinterpret_cast<__half2*>(&v), *reinterpret_cast<const __half2*>(&bias));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+template <> __device__ __forceinline__ uint32_t deq4<__nv_bfloat16, true>(uint32_t w, int sh) {
+  uint32_t v = ((w >> sh) & 0x000f000fu) | 0x43004300u;
+  const uint32_t bias = 0x43084308u; // bf16x2(136, 136)
+  __nv_bfloat162 r =
+      __hsub2(*reinterpret_cast<__nv_bfloat162*>(&v), *reinterpret_cast<const __nv_bfloat162*>(&bias));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+template <> __device__ __forceinline__ uint32_t deq4<__nv_bfloat16, false>(uint32_t w, int sh) {
+  uint32_t v = ((w >> sh) & 0x000f000fu) | 0x43004300u;
+  const uint32_t bias = 0x43004300u; // bf16x2(128, 128)
+  __nv_bfloat162 r =
+      __hsub2(*reinterpret_cast<__nv_bfloat162*>(&v), *reinterpret_cast<const __nv_bfloat162*>(&bias));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+// A pair of ones (the B operand that sums a group's activations for the Affine offset).
+template <typename T> __device__ __forceinline__ uint32_t ones2();
+template <> __device__ __forceinline__ uint32_t ones2<__half>() { return 0x3c003c00u; }
+template <> __device__ __forceinline__ uint32_t ones2<__nv_bfloat16>() { return 0x3f803f80u; }
+
+// Group gi of weight row wr: its scale s and offset m in fp32 (the products of the
+// stored f16 and 6-bit fields are exact in fp32).
+template <int KIND>
+__device__ __forceinline__ void group_scale(const Params& p, long long wr, int gi, float& s, float& m) {
+  if (KIND == kW4Sym) {
+    s = __half2float(__ushort_as_half(__ldg(p.w4_scale + wr * (p.k / 32) + gi)));
+    m = 0.f;
+    return;
+  }
+  const unsigned short* d = p.w4_scale + (wr * (p.k / 256) + gi / 8) * 2;
+  const uint8_t* sub = p.w4_sub + (wr * (p.k / 32) + gi) * 2;
+  s = __half2float(__ushort_as_half(__ldg(d))) * (float)__ldg(sub);
+  m = __half2float(__ushort_as_half(__ldg(d + 1))) * (float)__ldg(sub + 1);
+}
+
+// The warp's MMA work on one stage of W4A16. Per 128 k, one ldmatrix.x4 per n-fragment
+// gives lane (g, t) word t of the four 16-byte chunks (= 32-k groups) of row g. Per group
+// q: two m16n8k16 steps s into fresh accumulators tmp, the lane's inputs 8t+4s .. +3 of
+// the group (a0/b0: +0, +1; a2/b1: +2, +3: the A lds.64 reads the same four halves), and
+// for Affine one more mma per m16 fragment against ones (xs: the group's sum of x per
+// row); then acc += s·tmp − m·xs with the group's scale of each output column. So the
+// tensor cores multiply exact integer levels and the scales are applied in fp32. Groups
+// past the slice (zero-filled) are skipped, uniformly over the block.
+template <typename T, int KIND, class S>
+__device__ __forceinline__ void compute_w4(const Params& p, const Tile<S>& tl, const uint8_t* stage,
+                                           float (&acc)[S::MT][S::NT][4], int wm, int wn, bool glu, bool half_rows,
+                                           int kb) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const uint32_t sa = smem_u32(stage), sb = smem_u32(stage + S::ABytes);
+  constexpr bool SYM = KIND == kW4Sym;
+#pragma unroll
+  for (int kg = 0; kg < S::BK / 128; kg++) {
+    uint32_t bq[S::NT][4];
+#pragma unroll
+    for (int j = 0; j < S::NT; j++) {
+      int row = frag_brow(wn, j, S::NT, S::BN, glu) + (lane & 7);
+      ldmatrix_x4(bq[j], sb + row * S::BStride + kg * 64 + (lane >> 3) * 16);
+    }
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const int k0 = kb + kg * 128 + 32 * q; // the group's first k
+      if (k0 >= tl.k1) break;
+      float tmp[S::MT][S::NT][4];
+      float xs[S::MT][4];
+#pragma unroll
+      for (int m = 0; m < S::MT; m++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          xs[m][e] = 0.f;
+#pragma unroll
+          for (int j = 0; j < S::NT; j++) tmp[m][j][e] = 0.f;
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < 2; s++) {
+        uint32_t a[S::MT][4];
+#pragma unroll
+        for (int m = 0; m < S::MT; m++) {
+          int r = wm * 16 * S::MT + m * 16 + g;
+          uint32_t off = (uint32_t)((kg * 128 + 32 * q + 8 * t + 4 * s) * 2);
+          uint2 lo = lds64(sa + r * S::AStride + off);
+          a[m][0] = lo.x, a[m][2] = lo.y;
+          if (S::MT == 1 && half_rows) {
+            a[m][1] = a[m][3] = 0u;
+          } else {
+            uint2 hi = lds64(sa + (r + 8) * S::AStride + off);
+            a[m][1] = hi.x, a[m][3] = hi.y;
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < S::NT; j++) {
+          uint32_t b0 = deq4<T, SYM>(bq[j][q], 8 * s), b1 = deq4<T, SYM>(bq[j][q], 8 * s + 4);
+#pragma unroll
+          for (int m = 0; m < S::MT; m++) mma_k16<T>(tmp[m][j], a[m], b0, b1);
+        }
+        if (!SYM) {
+#pragma unroll
+          for (int m = 0; m < S::MT; m++) mma_k16<T>(xs[m], a[m], ones2<T>(), ones2<T>());
+        }
+      }
+      const int gi = k0 / 32;
+#pragma unroll
+      for (int j = 0; j < S::NT; j++) {
+#pragma unroll
+        for (int e2 = 0; e2 < 2; e2++) {
+          const int br = frag_brow(wn, j, S::NT, S::BN, glu) + 2 * t + e2;
+          float sc = 0.f, mn = 0.f;
+          if (tile_col(br, tl.ct, S::BN, glu) < p.n_out)
+            group_scale<KIND>(p, tile_wrow(br, tl.ct, S::BN, glu, p.n_out), gi, sc, mn);
+#pragma unroll
+          for (int m = 0; m < S::MT; m++) {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+              const int e = 2 * h + e2;
+              acc[m][j][e] = SYM ? fmaf(sc, tmp[m][j][e], acc[m][j][e])
+                                 : fmaf(sc, tmp[m][j][e], fmaf(-mn, xs[m][e], acc[m][j][e]));
+            }
+          }
+        }
       }
     }
   }
@@ -382,6 +537,7 @@ __device__ __forceinline__ void store2<__nv_bfloat16>(__nv_bfloat16* p, float v0
 // Value of an accumulator after the scales: W8A16 acc·w_scale; W8A8
 // (acc·x_scale)·w_scale.
 template <int KIND, typename A> __device__ __forceinline__ float scaled(A acc, float xs, float ws) {
+  if (is_w4(KIND)) return (float)acc; // the group scales are applied per group
   if (KIND == kW8A16) return (float)acc * ws;
   return (float)acc * xs * ws;
 }
@@ -416,9 +572,9 @@ __device__ __forceinline__ void epilogue(const Params& p, const Tile<S>& t, A (&
     if (col >= p.n_out) continue;
     const bool two = col + 1 < p.n_out;
     const long long wg = tile_wrow(br, t.ct, S::BN, glu, p.n_out);
-    const float sg0 = p.w_scale[wg], sg1 = two ? p.w_scale[wg + 1] : 0.f;
+    const float sg0 = is_w4(KIND) ? 1.f : p.w_scale[wg], sg1 = is_w4(KIND) || !two ? 1.f : p.w_scale[wg + 1];
     float su0 = 0.f, su1 = 0.f;
-    if (glu) {
+    if (glu && !is_w4(KIND)) {
       const long long wu = tile_wrow(acc_brow<S>(wn, j + S::NT / 2, 0, t4, glu), t.ct, S::BN, glu, p.n_out);
       su0 = p.w_scale[wu], su1 = two ? p.w_scale[wu + 1] : 0.f;
     }
@@ -496,7 +652,7 @@ __device__ __forceinline__ bool split_fixup(const Params& p, const Tile<S>& t, A
 template <int KIND, typename T, class S>
 __global__ void __launch_bounds__(S::kThreads, 1) mm2_kernel(const Params p) {
   extern __shared__ __align__(128) uint8_t smem[];
-  using A = typename std::conditional<KIND == kW8A16, float, int>::type;
+  using A = typename std::conditional<KIND == kW8A8, int, float>::type;
   const Tile<S> t = block_tile<S>(p);
   const int warp = threadIdx.x >> 5;
   const int wm = warp / S::WN, wn = warp % S::WN;
@@ -525,7 +681,9 @@ __global__ void __launch_bounds__(S::kThreads, 1) mm2_kernel(const Params p) {
     if (pf < nk) load_stage<S>(p, t, smem + (pf % S::STAGES) * S::StageBytes, t.k0 + pf * S::BK, glu);
     cp_async_commit();
     const uint8_t* st = smem + (it % S::STAGES) * S::StageBytes;
-    if constexpr (KIND == kW8A16) {
+    if constexpr (is_w4(KIND)) {
+      compute_w4<T, KIND, S>(p, t, st, acc, wm, wn, glu, half_rows, t.k0 + it * S::BK);
+    } else if constexpr (KIND == kW8A16) {
       compute_w8a16<T, S>(st, acc, wm, wn, glu, half_rows);
     } else {
       compute_w8a8<S>(st, acc, wm, wn, glu);
@@ -557,7 +715,14 @@ __global__ void __launch_bounds__(S::kThreads, 1) mm2_kernel(const Params p) {
   X(7, 2, 4, 4, 4, 128, 3)        \
   X(8, 1, 4, 1, 4, 128, 4)        \
   X(9, 2, 4, 2, 4, 64, 4)
-constexpr int kConfigs = 10;
+// W4A16 (matmul2_w4a16.cu; bk a multiple of 128): 10-11 decode (1..16 rows, 128 or 256
+// weight rows per block), 12 32 rows, 13 64 rows (8 warps); more rows take 64-row tiles.
+#define VIREO_MM2_W4A16_CONFIGS(X) \
+  X(10, 1, 4, 1, 4, 128, 4)        \
+  X(11, 1, 8, 1, 4, 128, 4)        \
+  X(12, 1, 4, 2, 4, 128, 4)        \
+  X(13, 2, 4, 2, 4, 128, 3)
+constexpr int kConfigs = 14;
 
 // One row of the configuration table (vireo_mm2_config; kmodel.Configs mirrors it).
 struct CfgRow {
@@ -567,6 +732,7 @@ struct CfgRow {
 // The launch function of configuration i for activation type dt (one per kernel file).
 int launch_w8a16(int cfg, int dt, const Params& p, dim3 grid, cudaStream_t s);
 int launch_w8a8(int cfg, int dt, const Params& p, dim3 grid, cudaStream_t s);
+int launch_w4a16(int cfg, int dt, bool affine, const Params& p, dim3 grid, cudaStream_t s);
 
 // Sets the dynamic shared-memory limit of kernel f once per process (every device the
 // process uses gets it on first launch there: cudaFuncSetAttribute is per device).

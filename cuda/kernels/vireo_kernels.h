@@ -37,7 +37,8 @@ extern "C" {
 // 7: vireo_lora.
 // 8: vireo_attention2_workspace_bytes takes max_ctx (the partials are sized by the call's splits).
 // 9: vireo_matmul2, vireo_matmul2_config, vireo_matmul2_workspace_bytes (kernels v2).
-#define VIREO_ABI_VERSION 9
+// 10: vireo_matmul2 takes W4A16 weights (VIREO_MM2_W4A16, vireo_mm2_args.w4_scale/w4_sub/w4_mode; configurations 10-13).
+#define VIREO_ABI_VERSION 10
 
 typedef void* vireo_stream_t;     // cudaStream_t
 typedef void* vireo_event_t;      // cudaEvent_t
@@ -401,7 +402,10 @@ int vireo_matmul_sp24(vireo_stream_t stream, int dtype,
 //   VIREO_MM2_W8A16: int8 weights × 16-bit activations, mma m16n8k16 (weights dequantized
 //     in registers), fp32 accumulation: decode and batched decode (1–256 rows);
 //   VIREO_MM2_W8A8: int8 weights × int8 activations quantized per token (x_scale),
-//     mma m16n8k32, int32 accumulation: prefill.
+//     mma m16n8k32, int32 accumulation: prefill;
+//   VIREO_MM2_W4A16: 4-bit weights with per-group scales (runtime/quant/w4's format)
+//     × 16-bit activations, mma m16n8k16 on exact integer levels, the group scales
+//     applied in fp32: decode and batched decode.
 // The caller (Go: runtime/backend/cuda/kmodel) picks the configuration and the split for
 // a shape; the library checks them and launches. An output element's value depends on
 // its own row and column, split and the weight's values only: never on the
@@ -410,6 +414,13 @@ int vireo_matmul_sp24(vireo_stream_t stream, int dtype,
 enum vireo_mm2_kind {
   VIREO_MM2_W8A16 = 0,
   VIREO_MM2_W8A8 = 1,
+  VIREO_MM2_W4A16 = 2,
+};
+
+// How a W4A16 group's levels q become values (runtime/quant/w4.Mode).
+enum vireo_w4_mode {
+  VIREO_W4_SYM = 1,    // y = s·(q−8), s the group's f16 scale (from Q4_0)
+  VIREO_W4_AFFINE = 2, // y = (d·sc)·q − dmin·mn (from Q4_K)
 };
 
 // Deliberate faults, for showing on a card that the op checks catch a broken kernel.
@@ -459,6 +470,11 @@ typedef struct {
   int32_t fault;          // vireo_mm2_fault (0 in production)
   void* workspace;        // split > 1: vireo_matmul2_workspace_bytes, zeroed once
   size_t workspace_bytes;
+  // W4A16 (kind VIREO_MM2_W4A16; w is then the levels [n_w][k/2], w_scale unused, k a
+  // multiple of 32, or 256 for AFFINE):
+  const uint16_t* w4_scale; // SYM: [n_w][k/32] f16; AFFINE: [n_w][k/256][2] f16 d, dmin
+  const uint8_t* w4_sub;    // AFFINE: [n_w][k/32][2] the groups' 6-bit scale and min
+  int32_t w4_mode;          // vireo_w4_mode
 } vireo_mm2_args;
 
 // Bytes of workspace a call with these parameters needs: fp32 (W8A16) or int32 (W8A8)

@@ -8,6 +8,10 @@ type Kind int
 const (
 	W8A16 Kind = 0 // int8 weights × f16/bf16 activations, mma m16n8k16, fp32 sums
 	W8A8  Kind = 1 // int8 weights × int8 per-token activations, mma m16n8k32, int32 sums
+	// W4A16: 4-bit weights with per-32 group scales (runtime/quant/w4) × f16/bf16
+	// activations, mma m16n8k16 on the exact levels into per-group fp32 sums, scaled in
+	// fp32 (matmul2.cuh's compute_w4).
+	W4A16 Kind = 2
 )
 
 func (k Kind) String() string {
@@ -16,6 +20,8 @@ func (k Kind) String() string {
 		return "w8a16"
 	case W8A8:
 		return "w8a8"
+	case W4A16:
+		return "w4a16"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -60,6 +66,10 @@ var Configs = []Config{
 	{W8A8, 2, 4, 4, 4, 128, 3},  // 7: the same with 128-k stages
 	{W8A8, 1, 4, 1, 4, 128, 4},  // 8: a few prompt rows, 16 × 128
 	{W8A8, 2, 4, 2, 4, 64, 4},   // 9: 64 × 128
+	{W4A16, 1, 4, 1, 4, 128, 4}, // 10: decode, 16 × 128
+	{W4A16, 1, 8, 1, 4, 128, 4}, // 11: decode, 16 × 256
+	{W4A16, 1, 4, 2, 4, 128, 4}, // 12: 32 rows
+	{W4A16, 2, 4, 2, 4, 128, 3}, // 13: 64 rows, 8 warps (more rows: 64-row tiles)
 }
 
 // Threads per block.
@@ -73,26 +83,35 @@ func (c Config) BN() int { return 8 * c.NT * c.WN }
 
 // AB is the bytes of one activation element.
 func (c Config) AB() int {
-	if c.Kind == W8A16 {
-		return 2
+	if c.Kind == W8A8 {
+		return 1
 	}
-	return 1
+	return 2
 }
 
 // AStride and BStride are the padded shared-memory row strides in bytes (see
 // matmul2.cuh: bank-conflict-free fragment loads).
 func (c Config) AStride() int {
-	if c.Kind == W8A16 {
-		return 2*c.BK + 32
+	if c.Kind == W8A8 {
+		return c.BK + 16
 	}
-	return c.BK + 16
+	return 2*c.BK + 32
 }
 
-func (c Config) BStride() int { return c.BK + 16 }
+func (c Config) BStride() int { return c.BRow() + 16 }
 
-// AChunks and BChunks are the 16-byte chunks of one A or B tile row per stage.
+// BRow is the weight bytes of one B tile row per stage (W4A16: two levels a byte).
+func (c Config) BRow() int {
+	if c.Kind == W4A16 {
+		return c.BK / 2
+	}
+	return c.BK
+}
+
+// AChunks and BChunks are the 16-byte chunks of one A or B tile row per stage (a W4A16
+// B chunk is one 32-k group).
 func (c Config) AChunks() int { return c.BK * c.AB() / 16 }
-func (c Config) BChunks() int { return c.BK / 16 }
+func (c Config) BChunks() int { return c.BRow() / 16 }
 
 func (c Config) aBytes() int     { return c.BM() * c.AStride() }
 func (c Config) bBytes() int     { return c.BN() * c.BStride() }
@@ -117,6 +136,14 @@ func Name(cfg int) string {
 
 // Slice is the k length of one of split slices (vireo_matmul2: a multiple of 16).
 func Slice(k, split int) int { return ((k+split-1)/split + 15) / 16 * 16 }
+
+// SliceOf is Slice for a kind: W4A16 slices are whole 32-k groups.
+func SliceOf(kind Kind, k, split int) int {
+	if kind == W4A16 {
+		return ((k+split-1)/split + 31) / 32 * 32
+	}
+	return Slice(k, split)
+}
 
 // Tiles are the row and column tiles of a call: BM rows, BN weight rows (BN/2 output
 // columns with SiLU-GLU).

@@ -18,7 +18,12 @@
 //     passed, and never overwritten in the barrier interval that reads it;
 //   - every output element in [n][n_out] is stored exactly once and nothing else is;
 //   - global reads stay inside x, W and the scales, workspace accesses inside the
-//     workspace.
+//     workspace;
+//   - W4A16 (4-bit weights, runtime/quant/w4): every register pair the dequantization
+//     makes holds the two levels the format puts in those nibbles (checked against
+//     w4.Pos), each 32-k group's products are summed apart and multiplied by that
+//     group's scale of that weight row, and, for Q4_K-derived weights, the group's
+//     offset by an activation sum over exactly the k its products covered.
 //
 // The package needs no cgo and no GPU; the CUDA backend uses Plan to dispatch, and a
 // cuda-tagged test checks Configs against the library's own table.

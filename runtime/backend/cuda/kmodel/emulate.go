@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+
+	"github.com/vireo-ai/vireo/runtime/quant/w4"
 )
 
 // Call is one vireo_matmul2 launch to emulate.
@@ -17,6 +19,9 @@ type Call struct {
 	Col2, Col3, Ld2, Ld3 int
 	Plan                 Plan
 	Fault                Fault
+	// Affine: a W4A16 weight from Q4_K (group offsets: the kernel also sums each
+	// group's activations); false: from Q4_0.
+	Affine bool
 	// Seed orders the arrival of a tile's split-K blocks (the fixup must not depend on
 	// which one comes last).
 	Seed uint64
@@ -54,6 +59,8 @@ const (
 	srcZero              // zero-filled by cp.async (src-size 0)
 	srcX                 // byte b of activation x[row][k]
 	srcW                 // weight W[row][k] (int8: b = 0)
+	srcW4                // byte k of W4A16 weight row `row` (two levels: runtime/quant/w4)
+	srcOne               // the constant 1 (the B operand that sums a group's activations)
 )
 
 type tag struct {
@@ -99,6 +106,10 @@ type breakage struct {
 	reverseChunks bool // the B ldmatrix addresses its four k chunks in reverse
 	aOffset       int  // the A lds reads this many bytes further along the row
 	prefetchEarly bool // the prefetch is issued before the barrier, not after it
+	w4Shift       bool // W4A16: b0 and b1 take each other's nibble pairs
+	w4Group       int  // W4A16: the group scale is read this many groups further on
+	w4ScaleCol    bool // W4A16: the group scale of the fragment's other column
+	w4NoOffset    bool // W4A16 Affine: the group offset's activation sum is skipped
 }
 
 var broken breakage
@@ -113,6 +124,7 @@ type mm2Params struct {
 	rowsFast                   bool
 	vecOut                     [3]bool
 	fault                      Fault
+	affine                     bool
 }
 
 // tile mirrors mm2::Tile.
@@ -137,7 +149,7 @@ func Emulate(call Call) *Report {
 	}
 	p := mm2Params{n: call.N, nOut: call.NOut, k: call.K, ldX: call.LdX, ldOut: call.LdOut,
 		glu: call.Epi == EpiSiLUGLU, accum: call.Epi == EpiAccumulate, split: max(1, call.Plan.Split),
-		rowsFast: call.Plan.RowsFast, fault: call.Fault}
+		rowsFast: call.Plan.RowsFast, fault: call.Fault, affine: call.Affine && call.Kind == W4A16}
 	if p.ldX == 0 {
 		p.ldX = p.k
 	}
@@ -161,7 +173,7 @@ func Emulate(call Call) *Report {
 	if p.ldOut == 0 {
 		p.ldOut = p.col2
 	}
-	if !Supported(p.k, p.ldX, c.AB()) || p.n <= 0 || p.nOut <= 0 {
+	if !Supported(p.k, p.ldX, c.AB()) || p.n <= 0 || p.nOut <= 0 || (c.Kind == W4A16 && !SupportedW4(p.k, p.ldX, p.affine)) {
 		r.fail("unsupported call n=%d n_out=%d k=%d ld_x=%d", p.n, p.nOut, p.k, p.ldX)
 		return r
 	}
@@ -169,7 +181,7 @@ func Emulate(call Call) *Report {
 	if p.glu {
 		p.nw = 2 * p.nOut
 	}
-	p.slice = Slice(p.k, p.split)
+	p.slice = SliceOf(c.Kind, p.k, p.split)
 	p.rowTiles, p.colTiles = Tiles(call.Plan.Config, p.n, p.nOut, call.Epi)
 	p.vecOut = [3]bool{p.ldOut%2 == 0, p.ld2%2 == 0, p.ld3%2 == 0}
 	e := newEmu(c, p, r)
@@ -197,6 +209,9 @@ type emu struct {
 	r   *Report
 	th  int
 	acc []acc // [threads][MT][NT][4] of the block being emulated
+	// W4A16: one group's accumulators (tmp, the same layout) and activation sums (xs,
+	// [threads][MT][0][4] of the same layout).
+	tmp, xs []acc
 	// Workspace of split-K partials: index → a copy of the accumulator, and the tile
 	// counters.
 	ws       []*acc
@@ -211,6 +226,10 @@ type emu struct {
 func newEmu(c Config, p mm2Params, r *Report) *emu {
 	e := &emu{c: c, p: p, r: r, th: c.Threads()}
 	e.acc = make([]acc, e.th*c.Acc())
+	if c.Kind == W4A16 {
+		e.tmp = make([]acc, e.th*c.Acc())
+		e.xs = make([]acc, e.th*c.Acc())
+	}
 	if p.split > 1 {
 		e.wsLen = p.rowTiles * p.colTiles * p.split * c.BM() * c.BN()
 		e.ws = make([]*acc, e.wsLen)
@@ -371,6 +390,22 @@ func (e *emu) loadStage(t tile, stage, kb int) {
 			if broken.swapGLU && p.glu {
 				wr = tileWrow((r+c.BN()/2)%c.BN(), t.ct, c.BN(), p.glu, p.nOut)
 			}
+			if c.Kind == W4A16 {
+				kk := kb + q*32 // one 32-k group: bytes kk/2 .. kk/2+15 of the row
+				ok := col < p.nOut && kk < t.k1
+				var src [16]tag
+				for b := range src {
+					src[b] = tag{src: srcZero}
+					if ok {
+						src[b] = tag{src: srcW4, row: int32(wr), k: int32(kk/2 + b)}
+					}
+				}
+				if ok && (wr >= p.nw || kk+32 > p.k) {
+					e.r.fail("B copy reads W4 row %d k %d..%d outside [%d][%d]", wr, kk, kk+31, p.nw, p.k)
+				}
+				e.cpAsync16(base+c.aBytes()+r*c.BStride()+q*16, src, bEnd)
+				continue
+			}
 			kk := kb + q*16
 			ok := col < p.nOut && kk < t.k1
 			var src [16]tag
@@ -456,6 +491,12 @@ func dslot(r, c int) slot { return slot{4*(r%8) + (c%8)/2, 2*(r/8) + c%2, 0} }
 
 // product records a·b into a.
 func (e *emu) product(ac *acc, a, b elem) {
+	if b.src == srcOne {
+		if a.src == srcZero {
+			return // a padding row's sum: zero
+		}
+		b = elem{src: srcW, row: -1, k: a.k} // a sum of x: "weight row" -1
+	}
 	switch {
 	case a.src == srcX && b.src == srcW:
 	case a.src == srcZero && b.src == srcZero:
@@ -598,6 +639,182 @@ func (e *emu) computeW8A16(stage, warp, wm, wn int, halfRows bool) {
 	}
 }
 
+// w4Inv maps a byte of a W4A16 chunk (0..15) and a nibble shift (0 or 4) to the input
+// offset in the group it holds: the inverse of runtime/quant/w4.Pos, the format's own
+// definition (the emulated kernel's register decode is checked against it).
+var w4Inv = func() (inv [32]int) {
+	for o := range w4.Group {
+		b, sh := w4.Pos(o)
+		inv[2*b+int(sh/4)] = o
+	}
+	return inv
+}()
+
+// deq4 mirrors mm2::deq4: nibbles sh/4 and sh/4+4 of a 32-bit register of W4A16 bytes
+// as the pair of elements they hold. The register must be one aligned word of one row.
+func (e *emu) deq4(w reg, sh int) [2]elem {
+	var out [2]elem
+	for h, nib := range []int{sh / 4, sh/4 + 4} {
+		t := w[nib/2]
+		switch t.src {
+		case srcZero:
+			out[h] = elem{src: srcZero}
+			continue
+		case srcW4:
+		default:
+			e.r.fail("W4 dequantization of a register byte holding %+v", t)
+			out[h] = elem{src: srcZero}
+			continue
+		}
+		if w[0].src != srcW4 || w[0].k%4 != 0 || w[3].k != w[0].k+3 || w[0].row != w[3].row {
+			e.r.fail("W4 register is not one aligned word of one row: %+v", w)
+		}
+		bo := int(t.k)
+		out[h] = elem{src: srcW, row: t.row, k: int32(bo/16*w4.Group + w4Inv[2*(bo%16)+nib%2])}
+	}
+	return out
+}
+
+// computeW4 mirrors mm2::compute_w4 for warp (wm, wn): per group, fresh accumulators
+// (tmp) and, for Affine, the group's activation sums (xs); then the group's scale, of
+// the right weight row and group, folds tmp into acc (and xs must have summed exactly
+// the k the products did).
+func (e *emu) computeW4(t tile, stage, warp, wm, wn int, halfRows bool, kb int) {
+	c, p := e.c, e.p
+	sa := stage * c.stageBytes()
+	sb := sa + c.aBytes()
+	for kg := 0; kg < c.BK/128; kg++ {
+		bq := make([][32][4]reg, c.NT)
+		for j := 0; j < c.NT; j++ {
+			var addr [32]int
+			for lane := 0; lane < 32; lane++ {
+				row := fragBrow(wn, j, c.NT, c.BN(), p.glu) + (lane & 7)
+				chunk := lane >> 3
+				if broken.reverseChunks {
+					chunk = 3 - chunk
+				}
+				addr[lane] = sb + row*c.BStride() + kg*64 + chunk*16
+			}
+			bq[j] = e.ldmatrixX4(&addr)
+		}
+		for q := 0; q < 4; q++ {
+			k0 := kb + kg*128 + 32*q
+			if k0 >= t.k1 {
+				break
+			}
+			words := len(e.acc[0].ks)
+			for i := range e.tmp {
+				e.tmp[i].reset(words, int32(k0), int32(k0+32))
+				e.xs[i].reset(words, int32(k0), int32(k0+32))
+			}
+			main := e.acc
+			for s := 0; s < 2; s++ {
+				a := make([][32][4]reg, c.MT)
+				for m := 0; m < c.MT; m++ {
+					for lane := 0; lane < 32; lane++ {
+						g, t4 := lane>>2, lane&3
+						r := wm*16*c.MT + m*16 + g
+						off := (kg*128+32*q+8*t4+4*s)*2 + broken.aOffset
+						lo, hi := e.lds64(sa + r*c.AStride() + off)
+						a[m][lane][0], a[m][lane][2] = lo, hi
+						if c.MT == 1 && halfRows {
+							a[m][lane][1], a[m][lane][3] = zeroReg(), zeroReg()
+						} else {
+							lo, hi := e.lds64(sa + (r+8)*c.AStride() + off)
+							a[m][lane][1], a[m][lane][3] = lo, hi
+						}
+					}
+				}
+				e.acc = e.tmp
+				for j := 0; j < c.NT; j++ {
+					var b [32][2][2]elem
+					for lane := 0; lane < 32; lane++ {
+						s0, s1 := 8*s, 8*s+4
+						if broken.w4Shift {
+							s0, s1 = s1, s0
+						}
+						b[lane][0] = e.deq4(bq[j][lane][q], s0)
+						b[lane][1] = e.deq4(bq[j][lane][q], s1)
+					}
+					for m := 0; m < c.MT; m++ {
+						e.mma16816(warp, m, j, &a[m], &b)
+					}
+				}
+				if p.affine && !broken.w4NoOffset {
+					e.acc = e.xs
+					var ones [32][2][2]elem
+					for lane := range ones {
+						for i := range ones[lane] {
+							ones[lane][i] = [2]elem{{src: srcOne}, {src: srcOne}}
+						}
+					}
+					for m := 0; m < c.MT; m++ {
+						e.mma16816(warp, m, 0, &a[m], &ones)
+					}
+				}
+				e.acc = main
+			}
+			gi := k0/32 + broken.w4Group
+			for lane := 0; lane < 32; lane++ {
+				tid := warp*32 + lane
+				t4 := lane & 3
+				for j := 0; j < c.NT; j++ {
+					for e2 := 0; e2 < 2; e2++ {
+						br := fragBrow(wn, j, c.NT, c.BN(), p.glu) + 2*t4 + e2
+						if broken.w4ScaleCol {
+							br ^= 1
+						}
+						wr := -1
+						if tileCol(br, t.ct, c.BN(), p.glu) < p.nOut {
+							wr = tileWrow(br, t.ct, c.BN(), p.glu, p.nOut)
+							e.scale(wr, p.nw, "w4 scale row")
+							e.scale(gi, p.k/32, "w4 scale group")
+						}
+						for m := 0; m < c.MT; m++ {
+							for h := 0; h < 2; h++ {
+								el := 2*h + e2
+								tmp, sum := e.tmpAt(e.tmp, tid, m, j, el), e.tmpAt(e.xs, tid, m, 0, el)
+								if wr >= 0 && tmp.has {
+									if int(tmp.wrow) != wr {
+										e.r.fail("the group scale of W row %d multiplies products of W row %d", wr, tmp.wrow)
+									}
+									if lo := lowK(tmp); lo/32 != gi {
+										e.r.fail("the scale of group %d multiplies products of group %d (W row %d)", gi, lo/32, wr)
+									}
+									if p.affine && (!sum.has || sum.row != tmp.row || !sameKs(sum, tmp)) {
+										e.r.fail("x row %d · W row %d, group %d: the offset's activation sum does not cover the group's products", tmp.row, tmp.wrow, gi)
+									}
+								}
+								e.merge(e.accAt(tid, m, j, el), tmp)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (e *emu) tmpAt(s []acc, tid, m, j, el int) *acc { return &s[tid*e.c.Acc()+(m*e.c.NT+j)*4+el] }
+
+func lowK(a *acc) int {
+	for w, v := range a.ks {
+		if v != 0 {
+			return 64*w + bits.TrailingZeros64(v)
+		}
+	}
+	return -1
+}
+
+func sameKs(a, b *acc) bool {
+	for w := range a.ks {
+		if a.ks[w] != b.ks[w] {
+			return false
+		}
+	}
+	return a.n == b.n
+}
+
 func zeroReg() reg { return reg{{src: srcZero}, {src: srcZero}, {src: srcZero}, {src: srcZero}} }
 
 // computeW8A8 mirrors mm2::compute_w8a8 for warp (wm, wn).
@@ -678,9 +895,12 @@ func (e *emu) block(bx, by, bz int) {
 		e.commit()
 		for warp := 0; warp < c.WM*c.WN; warp++ {
 			wm, wn := warp/c.WN, warp%c.WN
-			if c.Kind == W8A16 {
+			switch c.Kind {
+			case W4A16:
+				e.computeW4(t, it%c.Stages, warp, wm, wn, halfRows, t.k0+it*c.BK)
+			case W8A16:
 				e.computeW8A16(it%c.Stages, warp, wm, wn, halfRows)
-			} else {
+			default:
 				e.computeW8A8(it%c.Stages, warp, wm, wn)
 			}
 		}
@@ -784,15 +1004,20 @@ func (e *emu) epilogue(t tile) {
 				}
 				two := col+1 < p.nOut
 				wg := tileWrow(br, t.ct, c.BN(), p.glu, p.nOut)
-				e.scale(wg, p.nw, "w_scale")
-				if two {
+				w8 := c.Kind != W4A16 // W4A16 applied its group scales already
+				if w8 {
+					e.scale(wg, p.nw, "w_scale")
+				}
+				if two && w8 {
 					e.scale(wg+1, p.nw, "w_scale")
 				}
 				wu := -1
 				if p.glu {
 					wu = tileWrow(accBrow(c, wn, j+c.NT/2, 0, t4, p.glu), t.ct, c.BN(), p.glu, p.nOut)
-					e.scale(wu, p.nw, "w_scale")
-					if two {
+					if w8 {
+						e.scale(wu, p.nw, "w_scale")
+					}
+					if two && w8 {
 						e.scale(wu+1, p.nw, "w_scale")
 					}
 				}

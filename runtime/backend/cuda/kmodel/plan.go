@@ -14,10 +14,12 @@ type Tuning struct {
 	W8A16Split  int // k slices of every W8A16 weight; 0: by the weight's shape
 	W8A8Split   int // k slices of every W8A8 call; 0: by the call's tiles
 	BlocksPerSM int // resident blocks per SM the split heuristics aim at; 0: 2
+	W4A16Config int // configuration for every W4A16 call; < 0: by row count
+	W4A16Split  int // k slices of every W4A16 weight; 0: by the weight's shape
 }
 
 // Default is the tuning with no overrides.
-func Default() Tuning { return Tuning{W8A16Config: -1, W8A8Config: -1} }
+func Default() Tuning { return Tuning{W8A16Config: -1, W8A8Config: -1, W4A16Config: -1} }
 
 // ParseTuning reads "key=value,..." with keys w8a16 and w8a8 (a configuration index),
 // split16 and split8 (k slices), blocks (blocks per SM); "" is Default().
@@ -36,35 +38,24 @@ func ParseTuning(s string) (Tuning, error) {
 			return t, fmt.Errorf("matmul tuning %q: %s: %w", s, k, err)
 		}
 		switch k {
-		case "w8a16", "w8a8":
-			want := W8A16
-			if k == "w8a8" {
-				want = W8A8
-			}
+		case "w8a16", "w8a8", "w4a16":
+			want := map[string]Kind{"w8a16": W8A16, "w8a8": W8A8, "w4a16": W4A16}[k]
 			if n < 0 || n >= len(Configs) || Configs[n].Kind != want {
 				return t, fmt.Errorf("matmul tuning %q: configuration %d is not a %s one (table: %s)", s, n, want, table())
 			}
-			if want == W8A16 {
-				t.W8A16Config = n
-			} else {
-				t.W8A8Config = n
-			}
-		case "split16", "split8":
+			*map[Kind]*int{W8A16: &t.W8A16Config, W8A8: &t.W8A8Config, W4A16: &t.W4A16Config}[want] = n
+		case "split16", "split8", "split4":
 			if n < 0 || n > 64 {
 				return t, fmt.Errorf("matmul tuning %q: %s=%d outside 0..64", s, k, n)
 			}
-			if k == "split16" {
-				t.W8A16Split = n
-			} else {
-				t.W8A8Split = n
-			}
+			*map[string]*int{"split16": &t.W8A16Split, "split8": &t.W8A8Split, "split4": &t.W4A16Split}[k] = n
 		case "blocks":
 			if n < 0 || n > 32 {
 				return t, fmt.Errorf("matmul tuning %q: blocks=%d outside 0..32", s, n)
 			}
 			t.BlocksPerSM = n
 		default:
-			return t, fmt.Errorf("matmul tuning %q: unknown key %q (w8a16, w8a8, split16, split8, blocks)", s, k)
+			return t, fmt.Errorf("matmul tuning %q: unknown key %q (w8a16, w8a8, w4a16, split16, split8, split4, blocks)", s, k)
 		}
 	}
 	return t, nil
@@ -86,6 +77,12 @@ func (t Tuning) String() string {
 	}
 	if t.BlocksPerSM > 0 {
 		p = append(p, fmt.Sprintf("blocks=%d", t.BlocksPerSM))
+	}
+	if t.W4A16Config >= 0 {
+		p = append(p, fmt.Sprintf("w4a16=%d", t.W4A16Config))
+	}
+	if t.W4A16Split > 0 {
+		p = append(p, fmt.Sprintf("split4=%d", t.W4A16Split))
 	}
 	return strings.Join(p, ",")
 }
@@ -111,6 +108,17 @@ type Policy struct {
 	Tuning Tuning
 }
 
+// SupportedW4 says whether a W4A16 kernel takes a weight of k inputs in mode affine
+// (Q4_K-derived: whole 256-k super-blocks) or not (whole 32-k groups), with an
+// activation row stride of ldX 16-bit elements.
+func SupportedW4(k, ldX int, affine bool) bool {
+	g := 32
+	if affine {
+		g = 256
+	}
+	return k > 0 && k%g == 0 && Supported(k, ldX, 2)
+}
+
 // Supported says whether a v2 kernel takes k and an activation row stride of ldX
 // elements of elemBytes each (the addresses themselves must be 16-byte aligned, which
 // every backend allocation and row view of one is when the strides are): k % 16 == 0
@@ -126,6 +134,19 @@ func (p Policy) W8A16Split(nw, k int) int {
 	if p.Tuning.W8A16Split > 0 {
 		return min(p.Tuning.W8A16Split, max(1, k/16))
 	}
+	return p.shapeSplit(nw, k)
+}
+
+// W4A16Split is W8A16Split for W4A16 weights (the same rule: the weight's shape only;
+// slices of whole 32-k groups, SliceOf).
+func (p Policy) W4A16Split(nw, k int) int {
+	if p.Tuning.W4A16Split > 0 {
+		return min(p.Tuning.W4A16Split, max(1, k/32))
+	}
+	return p.shapeSplit(nw, k)
+}
+
+func (p Policy) shapeSplit(nw, k int) int {
 	ct := (nw + 127) / 128
 	target := p.blocks() * p.sms()
 	s := (target + ct/2) / ct
@@ -149,6 +170,18 @@ func (p Policy) blocks() int {
 // ConfigFor is the configuration a call of n rows runs with (Marlin's idea: the tile
 // follows the rows, so one weight pass serves them all up to 64 rows).
 func (p Policy) ConfigFor(kind Kind, n int) int {
+	if kind == W4A16 {
+		if p.Tuning.W4A16Config >= 0 {
+			return p.Tuning.W4A16Config
+		}
+		switch {
+		case n <= 16:
+			return 10
+		case n <= 32:
+			return 12
+		}
+		return 13
+	}
 	if kind == W8A16 {
 		if p.Tuning.W8A16Config >= 0 {
 			return p.Tuning.W8A16Config
@@ -185,8 +218,12 @@ func (p Policy) Plan(kind Kind, n, nOut, k int, epi Epilogue) Plan {
 	if epi == EpiSiLUGLU {
 		nw = 2 * nOut
 	}
-	if kind == W8A16 {
+	switch kind {
+	case W8A16:
 		pl.Split = p.W8A16Split(nw, k)
+		return pl
+	case W4A16:
+		pl.Split = p.W4A16Split(nw, k)
 		return pl
 	}
 	// W8A8 sums int32 exactly: the split may follow the call.
