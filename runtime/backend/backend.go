@@ -237,6 +237,14 @@ type HostReader interface {
 	ReadsHostWeights() bool
 }
 
+// BlockGatherer is a BlockLoader whose Embed does not take every block type it loads for
+// MatMul: GathersBlocks reports those it does. The model loads the embedding table of
+// another type the way it would without native blocks (the CUDA backend: W4A16 weights
+// multiply, an int8 table gathers).
+type BlockGatherer interface {
+	GathersBlocks(t DType) bool
+}
+
 // Epilogue is what MatMul fuses (Accumulate and SiLUGLU exclude each other) and the
 // role of its rows (Prompt).
 type Epilogue struct {

@@ -19,6 +19,13 @@ const (
 	// row) and their positions (Meta), and reads half the weights plus 1/16 byte of
 	// metadata per weight.
 	Sparse24
+	// W4A16 is a device backend's own 4-bit form of a GGUF Q4_0 or Q4_K weight
+	// (runtime/quant/w4: the same dequantized values): W holds the levels
+	// ([Out][In/2] bytes, I8), Scales the group scales (F16: [Out][In/32] for Q4_0,
+	// [Out][In/256][2] d and dmin for Q4_K), Meta Q4_K's 6-bit group scales and mins
+	// ([Out][In/32][2], I8; absent for Q4_0). A backend makes it in LoadWeight from
+	// HostWeight.Blocks; it is never a HostWeight's kind.
+	W4A16
 )
 
 func (k WeightKind) String() string {
@@ -29,6 +36,8 @@ func (k WeightKind) String() string {
 		return "low-rank"
 	case Sparse24:
 		return "2:4"
+	case W4A16:
+		return "w4a16"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

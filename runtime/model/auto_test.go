@@ -101,3 +101,26 @@ func blockType(t loader.DType) backend.DType {
 		loader.Q6_K: backend.Q6_K,
 	}[t]
 }
+
+// noGather is the CPU backend as a backend.BlockGatherer that gathers no block type (as
+// the CUDA backend with W4A16 weights: they multiply, an int8 table gathers).
+type noGather struct{ *cpu.Backend }
+
+func (noGather) GathersBlocks(backend.DType) bool { return false }
+
+// TestWeightsAutoNoGather: with such a backend, auto loads the Q4_0 file's embedding
+// table (token_embd, Q4_0) the non-native way, int8, and every other matrix, the untied
+// Q6_K classifier included, as blocks; the logits stay within the f32 reference's reach.
+func TestWeightsAutoNoGather(t *testing.T) {
+	ck, err := loader.Open(filepath.Join(ggufref.ModelsDir(t), "synth256-Q4_0.gguf"), loader.Options{})
+	require.NoError(t, err)
+	defer ck.Close()
+	require.Equal(t, loader.Q4_0, ck.Tensors["token_embd.weight"].Type)
+	m, err := model.Load(ck, noGather{cpu.New(cpu.Options{Threads: 2})}, model.Options{Weights: model.WeightsAuto})
+	require.NoError(t, err)
+	// 15 Q4_0 matrices, the embedding among them, and the Q6_K classifier.
+	require.Equal(t, "q4_0 ×14, q6_k ×1, int8 ×1", m.WeightTypes())
+	d, where, err := ggufref.MaxAbsDiff(m, ggufref.ReadLogits(t, "synth256-Q4_0.deq-f32.logits.json"))
+	require.NoError(t, err)
+	require.LessOrEqual(t, d, 0.02, where)
+}

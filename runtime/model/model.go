@@ -366,8 +366,16 @@ func (b *builder) kept(w *backend.Weight) {
 	if b.types == nil {
 		b.types = map[backend.DType]int{}
 	}
-	b.types[w.W.DType]++
+	t := w.W.DType
+	if w.Kind == backend.W4A16 { // counted as the block type whose values it keeps
+		t = backend.Q4_0
+		if w.Meta.Buf != nil {
+			t = backend.Q4_K
+		}
+	}
+	b.types[t]++
 }
+
 
 // typeSummary is WeightTypes' text: "int8 ×56, f32 ×1".
 func (b *builder) typeSummary() string {
@@ -409,6 +417,9 @@ func (b *builder) linear(name string, out, in int, f []float32, int8 bool, src s
 // weightBytes is the size of a weight as the backend keeps it: its matrix, and the
 // scales of per-row int8.
 func weightBytes(w *backend.Weight) int64 {
+	if w.Kind == backend.W4A16 { // levels, f16 scales, Q4_K's sub-scales
+		return int64(w.W.Rows*w.W.Cols) + int64(2*w.Scales.Rows*w.Scales.Cols) + int64(w.Meta.Rows*w.Meta.Cols)
+	}
 	n := int64(w.Out) * int64(w.W.DType.RowBytes(w.In))
 	if w.W.DType == backend.I8 {
 		n += int64(4 * w.Out)
@@ -436,10 +447,15 @@ var blockDTypes = map[loader.DType]backend.DType{
 // copied into memory backed by 2 MiB pages, the file's pages leaving the resident set
 // ("copied"; residentCopy says why); with Options.KeepMapped, or where that buys
 // nothing, it reads the mapping itself ("mapped", faulted in now rather than by the
-// first forward pass). action is "" when the tensor or the backend does not allow it.
-func (b *builder) native(t *loader.Tensor, out, in int) (w *backend.Weight, action string, err error) {
+// first forward pass). action is "" when the tensor or the backend does not allow it
+// (emb: the embedding table, which a backend.BlockGatherer may not gather from blocks
+// of that type).
+func (b *builder) native(t *loader.Tensor, out, in int, emb bool) (w *backend.Weight, action string, err error) {
 	dt, isBlock := blockDTypes[t.Type]
 	if !isBlock || !b.loadsBlocks(dt) || dt.RowBytes(in) < 0 || len(t.Data) != out*dt.RowBytes(in) {
+		return nil, "", nil
+	}
+	if g, ok := b.be.(backend.BlockGatherer); ok && emb && !g.GathersBlocks(dt) {
 		return nil, "", nil
 	}
 	data, action := t.Data, "mapped"
@@ -495,10 +511,10 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	// linear hands a matrix to the backend. The file's pages then leave the resident
 	// set if the backend does not read them: the floats were converted (F16, BF16, the
 	// GGUF block types, dequantized) or quantized to int8.
-	linear := func(name string, out, in int, quantize bool) (*backend.Weight, error) {
+	linear := func(name string, out, in int, quantize, emb bool) (*backend.Weight, error) {
 		if t := ck.Tensors[name]; t != nil && slices.Equal(t.Shape, []int{out, in}) &&
 			(opt.Weights == WeightsAuto || opt.Weights == WeightsQ8_0 && quantize && t.Type == loader.Q8_0) {
-			if w, action, err := b.native(t, out, in); action != "" || err != nil {
+			if w, action, err := b.native(t, out, in, emb); action != "" || err != nil {
 				if action != "" {
 					prog.step(name, action, out*in)
 				}
@@ -591,7 +607,7 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 			prog.step(name, "2:4", out*in)
 			return w, nil
 		}
-		return linear(name, out, in, quantize)
+		return linear(name, out, in, quantize, false)
 	}
 	vector := func(name string, n int) (backend.Tensor, error) {
 		_, f, err := get(name, n)
@@ -604,7 +620,9 @@ func Load(ck *loader.Checkpoint, be backend.Backend, opt Options) (*Model, error
 	untied := hasOutput && !c.TiedEmbeddings
 	err := m.assemble(b, untied, func(name string, out, in int, emb bool) (*backend.Weight, error) {
 		if emb {
-			return linear(name, out, in, quantize(name, true))
+			// The embedding table is gathered (and, tied, also the classifier); an
+			// untied classifier is only multiplied.
+			return linear(name, out, in, quantize(name, true), name == "token_embd.weight")
 		}
 		return matrix(name, out, in, quantize(name, false))
 	}, vector)

@@ -63,6 +63,12 @@ type Case struct {
 	// device then runs int8 weights W8A8 (activations quantized per token), whatever
 	// the row count; unmarked rows are generated tokens (W8A16).
 	Prompt bool `json:",omitempty"`
+	// W4 (Q4_0 or Q4_K) makes the matmul weight GGUF blocks of that type (ggml's
+	// quantizer on random floats): a device backend that loads those blocks
+	// (backend.BlockLoader: the CUDA backend's W4A16) gets them, any other backend what
+	// the model hands it (the dequantized floats, Source set), and the reference the
+	// exact dequantized floats (runtime/quant/w4's reference values).
+	W4 backend.DType `json:",omitempty"`
 
 	Eps float32 // rmsnorm
 
@@ -304,6 +310,42 @@ func matmulCases() []Case {
 	add(512, Llama3Dim, Llama3FFN, true, false, true)
 	add(333, Llama3FFN, Llama3Dim, true, true, true)
 	add(200, Llama3Dim, Llama3Dim, false, false, true)
+	// W4A16 (GGUF Q4_0 and Q4_K blocks; the CUDA backend's kernels v2 W4A16 configs:
+	// 16-row decode tiles up to 16 rows, 32 up to 32, 64-row tiles past): odd row and
+	// column counts with k in whole groups (32; Q4_K 256), stage tails (k = 96, 160,
+	// 768: not multiples of the 128-k stage), every epilogue, a row into a second tile
+	// of each height, the Llama-3-8B k/v shape at decode and batched rows (split-K there).
+	w4 := func(t backend.DType, n, in, out int, acc, glu, large bool) {
+		name := fmt.Sprintf("w=%s,n=%d,in=%d,out=%d", t, n, in, out)
+		if acc {
+			name += ",acc"
+		}
+		if glu {
+			name += ",glu"
+		}
+		cs = append(cs, Case{Name: name, N: n, In: in, Out: out, W4: t, Accumulate: acc, GLU: glu, Large: large})
+	}
+	for _, s := range []struct {
+		n, in, out int
+		acc, glu   bool
+	}{{1, 32, 7, false, false}, {5, 96, 11, true, false}, {9, 64, 33, false, true}, {17, 160, 136, true, false},
+		{33, 256, 129, false, true}, {65, 128, 40, true, false}, {130, 96, 100, false, false}} {
+		w4(backend.Q4_0, s.n, s.in, s.out, s.acc, s.glu, false)
+	}
+	for _, s := range []struct {
+		n, in, out int
+		acc, glu   bool
+	}{{1, 256, 7, false, false}, {9, 512, 33, true, false}, {17, 256, 136, false, true}, {40, 768, 100, true, false},
+		{130, 256, 9, false, false}} {
+		w4(backend.Q4_K, s.n, s.in, s.out, s.acc, s.glu, false)
+	}
+	for _, t := range []backend.DType{backend.Q4_0, backend.Q4_K} {
+		w4(t, 1, Llama3Dim, Llama3KVHeads*Llama3HeadDim, true, false, false)
+		w4(t, 20, Llama3Dim, Llama3KVHeads*Llama3HeadDim, false, false, false)
+		w4(t, 50, Llama3Dim, Llama3KVHeads*Llama3HeadDim, t == backend.Q4_K, false, false)
+		w4(t, 3, Llama3Dim, Llama3Dim, false, true, true)
+		w4(t, 2, Llama3FFN, Llama3Dim, true, false, true)
+	}
 	// 2:4 weights against the dense kernels on the masked weights: the SIMT path with
 	// rows of any multiple of 4 (36, 100) and of 32, up to and past 8 rows; the 16-bit
 	// mma.sp path from 9 rows (k % 32 == 0); int8 past 128 rows (W8A8, k % 64 == 0); an

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/vireo-ai/vireo/runtime/backend"
+	"github.com/vireo-ai/vireo/runtime/quant/ggml"
+	"github.com/vireo-ai/vireo/runtime/quant/w4"
 )
 
 // Each op's cases: prepare draws a case's inputs (from its seed, the same for both
@@ -265,7 +267,10 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 	}
 	hw := hostWeight("w", wOut, c.In, c.Int8, r)
 	ref := hw // what the reference loads
+	var blocks *backend.HostWeight
 	switch {
+	case c.W4 != 0:
+		blocks, hw, ref = w4Weight(hw, c.W4)
 	case c.Sparse24:
 		hw, ref = sparse24Weight(hw)
 	case c.Rank > 0:
@@ -285,6 +290,11 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		h := hw
 		if e.ref {
 			h = ref
+		} else if bl, ok := e.b.(backend.BlockLoader); ok && blocks != nil && bl.LoadsBlocks(c.W4) && e.b.Activations() != backend.F32 {
+			// A device backend that multiplies the blocks gets them (the CPU's own
+			// block kernels quantize activations llama.cpp's way, which the f32
+			// tolerance does not allow: its kernel tests check them).
+			h = blocks
 		}
 		w, err := e.weight(h)
 		if err != nil {
@@ -296,6 +306,26 @@ func prepMatMul(c Case, r *rand.Rand) exec {
 		}
 		return op("matmul", e.b.MatMul(e.s, out, xt, w, backend.Epilogue{Accumulate: c.Accumulate, SiLUGLU: c.GLU, Prompt: c.Prompt}))
 	}
+}
+
+// w4Weight quantizes h's floats to GGUF blocks of type t with ggml's quantizer: the
+// blocks, what a backend without kernels for them gets (the dequantized floats with
+// Source set, as the model hands them) and what the reference loads (the same floats).
+func w4Weight(h *backend.HostWeight, t backend.DType) (blocks, floats, ref *backend.HostWeight) {
+	gt := map[backend.DType]ggml.Type{backend.Q4_0: ggml.Q4_0, backend.Q4_K: ggml.Q4_K}[t]
+	raw := make([]byte, h.Out*t.RowBytes(h.In))
+	if err := ggml.Quantize(gt, raw, h.F32); err != nil {
+		panic(err) // finite floats, whole blocks: the case table's shapes
+	}
+	q, err := w4.FromBlocks(gt, h.Out, h.In, raw)
+	if err != nil {
+		panic(err)
+	}
+	deq := q.Dequantize()
+	blocks = &backend.HostWeight{Name: h.Name, Out: h.Out, In: h.In, Blocks: raw, BlockType: t}
+	floats = &backend.HostWeight{Name: h.Name, Out: h.Out, In: h.In, F32: deq, Source: gt.String()}
+	ref = &backend.HostWeight{Name: h.Name, Out: h.Out, In: h.In, F32: deq}
+	return blocks, floats, ref
 }
 
 // sparse24Weight keeps the two largest |W| of every group of 4 inputs of h: the 2:4

@@ -399,6 +399,8 @@ func (e *env) weight(h *backend.HostWeight) (*backend.Weight, error) {
 	switch {
 	case w.Out != h.Out || w.In != h.In:
 		return nil, fmt.Errorf("load weight %s: [%d][%d] came back [%d][%d]", h.Name, h.Out, h.In, w.Out, w.In)
+	case h.Blocks != nil:
+		e.dtypes["w"] = h.BlockType // kept in its own (or the backend's 4-bit) form
 	case isFloat(w.W.DType):
 		e.note("w", w.W.DType)
 	case w.W.DType != backend.I8:

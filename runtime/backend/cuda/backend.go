@@ -60,6 +60,13 @@ type Options struct {
 	// -mm2-fault: the on-card demonstration that the op checks catch a broken kernel).
 	// Never set it outside that check.
 	MM2Fault cgo.MM2Fault
+	// W4A16 takes GGUF Q4_0 and Q4_K matrices as blocks (backend.BlockLoader), keeps
+	// them as 4-bit weights with the file's group scales (runtime/quant/w4) and
+	// multiplies them with kernels v2's W4A16 kernels (matmul2_w4a16.cu): 4.5 bits per
+	// weight read instead of int8's 8. It needs Kernels v2. Off by default until GPU run
+	// C verifies the kernels: without it those weights become int8 at load. Q5_K and
+	// the other block types, and embedding tables, stay int8 either way.
+	W4A16 bool
 }
 
 // Kernels names a generation of the attention, sampling and int8 matmul kernels.
@@ -656,13 +663,18 @@ func (c *Backend) FreeKV(kv *backend.KVCache) error {
 // weights converted to the 16-bit activation type. Weights dequantized from a GGUF
 // block-quantized type (h.Source: Q4_0 … Q6_K, Q8_0) are stored as int8 with one scale
 // per row instead, 1 byte per weight, until the backend has kernels for those types;
-// the log says so once per type. On failure nothing stays allocated.
+// the log says so once per type. Blocks (h.Blocks: Q4_0 and Q4_K, which LoadsBlocks
+// reports with Options.W4A16) become W4A16 weights (w4a16.go). On failure nothing stays
+// allocated.
 func (c *Backend) LoadWeight(h *backend.HostWeight) (*backend.Weight, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
 	if h.Kind != backend.Dense {
 		return c.loadKind(h)
+	}
+	if h.Blocks != nil {
+		return c.loadW4(h)
 	}
 	if q, ok := backend.Int8FromBlocks(h); ok {
 		c.noteBlockType(h.Source)
@@ -711,7 +723,14 @@ func (c *Backend) noteBlockType(typ string) {
 		c.blockTypes = map[string]bool{}
 	}
 	c.blockTypes[typ] = true
-	c.opt.Log.Info("cuda: converting GGUF block-quantized weights to int8 at load (one scale per row): no CUDA kernels for this type yet",
+	why := "no CUDA kernels for this type yet"
+	switch {
+	case c.LoadsBlocks(backend.Q4_0) && (typ == "Q4_0" || typ == "Q4_K"):
+		why = "an embedding table (W4A16 weights are multiplied, not gathered)"
+	case c.LoadsBlocks(backend.Q4_0) && typ == "Q5_K":
+		why = "Q5_K stays int8 under W4A16: rounding its 5-bit levels to 4 bits would lose more than int8 does (runtime/quant/w4)"
+	}
+	c.opt.Log.Info("cuda: converting GGUF block-quantized weights to int8 at load (one scale per row): "+why,
 		zap.String("type", typ))
 }
 

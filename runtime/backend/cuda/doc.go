@@ -13,7 +13,9 @@
 // Weights: int8 rows with fp32 per-row scales stay int8 (W8A16 for generated rows, W8A8
 // with per-token activation quantization for prompt rows: backend.Epilogue.Prompt,
 // Options.W8A8; never by row count); float weights become
-// 16-bit. Upload and Download take no stream; they move bytes through pinned staging on
+// 16-bit; with Options.W4A16 (off until GPU run C verifies it) GGUF Q4_0 and Q4_K
+// matrices stay 4-bit (w4a16.go: runtime/quant/w4's format, kernels v2's W4A16
+// configurations), other block types become int8. Upload and Download take no stream; they move bytes through pinned staging on
 // the backend's own transfer stream and wait only for the stream of the last op that
 // wrote the buffer (never for the whole device, which would serialize the prefill
 // lanes); Upload returns once its bytes have landed, so any op issued after it, on any

@@ -126,6 +126,12 @@ func (c *Backend) freeKind(w *backend.Weight) error {
 			errs = append(errs, c.Free(w.Scales))
 		}
 		return errors.Join(errs...)
+	case backend.W4A16:
+		errs := []error{c.Free(w.W), c.Free(w.Scales)}
+		if w.Meta.Buf != nil {
+			errs = append(errs, c.Free(w.Meta))
+		}
+		return errors.Join(errs...)
 	}
 	return fmt.Errorf("cuda free weight %q: kind %s", w.Name, w.Kind)
 }
@@ -157,6 +163,8 @@ func (c *Backend) matmulKind(st *stream, s backend.Stream, out, x backend.Tensor
 		return nil
 	case backend.Sparse24:
 		return c.matmulSparse24(st, out, x, w, epi)
+	case backend.W4A16:
+		return c.matmulW4(st, []backend.Tensor{out}, x, w, epi)
 	}
 	return fmt.Errorf("%s: weight %q has kind %s, which the CUDA backend does not run", op, w.Name, w.Kind)
 }

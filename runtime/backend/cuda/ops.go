@@ -275,7 +275,8 @@ const (
 )
 
 // MatMulKernel names the kernel MatMul runs for n rows of x [n][in] into out [n][out]
-// with a weight stored as w (I8, or the activation type) and epilogue epi, and the
+// with a weight stored as w (I8, the activation type, or a block type LoadsBlocks takes:
+// W4A16) and epilogue epi, and the
 // output tile one block of it computes (rows × cols): backendtest folds a failing
 // case's error map by it. It mirrors the dispatch of MatMul and of the library (see the
 // constants above) for operands at 16-byte aligned addresses, which every allocation
@@ -286,6 +287,15 @@ func (c *Backend) MatMulKernel(n, in, out int, w backend.DType, epi backend.Epil
 		mmaCols = mmaGLUTile // a block's 64 weight columns are 32 gate and 32 up ones
 	}
 	kind := "f16"
+	if c.LoadsBlocks(w) { // a W4A16 weight: kernels v2 only
+		pl := c.mm2Plan(kmodel.W4A16, n, out, in, epi)
+		cfg := kmodel.Configs[pl.Config]
+		cols := cfg.BN()
+		if epi.SiLUGLU {
+			cols /= 2
+		}
+		return mm2Prefix + kmodel.Name(pl.Config), cfg.BM(), cols
+	}
 	if w == backend.I8 {
 		// Every backendtest operand and backend allocation is 16-byte aligned, so the
 		// addresses do not change the choice here.
@@ -337,6 +347,13 @@ func (c *Backend) MatMulSplit(s backend.Stream, outs []backend.Tensor, x backend
 	}
 	if len(outs) == 1 {
 		return c.MatMul(s, outs[0], x, w, epi)
+	}
+	if w.Kind == backend.W4A16 {
+		st, err := c.str(op, s)
+		if err != nil {
+			return err
+		}
+		return c.matmulW4(st, outs, x, w, epi)
 	}
 	if w.Kind == backend.Dense && w.W.DType == backend.I8 && x.Rows > 0 {
 		st, err := c.str(op, s)
@@ -432,7 +449,7 @@ func (c *Backend) matmul2(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name 
 }
 
 // matmul2Split is matmul2 with split outputs when sp is not nil (its Out2, LdOut2, Col2,
-// Out3, LdOut3, Col3).
+// Out3, LdOut3, Col3; for W4A16 its W4Scale, W4Sub, W4Mode).
 func (c *Backend) matmul2Split(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, name string, sp *cgo.MM2Args) error {
 	op := "cuda matmul v2 " + kind.String()
 	epi := kmodel.EpiNone
@@ -448,6 +465,7 @@ func (c *Backend) matmul2Split(st *stream, a *cgo.MatMulArgs, kind kmodel.Kind, 
 		Config: pl.Config, Split: pl.Split, RowsFast: pl.RowsFast, Fault: c.opt.MM2Fault}
 	if sp != nil {
 		m.Out2, m.LdOut2, m.Col2, m.Out3, m.LdOut3, m.Col3 = sp.Out2, sp.LdOut2, sp.Col2, sp.Out3, sp.LdOut3, sp.Col3
+		m.W4Scale, m.W4Sub, m.W4Mode = sp.W4Scale, sp.W4Sub, sp.W4Mode
 	}
 	if kind == kmodel.W8A8 {
 		qBytes := (a.N*a.K + 255) / 256 * 256
