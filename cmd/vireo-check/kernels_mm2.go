@@ -11,6 +11,7 @@ import (
 	"github.com/vireo-ai/vireo/runtime/backend/backendtest"
 	"github.com/vireo-ai/vireo/runtime/backend/cuda/kmodel"
 	"github.com/vireo-ai/vireo/runtime/half"
+	"github.com/vireo-ai/vireo/runtime/quant/w4"
 )
 
 // Kernels v2's matrix products (matmul2*.cu) on Llama-3-8B shapes with fused weights,
@@ -24,12 +25,30 @@ import (
 // the configuration), so a point with the default's split must match it bit for bit,
 // others within the tolerance. "v2 batch invariance" runs the same first rows at
 // 1..256 rows and requires row 0 to come out bit-identical each time.
+//
+// W4A16 (issue 26; off in the backend until GPU run C verifies it): the same shapes with
+// 4-bit weights (random levels and group scales in runtime/quant/w4's layout, Q4_0's
+// symmetric mode, and Q4_K's affine one for gate/up), checked against the CPU on the
+// dequantized values; bench/NOTES.md has the prediction (≈4.5 GB per token).
 
 type mm2Shape struct {
 	name       string
 	kind       kmodel.Kind
 	n, nOut, k int
 	epi        kmodel.Epilogue
+	affine     bool // W4A16: Q4_K-derived (group offsets)
+}
+
+// weightBytes is the bytes of the shape's weight as the kernel reads it.
+func (s mm2Shape) weightBytes() float64 {
+	nk := float64(s.nw()) * float64(s.k)
+	switch {
+	case s.kind == kmodel.W4A16 && s.affine:
+		return nk/2 + nk/256*4 + nk/32*2
+	case s.kind == kmodel.W4A16:
+		return nk/2 + nk/32*2
+	}
+	return nk
 }
 
 func (s mm2Shape) nw() int {
@@ -44,23 +63,36 @@ func mm2Shapes() []mm2Shape {
 	var out []mm2Shape
 	for _, n := range []int{1, 16} {
 		out = append(out,
-			mm2Shape{fmt.Sprintf("decode b%d qkv", n), kmodel.W8A16, n, 6144, d, kmodel.EpiNone},
-			mm2Shape{fmt.Sprintf("decode b%d o", n), kmodel.W8A16, n, d, d, kmodel.EpiAccumulate},
-			mm2Shape{fmt.Sprintf("decode b%d gate/up", n), kmodel.W8A16, n, f, d, kmodel.EpiSiLUGLU},
-			mm2Shape{fmt.Sprintf("decode b%d down", n), kmodel.W8A16, n, d, f, kmodel.EpiAccumulate})
+			mm2Shape{fmt.Sprintf("decode b%d qkv", n), kmodel.W8A16, n, 6144, d, kmodel.EpiNone, false},
+			mm2Shape{fmt.Sprintf("decode b%d o", n), kmodel.W8A16, n, d, d, kmodel.EpiAccumulate, false},
+			mm2Shape{fmt.Sprintf("decode b%d gate/up", n), kmodel.W8A16, n, f, d, kmodel.EpiSiLUGLU, false},
+			mm2Shape{fmt.Sprintf("decode b%d down", n), kmodel.W8A16, n, d, f, kmodel.EpiAccumulate, false})
 	}
 	for _, n := range []int{32, 64, 128, 256} {
 		out = append(out,
-			mm2Shape{fmt.Sprintf("batch%d gate/up", n), kmodel.W8A16, n, f, d, kmodel.EpiSiLUGLU},
-			mm2Shape{fmt.Sprintf("batch%d down", n), kmodel.W8A16, n, d, f, kmodel.EpiAccumulate})
+			mm2Shape{fmt.Sprintf("batch%d gate/up", n), kmodel.W8A16, n, f, d, kmodel.EpiSiLUGLU, false},
+			mm2Shape{fmt.Sprintf("batch%d down", n), kmodel.W8A16, n, d, f, kmodel.EpiAccumulate, false})
 	}
-	out = append(out, mm2Shape{"batch64 qkv", kmodel.W8A16, 64, 6144, d, kmodel.EpiNone})
+	out = append(out, mm2Shape{"batch64 qkv", kmodel.W8A16, 64, 6144, d, kmodel.EpiNone, false})
+	for _, n := range []int{1, 16} {
+		out = append(out,
+			mm2Shape{fmt.Sprintf("w4 decode b%d qkv", n), kmodel.W4A16, n, 6144, d, kmodel.EpiNone, false},
+			mm2Shape{fmt.Sprintf("w4 decode b%d o", n), kmodel.W4A16, n, d, d, kmodel.EpiAccumulate, false},
+			mm2Shape{fmt.Sprintf("w4 decode b%d gate/up", n), kmodel.W4A16, n, f, d, kmodel.EpiSiLUGLU, false},
+			mm2Shape{fmt.Sprintf("w4 decode b%d down", n), kmodel.W4A16, n, d, f, kmodel.EpiAccumulate, false},
+			mm2Shape{fmt.Sprintf("w4 q4_k decode b%d gate/up", n), kmodel.W4A16, n, f, d, kmodel.EpiSiLUGLU, true})
+	}
+	for _, n := range []int{32, 64, 128} {
+		out = append(out,
+			mm2Shape{fmt.Sprintf("w4 batch%d gate/up", n), kmodel.W4A16, n, f, d, kmodel.EpiSiLUGLU, false},
+			mm2Shape{fmt.Sprintf("w4 batch%d down", n), kmodel.W4A16, n, d, f, kmodel.EpiAccumulate, false})
+	}
 	out = append(out,
-		mm2Shape{"prefill2048 qkv", kmodel.W8A8, 2048, 6144, d, kmodel.EpiNone},
-		mm2Shape{"prefill2048 o", kmodel.W8A8, 2048, d, d, kmodel.EpiAccumulate},
-		mm2Shape{"prefill2048 gate/up", kmodel.W8A8, 2048, f, d, kmodel.EpiSiLUGLU},
-		mm2Shape{"prefill2048 down", kmodel.W8A8, 2048, d, f, kmodel.EpiAccumulate},
-		mm2Shape{"prefill16 gate/up", kmodel.W8A8, 16, f, d, kmodel.EpiSiLUGLU})
+		mm2Shape{"prefill2048 qkv", kmodel.W8A8, 2048, 6144, d, kmodel.EpiNone, false},
+		mm2Shape{"prefill2048 o", kmodel.W8A8, 2048, d, d, kmodel.EpiAccumulate, false},
+		mm2Shape{"prefill2048 gate/up", kmodel.W8A8, 2048, f, d, kmodel.EpiSiLUGLU, false},
+		mm2Shape{"prefill2048 down", kmodel.W8A8, 2048, d, f, kmodel.EpiAccumulate, false},
+		mm2Shape{"prefill16 gate/up", kmodel.W8A8, 16, f, d, kmodel.EpiSiLUGLU, false})
 	return out
 }
 
@@ -93,18 +125,26 @@ type mm2Env struct {
 
 // mm2Ops are one shape's device operands.
 type mm2Ops struct {
-	ws        []unsafe.Pointer // weight copies rotating past the L2
-	scale     unsafe.Pointer
-	x, xs     unsafe.Pointer // W8A16: f16 [n][k]; W8A8: int8 [n][k] and f32 [n]
+	ws        []unsafe.Pointer // weight copies rotating past the L2 (W4A16: levels)
+	scale     unsafe.Pointer   // W4A16: the f16 group scales (Q4_K: d, dmin)
+	sub       unsafe.Pointer   // W4A16 Q4_K: the groups' scale and min bytes
+	x, xs     unsafe.Pointer   // W8A16: f16 [n][k]; W8A8: int8 [n][k] and f32 [n]
 	out       unsafe.Pointer
 	work      unsafe.Pointer
 	workBytes int
 }
 
 func (e *mm2Env) args(sh mm2Shape, o *mm2Ops, i int, pl kmodel.Plan) *cgo.MM2Args {
-	return &cgo.MM2Args{Kind: cgo.MM2Kind(sh.kind), DType: cgo.F16, Out: o.out, LdOut: sh.nOut, X: o.x, LdX: sh.k,
+	a := &cgo.MM2Args{Kind: cgo.MM2Kind(sh.kind), DType: cgo.F16, Out: o.out, LdOut: sh.nOut, X: o.x, LdX: sh.k,
 		XScale: o.xs, W: o.ws[i%len(o.ws)], WScale: o.scale, N: sh.n, NOut: sh.nOut, K: sh.k, Epi: cgo.Epilogue(sh.epi),
 		Config: pl.Config, Split: pl.Split, RowsFast: pl.RowsFast, Workspace: o.work, WorkspaceBytes: o.workBytes}
+	if sh.kind == kmodel.W4A16 {
+		a.WScale, a.W4Scale, a.W4Sub, a.W4Mode = nil, o.scale, o.sub, cgo.W4Sym
+		if sh.affine {
+			a.W4Mode = cgo.W4Affine
+		}
+	}
+	return a
 }
 
 func (e *mm2Env) v1Call(sh mm2Shape, o *mm2Ops, i int) error {
@@ -131,8 +171,8 @@ func runMM2(e *mm2Env, want func(string) bool) {
 			continue
 		}
 		shape := fmt.Sprintf("n=%d n_out=%d k=%d epi=%d", sh.n, sh.nOut, sh.k, sh.epi)
-		bytes := float64(sh.nw()) * float64(sh.k) // weights, read once
-		if sh.kind == kmodel.W8A16 {
+		bytes := sh.weightBytes() // weights, read once
+		if sh.kind != kmodel.W8A8 {
 			bytes += 2 * float64(sh.n*sh.k+sh.n*sh.nOut)
 		} else {
 			bytes += float64(sh.n*sh.k) + 2*float64(sh.n*sh.nOut)
@@ -150,7 +190,7 @@ func runMM2(e *mm2Env, want func(string) bool) {
 			b.Ms, b.GBs, b.TFLOPs = ms, bytes/ms/1e6, flops/ms/1e9
 			return nil
 		}
-		if e.v1 {
+		if e.v1 && sh.kind != kmodel.W4A16 {
 			e.add(bench{Name: "v1 " + sh.name, Shape: shape}, func(b *bench) error {
 				return timeIt(b, func(i int) error { return e.v1Call(sh, o, i) })
 			})
@@ -200,7 +240,8 @@ func runMM2(e *mm2Env, want func(string) bool) {
 		al.free()
 	}
 	if want("v2 batch invariance") {
-		for _, sh := range []mm2Shape{{"gate/up", kmodel.W8A16, 256, 14336, 4096, kmodel.EpiSiLUGLU}, {"down", kmodel.W8A16, 256, 4096, 14336, kmodel.EpiNone}} {
+		for _, sh := range []mm2Shape{{"gate/up", kmodel.W8A16, 256, 14336, 4096, kmodel.EpiSiLUGLU, false}, {"down", kmodel.W8A16, 256, 4096, 14336, kmodel.EpiNone, false},
+			{"w4 gate/up", kmodel.W4A16, 256, 14336, 4096, kmodel.EpiSiLUGLU, false}, {"w4 q4_k down", kmodel.W4A16, 256, 4096, 14336, kmodel.EpiNone, true}} {
 			e.add(bench{Name: "v2 batch invariance " + sh.name, Shape: "rows 1..256, row 0 compared"}, func(b *bench) error {
 				if err := e.invariance(sh); err != nil {
 					return err
@@ -215,6 +256,9 @@ func runMM2(e *mm2Env, want func(string) bool) {
 func (e *mm2Env) operands(sh mm2Shape, al *allocs) (*mm2Ops, error) {
 	o := &mm2Ops{}
 	wsize := sh.nw() * sh.k
+	if sh.kind == kmodel.W4A16 {
+		wsize /= 2
+	}
 	copies := max(1, min(8, (200<<20)/wsize))
 	for i := 0; i < copies; i++ {
 		p := al.add(e.rnd(cgo.I8, wsize))
@@ -223,8 +267,30 @@ func (e *mm2Env) operands(sh mm2Shape, al *allocs) (*mm2Ops, error) {
 		}
 		o.ws = append(o.ws, p)
 	}
-	o.scale = al.add(e.rnd(cgo.F32, sh.nw()))
-	if sh.kind == kmodel.W8A16 {
+	switch {
+	case sh.kind == kmodel.W4A16 && sh.affine:
+		// d, dmin in ±1/1024 against sub-scale bytes up to 255: weights within ±4.
+		n := sh.nw() * sh.k / 256 * 2
+		if o.scale = al.add(e.rnd(cgo.F16, n)); o.scale != nil {
+			if err := cgo.FillUniform(e.s, cgo.F16, o.scale, n, 26, 1.0/1024); err != nil {
+				return nil, err
+			}
+		}
+		if o.sub = al.add(e.rnd(cgo.I8, sh.nw()*sh.k/32*2)); o.sub == nil {
+			return nil, fmt.Errorf("alloc sub-scales")
+		}
+	case sh.kind == kmodel.W4A16:
+		// Group scales in ±1/8: weights (q−8)·s within ±1, as int8's are.
+		n := sh.nw() * sh.k / 32
+		if o.scale = al.add(e.rnd(cgo.F16, n)); o.scale != nil {
+			if err := cgo.FillUniform(e.s, cgo.F16, o.scale, n, 26, 1.0/8); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		o.scale = al.add(e.rnd(cgo.F32, sh.nw()))
+	}
+	if sh.kind != kmodel.W8A8 {
 		o.x = al.add(e.rnd(cgo.F16, sh.n*sh.k))
 	} else {
 		o.x = al.add(e.rnd(cgo.I8, sh.n*sh.k))
@@ -305,18 +371,26 @@ func checkMM2(b *bench, sh mm2Shape, o *mm2Ops) error {
 	if err != nil {
 		return err
 	}
-	wq, err := i8s(o.ws[0], sh.nw()*sh.k)
-	if err != nil {
-		return err
-	}
-	sc, err := f32s(o.scale, sh.nw())
-	if err != nil {
-		return err
+	var wv func(j, kk int) float64 // weight j, input kk, scaled
+	if sh.kind == kmodel.W4A16 {
+		if wv, err = w4Values(sh, o); err != nil {
+			return err
+		}
+	} else {
+		wq, err := i8s(o.ws[0], sh.nw()*sh.k)
+		if err != nil {
+			return err
+		}
+		sc, err := f32s(o.scale, sh.nw())
+		if err != nil {
+			return err
+		}
+		wv = func(j, kk int) float64 { return float64(wq[j*sh.k+kk]) * float64(sc[j]) }
 	}
 	var xf []float32
 	var xq []int8
 	var xs []float32
-	if sh.kind == kmodel.W8A16 {
+	if sh.kind != kmodel.W8A8 {
 		xf, err = f16s(o.x, sh.n*sh.k)
 	} else if xq, err = i8s(o.x, sh.n*sh.k); err == nil {
 		xs, err = f32s(o.xs, sh.n)
@@ -333,9 +407,8 @@ func checkMM2(b *bench, sh mm2Shape, o *mm2Ops) error {
 			} else {
 				xv = float64(xq[r*sh.k+kk])
 			}
-			acc += xv * float64(wq[j*sh.k+kk])
+			acc += xv * wv(j, kk)
 		}
-		acc *= float64(sc[j])
 		if xs != nil {
 			acc *= float64(xs[r])
 		}
@@ -356,6 +429,32 @@ func checkMM2(b *bench, sh mm2Shape, o *mm2Ops) error {
 		g = append(g, got[r*sh.nOut:(r+1)*sh.nOut]...)
 	}
 	return verdict(b, backendtest.OpMatMul, want, g, fmt.Sprintf("rows %v", rows))
+}
+
+// w4Values reads a W4A16 shape's first weight copy back as runtime/quant/w4's format:
+// its dequantized values.
+func w4Values(sh mm2Shape, o *mm2Ops) (func(j, kk int) float64, error) {
+	w := &w4.Weight{Out: sh.nw(), In: sh.k, Mode: w4.Sym}
+	var err error
+	if w.Q, err = fromDev(o.ws[0], sh.nw()*sh.k/2); err != nil {
+		return nil, err
+	}
+	ns := sh.nw() * sh.k / 32
+	if sh.affine {
+		w.Mode, ns = w4.Affine, sh.nw()*sh.k/256*2
+		if w.Sub, err = fromDev(o.sub, sh.nw()*sh.k/32*2); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := fromDev(o.scale, 2*ns)
+	if err != nil {
+		return nil, err
+	}
+	w.S = unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), ns)
+	if err := w.Check(); err != nil {
+		return nil, err
+	}
+	return func(j, kk int) float64 { return float64(w.Value(j, kk)) }, nil
 }
 
 // invariance runs the first rows of one x at several row counts with the default plan

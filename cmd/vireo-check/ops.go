@@ -38,6 +38,7 @@ func runOps(args []string) (any, error) {
 	tuning := fs.String("mm-tuning", "", "v2 matmuls: the dispatch overrides (kmodel.ParseTuning), e.g. w8a16=1,split16=4")
 	w8a8 := fs.String("w8a8", "prompt", "which int8 matmuls quantize the activations per token (W8A8): prompt (the cases marked prompt, as the model marks prefill rows), off, or all")
 	fault := fs.Int("mm2-fault", 0, "launch every v2 matmul with a deliberate bug (1: a dropped pipeline stage, 2: rows written one down); the matmul checks must then fail (-kernels v2)")
+	w4On := fs.Bool("w4a16", false, "run the W4A16 kernels (off by default in the backend until verified): the w=q4_0/q4_k matmul cases then check them, else the int8 form those weights get")
 	loraOn := fs.Bool("lora", false, "run the LoRA kernel (off by default in the backend until verified): the lora cases then check it, else they skip")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func runOps(args []string) (any, error) {
 	if *set == "v1" {
 		first = cuda.KernelsV1
 	}
-	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn, MMTuning: *tuning, W8A8: w8, MM2Fault: cgo.MM2Fault(*fault)})
+	dev, err := cuda.New(cuda.Options{Sparse24: *sparse24, Kernels: first, LoRA: *loraOn, MMTuning: *tuning, W8A8: w8, MM2Fault: cgo.MM2Fault(*fault), W4A16: *w4On})
 	if err != nil {
 		return nil, err
 	}

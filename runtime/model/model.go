@@ -376,7 +376,6 @@ func (b *builder) kept(w *backend.Weight) {
 	b.types[t]++
 }
 
-
 // typeSummary is WeightTypes' text: "int8 ×56, f32 ×1".
 func (b *builder) typeSummary() string {
 	var parts []string
