@@ -33,19 +33,31 @@ func TestQualityAuditFiles(t *testing.T) {
 	root := filepath.Dir(filepath.Dir(golden))
 	q4 := quantizedStories(t, "q4_0")
 	res, err := RunQuality(QualityConfig{ModelPath: shared.Path(t, "models", "stories260K", "stories260K.gguf"), Texts: DefaultTexts(root)[:1],
-		Tokens: 768, Resamples: 200, Seed: 1, Threads: 1, Files: []QualityFile{{Name: "q4_0", Path: q4}}, Dequantized: true})
+		Tokens: 768, Resamples: 200, Seed: 1, Threads: 1, Files: []QualityFile{{Name: "q4_0", Path: q4}}, Dequantized: true, W4A16: true})
 	require.NoError(t, err)
 	var names []string
 	for _, m := range res.Overall {
 		names = append(names, m.Variant)
 	}
-	require.Equal(t, []string{"f32", "int8", "int8+f32emb", "q8_0", "q4_0", "q4_0 deq-f32"}, names)
+	require.Equal(t, []string{"f32", "int8", "int8+f32emb", "q8_0", "q4_0", "q4_0 deq-f32", "q4_0 w4a16"}, names)
 	types := map[string]string{}
 	for _, v := range res.Variants {
 		types[v.Name] = v.WeightTypes
 	}
 	require.Equal(t, "q4_0 ×31, q8_0 ×1, f32 ×5", types["q4_0"], "32 matrices native (the classifier Q8_0), the F16 ffn_down f32")
 	require.Equal(t, "f32 ×37", types["q4_0 deq-f32"])
+	// W4A16 as the CUDA backend keeps it: the 30 Q4_0 layer matrices at their exact
+	// values (f32 here), the Q4_0 embedding and the Q8_0 classifier int8, the F16
+	// ffn_down f32.
+	require.Equal(t, "int8 ×2, f32 ×35", types["q4_0 w4a16"])
+	byName := map[string]Metrics{}
+	for _, m := range res.Overall {
+		byName[m.Variant] = m
+	}
+	deq, w4 := byName["q4_0 deq-f32"], byName["q4_0 w4a16"]
+	t.Logf("perplexity: q4_0 deq-f32 %.4f, q4_0 w4a16 %.4f, int8 %.4f; top-1 agreement with f32 %.4f, %.4f",
+		deq.Perplexity, w4.Perplexity, byName["int8"].Perplexity, deq.Agreement.Value, w4.Agreement.Value)
+	require.InEpsilon(t, deq.Perplexity, w4.Perplexity, 0.02, "W4A16's weights cost what the file's own do, plus an int8 embedding and classifier")
 	for _, m := range res.Overall[4:] {
 		require.Greater(t, m.Agreement.Value, 0.5, m.Variant)
 		require.Less(t, m.Agreement.Value, 1.0, m.Variant)

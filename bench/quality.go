@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/vireo-ai/vireo/internal/shared"
+	"github.com/vireo-ai/vireo/runtime/backend"
 	"github.com/vireo-ai/vireo/runtime/backend/cpu"
 	"github.com/vireo-ai/vireo/runtime/llm"
 	"github.com/vireo-ai/vireo/runtime/model"
@@ -47,6 +48,9 @@ type Variant struct {
 	Path string `json:"path,omitempty"`
 	// WeightTypes says how the backend held the variant's matrices ("q4_k ×135, ...").
 	WeightTypes string `json:"weight_types,omitempty"`
+	// W4A16 runs the variant on the CPU holding its weights as the CUDA backend does with
+	// W4A16 (w4Weights).
+	W4A16 bool `json:"w4a16,omitempty"`
 }
 
 // QualityFile is another file of the audited model, run as a variant with auto weights
@@ -85,6 +89,7 @@ type QualityConfig struct {
 	Threads       int           `json:"threads"`               // backend threads per variant (default 1; variants run in parallel)
 	Files         []QualityFile `json:"files,omitempty"`       // more variants: other files of the same model
 	Dequantized   bool          `json:"dequantized,omitempty"` // each file also dequantized to f32 (its weight rounding alone)
+	W4A16         bool          `json:"w4a16,omitempty"`       // each file also with its weights as the CUDA backend's W4A16 keeps them
 	// Variants, when set, replace Variants() (and Files): the ways to run the model
 	// audited, the float reference first (bench compress).
 	Variants []Variant `json:"-"`
@@ -195,6 +200,11 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 				Description: "the same file's weights dequantized exactly to f32, f32 activations (what the weight rounding alone costs)",
 				Options:     model.Options{Weights: model.WeightsF32}})
 		}
+		if cfg.W4A16 {
+			variants = append(variants, Variant{Name: f.Name + " w4a16", Available: true, Path: f.Path, W4A16: true,
+				Description: "the same file's weights as the CUDA backend's W4A16 keeps them (Q4_0/Q4_K matrices at their exact values, the embedding and other block types int8 per row), f32 activations",
+				Options:     model.Options{Weights: model.WeightsAuto}})
+		}
 	}
 	var names []string // of the available variants, as models
 	for _, v := range variants {
@@ -204,7 +214,11 @@ func RunQuality(cfg QualityConfig) (*QualityResult, error) {
 			if v.Path != "" {
 				path, tok = v.Path, ""
 			}
-			m, err := llm.Open(path, tok, cpu.New(cpu.Options{Threads: cfg.Threads}), v.Options)
+			var be backend.Backend = cpu.New(cpu.Options{Threads: cfg.Threads})
+			if v.W4A16 {
+				be = w4Weights{be.(*cpu.Backend)}
+			}
+			m, err := llm.Open(path, tok, be, v.Options)
 			if err != nil {
 				return nil, fmt.Errorf("quality: %s: %w", v.Name, err)
 			}

@@ -480,11 +480,12 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 		threads                           int
 		seed                              uint64
 		texts, files                      string
-		deq                               bool
+		deq, w4a16                        bool
 	)
 	fs.StringVar(&modelPath, "model-path", "", "model: a GGUF file, a llama2.c .bin, a Hugging Face model directory or Hub name (default: stories260K from the shared folder)")
 	fs.StringVar(&files, "files", "", "more variants, other files of the same model as name=path,... (GGUF files from vireo quantize: their block types run natively)")
 	fs.BoolVar(&deq, "files-deq", false, "also run each --files file with its weights dequantized to f32 (what the weight rounding alone costs, without the activation quantization)")
+	fs.BoolVar(&w4a16, "files-w4a16", false, "also run each --files file with its weights as the CUDA backend's W4A16 keeps them (Q4_0/Q4_K at their exact values, the rest int8), on the CPU with f32 activations: against --files-deq, what W4A16's weights cost")
 	fs.BoolVar(&offline, "offline", false, "Hub names from the local cache only, never the network (as HF_HUB_OFFLINE=1)")
 	fs.StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for a .bin model (default: beside it)")
 	fs.StringVar(&root, "shared", shared.Root(), "the shared folder (eval/, golden/)")
@@ -510,7 +511,7 @@ func runQuality(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads, Dequantized: deq}
+	cfg := bench.QualityConfig{ModelPath: modelPath, TokenizerPath: tok, Tokens: tokens, Context: ctxLen, Stride: stride, Resamples: resamples, Seed: seed, Threads: threads, Dequantized: deq, W4A16: w4a16}
 	if files != "" {
 		for _, kv := range strings.Split(files, ",") {
 			name, path, ok := strings.Cut(kv, "=")
