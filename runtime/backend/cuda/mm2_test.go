@@ -280,21 +280,45 @@ func TestMM2FaultsCaught(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
+			opt := backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16}}
+			cases := casesByName(opt)
 			failed, v2 := 0, 0
-			backendtest.Run(nil, cpu.New(cpu.Options{}), b, backendtest.Options{Ops: []string{backendtest.OpMatMul}, DTypes: []backend.DType{backend.F16},
-				OnResult: func(r backendtest.Result) {
-					if strings.HasPrefix(r.Kernel, mm2Prefix) {
-						v2++
-						if r.Status != backendtest.Pass {
-							failed++
-						}
+			opt.OnResult = func(r backendtest.Result) {
+				c := cases[r.Name]
+				if kind, ok := b.mm2Kind(c.N, c.In, caseEpi(c), nil, nil); ok && strings.HasPrefix(r.Kernel, mm2Prefix) && faultApplies(b, c, f, kind) {
+					v2++
+					if r.Status != backendtest.Pass {
+						failed++
 					}
-				}})
+				}
+			}
+			backendtest.Run(nil, cpu.New(cpu.Options{}), b, opt)
 			if v2 == 0 || failed != v2 {
-				t.Errorf("fault %d: %d of %d v2 cases failed; every one must", f, failed, v2)
+				t.Errorf("fault %d: %d of %d v2 cases it changes failed; every one must", f, failed, v2)
 			}
 		})
 	}
+}
+
+// casesByName are the cases opt selects, by name.
+func casesByName(opt backendtest.Options) map[string]backendtest.Case {
+	m := map[string]backendtest.Case{}
+	for _, c := range backendtest.Cases(opt) {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// faultApplies says whether a deliberate fault changes case c's output under b's plan
+// for kind: rows written one down need a second row (a call's last row stays where it
+// is), and a dropped last stage needs a k slice of more than one stage (the kernel keeps
+// a slice's only stage).
+func faultApplies(b *Backend, c backendtest.Case, f cgo.MM2Fault, kind kmodel.Kind) bool {
+	if f == cgo.MM2FaultRow {
+		return c.N >= 2
+	}
+	pl := b.mm2Plan(kind, c.N, c.Out, c.In, caseEpi(c))
+	return min(kmodel.SliceOf(kind, c.In, pl.Split), c.In) > kmodel.Configs[pl.Config].BK
 }
 
 // TestMatMulSplit checks MatMulSplit (the fused q/k/v product into separate outputs:

@@ -202,7 +202,8 @@ func TestMatMulPathsW4(t *testing.T) {
 }
 
 // TestMM2FaultsCaughtW4: with each deliberate fault, every W4 case that reaches the
-// W4A16 kernels must fail (GPU run C; it skips without a GPU).
+// W4A16 kernels and that the fault changes (faultApplies) must fail (GPU run C; it
+// skips without a GPU).
 func TestMM2FaultsCaughtW4(t *testing.T) {
 	for _, f := range []cgo.MM2Fault{cgo.MM2FaultKStep, cgo.MM2FaultRow} {
 		t.Run(fmt.Sprint(int(f)), func(t *testing.T) {
@@ -214,18 +215,20 @@ func TestMM2FaultsCaughtW4(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
+			opt := backendtest.Options{Ops: []string{backendtest.OpMatMul}, Match: "w=q4_", DTypes: []backend.DType{backend.F16}}
+			cases := casesByName(opt)
 			failed, w4 := 0, 0
-			backendtest.Run(nil, cpu.New(cpu.Options{}), b, backendtest.Options{Ops: []string{backendtest.OpMatMul}, Match: "w=q4_", DTypes: []backend.DType{backend.F16},
-				OnResult: func(r backendtest.Result) {
-					if strings.HasPrefix(r.Kernel, mm2Prefix+"w4a16") {
-						w4++
-						if r.Status != backendtest.Pass {
-							failed++
-						}
+			opt.OnResult = func(r backendtest.Result) {
+				if strings.HasPrefix(r.Kernel, mm2Prefix+"w4a16") && faultApplies(b, cases[r.Name], f, kmodel.W4A16) {
+					w4++
+					if r.Status != backendtest.Pass {
+						failed++
 					}
-				}})
+				}
+			}
+			backendtest.Run(nil, cpu.New(cpu.Options{}), b, opt)
 			if w4 == 0 || failed != w4 {
-				t.Errorf("fault %d: %d of %d W4A16 cases failed; every one must", f, failed, w4)
+				t.Errorf("fault %d: %d of %d W4A16 cases it changes failed; every one must", f, failed, w4)
 			}
 		})
 	}
@@ -318,5 +321,36 @@ func TestMatMulSplitW4(t *testing.T) {
 			t.Errorf("%s: %d wrong values or changed guards", name, bad)
 		}
 		must(t, b.FreeWeight(w))
+	}
+}
+
+// TestFaultsApply: the fault demonstrations have cases to change — several W4A16 and
+// v2 int8 matmul cases where each deliberate fault changes the output — and the rule
+// leaves out the ones it cannot change (one row; a one-stage slice). No GPU needed.
+func TestFaultsApply(t *testing.T) {
+	w4 := fakeV2(t, Options{Kernels: KernelsV2, W4A16: true})
+	v2 := fakeV2(t, Options{Kernels: KernelsV2})
+	for _, f := range []cgo.MM2Fault{cgo.MM2FaultKStep, cgo.MM2FaultRow} {
+		nw4, n8 := 0, 0
+		for _, c := range w4Cases() {
+			if faultApplies(w4, c, f, kmodel.W4A16) {
+				nw4++
+			}
+		}
+		for _, c := range mm2Cases() {
+			if kind, ok := v2.mm2Kind(c.N, c.In, caseEpi(c), nil, nil); ok && faultApplies(v2, c, f, kind) {
+				n8++
+			}
+		}
+		if nw4 < 5 || n8 < 5 {
+			t.Errorf("fault %d: changes %d W4A16 and %d int8 v2 cases", f, nw4, n8)
+		}
+	}
+	one := backendtest.Case{N: 1, In: 32, Out: 7, W4: backend.Q4_0}
+	if faultApplies(w4, one, cgo.MM2FaultRow, kmodel.W4A16) || faultApplies(w4, one, cgo.MM2FaultKStep, kmodel.W4A16) {
+		t.Error("a 1-row, one-group case counted")
+	}
+	if !faultApplies(w4, backendtest.Case{N: 2, In: 4096, Out: 7, W4: backend.Q4_0}, cgo.MM2FaultKStep, kmodel.W4A16) {
+		t.Error("k = 4096 on 7 outputs (no split) not counted")
 	}
 }
