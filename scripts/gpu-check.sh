@@ -183,7 +183,7 @@ rebuild() {
 # kernels forced, the 2:4 kernels (issue 35; off by default until this passes) against
 # the dense kernel on the masked weights, the low-rank pairs, kernels v2 matmuls (issue 22;
 # v2 is the default, v1 beside it until this passes) under each setting of mm2Backends and the broken-variant
-# demonstration (TestMM2FaultsCaught: every v2 case must fail with each deliberate
+# demonstration (TestMM2FaultsCaught: every v2 case a fault changes must fail with each deliberate
 # fault), the W4A16 kernels (issue 26; off by default until this passes: TestMatMulPathsW4,
 # TestMM2FaultsCaughtW4, TestMatMulSplitW4, matched by the patterns below), and Upload's ordering (100
 # uploads of 64 MiB read at once on a non-blocking stream). A skip is not a pass.
