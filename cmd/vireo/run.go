@@ -38,6 +38,7 @@ type options struct {
 	topK                                     int
 	seed                                     uint64
 	ignoreEOS, int8Embedding, quiet, verbose bool
+	w4a16                                    bool
 	interactive, offline, version            bool
 	chat                                     autoBool
 
@@ -76,6 +77,7 @@ func parseRunFlags(prog string, legacy bool, args []string, stderr io.Writer) (*
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 	fs.StringVar(&o.kernels, "kernels", "v2", "with -device cuda: attention and sampling kernels, v2 or v1 (v1 stays selectable until v2 is verified on a card)")
+	fs.BoolVar(&o.w4a16, "w4a16", false, "with -device cuda and -weights auto: keep GGUF Q4_0/Q4_K matrices 4-bit (W4A16 kernels; off until verified on a card: they become int8 otherwise)")
 	fs.IntVar(&o.chunk, "prefill-chunk", 512, "tokens per prefill pass")
 	fs.BoolVar(&o.quiet, "quiet", false, "no log lines and no progress on stderr: only the generated text (stdout) and the closing speed and stop line (stderr)")
 	fs.BoolVar(&o.verbose, "verbose", false, "in a chat, print the speed and stop line after every reply")
@@ -218,7 +220,7 @@ func runCmd(prog string, legacy bool, args []string, stdin io.Reader, stdout, st
 		path = model.SyntheticPrefix + "tiny"
 		log.Info("no -model given: using the built-in synthetic model (random weights from a fixed seed, byte-level vocabulary); its text is noise, its speed is real", zap.String("model", path))
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads, Log: log, Kernels: o.kernels})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, Log: log, Kernels: o.kernels, W4A16: o.w4a16})
 	if err != nil {
 		return fmt.Errorf("-device %s: %w", o.device, err)
 	}

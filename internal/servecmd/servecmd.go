@@ -81,6 +81,7 @@ type options struct {
 	threads                  int
 	gpuMemUtil               float64
 	kernels                  string
+	w4a16                    bool
 
 	maxModelLen, maxNumSeqs, maxNumBatchedTokens int
 	kvCacheMemory                                byteSize
@@ -112,7 +113,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Model", []string{"model", "offline", "tokenizer", "chat-template", "served-model-name", "quantization", "weights", "mmap", "device", "gpu-memory-utilization", "kernels", "threads"}},
+	{"Model", []string{"model", "offline", "tokenizer", "chat-template", "served-model-name", "quantization", "weights", "mmap", "device", "gpu-memory-utilization", "kernels", "w4a16", "threads"}},
 	{"Engine (batching and memory)", []string{"max-model-len", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
 		"enable-prefix-caching", "num-prefill-streams", "decode-steps", "cuda-graphs", "speculative-config"}},
 	{"LoRA adapters", loraFlagNames},
@@ -141,6 +142,7 @@ func parseFlagsAs(prog string, args []string, stderr io.Writer) (*options, error
 	fs.StringVar(&o.device, "device", "cpu", fmt.Sprintf("backend: cpu or cuda (this binary: %v)", device.Names()))
 	fs.Float64Var(&o.gpuMemUtil, "gpu-memory-utilization", 0.9, "with --device cuda: fraction of GPU memory for weights, activations and the KV cache")
 	fs.StringVar(&o.kernels, "kernels", "v2", "with --device cuda: attention and sampling kernels, v2 or v1 (v1 stays selectable until v2 is verified on a card)")
+	fs.BoolVar(&o.w4a16, "w4a16", false, "with --device cuda and --weights auto: keep GGUF Q4_0/Q4_K matrices 4-bit (W4A16 kernels; off until verified on a card: they become int8 otherwise)")
 	fs.IntVar(&o.threads, "threads", 0, "CPU worker goroutines per op (default GOMAXPROCS)")
 
 	fs.IntVar(&o.maxModelLen, "max-model-len", 0, "prompt + completion cap in tokens (default: the model's context)")
@@ -408,7 +410,7 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	if path, err = hub.Resolve(ctx, path, hub.CommandConfig(o.offline, log.Named("hub"), stderr)); err != nil {
 		return err
 	}
-	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log, Kernels: o.kernels})
+	be, err := device.Open(o.device, device.Options{Threads: o.threads, GPUMemoryUtilization: o.gpuMemUtil, Log: log, Kernels: o.kernels, W4A16: o.w4a16})
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}

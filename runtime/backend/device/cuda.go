@@ -10,5 +10,5 @@ import (
 var names = []string{"cpu", "cuda"}
 
 func openCUDA(o Options) (backend.Backend, error) {
-	return cuda.New(cuda.Options{GPUMemoryUtilization: o.GPUMemoryUtilization, Log: o.Log, Kernels: cuda.Kernels(o.Kernels)})
+	return cuda.New(cuda.Options{GPUMemoryUtilization: o.GPUMemoryUtilization, Log: o.Log, Kernels: cuda.Kernels(o.Kernels), W4A16: o.W4A16})
 }

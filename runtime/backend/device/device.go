@@ -20,6 +20,11 @@ type Options struct {
 	// also "") or "v1", kept selectable until a GPU run has verified v2. The CPU
 	// backend has one implementation and ignores it.
 	Kernels string
+	// W4A16 keeps GGUF Q4_0 and Q4_K matrices 4-bit on CUDA (cuda.Options.W4A16: off
+	// by default until a GPU run verifies the kernels; the model hands them over as
+	// blocks with weights auto). The CPU backend multiplies its block types natively
+	// anyway and ignores it.
+	W4A16 bool
 }
 
 // CheckKernels validates a --kernels value ("", "v1" or "v2").
