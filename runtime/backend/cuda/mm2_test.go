@@ -328,7 +328,6 @@ func faultApplies(b *Backend, c backendtest.Case, f cgo.MM2Fault, kind kmodel.Ki
 // Outputs are views between guard elements, poisoned with NaN (or holding the residual
 // to add to); the guards must come back unchanged. It skips without a GPU.
 func TestMatMulSplit(t *testing.T) {
-	const guard = 64
 	for _, set := range []struct {
 		name string
 		opt  Options
@@ -368,62 +367,75 @@ func TestMatMulSplit(t *testing.T) {
 				must(t, err)
 				x := upF32(t, b, randF32(r, tc.n*tc.k, 1), tc.n, tc.k)
 				init := randF32(r, tc.n*nOut, 1)
-				epi := backend.Epilogue{Accumulate: tc.acc}
-				// The reference: one output [n][nOut].
-				ref := upF32(t, b, init, tc.n, nOut)
-				must(t, b.MatMul(s, ref, x, w, epi))
-				want := downF32(t, b, ref)
-				// The split outputs, each between guards.
-				var outs, whole []backend.Tensor
-				col := 0
-				for _, c := range tc.cols {
-					host := make([]float32, 2*guard+tc.n*c)
-					for i := range host {
-						host[i] = float32(math.NaN())
-						if i < guard || i >= guard+tc.n*c {
-							host[i] = -1717.25
-						} else if tc.acc {
-							j := i - guard
-							host[i] = init[(j/c)*nOut+col+j%c]
-						}
-					}
-					wt := upF32(t, b, host, 1, len(host))
-					whole = append(whole, wt)
-					outs = append(outs, wt.View(guard, tc.n, c))
-					col += c
+				tol := func(v, e float32) bool { return v == e }
+				if set.name == "v1" {
+					tol = func(v, e float32) bool { return math.Abs(float64(v-e)) <= 2e-3*(1+math.Abs(float64(e))) }
 				}
-				must(t, b.MatMulSplit(s, outs, x, w, epi))
-				bad := 0
-				col = 0
-				for i, c := range tc.cols {
-					got := downF32(t, b, whole[i])
-					for j, v := range got {
-						if j < guard || j >= guard+tc.n*c {
-							if v != -1717.25 {
-								bad++
-							}
-							continue
-						}
-						e := want[((j-guard)/c)*nOut+col+(j-guard)%c]
-						ok := v == e
-						if set.name == "v1" {
-							ok = math.Abs(float64(v-e)) <= 2e-3*(1+math.Abs(float64(e)))
-						}
-						if !ok || v != v {
-							if bad < 5 {
-								t.Errorf("%s: output %d element %d: %g, want %g", name, i, j-guard, v, e)
-							}
-							bad++
-						}
-					}
-					col += c
-				}
-				if bad > 0 {
-					t.Errorf("%s: %d wrong values or changed guards", name, bad)
-				}
+				checkSplit(t, b, s, name, x, w, tc.n, tc.cols, init, backend.Epilogue{Accumulate: tc.acc}, tol)
 				must(t, b.FreeWeight(w))
 			}
 		})
+	}
+}
+
+// checkSplit runs MatMulSplit of w on x ([n][In]) into len(cols) outputs, each a view
+// between guard elements, poisoned with NaN (or holding init's columns, [n][Σcols], to
+// add to when epi accumulates), and compares them with MatMul of w into one output
+// starting from init: every value within tol (and not NaN), every guard unchanged. The
+// failures are reported under name.
+func checkSplit(t *testing.T, b *Backend, s backend.Stream, name string, x backend.Tensor, w *backend.Weight, n int, cols []int, init []float32, epi backend.Epilogue, tol func(v, e float32) bool) {
+	t.Helper()
+	const guard, fence = 64, -1717.25
+	nOut := 0
+	for _, c := range cols {
+		nOut += c
+	}
+	// The reference: one output [n][nOut].
+	ref := upF32(t, b, init, n, nOut)
+	must(t, b.MatMul(s, ref, x, w, epi))
+	want := downF32(t, b, ref)
+	// The split outputs, each between guards.
+	var outs, whole []backend.Tensor
+	col := 0
+	for _, c := range cols {
+		host := make([]float32, 2*guard+n*c)
+		for i := range host {
+			host[i] = float32(math.NaN())
+			if i < guard || i >= guard+n*c {
+				host[i] = fence
+			} else if epi.Accumulate {
+				j := i - guard
+				host[i] = init[(j/c)*nOut+col+j%c]
+			}
+		}
+		wt := upF32(t, b, host, 1, len(host))
+		whole = append(whole, wt)
+		outs = append(outs, wt.View(guard, n, c))
+		col += c
+	}
+	must(t, b.MatMulSplit(s, outs, x, w, epi))
+	bad := 0
+	col = 0
+	for i, c := range cols {
+		got := downF32(t, b, whole[i])
+		for j, v := range got {
+			if j < guard || j >= guard+n*c {
+				if v != fence {
+					bad++
+				}
+				continue
+			}
+			if e := want[((j-guard)/c)*nOut+col+(j-guard)%c]; !tol(v, e) || v != v {
+				if bad < 5 {
+					t.Errorf("%s: output %d element %d: %g, want %g", name, i, j-guard, v, e)
+				}
+				bad++
+			}
+		}
+		col += c
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d wrong values or changed guards", name, bad)
 	}
 }
 

@@ -5,7 +5,6 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -238,7 +237,6 @@ func TestMM2FaultsCaughtW4(t *testing.T) {
 // split outputs) equals MatMul into one output bit for bit; outputs between guards,
 // poisoned with NaN. It skips without a GPU.
 func TestMatMulSplitW4(t *testing.T) {
-	const guard = 64
 	b, err := New(Options{Kernels: KernelsV2, W4A16: true})
 	if errors.Is(err, cgo.ErrNoDevice) {
 		t.Skipf("no CUDA device: %v", err)
@@ -274,52 +272,7 @@ func TestMatMulSplitW4(t *testing.T) {
 		}
 		x := upF32(t, b, randF32(r, tc.n*tc.k, 1), tc.n, tc.k)
 		init := randF32(r, tc.n*nOut, 1)
-		epi := backend.Epilogue{Accumulate: tc.acc}
-		ref := upF32(t, b, init, tc.n, nOut)
-		must(t, b.MatMul(s, ref, x, w, epi))
-		want := downF32(t, b, ref)
-		var outs, whole []backend.Tensor
-		col := 0
-		for _, c := range tc.cols {
-			host := make([]float32, 2*guard+tc.n*c)
-			for i := range host {
-				host[i] = float32(math.NaN())
-				if i < guard || i >= guard+tc.n*c {
-					host[i] = -1717.25
-				} else if tc.acc {
-					j := i - guard
-					host[i] = init[(j/c)*nOut+col+j%c]
-				}
-			}
-			wt := upF32(t, b, host, 1, len(host))
-			whole = append(whole, wt)
-			outs = append(outs, wt.View(guard, tc.n, c))
-			col += c
-		}
-		must(t, b.MatMulSplit(s, outs, x, w, epi))
-		bad := 0
-		col = 0
-		for i, c := range tc.cols {
-			got := downF32(t, b, whole[i])
-			for j, v := range got {
-				if j < guard || j >= guard+tc.n*c {
-					if v != -1717.25 {
-						bad++
-					}
-					continue
-				}
-				if e := want[((j-guard)/c)*nOut+col+(j-guard)%c]; v != e || v != v {
-					if bad < 5 {
-						t.Errorf("%s: output %d element %d: %g, want %g", name, i, j-guard, v, e)
-					}
-					bad++
-				}
-			}
-			col += c
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d wrong values or changed guards", name, bad)
-		}
+		checkSplit(t, b, s, name, x, w, tc.n, tc.cols, init, backend.Epilogue{Accumulate: tc.acc}, func(v, e float32) bool { return v == e })
 		must(t, b.FreeWeight(w))
 	}
 }

@@ -588,25 +588,35 @@ func (e *emu) mma16832(warp, m, j int, a *[32][4]reg, b *[32][2]reg) {
 	}
 }
 
+// bFrags mirrors the B-fragment loads of mm2::compute_w8a16 and compute_w4: for each of
+// the warp's NT column fragments (warp column wn), one ldmatrix.x4 of the 64 bytes at
+// k-group kg of the stage's B tile (at sb), lane l reading row l&7 of the fragment,
+// chunk l>>3.
+func (e *emu) bFrags(sb, kg, wn int) [][32][4]reg {
+	c, p := e.c, e.p
+	bq := make([][32][4]reg, c.NT)
+	for j := 0; j < c.NT; j++ {
+		var addr [32]int
+		for lane := 0; lane < 32; lane++ {
+			row := fragBrow(wn, j, c.NT, c.BN(), p.glu) + (lane & 7)
+			chunk := lane >> 3
+			if broken.reverseChunks {
+				chunk = 3 - chunk
+			}
+			addr[lane] = sb + row*c.BStride() + kg*64 + chunk*16
+		}
+		bq[j] = e.ldmatrixX4(&addr)
+	}
+	return bq
+}
+
 // computeW8A16 mirrors mm2::compute_w8a16 for warp (wm, wn).
 func (e *emu) computeW8A16(stage, warp, wm, wn int, halfRows bool) {
-	c, p := e.c, e.p
+	c := e.c
 	sa := stage * c.stageBytes()
 	sb := sa + c.aBytes()
 	for kg := 0; kg < c.BK/64; kg++ {
-		bq := make([][32][4]reg, c.NT)
-		for j := 0; j < c.NT; j++ {
-			var addr [32]int
-			for lane := 0; lane < 32; lane++ {
-				row := fragBrow(wn, j, c.NT, c.BN(), p.glu) + (lane & 7)
-				chunk := lane >> 3
-				if broken.reverseChunks {
-					chunk = 3 - chunk
-				}
-				addr[lane] = sb + row*c.BStride() + kg*64 + chunk*16
-			}
-			bq[j] = e.ldmatrixX4(&addr)
-		}
+		bq := e.bFrags(sb, kg, wn)
 		for i := 0; i < 4; i++ {
 			a := make([][32][4]reg, c.MT)
 			for m := 0; m < c.MT; m++ {
@@ -684,19 +694,7 @@ func (e *emu) computeW4(t tile, stage, warp, wm, wn int, halfRows bool, kb int) 
 	sa := stage * c.stageBytes()
 	sb := sa + c.aBytes()
 	for kg := 0; kg < c.BK/128; kg++ {
-		bq := make([][32][4]reg, c.NT)
-		for j := 0; j < c.NT; j++ {
-			var addr [32]int
-			for lane := 0; lane < 32; lane++ {
-				row := fragBrow(wn, j, c.NT, c.BN(), p.glu) + (lane & 7)
-				chunk := lane >> 3
-				if broken.reverseChunks {
-					chunk = 3 - chunk
-				}
-				addr[lane] = sb + row*c.BStride() + kg*64 + chunk*16
-			}
-			bq[j] = e.ldmatrixX4(&addr)
-		}
+		bq := e.bFrags(sb, kg, wn)
 		for q := 0; q < 4; q++ {
 			k0 := kb + kg*128 + 32*q
 			if k0 >= t.k1 {

@@ -67,21 +67,7 @@ func TestEmulateW4(t *testing.T) {
 					call := Call{Kind: W4A16, N: sh.n, NOut: sh.nOut, K: sh.k, LdX: sh.ldX, LdOut: sh.ldOut, Epi: v.epi,
 						Plan: Plan{Config: cfg, Split: v.split, RowsFast: si%2 == 0}, Seed: uint64(cfg*100 + v.split), Affine: affine}
 					name := fmt.Sprintf("%s/affine=%v,n=%d,n_out=%d,k=%d,ld_x=%d,ld_out=%d,epi=%d,split=%d", Name(cfg), affine, sh.n, sh.nOut, sh.k, sh.ldX, sh.ldOut, v.epi, v.split)
-					r := Emulate(call)
-					if err := r.Err(); err != nil {
-						t.Errorf("%s: %v", name, err)
-						continue
-					}
-					if r.Stores != sh.n*sh.nOut {
-						t.Errorf("%s: %d stores, want %d", name, r.Stores, sh.n*sh.nOut)
-					}
-					nw := sh.nOut
-					if v.epi == EpiSiLUGLU {
-						nw *= 2
-					}
-					if want := int64(sh.n) * int64(nw) * int64(sh.k); r.Products < want {
-						t.Errorf("%s: %d real products, want at least %d", name, r.Products, want)
-					}
+					checkEmulation(t, name, call)
 				}
 			}
 		}
