@@ -123,3 +123,11 @@ func TestLoadProgress(t *testing.T) {
 	require.Contains(t, out, "loading m.gguf ████████████████████████ 100% generating random weights token_embd.weight")
 	require.True(t, strings.HasSuffix(out, "\r\x1b[K"), "the bar is cleared at the end: %q", out)
 }
+
+// TestDoingNamesEveryAction: every action model.LoadStep documents has its own words in
+// the progress line (an unknown one would be shown raw).
+func TestDoingNamesEveryAction(t *testing.T) {
+	for _, a := range []string{"mapped", "copied", "converted", "dequantized", "quantized", "uploaded", "generated"} {
+		require.NotEqual(t, a, doing(a), a)
+	}
+}

@@ -115,6 +115,8 @@ func doing(action string) string {
 	switch action {
 	case "mapped":
 		return "reading"
+	case "copied":
+		return "reading into 2 MiB pages"
 	case "converted":
 		return "reading, converting to f32"
 	case "dequantized":
