@@ -135,4 +135,6 @@ func TestReadChatTemplate(t *testing.T) {
 	require.ErrorContains(t, err, "--chat-template")
 	_, err = readChatTemplate(t.TempDir()) // a directory: unreadable as a file
 	require.ErrorContains(t, err, "--chat-template")
+	_, err = readChatTemplate("templates/llama3.jinja") // a mistyped path is not a template
+	require.ErrorContains(t, err, "no such file, and not a template")
 }

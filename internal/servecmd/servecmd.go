@@ -414,6 +414,12 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return fmt.Errorf("--device %s: %w", o.device, err)
 	}
+	var chatTemplate string // checked before the (maybe long) load
+	if o.chatTemplate != "" {
+		if chatTemplate, err = readChatTemplate(o.chatTemplate); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	lp := cli.NewLoadProgress(stderr, log, path)
 	mopt := model.Options{Weights: o.weights.T, KeepMapped: o.weights.Mmap, Progress: lp.Func()}
@@ -424,10 +430,8 @@ func runAs(ctx context.Context, prog string, args []string, stdout, stderr io.Wr
 		return cli.LoadError(err, "--tokenizer")
 	}
 	defer m.Close()
-	if o.chatTemplate != "" {
-		if m.ChatTemplate, err = readChatTemplate(o.chatTemplate); err != nil {
-			return err
-		}
+	if chatTemplate != "" {
+		m.ChatTemplate = chatTemplate
 	}
 	draft, err := openDraft(ctx, o, mopt, be, m, log, stderr)
 	if err != nil {
@@ -705,13 +709,16 @@ func parseBytes(v string) (int64, error) {
 }
 
 // readChatTemplate is --chat-template's template: the file at arg when there is one,
-// else arg itself (vLLM's rule); either way it must parse.
+// else arg itself when it holds Jinja syntax (vLLM's rule: a path that does not exist
+// is an error, not a template that renders its own name); either way it must parse.
 func readChatTemplate(arg string) (string, error) {
 	src := arg
 	if b, err := os.ReadFile(arg); err == nil {
 		src = string(b)
 	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENAMETOOLONG) {
 		return "", fmt.Errorf("--chat-template %s: %w", arg, err)
+	} else if !strings.Contains(arg, "{{") && !strings.Contains(arg, "{%") {
+		return "", fmt.Errorf("--chat-template %s: no such file, and not a template (no {{ or {%%)", arg)
 	}
 	if _, err := chattemplate.Parse(src); err != nil {
 		return "", fmt.Errorf("--chat-template: %w", err)
