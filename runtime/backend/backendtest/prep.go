@@ -157,34 +157,9 @@ func prepEmbed(c Case, r *rand.Rand) exec {
 		if err != nil {
 			return err
 		}
-		if e.ref {
-			out, err := e.output("out", dt, c.N, c.Dim, make([]float32, c.N*c.Dim)) // bad ids: zero rows
-			if err != nil {
-				return err
-			}
-			for i, ok := range valid {
-				if !ok {
-					continue
-				}
-				id, err := e.b.Stage(e.s, ids[i:i+1])
-				if err != nil {
-					return err
-				}
-				if err := e.b.Embed(e.s, out.SliceRows(i, i+1), w, id); err != nil {
-					return op("embed", err)
-				}
-			}
-			return nil
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		it, err := e.index("ids", 1, c.N, ids)
-		if err != nil {
-			return err
-		}
-		return op("embed", e.b.Embed(e.s, out, w, it))
+		return gatherRows(e, dt, c.N, c.Dim, "ids", ids, valid, func(out, idx backend.Tensor) error {
+			return op("embed", e.b.Embed(e.s, out, w, idx))
+		})
 	}
 }
 
@@ -459,34 +434,9 @@ func prepGatherRows(c Case, r *rand.Rand) exec {
 		if err != nil {
 			return err
 		}
-		if e.ref {
-			out, err := e.output("out", dt, c.N, c.Dim, make([]float32, c.N*c.Dim)) // bad rows: zeros
-			if err != nil {
-				return err
-			}
-			for i, ok := range valid {
-				if !ok {
-					continue
-				}
-				rt, err := e.b.Stage(e.s, rows[i:i+1])
-				if err != nil {
-					return err
-				}
-				if err := e.b.GatherRows(e.s, out.SliceRows(i, i+1), xt, rt); err != nil {
-					return op("gather rows", err)
-				}
-			}
-			return nil
-		}
-		out, err := e.output("out", dt, c.N, c.Dim, nil)
-		if err != nil {
-			return err
-		}
-		rt, err := e.index("rows", 1, c.N, rows)
-		if err != nil {
-			return err
-		}
-		return op("gather rows", e.b.GatherRows(e.s, out, xt, rt))
+		return gatherRows(e, dt, c.N, c.Dim, "rows", rows, valid, func(out, idx backend.Tensor) error {
+			return op("gather rows", e.b.GatherRows(e.s, out, xt, idx))
+		})
 	}
 }
 
@@ -916,4 +866,39 @@ func prepLoRA(c Case, r *rand.Rand) exec {
 		}
 		return op("lora", lo.LoRA(e.s, out, xt, st, sl))
 	}
+}
+
+// gatherRows runs a row-gathering op (call: out [n][dim] from the rows idx names) on the
+// backend under test in one call with idx staged as a device index, and on the
+// reference one valid row at a time into zeros (a row outside the table stays zero), so
+// the reference never sees a bad index.
+func gatherRows(e *env, dt backend.DType, n, dim int, name string, idx []int32, valid []bool, call func(out, idx backend.Tensor) error) error {
+	if e.ref {
+		out, err := e.output("out", dt, n, dim, make([]float32, n*dim))
+		if err != nil {
+			return err
+		}
+		for i, ok := range valid {
+			if !ok {
+				continue
+			}
+			it, err := e.b.Stage(e.s, idx[i:i+1])
+			if err != nil {
+				return err
+			}
+			if err := call(out.SliceRows(i, i+1), it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	out, err := e.output("out", dt, n, dim, nil)
+	if err != nil {
+		return err
+	}
+	it, err := e.index(name, 1, n, idx)
+	if err != nil {
+		return err
+	}
+	return call(out, it)
 }
