@@ -24,7 +24,9 @@ func qArena(f *QFormat, rows, cols int) []byte {
 // BenchmarkQKernels measures each block format's kernels on the TinyLlama FFN shape
 // (5632 x 2048): "decode" walks the whole matrix against one token with Rows4 (GB/s of
 // weights; "l3" reuses one matrix, "dram" walks a 512 MiB arena), "tile" 64 rows x 64
-// tokens in 4x4 tiles from cache (GMAC/s), "quantize" one token's activations.
+// tokens in 4x4 tiles from cache (GMAC/s), "tile-rows4" the same product with Rows4 per
+// token (what Tile4x4 falls back to without a tile: the baseline a tile must beat),
+// "quantize" one token's activations.
 func BenchmarkQKernels(b *testing.B) {
 	const rows, cols = mvRows, mvCols
 	for _, f := range QFormats {
@@ -70,6 +72,17 @@ func BenchmarkQKernels(b *testing.B) {
 						for r := 0; r < 64; r += 4 {
 							for t := 0; t < 64; t += 4 {
 								f.Tile4x4(&o, arena[r*ldw:], ldw, nb, act[t*lda:], lda)
+							}
+						}
+					}
+					b.ReportMetric(float64(64*64*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				})
+				b.Run("tile-rows4", func(b *testing.B) {
+					var o [4]float32
+					for i := 0; i < b.N; i++ {
+						for r := 0; r < 64; r += 4 {
+							for t := 0; t < 64; t++ {
+								f.Rows4(&o, arena[r*ldw:], ldw, nb, act[t*lda:])
 							}
 						}
 					}

@@ -274,7 +274,11 @@ func TestQDotMeaning(t *testing.T) {
 }
 
 // TestQKernelsAgree: the decode kernel and the tile, on every level, give the portable
-// contract's result bit for bit, for rows at any stride and a ragged number of blocks.
+// contract's result bit for bit, for rows at any stride and a ragged number of blocks
+// (1, 2, 3, 5 and 8), every (row, token) position of the tile checked. The sixteen
+// results of a case all differ, and the random blocks carry nonzero mins and scales of
+// both signs, so a tile that swaps two tokens' activations or drops a min term fails
+// (tried on the Q5_K tile: both broken variants fail here).
 func TestQKernelsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, f := range QFormats {
@@ -298,6 +302,14 @@ func TestQKernelsAgree(t *testing.T) {
 					for row := 0; row < 4; row++ {
 						want[4*tk+row] = f.dot(w[row*ldw:], nb, act[tk*lda:])
 					}
+				}
+				// Sixteen different results, so a tile that mixes up rows or tokens
+				// (or writes one position twice) cannot pass.
+				seen := map[uint32]int{}
+				for i, v := range want {
+					j, dup := seen[math.Float32bits(v)]
+					require.False(t, dup, "nb=%d: positions %d and %d have the same result %g", nb, j, i, v)
+					seen[math.Float32bits(v)] = i
 				}
 				forEachLevel(t, func(t *testing.T) {
 					var tile [16]float32

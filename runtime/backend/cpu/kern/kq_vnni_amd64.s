@@ -1005,6 +1005,75 @@ q6ktloop:
 	TILE_EPILOGUE
 	RET
 
+// Byte constants of the Q5_K, Q3_K and Q2_K tiles (memory operands: the tiles have no
+// register to spare for them).
+DATA kqKT10<>+0(SB)/8, $0x1010101010101010
+DATA kqKT10<>+8(SB)/8, $0x1010101010101010
+DATA kqKT10<>+16(SB)/8, $0x1010101010101010
+DATA kqKT10<>+24(SB)/8, $0x1010101010101010
+DATA kqKT10<>+32(SB)/8, $0x1010101010101010
+DATA kqKT10<>+40(SB)/8, $0x1010101010101010
+DATA kqKT10<>+48(SB)/8, $0x1010101010101010
+DATA kqKT10<>+56(SB)/8, $0x1010101010101010
+GLOBL kqKT10<>(SB), RODATA|NOPTR, $64
+
+// Q5_K tile: Q4_K's registers, Q4KT_SCALES and Q4KT_TOKENS; Q5KT_ROW adds the fifth
+// bits (qh, both halves of Z29) as the decode kernel's Q5K_ROW does, bit s of group s
+// shifted onto bit 4 and or-ed into the nibbles under the 0x10 mask.
+
+#define Q5KT_ROW(p, imm) \
+	VSHUFI64X2      $imm, Z30, Z30, Z25;              \
+	VPSHUFB         kqQ4KSc0<>(SB), Z25, Z20;         \
+	VPSHUFB         kqQ4KSc1<>(SB), Z25, Z21;         \
+	VPSHUFB         kqQ4KSc2<>(SB), Z25, Z22;         \
+	VPSHUFB         kqQ4KSc3<>(SB), Z25, Z23;         \
+	VPSHUFB         kqQ4KMin<>(SB), Y25, Y24;         \
+	VMOVDQU64       48(p), Z26;                       \
+	VMOVDQU64       112(p), Z27;                      \
+	VPSRLW          $4, Z26, Z17;                     \
+	VPSRLW          $4, Z27, Z19;                     \
+	VPANDD          Z31, Z26, Z16;                    \
+	VPANDD          Z31, Z17, Z17;                    \
+	VPANDD          Z31, Z27, Z18;                    \
+	VPANDD          Z31, Z19, Z19;                    \
+	VBROADCASTI64X4 16(p), Z29;                       \
+	VPSLLVW         kqShl42<>(SB), Z29, Z26;          \
+	VPTERNLOGD      $0xF8, kqKT10<>(SB), Z26, Z16;    \
+	VPSLLVW         kqShl31<>(SB), Z29, Z27;          \
+	VPTERNLOGD      $0xF8, kqKT10<>(SB), Z27, Z17;    \
+	VPSRLVW         kqShr02<>(SB), Z29, Z26;          \
+	VPTERNLOGD      $0xF8, kqKT10<>(SB), Z26, Z18;    \
+	VPSRLVW         kqShr13<>(SB), Z29, Z27;          \
+	VPTERNLOGD      $0xF8, kqKT10<>(SB), Z27, Z19;    \
+	VPBROADCASTD    (p), X28;                         \
+	VCVTPH2PS       X28, Y28
+
+// func q5kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q5kTileVNNI(SB), NOSPLIT, $0-48
+	TILE_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+
+q5ktloop:
+	Q4KT_SCALES
+	Q5KT_ROW(R8, 0x00)
+	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
+	Q5KT_ROW(R9, 0x55)
+	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
+	Q5KT_ROW(R10, 0xAA)
+	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
+	Q5KT_ROW(R11, 0xFF)
+	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
+	ADDQ         $176, R8
+	ADDQ         $176, R9
+	ADDQ         $176, R10
+	ADDQ         $176, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q5ktloop
+	TILE_EPILOGUE
+	RET
+
 // ---------------------------------------------------------------------------------
 // Q8_K activation quantization (one 256-value record): ggml's quantize_row_q8_K_ref
 // step for step — amax = max|x|; max = the first value with |x| = amax;
