@@ -70,9 +70,9 @@ import (
 // Assembly at two levels: AVX2 (kq_avx2_amd64.s: 256-bit registers, one 32-value group
 // per step, VPMADDUBSW then VPMADDWD with the group's scales) and AVX-512 VNNI
 // (kq_vnni_amd64.s: 512-bit registers, two groups per step, VPMADDUBSW then VPDPWSSD;
-// the activation quantizers; 4x4 tiles for Q4_K, Q5_K and Q6_K, which unpack a weight
-// super-block once for four tokens; the other types' Tile4x4 runs Rows4 per token,
-// unpacking every block again for each token). The decode kernels read one weight row from start
+// the activation quantizers; 4x4 tiles for the K-quants Q2_K … Q6_K, which unpack a
+// weight super-block once for four tokens; the other types' Tile4x4 runs Rows4 per
+// token, unpacking every block again for each token). The decode kernels read one weight row from start
 // to end: rows streamed one after another keep the hardware prefetchers fed, where four
 // interleaved rows got 40-60% of the DRAM bandwidth on this machine. Levels and kernels
 // are checked against the portable code bit for bit (kq_test.go), and the portable code

@@ -7,6 +7,14 @@ package kern
 //go:noescape
 func q5kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
 
+//go:noescape
+func q3kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+
+//go:noescape
+func q2kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+
 func init() {
 	QQ5_K.tile[qLevelVNNI] = q5kTileVNNI
+	QQ3_K.tile[qLevelVNNI] = q3kTileVNNI
+	QQ2_K.tile[qLevelVNNI] = q2kTileVNNI
 }

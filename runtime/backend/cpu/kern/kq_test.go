@@ -278,7 +278,8 @@ func TestQDotMeaning(t *testing.T) {
 // (1, 2, 3, 5 and 8), every (row, token) position of the tile checked. The sixteen
 // results of a case all differ, and the random blocks carry nonzero mins and scales of
 // both signs, so a tile that swaps two tokens' activations or drops a min term fails
-// (tried on the Q5_K tile: both broken variants fail here).
+// (tried: the Q5_K tile with two tokens' accumulators swapped or no min term, the Q3_K
+// tile with the wrong offset shift and the Q2_K tile with no min term all fail here).
 func TestQKernelsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, f := range QFormats {

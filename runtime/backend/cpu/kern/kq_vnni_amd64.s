@@ -928,6 +928,17 @@ q4ktloop:
 // scale words in Z20..Z23, the sixteen scales as words in Y24, d in Y28; Z30 0x30,
 // Z31 0x0F.
 
+// KT16_SCALES spreads the sixteen scale words in Y24 (Z24 as the table) over Z20..Z23.
+#define KT16_SCALES \
+	VMOVDQU64       kqQ6KSc0<>(SB), Z26;      \
+	VPERMW          Z24, Z26, Z20;            \
+	VMOVDQU64       kqQ6KSc1<>(SB), Z26;      \
+	VPERMW          Z24, Z26, Z21;            \
+	VMOVDQU64       kqQ6KSc2<>(SB), Z26;      \
+	VPERMW          Z24, Z26, Z22;            \
+	VMOVDQU64       kqQ6KSc3<>(SB), Z26;      \
+	VPERMW          Z24, Z26, Z23
+
 #define Q6KT_HALF(p, qloff, qhoff, Wa, Wb) \
 	VMOVDQU64       qloff(p), Z25;                \
 	VBROADCASTI64X4 qhoff(p), Z26;                \
@@ -943,18 +954,11 @@ q4ktloop:
 	Q6KT_HALF(p, 0, 128, Z16, Z17);               \
 	Q6KT_HALF(p, 64, 160, Z18, Z19);              \
 	VPMOVSXBW       192(p), Y24;                  \
-	VMOVDQU64       kqQ6KSc0<>(SB), Z26;          \
-	VPERMW          Z24, Z26, Z20;                \
-	VMOVDQU64       kqQ6KSc1<>(SB), Z26;          \
-	VPERMW          Z24, Z26, Z21;                \
-	VMOVDQU64       kqQ6KSc2<>(SB), Z26;          \
-	VPERMW          Z24, Z26, Z22;                \
-	VMOVDQU64       kqQ6KSc3<>(SB), Z26;          \
-	VPERMW          Z24, Z26, Z23;                \
+	KT16_SCALES;                                  \
 	VPBROADCASTW    208(p), X28;                  \
 	VCVTPH2PS       X28, Y28
 
-#define Q6KT_TOK(a0, a1, a2, a3, ad, ab, L) \
+#define Q6KT_TOK(sh, a0, a1, a2, a3, ad, ab, L) \
 	VPMADDUBSW    a0, Z16, Z26;                 \
 	VPMADDWD      Z20, Z26, Z27;                \
 	VPMADDUBSW    a1, Z17, Z26;                 \
@@ -966,17 +970,17 @@ q4ktloop:
 	VEXTRACTI64X4 $1, Z27, Y26;                 \
 	VPADDD        Y26, Y27, Y27;                \
 	VPMADDWD      ab, Y24, Y26;                 \
-	VPSLLD        $5, Y26, Y26;                 \
+	VPSLLD        $sh, Y26, Y26;                \
 	VPSUBD        Y26, Y27, Y27;                \
 	VCVTDQ2PS     Y27, Y27;                     \
 	VMULPS.BCST   ad, Y28, Y29;                 \
 	VFMADD231PS   Y29, Y27, L
 
-#define Q6KT_TOKENS(L0, L1, L2, L3) \
-	Q6KT_TOK((SI), 64(SI), 128(SI), 192(SI), 256(SI), 288(SI), L0);                                     \
-	Q6KT_TOK((SI)(R12*1), 64(SI)(R12*1), 128(SI)(R12*1), 192(SI)(R12*1), 256(SI)(R12*1), 288(SI)(R12*1), L1); \
-	Q6KT_TOK((SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
-	Q6KT_TOK((SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
+#define Q6KT_TOKENS(sh, L0, L1, L2, L3) \
+	Q6KT_TOK(sh, (SI), 64(SI), 128(SI), 192(SI), 256(SI), 288(SI), L0);                                     \
+	Q6KT_TOK(sh, (SI)(R12*1), 64(SI)(R12*1), 128(SI)(R12*1), 192(SI)(R12*1), 256(SI)(R12*1), 288(SI)(R12*1), L1); \
+	Q6KT_TOK(sh, (SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
+	Q6KT_TOK(sh, (SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
 
 // func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
 TEXT ·q6kTileVNNI(SB), NOSPLIT, $0-48
@@ -988,13 +992,13 @@ TEXT ·q6kTileVNNI(SB), NOSPLIT, $0-48
 
 q6ktloop:
 	Q6KT_ROW(R8)
-	Q6KT_TOKENS(Y0, Y4, Y8, Y12)
+	Q6KT_TOKENS(5, Y0, Y4, Y8, Y12)
 	Q6KT_ROW(R9)
-	Q6KT_TOKENS(Y1, Y5, Y9, Y13)
+	Q6KT_TOKENS(5, Y1, Y5, Y9, Y13)
 	Q6KT_ROW(R10)
-	Q6KT_TOKENS(Y2, Y6, Y10, Y14)
+	Q6KT_TOKENS(5, Y2, Y6, Y10, Y14)
 	Q6KT_ROW(R11)
-	Q6KT_TOKENS(Y3, Y7, Y11, Y15)
+	Q6KT_TOKENS(5, Y3, Y7, Y11, Y15)
 	ADDQ         $210, R8
 	ADDQ         $210, R9
 	ADDQ         $210, R10
@@ -1016,6 +1020,36 @@ DATA kqKT10<>+40(SB)/8, $0x1010101010101010
 DATA kqKT10<>+48(SB)/8, $0x1010101010101010
 DATA kqKT10<>+56(SB)/8, $0x1010101010101010
 GLOBL kqKT10<>(SB), RODATA|NOPTR, $64
+
+DATA kqKT0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+32(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+40(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+48(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kqKT0F<>+56(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL kqKT0F<>(SB), RODATA|NOPTR, $64
+
+DATA kqKT20<>+0(SB)/8, $0x2020202020202020
+DATA kqKT20<>+8(SB)/8, $0x2020202020202020
+DATA kqKT20<>+16(SB)/8, $0x2020202020202020
+DATA kqKT20<>+24(SB)/8, $0x2020202020202020
+DATA kqKT20<>+32(SB)/8, $0x2020202020202020
+DATA kqKT20<>+40(SB)/8, $0x2020202020202020
+DATA kqKT20<>+48(SB)/8, $0x2020202020202020
+DATA kqKT20<>+56(SB)/8, $0x2020202020202020
+GLOBL kqKT20<>(SB), RODATA|NOPTR, $64
+
+DATA kqKT04<>+0(SB)/8, $0x0404040404040404
+DATA kqKT04<>+8(SB)/8, $0x0404040404040404
+DATA kqKT04<>+16(SB)/8, $0x0404040404040404
+DATA kqKT04<>+24(SB)/8, $0x0404040404040404
+DATA kqKT04<>+32(SB)/8, $0x0404040404040404
+DATA kqKT04<>+40(SB)/8, $0x0404040404040404
+DATA kqKT04<>+48(SB)/8, $0x0404040404040404
+DATA kqKT04<>+56(SB)/8, $0x0404040404040404
+GLOBL kqKT04<>(SB), RODATA|NOPTR, $64
 
 // Q5_K tile: Q4_K's registers, Q4KT_SCALES and Q4KT_TOKENS; Q5KT_ROW adds the fifth
 // bits (qh, both halves of Z29) as the decode kernel's Q5K_ROW does, bit s of group s
@@ -1071,6 +1105,124 @@ q5ktloop:
 	ADDQ         $320, SI
 	DECQ         CX
 	JNZ          q5ktloop
+	TILE_EPILOGUE
+	RET
+
+// Q3_K tile: Q6_K's registers and Q6KT_TOKENS with the offset 4 (shift 2). Per row:
+// the levels u = low2 + 4·h (0..7) in Z16..Z19 (values 0..63, 64..127, 128..191,
+// 192..255), scale words in Z20..Z23, the sixteen scales (sc-32) as words in Y24, d in
+// Y28. Z30 holds the four rows' scales as signed bytes, one row per 128-bit lane (the
+// decode kernel's Q3K_SCALES); Z31 0x03; Z27 qs (32 bytes, both halves), Z29 hmask.
+
+#define Q3KT_SCALES \
+	VMOVDQU32    94(R8), X30;                       \
+	VINSERTI32X4 $1, 94(R9), Z30, Z30;              \
+	VINSERTI32X4 $2, 94(R10), Z30, Z30;             \
+	VINSERTI32X4 $3, 94(R11), Z30, Z30;             \
+	VPSHUFB      kqQ3KIdxQ<>(SB), Z30, Z25;         \
+	VPSHUFB      kqQ3KIdxP<>(SB), Z30, Z30;         \
+	VPSRLVD      kqQ3KShrL<>(SB), Z30, Z30;         \
+	VPROLVD      kqQ3KRolQ<>(SB), Z25, Z25;         \
+	VPANDD       kqBytes30<>(SB), Z25, Z25;         \
+	VPTERNLOGD   $0xF8, kqKT0F<>(SB), Z30, Z25;     \
+	VPSUBB       kqKT20<>(SB), Z25, Z30
+
+// Q3KT_VEC: v = ((qs >> qsh) & 3) | ((hmask hop hsh) & 4).
+#define Q3KT_VEC(qsh, hsh, hop, v) \
+	VPSRLVW    qsh, Z27, v;                 \
+	hop        hsh, Z29, Z26;               \
+	VPANDD     kqKT04<>(SB), Z26, Z26;      \
+	VPTERNLOGD $0xEC, Z31, Z26, v
+
+#define Q3KT_ROW(p, lane) \
+	VEXTRACTI32X4   $lane, Z30, X25;                                \
+	VPMOVSXBW       X25, Y24;                                       \
+	KT16_SCALES;                                                    \
+	VBROADCASTI64X4 0(p), Z29;                                      \
+	VBROADCASTI64X4 32(p), Z27;                                     \
+	Q3KT_VEC(kqShr02<>(SB), kqShl21<>(SB), VPSLLVW, Z16);           \
+	Q3KT_VEC(kqShr46<>(SB), kqShr01<>(SB), VPSRLVW, Z17);           \
+	VBROADCASTI64X4 64(p), Z27;                                     \
+	Q3KT_VEC(kqShr02<>(SB), kqShr23<>(SB), VPSRLVW, Z18);           \
+	Q3KT_VEC(kqShr46<>(SB), kqShr45<>(SB), VPSRLVW, Z19);           \
+	VPBROADCASTW    108(p), X28;                                    \
+	VCVTPH2PS       X28, Y28
+
+// func q3kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q3kTileVNNI(SB), NOSPLIT, $0-48
+	TILE_PROLOGUE
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z31
+
+q3ktloop:
+	Q3KT_SCALES
+	Q3KT_ROW(R8, 0)
+	Q6KT_TOKENS(2, Y0, Y4, Y8, Y12)
+	Q3KT_ROW(R9, 1)
+	Q6KT_TOKENS(2, Y1, Y5, Y9, Y13)
+	Q3KT_ROW(R10, 2)
+	Q6KT_TOKENS(2, Y2, Y6, Y10, Y14)
+	Q3KT_ROW(R11, 3)
+	Q6KT_TOKENS(2, Y3, Y7, Y11, Y15)
+	ADDQ         $110, R8
+	ADDQ         $110, R9
+	ADDQ         $110, R10
+	ADDQ         $110, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q3ktloop
+	TILE_EPILOGUE
+	RET
+
+// Q2_K tile: Q4_K's registers and Q4KT_TOKENS, whose min term reads the token's sixteen
+// int16 sums of 16 against the sixteen mins as words in Y24 (m_{2j}·B_{2j} +
+// m_{2j+1}·B_{2j+1} per lane, the decode kernel's). Per row: the levels (0..3) in
+// Z16..Z19, scale words in Z20..Z23 (KT16_SCALES), [d, dmin] in Y28; Z31 0x03, Z29 qs
+// (32 bytes, both halves).
+
+#define Q2KT_ROW(p) \
+	VMOVDQU32       (p), X25;                 \
+	VPSRLW          $4, X25, X29;             \
+	VPANDD          kqKT0F<>(SB), X25, X25;   \
+	VPANDD          kqKT0F<>(SB), X29, X29;   \
+	VPMOVZXBW       X25, Y24;                 \
+	KT16_SCALES;                              \
+	VPMOVZXBW       X29, Y24;                 \
+	VBROADCASTI64X4 16(p), Z29;               \
+	VPSRLVW         kqShr02<>(SB), Z29, Z16;  \
+	VPANDD          Z31, Z16, Z16;            \
+	VPSRLVW         kqShr46<>(SB), Z29, Z17;  \
+	VPANDD          Z31, Z17, Z17;            \
+	VBROADCASTI64X4 48(p), Z29;               \
+	VPSRLVW         kqShr02<>(SB), Z29, Z18;  \
+	VPANDD          Z31, Z18, Z18;            \
+	VPSRLVW         kqShr46<>(SB), Z29, Z19;  \
+	VPANDD          Z31, Z19, Z19;            \
+	VPBROADCASTD    80(p), X28;               \
+	VCVTPH2PS       X28, Y28
+
+// func q2kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q2kTileVNNI(SB), NOSPLIT, $0-48
+	TILE_PROLOGUE
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z31
+
+q2ktloop:
+	Q2KT_ROW(R8)
+	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
+	Q2KT_ROW(R9)
+	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
+	Q2KT_ROW(R10)
+	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
+	Q2KT_ROW(R11)
+	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
+	ADDQ         $84, R8
+	ADDQ         $84, R9
+	ADDQ         $84, R10
+	ADDQ         $84, R11
+	ADDQ         $320, SI
+	DECQ         CX
+	JNZ          q2ktloop
 	TILE_EPILOGUE
 	RET
 
