@@ -1457,3 +1457,214 @@ q80next:
 	JNZ          q80loop
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------------
+// Q4_0, Q5_0, Q4_1, Q5_1 4x4 tiles (TILE_PROLOGUE's registers: Y0..Y15 the lanes of
+// (token t, row r) at 4t+r). Per 32-value block the four tokens' records give Y16..Y19
+// (quants) and Y20..Y23 (lane terms); the sixteen scale products d_r·d_a(t), rounded
+// to float32 as the decode kernels round them, come from one 16-lane VMULPS into the
+// frame (DI) at 4·(4t+r), where each (row, token) FMA broadcasts its own; the types with a
+// min keep m_r at 64+4r. Each row's block is unpacked once into Y24 (the 16 nibble
+// bytes in both halves, the upper half shifted right by 4 per word, masked) and meets
+// the four tokens. K1..K3 pick lanes 4..15, 8..15, 12..15 (tokens 1..3 of a 16-lane
+// vector); Y27 0x0F, Y28 the word shifts [0 ×8 | 4 ×8], Y26 0x10.
+
+DATA kqQLShr04<>+0(SB)/8, $0x0000000000000000
+DATA kqQLShr04<>+8(SB)/8, $0x0000000000000000
+DATA kqQLShr04<>+16(SB)/8, $0x0004000400040004
+DATA kqQLShr04<>+24(SB)/8, $0x0004000400040004
+GLOBL kqQLShr04<>(SB), RODATA|NOPTR, $32
+
+#define QLT_SETUP \
+	TILE_PROLOGUE;                  \
+	MOVQ         SP, DI;            \
+	MOVL         $0x0f0f0f0f, AX;   \
+	VPBROADCASTD AX, Y27;           \
+	MOVL         $0x10101010, AX;   \
+	VPBROADCASTD AX, Y26;           \
+	VMOVDQU32    kqQLShr04<>(SB), Y28; \
+	MOVL         $0xfff0, AX;       \
+	KMOVW        AX, K1;            \
+	MOVL         $0xff00, AX;       \
+	KMOVW        AX, K2;            \
+	MOVL         $0xf000, AX;       \
+	KMOVW        AX, K3
+
+// QLT_ACT loads the four tokens' records of this block; Z30 = [d_a(0) ×4, d_a(1) ×4, …].
+#define QLT_ACT \
+	VMOVDQU32    (SI), Y16;                   \
+	VMOVDQU32    (SI)(R12*1), Y17;            \
+	VMOVDQU32    (SI)(R12*2), Y18;            \
+	VMOVDQU32    (SI)(R13*1), Y19;            \
+	VMOVDQU32    32(SI), Y20;                 \
+	VMOVDQU32    32(SI)(R12*1), Y21;          \
+	VMOVDQU32    32(SI)(R12*2), Y22;          \
+	VMOVDQU32    32(SI)(R13*1), Y23;          \
+	VBROADCASTSS 64(SI), Z30;                 \
+	VBROADCASTSS 64(SI)(R12*1), K1, Z30;      \
+	VBROADCASTSS 64(SI)(R12*2), K2, Z30;      \
+	VBROADCASTSS 64(SI)(R13*1), K3, Z30
+
+// QLT_HALVES gathers the four rows' fp16 fields at off into AX (row r in bits 16r..).
+#define QLT_HALVES(off) \
+	MOVWQZX off(R8), AX;  \
+	MOVWQZX off(R9), BX;  \
+	SHLQ    $16, BX;      \
+	ORQ     BX, AX;       \
+	MOVWQZX off(R10), BX; \
+	SHLQ    $32, BX;      \
+	ORQ     BX, AX;       \
+	MOVWQZX off(R11), BX; \
+	SHLQ    $48, BX;      \
+	ORQ     BX, AX
+
+// QLT_SCALES: the sixteen d_r·d_a(t) to 0(SP).
+#define QLT_SCALES \
+	QLT_HALVES(0);                \
+	VPBROADCASTQ AX, Y29;         \
+	VCVTPH2PS    Y29, Z29;        \
+	VMULPS       Z30, Z29, Z29;   \
+	VMOVUPS      Z29, (DI)
+
+// QLT_MINS: the four m_r to 64(SP).
+#define QLT_MINS \
+	QLT_HALVES(2);                \
+	VMOVQ        AX, X29;         \
+	VCVTPH2PS    X29, X29;        \
+	VMOVUPS      X29, 64(DI)
+
+// QLT_NIBBLES unpacks the row's 16 nibble bytes at qsoff(p) into Y24.
+#define QLT_NIBBLES(qsoff, p) \
+	VBROADCASTI32X4 qsoff(p), Y24;  \
+	VPSRLVW         Y28, Y24, Y24;  \
+	VPANDD          Y27, Y24, Y24
+
+// QLT_FIFTH adds Q5's fifth bits (qh at qhoff(p), bit i for value i) to Y24.
+#define QLT_FIFTH(qhoff, p) \
+	KMOVD   qhoff(p), K4;           \
+	VPADDB  Y26, Y24, K4, Y24
+
+// QLT_TOK: (row, token) with the offset terms in c: I = c + Σ q·a, L += I·dd.
+#define QLT_TOK(a, c, dd, L) \
+	VMOVDQA32         c, Y25;        \
+	VPDPBUSD          a, Y24, Y25;   \
+	VCVTDQ2PS         Y25, Y25;      \
+	VFMADD231PS.BCST  dd(DI), Y25, L
+
+// QLT_TOKMIN: (row, token) of a type with a min: I = Σ q·a, L += I·dd, L += c·m.
+#define QLT_TOKMIN(a, c, dd, m, L) \
+	VPXORD            Y25, Y25, Y25; \
+	VPDPBUSD          a, Y24, Y25;   \
+	VCVTDQ2PS         Y25, Y25;      \
+	VFMADD231PS.BCST  dd(DI), Y25, L; \
+	VFMADD231PS.BCST  m(DI), c, L
+
+#define QLT_TOKENS(r, La, Lb, Lc, Ld) \
+	QLT_TOK(Y16, Y20, 0+4*r, La);  \
+	QLT_TOK(Y17, Y21, 16+4*r, Lb); \
+	QLT_TOK(Y18, Y22, 32+4*r, Lc); \
+	QLT_TOK(Y19, Y23, 48+4*r, Ld)
+
+#define QLT_TOKENSMIN(r, La, Lb, Lc, Ld) \
+	QLT_TOKMIN(Y16, Y20, 0+4*r, 64+4*r, La);  \
+	QLT_TOKMIN(Y17, Y21, 16+4*r, 64+4*r, Lb); \
+	QLT_TOKMIN(Y18, Y22, 32+4*r, 64+4*r, Lc); \
+	QLT_TOKMIN(Y19, Y23, 48+4*r, 64+4*r, Ld)
+
+#define QLT_NEXT(bytes) \
+	ADDQ $bytes, R8;  \
+	ADDQ $bytes, R9;  \
+	ADDQ $bytes, R10; \
+	ADDQ $bytes, R11; \
+	ADDQ $72, SI;     \
+	DECQ CX
+
+// func q40TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q40TileVNNI(SB), NOSPLIT, $80-48
+	QLT_SETUP
+
+q40tloop:
+	QLT_ACT
+	QLT_SCALES
+	QLT_NIBBLES(2, R8)
+	QLT_TOKENS(0, Y0, Y4, Y8, Y12)
+	QLT_NIBBLES(2, R9)
+	QLT_TOKENS(1, Y1, Y5, Y9, Y13)
+	QLT_NIBBLES(2, R10)
+	QLT_TOKENS(2, Y2, Y6, Y10, Y14)
+	QLT_NIBBLES(2, R11)
+	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+	QLT_NEXT(18)
+	JNZ          q40tloop
+	TILE_EPILOGUE
+	RET
+
+// func q50TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q50TileVNNI(SB), NOSPLIT, $80-48
+	QLT_SETUP
+
+q50tloop:
+	QLT_ACT
+	QLT_SCALES
+	QLT_NIBBLES(6, R8)
+	QLT_FIFTH(2, R8)
+	QLT_TOKENS(0, Y0, Y4, Y8, Y12)
+	QLT_NIBBLES(6, R9)
+	QLT_FIFTH(2, R9)
+	QLT_TOKENS(1, Y1, Y5, Y9, Y13)
+	QLT_NIBBLES(6, R10)
+	QLT_FIFTH(2, R10)
+	QLT_TOKENS(2, Y2, Y6, Y10, Y14)
+	QLT_NIBBLES(6, R11)
+	QLT_FIFTH(2, R11)
+	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+	QLT_NEXT(22)
+	JNZ          q50tloop
+	TILE_EPILOGUE
+	RET
+
+// func q41TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q41TileVNNI(SB), NOSPLIT, $80-48
+	QLT_SETUP
+
+q41tloop:
+	QLT_ACT
+	QLT_SCALES
+	QLT_MINS
+	QLT_NIBBLES(4, R8)
+	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12)
+	QLT_NIBBLES(4, R9)
+	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13)
+	QLT_NIBBLES(4, R10)
+	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14)
+	QLT_NIBBLES(4, R11)
+	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
+	QLT_NEXT(20)
+	JNZ          q41tloop
+	TILE_EPILOGUE
+	RET
+
+// func q51TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+TEXT ·q51TileVNNI(SB), NOSPLIT, $80-48
+	QLT_SETUP
+
+q51tloop:
+	QLT_ACT
+	QLT_SCALES
+	QLT_MINS
+	QLT_NIBBLES(8, R8)
+	QLT_FIFTH(4, R8)
+	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12)
+	QLT_NIBBLES(8, R9)
+	QLT_FIFTH(4, R9)
+	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13)
+	QLT_NIBBLES(8, R10)
+	QLT_FIFTH(4, R10)
+	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14)
+	QLT_NIBBLES(8, R11)
+	QLT_FIFTH(4, R11)
+	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
+	QLT_NEXT(24)
+	JNZ          q51tloop
+	TILE_EPILOGUE
+	RET
