@@ -99,10 +99,14 @@ func TestQuantizeQ8(t *testing.T) {
 	})
 }
 
+// TestQ8Kernels checks the tile and the decode kernel against each other and the
+// contract bit for bit: odd block counts, one block, and counts around the tile's
+// 32-block chunks of scale products (32, 33, 97: a chunk and one more, three and one),
+// tokens at strides wider than a row, an all-zero activation block, NaN-poisoned outputs.
 func TestQ8Kernels(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(33, 34))
-		for _, nb := range []int{1, 2, 7, 64} {
+		for _, nb := range []int{1, 2, 7, 32, 33, 64, 97} {
 			ldw := nb*Q8BlockBytes + r.IntN(3)*Q8BlockBytes
 			w := randQ8Rows(r, 4, nb, ldw)
 			lda, ldd, ldc := nb*Q8Block+32, nb+1, 8*nb+8
@@ -116,11 +120,17 @@ func TestQ8Kernels(t *testing.T) {
 						x[i] *= 30
 					}
 				}
+				if tk == 2 {
+					clear(x[(nb-1)*Q8Block:]) // an all-zero block: scale 0
+				}
 				QuantizeQ8(qa[tk*lda:], da[tk*ldd:], ca[tk*ldc:], x)
 			}
 			pw, pd := make([]byte, 4*nb*Q8Block), make([]float32, 4*nb)
 			Q8Pack4(pw, pd, w, ldw, nb)
 			var tile [16]float32
+			for i := range tile {
+				tile[i] = float32(math.NaN()) // every output must be written
+			}
 			da4 := make([]float32, 4*nb)
 			Q8Interleave4(da4, da, ldd, nb)
 			Q8Tile4x4(&tile, pw, pd, nb, qa, lda, da4, ca, ldc)
@@ -144,6 +154,10 @@ func TestQ8Kernels(t *testing.T) {
 		require.Panics(t, func() {
 			var o [4]float32
 			Q8Rows4(&o, make([]byte, 4*34-1), 34, 1, make([]int8, 32), make([]float32, 1))
+		})
+		require.Panics(t, func() {
+			var o [16]float32
+			Q8Tile4x4(&o, make([]byte, 128), make([]float32, 4), 1, make([]int8, 4*32), 32, make([]float32, 3), make([]int32, 32), 8)
 		})
 	})
 }
