@@ -31,6 +31,16 @@ import (
 // The AVX-512 VNNI level (VPDPBUSD on 256-bit registers) follows it bit for bit; the
 // portable level emulates the single-rounding FMA in float64, which can differ in the
 // last bit in rare cases, so the levels agree to rounding.
+//
+// The prefill tile (Q8Tile4x4, 4 packed rows × 4 tokens) is bound by the two pipes that
+// multiply (on the Zen 4 class EPYC this was measured on), not by loads: per block
+// product it used to issue VPDPBUSD, VMULPS (d_w·d_a) and the FMA there. It now
+// computes a block's 16 scale products with one 512-bit VMULPS, up to 32 blocks ahead,
+// into a frame scratch, and the FMA takes its product as an embedded broadcast from
+// memory: the same rounded float32 d_w·d_a, one multiplier operation fewer, 1.3x the
+// tile. 512-bit tiles (two (row, token) pairs per register) measured slower: Zen 4
+// splits them into 256-bit halves on the same pipes, and such a register needs two
+// products, a VMULPS or a permute per register (q8_amd64.s, bench/NOTES.md).
 
 // Q8Block is the number of values in a Q8_0 block; Q8BlockBytes its size in bytes
 // (ggml's layout, runtime/quant/ggml; a test keeps them equal).
@@ -131,7 +141,7 @@ func Q8Pack4(pw []byte, pd []float32, w []byte, ldw, nb int) {
 // Q8Tile4x4 sets out[4t+r] to the product of packed weight row r (Q8Pack4) with token
 // t of four quantized tokens: qa[t·lda:] with their corrections ca[t·ldc:]
 // (QuantizeQ8), and their scales interleaved, da4[4b+t] (Q8Interleave4). Bit-identical
-// to Q8Rows4 per token.
+// to Q8Rows4 per token, so a token's result does not depend on the tokens beside it.
 func Q8Tile4x4(out *[16]float32, pw []byte, pd []float32, nb int, qa []int8, lda int, da4 []float32, ca []int32, ldc int) {
 	if nb <= 0 || len(pw) < 4*nb*Q8Block || len(pd) < 4*nb || lda < nb*Q8Block || ldc < 8*nb ||
 		len(qa) < 3*lda+nb*Q8Block || len(da4) < 4*nb || len(ca) < 3*ldc+8*nb {
