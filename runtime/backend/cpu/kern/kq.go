@@ -92,12 +92,16 @@ type QFormat struct {
 	quant func(rec []byte, x []float32, n int) // n values into n/ActBlock records
 	dot   func(w []byte, nb int, act []byte) float32
 	row1  [3]row1Func // one row x one token per level (nil: the portable code)
+	rows4 [3]rows4Func // 4 rows x one token per level (nil: row1 per row)
 	tile  [3]tileFunc // 4 rows x 4 tokens per level (nil: Rows4 per token)
 	typ   ggml.Type
 }
 
 // row1Func computes one row times one token into *out.
 type row1Func func(out *float32, w *byte, nb int, act *byte)
+
+// rows4Func computes 4 rows (ldw apart) times one token: out[r].
+type rows4Func func(out *[4]float32, w *byte, ldw, nb int, act *byte)
 
 // tileFunc computes 4 rows (ldw apart) times 4 tokens (lda bytes apart): out[4t+r].
 type tileFunc func(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
@@ -145,11 +149,16 @@ func (f *QFormat) Dot(w []byte, nb int, act []byte) float32 {
 }
 
 // Rows4 sets out[r] to weight row r (4 rows of nb blocks, ldw bytes apart, from w)
-// times one token's quantized activations, the rows one after another (the one-row
+// times one token's quantized activations: a four-row kernel where the format has one
+// (the legacy types with AVX-512 VNNI), else the rows one after another (the one-row
 // decode kernel).
 func (f *QFormat) Rows4(out *[4]float32, w []byte, ldw, nb int, act []byte) {
 	f.check(w, ldw, 4, nb, act)
 	l := qLevel()
+	if k := f.rows4[l]; k != nil {
+		k(out, unsafe.SliceData(w), ldw, nb, unsafe.SliceData(act))
+		return
+	}
 	if k := f.row1[l]; k != nil {
 		for r := range out {
 			k(&out[r], &w[r*ldw], nb, unsafe.SliceData(act))

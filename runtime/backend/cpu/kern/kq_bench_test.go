@@ -23,7 +23,8 @@ func qArena(f *QFormat, rows, cols int) []byte {
 
 // BenchmarkQKernels measures each block format's kernels on the TinyLlama FFN shape
 // (5632 x 2048): "decode" walks the whole matrix against one token with Rows4 (GB/s of
-// weights; "l3" reuses one matrix, "dram" walks a 512 MiB arena), "tile" 64 rows x 64
+// weights; "l3" reuses one matrix, "dram" walks a 512 MiB arena; "-row1" with Dot per
+// row, the one-row kernel, for the formats whose Rows4 has a four-row kernel), "tile" 64 rows x 64
 // tokens in 4x4 tiles from cache (GMAC/s), "tile-rows4" the same product with Rows4 per
 // token (what Tile4x4 falls back to without a tile: the baseline a tile must beat),
 // "quantize" one token's activations.
@@ -42,30 +43,43 @@ func BenchmarkQKernels(b *testing.B) {
 			arena := qArena(f, rows, cols)
 			m := rows * ldw
 			forEachLevelB(b, func(b *testing.B) {
-				b.Run("decode/l3", func(b *testing.B) {
-					var o [4]float32
-					for i := 0; i < b.N; i++ {
-						for r := 0; r+4 <= rows; r += 4 {
-							f.Rows4(&o, arena[r*ldw:], ldw, nb, act)
-						}
+				// rows4 is Rows4 (the four-row kernel where the format has one), row1
+				// Dot per row (the one-row kernel).
+				rows4 := func(o *[4]float32, w []byte) { f.Rows4(o, w, ldw, nb, act) }
+				row1 := func(o *[4]float32, w []byte) {
+					for r := range o {
+						o[r] = f.Dot(w[r*ldw:r*ldw+nb*f.BlockBytes], nb, act)
 					}
-					reportGBs(b, m)
-				})
-				b.Run("decode/dram", func(b *testing.B) {
-					off := 0
-					var o [4]float32
-					for i := 0; i < b.N; i++ {
-						if off+m > len(arena) {
-							off = 0
+				}
+				for _, k := range []struct {
+					name string
+					run  func(o *[4]float32, w []byte)
+				}{{"", rows4}, {"-row1", row1}} {
+					b.Run("decode/l3"+k.name, func(b *testing.B) {
+						var o [4]float32
+						for i := 0; i < b.N; i++ {
+							for r := 0; r+4 <= rows; r += 4 {
+								k.run(&o, arena[r*ldw:])
+							}
 						}
-						w := arena[off : off+m]
-						for r := 0; r+4 <= rows; r += 4 {
-							f.Rows4(&o, w[r*ldw:], ldw, nb, act)
+						reportGBs(b, m)
+					})
+					b.Run("decode/dram"+k.name, func(b *testing.B) {
+						off := 0
+						var o [4]float32
+						for i := 0; i < b.N; i++ {
+							if off+m > len(arena) {
+								off = 0
+							}
+							w := arena[off : off+m]
+							for r := 0; r+4 <= rows; r += 4 {
+								k.run(&o, w[r*ldw:])
+							}
+							off += m
 						}
-						off += m
-					}
-					reportGBs(b, m)
-				})
+						reportGBs(b, m)
+					})
+				}
 				b.Run("tile", func(b *testing.B) {
 					var o [16]float32
 					for i := 0; i < b.N; i++ {
