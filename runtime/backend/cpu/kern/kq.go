@@ -77,7 +77,12 @@ import (
 // 16-lane multiply; at the other levels Tile4x4 runs Rows4 per token, unpacking every
 // block again for each token). The decode kernels read one weight row from start to end:
 // rows streamed one after another keep the hardware prefetchers fed, where four
-// interleaved rows got 40-60% of the DRAM bandwidth on this machine. Levels and kernels
+// interleaved rows got 40-60% of the DRAM bandwidth on this machine. The exception are
+// the legacy types at AVX-512 VNNI, whose one-row kernels wait on FMA latency (one or,
+// with a min, two dependent FMAs per 32 values and lane): their Rows4 runs a four-row
+// kernel (four independent chains) that prefetches the next four rows in order, so the
+// memory is still read ahead sequentially (decode/dram 1.4-1.8x the one-row kernel on
+// this machine: BenchmarkQKernels decode/dram against decode/dram-row1). Levels and kernels
 // are checked against the portable code bit for bit (kq_test.go), and the portable code
 // against ggml's dequantization.
 
@@ -91,9 +96,9 @@ type QFormat struct {
 
 	quant func(rec []byte, x []float32, n int) // n values into n/ActBlock records
 	dot   func(w []byte, nb int, act []byte) float32
-	row1  [3]row1Func // one row x one token per level (nil: the portable code)
+	row1  [3]row1Func  // one row x one token per level (nil: the portable code)
 	rows4 [3]rows4Func // 4 rows x one token per level (nil: row1 per row)
-	tile  [3]tileFunc // 4 rows x 4 tokens per level (nil: Rows4 per token)
+	tile  [3]tileFunc  // 4 rows x 4 tokens per level (nil: Rows4 per token)
 	typ   ggml.Type
 }
 
