@@ -82,9 +82,15 @@ import (
 // with a min, two dependent FMAs per 32 values and lane): their Rows4 runs a four-row
 // kernel (four independent chains) that prefetches the next four rows in order, so the
 // memory is still read ahead sequentially (decode/dram 1.4-1.8x the one-row kernel on
-// this machine: BenchmarkQKernels decode/dram against decode/dram-row1). Levels and kernels
-// are checked against the portable code bit for bit (kq_test.go), and the portable code
-// against ggml's dequantization.
+// this machine: BenchmarkQKernels decode/dram against decode/dram-row1). The Q4_K and
+// Q6_K decode kernels prefetch 4 KiB ahead in software; Q4_K's unpacks each
+// super-block's scales and mins in general-purpose registers (idle in the vector loop)
+// rather than with vector shuffles, and Q6_K's assembles its 6-bit levels with GFNI
+// affine transforms where the CPU has GFNI (q6kRow1GFNI; q6kRow1VNNI otherwise), all
+// integer and data-movement steps under the same float steps. Levels and kernels are
+// checked against the portable code bit for bit (kq_test.go; kq_dec_linux_amd64_test.go
+// for the Q6_K kernel a CPU does not register), and the portable code against ggml's
+// dequantization.
 
 // QFormat is one weight type's kernels.
 type QFormat struct {

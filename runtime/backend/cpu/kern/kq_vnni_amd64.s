@@ -338,6 +338,54 @@ GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
 	VFNMADD231PS  Y22, Y21, L
 
 
+// The Q4_K decode kernel's scale pickers for its scale layout [sc0..3, m0..3, sc4..7,
+// m4..7] (Q4K_SCALESG): as kqQ4KSc0..3 and kqQ4KMin.
+DATA kqQ4KGSc0<>+0(SB)/8, $0x8000800080008000
+DATA kqQ4KGSc0<>+8(SB)/8, $0x8000800080008000
+DATA kqQ4KGSc0<>+16(SB)/8, $0x8000800080008000
+DATA kqQ4KGSc0<>+24(SB)/8, $0x8000800080008000
+DATA kqQ4KGSc0<>+32(SB)/8, $0x8002800280028002
+DATA kqQ4KGSc0<>+40(SB)/8, $0x8002800280028002
+DATA kqQ4KGSc0<>+48(SB)/8, $0x8002800280028002
+DATA kqQ4KGSc0<>+56(SB)/8, $0x8002800280028002
+GLOBL kqQ4KGSc0<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KGSc1<>+0(SB)/8, $0x8001800180018001
+DATA kqQ4KGSc1<>+8(SB)/8, $0x8001800180018001
+DATA kqQ4KGSc1<>+16(SB)/8, $0x8001800180018001
+DATA kqQ4KGSc1<>+24(SB)/8, $0x8001800180018001
+DATA kqQ4KGSc1<>+32(SB)/8, $0x8003800380038003
+DATA kqQ4KGSc1<>+40(SB)/8, $0x8003800380038003
+DATA kqQ4KGSc1<>+48(SB)/8, $0x8003800380038003
+DATA kqQ4KGSc1<>+56(SB)/8, $0x8003800380038003
+GLOBL kqQ4KGSc1<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KGSc2<>+0(SB)/8, $0x8008800880088008
+DATA kqQ4KGSc2<>+8(SB)/8, $0x8008800880088008
+DATA kqQ4KGSc2<>+16(SB)/8, $0x8008800880088008
+DATA kqQ4KGSc2<>+24(SB)/8, $0x8008800880088008
+DATA kqQ4KGSc2<>+32(SB)/8, $0x800a800a800a800a
+DATA kqQ4KGSc2<>+40(SB)/8, $0x800a800a800a800a
+DATA kqQ4KGSc2<>+48(SB)/8, $0x800a800a800a800a
+DATA kqQ4KGSc2<>+56(SB)/8, $0x800a800a800a800a
+GLOBL kqQ4KGSc2<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KGSc3<>+0(SB)/8, $0x8009800980098009
+DATA kqQ4KGSc3<>+8(SB)/8, $0x8009800980098009
+DATA kqQ4KGSc3<>+16(SB)/8, $0x8009800980098009
+DATA kqQ4KGSc3<>+24(SB)/8, $0x8009800980098009
+DATA kqQ4KGSc3<>+32(SB)/8, $0x800b800b800b800b
+DATA kqQ4KGSc3<>+40(SB)/8, $0x800b800b800b800b
+DATA kqQ4KGSc3<>+48(SB)/8, $0x800b800b800b800b
+DATA kqQ4KGSc3<>+56(SB)/8, $0x800b800b800b800b
+GLOBL kqQ4KGSc3<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ4KGMin<>+0(SB)/8, $0x8080800580808004
+DATA kqQ4KGMin<>+8(SB)/8, $0x8080800780808006
+DATA kqQ4KGMin<>+16(SB)/8, $0x8080800d8080800c
+DATA kqQ4KGMin<>+24(SB)/8, $0x8080800f8080800e
+GLOBL kqQ4KGMin<>(SB), RODATA|NOPTR, $32
+
 // ---------------------------------------------------------------------------------
 // Q6_K x Q8_K, AVX-512 VNNI. Z0..Z3 the token's 256 quants (natural order), Y4 its
 // sixteen int16 sums of 16, Y5 its scale; Y6..Y9 the rows' lanes. Per half of 128
@@ -359,18 +407,53 @@ GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
 	VPANDD          Z30, Z15, Z15;      \
 	VPTERNLOGD      $0xF8, Z29, Z14, Z15
 
-#define Q6K_ROW(p, L) \
+// Q6K_HALFG is Q6K_HALF with GFNI: one affine transform per vector moves qh's two bits
+// into place (bits 4,5, the rest zero), a third moves ql's high nibbles down; Z28, Z31
+// and Z30 hold the matrices (kqQ6KGfLo, kqQ6KGfHi, ql's nibble swap).
+#define Q6K_HALFG(p, qloff, qhoff) \
+	VMOVDQU64       qloff(p), Z11;        \
+	VBROADCASTI64X4 qhoff(p), Z12;        \
+	VGF2P8AFFINEQB  $0, Z28, Z12, Z13;    \
+	VPTERNLOGD      $0xF8, Z29, Z11, Z13; \
+	VGF2P8AFFINEQB  $0, Z31, Z12, Z15;    \
+	VGF2P8AFFINEQB  $0, Z30, Z11, Z14;    \
+	VPORD           Z14, Z15, Z15
+
+// GF(2^8) affine matrices (VGF2P8AFFINEQB: result bit i = parity(matrix byte 7-i AND
+// x)) for the Q6_K decode kernel: kqQ6KGfLo moves qh bits 0,1 (lower 256 bits) or 2,3
+// (upper) to bits 4,5, kqQ6KGfHi bits 4,5 or 6,7; every other result bit is zero.
+DATA kqQ6KGfLo<>+0(SB)/8, $0x0000000001020000
+DATA kqQ6KGfLo<>+8(SB)/8, $0x0000000001020000
+DATA kqQ6KGfLo<>+16(SB)/8, $0x0000000001020000
+DATA kqQ6KGfLo<>+24(SB)/8, $0x0000000001020000
+DATA kqQ6KGfLo<>+32(SB)/8, $0x0000000004080000
+DATA kqQ6KGfLo<>+40(SB)/8, $0x0000000004080000
+DATA kqQ6KGfLo<>+48(SB)/8, $0x0000000004080000
+DATA kqQ6KGfLo<>+56(SB)/8, $0x0000000004080000
+GLOBL kqQ6KGfLo<>(SB), RODATA|NOPTR, $64
+
+DATA kqQ6KGfHi<>+0(SB)/8, $0x0000000010200000
+DATA kqQ6KGfHi<>+8(SB)/8, $0x0000000010200000
+DATA kqQ6KGfHi<>+16(SB)/8, $0x0000000010200000
+DATA kqQ6KGfHi<>+24(SB)/8, $0x0000000010200000
+DATA kqQ6KGfHi<>+32(SB)/8, $0x0000000040800000
+DATA kqQ6KGfHi<>+40(SB)/8, $0x0000000040800000
+DATA kqQ6KGfHi<>+48(SB)/8, $0x0000000040800000
+DATA kqQ6KGfHi<>+56(SB)/8, $0x0000000040800000
+GLOBL kqQ6KGfHi<>(SB), RODATA|NOPTR, $64
+
+#define Q6K_ROW(p, L, HALF) \
 	VPMOVSXBW    192(p), Y17;         \
 	VPMADDWD     Y4, Y17, Y21;        \
 	VPSLLD       $5, Y21, Y21;        \
-	Q6K_HALF(p, 0, 128);              \
+	HALF(p, 0, 128);                  \
 	VPERMW       Z17, Z24, Z18;       \
 	VPMADDUBSW   Z0, Z13, Z19;        \
 	VPMADDWD     Z18, Z19, Z20;       \
 	VPERMW       Z17, Z25, Z18;       \
 	VPMADDUBSW   Z1, Z15, Z19;        \
 	VPDPWSSD     Z18, Z19, Z20;       \
-	Q6K_HALF(p, 64, 160);             \
+	HALF(p, 64, 160);                 \
 	VPERMW       Z17, Z26, Z18;       \
 	VPMADDUBSW   Z2, Z13, Z19;        \
 	VPDPWSSD     Z18, Z19, Z20;       \
@@ -624,7 +707,10 @@ GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
 // (rows one after another stream sequentially, which the hardware prefetchers follow
 // far better than several interleaved rows: measured 1.6-3x the bandwidth of a 4-row
 // interleave on this machine). The token's activations are reloaded per super-block
-// from L1. Y6 holds the row's lanes.
+// from L1. Y6 holds the row's lanes. Each super-block's step first prefetches the
+// cache lines 4 KiB ahead of it (KPF3, KPF4: every line of the stream, from the next rows
+// once past the row's end); one core then streamed Q4_K rows from DRAM 1.25x as fast and
+// Q6_K rows 1.05x (distances of 0.5-8 KiB measured, 4 KiB best; bench/NOTES.md).
 
 #define ROW1_PROLOGUE \
 	MOVQ   w+8(FP), R8;       \
@@ -650,7 +736,44 @@ GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
 	VMOVDQU      288(SI), Y4;     \
 	VBROADCASTSS 256(SI), Y5
 
-// Q4K_SCALES1 unpacks the row's scale/min field into the low lane of Z10.
+// KPF3 and KPF4 prefetch the 3 (Q4_K: 144-byte super-blocks) or 4 (Q6_K: 210) cache
+// lines 4 KiB past R8, addresses at most 64 bytes apart so every line of the stream is
+// touched.
+#define KPF3 \
+	PREFETCHT0 4096(R8); \
+	PREFETCHT0 4144(R8); \
+	PREFETCHT0 4192(R8)
+
+#define KPF4 \
+	PREFETCHT0 4096(R8); \
+	PREFETCHT0 4160(R8); \
+	PREFETCHT0 4224(R8); \
+	PREFETCHT0 4288(R8)
+
+// Q4K_SCALESG unpacks the row's scale/min field in general-purpose registers, which the
+// vector code leaves idle, into X10 as [sc0..3, m0..3, sc4..7, m4..7] (the vector
+// unpack, Q4K_SCALES1, cost the Q4_K decode kernel a sixth of its time with the
+// weights in cache). With u0, u1, u2 the field's three 32-bit words: sc0..3 = u0 &
+// 0x3f.., m0..3 = u1 & 0x3f.., sc4..7 = (u2 & 0x0f..) | ((u0 >> 2) & 0x30..), m4..7 =
+// ((u2 >> 4) & 0x0f..) | ((u1 >> 2) & 0x30..), computed as 64-bit pairs (u0|u1<<32 and
+// u2|u2<<28). R11, R12, R13 hold 0x30.., 0x3f.., 0x0f.. (Q4K_SETUPG); clobbers AX, BX,
+// DX, DI.
+#define Q4K_SCALESG \
+	MOVQ    4(R8), AX;       \
+	MOVL    12(R8), BX;      \
+	MOVQ    AX, DX;          \
+	SHRQ    $2, DX;          \
+	ANDQ    R11, DX;         \
+	ANDQ    R12, AX;         \
+	MOVQ    BX, DI;          \
+	SHLQ    $28, DI;         \
+	ORQ     BX, DI;          \
+	ANDQ    R13, DI;         \
+	ORQ     DI, DX;          \
+	VMOVQ   AX, X10;         \
+	VPINSRQ $1, DX, X10, X10
+
+// Q4K_SCALES1 unpacks the row's scale/min field into the low lane of Z10 (Q5_K).
 #define Q4K_SCALES1 \
 	VMOVDQU     4(R8), X10;                    \
 	VPSHUFB     kqQ4KIdxQ<>(SB), X10, X12;     \
@@ -695,7 +818,20 @@ label:                            \
 	VMOVDQU64    kqQ4KSc2<>(SB), Z26;      \
 	VMOVDQU64    kqQ4KSc3<>(SB), Z27;      \
 	VMOVDQU32    kqQ4KMin<>(SB), Y28
-#define Q4K_BODY Q4K_SCALES1; Q4K_ROW(R8, 0x00, Y6)
+
+// Q4K_SETUPG: Q4K_SETUP for Q4K_SCALESG's layout, and its masks.
+#define Q4K_SETUPG \
+	MOVL         $0x0f0f0f0f, AX;          \
+	VPBROADCASTD AX, Z29;                  \
+	VMOVDQU64    kqQ4KGSc0<>(SB), Z24;     \
+	VMOVDQU64    kqQ4KGSc1<>(SB), Z25;     \
+	VMOVDQU64    kqQ4KGSc2<>(SB), Z26;     \
+	VMOVDQU64    kqQ4KGSc3<>(SB), Z27;     \
+	VMOVDQU32    kqQ4KGMin<>(SB), Y28;     \
+	MOVQ         $0x3030303030303030, R11; \
+	MOVQ         $0x3f3f3f3f3f3f3f3f, R12; \
+	MOVQ         $0x0f0f0f0f0f0f0f0f, R13
+#define Q4K_BODY KPF3; Q4K_SCALESG; Q4K_ROW(R8, 0x00, Y6)
 
 #define Q5K_SETUP \
 	Q4K_SETUP;                             \
@@ -714,7 +850,22 @@ label:                            \
 	VMOVDQU64    kqQ6KSc3<>(SB), Z27;      \
 	VMOVDQU64    kqShl42<>(SB), Z28;       \
 	VMOVDQU64    kqShr02<>(SB), Z31
-#define Q6K_BODY Q6K_ROW(R8, Y6)
+#define Q6K_BODY KPF4; Q6K_ROW(R8, Y6, Q6K_HALF)
+
+// Q6K_SETUPG: Q6K_SETUP for Q6K_HALFG (0x0F in Z29, the affine matrices in Z28, Z31 and
+// Z30: ql's high nibble to bits 0..3).
+#define Q6K_SETUPG \
+	MOVL         $0x0f0f0f0f, AX;          \
+	VPBROADCASTD AX, Z29;                  \
+	MOVQ         $0x1020408000000000, AX;  \
+	VPBROADCASTQ AX, Z30;                  \
+	VMOVDQU64    kqQ6KSc0<>(SB), Z24;      \
+	VMOVDQU64    kqQ6KSc1<>(SB), Z25;      \
+	VMOVDQU64    kqQ6KSc2<>(SB), Z26;      \
+	VMOVDQU64    kqQ6KSc3<>(SB), Z27;      \
+	VMOVDQU64    kqQ6KGfLo<>(SB), Z28;     \
+	VMOVDQU64    kqQ6KGfHi<>(SB), Z31
+#define Q6K_BODYG KPF4; Q6K_ROW(R8, Y6, Q6K_HALFG)
 
 #define Q3K_SETUP \
 	MOVL         $0x0f0f0f0f, AX;          \
@@ -745,13 +896,16 @@ label:                            \
 #define Q2K_BODY Q2K_ROW(R8, Y6)
 
 // func q4kRow1VNNI(out *float32, w *byte, nb int, act *byte)
-KROW1(·q4kRow1VNNI, q4kloop, Q4K_SETUP, Q4K_BODY, 144)
+KROW1(·q4kRow1VNNI, q4kloop, Q4K_SETUPG, Q4K_BODY, 144)
 
 // func q5kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 KROW1(·q5kRow1VNNI, q5kloop, Q5K_SETUP, Q5K_BODY, 176)
 
 // func q6kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 KROW1(·q6kRow1VNNI, q6kloop, Q6K_SETUP, Q6K_BODY, 210)
+
+// func q6kRow1GFNI(out *float32, w *byte, nb int, act *byte)
+KROW1(·q6kRow1GFNI, q6kgloop, Q6K_SETUPG, Q6K_BODYG, 210)
 
 // func q3kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 KROW1(·q3kRow1VNNI, q3kloop, Q3K_SETUP, Q3K_BODY, 110)
