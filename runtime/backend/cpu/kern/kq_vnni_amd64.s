@@ -751,8 +751,8 @@ GLOBL kqQ6KGfHi<>(SB), RODATA|NOPTR, $64
 	PREFETCHT0 4288(R8)
 
 // Q4K_SCALESG unpacks the row's scale/min field in general-purpose registers, which the
-// vector code leaves idle, into X10 as [sc0..3, m0..3, sc4..7, m4..7] (the vector
-// unpack, Q4K_SCALES1, cost the Q4_K decode kernel a sixth of its time with the
+// vector code leaves idle, into X10 as [sc0..3, m0..3, sc4..7, m4..7] (replacing the
+// vector unpack, Q4K_SCALES1, took a sixth off the Q4_K decode kernel's time with the
 // weights in cache). With u0, u1, u2 the field's three 32-bit words: sc0..3 = u0 &
 // 0x3f.., m0..3 = u1 & 0x3f.., sc4..7 = (u2 & 0x0f..) | ((u0 >> 2) & 0x30..), m4..7 =
 // ((u2 >> 4) & 0x0f..) | ((u1 >> 2) & 0x30..), computed as 64-bit pairs (u0|u1<<32 and
