@@ -1616,12 +1616,13 @@ q80next:
 // Q4_0, Q5_0, Q4_1, Q5_1 4x4 tiles (TILE_PROLOGUE's registers: Y0..Y15 the lanes of
 // (token t, row r) at 4t+r). Per 32-value block the four tokens' records give Y16..Y19
 // (quants) and Y20..Y23 (lane terms); the sixteen scale products d_r·d_a(t), rounded
-// to float32 as the decode kernels round them, come from one 16-lane VMULPS into the
-// frame (DI) at 4·(4t+r), where each (row, token) FMA broadcasts its own; the types with a
-// min keep m_r at 64+4r. Each row's block is unpacked once into Y24 (the 16 nibble
-// bytes in both halves, the upper half shifted right by 4 per word, masked) and meets
-// the four tokens. K1..K3 pick lanes 4..15, 8..15, 12..15 (tokens 1..3 of a 16-lane
-// vector); Y27 0x0F, Y28 the word shifts [0 ×8 | 4 ×8], Y26 0x10.
+// to float32 as the decode kernels round them, come from one 16-lane VMULPS a chunk
+// ahead (QLT_PRODS) into a slot of the frame (DI) at 4·(4t+r), where each (row, token)
+// FMA broadcasts its own; the types with a min keep m_r at 64+4r. Each row's block is
+// unpacked once into Y24 (the 16 nibble bytes in both halves, the upper half shifted
+// right by 4 per word, masked) and meets the four tokens. K1..K3 pick lanes 4..15,
+// 8..15, 12..15 (tokens 1..3 of a 16-lane vector); Y27 0x0F, Y28 the word shifts
+// [0 ×8 | 4 ×8], Y26 0x10.
 
 DATA kqQLShr04<>+0(SB)/8, $0x0000000000000000
 DATA kqQLShr04<>+8(SB)/8, $0x0000000000000000
@@ -1629,35 +1630,21 @@ DATA kqQLShr04<>+16(SB)/8, $0x0004000400040004
 DATA kqQLShr04<>+24(SB)/8, $0x0004000400040004
 GLOBL kqQLShr04<>(SB), RODATA|NOPTR, $32
 
-#define QLT_SETUP \
-	TILE_PROLOGUE;                  \
-	MOVQ         SP, DI;            \
-	MOVL         $0x0f0f0f0f, AX;   \
-	VPBROADCASTD AX, Y27;           \
-	MOVL         $0x10101010, AX;   \
-	VPBROADCASTD AX, Y26;           \
-	VMOVDQU32    kqQLShr04<>(SB), Y28; \
-	MOVL         $0xfff0, AX;       \
-	KMOVW        AX, K1;            \
-	MOVL         $0xff00, AX;       \
-	KMOVW        AX, K2;            \
-	MOVL         $0xf000, AX;       \
-	KMOVW        AX, K3
+DATA kqQLIdxD<>+0(SB)/8, $0x0000000200000000
+DATA kqQLIdxD<>+8(SB)/8, $0x0000000600000004
+DATA kqQLIdxD<>+16(SB)/8, $0x0000000200000000
+DATA kqQLIdxD<>+24(SB)/8, $0x0000000600000004
+DATA kqQLIdxD<>+32(SB)/8, $0x0000000200000000
+DATA kqQLIdxD<>+40(SB)/8, $0x0000000600000004
+DATA kqQLIdxD<>+48(SB)/8, $0x0000000200000000
+DATA kqQLIdxD<>+56(SB)/8, $0x0000000600000004
+GLOBL kqQLIdxD<>(SB), RODATA|NOPTR, $64
 
-// QLT_ACT loads the four tokens' records of this block; Z30 = [d_a(0) ×4, d_a(1) ×4, …].
-#define QLT_ACT \
-	VMOVDQU32    (SI), Y16;                   \
-	VMOVDQU32    (SI)(R12*1), Y17;            \
-	VMOVDQU32    (SI)(R12*2), Y18;            \
-	VMOVDQU32    (SI)(R13*1), Y19;            \
-	VMOVDQU32    32(SI), Y20;                 \
-	VMOVDQU32    32(SI)(R12*1), Y21;          \
-	VMOVDQU32    32(SI)(R12*2), Y22;          \
-	VMOVDQU32    32(SI)(R13*1), Y23;          \
-	VBROADCASTSS 64(SI), Z30;                 \
-	VBROADCASTSS 64(SI)(R12*1), K1, Z30;      \
-	VBROADCASTSS 64(SI)(R12*2), K2, Z30;      \
-	VBROADCASTSS 64(SI)(R13*1), K3, Z30
+DATA kqQLIdxM<>+0(SB)/8, $0x0000000300000001
+DATA kqQLIdxM<>+8(SB)/8, $0x0000000700000005
+DATA kqQLIdxM<>+16(SB)/8, $0x0000000300000001
+DATA kqQLIdxM<>+24(SB)/8, $0x0000000700000005
+GLOBL kqQLIdxM<>(SB), RODATA|NOPTR, $32
 
 // QLT_HALVES gathers the four rows' fp16 fields at off into AX (row r in bits 16r..).
 #define QLT_HALVES(off) \
@@ -1672,7 +1659,7 @@ GLOBL kqQLShr04<>(SB), RODATA|NOPTR, $32
 	SHLQ    $48, BX;      \
 	ORQ     BX, AX
 
-// QLT_SCALES: the sixteen d_r·d_a(t) to 0(SP).
+// QLT_SCALES (the four-row decode): d_r·d_a to (DI) at 4r (all sixteen lanes, d_a in Z30).
 #define QLT_SCALES \
 	QLT_HALVES(0);                \
 	VPBROADCASTQ AX, Y29;         \
@@ -1680,7 +1667,7 @@ GLOBL kqQLShr04<>(SB), RODATA|NOPTR, $32
 	VMULPS       Z30, Z29, Z29;   \
 	VMOVUPS      Z29, (DI)
 
-// QLT_MINS: the four m_r to 64(SP).
+// QLT_MINS (the four-row decode): the four m_r to 64(DI).
 #define QLT_MINS \
 	QLT_HALVES(2);                \
 	VMOVQ        AX, X29;         \
@@ -1733,95 +1720,159 @@ GLOBL kqQLShr04<>(SB), RODATA|NOPTR, $32
 	ADDQ $72, SI;     \
 	DECQ CX
 
-// func q40TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q40TileVNNI(SB), NOSPLIT, $80-48
-	QLT_SETUP
+// The tiles take their scale products a chunk ahead (as the Q8_0 tile does): for up to
+// 32 blocks at a time, one 80-byte slot per block in the frame (R14, 64-byte aligned)
+// gets the block's sixteen d_r·d_a(t) at 4·(4t+r) and, for the types with a min, the
+// four m_r at 64+4r; the block loop then broadcasts them from slots whose stores have
+// long retired (products stored just before use wait on store forwarding).
 
-q40tloop:
-	QLT_ACT
-	QLT_SCALES
-	QLT_NIBBLES(2, R8)
-	QLT_TOKENS(0, Y0, Y4, Y8, Y12)
-	QLT_NIBBLES(2, R9)
-	QLT_TOKENS(1, Y1, Y5, Y9, Y13)
-	QLT_NIBBLES(2, R10)
-	QLT_TOKENS(2, Y2, Y6, Y10, Y14)
-	QLT_NIBBLES(2, R11)
-	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
-	QLT_NEXT(18)
-	JNZ          q40tloop
-	TILE_EPILOGUE
+// QLT_PRODS fills the slots of the chunk's BX blocks (weights R8..R11, activations SI);
+// leaves AX at the end of the slots. The four rows' first dwords (d and m, or d and two
+// nibble bytes) are merged into [d0 m0 d1 m1 d2 m2 d3 m3] and converted at once; Z31
+// picks the d's into lane 4t+r, Y25 the m's. MINS is QLT_PMINS or QLT_NOMINS.
+#define QLT_PRODS(label, bytes, MINS) \
+	MOVQ         SI, AX;                       \
+	XORQ         DX, DX;                       \
+	MOVQ         R14, DI;                      \
+	VMOVDQU32    kqQLIdxD<>(SB), Z31;          \
+	VMOVDQU32    kqQLIdxM<>(SB), Y25;          \
+label:                                         \
+	VMOVD        (R8)(DX*1), X16;              \
+	VMOVD        (R9)(DX*1), X17;              \
+	VMOVD        (R10)(DX*1), X18;             \
+	VMOVD        (R11)(DX*1), X19;             \
+	VPUNPCKLDQ   X17, X16, X16;                \
+	VPUNPCKLDQ   X19, X18, X18;                \
+	VPUNPCKLQDQ  X18, X16, X16;                \
+	VCVTPH2PS    X16, Y16;                     \
+	VPERMPS      Z16, Z31, Z29;                \
+	VBROADCASTSS 64(AX), Z30;                  \
+	VBROADCASTSS 64(AX)(R12*1), K1, Z30;       \
+	VBROADCASTSS 64(AX)(R12*2), K2, Z30;       \
+	VBROADCASTSS 64(AX)(R13*1), K3, Z30;       \
+	VMULPS       Z30, Z29, Z29;                \
+	VMOVUPS      Z29, (DI);                    \
+	MINS;                                      \
+	ADDQ         $bytes, DX;                   \
+	ADDQ         $72, AX;                      \
+	ADDQ         $80, DI;                      \
+	DECQ         BX;                           \
+	JNZ          label;                        \
+	MOVQ         DI, AX
+
+#define QLT_NOMINS
+
+#define QLT_PMINS \
+	VPERMPS      Y16, Y25, Y17;                \
+	VMOVUPS      X17, 64(DI)
+
+// QLT_TILE is one type's tile: BODY computes the 16 (row, token) steps of one block
+// (activations in Y16..Y23, the block's slot at DI).
+#define QLT_TILE(name, chunkl, prodl, loopl, bytes, MINS, BODY) \
+TEXT name(SB), $2624-48;                       \
+	TILE_PROLOGUE;                             \
+	MOVL         $0x0f0f0f0f, AX;              \
+	VPBROADCASTD AX, Y27;                      \
+	MOVL         $0x10101010, AX;              \
+	VPBROADCASTD AX, Y26;                      \
+	VMOVDQU32    kqQLShr04<>(SB), Y28;         \
+	MOVL         $0xfff0, AX;                  \
+	KMOVW        AX, K1;                       \
+	MOVL         $0xff00, AX;                  \
+	KMOVW        AX, K2;                       \
+	MOVL         $0xf000, AX;                  \
+	KMOVW        AX, K3;                       \
+	LEAQ         63(SP), R14;                  \
+	ANDQ         $-64, R14;                    \
+chunkl:                                        \
+	MOVQ         $32, BX;                      \
+	CMPQ         CX, BX;                       \
+	CMOVQLT      CX, BX;                       \
+	SUBQ         BX, CX;                       \
+	QLT_PRODS(prodl, bytes, MINS);             \
+	MOVQ         R14, DI;                      \
+loopl:                                         \
+	VMOVDQU32    (SI), Y16;                    \
+	VMOVDQU32    (SI)(R12*1), Y17;             \
+	VMOVDQU32    (SI)(R12*2), Y18;             \
+	VMOVDQU32    (SI)(R13*1), Y19;             \
+	VMOVDQU32    32(SI), Y20;                  \
+	VMOVDQU32    32(SI)(R12*1), Y21;           \
+	VMOVDQU32    32(SI)(R12*2), Y22;           \
+	VMOVDQU32    32(SI)(R13*1), Y23;           \
+	BODY;                                      \
+	ADDQ         $bytes, R8;                   \
+	ADDQ         $bytes, R9;                   \
+	ADDQ         $bytes, R10;                  \
+	ADDQ         $bytes, R11;                  \
+	ADDQ         $72, SI;                      \
+	ADDQ         $80, DI;                      \
+	CMPQ         DI, AX;                       \
+	JNE          loopl;                        \
+	TESTQ        CX, CX;                       \
+	JNZ          chunkl;                       \
+	TILE_EPILOGUE;                             \
 	RET
+
+#define Q40T_BODY \
+	QLT_NIBBLES(2, R8);                        \
+	QLT_TOKENS(0, Y0, Y4, Y8, Y12);            \
+	QLT_NIBBLES(2, R9);                        \
+	QLT_TOKENS(1, Y1, Y5, Y9, Y13);            \
+	QLT_NIBBLES(2, R10);                       \
+	QLT_TOKENS(2, Y2, Y6, Y10, Y14);           \
+	QLT_NIBBLES(2, R11);                       \
+	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+
+#define Q50T_BODY \
+	QLT_NIBBLES(6, R8);                        \
+	QLT_FIFTH(2, R8);                          \
+	QLT_TOKENS(0, Y0, Y4, Y8, Y12);            \
+	QLT_NIBBLES(6, R9);                        \
+	QLT_FIFTH(2, R9);                          \
+	QLT_TOKENS(1, Y1, Y5, Y9, Y13);            \
+	QLT_NIBBLES(6, R10);                       \
+	QLT_FIFTH(2, R10);                         \
+	QLT_TOKENS(2, Y2, Y6, Y10, Y14);           \
+	QLT_NIBBLES(6, R11);                       \
+	QLT_FIFTH(2, R11);                         \
+	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+
+#define Q41T_BODY \
+	QLT_NIBBLES(4, R8);                        \
+	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12);         \
+	QLT_NIBBLES(4, R9);                        \
+	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13);         \
+	QLT_NIBBLES(4, R10);                       \
+	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14);        \
+	QLT_NIBBLES(4, R11);                       \
+	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
+
+#define Q51T_BODY \
+	QLT_NIBBLES(8, R8);                        \
+	QLT_FIFTH(4, R8);                          \
+	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12);         \
+	QLT_NIBBLES(8, R9);                        \
+	QLT_FIFTH(4, R9);                          \
+	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13);         \
+	QLT_NIBBLES(8, R10);                       \
+	QLT_FIFTH(4, R10);                         \
+	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14);        \
+	QLT_NIBBLES(8, R11);                       \
+	QLT_FIFTH(4, R11);                         \
+	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
+
+// func q40TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+QLT_TILE(·q40TileVNNI, q40tchunk, q40tprod, q40tloop, 18, QLT_NOMINS, Q40T_BODY)
 
 // func q50TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q50TileVNNI(SB), NOSPLIT, $80-48
-	QLT_SETUP
-
-q50tloop:
-	QLT_ACT
-	QLT_SCALES
-	QLT_NIBBLES(6, R8)
-	QLT_FIFTH(2, R8)
-	QLT_TOKENS(0, Y0, Y4, Y8, Y12)
-	QLT_NIBBLES(6, R9)
-	QLT_FIFTH(2, R9)
-	QLT_TOKENS(1, Y1, Y5, Y9, Y13)
-	QLT_NIBBLES(6, R10)
-	QLT_FIFTH(2, R10)
-	QLT_TOKENS(2, Y2, Y6, Y10, Y14)
-	QLT_NIBBLES(6, R11)
-	QLT_FIFTH(2, R11)
-	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
-	QLT_NEXT(22)
-	JNZ          q50tloop
-	TILE_EPILOGUE
-	RET
+QLT_TILE(·q50TileVNNI, q50tchunk, q50tprod, q50tloop, 22, QLT_NOMINS, Q50T_BODY)
 
 // func q41TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q41TileVNNI(SB), NOSPLIT, $80-48
-	QLT_SETUP
-
-q41tloop:
-	QLT_ACT
-	QLT_SCALES
-	QLT_MINS
-	QLT_NIBBLES(4, R8)
-	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12)
-	QLT_NIBBLES(4, R9)
-	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13)
-	QLT_NIBBLES(4, R10)
-	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14)
-	QLT_NIBBLES(4, R11)
-	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
-	QLT_NEXT(20)
-	JNZ          q41tloop
-	TILE_EPILOGUE
-	RET
+QLT_TILE(·q41TileVNNI, q41tchunk, q41tprod, q41tloop, 20, QLT_PMINS, Q41T_BODY)
 
 // func q51TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q51TileVNNI(SB), NOSPLIT, $80-48
-	QLT_SETUP
-
-q51tloop:
-	QLT_ACT
-	QLT_SCALES
-	QLT_MINS
-	QLT_NIBBLES(8, R8)
-	QLT_FIFTH(4, R8)
-	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12)
-	QLT_NIBBLES(8, R9)
-	QLT_FIFTH(4, R9)
-	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13)
-	QLT_NIBBLES(8, R10)
-	QLT_FIFTH(4, R10)
-	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14)
-	QLT_NIBBLES(8, R11)
-	QLT_FIFTH(4, R11)
-	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
-	QLT_NEXT(24)
-	JNZ          q51tloop
-	TILE_EPILOGUE
-	RET
+QLT_TILE(·q51TileVNNI, q51tchunk, q51tprod, q51tloop, 24, QLT_PMINS, Q51T_BODY)
 
 // ---------------------------------------------------------------------------------
 // Q4_0, Q5_0, Q4_1, Q5_1 decode over four rows at once (Rows4): the tile's steps with
