@@ -73,8 +73,9 @@ import (
 // the activation quantizers; 4x4 tiles for the K-quants Q2_K … Q6_K, which unpack a
 // weight super-block once for four tokens, and for Q4_0, Q4_1, Q5_0 and Q5_1
 // (kq_ltile_amd64.go), which unpack each row's 32-value block once into a 256-bit
-// register for four tokens and take the sixteen (row, token) scale products d·d_a in one
-// 16-lane multiply; at the other levels Tile4x4 runs Rows4 per token, unpacking every
+// register for four tokens and take the sixteen (row, token) scale products d·d_a from
+// one 16-lane multiply per block, computed 32 blocks ahead into the frame; at the other
+// levels Tile4x4 runs Rows4 per token, unpacking every
 // block again for each token). The decode kernels read one weight row from start to end:
 // rows streamed one after another keep the hardware prefetchers fed, where four
 // interleaved rows got 40-60% of the DRAM bandwidth on this machine. The exception are
