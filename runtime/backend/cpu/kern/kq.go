@@ -83,8 +83,10 @@ import (
 // with a min, two dependent FMAs per 32 values and lane): their Rows4 runs a four-row
 // kernel (four independent chains) that prefetches the next four rows in order, so the
 // memory is still read ahead sequentially (decode/dram 1.4-1.8x the one-row kernel on
-// this machine: BenchmarkQKernels decode/dram against decode/dram-row1). The Q4_K and
-// Q6_K decode kernels prefetch 4 KiB ahead in software; Q4_K's unpacks each
+// this machine: BenchmarkQKernels decode/dram against decode/dram-row1). Q4_K's Rows4
+// does the same (four rows sharing the activation loads, the next four prefetched in
+// order: 1.05-1.16x its one-row kernel, BenchmarkQDecode); the Q4_K, Q5_K and Q6_K
+// one-row kernels prefetch 4 KiB ahead in software; Q4_K's and Q5_K's unpack each
 // super-block's scales and mins in general-purpose registers (idle in the vector loop)
 // rather than with vector shuffles, and Q6_K's assembles its 6-bit levels with GFNI
 // affine transforms where the CPU has GFNI (q6kRow1GFNI; q6kRow1VNNI otherwise), all

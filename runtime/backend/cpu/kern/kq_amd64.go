@@ -19,6 +19,12 @@ func q6kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 //go:noescape
 func q6kRow1GFNI(out *float32, w *byte, nb int, act *byte)
 
+// q4kRows4VNNI is Q4_K's Rows4 in one call: the four rows interleaved per super-block
+// (the activations loaded once for them) and the next four rows prefetched in order.
+//
+//go:noescape
+func q4kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+
 //go:noescape
 func q3kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 
@@ -107,6 +113,7 @@ func init() {
 	QQ4_K.row1[qLevelVNNI] = q4kRow1VNNI
 	QQ5_K.row1[qLevelVNNI] = q5kRow1VNNI
 	QQ6_K.row1[qLevelVNNI] = q6kRow1VNNI
+	QQ4_K.rows4[qLevelVNNI] = q4kRows4VNNI
 	if cpu.X86.HasAVX512GFNI {
 		QQ6_K.row1[qLevelVNNI] = q6kRow1GFNI
 	}

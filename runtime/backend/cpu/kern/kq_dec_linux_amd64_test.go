@@ -42,6 +42,14 @@ func TestQ6KDecodeKernels(t *testing.T) {
 	}
 }
 
+func rows4Loop(k rows4Func) func(out []float32, w []byte, ldw, rows, nb int, act []byte) {
+	return func(out []float32, w []byte, ldw, rows, nb int, act []byte) {
+		for r := 0; r+4 <= rows; r += 4 {
+			k((*[4]float32)(out[r:]), &w[r*ldw], ldw, nb, &act[0])
+		}
+	}
+}
+
 func row1Loop(k row1Func) func(out []float32, w []byte, ldw, rows, nb int, act []byte) {
 	return func(out []float32, w []byte, ldw, rows, nb int, act []byte) {
 		for r := 0; r < rows; r++ {
@@ -50,8 +58,8 @@ func row1Loop(k row1Func) func(out []float32, w []byte, ldw, rows, nb int, act [
 	}
 }
 
-// BenchmarkQDecode measures the Q4_K and Q6_K decode kernels on TinyLlama's FFN shape
-// (rows of 2048 values) with the weights in L2 ("l2": 256 rows, reused: the kernel's
+// BenchmarkQDecode measures the Q4_K and Q6_K decode kernels (one row per call, and the
+// four-row kernels behind Rows4) on TinyLlama's FFN shape (rows of 2048 values) with the weights in L2 ("l2": 256 rows, reused: the kernel's
 // compute bound) and streamed from DRAM ("dram": 5632-row matrices walked through a
 // 512 MiB arena), on 1 and 2 goroutines splitting the rows. GB/s counts weight bytes.
 // Variants of a format alternate under -count, so compare them within one run.
@@ -61,18 +69,18 @@ func BenchmarkQDecode(b *testing.B) {
 	}
 	type variant struct {
 		name string
-		k    row1Func
+		k    func(out []float32, w []byte, ldw, rows, nb int, act []byte)
 	}
-	q6 := []variant{{"vnni", q6kRow1VNNI}}
+	q6 := []variant{{"vnni", row1Loop(q6kRow1VNNI)}}
 	if cpu.X86.HasAVX512GFNI {
-		q6 = append(q6, variant{"gfni", q6kRow1GFNI})
+		q6 = append(q6, variant{"gfni", row1Loop(q6kRow1GFNI)})
 	}
 	const cols = 2048
 	for _, tc := range []struct {
 		f    *QFormat
 		vars []variant
 	}{
-		{QQ4_K, []variant{{"vnni", q4kRow1VNNI}}},
+		{QQ4_K, []variant{{"vnni", row1Loop(q4kRow1VNNI)}, {"rows4", rows4Loop(q4kRows4VNNI)}}},
 		{QQ6_K, q6},
 	} {
 		f := tc.f
@@ -101,7 +109,7 @@ func BenchmarkQDecode(b *testing.B) {
 							var wg sync.WaitGroup
 							for p := 0; p < thr; p++ {
 								wg.Go(func() {
-									row1Loop(v.k)(out[p*per:], w[p*per*ldw:], ldw, per, nb, act)
+									v.k(out[p*per:], w[p*per*ldw:], ldw, per, nb, act)
 								})
 							}
 							wg.Wait()

@@ -281,24 +281,10 @@ GLOBL kqQ3KRolQ<>(SB), RODATA|NOPTR, $64
 // Q4_K x Q8_K, AVX-512 VNNI. Per super-block the token's activations sit in Z0..Z3 (the
 // groups in the order 0 2 1 3 4 6 5 7, so 64 bytes of weight nibbles meet 64 bytes of
 // activations), Y4 their sums of 32 (int32), Y5 their scale. Y6..Y9 are the rows'
-// lanes. Z10 holds the four rows' unpacked scales and mins, one row per 128-bit lane
-// ([sc0..sc7, m0..m7]). Z24..Z27 pick a group's scale as words for the two groups of
-// one 64-byte vector; Y28 the mins as int32; Z29 is 0x0F in every byte.
-
-// Q4K_SCALES unpacks the 12-byte scale/min fields of the four rows into Z10.
-#define Q4K_SCALES \
-	VMOVDQU     4(R8), X10;                    \
-	VINSERTI32X4 $1, 4(R9), Z10, Z10;          \
-	VINSERTI32X4 $2, 4(R10), Z10, Z10;         \
-	VINSERTI32X4 $3, 4(R11), Z10, Z10;         \
-	VPSHUFB     kqQ4KIdxQ<>(SB), Z10, Z12;     \
-	VPSHUFB     kqQ4KIdxP<>(SB), Z10, Z10;     \
-	VPSRLW      $4, Z10, Z11;                  \
-	VPANDD      kqQ4KMaskB<>(SB), Z11, Z11;    \
-	VPANDD      kqQ4KMaskA<>(SB), Z10, Z10;    \
-	VPSRLW      $2, Z12, Z12;                  \
-	VPANDD      kqBytes30<>(SB), Z12, Z12;     \
-	VPTERNLOGD  $0xFE, Z12, Z11, Z10
+// lanes (Y6 alone in the one-row kernel). Z10 holds a row's unpacked scales and mins in
+// its low 128 bits as Q4K_SCALESG lays them out ([sc0..3, m0..3, sc4..7, m4..7]);
+// Z24..Z27 (kqQ4KGSc0..3) pick a group's scale as words for the two groups of one
+// 64-byte vector; Y28 (kqQ4KGMin) the mins as int32; Z29 is 0x0F in every byte.
 
 // Q4K_ROW adds one row's super-block at p (scales in lane imm of Z10) to L.
 #define Q4K_ROW(p, imm, L) \
@@ -385,6 +371,13 @@ DATA kqQ4KGMin<>+8(SB)/8, $0x8080800780808006
 DATA kqQ4KGMin<>+16(SB)/8, $0x8080800d8080800c
 DATA kqQ4KGMin<>+24(SB)/8, $0x8080800f8080800e
 GLOBL kqQ4KGMin<>(SB), RODATA|NOPTR, $32
+
+DATA kqQ4KM30<>+0(SB)/8, $0x3030303030303030
+GLOBL kqQ4KM30<>(SB), RODATA|NOPTR, $8
+DATA kqQ4KM3F<>+0(SB)/8, $0x3f3f3f3f3f3f3f3f
+GLOBL kqQ4KM3F<>(SB), RODATA|NOPTR, $8
+DATA kqQ4KM0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL kqQ4KM0F<>(SB), RODATA|NOPTR, $8
 
 // ---------------------------------------------------------------------------------
 // Q6_K x Q8_K, AVX-512 VNNI. Z0..Z3 the token's 256 quants (natural order), Y4 its
@@ -736,13 +729,13 @@ GLOBL kqQ6KGfHi<>(SB), RODATA|NOPTR, $64
 	VMOVDQU      288(SI), Y4;     \
 	VBROADCASTSS 256(SI), Y5
 
-// KPF3 and KPF4 prefetch the 3 (Q4_K: 144-byte super-blocks) or 4 (Q6_K: 210) cache
-// lines 4 KiB past R8, addresses at most 64 bytes apart so every line of the stream is
-// touched.
+// KPF3 and KPF4 prefetch the 3 (Q4_K, Q5_K: 144- and 176-byte super-blocks) or 4 (Q6_K:
+// 210) cache lines 4 KiB past R8, addresses at most 64 bytes apart (the last one and the
+// next step's first included) so every line of the stream is touched.
 #define KPF3 \
 	PREFETCHT0 4096(R8); \
-	PREFETCHT0 4144(R8); \
-	PREFETCHT0 4192(R8)
+	PREFETCHT0 4160(R8); \
+	PREFETCHT0 4224(R8)
 
 #define KPF4 \
 	PREFETCHT0 4096(R8); \
@@ -751,39 +744,27 @@ GLOBL kqQ6KGfHi<>(SB), RODATA|NOPTR, $64
 	PREFETCHT0 4288(R8)
 
 // Q4K_SCALESG unpacks the row's scale/min field in general-purpose registers, which the
-// vector code leaves idle, into X10 as [sc0..3, m0..3, sc4..7, m4..7] (replacing the
-// vector unpack, Q4K_SCALES1, took a sixth off the Q4_K decode kernel's time with the
-// weights in cache). With u0, u1, u2 the field's three 32-bit words: sc0..3 = u0 &
+// vector code leaves idle, into X10 as [sc0..3, m0..3, sc4..7, m4..7] (Q4_K and Q5_K;
+// replacing the vector unpack, 9 instructions with 5 memory constants, took a sixth
+// off their decode kernels' time with the weights in cache). With u0, u1, u2 the field's three 32-bit words: sc0..3 = u0 &
 // 0x3f.., m0..3 = u1 & 0x3f.., sc4..7 = (u2 & 0x0f..) | ((u0 >> 2) & 0x30..), m4..7 =
 // ((u2 >> 4) & 0x0f..) | ((u1 >> 2) & 0x30..), computed as 64-bit pairs (u0|u1<<32 and
-// u2|u2<<28). R11, R12, R13 hold 0x30.., 0x3f.., 0x0f.. (Q4K_SETUPG); clobbers AX, BX,
-// DX, DI.
-#define Q4K_SCALESG \
-	MOVQ    4(R8), AX;       \
-	MOVL    12(R8), BX;      \
+// u2|u2<<28), for the super-block at p. m30, m3f, m0f are 0x30.., 0x3f.., 0x0f.. (R11,
+// R12, R13 after Q4K_SETUPG, or memory); clobbers AX, BX, DX, DI.
+#define Q4K_SCALESG(p, m30, m3f, m0f) \
+	MOVQ    4(p), AX;        \
+	MOVL    12(p), BX;       \
 	MOVQ    AX, DX;          \
 	SHRQ    $2, DX;          \
-	ANDQ    R11, DX;         \
-	ANDQ    R12, AX;         \
+	ANDQ    m30, DX;         \
+	ANDQ    m3f, AX;         \
 	MOVQ    BX, DI;          \
 	SHLQ    $28, DI;         \
 	ORQ     BX, DI;          \
-	ANDQ    R13, DI;         \
+	ANDQ    m0f, DI;         \
 	ORQ     DI, DX;          \
 	VMOVQ   AX, X10;         \
 	VPINSRQ $1, DX, X10, X10
-
-// Q4K_SCALES1 unpacks the row's scale/min field into the low lane of Z10 (Q5_K).
-#define Q4K_SCALES1 \
-	VMOVDQU     4(R8), X10;                    \
-	VPSHUFB     kqQ4KIdxQ<>(SB), X10, X12;     \
-	VPSHUFB     kqQ4KIdxP<>(SB), X10, X10;     \
-	VPSRLW      $4, X10, X11;                  \
-	VPANDD      kqQ4KMaskB<>(SB), X11, X11;    \
-	VPANDD      kqQ4KMaskA<>(SB), X10, X10;    \
-	VPSRLW      $2, X12, X12;                  \
-	VPANDD      kqBytes30<>(SB), X12, X12;     \
-	VPTERNLOGD  $0xFE, X12, X11, X10
 
 // Q3K_SCALES1 unpacks the row's sixteen scales (sc-32, bytes) into X10.
 #define Q3K_SCALES1 \
@@ -810,16 +791,8 @@ label:                            \
 	ROW1_EPILOGUE;                \
 	RET
 
-#define Q4K_SETUP \
-	MOVL         $0x0f0f0f0f, AX;          \
-	VPBROADCASTD AX, Z29;                  \
-	VMOVDQU64    kqQ4KSc0<>(SB), Z24;      \
-	VMOVDQU64    kqQ4KSc1<>(SB), Z25;      \
-	VMOVDQU64    kqQ4KSc2<>(SB), Z26;      \
-	VMOVDQU64    kqQ4KSc3<>(SB), Z27;      \
-	VMOVDQU32    kqQ4KMin<>(SB), Y28
-
-// Q4K_SETUPG: Q4K_SETUP for Q4K_SCALESG's layout, and its masks.
+// Q4K_SETUPG: 0x0F in Z29, the scale pickers for Q4K_SCALESG's layout in Z24..Z28, its
+// masks in R11..R13.
 #define Q4K_SETUPG \
 	MOVL         $0x0f0f0f0f, AX;          \
 	VPBROADCASTD AX, Z29;                  \
@@ -831,13 +804,13 @@ label:                            \
 	MOVQ         $0x3030303030303030, R11; \
 	MOVQ         $0x3f3f3f3f3f3f3f3f, R12; \
 	MOVQ         $0x0f0f0f0f0f0f0f0f, R13
-#define Q4K_BODY KPF3; Q4K_SCALESG; Q4K_ROW(R8, 0x00, Y6)
+#define Q4K_BODY KPF3; Q4K_SCALESG(R8, R11, R12, R13); Q4K_ROW(R8, 0x00, Y6)
 
 #define Q5K_SETUP \
-	Q4K_SETUP;                             \
+	Q4K_SETUPG;                            \
 	MOVL         $0x10101010, AX;          \
 	VPBROADCASTD AX, Z30
-#define Q5K_BODY Q4K_SCALES1; Q5K_ROW(R8, 0x00, Y6)
+#define Q5K_BODY KPF3; Q4K_SCALESG(R8, R11, R12, R13); Q5K_ROW(R8, 0x00, Y6)
 
 #define Q6K_SETUP \
 	MOVL         $0x0f0f0f0f, AX;          \
@@ -906,6 +879,79 @@ KROW1(·q6kRow1VNNI, q6kloop, Q6K_SETUP, Q6K_BODY, 210)
 
 // func q6kRow1GFNI(out *float32, w *byte, nb int, act *byte)
 KROW1(·q6kRow1GFNI, q6kgloop, Q6K_SETUPG, Q6K_BODYG, 210)
+
+// Q4_K over four rows at once (Rows4), the decode kernel's steps per row: the four
+// rows' super-blocks interleaved meet the token's activations loaded once, and R12
+// walks the next four rows (from row 4) sequentially, four super-blocks' bytes per
+// step, prefetching every line, so the memory is still read ahead in order (as the
+// legacy types' four-row kernels do). Y6..Y9 are the rows' lanes. 1.05-1.16x the
+// one-row kernel (BenchmarkQDecode; bench/NOTES.md). The same for Q6_K was 1.07x from
+// L2 but 0.87-0.93x from DRAM, so Q6_K keeps one row per call.
+
+#define KR4_PROLOGUE \
+	MOVQ   w+8(FP), R8;         \
+	MOVQ   ldw+16(FP), DX;      \
+	MOVQ   nb+24(FP), CX;       \
+	MOVQ   act+32(FP), SI;      \
+	LEAQ   (R8)(DX*1), R9;      \
+	LEAQ   (R9)(DX*1), R10;     \
+	LEAQ   (R10)(DX*1), R11;    \
+	LEAQ   (R11)(DX*1), R12;    \
+	VPXORD Y6, Y6, Y6;          \
+	VPXORD Y7, Y7, Y7;          \
+	VPXORD Y8, Y8, Y8;          \
+	VPXORD Y9, Y9, Y9
+
+// KR4_EPILOGUE: each row's ((L0+L1)+(L2+L3)) + ((L4+L5)+(L6+L7)) to out[r].
+#define KR4_EPILOGUE \
+	MOVQ    out+0(FP), AX;                \
+	KREDUCE4(Y6, Y7, Y8, Y9, X6, X10);    \
+	VMOVUPS X6, (AX);                     \
+	VZEROUPPER
+
+#define KR4_NEXT(bytes) \
+	ADDQ $bytes, R8;  \
+	ADDQ $bytes, R9;  \
+	ADDQ $bytes, R10; \
+	ADDQ $bytes, R11; \
+	ADDQ $320, SI;    \
+	DECQ CX
+
+// func q4kRows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+TEXT ·q4kRows4VNNI(SB), NOSPLIT, $0-40
+	KR4_PROLOGUE
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z29
+	VMOVDQU64    kqQ4KGSc0<>(SB), Z24
+	VMOVDQU64    kqQ4KGSc1<>(SB), Z25
+	VMOVDQU64    kqQ4KGSc2<>(SB), Z26
+	VMOVDQU64    kqQ4KGSc3<>(SB), Z27
+	VMOVDQU32    kqQ4KGMin<>(SB), Y28
+
+q4kr4loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	PREFETCHT0 192(R12)
+	PREFETCHT0 256(R12)
+	PREFETCHT0 320(R12)
+	PREFETCHT0 384(R12)
+	PREFETCHT0 448(R12)
+	PREFETCHT0 512(R12)
+	KACT
+	Q4K_SCALESG(R8, kqQ4KM30<>(SB), kqQ4KM3F<>(SB), kqQ4KM0F<>(SB))
+	Q4K_ROW(R8, 0x00, Y6)
+	Q4K_SCALESG(R9, kqQ4KM30<>(SB), kqQ4KM3F<>(SB), kqQ4KM0F<>(SB))
+	Q4K_ROW(R9, 0x00, Y7)
+	Q4K_SCALESG(R10, kqQ4KM30<>(SB), kqQ4KM3F<>(SB), kqQ4KM0F<>(SB))
+	Q4K_ROW(R10, 0x00, Y8)
+	Q4K_SCALESG(R11, kqQ4KM30<>(SB), kqQ4KM3F<>(SB), kqQ4KM0F<>(SB))
+	Q4K_ROW(R11, 0x00, Y9)
+	ADDQ $576, R12
+	KR4_NEXT(144)
+	JNZ  q4kr4loop
+	KR4_EPILOGUE
+	RET
 
 // func q3kRow1VNNI(out *float32, w *byte, nb int, act *byte)
 KROW1(·q3kRow1VNNI, q3kloop, Q3K_SETUP, Q3K_BODY, 110)
