@@ -46,6 +46,38 @@ func forEachLevelB(b *testing.B, f func(b *testing.B)) {
 	}
 }
 
+// benchDecode measures rows4 (four weight rows ldw bytes apart into o) over a matrix of
+// rows rows: "decode/l3"+suffix on the arena's first copy, read again every pass (warm
+// in the caches), "decode/dram"+suffix on the arena's copies in turn, so every pass
+// streams its weights from memory.
+func benchDecode(b *testing.B, suffix string, arena []byte, rows, ldw int, rows4 func(o *[4]float32, w []byte)) {
+	m := rows * ldw
+	b.Run("decode/l3"+suffix, func(b *testing.B) {
+		var o [4]float32
+		for i := 0; i < b.N; i++ {
+			for r := 0; r+4 <= rows; r += 4 {
+				rows4(&o, arena[r*ldw:])
+			}
+		}
+		reportGBs(b, m)
+	})
+	b.Run("decode/dram"+suffix, func(b *testing.B) {
+		off := 0
+		var o [4]float32
+		for i := 0; i < b.N; i++ {
+			if off+m > len(arena) {
+				off = 0
+			}
+			w := arena[off : off+m]
+			for r := 0; r+4 <= rows; r += 4 {
+				rows4(&o, w[r*ldw:])
+			}
+			off += m
+		}
+		reportGBs(b, m)
+	})
+}
+
 func reportGBs(b *testing.B, bytesPerOp int) {
 	b.ReportMetric(float64(bytesPerOp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
@@ -231,33 +263,7 @@ func BenchmarkQ8(b *testing.B) {
 	}
 	qa, da, ca := make([]int8, len(x)), make([]float32, len(x)/Q8Block), make([]int32, len(x)/4)
 	QuantizeQ8(qa, da, ca, x)
-	b.Run("decode/l3", func(b *testing.B) {
-		w := weightArena()[:rows*ldw]
-		var o [4]float32
-		for i := 0; i < b.N; i++ {
-			for r := 0; r+4 <= rows; r += 4 {
-				Q8Rows4(&o, w[r*ldw:], ldw, nb, qa, da)
-			}
-		}
-		reportGBs(b, rows*ldw)
-	})
-	b.Run("decode/dram", func(b *testing.B) {
-		arena := weightArena()
-		m := rows * ldw
-		off := 0
-		var o [4]float32
-		for i := 0; i < b.N; i++ {
-			if off+m > len(arena) {
-				off = 0
-			}
-			w := arena[off : off+m]
-			for r := 0; r+4 <= rows; r += 4 {
-				Q8Rows4(&o, w[r*ldw:], ldw, nb, qa, da)
-			}
-			off += m
-		}
-		reportGBs(b, m)
-	})
+	benchDecode(b, "", weightArena(), rows, ldw, func(o *[4]float32, w []byte) { Q8Rows4(o, w, ldw, nb, qa, da) })
 	b.Run("tile", func(b *testing.B) {
 		w := weightArena()[:64*ldw]
 		var o [16]float32

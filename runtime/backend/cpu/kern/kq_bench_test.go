@@ -41,7 +41,6 @@ func BenchmarkQKernels(b *testing.B) {
 				f.Quantize(act[t*lda:], x[t*cols:(t+1)*cols])
 			}
 			arena := qArena(f, rows, cols)
-			m := rows * ldw
 			forEachLevelB(b, func(b *testing.B) {
 				// rows4 is Rows4 (the four-row kernel where the format has one), row1
 				// Dot per row (the one-row kernel).
@@ -55,30 +54,7 @@ func BenchmarkQKernels(b *testing.B) {
 					name string
 					run  func(o *[4]float32, w []byte)
 				}{{"", rows4}, {"-row1", row1}} {
-					b.Run("decode/l3"+k.name, func(b *testing.B) {
-						var o [4]float32
-						for i := 0; i < b.N; i++ {
-							for r := 0; r+4 <= rows; r += 4 {
-								k.run(&o, arena[r*ldw:])
-							}
-						}
-						reportGBs(b, m)
-					})
-					b.Run("decode/dram"+k.name, func(b *testing.B) {
-						off := 0
-						var o [4]float32
-						for i := 0; i < b.N; i++ {
-							if off+m > len(arena) {
-								off = 0
-							}
-							w := arena[off : off+m]
-							for r := 0; r+4 <= rows; r += 4 {
-								k.run(&o, w[r*ldw:])
-							}
-							off += m
-						}
-						reportGBs(b, m)
-					})
+					benchDecode(b, k.name, arena, rows, ldw, k.run)
 				}
 				b.Run("tile", func(b *testing.B) {
 					var o [16]float32
