@@ -1860,53 +1860,23 @@ loopl:                                         \
 	TILE_EPILOGUE;                             \
 	RET
 
-#define Q40T_BODY \
-	QLT_NIBBLES(2, R8);                        \
-	QLT_TOKENS(0, Y0, Y4, Y8, Y12);            \
-	QLT_NIBBLES(2, R9);                        \
-	QLT_TOKENS(1, Y1, Y5, Y9, Y13);            \
-	QLT_NIBBLES(2, R10);                       \
-	QLT_TOKENS(2, Y2, Y6, Y10, Y14);           \
-	QLT_NIBBLES(2, R11);                       \
-	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+// QLT_ROWS4 runs a type's row step ROW(p, r, La, Lb, Lc, Ld) for the four rows: row r's
+// weights at p, its tokens' lanes in La..Ld.
+#define QLT_ROWS4(ROW) \
+	ROW(R8, 0, Y0, Y4, Y8, Y12);               \
+	ROW(R9, 1, Y1, Y5, Y9, Y13);               \
+	ROW(R10, 2, Y2, Y6, Y10, Y14);             \
+	ROW(R11, 3, Y3, Y7, Y11, Y15)
 
-#define Q50T_BODY \
-	QLT_NIBBLES(6, R8);                        \
-	QLT_FIFTH(2, R8);                          \
-	QLT_TOKENS(0, Y0, Y4, Y8, Y12);            \
-	QLT_NIBBLES(6, R9);                        \
-	QLT_FIFTH(2, R9);                          \
-	QLT_TOKENS(1, Y1, Y5, Y9, Y13);            \
-	QLT_NIBBLES(6, R10);                       \
-	QLT_FIFTH(2, R10);                         \
-	QLT_TOKENS(2, Y2, Y6, Y10, Y14);           \
-	QLT_NIBBLES(6, R11);                       \
-	QLT_FIFTH(2, R11);                         \
-	QLT_TOKENS(3, Y3, Y7, Y11, Y15)
+#define Q40T_ROW(p, r, La, Lb, Lc, Ld) QLT_NIBBLES(2, p); QLT_TOKENS(r, La, Lb, Lc, Ld)
+#define Q50T_ROW(p, r, La, Lb, Lc, Ld) QLT_NIBBLES(6, p); QLT_FIFTH(2, p); QLT_TOKENS(r, La, Lb, Lc, Ld)
+#define Q41T_ROW(p, r, La, Lb, Lc, Ld) QLT_NIBBLES(4, p); QLT_TOKENSMIN(r, La, Lb, Lc, Ld)
+#define Q51T_ROW(p, r, La, Lb, Lc, Ld) QLT_NIBBLES(8, p); QLT_FIFTH(4, p); QLT_TOKENSMIN(r, La, Lb, Lc, Ld)
 
-#define Q41T_BODY \
-	QLT_NIBBLES(4, R8);                        \
-	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12);         \
-	QLT_NIBBLES(4, R9);                        \
-	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13);         \
-	QLT_NIBBLES(4, R10);                       \
-	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14);        \
-	QLT_NIBBLES(4, R11);                       \
-	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
-
-#define Q51T_BODY \
-	QLT_NIBBLES(8, R8);                        \
-	QLT_FIFTH(4, R8);                          \
-	QLT_TOKENSMIN(0, Y0, Y4, Y8, Y12);         \
-	QLT_NIBBLES(8, R9);                        \
-	QLT_FIFTH(4, R9);                          \
-	QLT_TOKENSMIN(1, Y1, Y5, Y9, Y13);         \
-	QLT_NIBBLES(8, R10);                       \
-	QLT_FIFTH(4, R10);                         \
-	QLT_TOKENSMIN(2, Y2, Y6, Y10, Y14);        \
-	QLT_NIBBLES(8, R11);                       \
-	QLT_FIFTH(4, R11);                         \
-	QLT_TOKENSMIN(3, Y3, Y7, Y11, Y15)
+#define Q40T_BODY QLT_ROWS4(Q40T_ROW)
+#define Q50T_BODY QLT_ROWS4(Q50T_ROW)
+#define Q41T_BODY QLT_ROWS4(Q41T_ROW)
+#define Q51T_BODY QLT_ROWS4(Q51T_ROW)
 
 // func q40TileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
 QLT_TILE(·q40TileVNNI, q40tchunk, q40tprod, q40tloop, 18, QLT_NOMINS, Q40T_BODY)
