@@ -1098,31 +1098,37 @@ QLROW1(·q51Row1VNNI, q51loop, Q51_ROW, 24)
 	Q4KT_TOK((SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
 	Q4KT_TOK((SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
 
-// func q4kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q4kTileVNNI(SB), NOSPLIT, $0-48
-	TILE_PROLOGUE
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z31
-
-q4ktloop:
-	Q4KT_SCALES
-	Q4KT_ROW(R8, 0x00)
-	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
-	Q4KT_ROW(R9, 0x55)
-	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
-	Q4KT_ROW(R10, 0xAA)
-	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
-	Q4KT_ROW(R11, 0xFF)
-	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
-	ADDQ         $144, R8
-	ADDQ         $144, R9
-	ADDQ         $144, R10
-	ADDQ         $144, R11
-	ADDQ         $320, SI
-	DECQ         CX
-	JNZ          q4ktloop
-	TILE_EPILOGUE
+// KTILE is a K-quant 4x4 tile: SETUP once, then per super-block PRE (the four rows'
+// scales, where a type unpacks them together) and STEP(p, r, L0, L1, L2, L3) for row r
+// (weights at p, its four tokens' lanes L0..L3); bytes is the type's block size.
+#define KTILE(name, label, SETUP, PRE, STEP, bytes) \
+TEXT name(SB), NOSPLIT, $0-48;       \
+	TILE_PROLOGUE;                   \
+	SETUP;                           \
+label:                               \
+	PRE;                             \
+	STEP(R8, 0, Y0, Y4, Y8, Y12);    \
+	STEP(R9, 1, Y1, Y5, Y9, Y13);    \
+	STEP(R10, 2, Y2, Y6, Y10, Y14);  \
+	STEP(R11, 3, Y3, Y7, Y11, Y15);  \
+	ADDQ         $bytes, R8;         \
+	ADDQ         $bytes, R9;         \
+	ADDQ         $bytes, R10;        \
+	ADDQ         $bytes, R11;        \
+	ADDQ         $320, SI;           \
+	DECQ         CX;                 \
+	JNZ          label;              \
+	TILE_EPILOGUE;                   \
 	RET
+
+#define KT_MASK0F MOVL $0x0f0f0f0f, AX; VPBROADCASTD AX, Z31
+#define KT_MASK03 MOVL $0x03030303, AX; VPBROADCASTD AX, Z31
+#define KT_NONE
+
+#define Q4KT_STEP(p, r, L0, L1, L2, L3) Q4KT_ROW(p, (r*0x55)); Q4KT_TOKENS(L0, L1, L2, L3)
+
+// func q4kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+KTILE(·q4kTileVNNI, q4ktloop, KT_MASK0F, Q4KT_SCALES, Q4KT_STEP, 144)
 
 // Q6_K tile. Per row: W0..W3 in Z16..Z19 (values 0..63, 64..127, 128..191, 192..255),
 // scale words in Z20..Z23, the sixteen scales as words in Y24, d in Y28; Z30 0x30,
@@ -1182,32 +1188,11 @@ q4ktloop:
 	Q6KT_TOK(sh, (SI)(R12*2), 64(SI)(R12*2), 128(SI)(R12*2), 192(SI)(R12*2), 256(SI)(R12*2), 288(SI)(R12*2), L2); \
 	Q6KT_TOK(sh, (SI)(R13*1), 64(SI)(R13*1), 128(SI)(R13*1), 192(SI)(R13*1), 256(SI)(R13*1), 288(SI)(R13*1), L3)
 
-// func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q6kTileVNNI(SB), NOSPLIT, $0-48
-	TILE_PROLOGUE
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z31
-	MOVL         $0x30303030, AX
-	VPBROADCASTD AX, Z30
+#define Q6KT_SETUP KT_MASK0F; MOVL $0x30303030, AX; VPBROADCASTD AX, Z30
+#define Q6KT_STEP(p, r, L0, L1, L2, L3) Q6KT_ROW(p); Q6KT_TOKENS(5, L0, L1, L2, L3)
 
-q6ktloop:
-	Q6KT_ROW(R8)
-	Q6KT_TOKENS(5, Y0, Y4, Y8, Y12)
-	Q6KT_ROW(R9)
-	Q6KT_TOKENS(5, Y1, Y5, Y9, Y13)
-	Q6KT_ROW(R10)
-	Q6KT_TOKENS(5, Y2, Y6, Y10, Y14)
-	Q6KT_ROW(R11)
-	Q6KT_TOKENS(5, Y3, Y7, Y11, Y15)
-	ADDQ         $210, R8
-	ADDQ         $210, R9
-	ADDQ         $210, R10
-	ADDQ         $210, R11
-	ADDQ         $320, SI
-	DECQ         CX
-	JNZ          q6ktloop
-	TILE_EPILOGUE
-	RET
+// func q6kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+KTILE(·q6kTileVNNI, q6ktloop, Q6KT_SETUP, KT_NONE, Q6KT_STEP, 210)
 
 // Byte constants of the Q5_K, Q3_K and Q2_K tiles (memory operands: the tiles have no
 // register to spare for them).
@@ -1282,31 +1267,10 @@ GLOBL kqKT04<>(SB), RODATA|NOPTR, $64
 	VPBROADCASTD    (p), X28;                         \
 	VCVTPH2PS       X28, Y28
 
-// func q5kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q5kTileVNNI(SB), NOSPLIT, $0-48
-	TILE_PROLOGUE
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z31
+#define Q5KT_STEP(p, r, L0, L1, L2, L3) Q5KT_ROW(p, (r*0x55)); Q4KT_TOKENS(L0, L1, L2, L3)
 
-q5ktloop:
-	Q4KT_SCALES
-	Q5KT_ROW(R8, 0x00)
-	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
-	Q5KT_ROW(R9, 0x55)
-	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
-	Q5KT_ROW(R10, 0xAA)
-	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
-	Q5KT_ROW(R11, 0xFF)
-	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
-	ADDQ         $176, R8
-	ADDQ         $176, R9
-	ADDQ         $176, R10
-	ADDQ         $176, R11
-	ADDQ         $320, SI
-	DECQ         CX
-	JNZ          q5ktloop
-	TILE_EPILOGUE
-	RET
+// func q5kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+KTILE(·q5kTileVNNI, q5ktloop, KT_MASK0F, Q4KT_SCALES, Q5KT_STEP, 176)
 
 // Q3_K tile: Q6_K's registers and Q6KT_TOKENS with the offset 4 (shift 2). Per row:
 // the levels u = low2 + 4·h (0..7) in Z16..Z19 (values 0..63, 64..127, 128..191,
@@ -1348,31 +1312,10 @@ q5ktloop:
 	VPBROADCASTW    108(p), X28;                                    \
 	VCVTPH2PS       X28, Y28
 
-// func q3kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q3kTileVNNI(SB), NOSPLIT, $0-48
-	TILE_PROLOGUE
-	MOVL         $0x03030303, AX
-	VPBROADCASTD AX, Z31
+#define Q3KT_STEP(p, r, L0, L1, L2, L3) Q3KT_ROW(p, r); Q6KT_TOKENS(2, L0, L1, L2, L3)
 
-q3ktloop:
-	Q3KT_SCALES
-	Q3KT_ROW(R8, 0)
-	Q6KT_TOKENS(2, Y0, Y4, Y8, Y12)
-	Q3KT_ROW(R9, 1)
-	Q6KT_TOKENS(2, Y1, Y5, Y9, Y13)
-	Q3KT_ROW(R10, 2)
-	Q6KT_TOKENS(2, Y2, Y6, Y10, Y14)
-	Q3KT_ROW(R11, 3)
-	Q6KT_TOKENS(2, Y3, Y7, Y11, Y15)
-	ADDQ         $110, R8
-	ADDQ         $110, R9
-	ADDQ         $110, R10
-	ADDQ         $110, R11
-	ADDQ         $320, SI
-	DECQ         CX
-	JNZ          q3ktloop
-	TILE_EPILOGUE
-	RET
+// func q3kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+KTILE(·q3kTileVNNI, q3ktloop, KT_MASK03, Q3KT_SCALES, Q3KT_STEP, 110)
 
 // Q2_K tile: Q4_K's registers and Q4KT_TOKENS, whose min term reads the token's sixteen
 // int16 sums of 16 against the sixteen mins as words in Y24 (m_{2j}·B_{2j} +
@@ -1401,30 +1344,10 @@ q3ktloop:
 	VPBROADCASTD    80(p), X28;               \
 	VCVTPH2PS       X28, Y28
 
-// func q2kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
-TEXT ·q2kTileVNNI(SB), NOSPLIT, $0-48
-	TILE_PROLOGUE
-	MOVL         $0x03030303, AX
-	VPBROADCASTD AX, Z31
+#define Q2KT_STEP(p, r, L0, L1, L2, L3) Q2KT_ROW(p); Q4KT_TOKENS(L0, L1, L2, L3)
 
-q2ktloop:
-	Q2KT_ROW(R8)
-	Q4KT_TOKENS(Y0, Y4, Y8, Y12)
-	Q2KT_ROW(R9)
-	Q4KT_TOKENS(Y1, Y5, Y9, Y13)
-	Q2KT_ROW(R10)
-	Q4KT_TOKENS(Y2, Y6, Y10, Y14)
-	Q2KT_ROW(R11)
-	Q4KT_TOKENS(Y3, Y7, Y11, Y15)
-	ADDQ         $84, R8
-	ADDQ         $84, R9
-	ADDQ         $84, R10
-	ADDQ         $84, R11
-	ADDQ         $320, SI
-	DECQ         CX
-	JNZ          q2ktloop
-	TILE_EPILOGUE
-	RET
+// func q2kTileVNNI(out *[16]float32, w *byte, ldw, nb int, act *byte, lda int)
+KTILE(·q2kTileVNNI, q2ktloop, KT_MASK03, KT_NONE, Q2KT_STEP, 84)
 
 // ---------------------------------------------------------------------------------
 // Q8_K activation quantization (one 256-value record): ggml's quantize_row_q8_K_ref
