@@ -1856,96 +1856,40 @@ QLT_TILE(·q51TileVNNI, q51tchunk, q51tprod, q51tloop, 24, QLT_PMINS, Q51T_BODY)
 	VMOVUPS X0, (AX);                     \
 	VZEROUPPER
 
-// func q40Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
-TEXT ·q40Rows4VNNI(SB), NOSPLIT, $80-40
-	QLR4_PROLOGUE
-
-q40r4loop:
-	QLR4_ACT
-	QLT_SCALES
-	QLT_NIBBLES(2, R8)
-	QLT_TOK(Y16, Y20, 0, Y0)
-	QLT_NIBBLES(2, R9)
-	QLT_TOK(Y16, Y20, 4, Y1)
-	QLT_NIBBLES(2, R10)
-	QLT_TOK(Y16, Y20, 8, Y2)
-	QLT_NIBBLES(2, R11)
-	QLT_TOK(Y16, Y20, 12, Y3)
-	ADDQ         $72, R12
-	QLT_NEXT(18)
-	JNZ          q40r4loop
-	QLR4_EPILOGUE
+// QLR4 is a legacy type's four-row decode kernel: per block the token's activations and
+// the four rows' scales, PRE (the mins, where the type has them), then STEP(p, r, L) for
+// row r (weights at p, lanes in L); abytes and wbytes are the activation record's and
+// the weight block's sizes.
+#define QLR4(name, label, PRE, STEP, abytes, wbytes) \
+TEXT name(SB), NOSPLIT, $80-40; \
+	QLR4_PROLOGUE;              \
+label:                          \
+	QLR4_ACT;                   \
+	QLT_SCALES;                 \
+	PRE;                        \
+	STEP(R8, 0, Y0);            \
+	STEP(R9, 1, Y1);            \
+	STEP(R10, 2, Y2);           \
+	STEP(R11, 3, Y3);           \
+	ADDQ         $abytes, R12;  \
+	QLT_NEXT(wbytes);           \
+	JNZ          label;         \
+	QLR4_EPILOGUE;              \
 	RET
+
+#define Q40R4_STEP(p, r, L) QLT_NIBBLES(2, p); QLT_TOK(Y16, Y20, 4*r, L)
+#define Q41R4_STEP(p, r, L) QLT_NIBBLES(4, p); QLT_TOKMIN(Y16, Y20, 4*r, 64+4*r, L)
+#define Q50R4_STEP(p, r, L) QLT_NIBBLES(6, p); QLT_FIFTH(2, p); QLT_TOK(Y16, Y20, 4*r, L)
+#define Q51R4_STEP(p, r, L) QLT_NIBBLES(8, p); QLT_FIFTH(4, p); QLT_TOKMIN(Y16, Y20, 4*r, 64+4*r, L)
+
+// func q40Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
+QLR4(·q40Rows4VNNI, q40r4loop, KT_NONE, Q40R4_STEP, 72, 18)
 
 // func q41Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
-TEXT ·q41Rows4VNNI(SB), NOSPLIT, $80-40
-	QLR4_PROLOGUE
-
-q41r4loop:
-	QLR4_ACT
-	QLT_SCALES
-	QLT_MINS
-	QLT_NIBBLES(4, R8)
-	QLT_TOKMIN(Y16, Y20, 0, 64, Y0)
-	QLT_NIBBLES(4, R9)
-	QLT_TOKMIN(Y16, Y20, 4, 68, Y1)
-	QLT_NIBBLES(4, R10)
-	QLT_TOKMIN(Y16, Y20, 8, 72, Y2)
-	QLT_NIBBLES(4, R11)
-	QLT_TOKMIN(Y16, Y20, 12, 76, Y3)
-	ADDQ         $80, R12
-	QLT_NEXT(20)
-	JNZ          q41r4loop
-	QLR4_EPILOGUE
-	RET
+QLR4(·q41Rows4VNNI, q41r4loop, QLT_MINS, Q41R4_STEP, 80, 20)
 
 // func q50Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
-TEXT ·q50Rows4VNNI(SB), NOSPLIT, $80-40
-	QLR4_PROLOGUE
-
-q50r4loop:
-	QLR4_ACT
-	QLT_SCALES
-	QLT_NIBBLES(6, R8)
-	QLT_FIFTH(2, R8)
-	QLT_TOK(Y16, Y20, 0, Y0)
-	QLT_NIBBLES(6, R9)
-	QLT_FIFTH(2, R9)
-	QLT_TOK(Y16, Y20, 4, Y1)
-	QLT_NIBBLES(6, R10)
-	QLT_FIFTH(2, R10)
-	QLT_TOK(Y16, Y20, 8, Y2)
-	QLT_NIBBLES(6, R11)
-	QLT_FIFTH(2, R11)
-	QLT_TOK(Y16, Y20, 12, Y3)
-	ADDQ         $88, R12
-	QLT_NEXT(22)
-	JNZ          q50r4loop
-	QLR4_EPILOGUE
-	RET
+QLR4(·q50Rows4VNNI, q50r4loop, KT_NONE, Q50R4_STEP, 88, 22)
 
 // func q51Rows4VNNI(out *[4]float32, w *byte, ldw, nb int, act *byte)
-TEXT ·q51Rows4VNNI(SB), NOSPLIT, $80-40
-	QLR4_PROLOGUE
-
-q51r4loop:
-	QLR4_ACT
-	QLT_SCALES
-	QLT_MINS
-	QLT_NIBBLES(8, R8)
-	QLT_FIFTH(4, R8)
-	QLT_TOKMIN(Y16, Y20, 0, 64, Y0)
-	QLT_NIBBLES(8, R9)
-	QLT_FIFTH(4, R9)
-	QLT_TOKMIN(Y16, Y20, 4, 68, Y1)
-	QLT_NIBBLES(8, R10)
-	QLT_FIFTH(4, R10)
-	QLT_TOKMIN(Y16, Y20, 8, 72, Y2)
-	QLT_NIBBLES(8, R11)
-	QLT_FIFTH(4, R11)
-	QLT_TOKMIN(Y16, Y20, 12, 76, Y3)
-	ADDQ         $96, R12
-	QLT_NEXT(24)
-	JNZ          q51r4loop
-	QLR4_EPILOGUE
-	RET
+QLR4(·q51Rows4VNNI, q51r4loop, QLT_MINS, Q51R4_STEP, 96, 24)
