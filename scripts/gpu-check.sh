@@ -10,7 +10,7 @@
 # the smaller of its default cap and what is left of the budget; a phase whose expected
 # time no longer fits is skipped, saying so. PHASES=a,b runs only the named phases (a
 # rerun repeats only what failed); the default is every phase but rebuild and engine
-# (REBUILD=1, ENGINE=1, PROFILE=1 add them; LARGE=1 adds the large op cases). Vireo's performance
+# (REBUILD=1, ENGINE=1, PROFILE=1, SERVE=1 add them; LARGE=1 adds the large op cases). Vireo's performance
 # phases (kernels, e2e-*, engine) are skipped when ops ran cases and some failed.
 #
 # Every phase writes $WORK/<phase>.json (vireo-check also writes <phase>.jsonl line by
@@ -37,18 +37,21 @@ ran=()
 default_phases="device,bandwidth,ops,cuda-tests,sanitizer,kernels,torch,e2e-int8,e2e-f16"
 [ "${REBUILD:-0}" = 1 ] && default_phases="device,rebuild,${default_phases#device,}"
 [ "${ENGINE:-0}" = 1 ] && default_phases="$default_phases,engine"
+# SERVE=1 adds the serving phase (GPU run B, issue 20): needs serve and bench in the bundle
+# (make gpu-bundle BUNDLE_EXTRA="serve bench"); GPU run B runs PHASES=engine,serve.
+[ "${SERVE:-0}" = 1 ] && default_phases="$default_phases,serve"
 # PROFILE=1 adds the op profile (issue 36): outside the default budget.
 [ "${PROFILE:-0}" = 1 ] && default_phases="$default_phases,profile"
 PHASES=${PHASES:-$default_phases}
 
 # Per phase: expected seconds on an H200, cap in seconds (bench/NOTES.md, "Budget").
 declare -A EXPECT=([device]=5 [rebuild]=90 [bandwidth]=3 [ops]=25 [cuda-tests]=12 [sanitizer]=45
-  [kernels]=15 [torch]=30 [e2e-int8]=25 [e2e-f16]=15 [engine]=200 [profile]=60)
+  [kernels]=15 [torch]=30 [e2e-int8]=25 [e2e-f16]=15 [engine]=200 [profile]=60 [serve]=120)
 declare -A CAP=([device]=15 [rebuild]=150 [bandwidth]=15 [ops]=45 [cuda-tests]=30 [sanitizer]=60
-  [kernels]=30 [torch]=50 [e2e-int8]=35 [e2e-f16]=20 [engine]=240 [profile]=120)
+  [kernels]=30 [torch]=50 [e2e-int8]=35 [e2e-f16]=20 [engine]=240 [profile]=120 [serve]=200)
 # Vireo's performance phases, skipped once ops has failed cases (the torch anchor runs
 # regardless: its numbers stay valid for a rerun after a fix).
-perf=" kernels e2e-int8 e2e-f16 engine profile "
+perf=" kernels e2e-int8 e2e-f16 engine profile serve "
 
 left() { echo $(( BUDGET - ($(date +%s) - started) )); }
 wanted() { [[ ",$PHASES," == *",$1,"* ]]; }
@@ -254,6 +257,78 @@ PY
   return $?
 }
 
+# serve: GPU run B's serving phase. cmd/serve on SERVE_MODEL (default the synthetic
+# Llama-3-8B shape, int8) on a loopback port, driven by cmd/bench load closed-loop at
+# concurrency 1, 16 and 64 and open-loop at SERVE_RATE requests/s; serve.json holds each
+# run's summary (requests, completed, failed, TTFT/TPOT percentiles, throughput) beside
+# the server's config line. SERVE_DEVICE=cpu and a small SERVE_MODEL run it without a
+# GPU (how it is tested). The server is stopped with SIGTERM (its graceful shutdown).
+serve_phase() {
+  local model=${SERVE_MODEL:-synthetic:llama3-8b} dev=${SERVE_DEVICE:-cuda}
+  local inlen=${SERVE_INPUT_LEN:-128} outlen=${SERVE_OUTPUT_LEN:-64} rate=${SERVE_RATE:-16}
+  local n1=${SERVE_PROMPTS_C1:-8} n16=${SERVE_PROMPTS_C16:-64} n64=${SERVE_PROMPTS_C64:-128} nr=${SERVE_PROMPTS_RATE:-64}
+  for b in serve bench; do
+    if [ ! -x "$B/bin/$b" ]; then
+      echo "serve: $B/bin/$b missing: build the bundle with make gpu-bundle BUNDLE_EXTRA=\"serve bench\""
+      echo '{"error": "serve or bench missing from the bundle"}' >"$WORK/serve.json"
+      return 1
+    fi
+  done
+  "$B/bin/serve" --model "$model" --device "$dev" --weights int8 --host 127.0.0.1 --port 0 \
+    --max-num-seqs 64 --max-waiting 1024 >"$WORK/serve-server.log" 2>&1 &
+  local pid=$! port="" i
+  for i in $(seq 1 $(( PHASE_CAP - 10 ))); do
+    port=$(grep -o '"msg":"listening","addr":"127.0.0.1:[0-9]*"' "$WORK/serve-server.log" | grep -o '[0-9]*"$' | tr -d '"')
+    [ -n "$port" ] && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    port=""
+    sleep 1
+  done
+  if [ -z "$port" ]; then
+    echo "serve: the server did not become ready; its log:"
+    tail -5 "$WORK/serve-server.log"
+    kill "$pid" 2>/dev/null
+    echo '{"error": "the server did not become ready (serve-server.log)"}' >"$WORK/serve.json"
+    return 1
+  fi
+  local url="http://127.0.0.1:$port" rc=0
+  "$B/bin/bench" load --url "$url" --concurrency 1 --num-prompts "$n1" --input-len "$inlen" --output-len "$outlen" --out "$WORK/serve-c1.json" || rc=1
+  "$B/bin/bench" load --url "$url" --concurrency 16 --num-prompts "$n16" --input-len "$inlen" --output-len "$outlen" --out "$WORK/serve-c16.json" || rc=1
+  "$B/bin/bench" load --url "$url" --concurrency 64 --num-prompts "$n64" --input-len "$inlen" --output-len "$outlen" --out "$WORK/serve-c64.json" || rc=1
+  "$B/bin/bench" load --url "$url" --request-rate "$rate" --num-prompts "$nr" --input-len "$inlen" --output-len "$outlen" --out "$WORK/serve-rate.json" || rc=1
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid"
+  local src=$?
+  python3 - "$WORK" "$model" "$dev" "$src" <<'PY' || rc=1
+import json, os, sys
+w, model, dev, src = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+res = {"model": model, "device": dev, "server_exit": src, "runs": {}}
+for line in open(os.path.join(w, "serve-server.log"), errors="replace"):
+    if '"msg":"config"' in line:
+        try:
+            res["server_config"] = json.loads(line)
+        except ValueError:
+            pass
+ok = failed = 0
+for name in ("c1", "c16", "c64", "rate"):
+    try:
+        d = json.load(open(os.path.join(w, "serve-%s.json" % name)))
+        s = d["runs"][0]["summary"]
+    except Exception as e:
+        res["runs"][name] = {"error": str(e)}
+        failed += 1
+        continue
+    res["runs"][name] = s
+    ok += s.get("completed", 0)
+    failed += s.get("failed", 0) + s.get("requests", 0) - s.get("completed", 0) - s.get("failed", 0)
+res["requests_ok"], res["requests_failed"] = ok, failed
+json.dump(res, open(os.path.join(w, "serve.json"), "w"))
+print("serve: %d requests ok, %d failed; server exit %d" % (ok, failed, src))
+sys.exit(0 if failed == 0 and src == 0 else 1)
+PY
+  return $rc
+}
+
 ops_args=()
 [ "${LARGE:-0}" = 1 ] && ops_args+=(-large)
 
@@ -272,6 +347,7 @@ phase engine "$CHECK" engine -device cuda -out "$WORK/engine.json"
 # Per-op device time at the Llama-3-8B shape; profile.pb.gz, profile.engine-c*.pb.gz
 # (go tool pprof) land in the logs.
 phase profile "$CHECK" profile -device cuda -out "$WORK/profile.json"
+phase serve bash -c "$(declare -f serve_phase); B='$B' WORK='$WORK' serve_phase"
 
 cp "$B/ptxas.log" "$WORK/" 2>/dev/null
 report

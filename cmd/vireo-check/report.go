@@ -192,6 +192,13 @@ type Summary struct {
 	E2EStoriesPass        any               `json:"e2e_stories_pass"`
 	E2EStoriesSamePrefix  any               `json:"e2e_stories_same_prefix"`
 	KernelsCheckedFailing any               `json:"kernels_check_fail"`
+	// GPU run B (issue 20): the engine phase's decode graphs, and the serving phase.
+	GraphsCaptured      any `json:"graphs_captured"` // the graphs=on run replayed captured graphs
+	GraphsAgree32       any `json:"graphs_agree_32"` // greedy tokens with graphs on and off equal for the first 32
+	ServeRequestsOK     any `json:"serve_requests_ok"`
+	ServeRequestsFailed any `json:"serve_requests_failed"`
+	TTFTP50MsC16        any `json:"ttft_p50_ms_c16"`
+	ThroughputTokSC64   any `json:"throughput_tok_s_c64"` // output tokens/s at concurrency 64
 }
 
 func ratio(a, b any) any {
@@ -254,6 +261,16 @@ func summarize(out map[string]any, order []string, now time.Time) Summary {
 			s.RooflineTokS = gbs * 1e9 / b
 		}
 	}
+	if g, ok := res("engine", "decode graphs=on", "graphs").(string); ok {
+		s.GraphsCaptured = g == "replay"
+	}
+	if lead, ok := num(res("engine", "decode graphs on/off agreement", "leading_equal")); ok {
+		s.GraphsAgree32 = lead >= 32
+	}
+	s.ServeRequestsOK = get(out["serve"], "result", "requests_ok")
+	s.ServeRequestsFailed = get(out["serve"], "result", "requests_failed")
+	s.TTFTP50MsC16 = get(out["serve"], "result", "runs", "c16", "ttft_ms", "p50")
+	s.ThroughputTokSC64 = get(out["serve"], "result", "runs", "c64", "output_throughput")
 	s.DecodeVsAnchor = ratio(s.DecodeTokS, s.DecodeAnchorTokS)
 	s.DecodeVsRoofline = ratio(s.DecodeTokS, s.RooflineTokS)
 	s.TTFTVsAnchor = ratio(s.TTFT2048Ms, s.TTFT2048AnchorMs)
@@ -299,5 +316,9 @@ func screenText(s Summary, out map[string]any, order []string, budget, elapsed f
 	fmt.Fprintf(&b, "  %-28s %12s %12s %8s\n", "decode vs roofline tok/s", show(s.DecodeTokS), show(s.RooflineTokS), show(s.DecodeVsRoofline))
 	fmt.Fprintf(&b, "  %-28s %12s %12s %8s\n", "TTFT 2048 ms", show(s.TTFT2048Ms), show(s.TTFT2048AnchorMs), show(s.TTFTVsAnchor))
 	fmt.Fprintf(&b, "  copy GB/s %s; bytes/token %s; anchor's decode bandwidth fraction %s\n", show(s.CopyGBs), show(s.BytesPerToken), show(s.DecodeAnchorBWFrac))
+	if s.GraphsCaptured != nil || s.ServeRequestsOK != nil {
+		fmt.Fprintf(&b, "  graphs captured %s, agree 32 %s; serve: %s ok, %s failed, TTFT p50 c16 %s ms, c64 %s output tok/s\n",
+			show(s.GraphsCaptured), show(s.GraphsAgree32), show(s.ServeRequestsOK), show(s.ServeRequestsFailed), show(s.TTFTP50MsC16), show(s.ThroughputTokSC64))
+	}
 	return b.String()
 }
