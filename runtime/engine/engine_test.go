@@ -180,7 +180,11 @@ func TestCancelFreesBlocks(t *testing.T) {
 	events, err := e.Submit(ctx, &Request{Prompt: []int32{1, 403, 407}, MaxTokens: 400, IgnoreEOS: true,
 		Sampling: sampling.Params{TopP: 1, RepetitionPenalty: 1}})
 	require.NoError(t, err)
-	<-events // generating
+	// Stats is the state after the last finished step, and the first token is sent
+	// during the step that made it: once the second has come, the first step's state
+	// is published (reading it after the first token alone raced with that step's end).
+	<-events
+	<-events
 	require.Equal(t, 1, e.Stats().Running)
 	cancel()
 	for range events {
