@@ -72,7 +72,9 @@ gpu-bundle: cuda-lib
 	mkdir -p build/gpu/bin build/gpu/src build/gpu/models/stories260K
 	$(GO) build -tags cuda -trimpath -ldflags='-s -w' -o build/gpu/bin/ ./cmd/vireo-check ./cmd/vireo-devinfo $(addprefix ./cmd/,$(BUNDLE_EXTRA))
 	$(GO) test -tags cuda -c -trimpath -ldflags='-s -w' -o build/gpu/bin/backend-cuda.test ./runtime/backend/cuda
-	cp build/libvireo_kernels.so build/gpu/bin/
+	# The kernel library (fatbins: SASS for sm_80/sm_90 and compute_90 PTX, ~70 MiB) travels
+	# xz-compressed (~6 MiB); gpu-check.sh unpacks it beside the binaries before any phase.
+	xz -T0 -6 -c build/libvireo_kernels.so >build/gpu/bin/libvireo_kernels.so.xz
 	cp build/ptxas.log build/gpu/
 	cp -r CMakeLists.txt cuda build/gpu/src/
 	cp scripts/gpu-check.sh scripts/gpu-bench.py build/gpu/

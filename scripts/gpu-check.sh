@@ -29,6 +29,16 @@ OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
 CHECK=$B/bin/vireo-check
+# make gpu-bundle ships the kernel library xz-compressed (the bundle must stay under the
+# device tool's 64 MiB): unpack it once, with Python's lzma (PyTorch's Python is there)
+# or xz.
+if [ -f "$B/bin/libvireo_kernels.so.xz" ] && [ ! -f "$B/bin/libvireo_kernels.so" ]; then
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2] + ".tmp", "wb"))' \
+    "$B/bin/libvireo_kernels.so.xz" "$B/bin/libvireo_kernels.so" 2>/dev/null ||
+    xz -dc "$B/bin/libvireo_kernels.so.xz" >"$B/bin/libvireo_kernels.so.tmp" ||
+    echo "gpu-check: cannot unpack $B/bin/libvireo_kernels.so.xz (no Python lzma, no xz)"
+  [ -s "$B/bin/libvireo_kernels.so.tmp" ] && mv "$B/bin/libvireo_kernels.so.tmp" "$B/bin/libvireo_kernels.so" && chmod +x "$B/bin/libvireo_kernels.so"
+fi
 BUDGET=${BUDGET:-300}
 started=$(date +%s)
 ops_failed=0
