@@ -65,7 +65,7 @@ cuda-check: cuda-lib
 	$(GO) test -tags cuda -count=1 -run 'TestMatMulKernel|TestMatMulCasesReachEveryPath|TestParseKernels|TestAttention2CasesReachEveryPath|TestMM2Table|TestMM2Cases|TestW8A8ByRole|TestFaultsApply' ./runtime/backend/cuda
 
 # The bundle holds only what scripts/gpu-check.sh runs (GPU run B adds serve and bench:
-# make gpu-bundle BUNDLE_EXTRA="serve bench"); it must stay under 60 MiB.
+# make gpu-bundle BUNDLE_EXTRA="serve bench"); it must stay under 60 MiB (the device tool carries 64).
 BUNDLE_EXTRA ?=
 gpu-bundle: cuda-lib
 	rm -rf build/gpu
